@@ -1,0 +1,52 @@
+"""Reading and writing real eROSITA products.
+
+* :mod:`~skcluster.io.events`: eSASS ``EVENTS`` tables, the standard
+  filters, and per-cluster event cut-outs (offsets in arcsec, energy in keV).
+* :mod:`~skcluster.io.images`: evtool count images and expmap exposure maps
+  with their ``RA---SIN`` WCS, and cut-outs around clusters.
+* :mod:`~skcluster.io.catalog`: cluster catalogues (FITS, CSV, ECSV).
+"""
+
+from .catalog import check_redshift, find_column, read_catalog, read_table, write_table
+from .events import (
+    DR1_FLAG_MASK,
+    EVENT_DTYPE,
+    ORIGIN_AGN,
+    ORIGIN_BACKGROUND,
+    ORIGIN_CLUSTER,
+    ORIGIN_UNKNOWN,
+    cutout_events,
+    events_to_offsets,
+    filter_events,
+    make_events,
+    offsets_to_events_table,
+    read_events,
+    write_events,
+)
+from .images import BandImageStack, Cutout, SkyImage, band_from_filename, read_image
+
+__all__ = [
+    "BandImageStack",
+    "Cutout",
+    "DR1_FLAG_MASK",
+    "EVENT_DTYPE",
+    "ORIGIN_AGN",
+    "ORIGIN_BACKGROUND",
+    "ORIGIN_CLUSTER",
+    "ORIGIN_UNKNOWN",
+    "SkyImage",
+    "band_from_filename",
+    "check_redshift",
+    "cutout_events",
+    "events_to_offsets",
+    "filter_events",
+    "find_column",
+    "make_events",
+    "offsets_to_events_table",
+    "read_catalog",
+    "read_events",
+    "read_image",
+    "read_table",
+    "write_events",
+    "write_table",
+]

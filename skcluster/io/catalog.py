@@ -1,0 +1,165 @@
+"""Cluster catalogues: read (FITS, CSV, ECSV) into a ClusterSample, write back.
+
+Column names differ between catalogues (``RA``/``DEC``/``BEST_Z`` in the eFEDS
+cluster catalogue of Liu et al. 2022, ``RA_CORR``/``DEC_CORR``, ``z`` in
+many others); :func:`read_catalog` finds the usual spellings or takes them as
+parameters.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from astropy import units as u
+from astropy.table import Table
+
+from ..exceptions import DataFormatError
+from ..sample import ClusterSample
+from ._util import atomic_output, check_sky_position, existing_file, native
+
+__all__ = ["read_catalog", "read_table", "write_table", "find_column", "check_redshift"]
+
+RA_NAMES = ("ra", "ra_corr", "raj2000", "_raj2000", "ra_deg", "ra_icrs", "ra_fk5")
+DEC_NAMES = ("dec", "dec_corr", "dej2000", "decj2000", "_dej2000", "dec_deg", "de_icrs", "dec_icrs", "dec_fk5")
+Z_NAMES = ("z", "redshift", "best_z", "z_best", "zbest", "z_spec", "z_lambda", "photoz", "z_phot")
+
+#: Redshift range accepted for predictions (the mock and seed studies span
+#: 0.01 <= z <= 1.5, Krippendorf et al. 2023; beyond z = 6 no X-ray cluster
+#: is known).
+Z_RANGE = (0.0, 6.0)
+
+
+def _format_for(path):
+    name = Path(path).name.lower()
+    for suf in (".gz", ".fz"):
+        if name.endswith(suf):
+            name = name[: -len(suf)]
+    if name.endswith((".fits", ".fit", ".fts")):
+        return "fits"
+    if name.endswith(".ecsv"):
+        return "ascii.ecsv"
+    if name.endswith(".csv"):
+        return "ascii.csv"
+    raise DataFormatError(
+        f"cannot tell the table format of {str(path)!r}: use .fits, .fits.gz, .ecsv or .csv"
+    )
+
+
+def read_table(path, hdu=1):
+    """Read a FITS/ECSV/CSV table (format from the file name)."""
+    path = existing_file(path, "catalogue")
+    fmt = _format_for(path)
+    kwargs = {"hdu": hdu} if fmt == "fits" else {}
+    try:
+        return Table.read(path, format=fmt, **kwargs)
+    except (ValueError, IndexError, KeyError) as exc:
+        raise DataFormatError(f"cannot read {str(path)!r} as {fmt}: {exc}") from exc
+
+
+def find_column(table, candidates, given=None, what="column"):
+    """Name of the column matching ``given`` or the first of ``candidates``.
+
+    Matching is case-insensitive; a ``KeyError`` lists the columns present.
+    """
+    lower = {c.lower(): c for c in table.colnames}
+    if given is not None:
+        if given in table.colnames:
+            return given
+        if given.lower() in lower:
+            return lower[given.lower()]
+        raise KeyError(f"no {what} column {given!r}; columns are {table.colnames}")
+    for cand in candidates:
+        if cand in lower:
+            return lower[cand]
+    raise KeyError(
+        f"no {what} column found (tried {list(candidates)}, case-insensitive); "
+        f"columns are {table.colnames}; name it with a parameter"
+    )
+
+
+def _degrees(col, name):
+    unit = getattr(col, "unit", None)
+    values = np.asarray(native(col), dtype=np.float64)
+    if getattr(col, "mask", None) is not None:
+        values = np.where(np.asarray(col.mask), np.nan, values)
+    if unit is not None and unit != u.dimensionless_unscaled:
+        try:
+            values = (values * unit).to_value(u.deg)
+        except u.UnitConversionError:
+            raise DataFormatError(f"column {name!r} has unit {unit}, not an angle") from None
+    return values
+
+
+def check_redshift(z, where="redshift"):
+    """Raise ``ValueError`` naming rows whose redshift is NaN or out of range."""
+    z = np.asarray(z, dtype=np.float64)
+    bad = ~np.isfinite(z) | (z <= Z_RANGE[0]) | (z > Z_RANGE[1])
+    if np.any(bad):
+        rows = np.flatnonzero(bad)
+        shown = ", ".join(f"row {i}: {float(z[i])!r}" for i in rows[:5])
+        more = f" and {rows.size - 5} more" if rows.size > 5 else ""
+        raise ValueError(
+            f"{where}: z must be finite and in ({Z_RANGE[0]}, {Z_RANGE[1]}]; got {shown}{more}"
+        )
+
+
+def read_catalog(path_or_table, ra=None, dec=None, z=None, columns=(), hdu=1):
+    """Read a cluster catalogue into a :class:`~skcluster.ClusterSample`.
+
+    Parameters
+    ----------
+    path_or_table : path-like or astropy.table.Table
+        FITS, ECSV or CSV file, or a table in memory.
+    ra, dec, z : str, default=None
+        Column names; by default the usual spellings are tried
+        (``RA``/``RA_CORR``/``RAJ2000``, ``DEC``/``DEC_CORR``/``DEJ2000``,
+        ``z``/``Z``/``REDSHIFT``/``BEST_Z`` ...), case-insensitively.
+    columns : sequence of str, default=()
+        Further columns to carry along under their own names.
+    hdu : int or str, default=1
+        FITS extension.
+
+    Returns
+    -------
+    ClusterSample
+        With ``ra``, ``dec`` (deg, float64), ``z`` and the extra columns.
+
+    Raises
+    ------
+    KeyError
+        A column is missing (the message lists the columns present).
+    ValueError
+        NaN or out-of-range ra, dec or z (the message names the rows).
+    """
+    if isinstance(path_or_table, Table):
+        table, where = path_or_table, "catalogue"
+    else:
+        table, where = read_table(path_or_table, hdu), str(path_or_table)
+    ra_name = find_column(table, RA_NAMES, ra, "ra")
+    dec_name = find_column(table, DEC_NAMES, dec, "dec")
+    z_name = find_column(table, Z_NAMES, z, "redshift")
+    ra_v = _degrees(table[ra_name], ra_name)
+    dec_v = _degrees(table[dec_name], dec_name)
+    z_col = table[z_name]
+    z_v = np.asarray(native(z_col), dtype=np.float64)
+    if getattr(z_col, "mask", None) is not None:
+        z_v = np.where(np.asarray(z_col.mask), np.nan, z_v)
+    check_sky_position(ra_v, dec_v, where=f"{where} ({ra_name}, {dec_name})")
+    check_redshift(z_v, where=f"{where} ({z_name})")
+    out = {"ra": np.mod(ra_v, 360.0), "dec": dec_v, "z": z_v}
+    for name in columns:
+        col = find_column(table, (), name, name)
+        out[name] = native(table[col])
+    return ClusterSample(**out)
+
+
+def write_table(table, path, overwrite=False):
+    """Write a table as FITS or ECSV/CSV (from the suffix), atomically.
+
+    An existing file is kept unless ``overwrite=True``; a failed write leaves
+    no partial file.
+    """
+    fmt = _format_for(path)
+    with atomic_output(path, overwrite=overwrite) as tmp:
+        table.write(tmp, format=fmt)

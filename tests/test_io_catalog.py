@@ -1,0 +1,73 @@
+import os
+
+import numpy as np
+import pytest
+from astropy import units as u
+from astropy.table import Table
+
+from skcluster import ClusterSample
+from skcluster.exceptions import DataFormatError
+from skcluster.io import read_catalog, write_table
+
+
+def _table():
+    return Table({"ID": ["a", "b", "c"], "RA": [140.3, 140.1, 10.0],
+                  "DEC": [3.29, 3.02, -5.0], "BEST_Z": [0.33, 0.48, 1.2]})
+
+
+@pytest.mark.parametrize("suffix", [".fits", ".fits.gz", ".ecsv", ".csv"])
+def test_read_catalog_formats_and_spellings(tmp_path, suffix):
+    path = tmp_path / f"cat{suffix}"
+    write_table(_table(), path)
+    X = read_catalog(path)
+    assert isinstance(X, ClusterSample) and X.shape == (3,)
+    np.testing.assert_allclose(X["z"], [0.33, 0.48, 1.2])
+    np.testing.assert_allclose(X["dec"], [3.29, 3.02, -5.0])
+
+
+def test_named_columns_units_and_extras():
+    t = Table({"alpha": [2.0] * 2 * u.hourangle, "delta": [0.1, 0.2] * u.deg,
+               "zz": [0.1, 0.2], "EXT_LIKE": [10.0, 70.0]})
+    X = read_catalog(t, ra="alpha", dec="delta", z="zz", columns=["EXT_LIKE"])
+    np.testing.assert_allclose(X["ra"], [30.0, 30.0])
+    np.testing.assert_array_equal(X["EXT_LIKE"], [10.0, 70.0])
+    with pytest.raises(KeyError, match=r"no redshift column 'zzz'; columns are"):
+        read_catalog(t, ra="alpha", dec="delta", z="zzz")
+
+
+def test_missing_and_bad_values_name_rows(tmp_path):
+    t = _table()
+    t.remove_column("BEST_Z")
+    with pytest.raises(KeyError, match=r"no redshift column found.*columns are \['ID', 'RA', 'DEC'\]"):
+        read_catalog(t)
+    t = _table()
+    t["BEST_Z"][1] = np.nan
+    with pytest.raises(ValueError, match=r"BEST_Z.*row 1: nan"):
+        read_catalog(t)
+    t = _table()
+    t["DEC"][2] = 95.0
+    with pytest.raises(ValueError, match=r"dec must be finite.*row 2: 95.0"):
+        read_catalog(t)
+    t = _table()
+    t["BEST_Z"][0] = -0.1
+    with pytest.raises(ValueError, match=r"row 0: -0.1"):
+        read_catalog(t)
+    with pytest.raises(FileNotFoundError, match="nope.fits"):
+        read_catalog(tmp_path / "nope.fits")
+    (tmp_path / "cat.txt").write_text("ra dec z\n")
+    with pytest.raises(DataFormatError, match="cannot tell the table format"):
+        read_catalog(tmp_path / "cat.txt")
+
+
+def test_write_never_overwrites_and_leaves_nothing_on_failure(tmp_path):
+    path = tmp_path / "out.fits"
+    write_table(_table(), path)
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        write_table(_table(), path)
+    write_table(_table(), path, overwrite=True)
+    bad = Table({"obj": np.array([object(), object()], dtype=object)})
+    with pytest.raises(Exception):
+        write_table(bad, tmp_path / "bad.fits")
+    assert sorted(os.listdir(tmp_path)) == ["out.fits"]
+    with pytest.raises(FileNotFoundError, match="output folder does not exist"):
+        write_table(_table(), tmp_path / "nodir" / "x.fits")
