@@ -66,6 +66,13 @@ class ClusterSample(SliceDict):
 
     Parameters
     ----------
+    meta : dict, default=None
+        Metadata of the sample as a whole (not per row), kept through
+        slicing, ``assign`` and pickling. Keys used by the package:
+        ``bands_keV`` (list of (lo, hi) energy bands of ``images``, keV),
+        ``pixel_arcsec`` (pixel side of ``images``, arcsec), ``size_arcmin``
+        (side of the cut-out box, arcmin), ``image_unit`` ("counts",
+        "counts/s", ...).
     **columns : array-like
         Each value has the number of clusters as its first dimension. Lists
         are converted to arrays (a list of ragged arrays becomes an object
@@ -88,7 +95,8 @@ class ClusterSample(SliceDict):
     array([0.1, 0.3])
     """
 
-    def __init__(self, **columns):
+    def __init__(self, meta=None, **columns):
+        self.meta = dict(meta or {})
         columns = {name: _as_column(name, value) for name, value in columns.items()}
         lengths = {name: value.shape[0] for name, value in columns.items()}
         if len(set(lengths.values())) > 1:
@@ -133,7 +141,15 @@ class ClusterSample(SliceDict):
                 f"boolean mask of shape {key.shape} does not match a "
                 f"ClusterSample of {len(self)} rows"
             )
-        return type(self)(**{k: v[key] for k, v in self.items()})
+        return self._new({k: v[key] for k, v in self.items()})
+
+    def _new(self, columns):
+        """A sample of the same type and metadata with other columns."""
+        return type(self)(meta=self.meta, **columns)
+
+    def copy(self):
+        """Shallow copy: the same column arrays, a copy of ``meta``."""
+        return self._new(dict(self))
 
     def __setitem__(self, key, value):
         if not isinstance(key, str):
@@ -154,7 +170,8 @@ class ClusterSample(SliceDict):
         for k, v in self.items():
             dtype = getattr(v, "dtype", type(v).__name__)
             parts.append(f"{k}: {dtype}{tuple(v.shape)}")
-        return f"ClusterSample(n={len(self)}; " + ", ".join(parts) + ")"
+        meta = f"; meta keys {sorted(self.meta)}" if self.meta else ""
+        return f"ClusterSample(n={len(self)}; " + ", ".join(parts) + meta + ")"
 
     # -- convenience --------------------------------------------------------
     @property
@@ -167,26 +184,30 @@ class ClusterSample(SliceDict):
         """Column names, in insertion order."""
         return list(self.keys())
 
-    def assign(self, **columns):
+    def assign(self, meta=None, **columns):
         """Return a new sample with columns added or replaced.
 
         The input is not modified; untouched columns are shared, not copied.
+        ``meta`` entries, if given, update a copy of the metadata.
         """
         new = dict(self)
         new.update(columns)
-        return type(self)(**new)
+        out = self._new(new)
+        if meta:
+            out.meta.update(meta)
+        return out
 
     def drop(self, *names):
         """Return a new sample without the named columns (missing names raise)."""
         missing = [n for n in names if n not in self]
         if missing:
             raise KeyError(f"cannot drop missing columns {missing}; columns are {self.columns}")
-        return type(self)(**{k: v for k, v in self.items() if k not in names})
+        return self._new({k: v for k, v in self.items() if k not in names})
 
     def select(self, *names):
         """Return a new sample with only the named columns."""
         self.require(*names)
-        return type(self)(**{k: self[k] for k in names})
+        return self._new({k: self[k] for k in names})
 
     def require(self, *names, step=None):
         """Raise a clear ``KeyError`` if any of ``names`` is not a column."""
@@ -200,7 +221,7 @@ class ClusterSample(SliceDict):
 
     @classmethod
     def concat(cls, samples: Iterable[ClusterSample]):
-        """Stack samples with the same columns row-wise."""
+        """Stack samples with the same columns row-wise (metadata of the first)."""
         samples = list(samples)
         if not samples:
             raise ValueError("need at least one ClusterSample to concatenate")
@@ -210,7 +231,10 @@ class ClusterSample(SliceDict):
                 raise ValueError(
                     f"cannot concatenate samples with different columns: {keys} vs {s.columns}"
                 )
-        return cls(**{k: np.concatenate([np.asarray(s[k]) for s in samples]) for k in keys})
+        return cls(
+            meta=samples[0].meta,
+            **{k: np.concatenate([np.asarray(s[k]) for s in samples]) for k in keys},
+        )
 
     # -- astropy ------------------------------------------------------------
     def to_table(self):
@@ -218,11 +242,12 @@ class ClusterSample(SliceDict):
 
         Multi-dimensional columns (images) become multi-dimensional table
         columns; object columns (event lists) stay object columns, which
-        astropy keeps in memory but cannot write to FITS.
+        astropy keeps in memory but cannot write to FITS. ``meta`` becomes
+        the table's ``meta``.
         """
         from astropy.table import Table
 
-        return Table({k: np.asarray(v) for k, v in self.items()})
+        return Table({k: np.asarray(v) for k, v in self.items()}, meta=dict(self.meta))
 
     @classmethod
     def from_table(cls, table, columns=None):
@@ -253,7 +278,7 @@ class ClusterSample(SliceDict):
             if arr.dtype.byteorder not in ("=", "|"):
                 arr = arr.astype(arr.dtype.newbyteorder("="))
             out[name] = arr
-        return cls(**out)
+        return cls(meta=dict(getattr(table, "meta", {}) or {}), **out)
 
 
 def as_sample(X, step=None):

@@ -146,3 +146,19 @@ def test_concat():
     assert both.shape == (6,)
     with pytest.raises(ValueError, match="different columns"):
         ClusterSample.concat([X, X.drop("z")])
+
+
+def test_meta_survives_slicing_assign_and_pickle():
+    import pickle
+
+    X = _sample(6)
+    X.meta["bands_keV"] = [(0.5, 2.0), (2.0, 7.0)]
+    for Y in (X[1:3], X[np.array([0, 5])], X.assign(a=np.ones(6)), X.drop("events"),
+              X.select("z"), X.copy(), pickle.loads(pickle.dumps(X))):
+        assert Y.meta == X.meta
+    Y = X.assign(meta={"pixel_arcsec": 24.0})
+    assert Y.meta["pixel_arcsec"] == 24.0 and "pixel_arcsec" not in X.meta
+    Xtr, _ = train_test_split(X, test_size=0.5, random_state=0)
+    assert Xtr.meta == X.meta
+    t = X.drop("events").to_table()
+    assert ClusterSample.from_table(t).meta == X.meta
