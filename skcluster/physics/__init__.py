@@ -1,0 +1,26 @@
+"""Shared physics: cosmology, spectra, the eROSITA response, count rates.
+
+Used by the mock survey (:mod:`skcluster.datasets`) and by the
+scalar-observable baselines (flux, L_X, K-corrections), so that both fold
+spectra through the same response. Every number carries its source in the
+module docstrings (the project's PHYSICS.md reference sheet).
+"""
+
+from . import cosmology, emission, instrument, rates
+from .cosmology import efunc, get_cosmology, luminosity_distance_cm, r500_kpc, theta500_arcmin
+from .rates import BandRateTable, powerlaw_band_rates, thermal_band_rates
+
+__all__ = [
+    "BandRateTable",
+    "cosmology",
+    "efunc",
+    "emission",
+    "get_cosmology",
+    "instrument",
+    "luminosity_distance_cm",
+    "powerlaw_band_rates",
+    "r500_kpc",
+    "rates",
+    "theta500_arcmin",
+    "thermal_band_rates",
+]

@@ -1,0 +1,129 @@
+"""eROSITA instrument response: effective area, vignetting, PSF, pixels.
+
+All numbers from PHYSICS.md (the project's reference sheet):
+
+* on-axis effective area of the 7 telescope modules, tabulated from a real
+  eFEDS srctool ARF [measured], to be used with the vignetted exposure;
+* survey-averaged vignetting factor (vignetted / unvignetted exposure) as a
+  function of energy [measured from eFEDS exposure maps];
+* survey-averaged PSF, a King profile (1 + (r/rc)^2)^-alpha with
+  rc = 8.64 arcsec, alpha = 1.5 (HEW ~ 30 arcsec);
+* 4 arcsec image pixels (evtool ``rebin=80`` of 0.05 arcsec sky pixels).
+
+Energy resolution (~80 eV FWHM at 1.5 keV, [uncertain]) is ignored: it is
+small against every band used here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "ENERGY_RANGE_KEV",
+    "PIXEL_ARCSEC",
+    "PSF_CORE_ARCSEC",
+    "PSF_ALPHA",
+    "effective_area_cm2",
+    "vignetting_factor",
+    "relative_vignetting",
+    "king_enclosed_fraction",
+    "king_radius_for_fraction",
+    "sample_king_offsets",
+    "energy_grid_keV",
+]
+
+#: eROSITA energy range, keV (PHYSICS.md; science mostly 0.2-2.3 keV).
+ENERGY_RANGE_KEV = (0.2, 10.0)
+#: evtool image pixel, arcsec (PHYSICS.md; rebin = 80 sky pixels of 0.05").
+PIXEL_ARCSEC = 4.0
+#: King PSF core radius, arcsec, survey average (PHYSICS.md).
+PSF_CORE_ARCSEC = 8.64
+#: King PSF slope, survey average (PHYSICS.md).
+PSF_ALPHA = 1.5
+
+# On-axis effective area, all 7 TMs, from a real eFEDS ARF [measured] (PHYSICS.md).
+_ARF_KEV = np.array([0.20, 0.25, 0.30, 0.40, 0.50, 0.60, 0.70, 0.80, 1.00, 1.20, 1.50, 1.60,
+                     1.80, 2.00, 2.20, 2.30, 2.60, 3.00, 4.00, 5.00, 6.00, 7.00, 8.00, 10.0])
+_ARF_CM2 = np.array([92, 280, 148, 702, 1083, 1278, 1609, 1864, 2182, 2411, 2506, 2138,
+                     2161, 1988, 1376, 553, 702, 684, 589, 431, 299, 203, 134, 54], dtype=np.float64)
+
+# Survey vignetting factor (vignetted / unvignetted exposure) [measured] (PHYSICS.md).
+_VIG_KEV = np.array([0.3, 0.5, 1.0, 1.5, 2.0, 2.3, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 10.0])
+_VIG = np.array([0.51, 0.52, 0.54, 0.52, 0.49, 0.47, 0.40, 0.36, 0.32, 0.27, 0.24, 0.22, 0.19])
+
+
+def effective_area_cm2(energy_keV):
+    """On-axis effective area of the 7 TMs, cm^2 (linear interpolation of the table).
+
+    Zero outside 0.2-10 keV. Use it with the *vignetted* exposure; see
+    :func:`relative_vignetting` for its energy dependence.
+    """
+    e = np.asarray(energy_keV, dtype=np.float64)
+    area = np.interp(e, _ARF_KEV, _ARF_CM2)
+    return np.where((e >= ENERGY_RANGE_KEV[0]) & (e <= ENERGY_RANGE_KEV[1]), area, 0.0)
+
+
+def vignetting_factor(energy_keV):
+    """Survey-averaged vignetted/unvignetted exposure ratio (0.19-0.54)."""
+    return np.interp(np.asarray(energy_keV, dtype=np.float64), _VIG_KEV, _VIG)
+
+
+def relative_vignetting(energy_keV, reference_keV=1.0):
+    """Vignetting factor relative to the reference energy of the exposure.
+
+    A vignetted exposure quoted at ``reference_keV`` (the expmap of the band
+    holding 1 keV, say) becomes ``exposure * relative_vignetting(E)`` at
+    energy E.
+    """
+    return vignetting_factor(energy_keV) / vignetting_factor(reference_keV)
+
+
+def king_enclosed_fraction(r_arcsec, rc_arcsec=PSF_CORE_ARCSEC, alpha=PSF_ALPHA):
+    """Fraction of a King profile (1 + (r/rc)^2)^-alpha within radius r (alpha > 1)."""
+    if alpha <= 1:
+        raise ValueError(f"King slope alpha must exceed 1, got {alpha!r}")
+    x = (np.asarray(r_arcsec, dtype=np.float64) / rc_arcsec) ** 2
+    return 1.0 - (1.0 + x) ** (1.0 - alpha)
+
+
+def king_radius_for_fraction(fraction, rc_arcsec=PSF_CORE_ARCSEC, alpha=PSF_ALPHA):
+    """Radius (arcsec) enclosing ``fraction`` of a King profile.
+
+    With the survey-averaged PSF the half-energy diameter is
+    2 * king_radius_for_fraction(0.5) = 29.9 arcsec (PHYSICS.md: HEW ~ 30").
+    """
+    f = np.asarray(fraction, dtype=np.float64)
+    if np.any((f < 0) | (f >= 1)):
+        raise ValueError("fraction must be in [0, 1)")
+    return rc_arcsec * np.sqrt((1.0 - f) ** (1.0 / (1.0 - alpha)) - 1.0)
+
+
+def sample_king_offsets(rng, n, rc_arcsec=PSF_CORE_ARCSEC, alpha=PSF_ALPHA, r_max_arcsec=None):
+    """Draw ``n`` 2-D offsets (arcsec) from a King profile by inverting its CDF.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    n : int
+    rc_arcsec, alpha : float
+        Core radius (arcsec) and slope; ``rc_arcsec`` may be an array of
+        length ``n`` (e.g. a PSF widened per photon).
+    r_max_arcsec : float, default=None
+        Truncation radius; the CDF is renormalised within it.
+
+    Returns
+    -------
+    dx, dy : numpy.ndarray of float64
+    """
+    fmax = 1.0 if r_max_arcsec is None else king_enclosed_fraction(r_max_arcsec, rc_arcsec, alpha)
+    u = rng.random(n) * fmax
+    u = np.minimum(u, np.nextafter(1.0, 0.0))
+    r = np.asarray(rc_arcsec) * np.sqrt((1.0 - u) ** (1.0 / (1.0 - alpha)) - 1.0)
+    phi = rng.random(n) * (2.0 * np.pi)
+    return r * np.cos(phi), r * np.sin(phi)
+
+
+def energy_grid_keV(lo=ENERGY_RANGE_KEV[0], hi=ENERGY_RANGE_KEV[1], step_keV=0.005):
+    """Bin centres and widths of a uniform energy grid for folding spectra (keV)."""
+    edges = np.arange(lo, hi + 0.5 * step_keV, step_keV)
+    return 0.5 * (edges[1:] + edges[:-1]), np.diff(edges)
