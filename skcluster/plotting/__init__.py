@@ -1,0 +1,5 @@
+"""Figures (matplotlib): cluster images band by band, and model performance.
+
+Every function takes an optional ``ax``/``fig`` and returns the figure, and
+never calls ``plt.show()``; save with ``fig.savefig(path)``.
+"""
