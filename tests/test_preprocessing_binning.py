@@ -182,3 +182,17 @@ def test_bad_input_errors():
     ]:
         with pytest.raises(ValueError, match=match):
             BandBinner(**params).fit(X)
+
+
+def test_sparse_and_dense_counting_agree(monkeypatch):
+    """Sorting (many more pixels than events) and bincount give the same cube."""
+    import skcluster.preprocessing.binning as binning
+
+    X, _ = synthetic_sample(n=6, seed=8)
+    results = []
+    for ratio in (0, 10**12):  # always sparse, never sparse
+        monkeypatch.setattr(binning, "_SPARSE_RATIO", ratio)
+        results.append(BandBinner(npix=120, chunk_size=4).fit_transform(X))
+    np.testing.assert_array_equal(results[0]["images"], results[1]["images"])
+    assert results[0]["images"].sum() > 1000
+    assert results[0].meta["binning_stats"] == results[1].meta["binning_stats"]

@@ -34,6 +34,10 @@ _FIELDS = ("x_arcsec", "y_arcsec", "energy_keV")
 #: the CPU cache, which makes ``bincount`` and the float32 copy-out faster.
 _BINCOUNT_BYTES = 2 * 2**20
 
+#: Above this many bins per event a chunk is counted by sorting its pixel
+#: indices rather than with a dense ``bincount`` (measured crossover ~20-40).
+_SPARSE_RATIO = 32
+
 
 def _band_lookup(bands):
     """Interval -> band map for non-overlapping bands, else None.
@@ -212,9 +216,31 @@ def bin_events(events, bands_keV, size_arcmin, npix, out=None, chunk_size=None,
             n_binned = int(np.count_nonzero(any_band))
         stats["n_outside_bands"] += in_box - n_binned
         stats["n_binned"] += n_binned
-        counts = np.bincount(idx, minlength=dump + 1)
-        flat_out[sl] = counts[:dump].reshape(m, bins_per_cluster)
+        if dump > _SPARSE_RATIO * idx.size:
+            # far more pixels than events (e.g. 300 x 300 x 10 bins for ~5000
+            # events): sort and count the occupied pixels instead of
+            # clearing and copying a dense int64 count buffer
+            _count_sparse(idx, flat_out[sl].reshape(-1), dump)
+        else:
+            counts = np.bincount(idx, minlength=dump + 1)
+            flat_out[sl] = counts[:dump].reshape(m, bins_per_cluster)
     return out, stats
+
+
+def _count_sparse(idx, out_flat, dump):
+    """``out_flat[:] = bincount(idx)[:dump]`` by sorting (for sparse histograms)."""
+    out_flat[:] = 0.0
+    if idx.size == 0:
+        return
+    s = np.sort(idx)
+    first = np.empty(s.size, dtype=bool)
+    first[0] = True
+    np.not_equal(s[1:], s[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    values = s[starts]
+    counts = np.diff(np.append(starts, s.size))
+    keep = values < dump
+    out_flat[values[keep]] = counts[keep]
 
 
 def _check_events_column(events, step):
