@@ -227,7 +227,7 @@ class ImageCutout(TransformerMixin, BaseEstimator):
         check_sky_position(ra, dec, where=f"{step} (columns 'ra', 'dec')")
         return X, ra, dec
 
-    def _fill_values(self, cut, valid, stack, r_arcsec):
+    def _fill_values(self, cut, valid, r_arcsec):
         """Counts per native pixel for the padded pixels of each band."""
         b = cut.counts.shape[0]
         if self.fill == "zeros":
@@ -315,7 +315,7 @@ class ImageCutout(TransformerMixin, BaseEstimator):
                     inside = np.zeros((native, native), dtype=bool)
                     inside[_dst_slices(stack, ra[i], dec[i], native)] = True
                     valid = np.broadcast_to(inside, counts.shape)
-                fill = self._fill_values(cut, valid, stack, r_arcsec)
+                fill = self._fill_values(cut, valid, r_arcsec)
                 counts = np.where(valid, counts, fill[:, None, None]).astype(np.float32)
             if w is None:
                 images[i] = counts
