@@ -16,13 +16,29 @@ from .exceptions import (  # noqa: E402
     SkclusterWarning,
 )
 from .sample import ClusterSample, as_sample  # noqa: E402
+from .preprocessing import (  # noqa: E402
+    BandBinner,
+    CountScaler,
+    GaussianSmoother,
+    ImageCutout,
+    RedshiftJoiner,
+    Resizer,
+    make_preprocessing,
+)
 
 __all__ = [
+    "BandBinner",
     "ClusterSample",
+    "CountScaler",
     "CutoutError",
     "DataFormatError",
+    "GaussianSmoother",
+    "ImageCutout",
     "IncompleteCutoutWarning",
+    "RedshiftJoiner",
+    "Resizer",
     "SkclusterWarning",
     "__version__",
     "as_sample",
+    "make_preprocessing",
 ]
