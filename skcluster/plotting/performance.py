@@ -96,8 +96,8 @@ def _subsample(n, max_points, seed):
     return np.sort(np.random.default_rng(seed).choice(n, max_points, replace=False))
 
 
-def plot_predicted_vs_true(y_true, predictions, *, ax=None, max_points=1500, random_state=0,
-                           title=None, figsize=(5.5, 5.2)):
+def plot_predicted_vs_true(y_true, predictions, *, ax=None, max_points=1500, max_errorbars=200,
+                           random_state=0, title=None, figsize=(5.5, 5.2)):
     """Predicted against true mass, with error bars and the 1:1 line.
 
     Parameters
@@ -110,6 +110,8 @@ def plot_predicted_vs_true(y_true, predictions, *, ax=None, max_points=1500, ran
     max_points : int or None, default=1500
         Points drawn per model (a random subset, the same for every model);
         the legend's scatter and bias use all clusters.
+    max_errorbars : int or None, default=200
+        Of these, how many carry error bars (more would hide the points).
     random_state : int, default=0
         Seed of the subset.
     title : str, default=None
@@ -131,8 +133,11 @@ def plot_predicted_vs_true(y_true, predictions, *, ax=None, max_points=1500, ran
         z_order = 2 + len(preds) - k  # the first model on top
         if std is not None:
             label += f", mean std {100 * mean_predicted_scatter(std):.1f}%"
-            h = ax.errorbar(t[idx], mean[idx], yerr=std[idx], fmt="o", ms=2.5, color=color, alpha=alpha,
-                            elinewidth=0.6, capsize=0, label=label, zorder=z_order)
+            eb = idx[_subsample(idx.size, max_errorbars, random_state + 1)]
+            rest = np.setdiff1d(idx, eb)
+            ax.plot(t[rest], mean[rest], "o", ms=2.5, color=color, alpha=alpha, zorder=z_order)
+            h = ax.errorbar(t[eb], mean[eb], yerr=std[eb], fmt="o", ms=2.5, color=color,
+                            alpha=min(1.0, 2 * alpha), elinewidth=0.7, capsize=0, label=label, zorder=z_order)
         else:
             (h,) = ax.plot(t[idx], mean[idx], "o", ms=2.5, color=color, alpha=alpha, label=label, zorder=z_order)
         handles.append(h)
