@@ -16,9 +16,21 @@ from .exceptions import (  # noqa: E402
     SkclusterWarning,
 )
 from .sample import ClusterSample, as_sample  # noqa: E402
+from .baselines import (  # noqa: E402
+    ColumnsToArray,
+    GradientBoostingMassRegressor,
+    ScalarObservables,
+    ScalingRelationRegressor,
+    make_baseline,
+)
 
 __all__ = [
     "ClusterSample",
+    "ColumnsToArray",
+    "GradientBoostingMassRegressor",
+    "ScalarObservables",
+    "ScalingRelationRegressor",
+    "make_baseline",
     "CutoutError",
     "DataFormatError",
     "IncompleteCutoutWarning",

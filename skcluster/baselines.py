@@ -829,6 +829,9 @@ def redshift_terms(z, terms, z_pivot=None):
     unknown = [t for t in terms if t not in _Z_TERMS]
     if unknown:
         raise ValueError(f"unknown redshift term(s) {unknown}; choose from {list(_Z_TERMS)}")
+    if "DL" in terms and np.any(z <= 0):
+        i = int(np.flatnonzero(z <= 0)[0])
+        raise ValueError(f"the 'DL' term needs z > 0; row {i} has z = {float(z[i])!r}")
 
     def one(term, zz):
         if term == "z":
@@ -837,7 +840,7 @@ def redshift_terms(z, terms, z_pivot=None):
             return np.log10(1.0 + zz)
         if term == "E":
             return np.log10(cosmology.efunc(zz))
-        return np.log10(np.maximum(cosmology.luminosity_distance_cm(zz), 1e-300) / 3.0856775814913673e24)
+        return np.log10(cosmology.luminosity_distance_cm(zz) / 3.0856775814913673e24)  # cm per Mpc
 
     cols = []
     for t in terms:
@@ -884,7 +887,7 @@ class ColumnsToArray(TransformerMixin, BaseEstimator):
     ----------
     columns_ : list of str
         Expanded column names.
-    feature_names_out_ : numpy.ndarray of str
+    feature_names_out_ : list of str
     n_features_out_ : int
     """
 
@@ -934,7 +937,7 @@ class ColumnsToArray(TransformerMixin, BaseEstimator):
             names += [base] if v.ndim == 1 else [f"{base}[{k}]" for k in range(v.shape[1])]
         names += [{"z": "z", "1+z": "log10_1pz", "E": "log10_E", "DL": "log10_DL_Mpc"}[t] for t in self.z_terms]
         self.columns_ = cols
-        self.feature_names_out_ = np.asarray(names, dtype=object)
+        self.feature_names_out_ = names
         self.n_features_out_ = len(names)
         return self
 
@@ -982,7 +985,7 @@ class ColumnsToArray(TransformerMixin, BaseEstimator):
 
     def get_feature_names_out(self, input_features=None):
         check_is_fitted(self, "feature_names_out_")
-        return self.feature_names_out_.copy()
+        return np.asarray(self.feature_names_out_, dtype=object)
 
 
 # ---------------------------------------------------------------------------

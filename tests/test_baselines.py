@@ -310,6 +310,8 @@ def test_columns_to_array():
         ColumnsToArray(columns=["counts_*"]).fit(X)
     with pytest.raises(ValueError, match="unknown z_terms"):
         ColumnsToArray(columns=["a"], z_terms=("Ez",)).fit(X)
+    with pytest.raises(ValueError, match=r"'DL' term needs z > 0; row 0"):
+        ColumnsToArray(columns=["a"], z_terms=("DL",)).fit_transform(X.assign(z=np.array([0.0, 0.5, 1.0])))
 
 
 def test_redshift_terms_pivot():
@@ -496,6 +498,9 @@ def test_make_baseline_pipelines(survey, name):
     tr, te = np.arange(120), np.arange(120, 160)
     pipe.fit(X[tr], y[tr])
     assert plain_params(pipe) == before  # fit does not change parameters
+    for step in pipe.named_steps.values():  # fitted state a pickle-free persister can save
+        fitted = {k: v for k, v in vars(step).items() if k.endswith("_") and not k.startswith("_")}
+        assert fitted and _plain(fitted), {k: type(v) for k, v in fitted.items()}
     mean, std = pipe.predict(X[te], return_std=True)
     assert mean.shape == std.shape == (40,)
     assert np.all(np.isfinite(mean)) and np.all(std > 0)
