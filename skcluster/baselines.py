@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import fnmatch
 import numbers
+import warnings
 from collections.abc import Mapping
 from functools import lru_cache
 
@@ -45,6 +46,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d, validate_data
 from threadpoolctl import threadpool_limits
 
+from .exceptions import SkclusterWarning
 from .physics import cosmology
 from .physics.emission import bremsstrahlung_photon_spectrum
 from .physics.instrument import PSF_ALPHA, PSF_CORE_ARCSEC
@@ -86,6 +88,7 @@ FLAGS = {
     "mass_clipped": 32,      # the r500 mass estimate ended on the bounds 1e12 or 1e16 Msun
     "hardness_undefined": 64,  # some band pair had net counts H + S <= 0: hardness set to 0
     "kT_clipped": 128,       # temperature outside the rate table (0.3-25 keV): clipped
+    "incomplete_cutout": 256,  # the sample's 'complete' column is False: zero padding biases the background
 }
 
 _MASS_BOUNDS_MSUN = (1e12, 1e16)
@@ -603,6 +606,18 @@ class ScalarObservables(TransformerMixin, BaseEstimator):
             parts.append(self._measure(C, dr, z[sl], exposure[sl],
                                        None if kT_given is None else kT_given[sl], table))
         cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        if "complete" in X:
+            incomplete = ~np.asarray(X["complete"], dtype=bool)
+            if incomplete.any():
+                cols["obs_flags"][incomplete] |= FLAGS["incomplete_cutout"]
+                rows = np.flatnonzero(incomplete)
+                warnings.warn(
+                    f"{self._step}: {rows.size} cut-out(s) ran off the image (rows {rows[:10].tolist()}); "
+                    "their zero padding lowers the background estimate and hides cluster flux, so their "
+                    "observables are biased (flagged 'incomplete_cutout' in obs_flags)",
+                    SkclusterWarning,
+                    stacklevel=2,
+                )
         return X.assign(meta={"observable_columns": list(self.observable_columns_)}, **cols)
 
     def _cumulative_profiles(self, X, sl, dr, n_rings):
