@@ -51,7 +51,7 @@ from .physics import cosmology
 from .physics.emission import bremsstrahlung_photon_spectrum
 from .physics.instrument import PSF_ALPHA, PSF_CORE_ARCSEC
 from .physics.rates import NH_EFEDS_CM2, BandRateTable, check_bands
-from .sample import ClusterSample, as_sample
+from .sample import as_sample
 
 __all__ = [
     "LM_RELATION_EFEDS",

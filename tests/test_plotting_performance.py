@@ -57,7 +57,7 @@ def test_performance_figures_are_written(models, tmp_path):
 
 def test_single_model_and_given_axes(models, tmp_path):
     y, z, preds = models
-    fig = Figure(figsize=(8, 4))
+    fig = Figure(figsize=(11, 5), layout="constrained")
     ax1, ax2 = fig.subplots(1, 2)
     out = plot_predicted_vs_true(y, preds["ensemble"], ax=ax1)
     assert out is fig
