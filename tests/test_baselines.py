@@ -576,3 +576,18 @@ def test_real_efeds_clusters(efeds_files):
     assert out["obs_flags"][0] == 0
     assert out["obs_flags"][1] & FLAGS["incomplete_cutout"]
     assert out["lx_erg_s"][0] > 3 * out["lx_erg_s"][1]
+
+
+def test_k_correction_matches_quadrature():
+    from scipy.integrate import quad
+
+    from skcluster.baselines import _k_correction
+    from skcluster.physics.emission import bremsstrahlung_photon_spectrum
+
+    kT, z = np.array([1.5, 5.0, 9.0]), np.array([0.1, 0.5, 1.2])
+    got = _k_correction(kT, z, (0.5, 2.0))
+    for i in range(3):
+        def energy(a, b):
+            return quad(lambda e: e * bremsstrahlung_photon_spectrum(e, kT[i]), a, b)[0]
+
+        assert got[i] == pytest.approx(energy(0.5, 2.0) / energy(0.5 * (1 + z[i]), 2.0 * (1 + z[i])), rel=1e-4)
