@@ -25,20 +25,32 @@ from .preprocessing import (  # noqa: E402
     Resizer,
     make_preprocessing,
 )
+from .baselines import (  # noqa: E402
+    ColumnsToArray,
+    GradientBoostingMassRegressor,
+    ScalarObservables,
+    ScalingRelationRegressor,
+    make_baseline,
+)
 
 __all__ = [
     "BandBinner",
     "ClusterSample",
+    "ColumnsToArray",
     "CountScaler",
     "CutoutError",
     "DataFormatError",
     "GaussianSmoother",
+    "GradientBoostingMassRegressor",
     "ImageCutout",
     "IncompleteCutoutWarning",
     "RedshiftJoiner",
     "Resizer",
+    "ScalarObservables",
+    "ScalingRelationRegressor",
     "SkclusterWarning",
     "__version__",
     "as_sample",
+    "make_baseline",
     "make_preprocessing",
 ]

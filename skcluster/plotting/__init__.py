@@ -3,3 +3,21 @@
 Every function takes an optional ``ax``/``fig`` and returns the figure, and
 never calls ``plt.show()``; save with ``fig.savefig(path)``.
 """
+
+from .performance import (
+    plot_calibration,
+    plot_performance,
+    plot_predicted_vs_true,
+    plot_residuals,
+    plot_residuals_vs_mass,
+    plot_residuals_vs_redshift,
+)
+
+__all__ = [
+    "plot_calibration",
+    "plot_performance",
+    "plot_predicted_vs_true",
+    "plot_residuals",
+    "plot_residuals_vs_mass",
+    "plot_residuals_vs_redshift",
+]
