@@ -42,12 +42,18 @@ def _as_column(name, value):
     if hasattr(value, "shape") and hasattr(value, "__getitem__"):
         arr = value
     elif isinstance(value, (list, tuple)):
-        arr = np.asarray(value)
-        if arr.dtype == object and arr.ndim > 1:
-            # A list of ragged arrays (e.g. event tables): keep one object per row.
-            out = np.empty(len(value), dtype=object)
-            out[:] = list(value)
-            arr = out
+        arrays = [v for v in value if isinstance(v, np.ndarray)]
+        ragged = len(arrays) == len(value) and len(value) > 0 and (
+            any(a.dtype.names for a in arrays) or len({a.shape for a in arrays}) > 1
+        )
+        if ragged:
+            # One table per row (event lists): keep one object per row, never
+            # let numpy stack them into a 2-D (structured) array.
+            arr = np.empty(len(value), dtype=object)
+            for i, a in enumerate(arrays):
+                arr[i] = a
+        else:
+            arr = np.asarray(value)
     else:
         raise TypeError(
             f"column {name!r} must be an array with one row per cluster, "

@@ -162,3 +162,16 @@ def test_meta_survives_slicing_assign_and_pickle():
     assert Xtr.meta == X.meta
     t = X.drop("events").to_table()
     assert ClusterSample.from_table(t).meta == X.meta
+
+
+def test_list_of_event_tables_becomes_one_object_per_row():
+    from skcluster.io import make_events
+
+    ragged = [make_events(np.zeros(n), np.zeros(n), np.ones(n)) for n in (3, 0, 5)]
+    X = ClusterSample(events=ragged, z=[0.1, 0.2, 0.3])
+    assert X["events"].dtype == object and X["events"].shape == (3,)
+    assert len(X["events"][2]) == 5
+    same = [make_events(np.zeros(2), np.zeros(2), np.ones(2)) for _ in range(3)]
+    Y = ClusterSample(events=same)
+    assert Y["events"].dtype == object and Y["events"].shape == (3,)
+    assert Y["events"][0].dtype.names[0] == "x_arcsec"
