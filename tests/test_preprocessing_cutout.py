@@ -237,3 +237,21 @@ def test_swap_the_first_step_of_a_fitted_pipeline_for_real_images(efeds_files, e
         warnings.simplefilter("ignore", IncompleteCutoutWarning)
         with pytest.raises(ValueError, match="fitted on 10 bands .* got 7"):
             k10.transform(efeds_catalog)
+
+
+def test_exposure_vignetting_converts_maps_to_vignetted_exposure(efeds_files):
+    """expmap_norm maps are normalised to an ARF that includes vignetting: with
+    exposure_vignetting="unvignetted" the exposure becomes 0.54 of the map."""
+    from skcluster import ImageCutout
+    from skcluster.physics.instrument import vignetting_factor
+
+    images, exposures = efeds_files
+    X = ClusterSample(ra=np.array([140.33848]), dec=np.array([3.29060]), z=np.array([0.3329]))
+    plain = ImageCutout(images, exposures, npix=50, verbose=False).fit_transform(X)
+    vig = ImageCutout(images, exposures, npix=50, verbose=False,
+                      exposure_vignetting="unvignetted").fit_transform(X)
+    assert vig["exposure"][0] == pytest.approx(plain["exposure"][0] * vignetting_factor(1.0))
+    assert 1300 < vig["exposure"][0] < 1600  # eFEDS: 2.2-2.7 ks unvignetted x 0.54
+    np.testing.assert_array_equal(vig["images"], plain["images"])
+    with pytest.raises(ValueError, match="exposure_vignetting must be"):
+        ImageCutout(images, exposures, exposure_vignetting="half").fit(X)

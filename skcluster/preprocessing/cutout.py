@@ -38,6 +38,7 @@ from tqdm.auto import tqdm
 from ..exceptions import CutoutError, IncompleteCutoutWarning, SkclusterWarning
 from ..io import BandImageStack
 from ..io._util import check_sky_position
+from ..physics.instrument import vignetting_factor
 from ..sample import as_sample
 from ._base import PROGRESS_DELAY_S, check_flag, check_positive_number, rows_text
 from .bands import resolve_bands
@@ -66,11 +67,23 @@ class ImageCutout(TransformerMixin, BaseEstimator):
         celestial WCS (``RA---SIN``/``DEC--SIN``). Bands are parsed from
         names like ``img_0300_0600.fits.gz`` unless ``bands_keV`` is given.
     exposures : sequence of path-like or None, default=None
-        Vignetted exposure maps (s), one per band (or one for all).
+        Exposure maps (s), one per band (or one for all); see
+        ``exposure_vignetting`` for what they must contain.
+    exposure_vignetting : {"vignetted", "unvignetted"} or float, default="vignetted"
+        What the exposure maps hold. skcluster's physics folds spectra with
+        the *on-axis* effective area, so the exposure it needs is the
+        vignetted one (eSASS ``expmap`` with ``withvignetting=yes``).
+        ``"unvignetted"`` multiplies the maps by the survey-averaged
+        vignetting factor at ``reference_keV``
+        (:func:`skcluster.physics.instrument.vignetting_factor`, 0.54 at
+        1 keV): use it for unvignetted maps and for maps normalised to an ARF
+        that already includes the vignetting (srctool ARFs with CORRVIGN, as
+        the ``expmap_norm_*`` maps of the mbproj2d eFEDS example, which are
+        within 5% of the unvignetted maps). A float is used as the factor.
     exposure_seconds : float or None, default=None
-        Exposure (s) to use for every cluster when there are no exposure
-        maps. Without either, the input's ``exposure`` column is kept (NaN
-        with a warning if there is none).
+        Vignetted exposure (s) to use for every cluster when there are no
+        exposure maps. Without either, the input's ``exposure`` column is
+        kept (NaN with a warning if there is none).
     size_arcmin : float, default=20.0
         Box side, arcmin; the box has ``round(60 size_arcmin / pixel)``
         native pixels (300 of 4 arcsec for 20 arcmin).
@@ -120,9 +133,11 @@ class ImageCutout(TransformerMixin, BaseEstimator):
 
     def __init__(self, images, exposures=None, exposure_seconds=None, size_arcmin=20.0,
                  npix=None, mode="pad", fill="background", bands_keV=None,
-                 background_inner_arcmin=5.0, reference_keV=1.0, verbose=True):
+                 background_inner_arcmin=5.0, reference_keV=1.0, verbose=True,
+                 exposure_vignetting="vignetted"):
         self.images = images
         self.exposures = exposures
+        self.exposure_vignetting = exposure_vignetting
         self.exposure_seconds = exposure_seconds
         self.size_arcmin = size_arcmin
         self.npix = npix
@@ -169,6 +184,7 @@ class ImageCutout(TransformerMixin, BaseEstimator):
                 f"(counts per native pixel), got {fill!r}"
             )
         check_positive_number(self.background_inner_arcmin, "background_inner_arcmin", step)
+        self._vignetting_factor()
         check_positive_number(self.reference_keV, "reference_keV", step)
         check_flag(self.verbose, "verbose", step)
         bands = None
@@ -322,7 +338,7 @@ class ImageCutout(TransformerMixin, BaseEstimator):
             else:
                 images[i] = w @ counts @ w.T
             if cut.exposure_map is not None:
-                exposure[i] = cut.exposure
+                exposure[i] = cut.exposure * self._vignetting_factor()
         if self.exposure_seconds is not None:
             exposure[:] = float(self.exposure_seconds)
         elif self.exposures is None:
@@ -353,6 +369,21 @@ class ImageCutout(TransformerMixin, BaseEstimator):
         )
         return X.assign(images=images, exposure=exposure, complete=complete,
                         coverage=coverage, meta=meta)
+
+
+    def _vignetting_factor(self):
+        """Factor turning the exposure maps into vignetted exposure at reference_keV."""
+        v = self.exposure_vignetting
+        if v == "vignetted":
+            return 1.0
+        if v == "unvignetted":
+            return float(vignetting_factor(self.reference_keV))
+        if isinstance(v, numbers.Real) and 0 < v <= 1:
+            return float(v)
+        raise ValueError(
+            f"{type(self).__name__}: exposure_vignetting must be 'vignetted', "
+            f"'unvignetted' or a factor in (0, 1], got {v!r}"
+        )
 
 
 def _dst_slices(stack, ra, dec, native):
