@@ -10,6 +10,7 @@ from scipy.special import pdtrc
 
 from skcluster.datasets import (
     PRESETS,
+    iter_survey,
     SurveyParameters,
     catalog_columns,
     make_survey,
@@ -148,6 +149,11 @@ def test_n_clusters_is_the_first_passing_clusters_of_the_sky():
     assert 0 < by_n.area_deg2 <= 20
     both = make_survey(n_clusters=n, area_deg2=20, random_state=6, verbose=False)
     assert np.array_equal(both.y, by_n.y)
+    # streaming: the pieces of iter_survey are the same survey
+    pieces = list(iter_survey(n_clusters=n, random_state=6, verbose=False))
+    assert np.array_equal(np.concatenate([b.y for b in pieces]), by_n.y)
+    assert sum(b.area_deg2 for b in pieces) == pytest.approx(by_n.area_deg2)
+    assert all(np.array_equal(a, b) for a, b in zip((e for b in pieces for e in b.X["events"]), by_n.X["events"]))
 
 
 def test_preselection_drops_no_cluster_that_would_pass():
