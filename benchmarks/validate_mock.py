@@ -44,7 +44,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from skcluster.datasets import make_survey, resolve_parameters  # noqa: E402
+from skcluster.datasets import make_survey  # noqa: E402
 from skcluster.datasets.photons import CHUNK_COLUMNS, simulate_chunk  # noqa: E402
 from skcluster.datasets.survey import simulate_tile, survey_context, tile_catalog  # noqa: E402
 from skcluster.datasets.validation import (  # noqa: E402

@@ -102,7 +102,9 @@ class SurveyParameters:
     cool_core_fraction: float = _p(0.4, 0.0, 1.0, "fraction of cuspy cool cores (PHYSICS.md 30-50%) [uncertain]")
     core_ratio_cc: float = _p(0.3, 0.0, 5.0,
                               "median luminosity of the core component over the extended "
-                              "component, cool cores [uncertain]")
+                              "component, cool cores [uncertain]; with 0.3 the total L_X scatter "
+                              "can be set anywhere in 0.23-0.72 (PHYSICS.md: 0.25-0.40), and "
+                              "L(<0.15 r500)/L_X is ~0.47 in cool cores, ~0.32 in the others")
     core_ratio_ncc: float = _p(0.05, 0.0, 5.0,
                                "the same for non-cool cores [uncertain]")
     core_rc_r500: float = _p(0.03, 0.005, 0.15, "median core radius of the core component / r500 [uncertain]")
