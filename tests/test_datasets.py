@@ -302,3 +302,35 @@ def test_plot_cluster_bands(small, tmp_path):
     fig.savefig(tmp_path / "bands.png")
     with pytest.raises(IndexError, match="out of range"):
         plot_cluster_bands(small.X, indices=[10_000])
+
+
+def test_other_joblib_backends_give_the_same_survey():
+    """The simulation goes through sklearn.utils.parallel: a threading or dask backend gives the same survey."""
+    from joblib import parallel_config
+
+    serial = make_survey(area_deg2=11, random_state=8, verbose=False)
+    with parallel_config(backend="threading", n_jobs=2):
+        threaded = make_survey(area_deg2=11, random_state=8, verbose=False)
+    assert np.array_equal(threaded.y, serial.y)
+    assert all(np.array_equal(a, b) for a, b in zip(threaded.X["events"], serial.X["events"]))
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster):
+        with parallel_config(backend="dask"):
+            on_dask = make_survey(area_deg2=11, random_state=8, verbose=False)
+    assert np.array_equal(on_dask.y, serial.y)
+    assert all(np.array_equal(a, b) for a, b in zip(on_dask.X["events"], serial.X["events"]))
+
+
+def test_enclosed_fraction_roundtrip_property():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=200, deadline=None, derandomize=True, database=None)
+    @given(f=st.floats(1e-6, 1 - 1e-6), cusp=st.floats(0.0, 1.5), beta=st.floats(0.55, 1.0))
+    def check(f, cusp, beta):
+        x = morph.radius_for_fraction(f, cusp, beta)
+        assert np.isfinite(x) and x > 0
+        assert morph.enclosed_fraction(x, cusp, beta) == pytest.approx(f, rel=1e-7, abs=1e-12)
+
+    check()
