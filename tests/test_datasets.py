@@ -54,6 +54,8 @@ def test_unknown_parameter_lists_valid_ones():
         (dict(area_deg2=1, sigma_ln_lx=-0.1), r"sigma_ln_lx=-0.1 is below"),
         (dict(area_deg2=1, z_min=1.0, z_max=0.5), "z_min=1.0 must be below z_max=0.5"),
         (dict(area_deg2=1, min_icm_counts=2.5), "min_icm_counts=2.5 must be an integer"),
+        (dict(area_deg2=1, energy_range_keV=(0.5, 7.0)), "det_band_keV=.* must lie within energy_range_keV"),
+        (dict(area_deg2=1, size_arcmin=4.0), "det_radius_arcmin=3.0 must fit in the box"),
         (dict(area_deg2=1, sigma_ln_lx=0.2), "sigma_ln_lx=0.2 cannot be reached .* reachable total ln-scatter"),
         (dict(area_deg2=1, sigma_ln_lx=0.1), "cannot be smaller than the core-excised"),
         (dict(area_deg2=1, random_state=-1), "random_state must be a non-negative"),

@@ -232,9 +232,13 @@ class SurveyParameters:
                 errors.append(
                     f"det_radius_arcmin={self.det_radius_arcmin!r} must fit in the box "
                     f"(half of size_arcmin={self.size_arcmin!r})")
+            (dlo, dhi), (elo, ehi) = self.det_band_keV, self.energy_range_keV
+            if not (elo <= dlo < dhi <= ehi):
+                errors.append(f"det_band_keV={self.det_band_keV!r} must lie within "
+                              f"energy_range_keV={self.energy_range_keV!r}")
             if self.truncation_r500 <= 1.0:
                 errors.append("truncation_r500 must exceed 1 (L_X is measured within r500)")
-        except TypeError:
+        except (TypeError, ValueError):
             pass
         if errors:
             raise ValueError("invalid mock-survey parameter(s): " + "; ".join(errors))
