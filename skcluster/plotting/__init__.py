@@ -4,6 +4,7 @@ Every function takes an optional ``ax``/``fig`` and returns the figure, and
 never calls ``plt.show()``; save with ``fig.savefig(path)``.
 """
 
+from .images import DEFAULT_PLOT_BANDS_KEV, plot_cluster_bands
 from .performance import (
     plot_calibration,
     plot_performance,
@@ -14,7 +15,9 @@ from .performance import (
 )
 
 __all__ = [
+    "DEFAULT_PLOT_BANDS_KEV",
     "plot_calibration",
+    "plot_cluster_bands",
     "plot_performance",
     "plot_predicted_vs_true",
     "plot_residuals",

@@ -1,0 +1,31 @@
+"""The built-in mock eROSITA survey (physics-based training data).
+
+:func:`make_survey` simulates a cluster survey: halos from the mass
+function, scaling relations with a cool-core component, projected
+surface-brightness profiles, folded bremsstrahlung spectra, the eROSITA
+response, PSF, background and AGN, photon event lists per cluster, and
+detection-likelihood proxies with the eFEDS cuts. :func:`write_survey`
+writes it as eSASS-format EVENTS files plus a catalogue, and
+:func:`read_survey` reads such a folder back through the real-data path.
+
+Modules: :mod:`.parameters` (every physical number, with sources),
+:mod:`.population`, :mod:`.scaling`, :mod:`.morphology`,
+:mod:`.background` (sky, particle, AGN), :mod:`.photons`,
+:mod:`.detection`, :mod:`.survey`, :mod:`.files`.
+"""
+
+from .files import read_survey, write_survey
+from .parameters import PRESETS, SurveyParameters, parameter_table, resolve_parameters
+from .survey import catalog_columns, iter_survey, make_survey
+
+__all__ = [
+    "PRESETS",
+    "SurveyParameters",
+    "catalog_columns",
+    "iter_survey",
+    "make_survey",
+    "parameter_table",
+    "read_survey",
+    "resolve_parameters",
+    "write_survey",
+]

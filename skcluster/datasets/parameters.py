@@ -1,0 +1,341 @@
+"""Parameters of the mock eROSITA survey: one frozen dataclass, two presets.
+
+Every physical number of the mock lives here, with its source. The sources
+are those collected in the project's reference sheet (PHYSICS.md); numbers
+marked [uncertain] there are parameters here so that a robustness study can
+vary them. :func:`resolve_parameters` builds the parameters of a preset with
+keyword overrides and rejects unknown names and out-of-range values with a
+message that says what was expected.
+
+Single keywords for the robustness benchmark (issue 8)
+------------------------------------------------------
+=============================  ==========================================
+change of mock physics         keyword (default -> example)
+=============================  ==========================================
+cool-core fraction             ``cool_core_fraction`` (0.4 -> 0.2 or 0.6)
+scatter of L_X at fixed mass   ``sigma_ln_lx`` (0.30 -> 0.40)
+profile shape                  ``rc_r500_median`` (0.185 -> 0.25)
+                               (and ``beta_mean``, 0.67)
+background level x2            ``background_scale`` (1 -> 2)
+PSF 30% wider                  ``psf_scale`` (1 -> 1.3)
+no AGN                         ``include_agn`` (True -> False)
+eRASS1 depth                   ``survey="erass1"`` or
+                               ``exposure_scale`` (1 -> 0.092)
+=============================  ==========================================
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+from dataclasses import dataclass, field
+
+__all__ = ["SurveyParameters", "PRESETS", "resolve_parameters", "parameter_table"]
+
+
+def _p(default, lo=None, hi=None, doc="", lo_open=False, hi_open=False):
+    """A dataclass field with its valid range and documentation as metadata."""
+    return field(default=default, metadata={"lo": lo, "hi": hi, "doc": doc,
+                                            "lo_open": lo_open, "hi_open": hi_open})
+
+
+@dataclass(frozen=True)
+class SurveyParameters:
+    """Physical parameters of the mock survey (defaults: the eFEDS preset).
+
+    Units are in the names: ``_msun`` solar masses (h = 0.7 absorbed),
+    ``_keV``, ``_s`` seconds, ``_arcsec``/``_arcmin``, ``_cgs``
+    erg/s/cm^2, ``_r500`` in units of r500. ``log10_`` quantities are
+    decimal logarithms, ``sigma_ln_`` natural-log scatters. The metadata of
+    each field holds its valid range and its source; :func:`parameter_table`
+    prints them.
+
+    Instances are immutable and hashable, so derived tables (mass function,
+    background model, core calibration) are cached per parameter set.
+    """
+
+    # -- cosmology and population ------------------------------------------
+    H0: float = _p(70.0, 50.0, 90.0,
+                   "Hubble constant, km/s/Mpc (eFEDS papers: Liu+22, Chiu+22)")
+    Om0: float = _p(0.3, 0.1, 0.6, "matter density, flat LambdaCDM (eFEDS papers)")
+    Ob0: float = _p(0.049, 0.01, 0.1, "baryon density for the power spectrum (Planck18 via colossus)")
+    sigma8: float = _p(0.8102, 0.5, 1.1, "power-spectrum normalisation (Planck18 via colossus)")
+    ns: float = _p(0.9665, 0.8, 1.1, "spectral index (Planck18 via colossus)")
+    z_min: float = _p(0.01, 0.001, 2.0, "lowest redshift (seed study, arXiv:2305.00016)")
+    z_max: float = _p(1.5, 0.01, 2.0, "highest redshift (seed study: 1.51)")
+    log10_m500_min: float = _p(13.0, 12.5, 15.0, "lowest log10 M500c/Msun (seed study)")
+    log10_m500_max: float = _p(15.2, 13.5, 16.0, "highest log10 M500c/Msun (seed study)")
+
+    # -- L_X(0.5-2 keV, <r500) - M relation --------------------------------
+    lx_log10_norm: float = _p(43.395, 41.0, 46.0,
+                              "log10 L_X/(erg/s) at the pivot mass and z = 0 "
+                              "(eFEDS fit, Liu+22 L_X vs Chiu+22 WL masses) [measured]")
+    lx_pivot_msun: float = _p(2e14, 1e13, 1e16, "pivot mass of the L_X-M relation, Msun")
+    lx_slope: float = _p(1.58, 0.5, 3.0, "mass slope of L_X-M (eFEDS fit) [measured]")
+    lx_ez_slope: float = _p(2.0, -2.0, 4.0, "E(z) exponent of L_X-M (self-similar, eFEDS fit)")
+    sigma_ln_lx: float = _p(0.30, 0.05, 1.0,
+                            "total ln-scatter of L_X at fixed M, z (PHYSICS.md: 0.25-0.40, default 0.30)")
+    sigma_ln_lx_ce: float = _p(0.12, 0.02, 0.8,
+                               "ln-scatter of core-excised L_X(0.15-1 r500) at fixed M, z "
+                               "(Maughan 07: 11%; Pratt+09: less than half the total)")
+
+    # -- T - M relation ------------------------------------------------------
+    t_norm_keV: float = _p(5.0, 1.0, 10.0, "T at the pivot (Arnaud+05: E(z) M500 = 3.84e14 (T/5 keV)^1.71)")
+    t_pivot_msun: float = _p(3.84e14, 1e13, 1e16, "pivot E(z) M500 of the T-M relation, Msun (Arnaud+05)")
+    t_mass_slope: float = _p(1.0 / 1.71, 0.3, 1.0, "slope of ln T vs ln(E(z) M) (Arnaud+05: 1/1.71)")
+    sigma_ln_t: float = _p(0.12, 0.0, 0.5, "ln-scatter of T at fixed M, z (PHYSICS.md 0.10-0.15; Magneticum 0.12)")
+    rho_lx_t: float = _p(0.3, -0.9, 0.9,
+                         "correlation of the total-L_X and T residuals at fixed M, z "
+                         "(PHYSICS.md +0.3 to +0.5) [uncertain]")
+
+    # -- gas morphology ------------------------------------------------------
+    rc_r500_median: float = _p(0.185, 0.02, 1.0,
+                               "median core radius of the extended component / r500 "
+                               "(eFEDS rc/r500 median 0.185) [measured]")
+    rc_r500_sigma_ln: float = _p(0.25, 0.0, 1.0,
+                                 "intrinsic ln-scatter of rc/r500 of the extended component; the "
+                                 "eFEDS 16-84% range 0.10-0.29 (sigma_ln ~ 0.53) also holds the "
+                                 "cool-core mixture and measurement noise [uncertain]")
+    beta_mean: float = _p(0.67, 0.55, 1.0, "mean beta of the extended component (PHYSICS.md 0.67 +- 0.1)")
+    beta_sigma: float = _p(0.1, 0.0, 0.3, "scatter of beta, clipped to [0.55, 1.0] (PHYSICS.md)")
+    cool_core_fraction: float = _p(0.4, 0.0, 1.0, "fraction of cuspy cool cores (PHYSICS.md 30-50%) [uncertain]")
+    core_ratio_cc: float = _p(0.3, 0.0, 5.0,
+                              "median luminosity of the core component over the extended "
+                              "component, cool cores [uncertain]; with 0.3 the total L_X scatter "
+                              "can be set anywhere in 0.23-0.72 (PHYSICS.md: 0.25-0.40), and "
+                              "L(<0.15 r500)/L_X is ~0.47 in cool cores, ~0.32 in the others")
+    core_ratio_ncc: float = _p(0.05, 0.0, 5.0,
+                               "the same for non-cool cores [uncertain]")
+    core_rc_r500: float = _p(0.03, 0.005, 0.15, "median core radius of the core component / r500 [uncertain]")
+    core_cusp_cc: float = _p(0.6, 0.0, 1.5,
+                             "inner slope a of the projected core component, S ~ R^-a, cool cores "
+                             "(projected Vikhlinin cusp alpha 0-1.5, Ghirardini+19) [uncertain]")
+    core_cusp_ncc: float = _p(0.0, 0.0, 1.5, "the same for non-cool cores")
+    axis_ratio_min: float = _p(0.6, 0.2, 1.0, "axis ratio uniform in [axis_ratio_min, 1] (PHYSICS.md 0.6-1)")
+    disturbed_fraction_ncc: float = _p(0.5, 0.0, 1.0,
+                                       "fraction of non-cool-core clusters that are disturbed [uncertain]")
+    disturbed_offset_r500: float = _p(0.05, 0.0, 0.5,
+                                      "Rayleigh sigma of the centroid offset of disturbed clusters / r500 [uncertain]")
+    truncation_r500: float = _p(3.0, 1.0, 10.0, "profiles truncated at this (elliptical) radius / r500")
+
+    # -- spectrum and instrument ---------------------------------------------
+    nH_cm2: float = _p(3.0e20, 0.0, 1e22, "Galactic N_H, cm^-2 (eFEDS 3-3.5e20)")
+    psf_core_arcsec: float = _p(8.64, 1.0, 60.0, "King PSF core radius, arcsec (survey average, PHYSICS.md)")
+    psf_alpha: float = _p(1.5, 1.05, 5.0,
+                          "King PSF slope (PHYSICS.md 1.5; the detection proxy treats it as 1.5)",
+                          lo_open=False)
+    psf_scale: float = _p(1.0, 0.2, 5.0, "multiplies the PSF core radius (robustness: 1.3 = 30% wider)")
+    exposure_median_s: float = _p(1180.0, 1.0, 1e7,
+                                  "median vignetted exposure at 1 keV, s (eFEDS at cluster positions) [measured]")
+    exposure_p05_s: float = _p(785.0, 1.0, 1e7, "5th percentile of the exposure, s (eFEDS) [measured]")
+    exposure_p95_s: float = _p(1941.0, 1.0, 1e7, "95th percentile of the exposure, s (eFEDS) [measured]")
+    exposure_scale: float = _p(1.0, 1e-3, 1e3, "multiplies every exposure (depth knob)")
+    background_scale: float = _p(1.0, 0.0, 100.0, "multiplies sky and particle background (robustness: 2)")
+
+    # -- AGN -----------------------------------------------------------------
+    include_agn: bool = _p(True, doc="field and central AGN on (False: none; their mean flux "
+                                     "goes back into the diffuse background)")
+    agn_flux_min_cgs: float = _p(1e-15, 1e-17, 1e-13,
+                                 "faintest discrete AGN, 0.5-2 keV erg/s/cm^2 (Lehmer+12 table starts here)")
+    agn_flux_max_cgs: float = _p(1e-11, 1e-14, 1e-9, "brightest AGN drawn, erg/s/cm^2")
+    agn_mask_flux_cgs: float = _p(6.5e-15, 1e-16, 1e-11,
+                                  "point-source detection limit (0.5-2 keV): brighter field AGN are "
+                                  "fitted separately by the detection step and masked from the "
+                                  "background map (eFEDS ~6.5e-15, Brunner+22) [uncertain]")
+    central_agn_fraction: float = _p(0.1, 0.0, 1.0, "fraction of clusters with a central AGN [uncertain]")
+    central_agn_log10_lum: float = _p(42.5, 39.0, 46.0,
+                                      "median log10 L(0.5-2 keV rest)/(erg/s) of central AGN [uncertain]")
+    central_agn_sigma_dex: float = _p(0.5, 0.0, 2.0, "dex scatter of the central-AGN luminosity [uncertain]")
+
+    # -- detection -----------------------------------------------------------
+    det_band_keV: tuple = _p((0.2, 2.3), doc="detection band, keV (eFEDS: 0.2-2.3 keV)")
+    det_radius_arcmin: float = _p(3.0, 0.5, 10.0, "radius of the detection fit, arcmin [uncertain]")
+    det_ext_max_arcsec: float = _p(120.0, 10.0, 600.0,
+                                   "largest core radius of the extent fit, arcsec [uncertain]")
+    det_like_scale: float = _p(1.0, 0.05, 2.0,
+                               "multiplies the likelihood gains of the detection fit (1: the ideal "
+                               "fixed-position fit; below 1 mimics a less efficient pipeline)")
+    match_fraction: float = _p(0.5, 0.0, 1.0,
+                               "a detection counts as the cluster's only if its ICM photons make up at "
+                               "least this fraction of the fitted source counts within the fit radius "
+                               "(photon-based matching as in Seppi et al. 2022)")
+    det_like_min: float = _p(5.0, 0.0, 1e6, "DET_LIKE cut (eFEDS extended sample)")
+    ext_like_min: float = _p(6.0, 0.0, 1e6, "EXT_LIKE cut (eFEDS extended sample)")
+    min_icm_counts: int = _p(
+        15, 1, 1000,
+        "a detection needs at least this many ICM photons (detection band) within the detection "
+        "radius; binds for < 1% of the clusters passing the likelihood cuts and matching, and makes "
+        "the pre-selection bound exact (see skcluster.datasets.survey)")
+    preselect_min_counts: float = _p(
+        3.0, 0.0, 1e4,
+        "photons are only simulated for halos expecting at least this many ICM counts in the "
+        "detection band (whole profile); 0 simulates every halo. A dropped halo could only have "
+        "passed with >= min_icm_counts ICM photons: the expected number of such halos is bounded "
+        "exactly by Poisson tails and reported (catalog.meta['preselect_miss_bound'])")
+
+    # -- geometry ------------------------------------------------------------
+    size_arcmin: float = _p(20.0, 1.0, 120.0, "side of the event box per cluster, arcmin (seed study: 20)")
+    energy_range_keV: tuple = _p((0.2, 10.0), doc="simulated photon energies, keV (eROSITA 0.2-10 keV)")
+
+    def __post_init__(self):
+        errors = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            md = f.metadata
+            if f.type in ("bool", bool):
+                if not isinstance(value, (bool,)):
+                    errors.append(f"{f.name}={value!r} must be True or False")
+                continue
+            if f.type in ("tuple", tuple):
+                try:
+                    lo, hi = (float(v) for v in value)
+                except (TypeError, ValueError):
+                    errors.append(f"{f.name}={value!r} must be a (lo, hi) pair in keV")
+                    continue
+                if not (0.1 <= lo < hi <= 12.0):
+                    errors.append(f"{f.name}={value!r} must satisfy 0.1 <= lo < hi <= 12 keV")
+                continue
+            try:
+                v = float(value)
+            except (TypeError, ValueError):
+                errors.append(f"{f.name}={value!r} must be a number")
+                continue
+            if f.type in ("int", int) and (isinstance(value, bool) or v != int(v) if math.isfinite(v) else True):
+                errors.append(f"{f.name}={value!r} must be an integer")
+                continue
+            if isinstance(value, bool) or not math.isfinite(v):
+                errors.append(f"{f.name}={value!r} must be a finite number")
+                continue
+            lo, hi = md.get("lo"), md.get("hi")
+            if lo is not None and (v < lo or (md.get("lo_open") and v == lo)):
+                errors.append(f"{f.name}={value!r} is below its valid range [{lo}, {hi}]")
+            if hi is not None and v > hi:
+                errors.append(f"{f.name}={value!r} is above its valid range [{lo}, {hi}]")
+        pairs = [
+            ("z_min", "z_max"), ("log10_m500_min", "log10_m500_max"),
+            ("exposure_p05_s", "exposure_median_s"), ("exposure_median_s", "exposure_p95_s"),
+            ("agn_flux_min_cgs", "agn_flux_max_cgs"),
+        ]
+        for a, b in pairs:
+            try:
+                if not float(getattr(self, a)) < float(getattr(self, b)):
+                    errors.append(f"{a}={getattr(self, a)!r} must be below {b}={getattr(self, b)!r}")
+            except (TypeError, ValueError):
+                pass
+        try:
+            if self.det_ext_max_arcsec > 60 * self.det_radius_arcmin:
+                errors.append(
+                    f"det_ext_max_arcsec={self.det_ext_max_arcsec!r} must not exceed the "
+                    f"detection radius ({60 * self.det_radius_arcmin:g} arcsec)")
+            if 60 * self.det_radius_arcmin > 30 * self.size_arcmin:
+                errors.append(
+                    f"det_radius_arcmin={self.det_radius_arcmin!r} must fit in the box "
+                    f"(half of size_arcmin={self.size_arcmin!r})")
+            (dlo, dhi), (elo, ehi) = self.det_band_keV, self.energy_range_keV
+            if not (elo <= dlo < dhi <= ehi):
+                errors.append(f"det_band_keV={self.det_band_keV!r} must lie within "
+                              f"energy_range_keV={self.energy_range_keV!r}")
+            if self.truncation_r500 <= 1.0:
+                errors.append("truncation_r500 must exceed 1 (L_X is measured within r500)")
+        except (TypeError, ValueError):
+            pass
+        if errors:
+            raise ValueError("invalid mock-survey parameter(s): " + "; ".join(errors))
+
+    # -- convenience -------------------------------------------------------
+    def replace(self, **changes):
+        """A copy with some parameters changed (validated like the constructor)."""
+        check_names(changes)
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self):
+        """Plain dict of the parameters (tuples as lists), e.g. for FITS/JSON metadata."""
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
+
+    @property
+    def psf_rc_arcsec(self):
+        """Effective King core radius, arcsec (``psf_core_arcsec * psf_scale``)."""
+        return self.psf_core_arcsec * self.psf_scale
+
+
+_NAMES = tuple(f.name for f in dataclasses.fields(SurveyParameters))
+
+#: Presets: overrides of the defaults. eFEDS is the default set. eRASS1: the
+#: first all-sky pass, ~150-250 s unvignetted exposure near the ecliptic
+#: equator (PHYSICS.md, [uncertain]), i.e. x0.54 (vignetting at 1 keV) =
+#: 81-135 s vignetted, median 108 s; the point-source limit is ~5e-14
+#: erg/s/cm^2 (0.5-2 keV; Merloni et al. 2024) [uncertain]. The deeper
+#: exposure toward the ecliptic poles is not modelled.
+PRESETS = {
+    "efeds": {},
+    "erass1": {
+        "exposure_median_s": 108.0,
+        "exposure_p05_s": 81.0,
+        "exposure_p95_s": 135.0,
+        "agn_mask_flux_cgs": 5e-14,
+    },
+}
+
+#: Sky area of one eFEDS field, deg^2 (Brunner et al. 2022: ~140 deg^2): the
+#: default area when neither ``n_clusters`` nor ``area_deg2`` is given.
+DEFAULT_AREA_DEG2 = 140.0
+
+
+def check_names(overrides):
+    """Raise ``TypeError`` naming unknown parameters and listing the valid ones."""
+    unknown = [k for k in overrides if k not in _NAMES]
+    if unknown:
+        hints = []
+        for k in unknown:
+            close = difflib.get_close_matches(k, _NAMES, n=2)
+            hints.append(f"{k!r}" + (f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""))
+        raise TypeError(
+            f"unknown mock-survey parameter(s) {', '.join(hints)}; valid parameters are: "
+            + ", ".join(_NAMES)
+        )
+
+
+def resolve_parameters(survey="efeds", **overrides):
+    """Parameters of a preset with keyword overrides.
+
+    Parameters
+    ----------
+    survey : {"efeds", "erass1"} or SurveyParameters, default="efeds"
+        Preset name, or a parameter set to start from.
+    **overrides
+        Any field of :class:`SurveyParameters`.
+
+    Returns
+    -------
+    SurveyParameters
+
+    Raises
+    ------
+    ValueError
+        Unknown survey name, or a value out of its valid range.
+    TypeError
+        Unknown parameter name (the message lists the valid ones).
+    """
+    check_names(overrides)
+    if isinstance(survey, SurveyParameters):
+        base = survey
+        return dataclasses.replace(base, **overrides) if overrides else base
+    if not isinstance(survey, str) or survey.lower() not in PRESETS:
+        raise ValueError(f"unknown survey {survey!r}; presets are {sorted(PRESETS)}")
+    values = dict(PRESETS[survey.lower()])
+    values.update(overrides)
+    for k in ("det_band_keV", "energy_range_keV"):
+        if k in values and isinstance(values[k], list):
+            values[k] = tuple(values[k])
+    return SurveyParameters(**values)
+
+
+def parameter_table():
+    """Markdown table of every parameter: name, default, valid range, source."""
+    rows = ["| parameter | default | range | meaning and source |", "|---|---|---|---|"]
+    for f in dataclasses.fields(SurveyParameters):
+        md = f.metadata
+        rng = "" if md.get("lo") is None else f"[{md['lo']:g}, {md['hi']:g}]"
+        rows.append(f"| `{f.name}` | {f.default!r} | {rng} | {md.get('doc', '')} |")
+    return "\n".join(rows)

@@ -1,0 +1,351 @@
+"""Photon simulation of one cluster's box, and its detection.
+
+For each candidate cluster the simulation draws, in a square box of side
+``size_arcmin`` centred on the cluster position (offsets in arcsec, energies
+in keV; origin 1 = ICM, 2 = AGN, 0 = background):
+
+* ICM photons of the two profile components
+  (:mod:`~skcluster.datasets.morphology`), Poisson numbers from the
+  expected counts, energies from the folded, redshifted bremsstrahlung
+  spectrum at the cluster temperature (:mod:`skcluster.physics`: Born
+  Gaunt factor, MM83 absorption, effective area, vignetting relative to
+  1 keV), drawn by inverting its cumulative distribution on a 5 eV grid
+  (tabulated in (1+z)/kT, the only combination the shape depends on);
+* a central AGN where the catalogue has one, and field AGN from the log N -
+  log S over the box plus a 1-arcmin margin (their PSF wings reach in),
+  power-law spectra with the flux-dependent photon index
+  (:mod:`~skcluster.datasets.background`);
+* sky + particle background, uniform over the box (the exposure does not
+  vary across the box), energies from the fitted background spectrum;
+* every source photon is displaced by the King PSF (core radius
+  ``psf_core_arcsec * psf_scale``); photons outside the box are dropped.
+
+The work is staged so that most candidates stop early, with the same
+outcome as the full path: the ICM photons come first; a cluster with fewer
+than ``min_icm_counts`` of them in the detection band within
+``det_radius_arcmin`` cannot pass (a rule of the detection step) and stops
+there. The detection step (:mod:`~skcluster.datasets.detection`) needs only
+the photons within ``det_radius_arcmin``. The background is a Poisson process,
+so the background inside that circle and outside it are independent; the
+outer part is drawn (from its own random stream) only for clusters that
+pass the cuts. Each cluster has three random streams derived from its own
+``SeedSequence`` (sources / inner background / outer background), so its
+photons do not depend on which process simulates it, nor on which other
+clusters are simulated.
+
+Photons of field AGN brighter than ``agn_mask_flux_cgs`` are left out of
+the detection fit (not out of the events): eSASS fits detected point
+sources simultaneously with the cluster, which this stands in for.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from ..io.events import ORIGIN_AGN, ORIGIN_BACKGROUND, ORIGIN_CLUSTER, make_events
+from ..physics.emission import bremsstrahlung_photon_spectrum
+from ..physics.instrument import sample_king_offsets, vignetting_factor
+from ..physics.rates import observed_response
+from .background import (
+    agn_photon_index,
+    agn_tables,
+    background_model,
+    energy_grid,
+    inverse_cdf,
+    lehmer_n_above,
+    quantise_gamma,
+    sample_agn_fluxes,
+)
+from .detection import detection_likelihoods
+from .morphology import sample_offsets
+from .scaling import CORE_BETA
+
+__all__ = ["simulate_cluster", "simulate_chunk", "CHUNK_COLUMNS", "RESULT_COLUMNS"]
+
+#: Margin around the box within which field AGN are drawn, arcsec.
+AGN_MARGIN_ARCSEC = 60.0
+#: eROSITA image pixel, arcsec, for the background-per-pixel column
+#: (PHYSICS.md: evtool images use 4 arcsec pixels).
+PIXEL_ARCSEC = 4.0
+
+#: Survey vignetting at 1 keV: vignetted exposure (quoted at 1 keV) over
+#: unvignetted exposure (PHYSICS.md: 0.54).
+_VIG_1KEV = float(vignetting_factor(1.0))
+
+#: Per-cluster inputs of the photon simulation (catalogue columns).
+CHUNK_COLUMNS = (
+    "tile", "index", "z", "T", "exposure", "theta500_arcmin",
+    "rc_arcsec", "beta", "core_rc_arcsec", "core_cusp", "axis_ratio", "angle_rad",
+    "offset_x_arcsec", "offset_y_arcsec", "xtrunc_ext", "xtrunc_core",
+    "mu_ext", "mu_core", "mu_agn_central", "gamma_agn_central",
+)
+#: Per-cluster outputs (floats) of the photon simulation.
+RESULT_COLUMNS = (
+    "DET_LIKE", "EXT_LIKE", "EXT_arcsec", "ML_CTS", "ML_CTS_fit", "icm_counts_fit", "counts", "counts_r500",
+    "background_counts", "agn_counts_r500", "n_agn", "n_field_agn", "bkg_per_pixel",
+)
+
+
+#: Step of the ICM spectral table in ln((1+z)/kT): the nearest row is used,
+#: i.e. a temperature error below 0.5%, far below the scatter of T at fixed
+#: mass.
+_ICM_DLNX = 0.01
+_ICM_LNX_RANGE = (np.log(1.0 / 60.0), np.log(3.5 / 0.08))
+
+
+@lru_cache(maxsize=4)
+def _icm_cdf_table(nH_cm2, energy_range_keV):
+    """CDFs of observed ICM photon energies on a grid of x = (1+z)/kT (1/keV).
+
+    The redshifted bremsstrahlung spectrum g(E (1+z)/kT) exp(-E (1+z)/kT) /
+    (E (1+z)) depends on z and kT only through x = (1+z)/kT (up to a
+    normalisation), so one row per x serves every cluster.
+    """
+    e, de, edges = energy_grid(*energy_range_keV)
+    resp = observed_response(e, nH_cm2, reference_keV=1.0) * de
+    lnx = np.arange(_ICM_LNX_RANGE[0], _ICM_LNX_RANGE[1] + _ICM_DLNX, _ICM_DLNX)
+    cdf = np.empty((lnx.size, edges.size))
+    for i, x in enumerate(np.exp(lnx)):
+        cdf[i] = inverse_cdf(bremsstrahlung_photon_spectrum(e * x, 1.0) * resp)
+    return lnx, cdf, edges
+
+
+def _icm_energies(rng, n, kT, z, params):
+    """Observed energies (keV) of n ICM photons: folded redshifted bremsstrahlung."""
+    lnx, cdf, edges = _icm_cdf_table(params.nH_cm2, tuple(params.energy_range_keV))
+    i = int(np.clip(np.rint((np.log((1.0 + z) / kT) - lnx[0]) / _ICM_DLNX), 0, lnx.size - 1))
+    return _invert(rng.random(n), cdf[i], edges)
+
+
+def _invert(u, cdf, edges):
+    """Inverse-CDF sampling with linear interpolation within the bins (every bin has
+    positive probability here: the response is positive over the whole range)."""
+    return np.interp(u, cdf, edges)
+
+
+def _agn_energies(rng, gamma_index, tables):
+    """Energies of photons whose sources have photon-index grid indices ``gamma_index``.
+
+    ``tables["cdf_flat"]`` holds the CDF rows one after the other, row i
+    shifted by +i, so one search finds the row and the bin at once.
+    """
+    edges = tables["edges"]
+    n_e = edges.size
+    flat = tables["cdf_flat"]
+    v = rng.random(gamma_index.size) + gamma_index
+    j = np.searchsorted(flat, v, side="right") - 1
+    k = np.clip(j - gamma_index * n_e, 0, n_e - 2)  # bin within the row
+    j = gamma_index * n_e + k
+    c0, c1 = flat[j], flat[j + 1]
+    frac = np.clip(np.where(c1 > c0, (v - c0) / np.where(c1 > c0, c1 - c0, 1.0), 0.0), 0.0, 1.0)
+    return edges[k] + frac * (edges[k + 1] - edges[k])
+
+
+@lru_cache(maxsize=8)
+def _agn_density(s_min, s_max):
+    """AGN per deg^2 between two fluxes."""
+    return float(lehmer_n_above(s_min) - lehmer_n_above(s_max))
+
+
+def _background(rng, n, params, model, where):
+    """n background photons: positions (by ``where``) and energies."""
+    x, y = where(rng, n)
+    e = _invert(rng.random(n), model["cdf"], model["edges"])
+    return x, y, e
+
+
+def simulate_cluster(row, params, entropy, keep_events=None):
+    """Simulate the photons of one cluster box and run the detection.
+
+    Parameters
+    ----------
+    row : mapping
+        The :data:`CHUNK_COLUMNS` of one cluster (scalars).
+    params : SurveyParameters
+    entropy : int
+        Root entropy of the survey; the cluster's streams derive from
+        ``SeedSequence(entropy, spawn_key=(1, tile, index))``.
+    keep_events : bool, default=None
+        Return the events even if the cluster fails the cuts (``None``:
+        only if it passes).
+
+    Returns
+    -------
+    result : dict
+        :data:`RESULT_COLUMNS` (the photon-count columns only where the
+        events were made, NaN otherwise) and ``passed`` (bool).
+    events : ndarray of EVENT_DTYPE or None
+    """
+    p = params
+    ss = np.random.SeedSequence(entropy, spawn_key=(1, int(row["tile"]), int(row["index"])))
+    seeds = ss.spawn(3)  # sources / inner background / outer background
+    rng_src = np.random.Generator(np.random.PCG64(seeds[0]))
+    half = 30.0 * p.size_arcmin
+    psf_rc = p.psf_rc_arcsec
+    exposure = float(row["exposure"])
+    t_unvig = exposure / _VIG_1KEV
+    bkg = background_model(p)
+    tables = agn_tables(p.nH_cm2, tuple(p.energy_range_keV), tuple(p.det_band_keV))
+    ox, oy = float(row["offset_x_arcsec"]), float(row["offset_y_arcsec"])
+
+    # -- ICM ---------------------------------------------------------------
+    n_ext = rng_src.poisson(row["mu_ext"])
+    n_core = rng_src.poisson(row["mu_core"])
+    x1, y1 = sample_offsets(rng_src, n_ext, row["rc_arcsec"], 0.0, row["beta"], row["axis_ratio"],
+                            row["angle_rad"], row["xtrunc_ext"])
+    x2, y2 = sample_offsets(rng_src, n_core, row["core_rc_arcsec"], row["core_cusp"], CORE_BETA,
+                            row["axis_ratio"], row["angle_rad"], row["xtrunc_core"])
+    n_icm = n_ext + n_core
+    px, py = sample_king_offsets(rng_src, n_icm, psf_rc, p.psf_alpha)
+    icm_x = np.concatenate([x1, x2]) + ox + px
+    icm_y = np.concatenate([y1, y2]) + oy + py
+    icm_e = _icm_energies(rng_src, n_icm, float(row["T"]), float(row["z"]), p)
+
+    lo, hi = p.det_band_keV
+    r_det = 60.0 * p.det_radius_arcmin
+
+    def det_r(x, y, e, keep=None):
+        sel = (e >= lo) & (e < hi) & (np.abs(x) < half) & (np.abs(y) < half)
+        if keep is not None:
+            sel &= keep
+        r = np.hypot(x[sel], y[sel])
+        return r[r < r_det]
+
+    r_icm = det_r(icm_x, icm_y, icm_e)
+    result = {c: np.nan for c in RESULT_COLUMNS}
+    result["icm_counts_fit"] = float(r_icm.size)
+    if r_icm.size < p.min_icm_counts and not keep_events:
+        # too few ICM photons to count as a detection of this cluster: no
+        # need to draw anything else (the same outcome as the full path)
+        result["passed"] = False
+        return result, None
+
+    # -- AGN ---------------------------------------------------------------
+    if p.include_agn:
+        n_c = rng_src.poisson(row["mu_agn_central"])
+        gi_c = np.full(n_c, quantise_gamma(row["gamma_agn_central"]), dtype=np.intp)
+        cx, cy = sample_king_offsets(rng_src, n_c, psf_rc, p.psf_alpha)
+        cx, cy = cx + ox, cy + oy
+        side = 2.0 * (half + AGN_MARGIN_ARCSEC)
+        mean_n = _agn_density(p.agn_flux_min_cgs, p.agn_flux_max_cgs)
+        n_src = rng_src.poisson(mean_n * (side / 3600.0) ** 2)
+        flux = sample_agn_fluxes(rng_src, n_src, p.agn_flux_min_cgs, p.agn_flux_max_cgs)
+        gi = quantise_gamma(agn_photon_index(flux))
+        sx = (rng_src.random(n_src) - 0.5) * side
+        sy = (rng_src.random(n_src) - 0.5) * side
+        k = rng_src.poisson(flux * tables["rate_full"][gi] * exposure)
+        src_of = np.repeat(np.arange(n_src), k)
+        fx, fy = sample_king_offsets(rng_src, src_of.size, psf_rc, p.psf_alpha)
+        agn_x = np.concatenate([cx, sx[src_of] + fx])
+        agn_y = np.concatenate([cy, sy[src_of] + fy])
+        gi_all = np.concatenate([gi_c, gi[src_of]])
+        agn_e = _agn_energies(rng_src, gi_all, tables)
+        agn_masked = np.concatenate([np.zeros(n_c, bool), (flux > p.agn_mask_flux_cgs)[src_of]])
+        agn_faint = np.concatenate([np.zeros(n_c, bool), (flux <= p.agn_mask_flux_cgs)[src_of]])
+        theta500_arcsec = 60.0 * float(row["theta500_arcmin"])
+        n_field_r500 = int(np.sum(np.hypot(sx, sy) < theta500_arcsec))
+        n_agn = n_field_r500 + int(row["mu_agn_central"] > 0)
+        n_field = int(np.sum((np.abs(sx) < half) & (np.abs(sy) < half)))
+    else:
+        agn_x = agn_y = agn_e = np.empty(0)
+        agn_masked = agn_faint = np.empty(0, bool)
+        n_agn = n_field = 0
+
+    # -- background inside the detection circle ----------------------------
+    lam_in = bkg["rate_full"] * t_unvig * np.pi * (p.det_radius_arcmin**2)
+
+    def in_disc(rng, n):
+        r = r_det * np.sqrt(rng.random(n))
+        phi = rng.random(n) * (2.0 * np.pi)
+        return r * np.cos(phi), r * np.sin(phi)
+
+    rng_in = np.random.Generator(np.random.PCG64(seeds[1]))
+    bx, by, be = _background(rng_in, rng_in.poisson(lam_in), p, bkg, in_disc)
+
+    # -- detection -----------------------------------------------------------
+    r_all = np.concatenate([r_icm, det_r(agn_x, agn_y, agn_e, ~agn_masked), det_r(bx, by, be)])
+    det = detection_likelihoods(r_all, bkg["map_det"] * t_unvig / 3600.0, r_det, psf_rc,
+                                p.det_ext_max_arcsec, p.det_like_scale)
+    # photon-based matching: the detection must be the cluster's
+    matched = r_icm.size >= p.match_fraction * det["ML_CTS_fit"]
+    passed = bool(det["DET_LIKE"] > p.det_like_min and det["EXT_LIKE"] > p.ext_like_min and matched
+                  and r_icm.size >= p.min_icm_counts)
+    result.update(det)
+    result["passed"] = passed
+    if not (passed if keep_events is None else keep_events):
+        return result, None
+
+    # -- background outside the circle, then the events ---------------------
+    lam_box = bkg["rate_full"] * t_unvig * p.size_arcmin**2
+
+    def in_box(rng, n):
+        return (rng.random(n) - 0.5) * (2 * half), (rng.random(n) - 0.5) * (2 * half)
+
+    rng_out = np.random.Generator(np.random.PCG64(seeds[2]))
+    ox_, oy_, oe_ = _background(rng_out, rng_out.poisson(lam_box), p, bkg, in_box)
+    outside = np.hypot(ox_, oy_) >= r_det
+    bx, by, be = (np.concatenate([bx, ox_[outside]]), np.concatenate([by, oy_[outside]]),
+                  np.concatenate([be, oe_[outside]]))
+
+    xs = [icm_x, agn_x, bx]
+    ys = [icm_y, agn_y, by]
+    es = [icm_e, agn_e, be]
+    origins = [ORIGIN_CLUSTER, ORIGIN_AGN, ORIGIN_BACKGROUND]
+    parts = []
+    for x, y, e, o in zip(xs, ys, es, origins):
+        inside = (np.abs(x) < half) & (np.abs(y) < half)
+        parts.append(make_events(x[inside], y[inside], e[inside], o))
+    events = np.concatenate(parts)
+    # photons a source-masked background map would hold: diffuse background
+    # and AGN below the point-source limit (detection band, whole box)
+    agn_in = (np.abs(agn_x) < half) & (np.abs(agn_y) < half) & (agn_e >= lo) & (agn_e < hi)
+    n_map = int(np.sum((np.abs(bx) < half) & (np.abs(by) < half) & (be >= lo) & (be < hi)))
+    n_map += int(np.sum(agn_in & agn_faint))
+
+    # -- photon-count columns ------------------------------------------------
+    theta = 60.0 * float(row["theta500_arcmin"])
+    e = events["energy_keV"]
+    band = (e >= lo) & (e < hi)
+    r = np.hypot(events["x_arcsec"], events["y_arcsec"])
+    org = events["origin"]
+    in500 = r < theta
+    result.update(
+        counts=float(np.sum(band & (org == ORIGIN_CLUSTER))),
+        counts_r500=float(np.sum(band & in500 & (org == ORIGIN_CLUSTER))),
+        background_counts=float(np.sum(band & in500 & (org == ORIGIN_BACKGROUND))),
+        agn_counts_r500=float(np.sum(band & in500 & (org == ORIGIN_AGN))),
+        n_agn=float(n_agn),
+        n_field_agn=float(n_field),
+        bkg_per_pixel=float(n_map / (2 * half / PIXEL_ARCSEC) ** 2),
+    )
+    return result, events
+
+
+def simulate_chunk(rows, params, entropy, keep_events=None):
+    """Simulate many clusters (a chunk of a survey, for one worker).
+
+    Parameters
+    ----------
+    rows : dict of ndarray
+        :data:`CHUNK_COLUMNS`, one value per cluster.
+
+    Returns
+    -------
+    results : dict of ndarray
+        :data:`RESULT_COLUMNS` and ``passed``, one value per cluster.
+    events : list
+        One event array per cluster (None where not kept).
+    """
+    n = len(rows["tile"])
+    out = {c: np.full(n, np.nan) for c in RESULT_COLUMNS}
+    out["passed"] = np.zeros(n, dtype=bool)
+    events = [None] * n
+    for i in range(n):
+        row = {k: v[i] for k, v in rows.items()}
+        res, ev = simulate_cluster(row, params, entropy, keep_events)
+        for k, v in res.items():
+            out[k][i] = v
+        events[i] = ev
+    return out, events

@@ -1,0 +1,338 @@
+"""The mock survey: API, bad input, determinism, parallel equality, files, plots.
+
+Small surveys only (a few deg^2); the realism checks on a moderately sized
+sample are in test_datasets_realism.py.
+"""
+
+import numpy as np
+import pytest
+from scipy.special import pdtrc
+
+from skcluster.datasets import (
+    PRESETS,
+    iter_survey,
+    SurveyParameters,
+    catalog_columns,
+    make_survey,
+    read_survey,
+    resolve_parameters,
+    write_survey,
+)
+from skcluster.datasets import background as bg
+from skcluster.datasets import morphology as morph
+from skcluster.datasets.detection import detection_likelihoods
+from skcluster.datasets.survey import _rate_table, simulate_tile, survey_context, tile_catalog
+from skcluster.io import EVENT_DTYPE
+from skcluster.physics import thermal_band_rates
+
+BRIEF_COLUMNS = ["M500", "z", "r500_kpc", "theta500_arcmin", "L_X", "T", "counts", "background_counts",
+                 "exposure", "DET_LIKE", "EXT_LIKE", "cool_core", "n_agn", "L_X_ce", "ra", "dec", "flux",
+                 "disturbed", "central_agn", "rc_r500", "beta"]
+
+
+@pytest.fixture(scope="module")
+def small():
+    """A 6 deg^2 eFEDS-like survey (one partial tile)."""
+    return make_survey(area_deg2=6, random_state=3, verbose=False)
+
+
+# -- bad input ---------------------------------------------------------------
+def test_unknown_parameter_lists_valid_ones():
+    with pytest.raises(TypeError, match="cool_core_frac.*did you mean 'cool_core_fraction'.*valid parameters"):
+        make_survey(area_deg2=1, cool_core_frac=0.5, verbose=False)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(survey="erosita"), "unknown survey 'erosita'; presets are"),
+        (dict(area_deg2=-3), "area_deg2 must be a positive"),
+        (dict(area_deg2=float("nan")), "area_deg2 must be a positive"),
+        (dict(area_deg2=1e6), "exceeds the"),
+        (dict(n_clusters=0), "n_clusters must be a positive integer"),
+        (dict(area_deg2=1, cool_core_fraction=1.5), r"cool_core_fraction=1.5 is above its valid range"),
+        (dict(area_deg2=1, sigma_ln_lx=-0.1), r"sigma_ln_lx=-0.1 is below"),
+        (dict(area_deg2=1, z_min=1.0, z_max=0.5), "z_min=1.0 must be below z_max=0.5"),
+        (dict(area_deg2=1, min_icm_counts=2.5), "min_icm_counts=2.5 must be an integer"),
+        (dict(area_deg2=1, energy_range_keV=(0.5, 7.0)), "det_band_keV=.* must lie within energy_range_keV"),
+        (dict(area_deg2=1, size_arcmin=4.0), "det_radius_arcmin=3.0 must fit in the box"),
+        (dict(area_deg2=1, sigma_ln_lx=0.2), "sigma_ln_lx=0.2 cannot be reached .* reachable total ln-scatter"),
+        (dict(area_deg2=1, sigma_ln_lx=0.1), "cannot be smaller than the core-excised"),
+        (dict(area_deg2=1, random_state=-1), "random_state must be a non-negative"),
+    ],
+)
+def test_bad_input_gives_clear_errors(kwargs, match):
+    kwargs.setdefault("verbose", False)
+    with pytest.raises(ValueError, match=match):
+        make_survey(**kwargs)
+
+
+def test_n_clusters_type_error():
+    with pytest.raises(TypeError, match="n_clusters must be a positive integer"):
+        make_survey(n_clusters=2.5, verbose=False)
+
+
+def test_area_that_cannot_supply_n_clusters():
+    with pytest.raises(ValueError, match=r"supplies only \d+ clusters .* fewer than n_clusters=100000"):
+        make_survey(n_clusters=100_000, area_deg2=2, random_state=0, verbose=False)
+
+
+def test_presets_and_overrides():
+    assert set(PRESETS) == {"efeds", "erass1"}
+    e = resolve_parameters("efeds")
+    r = resolve_parameters("ERASS1", psf_scale=1.3)
+    assert e == SurveyParameters()
+    assert r.exposure_median_s < 0.2 * e.exposure_median_s and r.psf_scale == 1.3
+    assert e.replace(include_agn=False).include_agn is False
+    # frozen: parameters cannot be changed in place
+    with pytest.raises(Exception):
+        e.cool_core_fraction = 0.9
+
+
+# -- the returned survey -----------------------------------------------------
+def test_survey_structure(small):
+    X, y, cat, p = small.X, small.y, small.catalog, small.params
+    n = len(y)
+    assert n > 10 and len(X) == n == len(cat)
+    assert set(X.columns) == {"events", "z", "exposure", "ra", "dec"}
+    assert X.meta == {"survey": "efeds", "size_arcmin": 20.0, "energy_range_keV": (0.2, 10.0)}
+    assert y.dtype == np.float64 and np.array_equal(y, np.asarray(cat["log10_M500"]))
+    assert 13.0 <= y.min() and y.max() <= 15.2
+    for c in BRIEF_COLUMNS:
+        assert c in cat.colnames, c
+    assert set(catalog_columns()) >= set(cat.colnames)
+    assert np.all(cat["DET_LIKE"] > 5) and np.all(cat["EXT_LIKE"] > 6)
+    half = 30.0 * p.size_arcmin
+    for ev in X["events"]:
+        assert ev.dtype == EVENT_DTYPE
+        assert np.all(np.abs(ev["x_arcsec"]) < half) and np.all(np.abs(ev["y_arcsec"]) < half)
+        assert ev["energy_keV"].min() >= 0.2 and ev["energy_keV"].max() <= 10.0
+        assert set(np.unique(ev["origin"])) <= {0, 1, 2}
+    # catalogue photon counts agree with the events
+    i = int(np.argmax(cat["counts"]))
+    ev = X["events"][i]
+    band = (ev["energy_keV"] >= 0.2) & (ev["energy_keV"] < 2.3)
+    assert cat["counts"][i] == np.sum(band & (ev["origin"] == 1))
+    # truth: L_X = L_ce + L_core, and the central AGN flag matches its luminosity
+    assert np.allclose(cat["L_X"], cat["L_X_ce"] + cat["L_X_core"])
+    assert np.all((cat["L_agn_central"] > 0) == cat["central_agn"])
+
+
+def test_same_seed_same_survey_and_other_seed_differs(small):
+    again = make_survey(area_deg2=6, random_state=3, verbose=False)
+    assert len(again.y) == len(small.y)
+    for c in small.catalog.colnames:
+        assert np.array_equal(np.asarray(again.catalog[c]), np.asarray(small.catalog[c])), c
+    for a, b in zip(again.X["events"], small.X["events"]):
+        assert np.array_equal(a, b)
+    other = make_survey(area_deg2=6, random_state=4, verbose=False)
+    assert len(other.y) != len(small.y) or not np.array_equal(other.y, small.y)
+
+
+def test_parallel_equals_serial():
+    """n_jobs=2 gives the same survey bit for bit (issue 9)."""
+    serial = make_survey(area_deg2=12, random_state=5, verbose=False, n_jobs=1)
+    parallel = make_survey(area_deg2=12, random_state=5, verbose=False, n_jobs=2)
+    assert len(serial.y) == len(parallel.y) > 0
+    for c in serial.catalog.colnames:
+        assert np.array_equal(np.asarray(serial.catalog[c]), np.asarray(parallel.catalog[c]), equal_nan=True), c
+    for a, b in zip(serial.X["events"], parallel.X["events"]):
+        assert np.array_equal(a, b)
+
+
+def test_n_clusters_is_the_first_passing_clusters_of_the_sky():
+    """Asking for n clusters returns exactly the first n of the same sky, whatever the rounds."""
+    by_area = make_survey(area_deg2=20, random_state=6, verbose=False)
+    n = min(40, len(by_area.y) - 1)
+    by_n = make_survey(n_clusters=n, random_state=6, verbose=False)
+    assert len(by_n.y) == n
+    assert np.array_equal(by_n.y, by_area.y[:n])
+    assert np.array_equal(np.asarray(by_n.catalog["ML_CTS"]), np.asarray(by_area.catalog["ML_CTS"][:n]))
+    assert 0 < by_n.area_deg2 <= 20
+    both = make_survey(n_clusters=n, area_deg2=20, random_state=6, verbose=False)
+    assert np.array_equal(both.y, by_n.y)
+    # streaming: the pieces of iter_survey are the same survey
+    pieces = list(iter_survey(n_clusters=n, random_state=6, verbose=False))
+    assert np.array_equal(np.concatenate([b.y for b in pieces]), by_n.y)
+    assert sum(b.area_deg2 for b in pieces) == pytest.approx(by_n.area_deg2)
+    assert all(np.array_equal(a, b) for a, b in zip((e for b in pieces for e in b.X["events"]), by_n.X["events"]))
+
+
+def test_preselection_drops_no_cluster_that_would_pass():
+    """Simulating every halo (no pre-selection) gives exactly the same survey."""
+    p = resolve_parameters()
+    ctx = survey_context(p)
+    kept_all, ev_all, st_all = simulate_tile(0, 4.0, p.replace(preselect_min_counts=0.0), 11, ctx)
+    kept, ev, st = simulate_tile(0, 4.0, p, 11, ctx)
+    assert st_all["n_candidates"] == st_all["n_halos"] > 5 * st["n_candidates"]
+    assert st["n_passed"] == st_all["n_passed"] > 0
+    assert np.array_equal(kept["index"], kept_all["index"])
+    for a, b in zip(ev, ev_all):
+        assert np.array_equal(a, b)
+    # the reported bound is the Poisson tail sum over the dropped halos, and small
+    cat = tile_catalog(0, 4.0, p, 11, ctx)
+    mu = cat["counts_expected"][cat["counts_expected"] < p.preselect_min_counts]
+    assert st["miss_bound"] == pytest.approx(pdtrc(p.min_icm_counts - 1, mu).sum())
+    assert st["miss_bound"] < 1e-4
+
+
+def test_preselect_bound_is_reported(small):
+    assert 0 <= small.preselect_miss_bound < 1e-3
+    assert small.catalog.meta["preselect_miss_bound"] == small.preselect_miss_bound
+    assert small.n_halos > small.n_candidates > len(small.y)
+
+
+# -- physics pieces ----------------------------------------------------------
+def test_profile_fraction_inverse_and_sampling(rng):
+    x = np.geomspace(1e-3, 1e3, 50)
+    for cusp, beta in [(0.0, 0.67), (0.6, 0.8), (1.2, 0.55)]:
+        f = morph.enclosed_fraction(x, cusp, beta)
+        assert np.all(np.diff(f) > 0) and f[-1] < 1
+        assert np.allclose(morph.radius_for_fraction(f, cusp, beta), x, rtol=1e-6)
+    # beta model (cusp 0): I(x) = 1 - (1 + x^2)^(-3 beta + 3/2)
+    assert morph.enclosed_fraction(2.0, 0.0, 2 / 3) == pytest.approx(1 - 5 ** -0.5)
+    # drawn photons follow the circular-aperture fractions of the elliptical profile
+    dx, dy = morph.sample_offsets(rng, 200_000, 10.0, 0.4, 0.7, 0.6, 0.3, 30.0)
+    r = np.hypot(dx, dy)
+    for rad in (5.0, 20.0, 80.0):
+        want = morph.aperture_fraction(np.array([rad / 10.0]), 0.4, 0.7, 0.6, 30.0)[0]
+        assert np.mean(r < rad) == pytest.approx(want, abs=0.004)
+
+
+def test_agn_counts_follow_lehmer(rng):
+    f = bg.sample_agn_fluxes(rng, 400_000, 1e-15, 1e-11)
+    n0 = bg.lehmer_n_above(1e-15) - bg.lehmer_n_above(1e-11)
+    for s in (3e-15, 1e-14, 3e-14, 1e-13):
+        want = (bg.lehmer_n_above(s) - bg.lehmer_n_above(1e-11)) / n0
+        assert np.mean(f > s) == pytest.approx(want, rel=0.03)
+    assert bg.lehmer_n_above(1e-14) == pytest.approx(81.0)
+    assert bg.agn_photon_index(1e-14) == pytest.approx(1.8)
+
+
+def test_background_model_reproduces_measured_rates():
+    m = bg.background_model(resolve_parameters())
+    assert np.allclose(m["fit_rates"], m["measured"], rtol=0.02)
+    # particle level near PHYSICS.md's ~4e-4 counts/s/arcmin^2/keV and falling above 2.3 keV
+    assert 3e-4 < m["particle_norm"] < 6e-4 and m["particle_slope"] > 0
+    doubled = bg.background_model(resolve_parameters(background_scale=2.0))
+    assert doubled["rate_full"] == pytest.approx(2 * m["rate_full"])
+    no_agn = bg.background_model(resolve_parameters(include_agn=False))
+    assert no_agn["rate_det"] > m["rate_det"]  # the AGN flux returns to the diffuse part
+    assert no_agn["map_det"] == pytest.approx(m["map_det"], rel=0.02)
+
+
+def test_rate_table_matches_direct_folding():
+    p = resolve_parameters()
+    tab = _rate_table(p.nH_cm2, p.energy_range_keV, p.det_band_keV, p.z_max)
+    kT = np.array([0.4, 1.3, 3.0, 7.7, 20.0])
+    z = np.array([0.02, 0.3, 0.7, 1.1, 1.45])
+    direct = thermal_band_rates(np.ones(5), kT, z, [p.energy_range_keV, p.det_band_keV])
+    assert np.allclose(tab(kT, z), direct, rtol=2e-3)
+
+
+def test_detection_proxies_behave():
+    rng = np.random.default_rng(1)
+    dens = 0.021 / 16.0  # counts per arcsec^2 (eFEDS-like, per 4" pixel -> per arcsec^2)
+    r_det = 180.0
+
+    def disc(n):
+        return r_det * np.sqrt(rng.random(n))
+
+    nb = rng.poisson(dens * np.pi * r_det**2)
+    bkg_only = detection_likelihoods(disc(nb), dens, r_det, 8.64, 120.0)
+    assert bkg_only["DET_LIKE"] < 5
+    # a bright point source: detected, not extended
+    from skcluster.physics.instrument import sample_king_offsets
+
+    px, py = sample_king_offsets(rng, 200, 8.64)
+    point = detection_likelihoods(np.concatenate([disc(nb), np.hypot(px, py)]), dens, r_det, 8.64, 120.0)
+    assert point["DET_LIKE"] > 100 and point["EXT_LIKE"] < 3
+    # an extended source of the same counts: detected and extended
+    dx, dy = morph.sample_offsets(rng, 200, 30.0, 0.0, 2 / 3, 1.0, 0.0, 20.0)
+    ex, ey = sample_king_offsets(rng, 200, 8.64)
+    ext = detection_likelihoods(np.concatenate([disc(nb), np.hypot(dx + ex, dy + ey)]), dens, r_det, 8.64, 120.0)
+    assert ext["DET_LIKE"] > 20 and ext["EXT_LIKE"] > 20
+    assert 15 < ext["EXT_arcsec"] < 60
+    assert ext["ML_CTS"] == pytest.approx(200, rel=0.3)
+
+
+def test_colossus_global_cosmology_is_restored():
+    from colossus.cosmology import cosmology as cc
+
+    cc.setCosmology("planck18", persistence="")
+    make_survey(area_deg2=0.5, random_state=0, verbose=False, H0=71.0)
+    assert cc.getCurrent().name == "planck18"
+
+
+# -- files and plots -----------------------------------------------------------
+def test_write_and_read_back_through_the_real_data_path(small, tmp_path):
+    folder = tmp_path / "survey"
+    write_survey(small, folder)
+    assert (folder / "catalog.fits").is_file() and len(list((folder / "events").glob("*.fits"))) == len(small.y)
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        write_survey(small, folder)
+    write_survey(small, folder, overwrite=True)
+    back = read_survey(folder)
+    assert np.array_equal(back.y, small.y)
+    assert np.allclose(back.X["ra"], small.X["ra"]) and np.allclose(back.X["exposure"], small.X["exposure"])
+    assert back.params == small.params
+    for a, b in zip(small.X["events"], back.X["events"]):
+        assert len(a) == len(b)
+        oa = np.lexsort((a["energy_keV"], a["y_arcsec"], a["x_arcsec"]))
+        ob = np.lexsort((b["energy_keV"], b["y_arcsec"], b["x_arcsec"]))
+        assert np.allclose(a["x_arcsec"][oa], b["x_arcsec"][ob], atol=1e-3)
+        assert np.allclose(a["energy_keV"][oa], b["energy_keV"][ob], atol=1e-5)
+        assert np.all(b["origin"] == 255)  # eSASS files carry no origin
+
+
+def test_read_survey_of_a_wrong_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not a folder written by write_survey"):
+        read_survey(tmp_path)
+
+
+def test_plot_cluster_bands(small, tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from skcluster.plotting import plot_cluster_bands
+
+    fig = plot_cluster_bands(small.X, indices=[0, 1], y=small.y)
+    assert len(fig.axes) == 2 * 4
+    total = sum(float(im.get_array().sum()) for ax in fig.axes[:4] for im in ax.get_images())
+    ev = small.X["events"][0]
+    assert total == np.sum((ev["energy_keV"] >= 0.2) & (ev["energy_keV"] < 7.0))
+    fig.savefig(tmp_path / "bands.png")
+    with pytest.raises(IndexError, match="out of range"):
+        plot_cluster_bands(small.X, indices=[10_000])
+
+
+def test_other_joblib_backends_give_the_same_survey():
+    """The simulation goes through sklearn.utils.parallel: a threading or dask backend gives the same survey."""
+    from joblib import parallel_config
+
+    serial = make_survey(area_deg2=11, random_state=8, verbose=False)
+    with parallel_config(backend="threading", n_jobs=2):
+        threaded = make_survey(area_deg2=11, random_state=8, verbose=False)
+    assert np.array_equal(threaded.y, serial.y)
+    assert all(np.array_equal(a, b) for a, b in zip(threaded.X["events"], serial.X["events"]))
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster):
+        with parallel_config(backend="dask"):
+            on_dask = make_survey(area_deg2=11, random_state=8, verbose=False)
+    assert np.array_equal(on_dask.y, serial.y)
+    assert all(np.array_equal(a, b) for a, b in zip(on_dask.X["events"], serial.X["events"]))
+
+
+def test_enclosed_fraction_roundtrip_property():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=200, deadline=None, derandomize=True, database=None)
+    @given(f=st.floats(1e-6, 1 - 1e-6), cusp=st.floats(0.0, 1.5), beta=st.floats(0.55, 1.0))
+    def check(f, cusp, beta):
+        x = morph.radius_for_fraction(f, cusp, beta)
+        assert np.isfinite(x) and x > 0
+        assert morph.enclosed_fraction(x, cusp, beta) == pytest.approx(f, rel=1e-7, abs=1e-12)
+
+    check()
