@@ -1,7 +1,10 @@
 """The data container that flows through every skcluster pipeline.
 
 :class:`ClusterSample` is a mapping of equal-length columns, one row per
-cluster. It is a thin typed subclass of :class:`skorch.helper.SliceDict`, so
+cluster. It behaves like :class:`skorch.helper.SliceDict` (a ``dict`` that
+slices all its values at once) without importing skorch, whose import pulls
+in torch (seconds and ~400 MB per process, paid by every joblib worker that
+only simulates or bins). So
 
 * scikit-learn can index it: ``X.shape == (n_samples,)``, and ``X[idx]`` with
   an index array, a boolean mask or a slice returns a new sample with every
@@ -32,7 +35,6 @@ import numbers
 from collections.abc import Iterable, Mapping
 
 import numpy as np
-from skorch.helper import SliceDict
 
 __all__ = ["ClusterSample", "as_sample"]
 
@@ -67,7 +69,7 @@ def _as_column(name, value):
     return arr
 
 
-class ClusterSample(SliceDict):
+class ClusterSample(dict):
     """Columns of equal length, one row per cluster, indexable by scikit-learn.
 
     Parameters
@@ -111,6 +113,7 @@ class ClusterSample(SliceDict):
                 "all columns of a ClusterSample must have the same length "
                 f"(one row per cluster); got {detail}"
             )
+        self._len = next(iter(lengths.values()), 0)
         super().__init__(**columns)
 
     # -- indexing -----------------------------------------------------------
@@ -170,6 +173,42 @@ class ClusterSample(SliceDict):
         if not others:
             self._len = value.shape[0]
         dict.__setitem__(self, key, value)
+
+    def __len__(self):
+        return self._len
+
+    @property
+    def shape(self):
+        """``(n_samples,)``: what scikit-learn reads to count rows."""
+        return (self._len,)
+
+    def update(self, other=(), **columns):
+        """Add or replace columns in place, checking their lengths."""
+        for key, value in dict(other, **columns).items():
+            self[key] = value
+
+    def setdefault(self, key, default=None):
+        raise TypeError("ClusterSample does not support setdefault; use X[key] = value")
+
+    @classmethod
+    def fromkeys(cls, *args, **kwargs):
+        raise TypeError("ClusterSample does not support fromkeys")
+
+    def __eq__(self, other):
+        if not isinstance(other, Mapping) or set(self.keys()) != set(other.keys()):
+            return False
+        for key, val in self.items():
+            other_val = other[key]
+            if getattr(val, "shape", None) != getattr(other_val, "shape", None):
+                return False
+            if not np.all(np.asarray(val == other_val)):
+                return False
+        return True
+
+    def __ne__(self, other):
+        return not self.__eq__(other)
+
+    __hash__ = None
 
     def __repr__(self):
         parts = []
