@@ -16,11 +16,16 @@ from .exceptions import (  # noqa: E402
     SkclusterWarning,
 )
 from .sample import ClusterSample, as_sample  # noqa: E402
+from .ensemble import DeepEnsembleRegressor, EnsembleFitError  # noqa: E402
+from .nn import CNNRegressor  # noqa: E402
 
 __all__ = [
+    "CNNRegressor",
     "ClusterSample",
     "CutoutError",
     "DataFormatError",
+    "DeepEnsembleRegressor",
+    "EnsembleFitError",
     "IncompleteCutoutWarning",
     "SkclusterWarning",
     "__version__",

@@ -20,6 +20,7 @@ from __future__ import annotations
 import inspect
 import os
 import sys
+import threading
 import time
 from collections.abc import Mapping
 
@@ -118,14 +119,18 @@ def _member_seeds(estimator, seed):
     return out
 
 
-def _fit_member(estimator, X, y, indices, fit_params, torch_threads, index):
+def _fit_member(estimator, X, y, indices, fit_params, torch_threads, index, caller_pid):
     """Fit one member (runs in a worker). Returns ``(fitted, seconds, pid)``."""
     start = time.perf_counter()
     if indices is not None:
         X = _safe_indexing(X, indices)
         y = y[indices]
     old_threads = None
-    if torch_threads and "torch" in sys.modules:
+    # torch's thread count is per process: set it in worker processes and in
+    # the caller's own thread (sequential), not from threads sharing the
+    # caller's process (threading backend), where it would race.
+    own_process = os.getpid() != caller_pid or threading.current_thread() is threading.main_thread()
+    if torch_threads and own_process and "torch" in sys.modules:
         torch = sys.modules["torch"]
         old_threads = torch.get_num_threads()
         torch.set_num_threads(int(torch_threads))
@@ -320,8 +325,10 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         Raises
         ------
         EnsembleFitError
-            When a member raises or a worker process dies; no member is kept
-            (the estimator is left unfitted).
+            When a worker process dies (killed, out of memory). Errors of a
+            member's own ``fit`` propagate with their type. Either way no
+            member is kept: the estimator is left unfitted, so nothing
+            partial can be saved.
         """
         for attr in ("estimators_", "seeds_", "member_has_std_", "fit_seconds_"):
             if hasattr(self, attr):  # a failed refit must not leave the old model
@@ -359,7 +366,7 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
             n_jobs=self.n_jobs, return_as="generator" if use_generator else "list"
         )
         tasks = (
-            delayed(_fit_member)(m, X, y, idx, fit_params, threads, i)
+            delayed(_fit_member)(m, X, y, idx, fit_params, threads, i, os.getpid())
             for i, (m, idx) in enumerate(zip(members, index_sets))
         )
         start = time.perf_counter()

@@ -1,0 +1,254 @@
+"""Speed of the CNN regressor and the deep ensemble (issue 5 and issue 9).
+
+Three measurements, each against its obvious alternative in the same process:
+
+1. ``speed``: training and inference images/s of ``CNNRegressor`` with the
+   default ``ClusterCNN`` on 10 x 50 x 50 cubes plus one scalar (the seed
+   study's input), float32 channels-first against channels_last + bfloat16
+   autocast. Target on the development CPU (AMX): >= 2x.
+2. ``overhead``: ``CNNRegressor.fit`` against a plain torch loop over the
+   same module class, data, batch size, optimizer, loss and shuffling
+   (augmentation, validation split and early stopping off in both, so both
+   do the same arithmetic). Target: skorch's overhead < 15%.
+3. ``ensemble``: ``DeepEnsembleRegressor`` training with n_jobs=2 (loky, one
+   torch thread per worker) against n_jobs=1 (all torch threads in one
+   process). Reported cold (fresh worker processes, as a user's first fit)
+   and warm (workers reused).
+
+Writes ``bench_model.json`` and ``bench_model.md`` to ``--out`` and prints
+the command that reproduces them. Run it on a quiet machine (``nice`` it if
+others are working): timings on a shared CPU are provisional.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from skcluster.ensemble import DeepEnsembleRegressor
+from skcluster.nn import ClusterCNN, CNNRegressor, GaussianNLLLoss, make_toy_sample
+
+HERE = Path(__file__).resolve().parent
+
+
+def _net(**kw):
+    params = dict(
+        batch_size=64, lr=1e-3, random_state=0, augment=False, train_split=None,
+        early_stopping=False, input_scaling="log1p", verbose=0,
+    )
+    params.update(kw)
+    return CNNRegressor(**params)
+
+
+def _interleaved(fns, repeats):
+    """Best wall time of each function, the calls interleaved (A B A B ...).
+
+    Interleaving gives every contender the same share of whatever else the
+    machine is doing; the minimum is the least disturbed run.
+    """
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: min(t) for name, t in times.items()}, times
+
+
+def bench_speed(X, y, epochs, repeats, n_predict):
+    Xp = X[np.arange(n_predict) % len(X)]
+    configs = {
+        "float32": {},
+        "channels_last+bfloat16": dict(channels_last=True, autocast="bfloat16"),
+    }
+    nets = {}
+    for name, kw in configs.items():
+        net = _net(max_epochs=1, **kw).fit(X, y)  # warm-up (oneDNN kernels, allocator)
+        net.set_params(max_epochs=epochs)
+        net.predict(Xp[:256])
+        nets[name] = net
+    t_fit, fits = _interleaved({k: (lambda n=n: n.fit(X, y)) for k, n in nets.items()}, repeats)
+    t_pred, preds = _interleaved({k: (lambda n=n: n.predict(Xp)) for k, n in nets.items()}, repeats)
+    out = {
+        name: {
+            "train_images_per_s": len(X) * epochs / t_fit[name],
+            "infer_images_per_s": len(Xp) / t_pred[name],
+            "fit_seconds": fits[name],
+            "predict_seconds": preds[name],
+        }
+        for name in nets
+    }
+    f, b = out["float32"], out["channels_last+bfloat16"]
+    out["train_speedup"] = b["train_images_per_s"] / f["train_images_per_s"]
+    out["infer_speedup"] = b["infer_images_per_s"] / f["infer_images_per_s"]
+    return out
+
+
+def _plain_torch_fit(X, y, epochs, batch_size, seed):
+    """The loop CNNRegressor runs, written directly in torch."""
+    images = torch.from_numpy(X["images"])
+    scalars = torch.from_numpy(X["scalars"])
+    y_mean, y_scale = float(np.mean(y)), float(np.std(y))
+    target = torch.from_numpy(((y - y_mean) / y_scale).astype(np.float32)[:, None])
+    torch.manual_seed(seed)
+    module = ClusterCNN(n_bands=images.shape[1], image_size=tuple(images.shape[2:]), n_scalars=scalars.shape[1])
+    opt = torch.optim.Adam(module.parameters(), lr=1e-3)
+    loss_fn = GaussianNLLLoss()
+    gen = torch.Generator().manual_seed(seed)
+    module.train()
+    for _ in range(epochs):
+        perm = torch.randperm(len(images), generator=gen)
+        for start in range(0, len(images), batch_size):
+            idx = perm[start : start + batch_size]
+            xb = torch.log1p(images[idx])
+            mean, var = module(xb, scalars[idx])
+            loss = loss_fn(mean, var, target[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return module
+
+
+def bench_overhead(X, y, epochs, repeats):
+    net = _net(max_epochs=1).fit(X, y)
+    _plain_torch_fit(X, y, 1, 64, 0)
+    net.set_params(max_epochs=epochs)
+    best, every = _interleaved(
+        {"skorch": lambda: net.fit(X, y), "plain": lambda: _plain_torch_fit(X, y, epochs, 64, 0)}, repeats
+    )
+    return {
+        "skorch_seconds": best["skorch"],
+        "plain_torch_seconds": best["plain"],
+        "overhead": best["skorch"] / best["plain"] - 1.0,
+        "skorch_all": every["skorch"],
+        "plain_all": every["plain"],
+    }
+
+
+def bench_ensemble(X, y, n_members, epochs, repeats):
+    from joblib.externals.loky import get_reusable_executor
+
+    member = _net(max_epochs=epochs, module__channels=(8, 16, 32), module__dense=(32,))
+    res = {}
+    get_reusable_executor().shutdown(wait=True)  # cold start: no worker processes yet
+
+    def fit(n_jobs, threads=None):
+        return DeepEnsembleRegressor(
+            member, n_estimators=n_members, n_jobs=n_jobs, random_state=0, torch_threads=threads
+        ).fit(X, y)
+
+    t0 = time.perf_counter()
+    fit(2)
+    res["n_jobs2_cold_seconds"] = time.perf_counter() - t0
+    best, every = _interleaved(
+        {"n_jobs1": lambda: fit(1), "n_jobs2": lambda: fit(2), "n_jobs1_1thread": lambda: fit(1, 1)}, repeats
+    )
+    res["n_jobs2_warm_seconds"] = best["n_jobs2"]
+    res["n_jobs1_seconds"] = best["n_jobs1"]
+    res["n_jobs1_1thread_seconds"] = best["n_jobs1_1thread"]
+    res["all_seconds"] = every
+    res["speedup_cold"] = res["n_jobs1_seconds"] / res["n_jobs2_cold_seconds"]
+    res["speedup_warm"] = res["n_jobs1_seconds"] / res["n_jobs2_warm_seconds"]
+    res["n_members"] = n_members
+    res["epochs"] = epochs
+    return res
+
+
+def _markdown(r):
+    s, o, e = r["speed"], r["overhead"], r["ensemble"]
+    f, b = s["float32"], s["channels_last+bfloat16"]
+    cfg = r["config"]
+    lines = [
+        "# bench_model",
+        "",
+        f"{r['machine']['cpus']} CPUs, torch {r['machine']['torch']}, {r['machine']['processor'] or r['machine']['machine']}; "
+        f"load average before the run {r['machine']['loadavg_before']}, after {r['machine']['loadavg_after']}. "
+        + ("**Provisional: the machine was shared while this ran.**" if r["machine"]["shared"] else ""),
+        "",
+        f"Inputs: {cfg['n_train']} cubes of {cfg['n_bands']} x {cfg['image_size']} x {cfg['image_size']} + 1 scalar, "
+        f"default ClusterCNN, batch 64, {cfg['epochs']} epochs; best of {cfg['repeats']} interleaved runs.",
+        "",
+        "| | float32 | channels_last + bfloat16 | ratio | target |",
+        "|---|---:|---:|---:|---|",
+        f"| training images/s | {f['train_images_per_s']:.0f} | {b['train_images_per_s']:.0f} | {s['train_speedup']:.2f}x | >= 2x |",
+        f"| inference images/s | {f['infer_images_per_s']:.0f} | {b['infer_images_per_s']:.0f} | {s['infer_speedup']:.2f}x | >= 2x |",
+        "",
+        "| training, float32 | seconds | |",
+        "|---|---:|---|",
+        f"| plain torch loop | {o['plain_torch_seconds']:.2f} | |",
+        f"| CNNRegressor (skorch) | {o['skorch_seconds']:.2f} | overhead {100 * o['overhead']:+.1f}% (target < 15%) |",
+        "",
+        f"| ensemble of {e['n_members']} members, {e['epochs']} epochs | seconds | speed-up vs n_jobs=1 |",
+        "|---|---:|---:|",
+        f"| n_jobs=1 (all {r['machine']['torch_threads']} torch threads) | {e['n_jobs1_seconds']:.2f} | 1 |",
+        f"| n_jobs=1, 1 torch thread (reference) | {e['n_jobs1_1thread_seconds']:.2f} | "
+        f"{e['n_jobs1_seconds'] / e['n_jobs1_1thread_seconds']:.2f}x |",
+        f"| n_jobs=2, cold (new worker processes) | {e['n_jobs2_cold_seconds']:.2f} | {e['speedup_cold']:.2f}x |",
+        f"| n_jobs=2, warm (workers reused) | {e['n_jobs2_warm_seconds']:.2f} | {e['speedup_warm']:.2f}x |",
+        "",
+        f"Reproduce: `{r['command']}`",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--n-train", type=int, default=512)
+    parser.add_argument("--n-bands", type=int, default=10)
+    parser.add_argument("--image-size", type=int, default=50)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--n-predict", type=int, default=2048)
+    parser.add_argument("--members", type=int, default=4)
+    parser.add_argument("--ensemble-epochs", type=int, default=4)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, to check the script runs")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.n_train, args.n_bands, args.image_size, args.epochs = 64, 2, 16, 1
+        args.repeats, args.n_predict, args.members, args.ensemble_epochs = 1, 128, 2, 1
+
+    load_before = os.getloadavg()
+    X, y = make_toy_sample(args.n_train, n_bands=args.n_bands, image_size=args.image_size, random_state=0)
+    result = {
+        "config": {
+            "n_train": args.n_train, "n_bands": args.n_bands, "image_size": args.image_size,
+            "epochs": args.epochs, "repeats": args.repeats, "n_predict": args.n_predict,
+        },
+        "speed": bench_speed(X, y, args.epochs, args.repeats, args.n_predict),
+        "overhead": bench_overhead(X, y, args.epochs, args.repeats),
+        "ensemble": bench_ensemble(
+            X[: min(len(X), 256)], y[: min(len(X), 256)], args.members, args.ensemble_epochs, args.repeats
+        ),
+    }
+    load_after = os.getloadavg()
+    cpus = os.cpu_count() or 1
+    result["machine"] = {
+        "cpus": cpus, "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+        "python": platform.python_version(), "machine": platform.machine(), "processor": platform.processor(),
+        "loadavg_before": [round(v, 2) for v in load_before], "loadavg_after": [round(v, 2) for v in load_after],
+        # our own run adds up to ~cpus to the load; more than that means others were busy
+        "shared": max(load_before[0], load_after[0]) > cpus + 0.5,
+    }
+    result["command"] = "python benchmarks/bench_model.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "bench_model.json").write_text(json.dumps(result, indent=1))
+    md = _markdown(result)
+    (args.out / "bench_model.md").write_text(md)
+    print(md)
+    print(f"wrote {args.out / 'bench_model.json'} and {args.out / 'bench_model.md'}")
+    print(f"reproduce with: {result['command'].strip()}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
