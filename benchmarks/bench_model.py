@@ -174,7 +174,8 @@ def _markdown(r):
         + ("**Provisional: the machine was shared while this ran.**" if r["machine"]["shared"] else ""),
         "",
         f"Inputs: {cfg['n_train']} cubes of {cfg['n_bands']} x {cfg['image_size']} x {cfg['image_size']} + 1 scalar, "
-        f"default ClusterCNN, batch 64, {cfg['epochs']} epochs; best of {cfg['repeats']} interleaved runs.",
+        f"default ClusterCNN, batch 64, {cfg['epochs']} epochs, {cfg['torch_threads']} torch thread(s); "
+        f"best of {cfg['repeats']} interleaved runs.",
         "",
         "| | float32 | channels_last + bfloat16 | ratio | target |",
         "|---|---:|---:|---:|---|",
@@ -211,6 +212,11 @@ def main(argv=None):
     parser.add_argument("--n-predict", type=int, default=2048)
     parser.add_argument("--members", type=int, default=4)
     parser.add_argument("--ensemble-epochs", type=int, default=4)
+    parser.add_argument(
+        "--threads", type=int, default=None,
+        help="torch threads for the speed and overhead parts (default: all CPUs); the ensemble "
+        "part always compares n_jobs=1 on all CPUs with n_jobs=2",
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes, to check the script runs")
     args = parser.parse_args(argv)
     if args.quick:
@@ -218,20 +224,24 @@ def main(argv=None):
         args.repeats, args.n_predict, args.members, args.ensemble_epochs = 1, 128, 2, 1
 
     load_before = os.getloadavg()
+    cpus = os.cpu_count() or 1
     X, y = make_toy_sample(args.n_train, n_bands=args.n_bands, image_size=args.image_size, random_state=0)
+    threads = args.threads or cpus
+    torch.set_num_threads(threads)
     result = {
         "config": {
             "n_train": args.n_train, "n_bands": args.n_bands, "image_size": args.image_size,
             "epochs": args.epochs, "repeats": args.repeats, "n_predict": args.n_predict,
+            "torch_threads": threads,
         },
         "speed": bench_speed(X, y, args.epochs, args.repeats, args.n_predict),
         "overhead": bench_overhead(X, y, args.epochs, args.repeats),
-        "ensemble": bench_ensemble(
-            X[: min(len(X), 256)], y[: min(len(X), 256)], args.members, args.ensemble_epochs, args.repeats
-        ),
     }
+    torch.set_num_threads(cpus)
+    result["ensemble"] = bench_ensemble(
+        X[: min(len(X), 256)], y[: min(len(X), 256)], args.members, args.ensemble_epochs, args.repeats
+    )
     load_after = os.getloadavg()
-    cpus = os.cpu_count() or 1
     result["machine"] = {
         "cpus": cpus, "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
         "python": platform.python_version(), "machine": platform.machine(), "processor": platform.processor(),

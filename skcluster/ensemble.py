@@ -259,15 +259,19 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         tags.input_tags.allow_nan = mtags.input_tags.allow_nan
         tags.input_tags.sparse = mtags.input_tags.sparse
         tags.input_tags.two_d_array = mtags.input_tags.two_d_array
-        tags.input_tags.dict = mtags.input_tags.dict
         tags.input_tags.string = mtags.input_tags.string
         tags.input_tags.categorical = mtags.input_tags.categorical
         return tags
 
     def _validate_X_y(self, X, y, reset):
-        """Arrays are checked like any sklearn input; mappings go to the members."""
+        """Arrays are checked like any sklearn input; mappings go to the members.
+
+        So do arrays for members that do not take 2-D matrices (a
+        CNNRegressor takes a bare (n, B, H, W) cube).
+        """
         where = f"{type(self).__name__}.{'fit' if reset else 'predict'}"
-        if isinstance(X, Mapping):
+        tags = self.__sklearn_tags__()
+        if isinstance(X, Mapping) or not tags.input_tags.two_d_array:
             if reset:
                 for attr in ("n_features_in_", "feature_names_in_"):
                     if hasattr(self, attr):
@@ -283,7 +287,6 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
                 _assert_all_finite(y, input_name="y")
                 check_consistent_length(X, y)
             return X, y
-        tags = self.__sklearn_tags__()
         kwargs = dict(
             accept_sparse=["csr", "csc"] if tags.input_tags.sparse else False,
             # numeric members get numbers (object arrays of numbers converted);

@@ -180,6 +180,16 @@ def test_cnn_ensemble_predicts_with_both_uncertainties(toy):
     assert np.all(np.isfinite(parts.std)) and parts.mean.shape == (len(X),)
 
 
+def test_cnn_ensemble_takes_a_bare_image_cube():
+    X, y = make_toy_sample(64, n_scalars=0, random_state=4)
+    cube = X["images"]  # (n, B, H, W): no 2-D validation for members that take cubes
+    ens = DeepEnsembleRegressor(tiny_cnn(max_epochs=1), n_estimators=2, random_state=0).fit(cube, y)
+    assert not hasattr(ens, "n_features_in_")
+    np.testing.assert_array_equal(ens.predict(cube), ens.predict(X))
+    with pytest.raises(ValueError, match="y contains NaN"):
+        DeepEnsembleRegressor(tiny_cnn(), n_estimators=1).fit(cube, np.where(np.arange(64) == 3, np.nan, y))
+
+
 def test_default_member_is_a_cnn():
     assert DeepEnsembleRegressor()._member_template().__class__ is CNNRegressor
     assert DeepEnsembleRegressor().n_estimators == 30

@@ -250,6 +250,8 @@ class CNNRegressor(NeuralNetRegressor):
 
     def _check_params(self):
         where = type(self).__name__
+        if isinstance(self.train_split, str) and self.train_split != "auto":
+            raise ValueError(f"{where}: train_split must be 'auto', a callable or None, got {self.train_split!r}")
         if self.autocast not in (None, *_AUTOCAST):
             raise ValueError(f"{where}: autocast must be None, 'bfloat16' or 'float16', got {self.autocast!r}")
         if self.input_scaling is not None and self.input_scaling not in INPUT_SCALINGS:
@@ -625,8 +627,7 @@ class CNNRegressor(NeuralNetRegressor):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.dict = True
+        tags.input_tags.two_d_array = False  # a ClusterSample (or a 4-D cube), not a 2-D matrix
         return tags
 
     def _persist_params(self):
