@@ -102,7 +102,8 @@ def _asinh(x):
 
 
 def _sqrt(x):
-    # Anscombe's variance-stabilising transform of Poisson counts.
+    # Anscombe's variance-stabilising transform of Poisson counts
+    # (Anscombe 1948, Biometrika 35, 246): variance ~1 for counts >~ 4.
     return 2.0 * torch.sqrt(x + 0.375)
 
 
