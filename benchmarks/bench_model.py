@@ -163,41 +163,57 @@ def bench_ensemble(X, y, n_members, epochs, repeats):
 
 
 def _markdown(r):
-    s, o, e = r["speed"], r["overhead"], r["ensemble"]
-    f, b = s["float32"], s["channels_last+bfloat16"]
-    cfg = r["config"]
+    cfg, m = r["config"], r["machine"]
     lines = [
         "# bench_model",
         "",
-        f"{r['machine']['cpus']} CPUs, torch {r['machine']['torch']}, {r['machine']['processor'] or r['machine']['machine']}; "
-        f"load average before the run {r['machine']['loadavg_before']}, after {r['machine']['loadavg_after']}. "
-        + ("**Provisional: the machine was shared while this ran.**" if r["machine"]["shared"] else ""),
+        f"{m['cpus']} CPUs, torch {m['torch']}, {m['processor'] or m['machine']}; 1-min load average "
+        f"before/after each section: {m['loadavg_1min_per_section']} (this run itself adds up to "
+        f"{m['cpus']}). " + ("**Provisional: the machine was shared while this ran.**" if m["shared"] else ""),
         "",
         f"Inputs: {cfg['n_train']} cubes of {cfg['n_bands']} x {cfg['image_size']} x {cfg['image_size']} + 1 scalar, "
         f"default ClusterCNN, batch 64, {cfg['epochs']} epochs, {cfg['torch_threads']} torch thread(s); "
         f"best of {cfg['repeats']} interleaved runs.",
         "",
-        "| | float32 | channels_last + bfloat16 | ratio | target |",
-        "|---|---:|---:|---:|---|",
-        f"| training images/s | {f['train_images_per_s']:.0f} | {b['train_images_per_s']:.0f} | {s['train_speedup']:.2f}x | >= 2x |",
-        f"| inference images/s | {f['infer_images_per_s']:.0f} | {b['infer_images_per_s']:.0f} | {s['infer_speedup']:.2f}x | >= 2x |",
-        "",
-        "| training, float32 | seconds | |",
-        "|---|---:|---|",
-        f"| plain torch loop | {o['plain_torch_seconds']:.2f} | |",
-        f"| CNNRegressor (skorch) | {o['skorch_seconds']:.2f} | overhead {100 * o['overhead']:+.1f}% (target < 15%) |",
-        "",
-        f"| ensemble of {e['n_members']} members, {e['epochs']} epochs | seconds | speed-up vs n_jobs=1 |",
-        "|---|---:|---:|",
-        f"| n_jobs=1 (all {r['machine']['torch_threads']} torch threads) | {e['n_jobs1_seconds']:.2f} | 1 |",
-        f"| n_jobs=1, 1 torch thread (reference) | {e['n_jobs1_1thread_seconds']:.2f} | "
-        f"{e['n_jobs1_seconds'] / e['n_jobs1_1thread_seconds']:.2f}x |",
-        f"| n_jobs=2, cold (new worker processes) | {e['n_jobs2_cold_seconds']:.2f} | {e['speedup_cold']:.2f}x |",
-        f"| n_jobs=2, warm (workers reused) | {e['n_jobs2_warm_seconds']:.2f} | {e['speedup_warm']:.2f}x |",
-        "",
-        f"Reproduce: `{r['command']}`",
-        "",
     ]
+    if "speed" in r:
+        s = r["speed"]
+        f, b = s["float32"], s["channels_last+bfloat16"]
+        lines += [
+            "| | float32 | channels_last + bfloat16 | ratio | target |",
+            "|---|---:|---:|---:|---|",
+            f"| training images/s | {f['train_images_per_s']:.0f} | {b['train_images_per_s']:.0f} | {s['train_speedup']:.2f}x | >= 2x |",
+            f"| inference images/s | {f['infer_images_per_s']:.0f} | {b['infer_images_per_s']:.0f} | {s['infer_speedup']:.2f}x | >= 2x |",
+            "",
+            f"(`{s.get('command', r['command']).strip()}`)",
+            "",
+        ]
+    if "overhead" in r:
+        o = r["overhead"]
+        lines += [
+            "| training, float32 | seconds | |",
+            "|---|---:|---|",
+            f"| plain torch loop | {o['plain_torch_seconds']:.2f} | |",
+            f"| CNNRegressor (skorch) | {o['skorch_seconds']:.2f} | overhead {100 * o['overhead']:+.1f}% (target < 15%) |",
+            "",
+            f"(`{o.get('command', r['command']).strip()}`)",
+            "",
+        ]
+    if "ensemble" in r:
+        e = r["ensemble"]
+        lines += [
+            f"| ensemble of {e['n_members']} members, {e['epochs']} epochs | seconds | speed-up vs n_jobs=1 |",
+            "|---|---:|---:|",
+            f"| n_jobs=1 (all {m['torch_threads']} torch threads) | {e['n_jobs1_seconds']:.2f} | 1 |",
+            f"| n_jobs=1, 1 torch thread (reference) | {e['n_jobs1_1thread_seconds']:.2f} | "
+            f"{e['n_jobs1_seconds'] / e['n_jobs1_1thread_seconds']:.2f}x |",
+            f"| n_jobs=2, cold (new worker processes) | {e['n_jobs2_cold_seconds']:.2f} | {e['speedup_cold']:.2f}x |",
+            f"| n_jobs=2, warm (workers reused) | {e['n_jobs2_warm_seconds']:.2f} | {e['speedup_warm']:.2f}x |",
+            "",
+            f"(`{e.get('command', r['command']).strip()}`)",
+            "",
+        ]
+    lines += ["Reproduce everything: `python benchmarks/bench_model.py`", ""]
     return "\n".join(lines)
 
 
@@ -217,6 +233,10 @@ def main(argv=None):
         help="torch threads for the speed and overhead parts (default: all CPUs); the ensemble "
         "part always compares n_jobs=1 on all CPUs with n_jobs=2",
     )
+    parser.add_argument(
+        "--sections", default="speed,overhead,ensemble",
+        help="comma-separated subset of speed, overhead, ensemble (to re-run one in a quiet moment)",
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes, to check the script runs")
     args = parser.parse_args(argv)
     if args.quick:
@@ -234,23 +254,49 @@ def main(argv=None):
             "epochs": args.epochs, "repeats": args.repeats, "n_predict": args.n_predict,
             "torch_threads": threads,
         },
-        "speed": bench_speed(X, y, args.epochs, args.repeats, args.n_predict),
-        "overhead": bench_overhead(X, y, args.epochs, args.repeats),
     }
+    sections = [s.strip() for s in args.sections.split(",") if s.strip()]
+    unknown = set(sections) - {"speed", "overhead", "ensemble"}
+    if unknown:
+        parser.error(f"unknown sections {sorted(unknown)}")
+    loads = {}
+    for name in sections:
+        before = os.getloadavg()[0]
+        if name == "speed":
+            result["speed"] = bench_speed(X, y, args.epochs, args.repeats, args.n_predict)
+        elif name == "overhead":
+            result["overhead"] = bench_overhead(X, y, args.epochs, args.repeats)
+        else:
+            torch.set_num_threads(cpus)
+            result["ensemble"] = bench_ensemble(
+                X[: min(len(X), 256)], y[: min(len(X), 256)], args.members, args.ensemble_epochs, args.repeats
+            )
+        loads[name] = [round(before, 2), round(os.getloadavg()[0], 2)]
     torch.set_num_threads(cpus)
-    result["ensemble"] = bench_ensemble(
-        X[: min(len(X), 256)], y[: min(len(X), 256)], args.members, args.ensemble_epochs, args.repeats
-    )
     load_after = os.getloadavg()
     result["machine"] = {
         "cpus": cpus, "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
         "python": platform.python_version(), "machine": platform.machine(), "processor": platform.processor(),
         "loadavg_before": [round(v, 2) for v in load_before], "loadavg_after": [round(v, 2) for v in load_after],
+        "loadavg_1min_per_section": loads,
         # our own run adds up to ~cpus to the load; more than that means others were busy
-        "shared": max(load_before[0], load_after[0]) > cpus + 0.5,
+        "shared": max([load_before[0], load_after[0]] + [v for pair in loads.values() for v in pair]) > cpus + 0.5,
     }
     result["command"] = "python benchmarks/bench_model.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    for name in sections:
+        result[name]["command"] = result["command"].strip()
+        result[name]["loadavg_1min"] = loads[name]
     args.out.mkdir(parents=True, exist_ok=True)
+    old_path = args.out / "bench_model.json"
+    if old_path.exists() and set(sections) != {"speed", "overhead", "ensemble"}:
+        # a partial re-run: keep the other sections of the previous run (same inputs only)
+        old = json.loads(old_path.read_text())
+        if old.get("config") == result["config"]:
+            for name in {"speed", "overhead", "ensemble"} - set(sections):
+                if name in old:
+                    result[name] = old[name]
+                    loads[name] = old[name].get("loadavg_1min", old["machine"]["loadavg_1min_per_section"].get(name))
+            result["machine"]["shared"] = result["machine"]["shared"] or old["machine"]["shared"]
     (args.out / "bench_model.json").write_text(json.dumps(result, indent=1))
     md = _markdown(result)
     (args.out / "bench_model.md").write_text(md)
