@@ -222,6 +222,16 @@ def test_validation_split_is_shuffled_and_early_stopping_restores_best(toy):
     assert len(idx) == math.ceil(0.2 * len(X)) and not np.array_equal(np.sort(idx), np.arange(len(idx)))
 
 
+def test_verbose_prints_one_line_per_epoch_quiet_otherwise(toy, capsys):
+    X, y = toy
+    tiny_net(max_epochs=3, early_stopping=False, verbose=1).fit(X, y)
+    out = capsys.readouterr().out
+    assert "train_loss" in out and "valid_loss" in out
+    assert len([ln for ln in out.splitlines() if ln.strip()[:1].isdigit()]) == 3
+    tiny_net(max_epochs=2).fit(X, y)
+    assert capsys.readouterr().out == ""
+
+
 def test_no_redshift_ablation_and_bare_arrays():
     X, y = make_toy_sample(64, n_scalars=0, random_state=3)
     assert X["scalars"].shape == (64, 0)
