@@ -12,8 +12,9 @@ Three measurements, each against its obvious alternative in the same process:
    do the same arithmetic). Target: skorch's overhead < 15%.
 3. ``ensemble``: ``DeepEnsembleRegressor`` training with n_jobs=2 (loky, one
    torch thread per worker) against n_jobs=1 (all torch threads in one
-   process). Reported cold (fresh worker processes, as a user's first fit)
-   and warm (workers reused).
+   process), for the benchmark network and for a tiny one. Reported cold
+   (fresh worker processes, as a user's first fit) and warm (workers
+   reused).
 
 Writes ``bench_model.json`` and ``bench_model.md`` to ``--out`` and prints
 the command that reproduces them. Run it on a quiet machine (``nice`` it if
@@ -133,32 +134,59 @@ def bench_overhead(X, y, epochs, repeats):
     }
 
 
+#: Members compared in the ensemble part: the benchmark network on the seed
+#: study's input, and the tiny network of the tests (where torch's own
+#: threads have little to split).
+ENSEMBLE_MEMBERS = {
+    "cnn_10x50x50": dict(n_bands=None, image_size=None, module__channels=(8, 16, 32), module__dense=(32,)),
+    "tiny_2x16x16": dict(n_bands=2, image_size=16, module__channels=(4, 8), module__dense=(16,)),
+}
+
+
 def bench_ensemble(X, y, n_members, epochs, repeats):
     from joblib.externals.loky import get_reusable_executor
 
-    member = _net(max_epochs=epochs, module__channels=(8, 16, 32), module__dense=(32,))
-    res = {}
+    res = {"n_members": n_members, "epochs": epochs, "n_train": len(X)}
     get_reusable_executor().shutdown(wait=True)  # cold start: no worker processes yet
+    for label, spec in ENSEMBLE_MEMBERS.items():
+        spec = dict(spec)
+        n_bands, size = spec.pop("n_bands"), spec.pop("image_size")
+        Xm, ym = (X, y) if n_bands is None else make_toy_sample(len(X), n_bands=n_bands, image_size=size, random_state=0)
+        member = _net(max_epochs=epochs, **spec)
+        out = {}
 
-    def fit(n_jobs, threads=None):
-        return DeepEnsembleRegressor(
-            member, n_estimators=n_members, n_jobs=n_jobs, random_state=0, torch_threads=threads
-        ).fit(X, y)
+        def fit(n_jobs, threads=None, key=None):
+            ens = DeepEnsembleRegressor(
+                member, n_estimators=n_members, n_jobs=n_jobs, random_state=0, torch_threads=threads
+            ).fit(Xm, ym)
+            if key is not None:
+                out.setdefault(key + "_member_seconds", []).append(float(np.mean(ens.fit_seconds_)))
+            return ens
 
-    t0 = time.perf_counter()
-    fit(2)
-    res["n_jobs2_cold_seconds"] = time.perf_counter() - t0
-    best, every = _interleaved(
-        {"n_jobs1": lambda: fit(1), "n_jobs2": lambda: fit(2), "n_jobs1_1thread": lambda: fit(1, 1)}, repeats
-    )
-    res["n_jobs2_warm_seconds"] = best["n_jobs2"]
-    res["n_jobs1_seconds"] = best["n_jobs1"]
-    res["n_jobs1_1thread_seconds"] = best["n_jobs1_1thread"]
-    res["all_seconds"] = every
-    res["speedup_cold"] = res["n_jobs1_seconds"] / res["n_jobs2_cold_seconds"]
-    res["speedup_warm"] = res["n_jobs1_seconds"] / res["n_jobs2_warm_seconds"]
-    res["n_members"] = n_members
-    res["epochs"] = epochs
+        if not res.get("cold_measured"):
+            t0 = time.perf_counter()
+            fit(2)
+            out["n_jobs2_cold_seconds"] = time.perf_counter() - t0
+            res["cold_measured"] = label
+        fit(1)  # warm-up of this network's kernels in this process
+        best, every = _interleaved(
+            {
+                "n_jobs1": lambda: fit(1, key="n_jobs1"),
+                "n_jobs2": lambda: fit(2, key="n_jobs2"),
+                "n_jobs1_1thread": lambda: fit(1, 1, key="n_jobs1_1thread"),
+            },
+            repeats,
+        )
+        out.update(
+            n_jobs1_seconds=best["n_jobs1"],
+            n_jobs2_warm_seconds=best["n_jobs2"],
+            n_jobs1_1thread_seconds=best["n_jobs1_1thread"],
+            all_seconds=every,
+            speedup_warm=best["n_jobs1"] / best["n_jobs2"],
+        )
+        if "n_jobs2_cold_seconds" in out:
+            out["speedup_cold"] = best["n_jobs1"] / out["n_jobs2_cold_seconds"]
+        res[label] = out
     return res
 
 
@@ -202,17 +230,27 @@ def _markdown(r):
     if "ensemble" in r:
         e = r["ensemble"]
         lines += [
-            f"| ensemble of {e['n_members']} members, {e['epochs']} epochs | seconds | speed-up vs n_jobs=1 |",
-            "|---|---:|---:|",
-            f"| n_jobs=1 (all {m['torch_threads']} torch threads) | {e['n_jobs1_seconds']:.2f} | 1 |",
-            f"| n_jobs=1, 1 torch thread (reference) | {e['n_jobs1_1thread_seconds']:.2f} | "
-            f"{e['n_jobs1_seconds'] / e['n_jobs1_1thread_seconds']:.2f}x |",
-            f"| n_jobs=2, cold (new worker processes) | {e['n_jobs2_cold_seconds']:.2f} | {e['speedup_cold']:.2f}x |",
-            f"| n_jobs=2, warm (workers reused) | {e['n_jobs2_warm_seconds']:.2f} | {e['speedup_warm']:.2f}x |",
+            f"Ensemble training: {e['n_members']} members, {e['epochs']} epochs, {e['n_train']} clusters, "
+            "loky workers; seconds (best of the interleaved runs), speed-up against n_jobs=1, and the "
+            "mean training time of one member in each mode.",
             "",
-            f"(`{e.get('command', r['command']).strip()}`)",
-            "",
+            "| member | n_jobs=1, all threads | n_jobs=1, 1 thread | n_jobs=2, warm | n_jobs=2, cold | "
+            "speed-up n_jobs=2 (warm) | s per member: 1 / 1 thread / 2 |",
+            "|---|---:|---:|---:|---:|---:|---|",
         ]
+        for label in ENSEMBLE_MEMBERS:
+            if label not in e:
+                continue
+            x = e[label]
+            per = " / ".join(
+                f"{min(x[k + '_member_seconds']):.2f}" for k in ("n_jobs1", "n_jobs1_1thread", "n_jobs2")
+            )
+            cold = f"{x['n_jobs2_cold_seconds']:.2f}" if "n_jobs2_cold_seconds" in x else "-"
+            lines.append(
+                f"| {label} | {x['n_jobs1_seconds']:.2f} | {x['n_jobs1_1thread_seconds']:.2f} | "
+                f"{x['n_jobs2_warm_seconds']:.2f} | {cold} | {x['speedup_warm']:.2f}x | {per} |"
+            )
+        lines += ["", f"(`{e.get('command', r['command']).strip()}`)", ""]
     lines += ["Reproduce everything: `python benchmarks/bench_model.py`", ""]
     return "\n".join(lines)
 
@@ -268,9 +306,8 @@ def main(argv=None):
             result["overhead"] = bench_overhead(X, y, args.epochs, args.repeats)
         else:
             torch.set_num_threads(cpus)
-            result["ensemble"] = bench_ensemble(
-                X[: min(len(X), 256)], y[: min(len(X), 256)], args.members, args.ensemble_epochs, args.repeats
-            )
+            n = min(len(X), 256)
+            result["ensemble"] = bench_ensemble(X[:n], y[:n], args.members, args.ensemble_epochs, args.repeats)
         loads[name] = [round(before, 2), round(os.getloadavg()[0], 2)]
     torch.set_num_threads(cpus)
     load_after = os.getloadavg()
