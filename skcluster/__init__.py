@@ -5,6 +5,10 @@ eROSITA images or event lists with deep ensembles of convolutional networks,
 after Krippendorf et al. 2023 (arXiv:2305.00016) and Ho et al. 2023
 (arXiv:2303.00005), with a built-in physics-based mock survey to train on
 and scalar-observable baselines to compare against.
+
+The networks (``CNNRegressor``, ``DeepEnsembleRegressor``) are imported on
+first use, so that ``import skcluster`` does not import torch: joblib workers
+that only simulate, bin or fit baselines start quickly.
 """
 
 __version__ = "0.1.0"
@@ -33,13 +37,37 @@ from .baselines import (  # noqa: E402
     make_baseline,
 )
 
+_LAZY = {
+    "CNNRegressor": "skcluster.nn",
+    "DeepEnsembleRegressor": "skcluster.ensemble",
+    "EnsembleFitError": "skcluster.ensemble",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'skcluster' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __all__ = [
     "BandBinner",
+    "CNNRegressor",
     "ClusterSample",
     "ColumnsToArray",
     "CountScaler",
     "CutoutError",
     "DataFormatError",
+    "DeepEnsembleRegressor",
+    "EnsembleFitError",
     "GaussianSmoother",
     "GradientBoostingMassRegressor",
     "ImageCutout",

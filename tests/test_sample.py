@@ -175,3 +175,12 @@ def test_list_of_event_tables_becomes_one_object_per_row():
     Y = ClusterSample(events=same)
     assert Y["events"].dtype == object and Y["events"].shape == (3,)
     assert Y["events"][0].dtype.names[0] == "x_arcsec"
+
+
+def test_import_skcluster_does_not_import_torch():
+    """Workers that only simulate or bin must not pay for torch (seconds, ~400 MB)."""
+    import subprocess
+    import sys
+
+    code = "import sys, skcluster; assert 'torch' not in sys.modules and 'skorch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,0 +1,479 @@
+"""``DeepEnsembleRegressor``: independently seeded members combined as a Gaussian mixture.
+
+A deep ensemble (Lakshminarayanan et al. 2017, arXiv:1612.01474; used for
+cluster masses by Krippendorf et al. 2023, arXiv:2305.00016, with 30 CNNs)
+trains the same network several times from different random seeds. Each
+member i predicts a Gaussian N(mu_i, sigma_i^2); the ensemble predicts the
+equally weighted mixture, whose mean and variance are
+
+    mu    = mean_i mu_i
+    var   = mean_i (sigma_i^2 + mu_i^2) - mu^2
+          = mean_i sigma_i^2          (aleatoric: noise the members see)
+          + mean_i (mu_i - mu)^2      (epistemic: the members' disagreement)
+
+Members run in parallel through :mod:`sklearn.utils.parallel`, so
+``joblib.parallel_config(backend="dask")`` sends them to a Dask cluster.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+import threading
+import time
+from collections.abc import Mapping
+
+import numpy as np
+from joblib import effective_n_jobs
+from joblib.parallel import get_active_backend
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, RegressorMixin, clone
+from sklearn.utils import Bunch, _safe_indexing, check_random_state
+from sklearn.utils._tags import get_tags
+from sklearn.utils.parallel import Parallel, delayed
+from sklearn.utils.validation import (
+    _assert_all_finite,
+    _num_samples,
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
+
+__all__ = ["DeepEnsembleRegressor", "EnsembleFitError", "mixture_moments"]
+
+_MAX_SEED = np.iinfo(np.int32).max
+
+
+class EnsembleFitError(RuntimeError):
+    """A worker process died (killed, out of memory) while training members.
+
+    Errors raised by a member's own ``fit`` propagate unchanged (with a note
+    naming the member).
+    """
+
+
+def mixture_moments(means, variances=None):
+    """Mean, aleatoric and epistemic variance of an equally weighted Gaussian mixture.
+
+    Parameters
+    ----------
+    means : array-like of shape (n_members, n_samples)
+        Member means mu_i.
+    variances : array-like of shape (n_members, n_samples), default=None
+        Member variances sigma_i^2 (not standard deviations); ``None`` for
+        members without an uncertainty (aleatoric part zero).
+
+    Returns
+    -------
+    mean : ndarray of shape (n_samples,)
+        mean_i mu_i.
+    aleatoric : ndarray of shape (n_samples,)
+        mean_i sigma_i^2.
+    epistemic : ndarray of shape (n_samples,)
+        mean_i (mu_i - mean)^2, i.e. mean_i mu_i^2 - mean^2 computed without
+        cancellation. ``aleatoric + epistemic`` is the mixture variance.
+    """
+    means = np.asarray(means, dtype=np.float64)
+    if means.ndim != 2:
+        raise ValueError(f"means must have shape (n_members, n_samples), got {means.shape}")
+    mean = means.mean(axis=0)
+    epistemic = ((means - mean) ** 2).mean(axis=0)
+    if variances is None:
+        aleatoric = np.zeros_like(mean)
+    else:
+        variances = np.asarray(variances, dtype=np.float64)
+        if variances.shape != means.shape:
+            raise ValueError(
+                f"variances must have the shape of means {means.shape}, got {variances.shape}"
+            )
+        aleatoric = variances.mean(axis=0)
+    return mean, aleatoric, epistemic
+
+
+def _final_estimator(est):
+    while hasattr(est, "_final_estimator"):  # Pipeline
+        est = est._final_estimator
+    return est
+
+
+def _predicts_std(est):
+    """Whether ``est.predict`` takes ``return_std`` (looking through Pipelines)."""
+    final = _final_estimator(est)
+    predict = getattr(final, "predict", None)
+    if predict is None:
+        return False
+    try:
+        return "return_std" in inspect.signature(predict).parameters
+    except (TypeError, ValueError):  # pragma: no cover
+        return False
+
+
+def _member_seeds(estimator, seed):
+    """Params setting every ``random_state`` inside ``estimator`` from ``seed``."""
+    rs = np.random.RandomState(seed)
+    out = {}
+    for key in sorted(estimator.get_params(deep=True)):
+        if key == "random_state" or key.endswith("__random_state"):
+            out[key] = int(rs.randint(_MAX_SEED))
+    return out
+
+
+def _fit_member(estimator, X, y, indices, fit_params, torch_threads, index, caller_pid):
+    """Fit one member (runs in a worker). Returns ``(fitted, seconds, pid)``."""
+    start = time.perf_counter()
+    if indices is not None:
+        X = _safe_indexing(X, indices)
+        y = y[indices]
+    old_threads = None
+    # torch's thread count is per process: set it in worker processes and in
+    # the caller's own thread (sequential), not from threads sharing the
+    # caller's process (threading backend), where it would race.
+    own_process = os.getpid() != caller_pid or threading.current_thread() is threading.main_thread()
+    if torch_threads and own_process and "torch" in sys.modules:
+        torch = sys.modules["torch"]
+        old_threads = torch.get_num_threads()
+        torch.set_num_threads(int(torch_threads))
+    try:
+        estimator.fit(X, y, **fit_params)
+    except Exception as exc:
+        # Keep the member's exception type (sklearn's checks and users catch
+        # ValueError & co.); say which member it was.
+        if hasattr(exc, "add_note"):
+            exc.add_note(f"(while fitting ensemble member {index}, {type(estimator).__name__})")
+        raise
+    finally:
+        if old_threads is not None:
+            sys.modules["torch"].set_num_threads(old_threads)
+    return estimator, time.perf_counter() - start, os.getpid()
+
+
+def _is_worker_death(exc):
+    name = type(exc).__name__
+    return name in ("TerminatedWorkerError", "KilledWorker", "BrokenProcessPool", "WorkerLostError")
+
+
+class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
+    """Deep ensemble: ``n_estimators`` seeded copies of a regressor, mixed.
+
+    Parameters
+    ----------
+    estimator : estimator object, default=None
+        The member (cloned ``n_estimators`` times). Members with
+        ``predict(X, return_std=True)`` (:class:`~skcluster.nn.CNNRegressor`,
+        ``BayesianRidge``, ``GaussianProcessRegressor``, or a Pipeline ending
+        in one) contribute their own variance; others only their spread.
+        ``None`` means ``CNNRegressor()``.
+    n_estimators : int, default=30
+        Number of members (30 in Krippendorf et al. 2023).
+    bootstrap : bool, default=False
+        Fit each member on a bootstrap resample of the rows instead of all of
+        them (deep ensembles usually rely on the random seeds alone).
+    n_jobs : int, default=None
+        Members trained in parallel (joblib semantics; ``None`` is 1 unless
+        inside a ``joblib.parallel_config`` context). Inside
+        ``joblib.parallel_config(backend="dask")`` the members run on the Dask
+        cluster. The fitted members do not depend on ``n_jobs`` except through
+        the number of torch threads (see ``torch_threads``).
+    random_state : int, RandomState instance or None, default=None
+        Draws one seed per member, once, up front; each member's
+        ``random_state`` parameters (also nested ones) are set from it.
+    torch_threads : int, default=None
+        torch threads inside each member's fit. ``None``: the number of CPUs
+        divided by the number of members running at once (all CPUs when
+        sequential). Float sums depend on the thread count at the 1e-7
+        level, so bit-identical members across different ``n_jobs`` need a
+        fixed ``torch_threads`` (e.g. 1).
+    verbose : int, default=0
+        > 0 shows a progress bar over members (tqdm) and a summary line.
+
+    Attributes
+    ----------
+    estimators_ : list of estimators
+        The fitted members.
+    seeds_ : ndarray of shape (n_estimators,)
+        The seed of each member.
+    member_has_std_ : bool
+        Whether members predict their own standard deviation.
+    fit_seconds_ : ndarray of shape (n_estimators,)
+        Wall-clock training time of each member.
+    n_features_in_ : int
+        Number of features (only when fitted on a 2-D array).
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Only when fitted on a DataFrame with string column names.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import BayesianRidge
+    >>> from skcluster.ensemble import DeepEnsembleRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(50, 3)); y = X @ [1.0, 2.0, 0.0] + rng.normal(0, 0.1, 50)
+    >>> ens = DeepEnsembleRegressor(BayesianRidge(), n_estimators=5, bootstrap=True,
+    ...                             random_state=0).fit(X, y)
+    >>> mean, std = ens.predict(X[:2], return_std=True)
+    >>> parts = ens.predict_components(X[:2])
+    >>> bool(np.allclose(parts.std**2, parts.aleatoric_std**2 + parts.epistemic_std**2))
+    True
+    """
+
+    def __init__(
+        self,
+        estimator=None,
+        n_estimators=30,
+        *,
+        bootstrap=False,
+        n_jobs=None,
+        random_state=None,
+        torch_threads=None,
+        verbose=0,
+    ):
+        self.estimator = estimator
+        self.n_estimators = n_estimators
+        self.bootstrap = bootstrap
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.torch_threads = torch_threads
+        self.verbose = verbose
+
+    # ----------------------------------------------------------------- helpers
+    def __sklearn_is_fitted__(self):
+        # Fitted means: members exist. (``n_features_in_`` is set before the
+        # members are trained and stays after a failed fit.)
+        return hasattr(self, "estimators_")
+
+    def _member_template(self):
+        if self.estimator is None:
+            from .nn import CNNRegressor
+
+            return CNNRegressor()
+        return self.estimator
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        member = self._member_template()
+        try:
+            mtags = get_tags(member)
+        except Exception:  # pragma: no cover - a member without tags
+            return tags
+        tags.input_tags.allow_nan = mtags.input_tags.allow_nan
+        tags.input_tags.sparse = mtags.input_tags.sparse
+        tags.input_tags.two_d_array = mtags.input_tags.two_d_array
+        tags.input_tags.string = mtags.input_tags.string
+        tags.input_tags.categorical = mtags.input_tags.categorical
+        return tags
+
+    def _validate_X_y(self, X, y, reset):
+        """Arrays are checked like any sklearn input; mappings go to the members.
+
+        So do arrays for members that do not take 2-D matrices (a
+        CNNRegressor takes a bare (n, B, H, W) cube).
+        """
+        where = f"{type(self).__name__}.{'fit' if reset else 'predict'}"
+        tags = self.__sklearn_tags__()
+        if isinstance(X, Mapping) or not tags.input_tags.two_d_array:
+            if reset:
+                for attr in ("n_features_in_", "feature_names_in_"):
+                    if hasattr(self, attr):
+                        delattr(self, attr)
+                if y is None:
+                    raise ValueError(
+                        f"{where}: {type(self).__name__} requires y to be passed, but the target y is None"
+                    )
+                y = column_or_1d(y, warn=True)
+                if y.dtype.kind not in "fiub":
+                    raise TypeError(f"{where}: y must be numeric, got dtype {y.dtype}")
+                y = y.astype(np.float64)
+                _assert_all_finite(y, input_name="y")
+                check_consistent_length(X, y)
+            return X, y
+        kwargs = dict(
+            accept_sparse=["csr", "csc"] if tags.input_tags.sparse else False,
+            # numeric members get numbers (object arrays of numbers converted);
+            # members taking strings/categories get X as it is
+            dtype=None if (tags.input_tags.string or tags.input_tags.categorical) else "numeric",
+            ensure_all_finite=not tags.input_tags.allow_nan,
+            reset=reset,
+        )
+        if reset:
+            X, y = validate_data(self, X, y, y_numeric=True, multi_output=False, **kwargs)
+            y = np.asarray(y, dtype=np.float64)
+            return X, y
+        return validate_data(self, X, **kwargs), None
+
+    def _torch_threads(self, n_parallel):
+        if self.torch_threads is not None:
+            return int(self.torch_threads)
+        if n_parallel <= 1:
+            return None  # leave the caller's setting alone
+        return max(1, (os.cpu_count() or 1) // n_parallel)
+
+    # --------------------------------------------------------------------- fit
+    def fit(self, X, y, **fit_params):
+        """Fit ``n_estimators`` seeded clones of ``estimator``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), or ClusterSample
+            Anything the member accepts and sklearn can index by rows.
+        y : array-like of shape (n_samples,)
+            The target (log10 M500c for cluster masses).
+        **fit_params : dict
+            Passed to each member's ``fit``.
+
+        Returns
+        -------
+        self : DeepEnsembleRegressor
+
+        Raises
+        ------
+        EnsembleFitError
+            When a worker process dies (killed, out of memory). Errors of a
+            member's own ``fit`` propagate with their type. Either way no
+            member is kept: the estimator is left unfitted, so nothing
+            partial can be saved.
+        """
+        for attr in ("estimators_", "seeds_", "member_has_std_", "fit_seconds_"):
+            if hasattr(self, attr):  # a failed refit must not leave the old model
+                delattr(self, attr)
+        if not (isinstance(self.n_estimators, (int, np.integer)) and self.n_estimators >= 1):
+            raise ValueError(f"n_estimators must be a positive int, got {self.n_estimators!r}")
+        if self.torch_threads is not None and not (
+            isinstance(self.torch_threads, (int, np.integer)) and self.torch_threads >= 1
+        ):
+            raise ValueError(f"torch_threads must be None or a positive int, got {self.torch_threads!r}")
+        X, y = self._validate_X_y(X, y, reset=True)
+        n = _num_samples(X)
+        if n < 1:
+            raise ValueError(f"{type(self).__name__}.fit: X has no rows")
+
+        rs = check_random_state(self.random_state)
+        seeds = rs.randint(_MAX_SEED, size=self.n_estimators)
+        template = self._member_template()
+        members, index_sets = [], []
+        for seed in seeds:
+            member = clone(template)
+            params = _member_seeds(member, int(seed))
+            if params:
+                member.set_params(**params)
+            members.append(member)
+            index_sets.append(
+                np.random.RandomState(seed).randint(0, n, n) if self.bootstrap else None
+            )
+
+        n_parallel = min(self.n_estimators, effective_n_jobs(self.n_jobs))
+        threads = self._torch_threads(n_parallel)
+        backend = get_active_backend()[0]
+        use_generator = self.verbose > 0 and getattr(backend, "supports_return_generator", False)
+        parallel = Parallel(
+            n_jobs=self.n_jobs, return_as="generator" if use_generator else "list"
+        )
+        tasks = (
+            delayed(_fit_member)(m, X, y, idx, fit_params, threads, i, os.getpid())
+            for i, (m, idx) in enumerate(zip(members, index_sets))
+        )
+        start = time.perf_counter()
+        try:
+            results = parallel(tasks)
+            if use_generator:
+                from tqdm.auto import tqdm
+
+                results = list(
+                    tqdm(results, total=self.n_estimators, desc="ensemble members", unit="member")
+                )
+        except Exception as exc:
+            if _is_worker_death(exc):
+                raise EnsembleFitError(
+                    f"a worker process died while training the ensemble "
+                    f"({type(exc).__name__}: {exc}). It was killed or ran out of memory; "
+                    "no member was kept and nothing was saved. Retry with fewer parallel "
+                    "jobs (n_jobs) or more memory per worker."
+                ) from exc
+            raise
+        fitted = [r[0] for r in results]
+        self.fit_seconds_ = np.array([r[1] for r in results])
+        self.seeds_ = seeds
+        self.member_has_std_ = all(_predicts_std(m) for m in fitted)
+        self.estimators_ = fitted
+        if self.verbose:
+            pids = len({r[2] for r in results})
+            print(
+                f"[DeepEnsembleRegressor] {self.n_estimators} members in "
+                f"{time.perf_counter() - start:.1f} s on {pids} process(es), "
+                f"torch threads per member: {threads or 'unchanged'}"
+            )
+        return self
+
+    # ----------------------------------------------------------------- predict
+    def _member_predictions(self, X):
+        check_is_fitted(self, "estimators_")
+        X, _ = self._validate_X_y(X, None, reset=False)
+        means, variances = [], []
+        members = self.estimators_
+        if self.verbose > 0 and len(members) > 1:
+            from tqdm.auto import tqdm
+
+            members = tqdm(members, desc="ensemble predict", unit="member")
+        for est in members:
+            if self.member_has_std_:
+                mu, sd = est.predict(X, return_std=True)
+                variances.append(np.asarray(sd, dtype=np.float64).reshape(-1) ** 2)
+            else:
+                mu = est.predict(X)
+            mu = np.asarray(mu, dtype=np.float64)
+            if mu.ndim != 1:
+                mu = mu.reshape(mu.shape[0], -1)
+                if mu.shape[1] != 1:
+                    raise ValueError(f"members must predict one value per row, got shape {mu.shape}")
+                mu = mu[:, 0]
+            means.append(mu)
+        return np.stack(means), (np.stack(variances) if variances else None)
+
+    def predict(self, X, return_std=False):
+        """Mixture mean (and standard deviation) of the members' predictions.
+
+        Parameters
+        ----------
+        X : array-like or ClusterSample
+        return_std : bool, default=False
+            Also return the mixture standard deviation sqrt(aleatoric +
+            epistemic variance).
+
+        Returns
+        -------
+        mean : ndarray of shape (n_samples,)
+        std : ndarray of shape (n_samples,)
+            Only with ``return_std=True``.
+        """
+        means, variances = self._member_predictions(X)
+        mean, alea, epi = mixture_moments(means, variances)
+        if return_std:
+            return mean, np.sqrt(alea + epi)
+        return mean
+
+    def predict_components(self, X):
+        """Mixture mean with the total, aleatoric and epistemic uncertainty.
+
+        Parameters
+        ----------
+        X : array-like or ClusterSample
+
+        Returns
+        -------
+        result : sklearn.utils.Bunch
+            ``mean``, ``std`` (total), ``aleatoric_std`` (sqrt of the mean
+            member variance; zeros for members without their own std),
+            ``epistemic_std`` (the members' spread, ddof=0), each of shape
+            (n_samples,); ``member_means`` and ``member_stds`` (or None) of
+            shape (n_estimators, n_samples).
+        """
+        means, variances = self._member_predictions(X)
+        mean, alea, epi = mixture_moments(means, variances)
+        return Bunch(
+            mean=mean,
+            std=np.sqrt(alea + epi),
+            aleatoric_std=np.sqrt(alea),
+            epistemic_std=np.sqrt(epi),
+            member_means=means,
+            member_stds=None if variances is None else np.sqrt(variances),
+        )

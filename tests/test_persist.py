@@ -1,0 +1,224 @@
+"""skcluster.persist: the safe zip format, and pickle/joblib."""
+
+import json
+import math
+import warnings
+import zipfile
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import BayesianRidge
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skcluster import ClusterSample, SkclusterWarning, persist
+from skcluster.ensemble import DeepEnsembleRegressor
+from skcluster.nn import CNNRegressor, make_toy_sample
+
+HERE = __name__  # the module name pytest gave this file (for trusted=...)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+class ToyJoiner(TransformerMixin, BaseEstimator):
+    """Stand-in for the preprocessing chain: log-scales counts, joins z as the scalar.
+
+    Its fitted state exercises the encoder: ints, tuples, float32 arrays, a
+    dict with non-string keys, strings, NaN.
+    """
+
+    def __init__(self, eps=1e-3):
+        self.eps = eps
+
+    def fit(self, X, y=None):
+        X.require("images", "z", step="ToyJoiner")
+        self.n_bands_ = int(X["images"].shape[1])
+        self.image_shape_ = tuple(int(s) for s in X["images"].shape[2:])
+        self.band_scale_ = np.log1p(X["images"]).mean(axis=(0, 2, 3)).astype(np.float32) + self.eps
+        self.notes_ = {
+            1: "one", (2, 3): np.float32(1.5), "nan": math.nan, "inf": -math.inf,
+            "names": np.array(["soft", "hard"]), "objs": np.array([None, "x", 3], dtype=object),
+            "flag": np.bool_(True), "small": np.arange(3, dtype=np.int16), "dt": np.dtype("float32"),
+            "empty": np.zeros((0, 4)), "scalar0d": np.array(2.5), "nested": [1, (2.0, [None])],
+        }
+        return self
+
+    def transform(self, X):
+        images = (np.log1p(X["images"]) / self.band_scale_[None, :, None, None]).astype(np.float32)
+        return ClusterSample(images=images, scalars=np.asarray(X["z"], np.float32)[:, None])
+
+
+class Unsavable(ToyJoiner):
+    def fit(self, X, y=None):
+        super().fit(X, y)
+        self.rng_ = np.random.RandomState(0)  # not plain data
+        return self
+
+
+def _raw(n=64, seed=0):
+    X, y = make_toy_sample(n, n_bands=2, image_size=16, random_state=seed)
+    return ClusterSample(images=X["images"], z=X["scalars"][:, 0].astype(np.float64)), y
+
+
+@pytest.fixture(scope="module")
+def fitted_pipeline():
+    X, y = _raw()
+    member = CNNRegressor(
+        module__channels=(4, 8), module__dense=(16,), batch_size=32, max_epochs=2,
+        autocast="bfloat16", channels_last=True,
+    )
+    pipe = Pipeline([("join", ToyJoiner()), ("ens", DeepEnsembleRegressor(member, n_estimators=2, random_state=0))])
+    return pipe.fit(X, y), X, y
+
+
+def test_pipeline_of_transformer_and_cnn_ensemble_round_trips(fitted_pipeline, tmp_path):
+    pipe, X, y = fitted_pipeline
+    path = persist.save(pipe, tmp_path / "model.skc")
+    with zipfile.ZipFile(path) as zf:  # JSON and safetensors only, no pickle
+        assert sorted(zf.namelist()) == ["arrays.safetensors", "model.json", "tensors.safetensors"]
+        manifest = json.loads(zf.read("model.json"))
+    assert manifest["estimator"] == "sklearn.pipeline:Pipeline"
+    assert manifest["versions"]["torch"] == torch.__version__
+
+    loaded = persist.load(path, trusted=(HERE,))
+    m0, s0 = pipe.predict(X, return_std=True)
+    m1, s1 = loaded.predict(X, return_std=True)
+    np.testing.assert_array_equal(m0, m1)
+    np.testing.assert_array_equal(s0, s1)
+
+    join = loaded.named_steps["join"]
+    assert join.image_shape_ == (16, 16) and isinstance(join.image_shape_, tuple)
+    assert join.band_scale_.dtype == np.float32
+    notes = join.notes_
+    assert notes[1] == "one" and notes[(2, 3)] == np.float32(1.5) and isinstance(notes[(2, 3)], np.float32)
+    assert math.isnan(notes["nan"]) and notes["inf"] == -math.inf
+    assert notes["names"].tolist() == ["soft", "hard"] and notes["names"].dtype.kind == "U"
+    assert notes["objs"].dtype == object and notes["objs"].tolist() == [None, "x", 3]
+    assert notes["small"].dtype == np.int16 and notes["dt"] == np.dtype("float32")
+    assert notes["empty"].shape == (0, 4) and notes["scalar0d"].shape == ()
+    assert notes["nested"] == [1, (2.0, [None])] and isinstance(notes["flag"], np.bool_)
+
+    ens, ens0 = loaded.named_steps["ens"], pipe.named_steps["ens"]
+    np.testing.assert_array_equal(ens.seeds_, ens0.seeds_)
+    net, net0 = ens.estimators_[1], ens0.estimators_[1]
+    assert net.get_params()["module__channels"] == (4, 8) and net.autocast == "bfloat16"
+    assert net.input_shape_ == (2, 16, 16) and net.best_epoch_ == net0.best_epoch_
+    assert len(net.history_) == len(net0.history_)
+    assert net.history_[-1, "valid_loss"] == net0.history_[-1, "valid_loss"]
+    # optimizer state came along: training can go on
+    s_loaded = net.optimizer_.state_dict()["state"]
+    s_orig = net0.optimizer_.state_dict()["state"]
+    assert torch.equal(s_loaded[0]["exp_avg"], s_orig[0]["exp_avg"])
+    net.partial_fit(loaded.named_steps["join"].transform(X), y)
+
+
+def test_untrusted_classes_are_refused(fitted_pipeline, tmp_path):
+    pipe, _, _ = fitted_pipeline
+    path = persist.save(pipe, tmp_path / "model.skc")
+    with pytest.raises(ValueError, match=rf"refusing to load '{HERE}:ToyJoiner'.*trusted="):
+        persist.load(path)
+
+
+def _forge(tmp_path, root):
+    """A model file whose JSON was written by someone else."""
+    path = tmp_path / "forged.skc"
+    manifest = {"format": "skcluster-model", "format_version": 1, "root": root}
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("model.json", json.dumps(manifest))
+        zf.writestr("arrays.safetensors", b"")
+        zf.writestr("tensors.safetensors", b"")
+    return path
+
+
+@pytest.mark.parametrize(
+    "root",
+    [
+        {"__function__": "os:system"},
+        {"__object__": "subprocess:Popen", "params": {"__dict__": {"args": "touch pwned"}}, "state": {"__dict__": {}}},
+        # a trusted module re-exporting an untrusted object (sklearn.utils.fixes imports os ...)
+        {"__function__": "sklearn.base:os.system"},
+        {"__function__": "builtins:eval"},
+        {"__class__": "sklearn.base:BaseEstimator.__init__.__globals__"},
+    ],
+)
+def test_forged_files_cannot_run_code(tmp_path, root):
+    path = _forge(tmp_path, root)
+    with pytest.raises(ValueError, match="refusing to load|cannot be imported|is a class"):
+        persist.load(path)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_overwrite_refused_and_atomic(fitted_pipeline, tmp_path):
+    pipe, X, y = fitted_pipeline
+    path = tmp_path / "model.skc"
+    persist.save(pipe, path)
+    before = path.read_bytes()
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        persist.save(pipe, path)
+    assert path.read_bytes() == before
+
+    bad = Pipeline([("join", Unsavable()), ("ens", pipe.named_steps["ens"])]).fit(X, y)
+    with pytest.raises(TypeError, match=r"estimator\.<params>\['steps'\]\[0\]\[1\]\['rng_'\].*RandomState"):
+        persist.save(bad, path, overwrite=True)
+    assert path.read_bytes() == before  # the old file survives a failed save
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.skc"]  # no temporary left
+    persist.save(pipe, path, overwrite=True)
+
+
+def test_unfitted_and_bad_files(tmp_path):
+    with pytest.raises(NotFittedError, match="refusing to save an unfitted"):
+        persist.save(DeepEnsembleRegressor(BayesianRidge()), tmp_path / "m.skc")
+    with pytest.raises(FileNotFoundError, match="model file not found"):
+        persist.load(tmp_path / "missing.skc")
+    junk = tmp_path / "junk.pkl"
+    joblib.dump({"a": 1}, junk)
+    with pytest.raises(ValueError, match="not a skcluster model file.*joblib.load"):
+        persist.load(junk)
+
+
+def test_sklearn_members_round_trip(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    y = X @ [1.0, 2.0, 3.0] + rng.normal(0, 0.1, 40)
+    pipe = Pipeline(
+        [("s", StandardScaler()), ("e", DeepEnsembleRegressor(BayesianRidge(), n_estimators=3, bootstrap=True, random_state=0))]
+    ).fit(X, y)
+    loaded = persist.load(persist.save(pipe, tmp_path / "p.skc"))
+    for a, b in zip(pipe.predict(X, return_std=True), loaded.predict(X, return_std=True)):
+        np.testing.assert_array_equal(a, b)
+    assert persist.read_manifest(tmp_path / "p.skc")["root"]["__object__"] == "sklearn.pipeline:Pipeline"
+
+
+def test_joblib_round_trip(fitted_pipeline, tmp_path):
+    pipe, X, _ = fitted_pipeline
+    joblib.dump(pipe, tmp_path / "m.joblib")
+    loaded = joblib.load(tmp_path / "m.joblib")
+    for a, b in zip(pipe.predict(X, return_std=True), loaded.predict(X, return_std=True)):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="tests the CPU-only fallback")
+def test_net_saved_for_cuda_loads_on_cpu(tmp_path):
+    X, y = make_toy_sample(48, random_state=1)
+    net = CNNRegressor(module__channels=(4,), module__dense=(8,), input_scaling="log1p", max_epochs=1).fit(X, y)
+    net.device = "cuda"  # as if trained on a GPU (weights are written from the CPU either way)
+    path = persist.save(net, tmp_path / "net.skc")
+    with pytest.warns(SkclusterWarning, match="no CUDA device"):
+        cpu = persist.load(path)
+    assert cpu.device == "cpu"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        explicit = persist.load(path, device="cpu")
+    net.device = "cpu"
+    np.testing.assert_array_equal(cpu.predict(X), net.predict(X))
+    np.testing.assert_array_equal(explicit.predict(X), net.predict(X))
