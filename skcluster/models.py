@@ -1,0 +1,139 @@
+"""The standard mass model in one line: preprocessing + a deep ensemble of CNNs.
+
+:func:`make_mass_pipeline` is what the demo, ``skcluster train``, the
+benchmarks and the examples use, so that they all train the same model:
+
+    bin -> resize -> smooth -> scale -> join -> model
+
+(:func:`skcluster.preprocessing.make_preprocessing` for the first five
+steps; ``model`` is a :class:`~skcluster.ensemble.DeepEnsembleRegressor` of
+:class:`~skcluster.nn.CNNRegressor`). Every setting stays reachable with
+``set_params`` (``model__n_estimators``, ``model__estimator__max_epochs``,
+``smooth__sigma``, ...), so ``GridSearchCV`` can tune it.
+"""
+
+from __future__ import annotations
+
+from sklearn.pipeline import Pipeline
+
+from .preprocessing import make_preprocessing
+
+__all__ = ["make_cnn", "make_mass_pipeline", "fast_autocast"]
+
+
+def fast_autocast(device="cpu"):
+    """The autocast dtype that speeds up training on ``device``, or None.
+
+    bfloat16 on CPUs with AVX512-BF16 or AMX (2.7x faster training and
+    inference on the development machine, ``benchmarks/bench_model.py``) and
+    on CUDA devices that support it; float16 on older CUDA devices; None
+    (float32) elsewhere, where bfloat16 would be emulated and slow.
+    """
+    import torch
+
+    if str(device).startswith("cuda"):
+        if not torch.cuda.is_available():
+            return None
+        return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+    try:  # private helpers, present in torch >= 2.1
+        fast = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    except AttributeError:  # pragma: no cover - older torch
+        fast = False
+    return "bfloat16" if fast else None
+
+
+def make_cnn(max_epochs=60, patience=10, batch_size=64, lr=1e-3, channels=(16, 32, 64),
+             dense=(64,), dropout=0.1, noise_sigma=0.0, fast=True, device="cpu",
+             random_state=None, verbose=0):
+    """A :class:`~skcluster.nn.CNNRegressor` with the package's default settings.
+
+    Parameters
+    ----------
+    max_epochs, patience : int, default=60, 10
+        Training length and early-stopping patience (on a shuffled 20%
+        validation split).
+    batch_size : int, default=64
+    lr : float, default=1e-3
+        Adam learning rate.
+    channels : tuple of int, default=(16, 32, 64)
+        Convolution blocks (3x3, max-pooled).
+    dense : tuple of int, default=(64,)
+        Dense layers; the scalars (redshift) enter the first.
+    dropout : float, default=0.1
+    noise_sigma : float, default=0.0
+        Gaussian input noise on the standardised images during training
+        (sigma_N of Krippendorf et al. 2023).
+    fast : bool, default=True
+        channels_last memory layout and the autocast dtype of
+        :func:`fast_autocast` for ``device``.
+    device : str, default="cpu"
+        ``"cuda"`` trains on a GPU unchanged.
+    random_state : int or None, default=None
+    verbose : int, default=0
+        1 prints one line per epoch.
+    """
+    from .nn import CNNRegressor
+
+    return CNNRegressor(
+        max_epochs=max_epochs,
+        patience=patience,
+        batch_size=batch_size,
+        lr=lr,
+        noise_sigma=noise_sigma,
+        channels_last=bool(fast),
+        autocast=fast_autocast(device) if fast else None,
+        device=device,
+        random_state=random_state,
+        verbose=verbose,
+        module__channels=tuple(channels),
+        module__dense=tuple(dense),
+        module__dropout=dropout,
+    )
+
+
+def make_mass_pipeline(bands="krippendorf10", size_arcmin=20.0, npix=50, sigma=1.0,
+                       sigma_bands=0.0, stretch="log", use_redshift=True, n_estimators=5,
+                       n_jobs=None, random_state=None, verbose=0, **cnn_params):
+    """Preprocessing plus a deep ensemble of CNNs, as one sklearn Pipeline.
+
+    Parameters
+    ----------
+    bands : str or sequence of (float, float), default="krippendorf10"
+        Energy bands (a preset of :mod:`skcluster.preprocessing.bands` or
+        explicit (lo, hi) keV pairs).
+    size_arcmin : float, default=20.0
+        Side of the cut-out box (20 arcmin: 300 pixels of 4 arcsec, as the
+        seed study).
+    npix : int, default=50
+        Pixels per side of the network input (50, as the seed study).
+    sigma, sigma_bands : float, default=1.0, 0.0
+        Gaussian smoothing in pixels, and across bands.
+    stretch : {"log", "asinh"} or None, default="log"
+    use_redshift : bool, default=True
+        Join log(1 + z) into the first dense layer.
+    n_estimators : int, default=5
+        Ensemble members (30 in the seed study: pass 30 on a GPU).
+    n_jobs : int or None, default=None
+        Members trained in parallel (joblib; a dask backend scales out).
+    random_state : int or None, default=None
+        Seeds every member (drawn once, so results do not depend on n_jobs).
+    verbose : int, default=0
+        Progress over ensemble members (and per epoch with ``verbose=2``).
+    **cnn_params
+        Passed to :func:`make_cnn` (``max_epochs``, ``channels``,
+        ``noise_sigma``, ``device``, ...).
+
+    Returns
+    -------
+    sklearn.pipeline.Pipeline
+        Steps ``bin``, ``resize``, ``smooth``, ``scale``, ``join``, ``model``.
+    """
+    from .ensemble import DeepEnsembleRegressor
+
+    pre = make_preprocessing(bands=bands, size_arcmin=size_arcmin, npix=npix, shape=(npix, npix),
+                             sigma=sigma, sigma_bands=sigma_bands, stretch=stretch,
+                             use_redshift=use_redshift, verbose=bool(verbose))
+    cnn = make_cnn(verbose=1 if verbose and verbose > 1 else 0, **cnn_params)
+    model = DeepEnsembleRegressor(cnn, n_estimators=n_estimators, n_jobs=n_jobs,
+                                  random_state=random_state, verbose=verbose)
+    return Pipeline(pre.steps + [("model", model)])
