@@ -51,6 +51,7 @@ __all__ = [
     "MassScorer",
     "make_mass_scorer",
     "make_report_scorer",
+    "mass_report",
     "get_scorer",
     "SCORER_NAMES",
 ]
@@ -472,6 +473,42 @@ def get_scorer(name):
         raise ValueError(f"unknown scorer {name!r}; choose one of {list(SCORER_NAMES)}") from None
 
 
+def mass_report(y_true, y_mean, y_std, levels=(0.68, 0.95), n_bins=4):
+    """Every summary number of a probabilistic mass prediction, as a dict.
+
+    Parameters
+    ----------
+    y_true, y_mean, y_std : array-like of shape (n,)
+        True and predicted log10 M, predicted std (dex).
+    levels : tuple of float, default=(0.68, 0.95)
+        Coverage levels, reported as ``coverage_<percent>``.
+    n_bins : int, default=4
+        Equal-count bins of true mass for ``binned_mass_scatter``.
+
+    Returns
+    -------
+    dict
+        ``scatter``, ``bias``, ``mean_std`` (fractions in ln M), ``nll``,
+        ``crps`` (per dex), ``calibration_error``, ``binned_mass_scatter`` and
+        ``coverage_<percent>``; plain floats.
+    """
+    levels = tuple(float(lv) for lv in _check_levels(levels))
+    t, m, s = _check(y_true, y_mean, y_std, names=("y", "predicted mean", "predicted std"))
+    out = {
+        "scatter": mass_scatter(t, m),
+        "bias": mass_bias(t, m),
+        "nll": gaussian_nll(t, m, s),
+        "crps": crps_gaussian(t, m, s),
+        "calibration_error": calibration_error(t, m, s),
+        "mean_std": mean_predicted_scatter(s),
+        "binned_mass_scatter": _mean_binned_scatter(t, m, bins=n_bins),
+    }
+    cov = np.atleast_1d(interval_coverage(t, m, s, level=np.asarray(levels)))
+    for lv, c in zip(levels, cov):
+        out[f"coverage_{round(100 * lv):d}"] = float(c)
+    return {k: float(v) for k, v in out.items()}
+
+
 class _ReportScorer:
     """Callable returning a dict of every metric from a single prediction."""
 
@@ -483,28 +520,18 @@ class _ReportScorer:
         if sample_weight is not None:
             raise ValueError("the report scorer does not support sample_weight")
         mean, std = _predict(estimator, X, True, "report")
-        t, m, s = _check(y, mean, std, names=("y", "predicted mean", "predicted std"))
-        scatter, bias = mass_scatter(t, m), mass_bias(t, m)
-        nll, crps = gaussian_nll(t, m, s), crps_gaussian(t, m, s)
-        cal = calibration_error(t, m, s)
+        rep = mass_report(y, mean, std, levels=self.levels, n_bins=self.n_bins)
         out = {
-            "neg_mass_scatter": -scatter,
-            "neg_abs_mass_bias": -abs(bias),
-            "neg_gaussian_nll": -nll,
-            "neg_crps": -crps,
-            "neg_calibration_error": -cal,
-            "scatter": scatter,
-            "bias": bias,
-            "nll": nll,
-            "crps": crps,
-            "mean_std": mean_predicted_scatter(s),
-            "binned_mass_scatter": _mean_binned_scatter(t, m, bins=self.n_bins),
+            "neg_mass_scatter": -rep["scatter"],
+            "neg_abs_mass_bias": -abs(rep["bias"]),
+            "neg_gaussian_nll": -rep["nll"],
+            "neg_crps": -rep["crps"],
+            "neg_calibration_error": -rep["calibration_error"],
         }
-        cov = np.atleast_1d(interval_coverage(t, m, s, level=np.asarray(self.levels)))
-        for lv, c in zip(self.levels, cov):
+        for lv in self.levels:
             tag = f"{round(100 * lv):d}"
-            out[f"coverage_{tag}"] = float(c)
-            out[f"neg_coverage_error_{tag}"] = -abs(float(c) - lv)
+            out[f"neg_coverage_error_{tag}"] = -abs(rep[f"coverage_{tag}"] - lv)
+        out.update(rep)
         return out
 
     def __repr__(self):
