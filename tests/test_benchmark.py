@@ -1,0 +1,75 @@
+"""The cross-validated benchmark runs end to end (tiny sizes) and writes its schema."""
+
+import json
+
+import numpy as np
+import pytest
+
+from skcluster.benchmark import PRESETS, ROWS, BenchmarkConfig, format_table, run_benchmark
+
+REQUIRED = {"model", "scatter", "bias", "nll", "coverage_68", "coverage_95", "mean_std",
+            "fit_seconds", "predict_seconds"}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    rows = ("count_rate", "counts", "gbm_scalars", "ensemble_10band", "cnn_single",
+            "ensemble_10band@high_likelihood")
+    res = run_benchmark(out, quick=True, n_clusters=80, n_folds=2, n_estimators=2, max_epochs=2,
+                        patience=2, rows=rows, verbose=0, random_state=3)
+    return out, res
+
+
+def test_results_files_and_schema(tiny):
+    out, res = tiny
+    for name in ("results.json", "results.md", "predictions.npz", "performance.png"):
+        assert (out / name).stat().st_size > 0
+    data = json.loads((out / "results.json").read_text())
+    assert data == json.loads(json.dumps(res))
+    names = [r["model"] for r in data["rows"]]
+    assert {"count_rate", "counts", "gbm_scalars", "ensemble_10band", "cnn_single"} <= set(names)
+    for row in data["rows"]:
+        assert REQUIRED <= set(row)
+        for k in ("scatter", "nll", "mean_std"):
+            assert np.isfinite(row[k])
+        assert 0 <= row["coverage_68"] <= row["coverage_95"] <= 1
+        assert row["scatter"] < 5  # a fraction, not percent
+    assert data["survey"]["n_clusters"] == 80
+    assert "| count_rate |" in (out / "results.md").read_text()
+
+
+def test_out_of_fold_predictions_cover_every_cluster(tiny):
+    out, _ = tiny
+    pred = np.load(out / "predictions.npz")
+    y = pred["y_true"]
+    for key in ("count_rate", "ensemble_10band", "cnn_single"):
+        m, s = pred[f"{key}__mean"], pred[f"{key}__std"]
+        assert m.shape == y.shape and np.all(np.isfinite(m)) and np.all(s > 0)
+    # the ensemble's std is at least the member's aleatoric part on average
+    assert np.mean(pred["ensemble_10band__std"]) > 0
+
+
+def test_refuses_to_overwrite_and_checks_settings(tiny, tmp_path):
+    out, _ = tiny
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        run_benchmark(out, quick=True, verbose=0)
+    with pytest.raises(ValueError, match="unknown benchmark rows"):
+        BenchmarkConfig(rows=("nope",))
+    with pytest.raises(TypeError, match="unknown benchmark settings"):
+        run_benchmark(tmp_path / "x", quick=True, n_cluster=10)
+    with pytest.raises(ValueError, match="contradicts"):
+        run_benchmark(tmp_path / "x", quick=True, preset="full")
+
+
+def test_presets_and_rows():
+    assert PRESETS["full"].n_estimators == 30 and PRESETS["full"].n_clusters == 8000
+    assert PRESETS["quick"].n_clusters < PRESETS["standard"].n_clusters
+    for name in ("count_rate", "counts", "gbm_scalars", "ensemble_10band", "ensemble_1band",
+                 "ensemble_3band", "ensemble_10band_no_z", "ensemble_10band_uniform_mass",
+                 "ensemble_10band_noise_0.1"):
+        assert name in ROWS
+    table = format_table({"rows": [dict(model="m", scatter=0.2, bias=0.01, nll=-0.5, coverage_68=0.7,
+                                        coverage_95=0.95, mean_std=0.2, fit_seconds=1.0,
+                                        predict_seconds=0.1, scatter_mass_bins=[{"scatter": 0.3}])]})
+    assert "| m | 20.0% | +1.0% |" in table
