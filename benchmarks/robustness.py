@@ -245,17 +245,25 @@ def markdown(report):
     ex = report.get("explain", {})
     if ex:
         lines += ["", "### What the ensemble looks at (reference mock)", "",
-                  "| attribution | clusters | core weight per count vs all counts (95% CI) | verdict "
-                  "| vs ICM counts (95% CI) | verdict | AGN / ICM importance per count |",
-                  "|---|---|---|---|---|---|---|"]
+                  "Core weight: importance per count in 0-0.25 r500 relative to 0.25-1 r500 (stacked "
+                  "profiles, 95% bootstrap interval over clusters); below 1 = the core is down-weighted "
+                  "relative to its photons. Against the counts as the network sees them (binned and "
+                  "smoothed), the raw binned counts, and the cluster (ICM) photons alone.", "",
+                  "| attribution | clusters | core weight vs counts | verdict | vs raw counts | verdict "
+                  "| vs ICM counts | verdict | AGN / ICM importance per count |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+
+        def cell(cw, verdict):
+            if not cw:
+                return "n/a | n/a"
+            return f"{cw['ratio']:.2f} ({cw['ci95'][0]:.2f}-{cw['ci95'][1]:.2f}) | {verdict}"
+
         for key, s in ex.items():
-            cw, ci = s["core_weight_vs_counts"], s.get("core_weight_vs_icm_counts") or {}
             lines.append(
-                f"| {key} | {s['n_clusters']} | {cw['ratio']:.2f} ({cw['ci95'][0]:.2f}-{cw['ci95'][1]:.2f}) "
-                f"| {s['core_verdict_vs_counts']} | "
-                + (f"{ci['ratio']:.2f} ({ci['ci95'][0]:.2f}-{ci['ci95'][1]:.2f}) | {s['core_verdict_vs_icm_counts']}"
-                   if ci else "n/a | n/a")
-                + f" | {_fmt(s.get('agn_vs_icm_importance_per_count'), pct=False, digits=2)} |")
+                f"| {key} | {s['n_clusters']} | {cell(s['core_weight_vs_counts'], s['core_verdict_vs_counts'])} "
+                f"| {cell(s['core_weight_vs_raw_counts'], s['core_verdict_vs_raw_counts'])} "
+                f"| {cell(s.get('core_weight_vs_icm_counts'), s.get('core_verdict_vs_icm_counts'))} "
+                f"| {_fmt(s.get('agn_vs_icm_importance_per_count'), pct=False, digits=2)} |")
         s = ex.get("saliency")
         if s:
             lines += ["", f"Radial profiles (saliency, bins {s['bins_r500']} r500, each normalised to its mean "
@@ -263,7 +271,8 @@ def markdown(report):
                       "| r/r500 | " + " | ".join(f"{a:g}-{b:g}" for a, b in zip(s["bins_r500"][:-1], s["bins_r500"][1:])) + " |",
                       "|---|" + "---|" * (len(s["bins_r500"]) - 1),
                       "| importance | " + " | ".join(_fmt(v, pct=False, digits=2) for v in s["importance_profile"]) + " |",
-                      "| counts | " + " | ".join(_fmt(v, pct=False, digits=2) for v in s["count_profile"]) + " |"]
+                      "| counts (smoothed) | " + " | ".join(_fmt(v, pct=False, digits=2) for v in s["count_profile"]) + " |",
+                      "| counts (raw) | " + " | ".join(_fmt(v, pct=False, digits=2) for v in s["raw_count_profile"]) + " |"]
             if s.get("icm_count_profile"):
                 lines.append("| ICM counts | " + " | ".join(_fmt(v, pct=False, digits=2)
                                                           for v in s["icm_count_profile"]) + " |")
@@ -363,6 +372,9 @@ def main(argv=None):
     _log(f"ensemble trained in {timings['train_ensemble_s']:.0f} s: {member_info}")
     bands_keV = [list(b) for b in pipe[0].bands_keV_]
     del X_tr
+    from skcluster import persist
+
+    persist.save(pipe, out / "model.skc", overwrite=True)  # to explain it again without retraining
 
     t0 = time.perf_counter()
     recal = RecalibratedRegressor(FrozenEstimator(pipe), method="nll").fit(X_cal, y_cal)

@@ -231,8 +231,6 @@ def saliency(model, X, *, absolute=True, batch_size=64, autocast=None, verbose=F
         In dex of predicted log10 M500c per unit of the (standardised)
         network input.
     """
-    import torch
-
     batch_size = _check_batch_size(batch_size)
     members = network_members(model)
     images, scalars = network_input(model, X)
@@ -248,7 +246,6 @@ def saliency(model, X, *, absolute=True, batch_size=64, autocast=None, verbose=F
                 g = g.abs() if absolute else g
                 acc = g if acc is None else acc + g
             out[sl] = (acc / len(members)).detach().cpu().numpy()
-    del torch
     return out
 
 
@@ -632,6 +629,18 @@ def _select_origins(X, origins, where):
     return X.assign(events=out)
 
 
+def _linear_steps(pipeline):
+    """The steps right after the binning that are linear in the counts (resize, smooth)."""
+    from .preprocessing import GaussianSmoother, Resizer
+
+    steps = []
+    for _, step in pipeline.steps[1:]:
+        if not isinstance(step, (Resizer, GaussianSmoother)):
+            break
+        steps.append(step)
+    return steps
+
+
 def origin_images(pipeline, X, origins=(0, 1, 2), *, linear_steps=True):
     """Photon counts per origin on the grid of the network input.
 
@@ -657,17 +666,9 @@ def origin_images(pipeline, X, origins=(0, 1, 2), *, linear_steps=True):
     -------
     numpy.ndarray of float32, shape (n, n_origins, B, H, W)
     """
-    from .preprocessing import GaussianSmoother, Resizer
-
     if not hasattr(pipeline, "steps"):
         raise TypeError(f"origin_images needs the fitted Pipeline (its binning step), got {type(pipeline).__name__}")
-    steps = [pipeline[0]]
-    if linear_steps:
-        for _, step in pipeline.steps[1:]:
-            if isinstance(step, (Resizer, GaussianSmoother)):
-                steps.append(step)
-            else:
-                break
+    steps = [pipeline[0]] + (_linear_steps(pipeline) if linear_steps else [])
     out = None
     for k, o in enumerate(origins):
         Xo = _select_origins(X, (o,), "origin_images")
@@ -818,10 +819,14 @@ def explain_predictions(model, X, theta500_arcmin, *, method="saliency", baselin
     sklearn.utils.Bunch
         ``attributions`` (n, B, H, W) float32 (signed for IG, |.| for
         saliency), ``importance`` (its absolute value summed over bands,
-        (n, H, W)), ``counts`` (the binned counts cube), ``radial`` and
-        ``radial_counts`` (and ``radial_icm_counts`` with origins) from
-        :func:`radial_profile`, ``core`` and ``core_icm`` from
-        :func:`core_weight`, ``bands`` (:func:`band_importance`),
+        (n, H, W)), ``counts`` (the counts as the network sees them:
+        binned, resized and smoothed, before the stretch) and
+        ``counts_raw`` (binned only); ``radial``, ``radial_counts``,
+        ``radial_counts_raw`` (and ``radial_icm_counts``, the smoothed
+        cluster photons, with origins) from :func:`radial_profile`;
+        ``core`` (against the smoothed counts), ``core_raw`` and
+        ``core_icm`` from :func:`core_weight`; ``bands``
+        (:func:`band_importance`, against the smoothed counts),
         ``origins`` (:func:`origin_importance` or None), ``delta`` (IG
         convergence per cluster or None), ``summary`` (a JSON-able dict).
     """
@@ -830,9 +835,9 @@ def explain_predictions(model, X, theta500_arcmin, *, method="saliency", baselin
                         f"got {type(model).__name__}")
     theta = _theta500_column(X, theta500_arcmin)
     Xpre = model[:-1].transform(X)
-    counts = model[0].transform(X)
-    pixel_arcsec = float(counts.meta.get("pixel_arcsec") or Xpre.meta["pixel_arcsec"])
-    counts = counts["images"]
+    binned = model[0].transform(X)
+    pixel_arcsec = float(binned.meta.get("pixel_arcsec") or Xpre.meta["pixel_arcsec"])
+    counts_raw = binned["images"]
     final = model[-1]
     delta = None
     if method == "saliency":
@@ -849,23 +854,32 @@ def explain_predictions(model, X, theta500_arcmin, *, method="saliency", baselin
     else:
         raise ValueError(f"method must be 'saliency' or 'integrated_gradients', got {method!r}")
     importance = np.abs(attr).sum(axis=1, dtype=np.float32)
+    if origins:
+        oc = origin_images(model, X)  # (n, 3, B, H, W), smoothed like the network's input
+        counts = oc.sum(axis=1)
+    else:
+        oc = None
+        counts = binned
+        for step in _linear_steps(model):
+            counts = step.transform(counts)
+        counts = counts["images"]
     if counts.shape[2:] != importance.shape[1:]:
         raise ValueError(
             f"the binning step's grid {counts.shape[2:]} differs from the network input's "
-            f"{importance.shape[1:]} (a resize step in between): radial count profiles need the same grid"
+            f"{importance.shape[1:]}: radial count profiles need the same grid"
         )
     radial = radial_profile(importance, theta, pixel_arcsec, bins)
     radial_counts = radial_profile(counts, theta, pixel_arcsec, bins)
-    core = core_weight(radial, radial_counts, core_bins, compare_bins)
-    bands = band_importance(attr, counts)
-    res = Bunch(attributions=attr, importance=importance, counts=counts, radial=radial,
-                radial_counts=radial_counts, core=core, bands=bands, origins=None, delta=delta,
+    radial_raw = radial_profile(counts_raw, theta, pixel_arcsec, bins)
+    res = Bunch(attributions=attr, importance=importance, counts=counts, counts_raw=counts_raw, radial=radial,
+                radial_counts=radial_counts, radial_counts_raw=radial_raw,
+                core=core_weight(radial, radial_counts, core_bins, compare_bins),
+                core_raw=core_weight(radial, radial_raw, core_bins, compare_bins),
+                bands=band_importance(attr, counts), origins=None, delta=delta,
                 radial_icm_counts=None, core_icm=None, pixel_arcsec=pixel_arcsec)
-    if origins:
-        oc = origin_images(model, X)
+    if oc is not None:
         res.origins = origin_importance(importance, oc)
-        icm = origin_images(model, X, origins=(1,), linear_steps=False)[:, 0]
-        res.radial_icm_counts = radial_profile(icm, theta, pixel_arcsec, bins)
+        res.radial_icm_counts = radial_profile(oc[:, 1], theta, pixel_arcsec, bins)
         res.core_icm = core_weight(radial, res.radial_icm_counts, core_bins, compare_bins)
     res.summary = _summary(res, method, baseline, bins, core_bins, compare_bins)
     return res
@@ -907,10 +921,13 @@ def _summary(res, method, baseline, bins, core_bins, compare_bins):
         "bins_r500": edges.tolist(),
         "importance_profile": res.radial.mean, "importance_profile_sem": res.radial.sem,
         "count_profile": res.radial_counts.mean, "count_profile_sem": res.radial_counts.sem,
+        "raw_count_profile": res.radial_counts_raw.mean,
         "profile_n_clusters": res.radial.n_clusters,
         "core_bins": rng(core_bins), "compare_bins": rng(compare_bins),
         "core_weight_vs_counts": res.core,
         "core_verdict_vs_counts": _verdict(res.core),
+        "core_weight_vs_raw_counts": res.core_raw,
+        "core_verdict_vs_raw_counts": _verdict(res.core_raw),
         "band_importance": res.bands.mean,
         "band_count_share": res.bands.get("count_share"),
     }
