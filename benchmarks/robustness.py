@@ -78,8 +78,8 @@ MOCKS = [
 SIZES = {
     "quick": dict(n_train=400, n_test=150, n_cal=150, n_members=2, max_epochs=8, patience=4,
                   n_explain=100, n_ig=24, ig_steps=16),
-    "default": dict(n_train=2000, n_test=800, n_cal=800, n_members=5, max_epochs=25, patience=6,
-                    n_explain=800, n_ig=100, ig_steps=24),
+    "default": dict(n_train=3000, n_test=800, n_cal=800, n_members=5, max_epochs=60, patience=10,
+                    n_explain=800, n_ig=200, ig_steps=32),
 }
 
 
