@@ -249,9 +249,12 @@ def markdown(report):
                   "profiles, 95% bootstrap interval over clusters); below 1 = the core is down-weighted "
                   "relative to its photons. Against the counts as the network sees them (binned and "
                   "smoothed), the raw binned counts, and the cluster (ICM) photons alone.", "",
+                  "Last two columns: importance per photon of AGN-dominated pixels over that of "
+                  "cluster-dominated pixels, (a) each relative to the pixels at the same radius, (b) as "
+                  "share of the importance over share of the photons (not radius matched).", "",
                   "| attribution | clusters | core weight vs counts | verdict | vs raw counts | verdict "
-                  "| vs ICM counts | verdict | AGN / ICM importance per count |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+                  "| vs ICM counts | verdict | AGN / ICM per count (a) | (b) |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
 
         def cell(cw, verdict):
             if not cw:
@@ -263,7 +266,8 @@ def markdown(report):
                 f"| {key} | {s['n_clusters']} | {cell(s['core_weight_vs_counts'], s['core_verdict_vs_counts'])} "
                 f"| {cell(s['core_weight_vs_raw_counts'], s['core_verdict_vs_raw_counts'])} "
                 f"| {cell(s.get('core_weight_vs_icm_counts'), s.get('core_verdict_vs_icm_counts'))} "
-                f"| {_fmt(s.get('agn_vs_icm_importance_per_count'), pct=False, digits=2)} |")
+                f"| {_fmt(s.get('agn_vs_icm_importance_per_count'), pct=False, digits=2)} "
+                f"| {_fmt(s.get('agn_vs_icm_share_per_count'), pct=False, digits=2)} |")
         s = ex.get("saliency")
         if s:
             lines += ["", f"Radial profiles (saliency, bins {s['bins_r500']} r500, each normalised to its mean "
@@ -291,6 +295,9 @@ def markdown(report):
                                                             s["band_count_share"])) + "."]
     lines += ["", f"Reproduce: `{report['command']}` ({report['timings']['total_s'] / 60:.0f} min on "
               f"{report['machine']})."]
+    if report.get("explain_command"):
+        lines[-1] += (f" Explanations redone on the saved model with `{report['explain_command']}` "
+                      f"({report['timings']['explain_total_s'] / 60:.1f} min).")
     return "\n".join(lines) + "\n"
 
 
@@ -328,12 +335,50 @@ def robustness_figure(report, path):
     fig.savefig(path, dpi=120)
 
 
+def explain_all(pipe, X, y, cat, cfg, bands_keV, out):
+    """Saliency and integrated gradients (two baselines) on the reference clusters, with figures."""
+    from skcluster.plotting import plot_attribution_maps, plot_explanation
+
+    theta = np.asarray(cat["theta500_arcmin"], dtype=np.float64)
+    summaries, seconds = {}, {}
+    n_ex, n_ig = min(cfg["n_explain"], len(y)), min(cfg["n_ig"], len(y))
+    runs = [("saliency", dict(method="saliency"), n_ex),
+            ("IG zeros", dict(method="integrated_gradients", baseline="zeros", n_steps=cfg["ig_steps"]), n_ig),
+            ("IG background", dict(method="integrated_gradients", baseline="background",
+                                   n_steps=cfg["ig_steps"]), n_ig)]
+    for key, kw, n in runs:
+        _log(f"explaining {n} reference clusters: {key}")
+        t0 = time.perf_counter()
+        idx = np.arange(n)
+        ex = explain.explain_predictions(pipe, X[idx], theta[idx], verbose=False, **kw)
+        seconds[key] = time.perf_counter() - t0
+        summaries[key] = ex.summary
+        slug = key.lower().replace(" ", "_")
+        plot_explanation(ex, bands_keV, title=f"{key}: {n} clusters of the reference mock").savefig(
+            out / f"explain_{slug}.png", dpi=120)
+        if key == "saliency":
+            order = np.argsort(cat["M500"][:n])
+            pick = [int(order[len(order) // 2]), int(order[-1]), int(np.flatnonzero(cat["central_agn"][:n])[0])
+                    if np.any(cat["central_agn"][:n]) else int(order[0])]
+            labels = [f"M500={cat['M500'][i]:.2g}, z={cat['z'][i]:.2f}" + (", central AGN" if cat["central_agn"][i]
+                                                                           else "") for i in pick]
+            plot_attribution_maps(ex.counts, ex.attributions, theta[:n], ex.pixel_arcsec, pick, labels=labels,
+                                  title="counts and saliency (circles: r500 and 0.25 r500)").savefig(
+                out / "explain_maps.png", dpi=120)
+        _log(f"  {key}: core weight {ex.summary['core_weight_vs_counts']} -> {ex.summary['core_verdict_vs_counts']}")
+        del ex
+    return summaries, seconds
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="small run (a few minutes)")
     ap.add_argument("--out", default=str(HERE / "results" / "robustness"))
     ap.add_argument("--n-jobs", type=int, default=2, help="workers for the mock simulation")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--explain-only", action="store_true",
+                    help="reload model.skc from --out, redo only the explanations on the reference mock "
+                         "(same seed) and update robustness.json / .md")
     ap.add_argument("--torch-threads", type=int, default=None,
                     help="torch threads (default: torch's choice; 1 is faster when other jobs share the CPU)")
     for key, val in SIZES["default"].items():
@@ -354,6 +399,22 @@ def main(argv=None):
     t_start = time.perf_counter()
     timings = {}
     seeds = {"train": 1000 + args.seed, "calibration": 2000 + args.seed, "test": 3000 + args.seed}
+    if args.explain_only:
+        from skcluster import persist
+
+        report = json.loads((out / "robustness.json").read_text())
+        pipe = persist.load(out / "model.skc")
+        X, y, cat, _ = simulate({}, report["config"]["n_test"], report["seeds"]["test"], args.n_jobs)
+        t0 = time.perf_counter()
+        report["explain"], report["timings"]["explain_s"] = explain_all(pipe, X, y, cat, report["config"],
+                                                                        report["bands_keV"], out)
+        report["explain_command"] = command
+        report["timings"]["explain_total_s"] = time.perf_counter() - t0
+        (out / "robustness.json").write_text(json.dumps(report, indent=1, default=float))
+        md = markdown(report)
+        (out / "robustness.md").write_text(md)
+        print(md)
+        return
 
     _log(f"config {cfg}; simulating the training mock ({cfg['n_train']} clusters)")
     X_tr, y_tr, _, timings["simulate_train_s"] = simulate({}, cfg["n_train"], seeds["train"], args.n_jobs)
@@ -422,38 +483,8 @@ def main(argv=None):
     X, y, cat, mean, std, bm, bs = ref_keep
     report["reference_std_quartiles"] = std_quartiles(y, mean, std)
 
-    # -- explanations on the reference mock
-    from skcluster.plotting import plot_attribution_maps, plot_explanation, plot_performance
-
-    theta = np.asarray(cat["theta500_arcmin"], dtype=np.float64)
-    report["explain"] = {}
-    n_ex, n_ig = min(cfg["n_explain"], len(y)), min(cfg["n_ig"], len(y))
-    runs = [("saliency", dict(method="saliency"), n_ex),
-            ("IG zeros", dict(method="integrated_gradients", baseline="zeros", n_steps=cfg["ig_steps"]), n_ig),
-            ("IG background", dict(method="integrated_gradients", baseline="background",
-                                   n_steps=cfg["ig_steps"]), n_ig)]
-    timings["explain_s"] = {}
-    for key, kw, n in runs:
-        _log(f"explaining {n} reference clusters: {key}")
-        t0 = time.perf_counter()
-        idx = np.arange(n)
-        ex = explain.explain_predictions(pipe, X[idx], theta[idx], verbose=False, **kw)
-        timings["explain_s"][key] = time.perf_counter() - t0
-        report["explain"][key] = ex.summary
-        slug = key.lower().replace(" ", "_")
-        plot_explanation(ex, bands_keV, title=f"{key}: {n} clusters of the reference mock").savefig(
-            out / f"explain_{slug}.png", dpi=120)
-        if key == "saliency":
-            order = np.argsort(cat["M500"][:n])
-            pick = [int(order[len(order) // 2]), int(order[-1]), int(np.flatnonzero(cat["central_agn"][:n])[0])
-                    if np.any(cat["central_agn"][:n]) else int(order[0])]
-            labels = [f"M500={cat['M500'][i]:.2g}, z={cat['z'][i]:.2f}" + (", central AGN" if cat["central_agn"][i]
-                                                                           else "") for i in pick]
-            plot_attribution_maps(ex.counts, ex.attributions, theta[:n], ex.pixel_arcsec, pick, labels=labels,
-                                  title="counts and saliency (circles: r500 and 0.25 r500)").savefig(
-                out / "explain_maps.png", dpi=120)
-        _log(f"  {key}: core weight {ex.summary['core_weight_vs_counts']} -> {ex.summary['core_verdict_vs_counts']}")
-        del ex
+    report["explain"], timings["explain_s"] = explain_all(pipe, X, y, cat, cfg, bands_keV, out)
+    from skcluster.plotting import plot_performance
 
     plot_performance(y, {"ensemble": (mean, std), "count rate": (bm, bs)}, z=X["z"],
                      title="reference mock").savefig(out / "reference_performance.png", dpi=110)

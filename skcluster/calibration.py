@@ -125,7 +125,8 @@ class RecalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
     ----------
     estimator : estimator object
         A regressor with ``predict(X, return_std=True)``. To recalibrate an
-        already fitted model, wrap it in :class:`sklearn.frozen.FrozenEstimator`:
+        already fitted model, wrap it in :class:`sklearn.frozen.FrozenEstimator`
+        (scikit-learn >= 1.6):
         ``fit(X, y)`` then uses all of ``X`` as the calibration set and
         leaves the model untouched. Otherwise ``fit`` clones the estimator,
         trains it on ``1 - calibration_fraction`` of the rows and calibrates
@@ -212,7 +213,10 @@ class RecalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         -------
         self : RecalibratedRegressor
         """
-        from sklearn.frozen import FrozenEstimator
+        try:
+            from sklearn.frozen import FrozenEstimator  # scikit-learn >= 1.6
+        except ImportError:  # pragma: no cover - older scikit-learn: nothing can be frozen
+            FrozenEstimator = ()
 
         if self.method not in _METHODS:
             raise ValueError(f"method must be one of {_METHODS}, got {self.method!r}")

@@ -47,6 +47,7 @@ __all__ = [
     "DEFAULT_R500_BINS",
     "ORIGIN_NAMES",
     "band_importance",
+    "core_weight",
     "explain_predictions",
     "integrated_gradients",
     "network_members",
@@ -711,8 +712,14 @@ def origin_importance(importance, origin_counts, *, names=None, dominance=0.5, m
     dict
         Per class name: ``n_pixels``, ``pixel_share`` (of all pixels),
         ``importance_share``, ``count_share``, ``rel_importance``,
-        ``rel_counts`` (means over the class's pixels) and
-        ``importance_per_count`` = rel_importance / rel_counts.
+        ``rel_counts`` (means over the class's pixels),
+        ``importance_per_count`` = rel_importance / rel_counts (radius
+        matched), and ``share_per_count`` = importance_share / count_share
+        (not radius matched). The ring normalisation suits gradients
+        (saliency); for integrated gradients with the background baseline
+        pixels of pure background get ~0 attribution by construction, which
+        inflates the ring-relative value of any pixel with extra photons:
+        read ``share_per_count`` there.
     """
     imp = _spatial(importance, "importance").astype(np.float64)
     oc = np.asarray(origin_counts)
@@ -770,6 +777,8 @@ def origin_importance(importance, origin_counts, *, names=None, dominance=0.5, m
             "rel_counts": float(rc),
             "importance_per_count": float(ri / rc) if rc and np.isfinite(rc) else np.nan,
         }
+        ishare, cshare = result[name]["importance_share"], result[name]["count_share"]
+        result[name]["share_per_count"] = float(ishare / cshare) if cshare and np.isfinite(cshare) else np.nan
     return result
 
 
@@ -940,6 +949,7 @@ def _summary(res, method, baseline, bins, core_bins, compare_bins):
         agn, icm = res.origins.get("AGN", {}), res.origins.get("ICM", {})
         if agn.get("n_pixels") and icm.get("n_pixels"):
             s["agn_vs_icm_importance_per_count"] = agn["importance_per_count"] / icm["importance_per_count"]
+            s["agn_vs_icm_share_per_count"] = agn["share_per_count"] / icm["share_per_count"]
     if res.delta is not None:
         s["ig_delta_abs_median_dex"] = float(np.median(np.abs(res.delta)))
     return clean(s)
