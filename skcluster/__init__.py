@@ -36,6 +36,7 @@ from .baselines import (  # noqa: E402
     ScalingRelationRegressor,
     make_baseline,
 )
+from .calibration import RecalibratedRegressor  # noqa: E402
 
 _LAZY = {
     "CNNRegressor": "skcluster.nn",
@@ -72,6 +73,7 @@ __all__ = [
     "GradientBoostingMassRegressor",
     "ImageCutout",
     "IncompleteCutoutWarning",
+    "RecalibratedRegressor",
     "RedshiftJoiner",
     "Resizer",
     "ScalarObservables",

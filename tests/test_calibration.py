@@ -1,0 +1,144 @@
+"""skcluster.calibration: recalibrating the predicted std on held-out data."""
+
+import numpy as np
+import pytest
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.frozen import FrozenEstimator
+from sklearn.linear_model import BayesianRidge
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skcluster.calibration import RecalibratedRegressor, conformal_quantile, fit_std_scale
+from skcluster.metrics import interval_coverage
+
+
+class MisScaled(RegressorMixin, BaseEstimator):
+    """BayesianRidge whose predicted std is off by a known factor (over-confident for factor < 1)."""
+
+    def __init__(self, factor=0.3):
+        self.factor = factor
+
+    def fit(self, X, y):
+        self.model_ = BayesianRidge().fit(X, y)
+        return self
+
+    def predict(self, X, return_std=False):
+        mean, std = self.model_.predict(X, return_std=True)
+        return (mean, std * self.factor) if return_std else mean
+
+
+def _data(n, seed, noise=0.2):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3))
+    y = 14.0 + X @ np.array([0.3, -0.2, 0.1]) + rng.normal(0, noise, n)
+    return X, y
+
+
+def test_fit_std_scale_recovers_a_known_factor():
+    rng = np.random.default_rng(0)
+    n = 20000
+    sigma = rng.uniform(0.1, 0.3, n)
+    y = rng.normal(0, sigma)
+    mean = np.zeros(n)
+    # predicted std 2.5x too small: the factor is 2.5 by either method
+    assert fit_std_scale(y, mean, sigma / 2.5, method="nll") == pytest.approx(2.5, rel=0.02)
+    assert fit_std_scale(y, mean, sigma / 2.5, method="coverage") == pytest.approx(2.5, rel=0.03)
+    assert fit_std_scale(y, mean, sigma / 2.5, method="coverage", level=0.95) == pytest.approx(2.5, rel=0.04)
+    with pytest.raises(ValueError, match="method must be one of"):
+        fit_std_scale(y, mean, sigma, method="isotonic")
+    with pytest.raises(ValueError, match="y_std must be positive"):
+        fit_std_scale(y, mean, np.zeros(n))
+    with pytest.raises(ValueError, match="residuals are all zero"):
+        fit_std_scale(mean, mean, sigma)
+
+
+def test_recalibration_restores_coverage_on_held_out_data():
+    X_tr, y_tr = _data(300, 0)
+    X_cal, y_cal = _data(1500, 1)
+    X_te, y_te = _data(4000, 2)
+    model = MisScaled(factor=0.3).fit(X_tr, y_tr)
+    mean, std = model.predict(X_te, return_std=True)
+    before = interval_coverage(y_te, mean, std, [0.68, 0.95])
+    assert before[0] < 0.35 and before[1] < 0.6  # badly over-confident
+    for method in ("nll", "coverage"):
+        cal = RecalibratedRegressor(FrozenEstimator(model), method=method).fit(X_cal, y_cal)
+        assert cal.scale_ == pytest.approx(1 / 0.3, rel=0.1)
+        m2, s2 = cal.predict(X_te, return_std=True)
+        np.testing.assert_array_equal(m2, mean)  # the mean is untouched
+        np.testing.assert_allclose(s2, std * cal.scale_)
+        after = interval_coverage(y_te, m2, s2, [0.68, 0.95])
+        np.testing.assert_allclose(after, [0.68, 0.95], atol=0.03)
+        assert cal.coverage_before_["0.68"] < 0.35
+        assert cal.coverage_after_["0.68"] == pytest.approx(0.68, abs=0.03)
+    # the frozen model was not refitted
+    assert cal.estimator_.estimator is model
+
+
+def test_conformal_intervals_cover_at_least_the_level():
+    X_tr, y_tr = _data(300, 3)
+    X_cal, y_cal = _data(2000, 4)
+    X_te, y_te = _data(5000, 5)
+    cal = RecalibratedRegressor(FrozenEstimator(MisScaled(0.5).fit(X_tr, y_tr))).fit(X_cal, y_cal)
+    lo, hi = cal.predict_interval(X_te, level=[0.68, 0.9])
+    assert lo.shape == (5000, 2)
+    cover = ((y_te[:, None] >= lo) & (y_te[:, None] <= hi)).mean(axis=0)
+    # split conformal: >= level in expectation over calibration sets; with n_cal = 2000 the
+    # coverage of one draw scatters by ~0.01 (0.015 for n_cal = 500, measured over 20 draws)
+    np.testing.assert_allclose(cover, [0.68, 0.9], atol=0.035)
+    g_lo, g_hi = cal.predict_interval(X_te, level=0.68, conformal=False)
+    assert g_lo.shape == (5000,) and np.all(g_hi > g_lo)
+
+
+def test_conformal_quantile_rank_and_small_samples():
+    scores = np.arange(1.0, 10.0)  # n = 9
+    assert conformal_quantile(scores, 0.5) == 5.0  # ceil(10 * 0.5) = 5th smallest
+    assert conformal_quantile(scores, 0.9) == 9.0
+    assert conformal_quantile(scores, 0.95) == np.inf  # ceil(10 * 0.95) = 10 > n
+    np.testing.assert_array_equal(conformal_quantile(scores, [0.5, 0.9]), [5.0, 9.0])
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        conformal_quantile(scores, 1.0)
+
+
+def test_unfrozen_estimator_is_trained_on_the_rest_and_works_in_a_pipeline():
+    X, y = _data(600, 6)
+    pipe = make_pipeline(StandardScaler(), RecalibratedRegressor(MisScaled(0.25), calibration_fraction=0.3,
+                                                                 random_state=0))
+    pipe.fit(X, y)
+    cal = pipe[-1]
+    assert cal.n_calibration_ == 180
+    X_te, y_te = _data(3000, 7)
+    mean, std = pipe.predict(X_te, return_std=True)
+    assert interval_coverage(y_te, mean, std, 0.68) == pytest.approx(0.68, abs=0.05)
+    # same random_state, same split and scale
+    again = make_pipeline(StandardScaler(), RecalibratedRegressor(MisScaled(0.25), calibration_fraction=0.3,
+                                                                  random_state=0)).fit(X, y)
+    assert again[-1].scale_ == cal.scale_
+
+
+def test_bad_parameters_and_estimators():
+    X, y = _data(50, 8)
+    with pytest.raises(ValueError, match="method must be one of"):
+        RecalibratedRegressor(MisScaled(), method="beta").fit(X, y)
+    with pytest.raises(ValueError, match="calibration_fraction"):
+        RecalibratedRegressor(MisScaled(), calibration_fraction=1.5).fit(X, y)
+    with pytest.raises(ValueError, match="level must be"):
+        RecalibratedRegressor(MisScaled(), level=68).fit(X, y)
+    with pytest.raises(ValueError, match="X has 50 rows but y has 49"):
+        RecalibratedRegressor(MisScaled()).fit(X, y[:-1])
+    from sklearn.linear_model import LinearRegression
+
+    with pytest.raises(TypeError, match="return_std"):
+        RecalibratedRegressor(LinearRegression()).fit(X, y)
+
+
+def test_saves_with_the_safe_format(tmp_path):
+    from skcluster import persist
+
+    X, y = _data(200, 9)
+    cal = RecalibratedRegressor(FrozenEstimator(BayesianRidge().fit(X[:100], y[:100]))).fit(X[100:], y[100:])
+    persist.save(cal, tmp_path / "cal.skc")
+    back = persist.load(tmp_path / "cal.skc")
+    a, b = cal.predict(X, return_std=True), back.predict(X, return_std=True)
+    np.testing.assert_allclose(a[0], b[0])
+    np.testing.assert_allclose(a[1], b[1])
+    assert back.scale_ == cal.scale_
