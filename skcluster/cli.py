@@ -1,38 +1,902 @@
-"""The ``skcluster`` command line."""
+"""The ``skcluster`` command line: demo, simulate, train, predict, benchmark.
+
+Exit codes (stable; scripts may rely on them):
+
+* 0: success;
+* 1: unexpected internal error (a bug, or a component missing from the
+  installation), with a one-line message (the traceback with ``--debug``);
+* 2: usage or bad input: bad arguments, unreadable or malformed files, bad
+  catalogue values, band images that do not match the model's bands, a
+  cut-out wholly off the images, ...;
+* 3: an output exists (and ``--overwrite`` was not given) or cannot be
+  written.
+
+Errors print one line on stderr, ``skcluster <command>: error: <what>``.
+Outputs are written to a temporary name and renamed when complete, so a
+failed run leaves no partial file behind. The heavy lifting lives in the
+package (:mod:`skcluster.demo`, :mod:`skcluster.datasets`,
+:mod:`skcluster.models`, :mod:`skcluster.streaming`); this module parses
+arguments, checks inputs and outputs up front, and maps errors to exit
+codes. Heavy imports (torch) happen inside the subcommands, so ``--help``
+is quick.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
+import tempfile
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
 
 from . import __version__
 
+__all__ = ["main", "build_parser", "EXIT_OK", "EXIT_INTERNAL", "EXIT_INPUT", "EXIT_OUTPUT"]
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_INPUT = 2
+EXIT_OUTPUT = 3
+
+_EXIT_CODES = """\
+exit codes:
+  0  success
+  1  unexpected internal error (run again with --debug for the traceback)
+  2  usage or bad input (arguments, unreadable or malformed files, bad
+     catalogue values, images whose bands do not match the model, ...)
+  3  an output exists (pass --overwrite) or cannot be written"""
+
+
+class CLIError(Exception):
+    """An error with its exit code and a one-line message."""
+
+    def __init__(self, message, code=EXIT_INPUT):
+        super().__init__(message)
+        self.code = code
+
+
+def _message(exc):
+    """One line for an exception (KeyError's repr quotes are dropped)."""
+    if isinstance(exc, KeyError) and exc.args:
+        text = str(exc.args[0])
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(text.split())
+
+
+@contextmanager
+def _input_errors(what=None):
+    """Turn errors of reading or checking inputs into exit code 2."""
+    from .exceptions import CutoutError, DataFormatError
+
+    try:
+        yield
+    except CLIError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, DataFormatError, CutoutError) as exc:
+        prefix = f"{what}: " if what else ""
+        raise CLIError(prefix + _message(exc), EXIT_INPUT) from exc
+
+
+@contextmanager
+def _output_errors(path):
+    """Turn errors of writing the output ``path`` into exit code 3."""
+    try:
+        yield
+    except CLIError:
+        raise
+    except (FileExistsError, PermissionError, IsADirectoryError) as exc:
+        raise CLIError(_message(exc), EXIT_OUTPUT) from exc
+    except OSError as exc:
+        why = exc.strerror or _message(exc)
+        raise CLIError(f"cannot write {str(path)!r}: {why}", EXIT_OUTPUT) from exc
+
+
+def _check_output_file(path, overwrite):
+    """Refuse, before any work, an output file that exists or cannot be written (exit 3)."""
+    path = Path(path)
+    if path.is_dir():
+        raise CLIError(f"output {str(path)!r} is a folder; give a file name", EXIT_OUTPUT)
+    if path.exists() and not overwrite:
+        raise CLIError(f"output {str(path)!r} exists; pass --overwrite to replace it", EXIT_OUTPUT)
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise CLIError(f"output folder does not exist: {str(parent)!r}", EXIT_OUTPUT)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise CLIError(f"output folder is not writable: {str(parent)!r}", EXIT_OUTPUT)
+
+
+def _check_output_folder(out, names, overwrite):
+    from .demo import check_output_folder
+
+    try:
+        check_output_folder(out, names, overwrite=overwrite)
+    except (FileExistsError, PermissionError) as exc:
+        raise CLIError(_message(exc), EXIT_OUTPUT) from exc
+
+
+def _positive_int(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return v
+
+
+def _nonnegative_int(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return v
+
+
+def _positive_float(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not (v > 0 and v < float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a positive, finite number, got {text!r}")
+    return v
+
+
+def _n_jobs(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer (-1: all cores), got {text!r}") from None
+    if v == 0:
+        raise argparse.ArgumentTypeError("n-jobs must not be 0 (1: serial, -1: all cores)")
+    return v
+
+
+def _int_tuple(text):
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}")
+    return values
+
+
+def parse_bands(text):
+    """Bands from the command line: a preset name or ``lo-hi,lo-hi,...`` in keV.
+
+    Returns the preset name (str) or a list of (lo, hi) pairs; raises
+    ``argparse.ArgumentTypeError`` with the presets listed otherwise.
+    """
+    from .preprocessing.bands import BAND_PRESETS, resolve_bands
+
+    text = text.strip()
+    if text in BAND_PRESETS:
+        return text
+    bands = []
+    for part in text.split(","):
+        part = part.strip()
+        pieces = part.split("-")
+        try:
+            if len(pieces) != 2:
+                raise ValueError
+            bands.append((float(pieces[0]), float(pieces[1])))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"bad band {part!r} in {text!r}: give a preset ({', '.join(sorted(BAND_PRESETS))}) "
+                "or comma-separated keV ranges such as 0.3-0.6,0.6-1.1"
+            ) from None
+    try:
+        return resolve_bands(bands)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    pass
+
+
+# ---------------------------------------------------------------------------
+# the parser
+# ---------------------------------------------------------------------------
+def _common(p):
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or stage messages")
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                   help="print the traceback of an error")
+
 
 def build_parser():
+    """The ``skcluster`` argument parser (subcommands demo, simulate, train, predict, benchmark)."""
     parser = argparse.ArgumentParser(
         prog="skcluster",
-        description="Galaxy-cluster masses from eROSITA data with deep ensembles of CNNs.",
+        description="Galaxy-cluster masses (log10 M500c / Msun) from eROSITA X-ray data with deep "
+                    "ensembles of CNNs, the scikit-learn way.",
+        epilog="examples:\n"
+               "  skcluster demo                         # the end-to-end demo on the built-in mock\n"
+               "  skcluster predict --help               # masses for real clusters\n\n" + _EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"skcluster {__version__}")
+    parser.add_argument("--debug", action="store_true", default=False,
+                        help="print the traceback of an error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.add_parser("demo", help="(not implemented yet) the end-to-end demo on the built-in mock")
+
+    # -- demo -------------------------------------------------------------
+    from .demo import DEFAULTS
+
+    p = sub.add_parser(
+        "demo", formatter_class=_Formatter,
+        help="simulate a mock, train a CNN ensemble, compare with the count-rate method",
+        description="The end-to-end demo: simulate a small eFEDS-like mock survey, train the "
+                    "standard pipeline (a deep ensemble of CNNs) on part of it, evaluate it on the "
+                    "held-out clusters against the count-rate method (a scaling relation on the "
+                    "detection fit's count rate), print the table and save figures, the table, "
+                    "the predictions and the trained model into the output folder. The defaults "
+                    "take under 10 minutes on 2 CPU cores; the seed is fixed.",
+        epilog="examples:\n"
+               "  skcluster demo\n"
+               "  skcluster demo --out my-demo --n-clusters 4000 --n-estimators 10 --overwrite\n"
+               "  skcluster demo --n-clusters 300 --n-estimators 2 --max-epochs 3   # a quick look\n\n"
+               "files written into --out: model.skc (load with skcluster.persist.load or use with\n"
+               "'skcluster predict'), results.md, results.json, predictions.csv, performance.png,\n"
+               "clusters.png\n\n" + _EXIT_CODES,
+    )
+    p.add_argument("--out", default="skcluster-demo", help="output folder (created if missing)")
+    p.add_argument("--n-clusters", type=_positive_int, default=DEFAULTS["n_clusters"],
+                   help="clusters in the mock survey (at least 20)")
+    p.add_argument("--n-estimators", type=_positive_int, default=DEFAULTS["n_estimators"],
+                   help="CNNs in the deep ensemble")
+    p.add_argument("--max-epochs", type=_positive_int, default=DEFAULTS["max_epochs"],
+                   help="training epochs per CNN (early stopping may stop sooner)")
+    p.add_argument("--seed", type=_nonnegative_int, default=0, help="random seed (mock, split, networks)")
+    p.add_argument("--bands", type=parse_bands, default="krippendorf10",
+                   help="energy bands: a preset (krippendorf10, ho3, broad, efeds7) or keV ranges "
+                        "0.3-0.6,0.6-1.1,...")
+    p.add_argument("--n-jobs", type=_n_jobs, default=None, help="parallel workers for the simulation")
+    p.add_argument("--overwrite", action="store_true", help="replace the files of an earlier demo")
+    _common(p)
+    p.set_defaults(func=_cmd_demo)
+
+    # -- simulate ---------------------------------------------------------
+    p = sub.add_parser(
+        "simulate", formatter_class=_Formatter,
+        help="write a mock eROSITA survey (catalogue + eSASS event files)",
+        description="Simulate a mock eROSITA cluster survey and write it as files: catalog.fits "
+                    "(truth and observables, one row per cluster, with the name of its event "
+                    "file), events/cluster_NNNNN.fits (eSASS EVENTS tables) and survey.json "
+                    "(parameters). Give the number of clusters or the sky area. The folder can be "
+                    "used by 'skcluster train --data'.",
+        epilog="examples:\n"
+               "  skcluster simulate --survey efeds --n-clusters 1000 --seed 1 --out mock_efeds\n"
+               "  skcluster simulate --survey erass1 --area 100 --out mock_erass1 --n-jobs 2\n\n"
+               + _EXIT_CODES,
+    )
+    p.add_argument("--survey", choices=("efeds", "erass1"), default="efeds", help="survey depth preset")
+    size = p.add_mutually_exclusive_group(required=True)
+    size.add_argument("--n-clusters", type=_positive_int, help="clusters passing the detection cuts")
+    size.add_argument("--area", type=_positive_float, metavar="DEG2", help="sky area, deg^2")
+    p.add_argument("--seed", type=_nonnegative_int, default=0, help="random seed")
+    p.add_argument("--out", required=True, help="output folder (created if missing)")
+    p.add_argument("--n-jobs", type=_n_jobs, default=None, help="parallel workers (-1: all cores)")
+    p.add_argument("--overwrite", action="store_true", help="replace a survey already in --out")
+    _common(p)
+    p.set_defaults(func=_cmd_simulate)
+
+    # -- train ------------------------------------------------------------
+    p = sub.add_parser(
+        "train", formatter_class=_Formatter,
+        help="train the mass model on a mock survey and save it",
+        description="Fit the standard pipeline (band binning, resize, smoothing, count scaling, "
+                    "redshift join, deep ensemble of CNNs) on a mock survey simulated on the fly "
+                    "(--survey, --n-clusters) or read from a folder written by 'skcluster "
+                    "simulate' (--data: event files with known masses), and save it in the "
+                    "skcluster.persist format. The cut-out box (--size-arcmin) and the bands are "
+                    "kept in the model; 'skcluster predict' uses them.",
+        epilog="examples:\n"
+               "  skcluster train --bands efeds7 --n-clusters 3000 --n-estimators 5 --max-epochs 40 \\\n"
+               "      --out efeds7.skc\n"
+               "  skcluster train --bands 0.5-1.2,1.2-2.0,2.0-7.0 --size-arcmin 15 --out ho3.skc\n"
+               "  skcluster train --data mock_efeds --bands efeds7 --out from_files.skc\n\n" + _EXIT_CODES,
+    )
+    p.add_argument("--survey", choices=("efeds", "erass1"), default="efeds",
+                   help="mock survey depth preset (ignored with --data)")
+    p.add_argument("--data", metavar="DIR", help="train on a folder written by 'skcluster simulate' instead")
+    p.add_argument("--bands", type=parse_bands, default="krippendorf10",
+                   help="energy bands: a preset (krippendorf10, ho3, broad, efeds7) or keV ranges "
+                        "0.3-0.6,0.6-1.1,...")
+    p.add_argument("--n-clusters", type=_positive_int, default=None,
+                   help="clusters to simulate (default 2000); with --data: use the first N of "
+                        "the folder (default: all)")
+    p.add_argument("--n-estimators", type=_positive_int, default=5, help="CNNs in the deep ensemble")
+    p.add_argument("--max-epochs", type=_positive_int, default=60, help="training epochs per CNN")
+    p.add_argument("--size-arcmin", type=_positive_float, default=20.0,
+                   help="side of the cut-out box, arcmin (kept in the model)")
+    p.add_argument("--npix", type=_positive_int, default=50, help="network input pixels per side")
+    p.add_argument("--channels", type=_int_tuple, default=None, metavar="C1,C2,...",
+                   help="convolution channels per block (default: the package's, 16,32,64)")
+    p.add_argument("--dense", type=_int_tuple, default=None, metavar="D1,...",
+                   help="dense layer widths (default: the package's, 64)")
+    p.add_argument("--seed", type=_nonnegative_int, default=0, help="random seed")
+    p.add_argument("--n-jobs", type=_n_jobs, default=None,
+                   help="parallel workers for the simulation and the ensemble members")
+    p.add_argument("--out", required=True, metavar="MODEL", help="model file to write (e.g. model.skc)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing model file")
+    _common(p)
+    p.set_defaults(func=_cmd_train)
+
+    # -- predict ----------------------------------------------------------
+    p = sub.add_parser(
+        "predict", formatter_class=_Formatter,
+        help="masses for a catalogue of clusters from eROSITA images or event lists",
+        description="Load a model, read a catalogue (ra, dec, z), cut each cluster out of the "
+                    "eROSITA band images (evtool) or event lists in the model's box and bands, "
+                    "predict in batches, and write the catalogue back with log10_M500 (log10 "
+                    "M500c / Msun), log10_M500_err (dex) and, where it can be known, "
+                    "cutout_complete (False where the box ran off the images or over unexposed "
+                    "pixels: padded, use with care) and cutout_coverage (fraction of the box with "
+                    "data). Table formats from the suffix: .fits, .fits.gz, .ecsv, .csv.",
+        epilog="examples:\n"
+               "  skcluster predict --model efeds7.skc --catalog clusters.csv \\\n"
+               "      --images img_0300_0600.fits.gz img_0600_1100.fits.gz ... \\\n"
+               "      --exposure expmap_0300_0600.fits.gz expmap_0600_1100.fits.gz ... \\\n"
+               "      --out masses.fits\n"
+               "  skcluster predict --model m.skc --catalog c.fits --images img_*.fits.gz \\\n"
+               "      --exposure expmap_norm_*.fits.gz --exposure-vignetting unvignetted --out m.csv\n"
+               "  skcluster predict --model m.skc --catalog c.fits --events eb01_*_EventList.fits.gz \\\n"
+               "      --exposure-seconds 1200 --out m.ecsv\n\n"
+               "Bands are read from file names such as img_0300_0600.fits (eV) or given with\n"
+               "--bands, and must be the bands the model was trained on. Exposure maps: vignetted\n"
+               "(eSASS expmap withvignetting=yes) by default; maps normalised to an ARF that\n"
+               "includes the vignetting (srctool, as the mbproj2d expmap_norm_* maps) or\n"
+               "unvignetted maps need --exposure-vignetting unvignetted.\n\n" + _EXIT_CODES,
+    )
+    p.add_argument("--model", required=True, help="model file (skcluster.persist format)")
+    p.add_argument("--catalog", required=True, metavar="CAT", help="catalogue with ra, dec, z")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--images", nargs="+", metavar="FILE", help="evtool counts images, one per band")
+    src.add_argument("--events", nargs="+", metavar="FILE", help="eSASS event lists")
+    expo = p.add_mutually_exclusive_group()
+    expo.add_argument("--exposure", nargs="+", metavar="FILE",
+                      help="exposure maps (s), one per band or one for all")
+    expo.add_argument("--exposure-seconds", type=_positive_float, metavar="T",
+                      help="one vignetted exposure (s) for every cluster")
+    expo.add_argument("--exposure-col", metavar="NAME",
+                      help="catalogue column with each cluster's vignetted exposure (s)")
+    p.add_argument("--exposure-vignetting", choices=("vignetted", "unvignetted"), default="vignetted",
+                   help="what the exposure maps hold (see below)")
+    p.add_argument("--bands", type=parse_bands, default=None,
+                   help="bands of --images in the given order, when the file names do not tell")
+    p.add_argument("--ra-col", help="catalogue column of RA (default: RA, RA_CORR, RAJ2000, ...)")
+    p.add_argument("--dec-col", help="catalogue column of Dec (default: DEC, DEC_CORR, DEJ2000, ...)")
+    p.add_argument("--z-col", help="catalogue column of the redshift (default: z, REDSHIFT, BEST_Z, ...)")
+    p.add_argument("--prefix", default="", help="prefix of the added column names")
+    p.add_argument("--out", required=True, metavar="TABLE", help="output catalogue (.fits, .ecsv, .csv)")
+    p.add_argument("--batch-size", type=_positive_int, default=1024, help="clusters per batch")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    _common(p)
+    p.set_defaults(func=_cmd_predict)
+
+    # -- benchmark --------------------------------------------------------
+    p = sub.add_parser(
+        "benchmark", formatter_class=_Formatter,
+        help="cross-validated accuracy tables against the baselines (or --perf: speed and memory)",
+        description="Run the benchmark tables (skcluster.benchmark.run_benchmark): the CNN "
+                    "ensemble and the scalar-observable baselines on cross-validation folds of a "
+                    "mock survey; writes results.json, results.md and figures into --out. With "
+                    "--perf, the speed and memory benchmark (skcluster.perf.run_perf) instead.",
+        epilog="examples:\n"
+               "  skcluster benchmark --quick --out bench-quick\n"
+               "  skcluster benchmark --out bench --folds 5 --seed 0 --n-jobs 2\n"
+               "  skcluster benchmark --perf --quick --out perf\n\n" + _EXIT_CODES,
+    )
+    p.add_argument("--quick", action="store_true", help="a small, fast version")
+    p.add_argument("--perf", action="store_true", help="speed and memory instead of accuracy")
+    p.add_argument("--out", default="skcluster-benchmark", help="output folder")
+    p.add_argument("--folds", type=_positive_int, default=5, help="cross-validation folds")
+    p.add_argument("--seed", type=_nonnegative_int, default=0, help="random seed")
+    p.add_argument("--n-jobs", type=_n_jobs, default=None, help="parallel workers")
+    p.add_argument("--overwrite", action="store_true", help="replace earlier results in --out")
+    _common(p)
+    p.set_defaults(func=_cmd_benchmark)
     return parser
 
 
+# ---------------------------------------------------------------------------
+# subcommands
+# ---------------------------------------------------------------------------
+def _cmd_demo(args):
+    from .demo import DEMO_FILES, run_demo
+
+    _check_output_folder(args.out, DEMO_FILES.values(), args.overwrite)
+    with _input_errors():
+        run_demo(args.out, n_clusters=args.n_clusters, n_estimators=args.n_estimators,
+                 max_epochs=args.max_epochs, bands=args.bands, random_state=args.seed,
+                 n_jobs=args.n_jobs, verbose=0 if args.quiet else 1, overwrite=args.overwrite)
+    if args.quiet:
+        print(str(Path(args.out)))
+    return EXIT_OK
+
+
+_SURVEY_FILES = ("catalog.fits", "survey.json", "events")
+
+
+def _cmd_simulate(args):
+    from .datasets import make_survey, write_survey
+
+    out = Path(args.out)
+    _check_output_folder(out, _SURVEY_FILES, args.overwrite)
+    with _input_errors():
+        data = make_survey(args.survey, n_clusters=args.n_clusters, area_deg2=args.area,
+                           random_state=args.seed, n_jobs=args.n_jobs, verbose=not args.quiet)
+    with _output_errors(out):
+        _write_survey_atomically(data, out, write_survey)
+    n = len(data.y)
+    print(f"wrote {n} clusters ({data.area_deg2:.1f} deg^2, {args.survey} depth, seed {args.seed}) "
+          f"into {str(out)!r}: catalog.fits, survey.json, events/ ({n} files)")
+    return EXIT_OK
+
+
+def _write_survey_atomically(data, out, write_survey):
+    """write_survey into a temporary folder beside ``out``, then move the files in.
+
+    A failure while writing leaves ``out`` as it was. An earlier survey's
+    files in ``out`` (only reached with --overwrite) are replaced, and its
+    event files that the new survey does not have are removed, so the
+    folder holds one consistent survey.
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        write_survey(data, tmp / "survey")
+        new = tmp / "survey"
+        if not out.exists():
+            os.replace(new, out)
+            return
+        (out / "events").mkdir(exist_ok=True)
+        names = {p.name for p in (new / "events").iterdir()}
+        for p in sorted((new / "events").iterdir()):
+            os.replace(p, out / "events" / p.name)
+        for p in (out / "events").glob("cluster_*.fits"):
+            if p.name not in names:
+                p.unlink()
+        os.replace(new / "catalog.fits", out / "catalog.fits")
+        os.replace(new / "survey.json", out / "survey.json")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _train_data(args):
+    """(X, y, description) of the training sample."""
+    if args.data:
+        from .datasets import read_survey
+
+        with _input_errors(f"reading the survey folder {args.data!r}"):
+            data = read_survey(args.data)
+        X, y = data.X, data.y
+        if args.n_clusters is not None and args.n_clusters < len(y):
+            X, y = X[: args.n_clusters], y[: args.n_clusters]
+        box = float(X.meta.get("size_arcmin", float("nan")))
+        if args.size_arcmin > box * (1 + 1e-6):
+            raise CLIError(
+                f"--size-arcmin {args.size_arcmin:g} is larger than the {box:g} arcmin boxes the "
+                f"events of {args.data!r} were cut in; use --size-arcmin {box:g} or less", EXIT_INPUT)
+        return X, y, f"{len(y)} clusters read from {args.data!r}"
+    from .datasets import make_survey
+
+    with _input_errors():
+        size = max(20.0, float(args.size_arcmin))  # the mock's box; BandBinner cuts the centre
+        n = 2000 if args.n_clusters is None else args.n_clusters
+        data = make_survey(args.survey, n_clusters=n, random_state=args.seed,
+                           n_jobs=args.n_jobs, verbose=not args.quiet, size_arcmin=size)
+    return data.X, data.y, f"{len(data.y)} mock clusters ({args.survey} depth, seed {args.seed})"
+
+
+def _cmd_train(args):
+    from . import persist
+    from .demo import EpochProgress  # built on first use (imports skorch)
+    from .models import make_mass_pipeline
+
+    _check_output_file(args.out, args.overwrite)
+    X, y, what = _train_data(args)
+    cnn = {"max_epochs": args.max_epochs}
+    if args.channels:
+        cnn["channels"] = args.channels
+    if args.dense:
+        cnn["dense"] = args.dense
+    with _input_errors():
+        pipe = make_mass_pipeline(bands=args.bands, size_arcmin=args.size_arcmin, npix=args.npix,
+                                  n_estimators=args.n_estimators, n_jobs=args.n_jobs,
+                                  random_state=args.seed, verbose=0 if args.quiet else 1, **cnn)
+        if not args.quiet and (args.n_jobs in (None, 1)):
+            pipe.set_params(model__estimator__callbacks=[EpochProgress()])
+        if not args.quiet:
+            print(f"training {args.n_estimators} CNN(s) on {what}", file=sys.stderr)
+        pipe.fit(X, y)
+    with _output_errors(args.out):
+        persist.save(pipe, args.out, overwrite=args.overwrite)
+    from .preprocessing.bands import format_bands
+
+    print(f"saved the model to {args.out!r}: {args.n_estimators} CNN(s) trained on {what}; bands "
+          f"{format_bands(pipe['bin'].bands_keV_)}; box {args.size_arcmin:g} arcmin in "
+          f"{args.npix} x {args.npix} pixels")
+    return EXIT_OK
+
+
+# -- predict -----------------------------------------------------------------
+def _load_model(path):
+    from . import persist
+
+    p = Path(path)
+    if not p.is_file():
+        raise CLIError(f"model file not found: {str(p)!r}", EXIT_INPUT)
+    try:
+        model = persist.load(p)
+    except Exception as exc:  # a broken or foreign file: bad input, whatever the reader raised
+        raise CLIError(f"cannot load the model {str(p)!r}: {_message(exc)}", EXIT_INPUT) from exc
+    from sklearn.pipeline import Pipeline
+
+    first = model.steps[0][1] if isinstance(model, Pipeline) else None
+    if first is None or not hasattr(first, "bands_keV_") or not hasattr(first, "size_arcmin"):
+        raise CLIError(
+            f"{str(p)!r} is not a fitted skcluster mass pipeline (a Pipeline whose first step bins "
+            "events or cuts images: skcluster train / skcluster.models.make_mass_pipeline)", EXIT_INPUT)
+    return model
+
+
+def _model_geometry(model):
+    """(bands_keV, size_arcmin, npix, pixel_arcsec) of the model's first step."""
+    first = model.steps[0][1]
+    bands = [tuple(float(v) for v in b) for b in first.bands_keV_]
+    npix = int(first.image_shape_[0])
+    size = float(first.size_arcmin)
+    return bands, size, npix, float(getattr(first, "pixel_arcsec_", 60.0 * size / npix))
+
+
+def _match_files(files, bands, model_bands, what):
+    """Order ``files`` (with ``bands``) as ``model_bands``; clear errors otherwise."""
+    from .preprocessing.bands import format_bands, same_bands
+
+    if len(files) != len(bands):  # pragma: no cover - guarded by the caller
+        raise CLIError(f"{len(files)} {what} but {len(bands)} bands", EXIT_INPUT)
+    missing = [mb for mb in model_bands if not any(same_bands([mb], [b]) for b in bands)]
+    extra = [b for b in bands if not any(same_bands([b], [mb]) for mb in model_bands)]
+    if missing and extra:
+        raise CLIError(
+            f"the model was trained on other bands than the {what} provide: model "
+            f"{format_bands(model_bands)}; {what} {format_bands(bands)}", EXIT_INPUT)
+    if missing:
+        raise CLIError(
+            f"missing {what} for the band(s) {format_bands(missing)}: the model was trained on "
+            f"{format_bands(model_bands)}, the {what} given cover {format_bands(bands)}", EXIT_INPUT)
+    if extra:
+        raise CLIError(
+            f"the model was trained on the bands {format_bands(model_bands)}, but the {what} "
+            f"also hold {format_bands(extra)}; give exactly the model's bands", EXIT_INPUT)
+    ordered = []
+    for mb in model_bands:
+        hits = [f for f, b in zip(files, bands) if same_bands([mb], [b])]
+        if len(hits) > 1:
+            raise CLIError(f"several {what} for the band {mb[0]:g}-{mb[1]:g} keV: "
+                           f"{', '.join(map(str, hits))}", EXIT_INPUT)
+        ordered.append(hits[0])
+    return ordered
+
+
+def _file_bands(files, given, what):
+    from .io import band_from_filename
+
+    if given is not None:
+        from .preprocessing.bands import resolve_bands
+
+        bands = resolve_bands(given)
+        if len(bands) != len(files):
+            raise CLIError(f"--bands lists {len(bands)} bands but {len(files)} {what} were given",
+                           EXIT_INPUT)
+        return bands
+    bands = []
+    for f in files:
+        b = band_from_filename(f)
+        if b is None:
+            raise CLIError(
+                f"cannot tell the energy band of {str(f)!r} from its name (expected e.g. "
+                "img_0300_0600.fits for 0.3-0.6 keV); pass --bands in the order of the files",
+                EXIT_INPUT)
+        bands.append(b)
+    return bands
+
+
+def _exposure_files(args, model_bands):
+    """Exposure maps ordered as the model's bands (or one map for all), or None."""
+    if not args.exposure:
+        return None
+    for f in args.exposure:
+        if not Path(f).is_file():
+            raise CLIError(f"exposure map not found: {str(f)!r}", EXIT_INPUT)
+    if len(args.exposure) == 1:
+        return list(args.exposure)
+    return _match_files(args.exposure, _file_bands(args.exposure, args.bands if args.images else None,
+                                                   "exposure maps"), model_bands, "exposure maps")
+
+
+def _images_source(args, model, sample):
+    """An ImageCutout in the model's bands and box for the given images."""
+    from .preprocessing import ImageCutout
+
+    bands, size, npix, pixel = _model_geometry(model)
+    for f in args.images:
+        if not Path(f).is_file():
+            raise CLIError(f"band image not found: {str(f)!r}", EXIT_INPUT)
+    images = _match_files(args.images, _file_bands(args.images, args.bands, "band images"), bands,
+                          "band images")
+    exposures = _exposure_files(args, bands)
+    if exposures is None and args.exposure_seconds is None and args.exposure_col is None:
+        raise CLIError("no exposure: give exposure maps (--exposure), --exposure-seconds or "
+                       "--exposure-col", EXIT_INPUT)
+    cut = ImageCutout(images=images, exposures=exposures, exposure_seconds=args.exposure_seconds,
+                      size_arcmin=size, npix=npix, bands_keV=bands,
+                      exposure_vignetting=args.exposure_vignetting, verbose=False)
+    with _input_errors("reading the images"):
+        cut.fit()
+    if abs(cut.pixel_arcsec_ / pixel - 1.0) > 0.02:
+        raise CLIError(
+            f"the images' pixels give {cut.pixel_arcsec_:.2f} arcsec per network pixel, the model was "
+            f"trained on {pixel:.2f} arcsec ({npix} pixels over {size:g} arcmin)", EXIT_INPUT)
+    # the whole-box check (a box wholly off the images) runs on every cluster before predicting
+    from .io import BandImageStack
+
+    with _input_errors("checking the catalogue positions against the images"):
+        stack = BandImageStack.from_files(images[:1])
+        _check_on_image(stack, sample, size)
+    return cut
+
+
+def _check_on_image(stack, sample, size_arcmin):
+    """Refuse rows whose box lies wholly off the images (before any prediction)."""
+    import numpy as np
+
+    from .io.images import cutout_slices
+
+    x, y = stack.world_to_pixel(sample["ra"], sample["dec"])
+    native = stack.npix_for(size_arcmin)
+    off = [i for i in range(len(sample))
+           if cutout_slices((float(x[i]), float(y[i])), native, stack.shape)["overlap"] == 0]
+    if off:
+        shown = ", ".join(f"row {i} (ra={float(sample['ra'][i]):.5f}, dec={float(sample['dec'][i]):.5f})"
+                          for i in off[:5])
+        more = f" and {len(off) - 5} more" if len(off) > 5 else ""
+        ra0, dec0 = stack.pixel_to_world(stack.shape[1] / 2.0, stack.shape[0] / 2.0)
+        raise CLIError(
+            f"{len(off)} catalogue position(s) lie wholly off the images ({stack.shape[1]} x "
+            f"{stack.shape[0]} pixels of {stack.pixel_arcsec:g} arcsec centred on ra={float(ra0[0]):.4f}, "
+            f"dec={float(dec0[0]):.4f}): {shown}{more}", EXIT_INPUT)
+    return np.asarray(off)
+
+
+def _read_events(files):
+    """The event lists stacked (RA, DEC, PI only)."""
+    from astropy.table import vstack
+
+    from .io import read_events
+
+    tables = []
+    for f in files:
+        if not Path(f).is_file():
+            raise CLIError(f"event file not found: {str(f)!r}", EXIT_INPUT)
+        with _input_errors(f"reading {str(f)!r}"):
+            ev = read_events(f)
+        tables.append(ev[["RA", "DEC", "PI"]])
+    return tables[0] if len(tables) == 1 else vstack(tables, metadata_conflicts="silent")
+
+
+def _events_pieces(events, sample, size_arcmin, batch_size):
+    """Catalogue chunks with their events cut out (only one chunk's events in memory)."""
+    from .io import cutout_events
+
+    for start in range(0, len(sample), batch_size):
+        piece = sample[start:start + batch_size]
+        yield piece.assign(events=cutout_events(events, piece["ra"], piece["dec"], size_arcmin))
+
+
+def _cmd_predict(args):
+    import numpy as np
+
+    from .io import read_catalog, read_table, write_table
+    from .io.catalog import _format_for
+    from .streaming import predict_stream
+
+    with _input_errors():
+        _format_for(args.out)
+    _check_output_file(args.out, args.overwrite)
+    if args.events and args.bands is not None:
+        raise CLIError("--bands describes --images; event lists are binned in the model's bands",
+                       EXIT_INPUT)
+    model = _load_model(args.model)
+    bands, size, npix, _ = _model_geometry(model)
+    if not Path(args.catalog).is_file():
+        raise CLIError(f"catalogue not found: {args.catalog!r}", EXIT_INPUT)
+    with _input_errors():
+        table = read_table(args.catalog)
+        sample = read_catalog(table, ra=args.ra_col, dec=args.dec_col, z=args.z_col)
+    names = {k: f"{args.prefix}{k}" for k in ("log10_M500", "log10_M500_err", "cutout_complete",
+                                               "cutout_coverage")}
+    clash = [n for n in names.values() if n in table.colnames]
+    if clash:
+        raise CLIError(f"the catalogue already has column(s) {clash}; pass --prefix (e.g. --prefix "
+                       "pred_) to name the new columns differently", EXIT_INPUT)
+    if len(sample) == 0:
+        raise CLIError(f"the catalogue {args.catalog!r} has no rows", EXIT_INPUT)
+    if args.exposure_col:
+        with _input_errors():
+            from .io import find_column
+
+            col = find_column(table, (), args.exposure_col, "exposure")
+            expo = np.asarray(table[col], dtype=np.float64)
+            bad = ~np.isfinite(expo) | (expo <= 0)
+            if bad.any():
+                raise ValueError(f"column {col!r} must hold positive exposures (s); rows "
+                                 f"{np.flatnonzero(bad)[:5].tolist()} do not")
+        sample = sample.assign(exposure=expo)
+
+    flags_known = True
+    if args.images:
+        cut = _images_source(args, model, sample)
+        model.set_params(bin=cut)
+        source = sample
+    else:
+        first = model.steps[0][1]
+        if not hasattr(first, "bands") or type(first).__name__ != "BandBinner":
+            raise CLIError("this model cuts images (its first step is not a BandBinner); give --images",
+                           EXIT_INPUT)
+        events = _read_events(args.events)
+        exposures = _exposure_files(args, bands)
+        if exposures is not None:
+            from .preprocessing import ImageCutout
+
+            # the exposure maps give each cluster's exposure and the box's coverage
+            emaps = ImageCutout(images=exposures, exposures=exposures, size_arcmin=size, npix=1,
+                                bands_keV=None if len(exposures) == 1 else bands,
+                                exposure_vignetting=args.exposure_vignetting, verbose=False)
+            with _input_errors("reading the exposure maps"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                from .io import BandImageStack
+
+                _check_on_image(BandImageStack.from_files(exposures[:1]), sample, size)
+                got = emaps.fit_transform(sample)
+            sample = sample.assign(exposure=got["exposure"], complete=got["complete"],
+                                   coverage=got["coverage"])
+        elif args.exposure_seconds is not None:
+            sample = sample.assign(exposure=np.full(len(sample), float(args.exposure_seconds)))
+            flags_known = False
+        elif args.exposure_col is None:
+            raise CLIError("no exposure: give exposure maps (--exposure), --exposure-seconds or "
+                           "--exposure-col", EXIT_INPUT)
+        else:
+            flags_known = False
+        if not flags_known:
+            warnings.warn("no exposure maps: whether each cut-out is complete cannot be checked, so "
+                          "the cutout_complete and cutout_coverage columns are not written")
+        source = _events_pieces(events, sample, size, args.batch_size)
+
+    with _input_errors():
+        # the first step passes the sample's columns on, so the flags of the
+        # event path (from the exposure maps) come back like those of ImageCutout
+        res = predict_stream(model, source, batch_size=args.batch_size, total=len(sample),
+                             verbose=not args.quiet)
+    complete, coverage = res.complete, res.coverage
+    out = table.copy(copy_data=True)
+    out[names["log10_M500"]] = res.mean
+    out[names["log10_M500"]].description = "predicted log10 M500c / Msun (skcluster)"
+    out[names["log10_M500_err"]] = res.std
+    out[names["log10_M500_err"]].description = "standard deviation of log10 M500c, dex (skcluster)"
+    if flags_known and complete is not None:
+        out[names["cutout_complete"]] = complete
+        out[names["cutout_complete"]].description = "cut-out box wholly on the data (else padded)"
+        out[names["cutout_coverage"]] = coverage
+        out[names["cutout_coverage"]].description = "fraction of the box with data in every band"
+    with _output_errors(args.out):
+        try:
+            write_table(out, args.out, overwrite=args.overwrite)
+        except (ValueError, TypeError) as exc:
+            raise CLIError(f"cannot write the catalogue as {args.out!r}: {_message(exc)}",
+                           EXIT_INPUT) from exc
+    _print_predictions(sample, res, complete if flags_known else None, args.out)
+    return EXIT_OK
+
+
+def _print_predictions(sample, res, complete, out, limit=20):
+    import numpy as np
+
+    n = len(res.mean)
+    if n <= limit:
+        print(f"{'row':>4} {'ra':>10} {'dec':>9} {'z':>6}  log10 M500c/Msun   complete")
+        for i in range(n):
+            flag = "" if complete is None else ("yes" if complete[i] else "NO (padded)")
+            print(f"{i:>4} {float(sample['ra'][i]):>10.5f} {float(sample['dec'][i]):>9.5f} "
+                  f"{float(sample['z'][i]):>6.3f}  {res.mean[i]:6.2f} +- {res.std[i]:4.2f}      {flag}")
+    n_bad = 0 if complete is None else int(np.sum(~np.asarray(complete)))
+    extra = f"; {n_bad} incomplete cut-out(s) flagged" if complete is not None else ""
+    print(f"wrote {n} masses to {out!r}{extra}")
+
+
+def _cmd_benchmark(args):
+    import importlib
+
+    module, func = ("skcluster.perf", "run_perf") if args.perf else ("skcluster.benchmark", "run_benchmark")
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name == module:
+            raise CLIError(
+                f"{module} is not part of this installation of skcluster {__version__}, so "
+                f"'skcluster benchmark{' --perf' if args.perf else ''}' cannot run; nothing was run",
+                EXIT_INTERNAL) from exc
+        raise
+    run = getattr(mod, func)
+    verbose = 0 if args.quiet else 1
+    if args.perf:
+        result = run(args.out, quick=args.quick, verbose=verbose, overwrite=args.overwrite)
+    else:
+        result = run(args.out, quick=args.quick, n_folds=args.folds, random_state=args.seed,
+                     n_jobs=args.n_jobs, verbose=verbose, overwrite=args.overwrite)
+    if isinstance(result, dict) and isinstance(result.get("table"), str) and not args.quiet:
+        print(result["table"])
+    print(f"results in {str(args.out)!r}")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------
+# entry point
+# ---------------------------------------------------------------------------
+def _showwarning(message, category, filename, lineno, file=None, line=None):
+    print(f"skcluster: warning: {' '.join(str(message).split())}", file=sys.stderr)
+
+
+def _output_exception(exc):
+    return isinstance(exc, (FileExistsError, PermissionError, IsADirectoryError))
+
+
 def main(argv=None):
+    """Run the ``skcluster`` command; returns the exit code (see the module docstring)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.print_help()
-        return 0
-    if args.command == "demo":
-        print(
-            "skcluster demo is not implemented yet: it arrives with the command-line "
-            "issue (#7). Nothing was run.",
-            file=sys.stderr,
-        )
-        return 2
-    return 0
+        parser.print_help(sys.stderr)
+        return EXIT_INPUT
+    debug = bool(getattr(args, "debug", False))
+    old = warnings.showwarning
+    warnings.showwarning = _showwarning
+    try:
+        return args.func(args)
+    except CLIError as exc:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        print(f"skcluster {args.command}: error: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        print(f"skcluster {args.command}: interrupted; nothing was written", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: say so in one line, unless --debug
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        if _output_exception(exc):
+            print(f"skcluster {args.command}: error: {_message(exc)}", file=sys.stderr)
+            return EXIT_OUTPUT
+        hint = "" if debug else " (run again with --debug for the traceback)"
+        print(f"skcluster {args.command}: internal error: {type(exc).__name__}: {_message(exc)}{hint}",
+              file=sys.stderr)
+        return EXIT_INTERNAL
+    finally:
+        warnings.showwarning = old
 
 
 if __name__ == "__main__":  # pragma: no cover

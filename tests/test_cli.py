@@ -1,0 +1,382 @@
+"""The ``skcluster`` command: help, exit codes, demo (installed entry point), train, predict.
+
+The demo and the training of the small model used by the predict tests run
+through the installed console script (``skcluster ...`` in a subprocess,
+with PYTHONPATH pointing at this checkout); the many predict cases run
+``skcluster.cli.main`` in-process to stay fast.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.table import Table
+
+from skcluster import cli
+from skcluster.cli import EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, EXIT_OUTPUT, main
+
+from conftest import EFEDS_CLUSTERS
+
+REPO = Path(__file__).resolve().parents[1]
+SUBCOMMANDS = ("demo", "simulate", "train", "predict", "benchmark")
+
+
+def _script():
+    """The installed console script (next to this interpreter, else on PATH)."""
+    here = Path(sys.executable).parent / "skcluster"
+    path = str(here) if here.is_file() else shutil.which("skcluster")
+    assert path, "the skcluster console script is not installed (pip install -e .)"
+    return path
+
+
+def _run(args, timeout=900):
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run([_script(), *args], capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def _leftovers(folder):
+    """Temporary files of an interrupted write (atomic_output names them '.<name>.*')."""
+    return [p.name for p in Path(folder).iterdir() if p.name.startswith(".")]
+
+
+# ---------------------------------------------------------------------------
+# help and exit codes
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("command", SUBCOMMANDS)
+def test_every_subcommand_has_help_with_examples_and_exit_codes(command, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    assert "examples:" in text and f"skcluster {command}" in text.split("examples:")[1]
+    assert "exit codes:" in text and "3  an output exists" in text
+
+
+def test_top_level_help_and_usage_errors(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert all(c in out for c in SUBCOMMANDS)
+    assert main([]) == EXIT_INPUT  # no command: help on stderr, usage error
+    for argv in (["simulate", "--out", "x"],                      # neither --n-clusters nor --area
+                 ["simulate", "--n-clusters", "0", "--out", "x"],  # not positive
+                 ["train", "--bands", "0.3-0.6,banana", "--out", "m.skc"],
+                 ["predict", "--model", "m", "--catalog", "c", "--out", "o.csv"]):  # no images/events
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == EXIT_INPUT, argv
+
+
+def test_internal_errors_exit_1_in_one_line_and_debug_shows_the_traceback(monkeypatch, capsys, tmp_path):
+    def broken(args):
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setattr(cli, "_cmd_simulate", broken)
+    assert main(["simulate", "--n-clusters", "5", "--out", str(tmp_path / "s")]) == EXIT_INTERNAL
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [
+        "skcluster simulate: internal error: ZeroDivisionError: boom (run again with --debug for the "
+        "traceback)"]
+    assert main(["--debug", "simulate", "--n-clusters", "5", "--out", str(tmp_path / "s")]) == EXIT_INTERNAL
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_benchmark_passes_its_options_through(monkeypatch, tmp_path, capsys):
+    calls = []
+    fake = types.ModuleType("skcluster.benchmark")
+    fake.run_benchmark = lambda out, **kw: calls.append((out, kw)) or {"table": "| a |"}
+    monkeypatch.setitem(sys.modules, "skcluster.benchmark", fake)
+    out = str(tmp_path / "b")
+    assert main(["benchmark", "--quick", "--out", out, "--folds", "3", "--seed", "7", "--n-jobs", "2",
+                 "--overwrite"]) == EXIT_OK
+    assert calls == [(out, dict(quick=True, n_folds=3, random_state=7, n_jobs=2, verbose=1,
+                                overwrite=True))]
+    assert "| a |" in capsys.readouterr().out
+
+    perf = []
+    fake_perf = types.ModuleType("skcluster.perf")
+    fake_perf.run_perf = lambda out, **kw: perf.append((out, kw))
+    monkeypatch.setitem(sys.modules, "skcluster.perf", fake_perf)
+    assert main(["benchmark", "--perf", "--quick", "--out", out, "-q"]) == EXIT_OK
+    assert perf == [(out, dict(quick=True, verbose=0, overwrite=False))]
+
+
+def test_benchmark_says_clearly_when_its_module_is_missing(monkeypatch, capsys, tmp_path):
+    monkeypatch.setitem(sys.modules, "skcluster.perf", None)  # import fails: ModuleNotFoundError
+    assert main(["benchmark", "--perf", "--out", str(tmp_path / "p")]) == EXIT_INTERNAL
+    err = capsys.readouterr().err
+    assert "skcluster.perf is not part of this installation" in err and "nothing was run" in err
+    assert not (tmp_path / "p").exists()
+
+
+# ---------------------------------------------------------------------------
+# the demo, through the installed entry point
+# ---------------------------------------------------------------------------
+def test_demo_end_to_end_through_the_installed_command(tmp_path):
+    out = tmp_path / "demo"
+    args = ["demo", "--out", str(out), "--n-clusters", "120", "--n-estimators", "2", "--max-epochs", "2",
+            "--seed", "1"]
+    proc = _run(args)
+    assert proc.returncode == EXIT_OK, proc.stderr[-3000:]
+    # the table on stdout, progress on stderr
+    assert "| CNN deep ensemble (2 members) |" in proc.stdout
+    assert "| count rate (ML_CTS / exposure) |" in proc.stdout
+    for stage in ("mock survey", "ensemble members", "CNN epochs", "[demo] 4/4"):
+        assert stage in proc.stderr, stage
+    names = {"model.skc", "results.json", "results.md", "predictions.csv", "performance.png", "clusters.png"}
+    assert {p.name for p in out.iterdir()} == names  # and no temporary leftovers
+    res = json.loads((out / "results.json").read_text())
+    assert res["n_train"] + res["n_test"] == 120 and res["n_test"] == 30
+    for model in ("cnn_ensemble", "count_rate"):
+        m = res["metrics"][model]
+        assert 0 < m["scatter"] < 5 and 0 <= m["coverage_68"] <= 1 and m["mean_std"] > 0
+        assert np.isfinite(m["bias"])
+    pred = Table.read(out / "predictions.csv")
+    assert len(pred) == 30
+    assert np.all(np.isfinite(pred["log10_M500_cnn"])) and np.all(pred["log10_M500_cnn_err"] > 0)
+    assert np.all((pred["log10_M500_true"] > 12.9) & (pred["log10_M500_true"] < 15.3))
+    for png in ("performance.png", "clusters.png"):
+        data = (out / png).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
+    from skcluster import persist
+
+    model = persist.load(out / "model.skc")
+    assert len(model["model"].estimators_) == 2
+    assert res["settings"]["bands_keV"] == [list(b) for b in model["bin"].bands_keV_]
+
+    # a second run refuses to overwrite (exit 3, before any work), files untouched
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    proc = _run(args)
+    assert proc.returncode == EXIT_OUTPUT
+    assert "already holds" in proc.stderr and "--overwrite" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+
+
+# ---------------------------------------------------------------------------
+# train + predict on the real eFEDS images
+# ---------------------------------------------------------------------------
+TRAIN = ["--bands", "efeds7", "--n-clusters", "300", "--n-estimators", "2", "--max-epochs", "8",
+         "--channels", "8,16", "--dense", "16", "--seed", "0"]
+
+
+@pytest.fixture(scope="module")
+def efeds7_model(tmp_path_factory):
+    """A small model in the bands of the real eFEDS images, trained by ``skcluster train``."""
+    path = tmp_path_factory.mktemp("model") / "efeds7.skc"
+    proc = _run(["train", *TRAIN, "--out", str(path), "--quiet"])
+    assert proc.returncode == EXIT_OK, proc.stderr[-3000:]
+    assert "saved the model" in proc.stdout and "0.3-0.6, 0.6-1.1" in proc.stdout
+    return path
+
+
+@pytest.fixture(scope="module")
+def ho3_model(tmp_path_factory):
+    """A model in other bands (Ho et al. 2023's three), for the band-mismatch error."""
+    from skcluster import persist
+    from skcluster.datasets import make_survey
+    from skcluster.models import make_mass_pipeline
+
+    data = make_survey(n_clusters=30, random_state=2, verbose=False)
+    pipe = make_mass_pipeline(bands="ho3", n_estimators=1, max_epochs=1, channels=(4,), dense=(4,),
+                              random_state=0).fit(data.X, data.y)
+    path = tmp_path_factory.mktemp("ho3") / "ho3.skc"
+    persist.save(pipe, path)
+    return path
+
+
+def _catalog(folder, rows, name="clusters.csv"):
+    path = Path(folder) / name
+    Table(rows=rows, names=("name", "RA", "DEC", "z")).write(path)
+    return path
+
+
+def _two_clusters(folder):
+    return _catalog(folder, [(k, v["ra"], v["dec"], v["z"]) for k, v in EFEDS_CLUSTERS.items()])
+
+
+def _predict_args(model, catalog, images, exposures, out, *extra):
+    return ["predict", "--model", str(model), "--catalog", str(catalog), "--images", *map(str, images),
+            "--exposure", *map(str, exposures), "--exposure-vignetting", "unvignetted",
+            "--out", str(out), "--quiet", *extra]
+
+
+def test_predict_real_efeds_two_clusters(efeds7_model, efeds_files, tmp_path, capsys):
+    images, exposures = efeds_files
+    cat = _two_clusters(tmp_path)
+    out = tmp_path / "masses.fits"
+    # files in any order: they are matched to the model's bands by name
+    code = main(_predict_args(efeds7_model, cat, images[::-1], exposures, out))
+    assert code == EXIT_OK
+    stdout = capsys.readouterr().out
+    t = Table.read(out)
+    assert list(t["name"]) == ["bright", "faint"]
+    m, e = np.asarray(t["log10_M500"]), np.asarray(t["log10_M500_err"])
+    print(f"\nreal eFEDS, model {TRAIN}: bright {m[0]:.3f} +- {e[0]:.3f}, faint {m[1]:.3f} +- {e[1]:.3f};"
+          f" coverage {list(np.round(t['cutout_coverage'], 3))}")
+    assert np.all(np.isfinite(m)) and np.all((m > 13.0) & (m < 15.5))
+    assert np.all(np.isfinite(e)) and np.all((e > 0) & (e < 1.5))
+    assert m[0] > m[1]  # L_X 2.1e44 erg/s at z = 0.33 against a cluster at the detection limit
+    # the faint cluster lies near the image edge: its cut-out is incomplete and flagged
+    assert list(t["cutout_complete"]) == [True, False]
+    assert t["cutout_coverage"][0] == 1.0 and 0.1 < t["cutout_coverage"][1] < 0.9
+    assert "NO (padded)" in stdout and "1 incomplete cut-out(s) flagged" in stdout
+    # same numbers as the pipeline itself with the cut-out step swapped in
+    from skcluster import persist
+    from skcluster.io import read_catalog
+    from skcluster.preprocessing import ImageCutout
+
+    pipe = persist.load(efeds7_model)
+    pipe.set_params(bin=ImageCutout(images=images, exposures=exposures, npix=50, size_arcmin=20,
+                                    exposure_vignetting="unvignetted", verbose=False))
+    with pytest.warns(Warning):
+        ref = pipe.predict(read_catalog(cat), return_std=True)
+    np.testing.assert_allclose(m, ref[0], atol=1e-6)
+    np.testing.assert_allclose(e, ref[1], atol=1e-6)
+
+
+def test_predict_csv_and_ecsv_and_existing_output(efeds7_model, efeds_files, tmp_path, capsys):
+    images, exposures = efeds_files
+    cat = _two_clusters(tmp_path)
+    for name in ("m.csv", "m.ecsv"):
+        assert main(_predict_args(efeds7_model, cat, images, exposures, tmp_path / name)) == EXIT_OK
+        assert len(Table.read(tmp_path / name)) == 2
+    before = (tmp_path / "m.csv").read_bytes()
+    assert main(_predict_args(efeds7_model, cat, images, exposures, tmp_path / "m.csv")) == EXIT_OUTPUT
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+    assert (tmp_path / "m.csv").read_bytes() == before
+    assert main(_predict_args(efeds7_model, cat, images, exposures, tmp_path / "m.csv",
+                              "--overwrite", "--prefix", "cnn_")) == EXIT_OK
+    assert "cnn_log10_M500" in Table.read(tmp_path / "m.csv").colnames
+
+
+def _expect_error(argv, code, match, capsys, out):
+    assert main(argv) == code
+    err = capsys.readouterr().err.strip().splitlines()
+    errors = [ln for ln in err if "error:" in ln]
+    assert len(errors) == 1 and match in errors[0], err
+    assert not Path(out).exists()
+    folder = Path(out).parent
+    if folder.is_dir():
+        assert _leftovers(folder) == []
+    return errors[0]
+
+
+def test_bad_input_clear_message_nonzero_exit_no_output(efeds7_model, ho3_model, efeds_files, tmp_path,
+                                                        capsys):
+    images, exposures = efeds_files
+    good = _two_clusters(tmp_path)
+    out = tmp_path / "out" / "masses.fits"
+    out.parent.mkdir()
+
+    # a catalogue position outside the images
+    off = _catalog(tmp_path, [("in", 140.33848, 3.29060, 0.33), ("far", 150.0, 3.0, 0.3)], "off.csv")
+    msg = _expect_error(_predict_args(efeds7_model, off, images, exposures, out), EXIT_INPUT,
+                        "lie wholly off the images", capsys, out)
+    assert "row 1 (ra=150.00000" in msg
+
+    # a missing band file: one band left out, and one named file that does not exist
+    _expect_error(_predict_args(efeds7_model, good, images[:-1], exposures, out), EXIT_INPUT,
+                  "missing band images for the band(s) 5-7 keV", capsys, out)
+    gone = [*images[:-1], tmp_path / "img_5000_7000.fits.gz"]
+    _expect_error(_predict_args(efeds7_model, good, gone, exposures, out), EXIT_INPUT,
+                  "band image not found", capsys, out)
+
+    # a model trained on other bands than the images provide
+    _expect_error(_predict_args(ho3_model, good, images, exposures, out), EXIT_INPUT,
+                  "the model was trained on other bands than the band images provide", capsys, out)
+
+    # an unwritable output path: inside a file, and where the OS refuses the write
+    _expect_error(_predict_args(efeds7_model, good, images, exposures, tmp_path / "off.csv" / "m.fits"),
+                  EXIT_OUTPUT, "output folder does not exist", capsys, tmp_path / "off.csv" / "m.fits")
+    if sys.platform.startswith("linux") and Path("/proc").is_dir():
+        _expect_error(_predict_args(efeds7_model, good, images, exposures, "/proc/skcluster-test.fits"),
+                      EXIT_OUTPUT, "cannot write '/proc/skcluster-test.fits'", capsys,
+                      "/proc/skcluster-test.fits")
+    ro = tmp_path / "readonly"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        if not os.access(ro, os.W_OK):  # (root may write anywhere)
+            _expect_error(_predict_args(efeds7_model, good, images, exposures, ro / "m.fits"), EXIT_OUTPUT,
+                          "not writable", capsys, ro / "m.fits")
+    finally:
+        ro.chmod(0o755)
+
+    # bad catalogue values, missing columns, unknown formats, broken model files
+    bad_z = _catalog(tmp_path, [("a", 140.33848, 3.29060, -0.2)], "bad_z.csv")
+    _expect_error(_predict_args(efeds7_model, bad_z, images, exposures, out), EXIT_INPUT,
+                  "z must be finite and in (0.0, 6.0]; got row 0: -0.2", capsys, out)
+    _expect_error(_predict_args(efeds7_model, good, images, exposures, out, "--z-col", "zz"), EXIT_INPUT,
+                  "no redshift column 'zz'", capsys, out)
+    _expect_error(_predict_args(efeds7_model, good, images, exposures, tmp_path / "m.txt"), EXIT_INPUT,
+                  "cannot tell the table format", capsys, tmp_path / "m.txt")
+    junk = tmp_path / "junk.skc"
+    junk.write_text("not a model")
+    _expect_error(_predict_args(junk, good, images, exposures, out), EXIT_INPUT,
+                  "cannot load the model", capsys, out)
+    _expect_error(_predict_args(tmp_path / "none.skc", good, images, exposures, out), EXIT_INPUT,
+                  "model file not found", capsys, out)
+    assert list(out.parent.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------
+# simulate -> train --data -> predict --events
+# ---------------------------------------------------------------------------
+def test_simulate_train_from_files_and_predict_from_event_lists(tmp_path, capsys):
+    from skcluster import persist
+    from skcluster.datasets import read_survey
+
+    sim = tmp_path / "sim"
+    assert main(["simulate", "--n-clusters", "40", "--seed", "5", "--out", str(sim), "-q"]) == EXIT_OK
+    assert {p.name for p in sim.iterdir()} == {"catalog.fits", "survey.json", "events"}
+    assert len(list((sim / "events").iterdir())) == 40
+    assert _leftovers(tmp_path) == []
+    # an existing survey is kept without --overwrite
+    assert main(["simulate", "--n-clusters", "10", "--out", str(sim), "-q"]) == EXIT_OUTPUT
+    assert len(list((sim / "events").iterdir())) == 40
+
+    model = tmp_path / "m.skc"
+    assert main(["train", "--data", str(sim), "--bands", "ho3", "--n-estimators", "1", "--max-epochs", "2",
+                 "--channels", "4,8", "--dense", "8", "--npix", "25", "--out", str(model), "-q"]) == EXIT_OK
+    assert "40 clusters read from" in capsys.readouterr().out
+    # a box larger than the simulated one cannot be binned from these files
+    assert main(["train", "--data", str(sim), "--size-arcmin", "30", "--out", str(tmp_path / "x.skc"),
+                 "-q"]) == EXIT_INPUT
+    assert "larger than the 20 arcmin boxes" in capsys.readouterr().err
+
+    # predict from the event files: clusters whose boxes do not overlap another's
+    # (each mock cluster has its own background photons, so overlapping boxes of
+    # the stacked event lists would count two backgrounds; real event lists do not)
+    data = read_survey(sim)
+    cat = Table.read(sim / "catalog.fits")
+    ra, dec = np.asarray(cat["ra"]), np.asarray(cat["dec"])
+    sep = np.hypot((ra[:, None] - ra[None]) * np.cos(np.deg2rad(dec))[:, None], dec[:, None] - dec[None])
+    np.fill_diagonal(sep, np.inf)
+    alone = np.flatnonzero(sep.min(axis=1) > 30 / 60)
+    assert alone.size >= 3
+    sub = cat[alone]
+    sub.write(tmp_path / "alone.fits")
+    files = [str(sim / str(f).strip()) for f in sub["events_file"]]
+    out = tmp_path / "ev.fits"
+    argv = ["predict", "--model", str(model), "--catalog", str(tmp_path / "alone.fits"), "--events", *files,
+            "--exposure-col", "exposure", "--out", str(out), "-q"]
+    assert main(argv) == EXIT_INPUT  # the mock catalogue has the true log10_M500 already
+    assert "pass --prefix" in capsys.readouterr().err
+    assert main([*argv, "--prefix", "pred_"]) == EXIT_OK
+    assert "cutout_complete and cutout_coverage columns are not written" in capsys.readouterr().err
+    t = Table.read(out)
+    ref_mean, ref_std = persist.load(model).predict(data.X[alone], return_std=True)
+    np.testing.assert_allclose(t["pred_log10_M500"], ref_mean, atol=1e-6)
+    np.testing.assert_allclose(t["pred_log10_M500_err"], ref_std, atol=1e-6)
+    assert "cutout_complete" not in t.colnames and "pred_cutout_complete" not in t.colnames
+    # event lists need an exposure from somewhere
+    assert main(argv[:-6] + ["--out", str(tmp_path / "e2.fits"), "--prefix", "p_"]) == EXIT_INPUT
+    assert "no exposure" in capsys.readouterr().err
