@@ -409,8 +409,12 @@ def run_benchmark(out, quick=False, preset=None, n_folds=None, random_state=None
 
 
 def _command(name, cfg, out):
-    parts = ["skcluster benchmark", f"--preset {name}", f"--folds {cfg.n_folds}", f"--seed {cfg.random_state}",
-             f"--out {out}"]
+    parts = ["skcluster benchmark", f"--preset {name}", f"--folds {cfg.n_folds}", f"--seed {cfg.random_state}"]
+    base = PRESETS[name]
+    for key in ("n_clusters", "n_estimators", "max_epochs", "patience", "device"):
+        if getattr(cfg, key) != getattr(base, key):
+            parts.append(f"--{key.replace('_', '-')} {getattr(cfg, key)}")
+    parts.append(f"--out {out}")
     return " ".join(parts)
 
 

@@ -393,13 +393,23 @@ def build_parser():
         epilog="examples:\n"
                "  skcluster benchmark --quick --out bench-quick\n"
                "  skcluster benchmark --out bench --folds 5 --seed 0 --n-jobs 2\n"
+               "  skcluster benchmark --n-clusters 4000 --folds 3 --n-estimators 3 --max-epochs 30 --out bench\n"
+               "  skcluster benchmark --preset full --device cuda --out bench-full\n"
                "  skcluster benchmark --perf --quick --out perf\n\n" + _EXIT_CODES,
     )
     p.add_argument("--quick", action="store_true", help="a small, fast version")
     p.add_argument("--perf", action="store_true", help="speed and memory instead of accuracy")
     p.add_argument("--out", default="skcluster-benchmark", help="output folder")
-    p.add_argument("--folds", type=_positive_int, default=5, help="cross-validation folds")
+    p.add_argument("--preset", choices=("quick", "standard", "full"), default=None,
+                   help="sizes: quick (<10 min), standard (the default), full (the seed study's "
+                        "8000 clusters and 30 members: use a GPU, --device cuda)")
+    p.add_argument("--folds", type=_positive_int, default=None, help="cross-validation folds (preset's)")
     p.add_argument("--seed", type=_nonnegative_int, default=0, help="random seed")
+    p.add_argument("--n-clusters", type=_positive_int, default=None, help="mock clusters (preset's)")
+    p.add_argument("--n-estimators", type=_positive_int, default=None, help="ensemble members (preset's)")
+    p.add_argument("--max-epochs", type=_positive_int, default=None, help="epochs per member (preset's)")
+    p.add_argument("--patience", type=_positive_int, default=None, help="early-stopping patience (preset's)")
+    p.add_argument("--device", default=None, help="torch device of the networks, e.g. cuda (default cpu)")
     p.add_argument("--n-jobs", type=_n_jobs, default=None, help="parallel workers")
     p.add_argument("--overwrite", action="store_true", help="replace earlier results in --out")
     _common(p)
@@ -842,10 +852,17 @@ def _cmd_benchmark(args):
     if args.perf:
         result = run(args.out, quick=args.quick, verbose=verbose, overwrite=args.overwrite)
     else:
+        sizes = {k: v for k, v in dict(preset=args.preset, n_clusters=args.n_clusters,
+                                         n_estimators=args.n_estimators, max_epochs=args.max_epochs,
+                                         patience=args.patience, device=args.device).items()
+                 if v is not None}
         result = run(args.out, quick=args.quick, n_folds=args.folds, random_state=args.seed,
-                     n_jobs=args.n_jobs, verbose=verbose, overwrite=args.overwrite)
-    if isinstance(result, dict) and isinstance(result.get("table"), str) and not args.quiet:
-        print(result["table"])
+                     n_jobs=args.n_jobs, verbose=verbose, overwrite=args.overwrite, **sizes)
+    table = result.get("table") if isinstance(result, dict) else None
+    if table is None and isinstance(result, dict) and "rows" in result and hasattr(mod, "format_table"):
+        table = mod.format_table(result)
+    if isinstance(table, str) and not args.quiet:
+        print(table)
     print(f"results in {str(args.out)!r}")
     return EXIT_OK
 
