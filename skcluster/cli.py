@@ -118,44 +118,24 @@ def _check_output_folder(out, names, overwrite):
         raise CLIError(_message(exc), EXIT_OUTPUT) from exc
 
 
-def _positive_int(text):
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return v
+def _number_type(convert, ok, expected, bad_value=None):
+    """An argparse ``type``: ``convert(text)`` that must satisfy ``ok``."""
+    def parse(text):
+        try:
+            v = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if not ok(v):
+            raise argparse.ArgumentTypeError(bad_value or f"expected {expected}, got {text!r}")
+        return v
+    return parse
 
 
-def _nonnegative_int(text):
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return v
-
-
-def _positive_float(text):
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not (v > 0 and v < float("inf")):
-        raise argparse.ArgumentTypeError(f"expected a positive, finite number, got {text!r}")
-    return v
-
-
-def _n_jobs(text):
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer (-1: all cores), got {text!r}") from None
-    if v == 0:
-        raise argparse.ArgumentTypeError("n-jobs must not be 0 (1: serial, -1: all cores)")
-    return v
+_positive_int = _number_type(int, lambda v: v >= 1, "a positive integer")
+_nonnegative_int = _number_type(int, lambda v: v >= 0, "an integer >= 0")
+_positive_float = _number_type(float, lambda v: 0 < v < float("inf"), "a positive, finite number")
+_n_jobs = _number_type(int, lambda v: v != 0, "an integer (-1: all cores)",
+                       "n-jobs must not be 0 (1: serial, -1: all cores)")
 
 
 def _int_tuple(text):

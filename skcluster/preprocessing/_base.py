@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from ..sample import as_sample
 from .bands import format_bands, same_bands
 
-__all__ = ["ImageStepMixin", "iter_chunks", "rows_text", "rows_per_chunk"]
+__all__ = ["ImageStepMixin", "SampleInputMixin", "iter_chunks", "rows_text", "rows_per_chunk"]
 
 #: Memory budget for the temporaries of one chunk of clusters, bytes. Steps
 #: that allocate scratch arrays per chunk size their chunks to stay within it.
@@ -95,7 +95,22 @@ def check_flag(value, name, step):
     return bool(value)
 
 
-class ImageStepMixin:
+class SampleInputMixin:
+    """sklearn tags of a step whose input is a :class:`ClusterSample` (a dict
+    of columns), not a 2-D array; ``_requires_fit = False`` marks a stateless
+    step (binning, cut-outs) that may transform without ``fit``."""
+
+    _requires_fit = True
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = self._requires_fit
+        tags.input_tags.two_d_array = False
+        tags.input_tags.dict = True
+        return tags
+
+
+class ImageStepMixin(SampleInputMixin):
     """The image contract: record the cube in ``fit``, check it in ``transform``."""
 
     @property

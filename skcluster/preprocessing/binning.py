@@ -23,7 +23,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from ..sample import as_sample
-from ._base import check_flag, check_positive_number, iter_chunks, rows_per_chunk, rows_text
+from ._base import SampleInputMixin, check_flag, check_positive_number, iter_chunks, rows_per_chunk, rows_text
 from .bands import resolve_bands
 
 __all__ = ["BandBinner", "bin_events"]
@@ -266,7 +266,7 @@ def _check_events_column(events, step):
         )
 
 
-class BandBinner(TransformerMixin, BaseEstimator):
+class BandBinner(SampleInputMixin, TransformerMixin, BaseEstimator):
     """Bin per-cluster event lists into counts cubes, one image per energy band.
 
     Reads the ``events`` column (one :data:`skcluster.io.EVENT_DTYPE` array
@@ -335,6 +335,8 @@ class BandBinner(TransformerMixin, BaseEstimator):
     1
     """
 
+    _requires_fit = False  # stateless: transform works without fit
+
     def __init__(self, bands="krippendorf10", size_arcmin=20.0, npix=300, chunk_size=None,
                  verbose=True):
         self.bands = bands
@@ -342,13 +344,6 @@ class BandBinner(TransformerMixin, BaseEstimator):
         self.npix = npix
         self.chunk_size = chunk_size
         self.verbose = verbose
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.requires_fit = False
-        tags.input_tags.two_d_array = False
-        tags.input_tags.dict = True
-        return tags
 
     def _params(self):
         step = type(self).__name__

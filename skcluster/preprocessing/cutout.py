@@ -40,7 +40,7 @@ from ..io import BandImageStack
 from ..io._util import check_sky_position
 from ..physics.instrument import vignetting_factor
 from ..sample import as_sample
-from ._base import PROGRESS_DELAY_S, check_flag, check_positive_number, rows_text
+from ._base import PROGRESS_DELAY_S, SampleInputMixin, check_flag, check_positive_number, rows_text
 from .bands import resolve_bands
 from .resize import overlap_matrix
 
@@ -49,7 +49,7 @@ __all__ = ["ImageCutout"]
 _MODES = ("pad", "strict")
 
 
-class ImageCutout(TransformerMixin, BaseEstimator):
+class ImageCutout(SampleInputMixin, TransformerMixin, BaseEstimator):
     """Cut clusters out of band images into counts cubes (the real-data path).
 
     Reads ``ra`` and ``dec`` (deg) of each row, and adds ``images`` (float32,
@@ -131,6 +131,8 @@ class ImageCutout(TransformerMixin, BaseEstimator):
     scalars): take them from this step's output to flag predictions.
     """
 
+    _requires_fit = False  # stateless: transform works without fit
+
     def __init__(self, images, exposures=None, exposure_seconds=None, size_arcmin=20.0,
                  npix=None, mode="pad", fill="background", bands_keV=None,
                  background_inner_arcmin=5.0, reference_keV=1.0, verbose=True,
@@ -147,13 +149,6 @@ class ImageCutout(TransformerMixin, BaseEstimator):
         self.background_inner_arcmin = background_inner_arcmin
         self.reference_keV = reference_keV
         self.verbose = verbose
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.requires_fit = False
-        tags.input_tags.two_d_array = False
-        tags.input_tags.dict = True
-        return tags
 
     # -- parameters -----------------------------------------------------------
     def _check_params(self):

@@ -104,12 +104,6 @@ class RedshiftJoiner(ImageStepMixin, TransformerMixin, BaseEstimator):
         self.use_redshift = use_redshift
         self.extra = extra
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.dict = True
-        return tags
-
     def _raw_scalars(self, X):
         """(n, K) float64 transformed (not yet standardised) scalars and names."""
         step = self._step

@@ -121,12 +121,6 @@ class Resizer(ImageStepMixin, TransformerMixin, BaseEstimator):
     def __init__(self, shape=(50, 50)):
         self.shape = shape
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.dict = True
-        return tags
-
     def fit(self, X, y=None):
         """Record the input cube's bands and size and check ``shape``.
 

@@ -110,12 +110,6 @@ class CountScaler(ImageStepMixin, TransformerMixin, BaseEstimator):
         self.per_band = per_band
         self.softening = softening
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.dict = True
-        return tags
-
     # -- parameters and input ---------------------------------------------
     def _check_params(self):
         step = self._step

@@ -72,12 +72,6 @@ class GaussianSmoother(ImageStepMixin, TransformerMixin, BaseEstimator):
         self.mode = mode
         self.truncate = truncate
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.dict = True
-        return tags
-
     def _params(self):
         step = self._step
         if isinstance(self.sigma, (tuple, list, np.ndarray)):
