@@ -372,24 +372,25 @@ def build_parser():
                     "--perf, the speed and memory benchmark (skcluster.perf.run_perf) instead.",
         epilog="examples:\n"
                "  skcluster benchmark --quick --out bench-quick\n"
-               "  skcluster benchmark --out bench --folds 5 --seed 0 --n-jobs 2\n"
-               "  skcluster benchmark --n-clusters 4000 --folds 3 --n-estimators 3 --max-epochs 30 --out bench\n"
-               "  skcluster benchmark --preset full --device cuda --out bench-full\n"
+               "  skcluster benchmark --device cuda --out bench-full     # seed-study scale, on a GPU\n"
+               "  skcluster benchmark --preset standard --n-clusters 4000 --folds 3 --n-estimators 3 \\\n"
+               "      --max-epochs 30 --patience 6 --n-jobs 2 --out bench  # the README's run, 2 CPU cores\n"
                "  skcluster benchmark --perf --quick --out perf\n\n" + _EXIT_CODES,
     )
     p.add_argument("--quick", action="store_true", help="a small, fast version")
     p.add_argument("--perf", action="store_true", help="speed and memory instead of accuracy")
     p.add_argument("--out", default="skcluster-benchmark", help="output folder")
     p.add_argument("--preset", choices=("quick", "standard", "full"), default=None,
-                   help="sizes: quick (<10 min), standard (the default), full (the seed study's "
-                        "8000 clusters and 30 members: use a GPU, --device cuda)")
+                   help="sizes: quick (<10 min on 2 cores), standard (8000 clusters, 5 members), "
+                        "full (the default: the seed study's 8000 clusters and 30 members; days on "
+                        "a 2-core CPU, use a GPU: --device cuda)")
     p.add_argument("--folds", type=_positive_int, default=None, help="cross-validation folds (preset's)")
     p.add_argument("--seed", type=_nonnegative_int, default=0, help="random seed")
     p.add_argument("--n-clusters", type=_positive_int, default=None, help="mock clusters (preset's)")
     p.add_argument("--n-estimators", type=_positive_int, default=None, help="ensemble members (preset's)")
     p.add_argument("--max-epochs", type=_positive_int, default=None, help="epochs per member (preset's)")
     p.add_argument("--patience", type=_positive_int, default=None, help="early-stopping patience (preset's)")
-    p.add_argument("--device", default=None, help="torch device of the networks, e.g. cuda (default cpu)")
+    p.add_argument("--device", default=None, help="torch device of the networks, e.g. cuda (preset's: cpu)")
     p.add_argument("--n-jobs", type=_n_jobs, default=None, help="parallel workers")
     p.add_argument("--overwrite", action="store_true", help="replace earlier results in --out")
     _common(p)
