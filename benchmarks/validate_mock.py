@@ -33,7 +33,6 @@ import json
 import os
 import shlex
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -55,48 +54,8 @@ from skcluster.datasets.validation import (  # noqa: E402
     survey_summary,
 )
 from skcluster.physics import efunc  # noqa: E402
+from skcluster.perf import PeakRSS  # noqa: E402
 from skcluster.plotting import plot_cluster_bands  # noqa: E402
-
-
-class PeakRSS:
-    """Peak resident memory of this process and its children (joblib workers), sampled every 0.2 s."""
-
-    def __init__(self):
-        self.peak = 0
-        self._stop = threading.Event()
-
-    def _total(self):
-        import psutil
-
-        p = psutil.Process()
-        total = p.memory_info().rss
-        for c in p.children(recursive=True):
-            try:
-                total += c.memory_info().rss
-            except psutil.Error:
-                pass
-        return total
-
-    def _run(self):
-        while not self._stop.is_set():
-            try:
-                self.peak = max(self.peak, self._total())
-            except Exception:  # pragma: no cover - psutil missing or race
-                return
-            self._stop.wait(0.2)
-
-    def __enter__(self):
-        self._t = threading.Thread(target=self._run, daemon=True)
-        self._t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._t.join()
-        try:
-            self.peak = max(self.peak, self._total())
-        except Exception:  # pragma: no cover
-            pass
 
 
 def selection_check(params, n_tiles, seed):
