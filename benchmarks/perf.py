@@ -33,7 +33,7 @@ def main(argv=None):
     ap.add_argument("--n-estimators", type=int, default=None, help="members of the inference ensemble (30)")
     ap.add_argument("--stream-estimators", type=int, default=None, help="members of the streamed ensemble (5)")
     ap.add_argument("--n-jobs", type=int, nargs="+", default=[1, 2], help="parallel workers compared")
-    ap.add_argument("--batch-size", type=int, default=1024)
+    ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--kinds", nargs="+", default=None,
                     help="subset of simulate binning inference stream train (default: all)")
     ap.add_argument("--quick", action="store_true", help="small sizes, ~3 min")

@@ -76,7 +76,7 @@ DEFAULT_SIZES = (1_000, 10_000, 100_000)
 #: Settings of ``quick=True`` (each used only where the argument is left at None).
 QUICK = dict(sizes=(200, 1000), n_estimators=5, stream_estimators=2, pool_size=200,
              train_clusters=100, train_problem=dict(n_members=2, n_clusters=64, epochs=1),
-             simulate_max_n=1000, inference_max_n=1000, kinds=KINDS)
+             simulate_max_n=200, inference_max_n=1000, kinds=KINDS)
 
 #: Settings of the full run (each used only where the argument is left at None).
 FULL = dict(sizes=DEFAULT_SIZES, n_estimators=30, stream_estimators=5, pool_size=1000,
@@ -410,7 +410,7 @@ def _versions():
 
 
 def run_perf(out, quick=False, sizes=None, n_estimators=None, n_jobs=(1, 2), verbose=1, overwrite=False, *,
-             stream_estimators=None, batch_size=1024, pool_size=None, train_clusters=None, train_problem=None,
+             stream_estimators=None, batch_size=256, pool_size=None, train_clusters=None, train_problem=None,
              simulate_max_n=None, inference_max_n=None, torch_threads=None, kinds=None, random_state=0,
              survey="efeds", command=None):
     """Measure simulation, binning, inference and training speed and peak memory.
@@ -435,7 +435,7 @@ def run_perf(out, quick=False, sizes=None, n_estimators=None, n_jobs=(1, 2), ver
         Replace an existing ``perf.json`` / ``perf.md`` in ``out``.
     stream_estimators : int, default=None
         Members of the ``stream`` ensemble, measured at every N (5; quick: 2).
-    batch_size : int, default=1024
+    batch_size : int, default=256
         Clusters per batch (binning and prediction); the unit of work that
         workers share, so results do not depend on n_jobs.
     pool_size : int, default=None
