@@ -9,8 +9,8 @@ measured and how. The same as ``skcluster benchmark --perf``.
 
 Usage::
 
-    nice python benchmarks/perf.py --overwrite           # full run, <= 35 min on 2 cores
-    python benchmarks/perf.py --quick --overwrite        # ~3 min
+    nice python benchmarks/perf.py --overwrite           # full run, 14 min on 2 cores (measured)
+    python benchmarks/perf.py --quick --overwrite        # a few minutes
 
 Writes ``<out>/perf.json`` and ``<out>/perf.md`` (default out:
 benchmarks/results/perf) and prints the command that reproduces them.
@@ -36,7 +36,7 @@ def main(argv=None):
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--kinds", nargs="+", default=None,
                     help="subset of simulate binning inference stream train (default: all)")
-    ap.add_argument("--quick", action="store_true", help="small sizes, ~3 min")
+    ap.add_argument("--quick", action="store_true", help="small sizes, a few minutes")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "perf"))
     ap.add_argument("--overwrite", action="store_true", help="replace an existing perf.json / perf.md")
     ap.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
