@@ -45,7 +45,8 @@ import numpy as np  # noqa: E402
 from sklearn.frozen import FrozenEstimator  # noqa: E402
 
 from skcluster import explain  # noqa: E402
-from skcluster.baselines import ScalingRelationRegressor  # noqa: E402
+from skcluster.baselines import count_rate_method  # noqa: E402
+from skcluster.benchmark import catalog_scalars  # noqa: E402
 from skcluster.calibration import RecalibratedRegressor, conformal_quantile  # noqa: E402
 from skcluster.datasets import make_survey  # noqa: E402
 from skcluster.metrics import (  # noqa: E402
@@ -93,9 +94,8 @@ def simulate(kwargs, n, seed, n_jobs):
     t0 = time.perf_counter()
     data = make_survey(survey, n_clusters=n, random_state=seed, n_jobs=n_jobs, verbose=False, **kw)
     cat = data.catalog
-    rate = np.asarray(cat["ML_CTS"], dtype=np.float64) / np.asarray(cat["exposure"], dtype=np.float64)
     # the traditional method's observable: the detection fit's count rate (counts/s, 0.2-2.3 keV)
-    X = data.X.assign(ml_rate=rate)
+    X = data.X.assign(ml_rate=catalog_scalars(cat)["ml_rate"])
     return X, data.y, cat, time.perf_counter() - t0
 
 
@@ -421,7 +421,7 @@ def main(argv=None):
     X_cal, y_cal, _, timings["simulate_calibration_s"] = simulate({}, cfg["n_cal"], seeds["calibration"], args.n_jobs)
 
     _log("training the count-rate baseline and the ensemble")
-    baseline = ScalingRelationRegressor(observable="ml_rate", redshift_terms=("E", "DL", "1+z")).fit(X_tr, y_tr)
+    baseline = count_rate_method().fit(X_tr, y_tr)
     pipe = make_mass_pipeline(n_estimators=cfg["n_members"], random_state=args.seed, max_epochs=cfg["max_epochs"],
                               patience=cfg["patience"], verbose=1)
     t0 = time.perf_counter()

@@ -64,6 +64,7 @@ __all__ = [
     "GradientBoostingMassRegressor",
     "redshift_terms",
     "make_baseline",
+    "count_rate_method",
     "BASELINE_NAMES",
 ]
 
@@ -1513,6 +1514,17 @@ _SCALING = {
 
 #: Names accepted by :func:`make_baseline`.
 BASELINE_NAMES = tuple(_SCALING) + ("hardness_counts", "gbm_scalars")
+
+
+def count_rate_method():
+    """The traditional method of Krippendorf et al. 2023 (unfitted).
+
+    The Chiu et al. 2022 count-rate relation form (E(z), D_L, (1+z) terms)
+    on the column ``ml_rate``: the detection fit's count rate, counts/s in
+    0.2-2.3 keV (eSASS ML_RATE; for the mock,
+    ``skcluster.benchmark.catalog_scalars(catalog)["ml_rate"]``).
+    """
+    return ScalingRelationRegressor(observable="ml_rate", redshift_terms=("E", "DL", "1+z"))
 
 
 def make_baseline(name, *, observables=None, random_state=None, **regressor_params):

@@ -200,10 +200,10 @@ def _uniform_mass_resample(y, seed, n_bins=20):
 
 
 def _baseline_regressor(name, observables):
-    from .baselines import GradientBoostingMassRegressor, ScalingRelationRegressor, make_baseline
+    from .baselines import GradientBoostingMassRegressor, count_rate_method, make_baseline
 
     if name == "count_rate":
-        return ScalingRelationRegressor(observable="ml_rate", redshift_terms=("E", "DL", "1+z"))
+        return count_rate_method()
     if name == "count_rate_r500":
         return make_baseline("count_rate").named_steps["regressor"]
     if name == "gbm_scalars":

@@ -148,6 +148,13 @@ def _int_tuple(text):
     return values
 
 
+def _add_bands(p):
+    """``--bands`` of the commands that build a model (demo, train)."""
+    p.add_argument("--bands", type=parse_bands, default="krippendorf10",
+                   help="energy bands: a preset (krippendorf10, ho3, broad, efeds7) or keV ranges "
+                        "0.3-0.6,0.6-1.1,...")
+
+
 def parse_bands(text):
     """Bands from the command line: a preset name or ``lo-hi,lo-hi,...`` in keV.
 
@@ -235,9 +242,7 @@ def build_parser():
     p.add_argument("--max-epochs", type=_positive_int, default=DEFAULTS["max_epochs"],
                    help="training epochs per CNN (early stopping may stop sooner)")
     p.add_argument("--seed", type=_nonnegative_int, default=0, help="random seed (mock, split, networks)")
-    p.add_argument("--bands", type=parse_bands, default="krippendorf10",
-                   help="energy bands: a preset (krippendorf10, ho3, broad, efeds7) or keV ranges "
-                        "0.3-0.6,0.6-1.1,...")
+    _add_bands(p)
     p.add_argument("--n-jobs", type=_n_jobs, default=None, help="parallel workers for the simulation")
     p.add_argument("--overwrite", action="store_true", help="replace the files of an earlier demo")
     _common(p)
@@ -287,9 +292,7 @@ def build_parser():
     p.add_argument("--survey", choices=("efeds", "erass1"), default="efeds",
                    help="mock survey depth preset (ignored with --data)")
     p.add_argument("--data", metavar="DIR", help="train on a folder written by 'skcluster simulate' instead")
-    p.add_argument("--bands", type=parse_bands, default="krippendorf10",
-                   help="energy bands: a preset (krippendorf10, ho3, broad, efeds7) or keV ranges "
-                        "0.3-0.6,0.6-1.1,...")
+    _add_bands(p)
     p.add_argument("--n-clusters", type=_positive_int, default=None,
                    help="clusters to simulate (default 2000); with --data: use the first N of "
                         "the folder (default: all)")

@@ -252,7 +252,8 @@ def run_demo(out="skcluster-demo", *, n_clusters=DEFAULTS["n_clusters"],
     from sklearn.model_selection import train_test_split
 
     from . import persist
-    from .baselines import ScalingRelationRegressor
+    from .baselines import count_rate_method
+    from .benchmark import catalog_scalars
     from .datasets import make_survey
     from .io import write_table
     from .models import make_mass_pipeline
@@ -276,8 +277,7 @@ def run_demo(out="skcluster-demo", *, n_clusters=DEFAULTS["n_clusters"],
     data = make_survey("efeds", n_clusters=int(n_clusters), random_state=random_state, n_jobs=n_jobs,
                        verbose=bool(verbose))
     cat = data.catalog
-    ml_rate = np.asarray(cat["ML_CTS"], dtype=np.float64) / np.asarray(cat["exposure"], dtype=np.float64)
-    X = data.X.assign(ml_rate=ml_rate)
+    X = data.X.assign(ml_rate=catalog_scalars(cat)["ml_rate"])
     y = data.y
     seconds["simulate"] = time.perf_counter() - t0
     idx_train, idx_test = train_test_split(np.arange(len(y)), test_size=test_size,
@@ -299,7 +299,7 @@ def run_demo(out="skcluster-demo", *, n_clusters=DEFAULTS["n_clusters"],
     # 3. the count-rate method, and both on the held-out clusters
     _log(verbose, f"[demo] 3/4 count-rate baseline and evaluation on {len(y_test)} held-out clusters")
     t0 = time.perf_counter()
-    baseline = ScalingRelationRegressor(observable="ml_rate", redshift_terms=("E", "DL", "1+z"))
+    baseline = count_rate_method()
     baseline.fit(X_train, y_train)
     from .streaming import predict_stream
 
