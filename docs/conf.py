@@ -61,6 +61,7 @@ numpydoc_validation_checks = set()
 html_theme = "pydata_sphinx_theme"
 html_title = f"skcluster {release}"
 html_static_path = ["_static"]
+html_css_files = ["skcluster.css"]
 html_theme_options = {
     "navbar_align": "left",
     "show_toc_level": 2,
@@ -178,8 +179,9 @@ def _first_line(obj):
 
 def _write_api_pages():
     out = DOCS / "api"
-    if out.exists():
-        shutil.rmtree(out)
+    for stale in (out, DOCS / "generated"):  # autosummary stubs too: objects move between modules
+        if stale.exists():
+            shutil.rmtree(stale)
     out.mkdir()
     modules = {name: importlib.import_module(name) for name in API_MODULES}
     owner = _canonical_owner(modules)
