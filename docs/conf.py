@@ -69,7 +69,7 @@ html_theme_options = {
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version"],
 }
-html_sidebars = {"index": []}
+html_sidebars = {page: [] for page in ("index", "install", "quickstart", "architecture", "citing")}
 html_show_sourcelink = False
 
 # -- sphinx-gallery -----------------------------------------------------------
