@@ -15,6 +15,7 @@ import importlib
 import inspect
 import io
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -173,8 +174,10 @@ def _canonical_owner(modules):
 
 
 def _first_line(obj):
+    """First paragraph of a docstring, cross-reference roles made literal (no currentmodule here)."""
     doc = inspect.getdoc(obj) or ""
-    return doc.strip().split("\n\n")[0].replace("\n", " ")
+    text = doc.strip().split("\n\n")[0].replace("\n", " ")
+    return re.sub(r":(?:py:)?\w+:`~?([^`]+)`", r"``\1``", text)
 
 
 def _write_api_pages():
