@@ -125,6 +125,29 @@ def _augment(members, images, training):
     return images
 
 
+def _zip_loaders(loaders):
+    """Batches of all loaders together, running every loader to its end.
+
+    Unlike ``zip``, every iterator is advanced until it is exhausted: a
+    ``RandomSampler`` draws from its generator when it is asked for the
+    element after its last one, and a member must see the same draws as in
+    a sequential fit.
+    """
+    iters = [iter(loader) for loader in loaders]
+    while True:
+        batches, ended = [], 0
+        for it in iters:
+            try:
+                batches.append(next(it))
+            except StopIteration:
+                ended += 1
+        if ended:
+            if ended != len(iters):  # pragma: no cover - equal sizes by construction
+                raise RuntimeError("the members' data loaders have different numbers of batches")
+            return
+        yield batches
+
+
 def _stack_batches(batches, device):
     images = [b[0]["images"].to(device, non_blocking=True) for b in batches]
     scalars = torch.stack([b[0]["scalars"] for b in batches]).to(device)
@@ -283,7 +306,7 @@ def fit_vectorised(members, X, y, index_sets=None, verbose=0, conv_mode="auto"):
             stacked.train()
             stacked.set_dropout_generators([mem._generators_["dropout"] for mem in act])
             train_losses, train_sizes = [], []
-            for batches in zip(*(train_loaders[i] for i in active)):
+            for batches in _zip_loaders([train_loaders[i] for i in active]):
                 imgs, scal, yb = _stack_batches(batches, device)
                 imgs = _augment(act, imgs, training=True)
                 with ref._autocast_context():
@@ -302,7 +325,7 @@ def fit_vectorised(members, X, y, index_sets=None, verbose=0, conv_mode="auto"):
                 stacked.eval()
                 valid_losses = []
                 with torch.no_grad():
-                    for batches in zip(*(valid_loaders[i] for i in active)):
+                    for batches in _zip_loaders([valid_loaders[i] for i in active]):
                         imgs, scal, yb = _stack_batches(batches, device)
                         imgs = _augment(act, imgs, training=False)
                         with ref._autocast_context():
