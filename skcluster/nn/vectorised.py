@@ -43,6 +43,11 @@ __all__ = ["fit_vectorised", "stacked_predict", "vectorise_unsupported"]
 
 _OPTIMIZERS = (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD)
 
+#: ``conv_mode`` of :class:`~skcluster.nn.stacked.StackedClusterCNN` used by
+#: the ensemble (training and prediction); "auto" is "grouped" on CUDA and
+#: "loop" on CPUs. Set it to compare the two (``benchmarks/bench_model.py``).
+DEFAULT_CONV_MODE = "auto"
+
 
 def vectorise_unsupported(member, fit_params=None):
     """Why ``member`` (an unfitted template) cannot be trained vectorised, or None.
@@ -218,7 +223,7 @@ class _EarlyStopping:
         return self.misses == self.patience
 
 
-def fit_vectorised(members, X, y, index_sets=None, verbose=0, conv_mode="auto"):
+def fit_vectorised(members, X, y, index_sets=None, verbose=0, conv_mode=None):
     """Fit unfitted ``CNNRegressor`` clones (seeds already set) as one stacked network.
 
     Parameters
@@ -233,8 +238,9 @@ def fit_vectorised(members, X, y, index_sets=None, verbose=0, conv_mode="auto"):
     verbose : int, default=0
         > 0: a progress bar over epochs with the members still training and
         the best validation loss so far.
-    conv_mode : {"auto", "grouped", "loop"}, default="auto"
-        See :class:`~skcluster.nn.stacked.StackedClusterCNN`.
+    conv_mode : {"auto", "grouped", "loop"} or None, default=None
+        See :class:`~skcluster.nn.stacked.StackedClusterCNN`; None:
+        :data:`DEFAULT_CONV_MODE`.
 
     Returns
     -------
@@ -244,6 +250,7 @@ def fit_vectorised(members, X, y, index_sets=None, verbose=0, conv_mode="auto"):
         Wall time from the start until each member stopped training.
     """
     start = time.perf_counter()
+    conv_mode = conv_mode or DEFAULT_CONV_MODE
     m_total = len(members)
     index_sets = index_sets or [None] * m_total
     ref = members[0]
@@ -431,12 +438,13 @@ def _cache_key(members):
     return tuple(key)
 
 
-def stacked_module(owner, members, conv_mode="auto"):
+def stacked_module(owner, members, conv_mode=None):
     """The members' :class:`StackedClusterCNN` (eval mode), built once and cached per ``owner``.
 
     The cache lives outside ``owner`` (a weak reference), so it is never
     pickled or saved, and is rebuilt when any member's weights change.
     """
+    conv_mode = conv_mode or DEFAULT_CONV_MODE
     key = (_cache_key(members), conv_mode)
     hit = _CACHE.get(owner)
     if hit is not None and hit[0] == key:
@@ -450,7 +458,7 @@ def stacked_module(owner, members, conv_mode="auto"):
     return stacked
 
 
-def stacked_predict(owner, members, X, conv_mode="auto", batch_size=None):
+def stacked_predict(owner, members, X, conv_mode=None, batch_size=None):
     """All members' predicted means and variances in one stacked forward per batch.
 
     Returns ``(means, variances)``, each of shape (M, n) and float64, equal
