@@ -211,8 +211,12 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         augmentation and dropout draws, and early stopping a sequential fit
         with the same seed gives it; the results differ from the
         sequential ones only by float rounding (the order of operations
-        differs). Memory: the M members' activations of one batch at once
-        (about M times one member's).
+        differs). The members' own ``verbose`` epoch tables are replaced by
+        the ensemble's progress bar (``verbose``). Memory: the M members'
+        activations of one batch at once (about M times one member's).
+        Prediction runs all members in one stacked forward whenever they are
+        ``CNNRegressor`` networks of identical architecture and settings
+        (also for members trained sequentially), unless ``vectorize=False``.
 
     Attributes
     ----------

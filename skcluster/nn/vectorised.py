@@ -384,11 +384,8 @@ def fit_vectorised(members, X, y, index_sets=None, verbose=0, conv_mode=None):
                         if id(p) in moved:
                             optimizer.state[p] = moved[id(p)]
             if bar is not None:
-                best = min(
-                    (s.dynamic_threshold + s.threshold for s in stoppers if s is not None and s.best_epoch),
-                    default=min(h[-1][monitor] for h in histories if h),
-                )
-                bar.set_postfix(training=len(active), best_val_loss=f"{best:.4f}")
+                best = min(b[monitor] for b in best_scores)
+                bar.set_postfix({"training": len(active), f"best_{monitor.replace('valid', 'val')}": f"{best:.4f}"})
                 bar.update(1)
             if not active:
                 break
