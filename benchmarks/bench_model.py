@@ -294,11 +294,15 @@ def cpu_info():
             "bfloat16_fast": bool(flags & {"avx512_bf16", "amx_bf16", "amx_tile"})}
 
 
+#: Device of the --vectorised and --accuracy sections ("cuda" on a GPU machine).
+DEVICE = "cpu"
+
+
 def _standard_member(epochs, batch_size=64, channels_last=True, autocast=None):
     """The standard pipeline's member (skcluster.models.make_cnn), fixed epochs, no early stopping."""
     from skcluster.models import make_cnn
 
-    net = make_cnn(max_epochs=epochs, batch_size=batch_size, fast=False, random_state=0)
+    net = make_cnn(max_epochs=epochs, batch_size=batch_size, fast=False, random_state=0, device=DEVICE)
     # the standard 20% validation split stays (same work on both paths); the
     # images are pre-scaled, as the pipeline's preprocessing delivers them
     return net.set_params(early_stopping=False, channels_last=channels_last, autocast=autocast)
@@ -328,9 +332,11 @@ def bench_vectorised(X, y, members, epochs, repeats, n_predict, sweep_members, b
     info = cpu_info()
     cpus = os.cpu_count() or 1
     dtypes = {"float32": None}
-    if info["bfloat16_fast"]:
+    on_gpu = DEVICE.startswith("cuda")
+    if (info["bfloat16_fast"] and not on_gpu) or (on_gpu and torch.cuda.is_bf16_supported()):
         dtypes["bfloat16"] = "bfloat16"
-    res = {"cpu": info, "n_train": len(X), "epochs": epochs, "image": list(X["images"].shape[1:]),
+    res = {"cpu": info, "device": DEVICE,
+           "gpu": torch.cuda.get_device_name(DEVICE) if on_gpu else None, "n_train": len(X), "epochs": epochs, "image": list(X["images"].shape[1:]),
            "threads": torch.get_num_threads(), "training": [], "sweep": [], "predict": []}
     # warm-up: oneDNN kernels and the allocator, both paths
     _fit_ensemble(_standard_member(1), X[:64], y[:64], 2, True)
@@ -356,7 +362,7 @@ def bench_vectorised(X, y, members, epochs, repeats, n_predict, sweep_members, b
     base = dict(batch_size=64, threads=cpus, channels_last=True, conv_mode="auto")
     variants = [dict(base)]
     variants += [dict(base, batch_size=b) for b in batch_sizes if b != 64]
-    variants += [dict(base, threads=t) for t in thread_counts if t != cpus]
+    variants += [dict(base, threads=t) for t in thread_counts if t != cpus and not on_gpu]
     variants += [dict(base, channels_last=False)]
     variants += [dict(base, conv_mode=c) for c in ("loop", "grouped")]
     for var in variants:
@@ -411,7 +417,8 @@ def _markdown_vectorised(r):
         "# bench_model --vectorised",
         "",
         f"CPU: {c['model_name']} ({flags}); {os.cpu_count()} CPUs, {r['threads']} torch threads; "
-        f"torch {torch.__version__}. GPU: not measured.",
+        f"torch {torch.__version__}. Device: {r.get('device', 'cpu')}"
+        + (f" ({r['gpu']})." if r.get("gpu") else "; GPU: not measured."),
         f"Standard member (skcluster.models.make_cnn: channels (16, 32, 64), dense (64,), channels_last), "
         f"{r['n_train']} clusters of {' x '.join(map(str, r['image']))}, 20% validation split, "
         f"{r['epochs']} epochs without early stopping; seconds are the best of interleaved runs.",
@@ -426,7 +433,7 @@ def _markdown_vectorised(r):
             f"| {t['dtype']} | {t['members']} | {t['vectorised_seconds']:.1f} | {t['sequential_seconds']:.1f} | "
             f"{t['vectorised_members_per_s']:.3f} | {t['sequential_members_per_s']:.3f} | {t['speedup']:.2f}x | {cpu} |"
         )
-    if not c["bfloat16_fast"]:
+    if not any(t["dtype"] == "bfloat16" for t in r["training"]):
         lines += ["", "bfloat16: not measured (this CPU has neither avx512_bf16 nor AMX)."]
     lines += [
         "",
@@ -504,7 +511,7 @@ def bench_accuracy(n_clusters, n_folds, members, epochs, patience, npix, n_boot,
     data = make_survey(survey, n_clusters=n_clusters, random_state=seed)
     X, y = data.X, np.asarray(data.y, dtype=np.float64)
     pipe = make_mass_pipeline(npix=npix, n_estimators=members, random_state=seed, max_epochs=epochs,
-                              patience=patience)
+                              patience=patience, device=DEVICE)
     Xb = pipe[0].fit_transform(X)  # binning is stateless: once for all folds
     folds = list(KFold(n_folds, shuffle=True, random_state=seed).split(y))
     preds = {p: (np.empty_like(y), np.empty_like(y)) for p in ("vectorised", "sequential")}
@@ -558,6 +565,8 @@ def _markdown_accuracy(r):
 
 
 def main_vectorised(args, argv):
+    global DEVICE
+    DEVICE = args.device
     cpus = os.cpu_count() or 1
     torch.set_num_threads(args.threads or cpus)
     command = "python benchmarks/bench_model.py " + " ".join(argv if argv is not None else sys.argv[1:])
@@ -630,6 +639,7 @@ def main(argv=None):
         help="only the accuracy comparison: vectorised against member-by-member ensembles on the same "
         "folds of a mock survey, paired bootstrap (writes bench_vectorised_accuracy.json/.md)",
     )
+    parser.add_argument("--device", default="cpu", help="device of --vectorised and --accuracy (e.g. cuda)")
     parser.add_argument("--acc-clusters", type=int, default=2000)
     parser.add_argument("--acc-folds", type=int, default=5)
     parser.add_argument("--acc-members", type=int, default=10)
