@@ -204,8 +204,10 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         False always trains and predicts member by member. Not supported
         (sequential under "auto"): members other than ``CNNRegressor`` with
         the ``ClusterCNN`` module and ``GaussianNLLLoss``, optimizers other
-        than Adam, AdamW and SGD, extra callbacks (learning-rate schedulers,
-        gradient clipping), float16 autocast, ``warm_start``, a custom
+        than Adam, AdamW and SGD, callbacks other than progress displays
+        (learning-rate schedulers, gradient clipping, checkpoints; progress
+        callbacks are not run, the ensemble's progress bar replaces them),
+        float16 autocast, ``warm_start``, a custom
         ``train_split`` or iterator, and fit parameters. Each vectorised
         member gets the initial weights, validation split, shuffling,
         augmentation and dropout draws, and early stopping a sequential fit

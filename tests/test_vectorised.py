@@ -264,7 +264,13 @@ def test_vectorize_parameter_clone_and_choice(toy):
     # unsupported options and n_jobs > 1 fall back to the sequential path under "auto"
     from skorch.callbacks import GradientNormClipping
 
-    assert "callbacks" in vectorise_unsupported(tiny_cnn(callbacks=[GradientNormClipping(1.0)]))
+    assert "GradientNormClipping" in vectorise_unsupported(tiny_cnn(callbacks=[GradientNormClipping(1.0)]))
+    from skorch.callbacks import PrintLog
+
+    from skcluster.demo import _epoch_progress
+
+    # progress displays (the demo's epoch bar) do not force the sequential path
+    assert vectorise_unsupported(tiny_cnn(callbacks=[_epoch_progress()(), ("log", PrintLog())])) is None
     assert "float16" in vectorise_unsupported(tiny_cnn(autocast="float16"))
     assert vectorise_unsupported(tiny_cnn()) is None
     clipped = DeepEnsembleRegressor(tiny_cnn(max_epochs=1, callbacks=[GradientNormClipping(1.0)]), n_estimators=2)
@@ -279,7 +285,8 @@ def test_verbose_shows_epoch_progress(toy, capsys):
     X, y = toy
     DeepEnsembleRegressor(tiny_cnn(max_epochs=2), n_estimators=2, verbose=1).fit(X, y)
     out = capsys.readouterr()
-    assert "vectorised ensemble (2 members)" in out.err and "2/2" in out.err and "best_val_loss" in out.err
+    assert "CNN epochs (2 ensemble members, vectorised)" in out.err and "2/2" in out.err
+    assert "best_val_loss" in out.err and "training=2" in out.err
     assert "vectorised in one process" in out.out
 
 

@@ -43,6 +43,17 @@ __all__ = ["fit_vectorised", "stacked_predict", "vectorise_unsupported"]
 
 _OPTIMIZERS = (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD)
 
+#: Callbacks that only show progress: the vectorised path does not run them
+#: (its own progress bar, ``verbose``, replaces them), so they do not force the
+#: sequential path. Every other callback (schedulers, gradient clipping,
+#: checkpoints, ...) does.
+_PROGRESS_CALLBACKS = {
+    "skorch.callbacks.logging.PrintLog",
+    "skorch.callbacks.logging.ProgressBar",
+    "skorch.callbacks.training.EpochTimer",
+    "skcluster.demo.EpochProgress",
+}
+
 #: ``conv_mode`` of :class:`~skcluster.nn.stacked.StackedClusterCNN` used by
 #: the ensemble (training and prediction); "auto" is "grouped" on CUDA and
 #: "loop" on CPUs. Set it to compare the two (``benchmarks/bench_model.py``).
@@ -55,7 +66,8 @@ def vectorise_unsupported(member, fit_params=None):
     Supported: a :class:`CNNRegressor` (exactly, not a subclass) with the
     :class:`ClusterCNN` module (any ``module__*`` parameters), the
     :class:`GaussianNLLLoss` criterion, Adam, AdamW or SGD (without
-    parameter groups), ``train_split`` "auto" or None, no extra callbacks,
+    parameter groups), ``train_split`` "auto" or None, no callbacks other
+    than progress displays (which are not run),
     default iterators, autocast None or "bfloat16", no ``warm_start`` and no
     fit parameters. Everything else trains sequentially.
     """
@@ -69,8 +81,11 @@ def vectorise_unsupported(member, fit_params=None):
         return f"the optimizer {getattr(member.optimizer, '__name__', member.optimizer)!r} is not Adam, AdamW or SGD"
     if "param_groups" in member.get_params_for("optimizer"):
         return "optimizer parameter groups"
-    if member.callbacks:
-        return "extra callbacks (schedulers, gradient clipping, ...)"
+    for cb in member.callbacks or ():
+        cb = cb[1] if isinstance(cb, tuple) else cb
+        name = f"{type(cb).__module__}.{type(cb).__qualname__}"
+        if name not in _PROGRESS_CALLBACKS:
+            return f"a callback ({type(cb).__name__}) other than progress display"
     if member.autocast == "float16":
         return "float16 autocast (gradient scaler)"
     if member.warm_start:
@@ -305,7 +320,7 @@ def fit_vectorised(members, X, y, index_sets=None, verbose=0, conv_mode=None):
         if verbose > 0:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=max_epochs, desc=f"vectorised ensemble ({m_total} members)", unit="epoch")
+            bar = tqdm(total=max_epochs, desc=f"CNN epochs ({m_total} ensemble members, vectorised)", unit="epoch")
 
         for epoch in range(1, max_epochs + 1):
             t_epoch = time.perf_counter()
