@@ -4,10 +4,13 @@
 architecture, every parameter with a leading member axis, and runs all of
 them in one forward pass:
 
-* convolutions are grouped convolutions with the members as groups: the
-  activations have shape (n, M*C, H, W), channels ``m*C:(m+1)*C`` belonging
-  to member m (when all members read the same images, the first convolution
-  is an ordinary one with M*C output channels);
+* convolutions are either grouped convolutions with the members as groups
+  (``conv_mode="grouped"``: activations of shape (n, M*C, H, W), channels
+  ``m*C:(m+1)*C`` belonging to member m; when all members read the same
+  images the first convolution is an ordinary one with M*C output
+  channels), or each member's own convolution on its own activations
+  (``conv_mode="loop"``, faster on CPUs, where grouped convolutions are
+  slow and the members' activations together do not fit in cache);
 * batch normalisation normalises each of the M*C channels on its own, which
   is exactly each member's own batch normalisation;
 * dense layers and the two heads are batched matrix products over the
