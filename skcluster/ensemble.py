@@ -11,7 +11,12 @@ equally weighted mixture, whose mean and variance are
           = mean_i sigma_i^2          (aleatoric: noise the members see)
           + mean_i (mu_i - mu)^2      (epistemic: the members' disagreement)
 
-Members run in parallel through :mod:`sklearn.utils.parallel`, so
+Members of :class:`~skcluster.nn.CNNRegressor` train by default as one
+vectorised network (:mod:`skcluster.nn.vectorised`): every layer holds the M
+members' weights, each member keeps its own seed, validation split,
+shuffling, augmentation and early stopping, and the fitted members are
+ordinary ``CNNRegressor`` objects. Otherwise members run one after another
+or in parallel through :mod:`sklearn.utils.parallel`, so
 ``joblib.parallel_config(backend="dask")`` sends them to a Dask cluster.
 """
 
@@ -185,7 +190,35 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         level, so bit-identical members across different ``n_jobs`` need a
         fixed ``torch_threads`` (e.g. 1).
     verbose : int, default=0
-        > 0 shows a progress bar over members (tqdm) and a summary line.
+        > 0 shows a progress bar (tqdm) and a summary line: over members when
+        they train one by one, over epochs (with the number of members still
+        training and the best validation loss) when they train vectorised.
+    vectorize : {"auto", True, False}, default="auto"
+        Train (and predict with) all members as one stacked network
+        (:class:`~skcluster.nn.stacked.StackedClusterCNN`) instead of one
+        after another. "auto" does so when the member is a
+        :class:`~skcluster.nn.CNNRegressor` the vectorised path supports and
+        the members would otherwise run in one process (``n_jobs`` 1 or
+        None, no Dask backend); True requires it (``ValueError`` naming the
+        reason if the member is not supported; ``n_jobs`` is then unused);
+        False always trains and predicts member by member. Not supported
+        (sequential under "auto"): members other than ``CNNRegressor`` with
+        the ``ClusterCNN`` module and ``GaussianNLLLoss``, optimizers other
+        than Adam, AdamW and SGD, callbacks other than progress displays
+        (learning-rate schedulers, gradient clipping, checkpoints; progress
+        callbacks are not run, the ensemble's progress bar replaces them),
+        float16 autocast, ``warm_start``, a custom
+        ``train_split`` or iterator, and fit parameters. Each vectorised
+        member gets the initial weights, validation split, shuffling,
+        augmentation and dropout draws, and early stopping a sequential fit
+        with the same seed gives it; the results differ from the
+        sequential ones only by float rounding (the order of operations
+        differs). The members' own ``verbose`` epoch tables are replaced by
+        the ensemble's progress bar (``verbose``). Memory: the M members'
+        activations of one batch at once (about M times one member's).
+        Prediction runs all members in one stacked forward whenever they are
+        ``CNNRegressor`` networks of identical architecture and settings
+        (also for members trained sequentially), unless ``vectorize=False``.
 
     Attributes
     ----------
@@ -196,7 +229,10 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
     member_has_std_ : bool
         Whether members predict their own standard deviation.
     fit_seconds_ : ndarray of shape (n_estimators,)
-        Wall-clock training time of each member.
+        Wall-clock training time of each member (vectorised: from the start
+        until the member stopped, the members training at the same time).
+    vectorised_ : bool
+        Whether the members were trained vectorised.
     n_features_in_ : int
         Number of features (only when fitted on a 2-D array).
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -227,6 +263,7 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         random_state=None,
         torch_threads=None,
         verbose=0,
+        vectorize="auto",
     ):
         self.estimator = estimator
         self.n_estimators = n_estimators
@@ -235,6 +272,7 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         self.random_state = random_state
         self.torch_threads = torch_threads
         self.verbose = verbose
+        self.vectorize = vectorize
 
     # ----------------------------------------------------------------- helpers
     def __sklearn_is_fitted__(self):
@@ -333,7 +371,7 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
             member is kept: the estimator is left unfitted, so nothing
             partial can be saved.
         """
-        for attr in ("estimators_", "seeds_", "member_has_std_", "fit_seconds_"):
+        for attr in ("estimators_", "seeds_", "member_has_std_", "fit_seconds_", "vectorised_"):
             if hasattr(self, attr):  # a failed refit must not leave the old model
                 delattr(self, attr)
         if not (isinstance(self.n_estimators, (int, np.integer)) and self.n_estimators >= 1):
@@ -342,6 +380,8 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
             isinstance(self.torch_threads, (int, np.integer)) and self.torch_threads >= 1
         ):
             raise ValueError(f"torch_threads must be None or a positive int, got {self.torch_threads!r}")
+        if not (isinstance(self.vectorize, (bool, np.bool_)) or self.vectorize == "auto"):
+            raise ValueError(f"vectorize must be 'auto', True or False, got {self.vectorize!r}")
         X, y = self._validate_X_y(X, y, reset=True)
         n = _num_samples(X)
         if n < 1:
@@ -360,6 +400,9 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
             index_sets.append(
                 np.random.RandomState(seed).randint(0, n, n) if self.bootstrap else None
             )
+
+        if self._use_vectorised(template, fit_params):
+            return self._fit_vectorised(members, X, y, index_sets, seeds)
 
         n_parallel = min(self.n_estimators, effective_n_jobs(self.n_jobs))
         threads = self._torch_threads(n_parallel)
@@ -394,6 +437,7 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         self.fit_seconds_ = np.array([r[1] for r in results])
         self.seeds_ = seeds
         self.member_has_std_ = all(_predicts_std(m) for m in fitted)
+        self.vectorised_ = False
         self.estimators_ = fitted
         if self.verbose:
             pids = len({r[2] for r in results})
@@ -404,10 +448,75 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
             )
         return self
 
+    def _vectorise_unsupported(self, template, fit_params):
+        """Why the members cannot train vectorised (None: they can)."""
+        if not type(template).__module__.startswith("skcluster.nn"):
+            return f"the member is a {type(template).__name__}, not a CNNRegressor"
+        from .nn.vectorised import vectorise_unsupported
+
+        return vectorise_unsupported(template, fit_params)
+
+    def _use_vectorised(self, template, fit_params):
+        if self.vectorize is False or self.vectorize is np.False_:
+            return False
+        why = self._vectorise_unsupported(template, fit_params)
+        if self.vectorize is True or self.vectorize is np.True_:
+            if why:
+                raise ValueError(f"{type(self).__name__}: vectorize=True, but {why}; use vectorize='auto' or False")
+            return True
+        if why:
+            return False
+        backend = type(get_active_backend()[0]).__name__
+        return effective_n_jobs(self.n_jobs) == 1 and "Dask" not in backend
+
+    def _fit_vectorised(self, members, X, y, index_sets, seeds):
+        from .nn.vectorised import fit_vectorised
+
+        threads = self._torch_threads(1)
+        old_threads = None
+        if threads:
+            import torch
+
+            old_threads = torch.get_num_threads()
+            torch.set_num_threads(threads)
+        start = time.perf_counter()
+        try:
+            fitted, seconds = fit_vectorised(members, X, y, index_sets, verbose=self.verbose)
+        finally:
+            if old_threads is not None:
+                sys.modules["torch"].set_num_threads(old_threads)
+        self.fit_seconds_ = np.asarray(seconds, dtype=float)
+        self.seeds_ = seeds
+        self.member_has_std_ = all(_predicts_std(m) for m in fitted)
+        self.vectorised_ = True
+        self.estimators_ = fitted
+        if self.verbose:
+            epochs = [m.n_epochs_ for m in fitted]
+            print(
+                f"[DeepEnsembleRegressor] {self.n_estimators} members in "
+                f"{time.perf_counter() - start:.1f} s, vectorised in one process "
+                f"({min(epochs)}-{max(epochs)} epochs), torch threads: {threads or 'unchanged'}"
+            )
+        return self
+
     # ----------------------------------------------------------------- predict
+    def _stacked_predictions(self, X):
+        """(means, variances) from one stacked forward, or None (members not stackable)."""
+        if self.vectorize is False or self.vectorize is np.False_ or not self.member_has_std_:
+            return None
+        members = self.estimators_
+        if len(members) < 2 or not type(members[0]).__module__.startswith("skcluster.nn"):
+            return None
+        from .nn.vectorised import stacked_predict
+
+        return stacked_predict(self, members, X)
+
     def _member_predictions(self, X):
         check_is_fitted(self, "estimators_")
         X, _ = self._validate_X_y(X, None, reset=False)
+        stacked = self._stacked_predictions(X)
+        if stacked is not None:
+            return stacked
         means, variances = [], []
         members = self.estimators_
         if self.verbose > 0 and len(members) > 1:

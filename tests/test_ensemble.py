@@ -253,14 +253,21 @@ def test_same_predictions_whatever_n_jobs_cnn_member(toy):
     X, y = toy
     kw = dict(n_estimators=2, random_state=5, bootstrap=True)
     # the same number of torch threads everywhere: bit-identical members
-    ref = DeepEnsembleRegressor(tiny_cnn(), torch_threads=1, **kw).fit(X, y).predict(X, return_std=True)
-    ens = DeepEnsembleRegressor(tiny_cnn(), n_jobs=2, torch_threads=1, **kw).fit(X, y)
+    # (member by member; the vectorised path orders float operations differently)
+    ref = DeepEnsembleRegressor(tiny_cnn(), torch_threads=1, vectorize=False, **kw).fit(X, y)
+    ref = ref.predict(X, return_std=True)
+    ens = DeepEnsembleRegressor(tiny_cnn(), n_jobs=2, torch_threads=1, vectorize=False, **kw).fit(X, y)
+    assert not ens.vectorised_
     got = ens.predict(X, return_std=True)
     np.testing.assert_array_equal(got[0], ref[0])
     np.testing.assert_array_equal(got[1], ref[1])
-    # default threads (2 sequential vs 1 per worker): equal up to float rounding
-    auto = DeepEnsembleRegressor(tiny_cnn(), **kw).fit(X, y).predict(X)
+    # default threads (2 sequential vs 1 per worker), and the vectorised
+    # default with n_jobs=None: equal up to float rounding
+    auto = DeepEnsembleRegressor(tiny_cnn(), vectorize=False, **kw).fit(X, y).predict(X)
     np.testing.assert_allclose(auto, ref[0], atol=1e-4)
+    vec = DeepEnsembleRegressor(tiny_cnn(), torch_threads=1, **kw).fit(X, y)
+    assert vec.vectorised_
+    np.testing.assert_allclose(vec.predict(X), ref[0], atol=1e-4)
 
 
 @pytest.fixture(scope="module")
@@ -278,12 +285,18 @@ def dask_client():
 
 def test_dask_backend_same_predictions_and_grid_search(dask_client, toy, linear_data):
     X, y = toy
-    kw = dict(n_estimators=2, random_state=5, bootstrap=True, torch_threads=1)
+    # vectorize=False: the member-by-member path, whose members are bit-identical
+    # wherever they run ("auto" would also pick it under the Dask backend)
+    kw = dict(n_estimators=2, random_state=5, bootstrap=True, torch_threads=1, vectorize=False)
     ref = DeepEnsembleRegressor(tiny_cnn(), **kw).fit(X, y).predict(X, return_std=True)
     from distributed import get_task_stream
 
     with get_task_stream(dask_client) as stream, joblib.parallel_config(backend="dask"):
         ens = DeepEnsembleRegressor(tiny_cnn(), **kw).fit(X, y)
+    assert not ens.vectorised_
+    with joblib.parallel_config(backend="dask"):  # "auto" sends the members to the cluster too
+        auto = DeepEnsembleRegressor(tiny_cnn(max_epochs=1), n_estimators=2, random_state=0).fit(X, y)
+    assert not auto.vectorised_
     got = ens.predict(X, return_std=True)
     np.testing.assert_array_equal(got[0], ref[0])
     np.testing.assert_array_equal(got[1], ref[1])

@@ -7,6 +7,11 @@
   augmentation, mixed precision, and ``predict(X, return_std=True)``.
 * :mod:`~skcluster.nn.augment`: batched rotations/flips, Poisson
   resampling, Gaussian input noise, input scalings.
+* :class:`~skcluster.nn.stacked.StackedClusterCNN` and
+  :mod:`~skcluster.nn.vectorised`: M networks as one (grouped or per-member
+  convolutions, batched dense layers), used by
+  :class:`~skcluster.ensemble.DeepEnsembleRegressor` to train and run its
+  members together.
 * :func:`make_toy_sample`: a toy sample whose images depend on the target,
   for tests, examples and benchmarks (not physics).
 """
@@ -16,12 +21,14 @@ from .augment import add_gaussian_noise, dihedral, poisson_resample, random_dihe
 from .losses import GaussianNLLLoss, gaussian_nll
 from .module import ClusterCNN, SeededDropout
 from .regressor import CNNRegressor
+from .stacked import StackedClusterCNN
 
 __all__ = [
     "CNNRegressor",
     "ClusterCNN",
     "GaussianNLLLoss",
     "SeededDropout",
+    "StackedClusterCNN",
     "add_gaussian_noise",
     "dihedral",
     "gaussian_nll",
