@@ -86,11 +86,10 @@ class BenchmarkConfig:
             raise ValueError(f"unknown benchmark rows {unknown}; choose from {list(ROWS)}")
 
 
-#: ``quick`` finishes in under 10 minutes on 2 CPU cores (same code path,
-#: fewer clusters, folds, members and epochs); ``full``, the default, is the
-#: seed study's scale (8000 clusters, 30 members, 5 folds): days on a laptop
-#: CPU, use a GPU (``device="cuda"``); ``standard`` is a mid-size run (5
-#: members). The README quotes a reduced run on 2 CPU cores and its command.
+#: ``quick`` is the same code path with fewer clusters, folds, members and
+#: epochs; ``full``, the default, is the seed study's scale (8000 clusters,
+#: 30 members, 5 folds), meant for a GPU (``device="cuda"``); ``standard``
+#: is a mid-size run (5 members). The README quotes measured run times.
 PRESETS = {
     "quick": BenchmarkConfig(n_clusters=1200, n_folds=3, n_estimators=2, max_epochs=12, patience=4),
     "standard": BenchmarkConfig(n_clusters=8000, n_folds=5, n_estimators=5, max_epochs=60, patience=10),
@@ -251,7 +250,7 @@ def run_benchmark(out, quick=False, preset=None, n_folds=None, random_state=None
         Results folder (created). Refuses to replace an existing
         ``results.json`` unless ``overwrite=True``.
     quick : bool, default=False
-        The ``quick`` preset: under 10 minutes on 2 CPU cores.
+        The ``quick`` preset (small and fast; see :data:`PRESETS`).
     preset : {"quick", "standard", "full"}, default=None
         Sizes (:data:`PRESETS`); ``full`` (the seed study's scale) when
         neither is given.
@@ -261,8 +260,7 @@ def run_benchmark(out, quick=False, preset=None, n_folds=None, random_state=None
         Seed of the mock survey, the folds and the networks (preset's 0).
     n_jobs : int, default=None
         Workers for the simulation (ensemble members train one after the
-        other: with 2 cores, torch's own threads are faster, see
-        ``benchmarks/bench_model.py``).
+        other on torch's own threads, see ``benchmarks/bench_model.py``).
     verbose : int, default=1
         Progress lines (0: silent).
     overwrite : bool, default=False

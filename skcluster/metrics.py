@@ -4,7 +4,7 @@ Every function takes ``y_true`` and ``y_pred`` in y = log10(M500c / Msun)
 (dex) and, for the probabilistic ones, the predicted standard deviation
 ``y_std`` (dex) of a Gaussian predictive distribution in y.
 
-Conventions (PHYSICS.md, the seed study Krippendorf et al. 2023,
+Conventions (the seed study Krippendorf et al. 2023,
 arXiv:2305.00016, and Ho et al. 2023, arXiv:2303.00005):
 
 * scatter is quoted in ln M as a fraction:

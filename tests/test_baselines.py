@@ -2,7 +2,7 @@
 
 The test clusters are made by hand here (the mock survey is another
 module): photons of a projected beta model (beta = 2/3, rc = 0.185 r500,
-the eFEDS median of PHYSICS.md) with band count rates from
+the eFEDS median, Liu et al. 2022) with band count rates from
 :func:`skcluster.physics.rates.thermal_band_rates`, blurred by the King PSF
 (:func:`skcluster.physics.instrument.sample_king_offsets`), plus a flat
 background, binned into the cube geometry of docs/architecture.md.
@@ -37,13 +37,13 @@ BANDS = [(0.5, 1.0), (1.0, 2.0), (2.0, 5.0)]  # keV; the count band (0.2-2.3) ta
 
 
 def lx_of_mass(m500, z):
-    """L_X(0.5-2 keV, < r500) of the eFEDS L-M relation (PHYSICS.md), erg/s."""
+    """L_X(0.5-2 keV, < r500) of the eFEDS L-M relation (skcluster.physics.relations), erg/s."""
     a, b, c = LM_RELATION_EFEDS
     return 10 ** (a + b * np.log10(m500 / 2e14) + c * np.log10(efunc(z)))
 
 
 def kT_of_mass(m500, z):
-    """Arnaud et al. 2005 M-T relation (PHYSICS.md), keV."""
+    """Arnaud et al. 2005 M-T relation, keV."""
     m5, s = MT_RELATION_ARNAUD05
     return 5.0 * (efunc(z) * m500 / m5) ** (1 / s)
 
@@ -178,7 +178,7 @@ def test_background_subtraction_is_unbiased_and_errors_are_poisson():
     assert abs(d.mean()) < 3 * d.std(ddof=1) / np.sqrt(n), (d.mean(), d.std())
     # the net counts scatter (source + background Poisson) as the quoted errors say
     assert np.std(out["counts_ap"], ddof=1) == pytest.approx(np.mean(out["counts_ap_err"]), rel=0.15)
-    assert 20 < np.mean(out["counts_ap"]) < 400  # a faint, eFEDS-like cluster (47-530 counts, PHYSICS.md)
+    assert 20 < np.mean(out["counts_ap"]) < 400  # a faint, eFEDS-like cluster (47-530 counts, Liu et al. 2022)
 
 
 def test_lx_recovered_with_known_temperature_and_r500_converges(bright):
@@ -511,7 +511,7 @@ def survey():
     y = rng.uniform(13.7, 14.9, n)
     z = rng.uniform(0.1, 0.8, n)
     exposure = rng.uniform(800, 2000, n)
-    lum_scale = 10 ** rng.normal(0, 0.3 / np.log(10), n)  # sigma_lnL|M = 0.3 (PHYSICS.md)
+    lum_scale = 10 ** rng.normal(0, 0.3 / np.log(10), n)  # sigma_lnL|M = 0.3
     X, _ = make_clusters(rng, 10**y, z, exposure, npix=40, bkg_arcmin2=(3.5, 3.5, 6.0), lum_scale=lum_scale)
     return X.drop("kT"), y
 
@@ -596,7 +596,7 @@ def test_real_efeds_clusters(efeds_files):
         cut = stack.cutouts([p["ra"] for p in pos], [p["dec"] for p in pos], size_arcmin=20.0)
     # expmap_norm_* is normalised to the srctool ARF, which includes the vignetting: at the cluster
     # it equals the unvignetted exposure (2699 s). With the on-axis area of skcluster.physics the
-    # vignetted exposure is that times the survey vignetting at 1 keV (0.54, PHYSICS.md).
+    # vignetted exposure is that times the survey vignetting at 1 keV (0.54).
     X = ClusterSample(images=cut["images"], z=np.array([p["z"] for p in pos]),
                       exposure=cut["exposure"] * vignetting_factor(1.0), complete=cut["complete"],
                       kT=np.array([5.2, 3.0]),

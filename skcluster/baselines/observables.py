@@ -24,7 +24,7 @@ from ..physics import cosmology
 from ..physics.emission import bremsstrahlung_photon_spectrum
 from ..physics.instrument import PSF_ALPHA, PSF_CORE_ARCSEC
 from ..physics.rates import NH_EFEDS_CM2, BandRateTable, check_bands
-from ..physics.relations import LM_RELATION_EFEDS, MT_RELATION_ARNAUD05
+from ..physics.relations import LM_RELATION_EFEDS, MT_RELATION_ARNAUD05, RC_R500_EFEDS
 from ..preprocessing._base import SampleInputMixin, rows_text
 from ..sample import as_sample
 from ._checks import check_positive_column
@@ -260,7 +260,7 @@ class ScalarObservables(SampleInputMixin, TransformerMixin, BaseEstimator):
 
     def __init__(self, aperture_arcmin=2.0, background_annulus_arcmin=None, count_band_keV=(0.2, 2.3),
                  lum_band_keV=(0.5, 2.0), lm_relation=LM_RELATION_EFEDS, mt_relation=MT_RELATION_ARNAUD05,
-                 kT_column=None, nH_cm2=NH_EFEDS_CM2, psf_correction=True, core_radius_r500=0.185,
+                 kT_column=None, nH_cm2=NH_EFEDS_CM2, psf_correction=True, core_radius_r500=RC_R500_EFEDS,
                  psf_core_arcsec=PSF_CORE_ARCSEC, count_floor=1.0, max_iter=50, tol=1e-4,
                  source="auto", bands_keV=None, size_arcmin=None, verbose=0):
         self.aperture_arcmin = aperture_arcmin

@@ -3,7 +3,9 @@
 Used by the mock survey (:mod:`skcluster.datasets`) and by the
 scalar-observable baselines (flux, L_X, K-corrections), so that both fold
 spectra through the same response. Every number carries its source in the
-module docstrings (the project's PHYSICS.md reference sheet).
+module docstrings: the paper it comes from, or the eFEDS data release
+(Brunner et al. 2022, A&A 661, A1; Liu et al. 2022, A&A 661, A2) for the
+numbers measured from the public eFEDS products.
 """
 
 from . import cosmology, emission, instrument, rates

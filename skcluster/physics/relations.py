@@ -1,4 +1,4 @@
-"""Published cluster scaling relations: the L_X-M and M-T relations.
+"""Published cluster scaling relations and structure: L_X-M, M-T, core radius.
 
 The one home of these numbers; the mock survey
 (:mod:`skcluster.datasets.parameters`) and the scalar-observable baselines
@@ -18,13 +18,17 @@ The one home of these numbers; the mock survey
       E(z) M500 = 3.84e14 Msun (T / 5 keV)^1.71
 
   i.e. T = 5 keV (E(z) M500 / 3.84e14 Msun)^(1/1.71).
+* The median core radius of the eFEDS clusters' beta-model fits,
+  rc = 0.185 r500 (16-84%: 0.10-0.29), measured from the public eFEDS
+  products (Liu et al. 2022; the eSASS extent model has beta = 2/3,
+  Brunner et al. 2022, A&A 661, A1).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["MASS_PIVOT_MSUN", "LM_RELATION_EFEDS", "MT_RELATION_ARNAUD05", "MT_PIVOT_KEV", "lx_of_mass", "kT_of_mass"]
+__all__ = ["MASS_PIVOT_MSUN", "LM_RELATION_EFEDS", "MT_RELATION_ARNAUD05", "MT_PIVOT_KEV", "RC_R500_EFEDS", "lx_of_mass", "kT_of_mass"]
 
 #: Pivot mass of the L_X-M relation, Msun (h = 0.7 absorbed).
 MASS_PIVOT_MSUN = 2e14
@@ -37,6 +41,9 @@ LM_RELATION_EFEDS = (43.395, 1.58, 2.00)
 MT_RELATION_ARNAUD05 = (3.84e14, 1.71)
 #: Temperature at which :data:`MT_RELATION_ARNAUD05` is normalised, keV.
 MT_PIVOT_KEV = 5.0
+#: Median beta-model core radius of the eFEDS clusters in units of r500
+#: (Liu et al. 2022; measured from the public eFEDS products).
+RC_R500_EFEDS = 0.185
 
 
 def lx_of_mass(m500_msun, ez, relation=LM_RELATION_EFEDS, pivot_msun=MASS_PIVOT_MSUN):
