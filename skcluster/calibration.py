@@ -36,7 +36,7 @@ import numpy as np
 from scipy.special import ndtri
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, RegressorMixin, clone
 from sklearn.utils import _safe_indexing, check_random_state
-from sklearn.utils.validation import _num_samples, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
 __all__ = ["RecalibratedRegressor", "conformal_quantile", "fit_std_scale"]
 
@@ -180,7 +180,7 @@ class RecalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         try:
-            from sklearn.utils._tags import get_tags
+            from sklearn.utils import get_tags
 
             inner = get_tags(self.estimator)
             tags.input_tags = inner.input_tags
@@ -222,7 +222,7 @@ class RecalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
             raise ValueError(f"method must be one of {_METHODS}, got {self.method!r}")
         _check_level(self.level)
         y = np.asarray(y, dtype=np.float64).reshape(-1)
-        n = _num_samples(X)
+        n = int(X.shape[0]) if hasattr(X, "shape") else len(X)
         if n != y.shape[0]:
             raise ValueError(f"X has {n} rows but y has {y.shape[0]} values")
         if isinstance(self.estimator, FrozenEstimator):
