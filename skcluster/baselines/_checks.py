@@ -14,7 +14,7 @@ import numpy as np
 from scipy import sparse
 from sklearn.utils.validation import check_array, column_or_1d
 
-from ..preprocessing._base import rows_text
+from .._validation import rows_text
 
 
 def is_sample(X):
@@ -62,3 +62,14 @@ def expand_columns(X, patterns, step):
             hits = [p]
         names += [h for h in hits if h not in names]
     return names
+
+
+def observable_columns(X, step):
+    """``X.meta["observable_columns"]`` (written by ScalarObservables), or an error naming the fix."""
+    cols = X.meta.get("observable_columns")
+    if cols is None:
+        raise ValueError(
+            f"{step}: columns=None takes meta['observable_columns'] from "
+            "ScalarObservables, which this sample lacks; name the columns"
+        )
+    return list(cols)

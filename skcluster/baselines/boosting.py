@@ -21,9 +21,10 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
+from .._validation import check_positive_int
 from ..exceptions import SkclusterWarning
 from ..sample import as_sample
-from ._checks import check_target, expand_columns, is_sample
+from ._checks import check_target, expand_columns, is_sample, observable_columns
 from .features import ColumnsToArray
 
 __all__ = ["GradientBoostingMassRegressor"]
@@ -153,12 +154,7 @@ class GradientBoostingMassRegressor(RegressorMixin, BaseEstimator):
             X = as_sample(X, step=self._step)
             if fitting:
                 if self.columns is None:
-                    obs = X.meta.get("observable_columns")
-                    if obs is None:
-                        raise ValueError(
-                            f"{self._step}: columns=None takes meta['observable_columns'] from "
-                            "ScalarObservables, which this sample lacks; name the columns"
-                        )
+                    obs = observable_columns(X, self._step)
                     cols = list(obs) + [c for c in ("z", "exposure") if c in X and c not in obs]
                 else:
                     cols = expand_columns(X, self.columns, self._step)
@@ -226,13 +222,13 @@ class GradientBoostingMassRegressor(RegressorMixin, BaseEstimator):
         A, y = self._array(X, y, fitting=True)
         A = np.array(A, dtype=np.float64, copy=True)  # kept: the caller's array may change
         y = np.array(y, dtype=np.float64, copy=True)
+        n_splits = check_positive_int(self.n_splits, "n_splits", self._step)
         rng = check_random_state(self.random_state)
-        seeds = rng.randint(0, 2**31 - 1, size=self.n_splits + 4).astype(np.int64)  # drawn once, up front
+        seeds = rng.randint(0, 2**31 - 1, size=n_splits + 4).astype(np.int64)  # drawn once, up front
         self.oof_rms_ = float("nan")
         self.std_scale_ = 1.0
         variance_target = None
         if self.std_method != "quantile":
-            n_splits = int(self.n_splits)
             if n_splits < 2 or A.shape[0] < 2 * n_splits:
                 raise ValueError(
                     f"{self._step}: std_method={self.std_method!r} needs n_splits >= 2 and at least "

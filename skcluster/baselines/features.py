@@ -14,9 +14,10 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ..physics import cosmology
-from ..preprocessing._base import SampleInputMixin, rows_text
+from .._validation import rows_text
+from ..preprocessing._base import SampleInputMixin
 from ..sample import as_sample
-from ._checks import expand_columns
+from ._checks import expand_columns, observable_columns
 
 __all__ = ["ColumnsToArray", "redshift_terms"]
 
@@ -44,8 +45,8 @@ def redshift_terms(z, terms, z_pivot=None):
     z = np.asarray(z, dtype=np.float64)
     bad = ~np.isfinite(z) | (z < 0)
     if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"redshift must be finite and >= 0; first bad value at row {i}: {float(z[i])!r}")
+        rows = np.flatnonzero(bad)
+        raise ValueError(f"redshift must be finite and >= 0; {rows.size} bad value(s): {rows_text(rows, z.tolist())}")
     unknown = [t for t in terms if t not in _Z_TERMS]
     if unknown:
         raise ValueError(f"unknown redshift term(s) {unknown}; choose from {list(_Z_TERMS)}")
@@ -105,13 +106,7 @@ class ColumnsToArray(SampleInputMixin, TransformerMixin, BaseEstimator):
 
     def _columns(self, X):
         if self.columns is None:
-            cols = X.meta.get("observable_columns")
-            if cols is None:
-                raise ValueError(
-                    f"{self._step}: columns=None takes meta['observable_columns'] from "
-                    "ScalarObservables, which this sample lacks; name the columns"
-                )
-            return list(cols)
+            return observable_columns(X, self._step)
         if isinstance(self.columns, str):
             raise TypeError(f"{self._step}: columns must be a list of names, got the string {self.columns!r}")
         return expand_columns(X, self.columns, self._step)

@@ -11,7 +11,6 @@ The photometry itself lives in :mod:`skcluster.baselines.apertures`.
 
 from __future__ import annotations
 
-import numbers
 import warnings
 from functools import lru_cache
 
@@ -19,13 +18,14 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from .._validation import check_positive_int, check_positive_number, rows_text
 from ..exceptions import SkclusterWarning
 from ..physics import cosmology
 from ..physics.emission import bremsstrahlung_photon_spectrum
 from ..physics.instrument import PSF_ALPHA, PSF_CORE_ARCSEC
 from ..physics.rates import NH_EFEDS_CM2, BandRateTable, check_bands
 from ..physics.relations import LM_RELATION_EFEDS, MT_RELATION_ARNAUD05, RC_R500_EFEDS
-from ..preprocessing._base import SampleInputMixin, rows_text
+from ..preprocessing._base import SampleInputMixin
 from ..sample import as_sample
 from ._checks import check_positive_column
 from .apertures import (
@@ -371,14 +371,10 @@ class ScalarObservables(SampleInputMixin, TransformerMixin, BaseEstimator):
             X.require(self.kT_column, step=self._step)
         source = self._resolve_source(X)
         bands, size, pixel, shape = self._geometry(X, source)
-        for name, val in (("aperture_arcmin", self.aperture_arcmin), ("count_floor", self.count_floor),
-                          ("tol", self.tol), ("core_radius_r500", self.core_radius_r500)):
-            if not (isinstance(val, numbers.Real) and np.isfinite(val) and val > 0):
-                raise ValueError(f"{self._step}: {name} must be a positive number, got {val!r}")
-        if not (isinstance(self.psf_core_arcsec, numbers.Real) and self.psf_core_arcsec >= 0):
-            raise ValueError(f"{self._step}: psf_core_arcsec must be >= 0, got {self.psf_core_arcsec!r}")
-        if not (isinstance(self.max_iter, numbers.Integral) and self.max_iter >= 1):
-            raise ValueError(f"{self._step}: max_iter must be a positive integer, got {self.max_iter!r}")
+        for name in ("aperture_arcmin", "count_floor", "tol", "core_radius_r500"):
+            check_positive_number(getattr(self, name), name, self._step)
+        check_positive_number(self.psf_core_arcsec, "psf_core_arcsec", self._step, allow_zero=True)
+        check_positive_int(self.max_iter, "max_iter", self._step)
         half = 0.5 * size
         ann = self.background_annulus_arcmin
         if ann is None:
