@@ -1,4 +1,4 @@
-"""Speed and memory of the package at catalogue scale (issue 9): ``skcluster benchmark --perf``.
+"""Speed and memory of the package at catalogue scale: the harness behind ``benchmarks/perf.py``.
 
 :func:`run_perf` measures, for each catalogue size N (default 10^3, 10^4,
 10^5 clusters):
@@ -16,14 +16,14 @@
     lists to masses with :func:`~skcluster.streaming.predict_stream`:
     clusters/s.
 ``stream``
-    The same with a ``stream_estimators``-member ensemble (5: the issue's
-    must-show), time per 1000 clusters and peak memory at every N.
+    The same with a ``stream_estimators``-member ensemble (5), time per
+    1000 clusters and peak memory at every N.
 
 and once, on a small fixed problem, ``train``: ensemble training
 (:class:`~skcluster.ensemble.DeepEnsembleRegressor`) with n_jobs = 1 and 2.
 
-Every measurement runs in a fresh Python process (``python -m
-skcluster.perf --child SPEC``), so that the peak memory of one does not
+Every measurement runs in a fresh Python process (``python
+benchmarks/perf_harness.py --child SPEC``), so that the peak memory of one does not
 carry into the next and worker start-up is counted. Peak memory is the
 resident set size of that process plus its joblib workers
 (:class:`PeakRSS`, sampled every 0.2 s; pages shared between processes, such
@@ -43,6 +43,9 @@ on its own); it is stored in a memory-mapped file that every process reads.
 Cells too slow for the time budget (``simulate`` above ``simulate_max_n``,
 ``inference`` above ``inference_max_n`` clusters) are not measured; the
 table says so and why.
+
+This file is part of the source checkout, not of the installed package;
+peak memory needs psutil (``pip install -e ".[perf]"``).
 """
 
 from __future__ import annotations
@@ -51,7 +54,6 @@ import hashlib
 import json
 import os
 import platform
-import shlex
 import subprocess
 import sys
 import tempfile
@@ -70,7 +72,7 @@ KINDS = ("simulate", "binning", "inference", "stream", "train")
 PERF_FILES = ("perf.json", "perf.md")
 
 #: Catalogue sizes of the full run: eRASS1 has 12,247 clusters, the full
-#: survey is expected to reach ~10^5 (issue 9).
+#: survey is expected to reach ~10^5.
 DEFAULT_SIZES = (1_000, 10_000, 100_000)
 
 #: Settings of ``quick=True`` (each used only where the argument is left at None).
@@ -81,12 +83,9 @@ QUICK = dict(sizes=(200, 1000), n_estimators=5, stream_estimators=2, pool_size=2
 #: Settings of the full run (each used only where the argument is left at None).
 FULL = dict(sizes=DEFAULT_SIZES, n_estimators=30, stream_estimators=5, pool_size=1000,
             train_clusters=300, train_problem=dict(n_members=4, n_clusters=256, epochs=2),
-            # iter_survey makes ~60-130 clusters/s on 2 cores (the former benchmarks/perf_simulation.py, issue 3):
-            # 10^5 clusters would take ~13 min with n_jobs=2 and ~25 min with n_jobs=1
-            simulate_max_n=10_000,
-            # a 30-member ensemble infers ~100 clusters/s on 2 cores (one 10x50x50 cube
-            # through one CNN in ~0.3 ms with bfloat16): 10^5 would take ~17 min per n_jobs
-            inference_max_n=10_000, kinds=KINDS)
+            # above these sizes simulation and 30-member inference take tens of minutes on a
+            # small CPU (the reasons written to the table give the measured rates)
+            simulate_max_n=10_000, inference_max_n=10_000, kinds=KINDS)
 
 
 # ---------------------------------------------------------------------------
@@ -184,7 +183,7 @@ def _pool(folder):
 
 def _pool_sample(folder, start, stop):
     """Rows ``start:stop`` of the pool repeated without end, as a ClusterSample (views, no copy)."""
-    from .sample import ClusterSample
+    from skcluster.sample import ClusterSample
 
     p = _pool(folder)
     n_pool = len(p["y"])
@@ -208,7 +207,7 @@ _MODEL_CACHE = {}
 
 def _model(path):
     if path not in _MODEL_CACHE:
-        from . import persist
+        from skcluster import persist
 
         _MODEL_CACHE[path] = persist.load(path)
     return _MODEL_CACHE[path]
@@ -230,7 +229,7 @@ def _bin_range(pool, model, start, stop):
 
 def _predict_range(pool, model, start, stop, batch_size, threads):
     """Masses of clusters start:stop through predict_stream (one batch of batch_size or less)."""
-    from .streaming import predict_stream
+    from skcluster.streaming import predict_stream
 
     _set_threads(threads)
     X, _ = _pool_sample(pool, start, stop)
@@ -265,7 +264,7 @@ def _parallel(fn, tasks, n_jobs):
 
 
 def _child_simulate(spec):
-    from .datasets import iter_survey
+    from skcluster.datasets import iter_survey
 
     t_sim, got, n_events = 0.0, 0, 0
     h = hashlib.sha256()
@@ -299,7 +298,7 @@ def _child_binning(spec):
 
 
 def _child_predict(spec):
-    from .streaming import predict_stream
+    from skcluster.streaming import predict_stream
 
     n, bs, nj, threads = spec["n"], spec["batch_size"], spec["n_jobs"], spec["threads"]
     tasks = [(spec["pool"], spec["model"], s, e, bs, threads) for s, e in _ranges(n, bs)]
@@ -365,7 +364,7 @@ def _child_main(spec):
 
 
 def _run_child(spec):
-    cmd = [sys.executable, "-m", "skcluster.perf", "--child", json.dumps(spec)]
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)]
     env = os.environ.copy()
     # the measured process must import this very skcluster (a worktree, an editable install, ...)
     root = str(Path(__file__).resolve().parent.parent)
@@ -382,17 +381,21 @@ def _run_child(spec):
 # the benchmark
 # ---------------------------------------------------------------------------
 def _check_sizes(sizes):
+    from skcluster._validation import check_positive_int
+
     sizes = tuple(sizes)
-    if not sizes or any(isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1 for n in sizes):
-        raise ValueError(f"sizes must be positive integers (numbers of clusters), got {sizes!r}")
-    return tuple(int(n) for n in sizes)
+    if not sizes:
+        raise ValueError("sizes must be positive integers (numbers of clusters), got ()")
+    return tuple(check_positive_int(n, "sizes (numbers of clusters)") for n in sizes)
 
 
 def _check_n_jobs(n_jobs):
+    from skcluster._validation import check_positive_int
+
     n_jobs = tuple(n_jobs)
-    if not n_jobs or any(isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1 for k in n_jobs):
-        raise ValueError(f"n_jobs must be a sequence of positive integers, got {n_jobs!r}")
-    n_jobs = tuple(sorted(set(int(k) for k in n_jobs)))
+    if not n_jobs:
+        raise ValueError("n_jobs must be a sequence of positive integers, got ()")
+    n_jobs = tuple(sorted(set(check_positive_int(k, "n_jobs (each)") for k in n_jobs)))
     if n_jobs[0] != 1:
         n_jobs = (1,) + n_jobs  # speed-ups are against n_jobs=1
     return n_jobs
@@ -403,7 +406,7 @@ def _versions():
     import sklearn
     import torch
 
-    from . import __version__
+    from skcluster import __version__
 
     return dict(skcluster=__version__, python=platform.python_version(), numpy=np.__version__,
                 torch=torch.__version__, sklearn=sklearn.__version__, joblib=joblib.__version__)
@@ -420,8 +423,8 @@ def run_perf(out, quick=False, sizes=None, n_estimators=None, n_jobs=(1, 2), ver
     out : str or path-like
         Folder for ``perf.json`` and ``perf.md`` (created if missing).
     quick : bool, default=False
-        Small settings (:data:`QUICK`, a few minutes on 2 cores) for the arguments
-        left at None; the full run (:data:`FULL`) took 14 min on 2 cores (measured).
+        Small settings (:data:`QUICK`) for the arguments left at None;
+        otherwise those of the full run (:data:`FULL`).
     sizes : sequence of int, default=None
         Catalogue sizes N (default 1e3, 1e4, 1e5; quick: 200, 1000).
     n_estimators : int, default=None
@@ -476,10 +479,12 @@ def run_perf(out, quick=False, sizes=None, n_estimators=None, n_jobs=(1, 2), ver
     """
     from sklearn.base import clone
 
-    from . import persist
-    from .datasets import make_survey
-    from .io._util import atomic_output
-    from .models import make_mass_pipeline
+    from skcluster import persist
+    from skcluster.datasets import make_survey
+    from skcluster._paths import check_output_folder
+    from skcluster._validation import check_positive_int
+    from skcluster.io._util import atomic_output
+    from skcluster.models import make_mass_pipeline
 
     cfg = dict(QUICK if quick else FULL)
     given = dict(sizes=sizes, n_estimators=n_estimators, stream_estimators=stream_estimators,
@@ -489,27 +494,20 @@ def run_perf(out, quick=False, sizes=None, n_estimators=None, n_jobs=(1, 2), ver
     sizes = _check_sizes(cfg["sizes"])
     n_jobs = _check_n_jobs(n_jobs)
     for key in ("n_estimators", "stream_estimators", "pool_size", "train_clusters", "batch_size"):
-        v = batch_size if key == "batch_size" else cfg[key]
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{key} must be a positive integer, got {v!r}")
+        check_positive_int(batch_size if key == "batch_size" else cfg[key], key)
     kinds = tuple(cfg["kinds"])
     bad = [k for k in kinds if k not in KINDS]
     if bad or not kinds:
         raise ValueError(f"kinds must be a non-empty subset of {KINDS}, got {kinds!r}")
     tp = dict(FULL["train_problem"] if not quick else QUICK["train_problem"])
     tp.update(cfg["train_problem"])
-    if torch_threads is not None and (isinstance(torch_threads, bool) or not isinstance(torch_threads, int)
-                                      or torch_threads < 1):
-        raise ValueError(f"torch_threads must be None or a positive integer, got {torch_threads!r}")
+    check_positive_int(torch_threads, "torch_threads", allow_none=True)
 
-    out = Path(out)
-    for name in PERF_FILES:
-        if (out / name).exists() and not overwrite:
-            raise FileExistsError(f"{str(out / name)!r} exists; pass overwrite=True (--overwrite) to replace it")
+    out = check_output_folder(out, PERF_FILES, overwrite=overwrite)
     out.mkdir(parents=True, exist_ok=True)
     cpus = os.cpu_count() or 1
     if command is None:
-        command = (f"python -c 'from skcluster.perf import run_perf; run_perf({str(out)!r}, quick={quick}, "
+        command = (f"cd benchmarks && python -c 'from perf_harness import run_perf; run_perf({str(out)!r}, quick={quick}, "
                    f"sizes={sizes}, n_estimators={cfg['n_estimators']}, n_jobs={n_jobs}, "
                    f"overwrite=True)'")
     t_start = time.perf_counter()
@@ -659,7 +657,7 @@ def _markdown(res):
 
     jobs = " / ".join(str(k) for k in res["n_jobs"])
     lines = [
-        "# Speed and memory (skcluster.perf)", "",
+        "# Speed and memory (benchmarks/perf.py)", "",
         f"Command: `{res['command']}`", "",
         f"{res['cpu_count']} CPUs ({res['machine']}); skcluster {res['versions']['skcluster']}, torch "
         f"{res['versions']['torch']}, numpy {res['versions']['numpy']}. Load average at the start "
@@ -711,8 +709,8 @@ def _main(argv=None):
     if len(argv) == 2 and argv[0] == "--child":
         _child_main(json.loads(argv[1]))
         return 0
-    print("usage: python benchmarks/perf.py (or skcluster benchmark --perf); "
-          "python -m skcluster.perf --child SPEC is internal", file=sys.stderr)
+    print("usage: python benchmarks/perf.py; "
+          "python benchmarks/perf_harness.py --child SPEC is internal", file=sys.stderr)
     return 2
 
 
