@@ -8,7 +8,7 @@ module docstrings: the paper it comes from, or the eFEDS data release
 numbers measured from the public eFEDS products.
 """
 
-from . import cosmology, emission, instrument, rates
+from . import cosmology, emission, instrument, rates, relations
 from .cosmology import efunc, get_cosmology, luminosity_distance_cm, r500_kpc, theta500_arcmin
 from .rates import BandRateTable, powerlaw_band_rates, thermal_band_rates
 
@@ -23,6 +23,7 @@ __all__ = [
     "powerlaw_band_rates",
     "r500_kpc",
     "rates",
+    "relations",
     "theta500_arcmin",
     "thermal_band_rates",
 ]
