@@ -625,3 +625,29 @@ def test_k_correction_matches_quadrature():
             return quad(lambda e: e * bremsstrahlung_photon_spectrum(e, kT[i]), a, b)[0]
 
         assert got[i] == pytest.approx(energy(0.5, 2.0) / energy(0.5 * (1 + z[i]), 2.0 * (1 + z[i])), rel=1e-4)
+
+
+def test_files_naming_the_old_module_still_load(survey, tmp_path):
+    """Model files written before the package split name 'skcluster.baselines:<class>'; they still load."""
+    import json
+    import zipfile
+
+    from skcluster import persist
+
+    X, y = survey
+    pipe = make_baseline("count_rate").fit(X[:100], y[:100])
+    path = persist.save(pipe, tmp_path / "new.skc")
+    old = tmp_path / "old.skc"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(old, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "model.json":
+                text = data.decode()
+                for module in ("observables", "scaling"):
+                    assert f"skcluster.baselines.{module}:" in text
+                    text = text.replace(f"skcluster.baselines.{module}:", "skcluster.baselines:")
+                json.loads(text)
+                data = text.encode()
+            dst.writestr(item, data)
+    loaded = persist.load(old)
+    np.testing.assert_array_equal(loaded.predict(X[100:]), pipe.predict(X[100:]))
