@@ -38,6 +38,8 @@ from sklearn.base import BaseEstimator, MetaEstimatorMixin, RegressorMixin, clon
 from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from .metrics import predict_mean_std
+
 __all__ = ["RecalibratedRegressor", "conformal_quantile", "fit_std_scale"]
 
 _METHODS = ("nll", "coverage")
@@ -189,15 +191,7 @@ class RecalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         return tags
 
     def _predict_inner(self, est, X):
-        try:
-            out = est.predict(X, return_std=True)
-        except TypeError as exc:
-            raise TypeError(
-                f"RecalibratedRegressor needs an estimator with predict(X, return_std=True); "
-                f"{type(est).__name__} has none ({exc})"
-            ) from exc
-        mean, std = out
-        return np.asarray(mean, dtype=np.float64).reshape(-1), np.asarray(std, dtype=np.float64).reshape(-1)
+        return predict_mean_std(est, X, "RecalibratedRegressor")
 
     def fit(self, X, y, **fit_params):
         """Fit (or take) the model and the std scale.
