@@ -1,4 +1,4 @@
-"""Speed of the CNN regressor and the deep ensemble (issue 5 and issue 9).
+"""Speed of the CNN regressor and the deep ensemble .
 
 Three measurements, each against its obvious alternative in the same process:
 

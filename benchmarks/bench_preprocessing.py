@@ -9,7 +9,7 @@
    measured in a fresh child process. Target: under 2 GB (the float32
    output alone is 8000 x 10 x 50 x 50 x 4 B = 800 MB).
 
-Synthetic events with eFEDS-like numbers (PHYSICS.md): ~5000 events per
+Synthetic events with eFEDS-like numbers: ~5000 events per
 cluster over 0.2-10 keV in a 20 arcmin box. Sky background 7 counts/arcmin^2
 in 0.2-2.3 keV (eFEDS median) -> ~2800 events; particle background ~4e-4
 counts/s/arcmin^2/keV, flat over 2.3-10 keV, at ~2.3 ks unvignetted

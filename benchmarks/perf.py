@@ -1,16 +1,16 @@
-"""Speed and memory at catalogue scale (issue 9): a thin command line around skcluster.perf.run_perf.
+"""Speed and memory at catalogue scale: a thin command line around perf_harness.run_perf.
 
 For N = 1e3, 1e4, 1e5 clusters: simulation clusters/s, binning events/s,
 inference clusters/s of a 30-member ensemble of the standard network, peak
 memory, n_jobs = 1 vs 2 as speed-up ratios; streaming prediction with a
 5-member ensemble (time per 1000 clusters and peak memory) at every N; and
-ensemble training n_jobs = 1 vs 2. See :mod:`skcluster.perf` for what is
-measured and how. The same as ``skcluster benchmark --perf``.
+ensemble training n_jobs = 1 vs 2. See ``benchmarks/perf_harness.py`` for
+what is measured and how. Needs psutil (``pip install -e ".[perf]"``).
 
 Usage::
 
-    nice python benchmarks/perf.py --overwrite           # full run, 14 min on 2 cores (measured)
-    python benchmarks/perf.py --quick --overwrite        # a few minutes
+    nice python benchmarks/perf.py --overwrite           # full run (the README quotes its time)
+    python benchmarks/perf.py --quick --overwrite        # small sizes
 
 Writes ``<out>/perf.json`` and ``<out>/perf.md`` (default out:
 benchmarks/results/perf) and prints the command that reproduces them.
@@ -23,7 +23,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from skcluster.perf import run_perf
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from perf_harness import run_perf  # noqa: E402
 
 
 def main(argv=None):

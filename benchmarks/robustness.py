@@ -1,4 +1,4 @@
-"""Robustness to a change of mock physics, recalibration, and what the network looks at (issue 8).
+"""Robustness to a change of mock physics, recalibration, and what the network looks at.
 
 1. Train the standard pipeline (:func:`skcluster.models.make_mass_pipeline`:
    10 bands, 50 x 50 pixels, smoothing, log stretch, redshift, a deep
@@ -23,8 +23,8 @@
 
 Writes ``robustness.json``, ``robustness.md`` and figures to ``--out``
 (default ``benchmarks/results/robustness``) and prints the command that
-reproduces them. ``--quick`` runs a small version (minutes); the default is
-sized for about 30-40 minutes on a 2-core CPU. Run it with ``nice`` on a
+reproduces them, with its measured run time. ``--quick`` runs a small
+version; the default is several times larger. Run it with ``nice`` on a
 shared machine: timings there are provisional.
 """
 
@@ -64,7 +64,7 @@ HERE = Path(__file__).resolve().parent
 #: The test mocks: name, what changed, make_survey arguments. Shift sizes follow
 #: the robustness table of skcluster.datasets.parameters (defaults there: cool-core
 #: fraction 0.4, sigma_ln_lx 0.30, rc_r500_median 0.185), with the cool-core
-#: fraction pushed to 0.7 to leave the 30-50% prior of PHYSICS.md clearly.
+#: fraction pushed to 0.7 to leave the 30-50% prior clearly.
 MOCKS = [
     ("reference", "fresh default eFEDS mock", {}),
     ("cool_cores_0.7", "cool-core fraction 0.4 -> 0.7", {"cool_core_fraction": 0.7}),

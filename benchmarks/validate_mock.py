@@ -1,11 +1,11 @@
-"""Validate the mock eROSITA survey against eFEDS and the literature (issue 3).
+"""Validate the mock eROSITA survey against eFEDS and the literature.
 
 Generates an eFEDS-like survey (default: the seed study's ~8000 clusters
 after the cuts), times it and measures its peak memory, then prints and
 writes the realism numbers and figures:
 
 * counts (fitted ML_CTS and true ICM counts), background, theta500 and z
-  against the eFEDS numbers of PHYSICS.md;
+  against the eFEDS numbers measured from the public eFEDS products;
 * the L_X-M relation recovered from the catalogue (all halos of a few tiles,
   and the detected sample with its selection bias);
 * the fraction of ICM counts above 2 keV against temperature;
@@ -242,7 +242,7 @@ def main(argv=None):
         f"Command: `{command}`", "",
         f"{n} clusters passing DET_LIKE > 5 and EXT_LIKE > 6 in {data.area_deg2:.1f} deg^2 "
         f"({data.n_halos} halos, {data.n_candidates} simulated with photons); seed {args.seed}.", "",
-        "| quantity | mock | eFEDS (PHYSICS.md) | ratio / difference |", "|---|---|---|---|",
+        "| quantity | mock | eFEDS (measured) | ratio / difference |", "|---|---|---|---|",
         f"| ML_CTS 5/50/95% (0.2-2.3 keV) | {s['ML_CTS_p05']:.0f} / {s['ML_CTS_p50']:.0f} / {s['ML_CTS_p95']:.0f} "
         f"| 47 / 105 / 530 | {' / '.join(f'{r:.2f}' for r in s['ratio_counts'])} |",
         f"| true ICM counts 5/50/95% | {s['counts_true_p05']:.0f} / {s['counts_true_p50']:.0f} / "

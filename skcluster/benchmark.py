@@ -38,14 +38,16 @@ import platform
 import sys
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
-from pathlib import Path
+from functools import partial
 
 import numpy as np
 from sklearn.base import clone
 from sklearn.model_selection import KFold
 
+from ._paths import check_output_folder
+from ._validation import check_positive_int
 from .io._util import atomic_output
-from .metrics import LN10, binned_mass_metrics, mass_report, mass_scatter
+from .metrics import binned_mass_metrics, mass_report, mass_scatter
 
 __all__ = ["BenchmarkConfig", "PRESETS", "ROWS", "catalog_scalars", "format_table", "run_benchmark"]
 
@@ -76,9 +78,7 @@ class BenchmarkConfig:
 
     def __post_init__(self):
         for name in ("n_clusters", "n_folds", "n_estimators", "max_epochs", "patience", "npix"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, np.integer)) and v >= 1):
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+            check_positive_int(getattr(self, name), name)
         if self.n_folds < 2:
             raise ValueError(f"n_folds must be at least 2, got {self.n_folds}")
         unknown = [r for r in self.rows if r not in ROWS]
@@ -86,47 +86,133 @@ class BenchmarkConfig:
             raise ValueError(f"unknown benchmark rows {unknown}; choose from {list(ROWS)}")
 
 
-#: ``quick`` finishes in under 10 minutes on 2 CPU cores (same code path,
-#: fewer clusters, folds, members and epochs); ``full``, the default, is the
-#: seed study's scale (8000 clusters, 30 members, 5 folds): days on a laptop
-#: CPU, use a GPU (``device="cuda"``); ``standard`` is a mid-size run (5
-#: members). The README quotes a reduced run on 2 CPU cores and its command.
+#: ``quick`` is the same code path with fewer clusters, folds, members and
+#: epochs; ``full``, the default, is the seed study's scale (8000 clusters,
+#: 30 members, 5 folds), meant for a GPU (``device="cuda"``); ``standard``
+#: is a mid-size run (5 members). The README quotes measured run times.
 PRESETS = {
     "quick": BenchmarkConfig(n_clusters=1200, n_folds=3, n_estimators=2, max_epochs=12, patience=4),
     "standard": BenchmarkConfig(n_clusters=8000, n_folds=5, n_estimators=5, max_epochs=60, patience=10),
     "full": BenchmarkConfig(n_clusters=8000, n_folds=5, n_estimators=30, max_epochs=100, patience=15),
 }
 
-_BASELINES = {
-    # name: (description, regressor factory on the observables)
-    "counts": "photon counts in a 2' aperture (scaling relation)",
-    "counts_r500": "counts within r500, iterated with the mass",
-    "counts_ce": "core-excised counts, 0.15-1 r500",
-    "lx": "L_X (0.5-2 keV) within r500, K-corrected",
-    "count_rate_r500": "count rate eta within r500 (measured on the image)",
-    "count_rate": "traditional: detection-fit count rate (ML_CTS / exposure), Chiu+22 form",
-    "hardness_counts": "gradient boosting on counts + hardness ratios + z",
-    "gbm_scalars": "gradient boosting on every image observable + detection-catalogue scalars + z + exposure",
-}
-_CNN = {
-    "cnn_single": "single CNN (member 0 of ensemble_10band)",
-    "ensemble_1band": "deep ensemble, 1 band (0.2-2.3 keV)",
-    "ensemble_3band": "deep ensemble, 3 bands (Ho+23)",
-    "ensemble_10band": "deep ensemble, 10 bands (Krippendorf+23)",
-    "ensemble_10band_no_z": "deep ensemble, 10 bands, without redshift",
-    "ensemble_10band_uniform_mass": "deep ensemble, 10 bands, trained on a uniform-in-mass resample",
-}
-_NOISE = "ensemble_10band_noise_{}"
-_SUBSET = "{}@high_likelihood"
+#: Files :func:`run_benchmark` writes into its results folder.
+BENCHMARK_FILES = ("results.json", "results.md", "predictions.npz", "performance.png")
+
+
+@dataclass(frozen=True)
+class BenchmarkRow:
+    """One row of the benchmark table, declared as data.
+
+    Exactly one of ``baseline``, ``pipeline``, ``member_of`` or ``of``
+    says where the row's predictions come from.
+
+    Attributes
+    ----------
+    name, description : str
+    baseline : callable, default=None
+        ``baseline(observable_columns)`` -> an unfitted regressor on the
+        output of :class:`~skcluster.baselines.ScalarObservables` (plus the
+        detection-catalogue scalars of :func:`catalog_scalars`).
+    measures_observables : bool, default=True
+        Whether predicting needs the image observables (their measuring
+        time is added to the row's predict time).
+    pipeline : dict, default=None
+        Keyword arguments of :func:`~skcluster.models.make_mass_pipeline`
+        for a CNN row (the benchmark's sizes are added).
+    uniform_mass : bool, default=False
+        Train each fold on a resample flat in log mass.
+    train_scatter : bool, default=False
+        Also report the scatter on the training folds.
+    member_of : str, default=None
+        The row is member 0 of this ensemble row (trained with it).
+    of, subset : str, default=None
+        The row scores the predictions of row ``of`` on a subset of the
+        clusters (``"high_likelihood"``: DET_LIKE and EXT_LIKE > 60).
+    """
+
+    name: str
+    description: str
+    baseline: object = None
+    measures_observables: bool = True
+    pipeline: dict = None
+    uniform_mass: bool = False
+    train_scatter: bool = False
+    member_of: str = None
+    of: str = None
+    subset: str = None
+
+
+def _baseline_by_name(name, observables):
+    """The regressor of :func:`~skcluster.baselines.make_baseline` ``(name)``."""
+    from .baselines import make_baseline
+
+    return make_baseline(name, random_state=0).named_steps["regressor"]
+
+
+def _baseline_named(name):
+    return partial(_baseline_by_name, name)
+
+
+def _count_rate_method(observables):
+    from .baselines import count_rate_method
+
+    return count_rate_method()
+
+
+def _count_rate_r500(observables):
+    from .baselines import make_baseline
+
+    return make_baseline("count_rate").named_steps["regressor"]
+
+
+def _gbm_scalars(observables):
+    from .baselines import GradientBoostingMassRegressor
+
+    cols = list(observables) + ["ml_rate", "ext_arcsec", "det_like", "ext_like", "z", "exposure"]
+    return GradientBoostingMassRegressor(columns=cols, random_state=0)
+
+
+def _noise_row(sigma):
+    return BenchmarkRow(f"ensemble_10band_noise_{sigma}", f"deep ensemble, 10 bands, input noise sigma_N = {sigma}",
+                        pipeline=dict(bands="krippendorf10", noise_sigma=float(sigma)), train_scatter=True)
+
+
+def _subset_row(of):
+    return BenchmarkRow(f"{of}@high_likelihood",
+                        f"{of} scored on the high-likelihood subset (DET_LIKE, EXT_LIKE > 60)",
+                        of=of, subset="high_likelihood")
+
+
+#: The rows of the table, in order (noise rows come from ``noise_levels``).
+BENCHMARK_ROWS = (
+    BenchmarkRow("counts", "photon counts in a 2' aperture (scaling relation)", baseline=_baseline_named("counts")),
+    BenchmarkRow("counts_r500", "counts within r500, iterated with the mass", baseline=_baseline_named("counts_r500")),
+    BenchmarkRow("counts_ce", "core-excised counts, 0.15-1 r500", baseline=_baseline_named("counts_ce")),
+    BenchmarkRow("lx", "L_X (0.5-2 keV) within r500, K-corrected", baseline=_baseline_named("lx")),
+    BenchmarkRow("count_rate_r500", "count rate eta within r500 (measured on the image)", baseline=_count_rate_r500),
+    BenchmarkRow("count_rate", "traditional: detection-fit count rate (ML_CTS / exposure), Chiu+22 form",
+                 baseline=_count_rate_method, measures_observables=False),
+    BenchmarkRow("hardness_counts", "gradient boosting on counts + hardness ratios + z",
+                 baseline=_baseline_named("hardness_counts")),
+    BenchmarkRow("gbm_scalars", "gradient boosting on every image observable + detection-catalogue scalars + z "
+                 "+ exposure", baseline=_gbm_scalars),
+    BenchmarkRow("cnn_single", "single CNN (member 0 of ensemble_10band)", member_of="ensemble_10band"),
+    BenchmarkRow("ensemble_1band", "deep ensemble, 1 band (0.2-2.3 keV)", pipeline=dict(bands="broad")),
+    BenchmarkRow("ensemble_3band", "deep ensemble, 3 bands (Ho+23)", pipeline=dict(bands="ho3")),
+    BenchmarkRow("ensemble_10band", "deep ensemble, 10 bands (Krippendorf+23)",
+                 pipeline=dict(bands="krippendorf10"), train_scatter=True),
+    BenchmarkRow("ensemble_10band_no_z", "deep ensemble, 10 bands, without redshift",
+                 pipeline=dict(bands="krippendorf10", use_redshift=False)),
+    BenchmarkRow("ensemble_10band_uniform_mass", "deep ensemble, 10 bands, trained on a uniform-in-mass resample",
+                 pipeline=dict(bands="krippendorf10"), uniform_mass=True),
+)
+_DEFAULT_NOISE_ROWS = tuple(_noise_row(s) for s in BenchmarkConfig.noise_levels)
+_SUBSET_ROWS = tuple(_subset_row(r) for r in ("count_rate", "gbm_scalars", "ensemble_10band"))
+_ALL_ROWS = {r.name: r for r in BENCHMARK_ROWS + _DEFAULT_NOISE_ROWS + _SUBSET_ROWS}
 
 #: Every row name with its description (noise rows for the default levels).
-ROWS = {**_BASELINES, **_CNN}
-for _s in BenchmarkConfig.noise_levels:
-    ROWS[_NOISE.format(_s)] = f"deep ensemble, 10 bands, input noise sigma_N = {_s}"
-for _r in ("count_rate", "gbm_scalars", "ensemble_10band"):
-    ROWS[_SUBSET.format(_r)] = f"{_r} scored on the high-likelihood subset (DET_LIKE, EXT_LIKE > 60)"
-
-_BANDS = {"ensemble_1band": "broad", "ensemble_3band": "ho3"}
+ROWS = {name: r.description for name, r in _ALL_ROWS.items()}
 
 
 class _Log:
@@ -154,11 +240,11 @@ def _resolve(preset, quick, overrides):
 
 
 def _selected_rows(cfg):
-    names = list(ROWS) if not cfg.rows else list(cfg.rows)
-    noise_rows = [_NOISE.format(s) for s in cfg.noise_levels]
-    if not cfg.rows:
-        names = [n for n in names if not n.startswith("ensemble_10band_noise_")] + noise_rows
-    return names
+    """The rows to run, as :class:`BenchmarkRow` (all, with ``cfg.noise_levels``, unless ``cfg.rows``)."""
+    if cfg.rows:
+        return [_ALL_ROWS[n] for n in cfg.rows]
+    noise = tuple(_noise_row(s) for s in cfg.noise_levels)
+    return list(BENCHMARK_ROWS + _SUBSET_ROWS + noise)
 
 
 def _simulate(cfg, n_jobs, log):
@@ -199,31 +285,14 @@ def _uniform_mass_resample(y, seed, n_bins=20):
     return rng.choice(y.size, size=y.size, replace=True, p=w / w.sum())
 
 
-def _baseline_regressor(name, observables):
-    from .baselines import GradientBoostingMassRegressor, count_rate_method, make_baseline
-
-    if name == "count_rate":
-        return count_rate_method()
-    if name == "count_rate_r500":
-        return make_baseline("count_rate").named_steps["regressor"]
-    if name == "gbm_scalars":
-        cols = list(observables) + ["ml_rate", "ext_arcsec", "det_like", "ext_like", "z", "exposure"]
-        return GradientBoostingMassRegressor(columns=cols, random_state=0)
-    return make_baseline(name, random_state=0).named_steps["regressor"]
-
-
 def _cnn_pipeline(cfg, row):
-    """The standard pipeline without its (stateless) binning step."""
+    """The standard pipeline of a CNN row without its (stateless) binning step."""
     from .models import make_mass_pipeline
 
-    noise = 0.0
-    if row.startswith("ensemble_10band_noise_"):
-        noise = float(row.rsplit("_", 1)[1])
     pipe = make_mass_pipeline(
-        bands=_BANDS.get(row, "krippendorf10"), size_arcmin=cfg.size_arcmin, npix=cfg.npix,
-        use_redshift=row != "ensemble_10band_no_z", n_estimators=cfg.n_estimators,
+        size_arcmin=cfg.size_arcmin, npix=cfg.npix, n_estimators=cfg.n_estimators,
         random_state=cfg.random_state, verbose=0, max_epochs=cfg.max_epochs,
-        patience=cfg.patience, noise_sigma=noise, device=cfg.device,
+        patience=cfg.patience, device=cfg.device, **row.pipeline,
     )
     return pipe[0], pipe[1:]
 
@@ -248,10 +317,10 @@ def run_benchmark(out, quick=False, preset=None, n_folds=None, random_state=None
     Parameters
     ----------
     out : path-like
-        Results folder (created). Refuses to replace an existing
-        ``results.json`` unless ``overwrite=True``.
+        Results folder (created). Refuses, before any work, to replace any
+        of :data:`BENCHMARK_FILES` there unless ``overwrite=True``.
     quick : bool, default=False
-        The ``quick`` preset: under 10 minutes on 2 CPU cores.
+        The ``quick`` preset (small and fast; see :data:`PRESETS`).
     preset : {"quick", "standard", "full"}, default=None
         Sizes (:data:`PRESETS`); ``full`` (the seed study's scale) when
         neither is given.
@@ -261,8 +330,7 @@ def run_benchmark(out, quick=False, preset=None, n_folds=None, random_state=None
         Seed of the mock survey, the folds and the networks (preset's 0).
     n_jobs : int, default=None
         Workers for the simulation (ensemble members train one after the
-        other: with 2 cores, torch's own threads are faster, see
-        ``benchmarks/bench_model.py``).
+        other on torch's own threads, see ``benchmarks/bench_model.py``).
     verbose : int, default=1
         Progress lines (0: silent).
     overwrite : bool, default=False
@@ -279,17 +347,13 @@ def run_benchmark(out, quick=False, preset=None, n_folds=None, random_state=None
         ``predict_seconds``, ... as fractions, not percent), ``timing``.
     """
     name, cfg = _resolve(preset, quick, dict(settings, n_folds=n_folds, random_state=random_state))
-    out = Path(out)
-    if (out / "results.json").exists() and not overwrite:
-        raise FileExistsError(f"{str(out / 'results.json')!r} exists; pass overwrite=True to replace it")
+    out = check_output_folder(out, BENCHMARK_FILES, overwrite=overwrite)
     out.mkdir(parents=True, exist_ok=True)
-    if not os.access(out, os.W_OK):
-        raise PermissionError(f"results folder is not writable: {str(out)!r}")
     log = _Log(verbose)
     t_start = time.perf_counter()
     rows = _selected_rows(cfg)
     log(f"benchmark preset {name!r}: {cfg.n_clusters} clusters, {cfg.n_folds} folds, "
-        f"{cfg.n_estimators} members, <= {cfg.max_epochs} epochs; rows: {', '.join(rows)}")
+        f"{cfg.n_estimators} members, <= {cfg.max_epochs} epochs; rows: {', '.join(r.name for r in rows)}")
 
     X, y, high, data = _simulate(cfg, n_jobs, log)
     folds = list(KFold(cfg.n_folds, shuffle=True, random_state=cfg.random_state).split(y))
@@ -298,7 +362,7 @@ def run_benchmark(out, quick=False, preset=None, n_folds=None, random_state=None
     extra = {}    # row -> extra numbers
 
     # ---- scalar baselines -------------------------------------------------
-    base_rows = [r for r in rows if r in _BASELINES]
+    base_rows = [r for r in rows if r.baseline is not None]
     if base_rows:
         from .baselines import ScalarObservables
 
@@ -309,7 +373,7 @@ def run_benchmark(out, quick=False, preset=None, n_folds=None, random_state=None
         t_obs = time.perf_counter() - t
         log(f"measured scalar observables of {len(y)} clusters in {t_obs:.1f} s")
         for row in base_rows:
-            reg0 = _baseline_regressor(row, O.meta["observable_columns"])
+            reg0 = row.baseline(O.meta["observable_columns"])
             mean, std = np.empty_like(y), np.empty_like(y)
             tf = tp = 0.0
             for tr, te in folds:
@@ -320,16 +384,17 @@ def run_benchmark(out, quick=False, preset=None, n_folds=None, random_state=None
                 t = time.perf_counter()
                 mean[te], std[te] = reg.predict(O[te], return_std=True)
                 tp += time.perf_counter() - t
-            preds[row] = (mean, std)
+            preds[row.name] = (mean, std)
             # measuring the observables is part of predicting (shared by all baselines)
-            timing[row] = {"fit_seconds": tf, "predict_seconds": tp + t_obs * (row != "count_rate")}
-            log(f"{row:32s} scatter {mass_scatter(y, mean):.3f}")
+            timing[row.name] = {"fit_seconds": tf, "predict_seconds": tp + t_obs * row.measures_observables}
+            log(f"{row.name:32s} scatter {mass_scatter(y, mean):.3f}")
 
     # ---- CNN ensembles ----------------------------------------------------
-    cnn_rows = [r for r in rows if r in _CNN or r.startswith("ensemble_10band_noise_")]
-    if "cnn_single" in cnn_rows and "ensemble_10band" not in cnn_rows:
-        cnn_rows.append("ensemble_10band")
-    cnn_rows = [r for r in cnn_rows if r != "cnn_single"]
+    cnn_rows = [r for r in rows if r.pipeline is not None]
+    for member_row in (r for r in rows if r.member_of is not None):
+        if all(r.name != member_row.member_of for r in cnn_rows):
+            cnn_rows.append(_ALL_ROWS[member_row.member_of])
+    members = {r.member_of: r for r in rows if r.member_of is not None}
     binned = {}
     for row in cnn_rows:
         binner, pipe0 = _cnn_pipeline(cfg, row)
@@ -346,9 +411,7 @@ def run_benchmark(out, quick=False, preset=None, n_folds=None, random_state=None
         tf = tp = 0.0
         for k, (tr, te) in enumerate(folds):
             pipe = clone(pipe0)
-            tr_fit = tr
-            if row == "ensemble_10band_uniform_mass":
-                tr_fit = tr[_uniform_mass_resample(y[tr], cfg.random_state + k)]
+            tr_fit = tr[_uniform_mass_resample(y[tr], cfg.random_state + k)] if row.uniform_mass else tr
             t = time.perf_counter()
             pipe.fit(Z[tr_fit], y[tr_fit])
             tf += time.perf_counter() - t
@@ -358,40 +421,42 @@ def run_benchmark(out, quick=False, preset=None, n_folds=None, random_state=None
             tp += time.perf_counter() - t
             mean[te], std[te] = comp.mean, comp.std
             m0[te], s0[te] = comp.member_means[0], comp.member_stds[0]
-            if row.startswith("ensemble_10band_noise_") or row == "ensemble_10band":
+            if row.train_scatter:
                 train_scatter.append(mass_scatter(y[tr], pipe.predict(Z[tr])))
-            log(f"{row:32s} fold {k + 1}/{cfg.n_folds}: scatter {mass_scatter(y[te], mean[te]):.3f} "
+            log(f"{row.name:32s} fold {k + 1}/{cfg.n_folds}: scatter {mass_scatter(y[te], mean[te]):.3f} "
                 f"({tf:.0f} s fitting so far)")
-        preds[row] = (mean, std)
-        timing[row] = {"fit_seconds": tf, "predict_seconds": tp + t_bin * len(te) / len(y) * cfg.n_folds}
+        preds[row.name] = (mean, std)
+        timing[row.name] = {"fit_seconds": tf, "predict_seconds": tp + t_bin * len(te) / len(y) * cfg.n_folds}
         if train_scatter:
-            extra[row] = {"train_scatter": float(np.mean(train_scatter))}
-        if row == "ensemble_10band":
-            preds["cnn_single"] = (m0, s0)
-            timing["cnn_single"] = {"fit_seconds": tf / cfg.n_estimators,
-                                    "predict_seconds": tp / cfg.n_estimators}
-            extra["cnn_single"] = {"note": "member 0 of ensemble_10band; fit time is the ensemble's / n_estimators"}
-        log(f"{row:32s} scatter {mass_scatter(y, mean):.3f}")
+            extra[row.name] = {"train_scatter": float(np.mean(train_scatter))}
+        if row.name in members:
+            single = members[row.name].name
+            preds[single] = (m0, s0)
+            timing[single] = {"fit_seconds": tf / cfg.n_estimators, "predict_seconds": tp / cfg.n_estimators}
+            extra[single] = {"note": f"member 0 of {row.name}; fit time is the ensemble's / n_estimators"}
+        log(f"{row.name:32s} scatter {mass_scatter(y, mean):.3f}")
 
     # ---- assemble -----------------------------------------------------------
+    subsets = {"high_likelihood": high}
     results_rows = []
     for row in rows:
-        if row.endswith("@high_likelihood"):
-            base = row.split("@")[0]
-            if base not in preds:
+        if row.subset is not None:
+            if row.of not in preds:
                 continue
-            mean, std = preds[base]
-            res = _row_result(row, y[high], mean[high], std[high], {"fit_seconds": timing[base]["fit_seconds"],
-                                                                     "predict_seconds": timing[base]["predict_seconds"]})
-        elif row in preds:
-            mean, std = preds[row]
-            res = _row_result(row, y, mean, std, {**timing[row], **extra.get(row, {})})
+            mean, std = preds[row.of]
+            keep = subsets[row.subset]
+            res = _row_result(row.name, y[keep], mean[keep], std[keep],
+                              {"fit_seconds": timing[row.of]["fit_seconds"],
+                               "predict_seconds": timing[row.of]["predict_seconds"]})
+        elif row.name in preds:
+            mean, std = preds[row.name]
+            res = _row_result(row.name, y, mean, std, {**timing[row.name], **extra.get(row.name, {})})
         else:
             continue
         results_rows.append(res)
     elapsed = time.perf_counter() - t_start
     results = {
-        "config": {"preset": name, **asdict(cfg), "rows": rows},
+        "config": {"preset": name, **asdict(cfg), "rows": [r.name for r in rows]},
         "survey": {"n_clusters": int(len(y)), "area_deg2": float(data.area_deg2),
                    "n_high_likelihood": int(high.sum()),
                    "median_counts": float(np.median(data.catalog["counts"])),

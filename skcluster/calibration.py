@@ -36,7 +36,9 @@ import numpy as np
 from scipy.special import ndtri
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, RegressorMixin, clone
 from sklearn.utils import _safe_indexing, check_random_state
-from sklearn.utils.validation import _num_samples, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
+
+from .metrics import predict_mean_std
 
 __all__ = ["RecalibratedRegressor", "conformal_quantile", "fit_std_scale"]
 
@@ -180,7 +182,7 @@ class RecalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         try:
-            from sklearn.utils._tags import get_tags
+            from sklearn.utils import get_tags
 
             inner = get_tags(self.estimator)
             tags.input_tags = inner.input_tags
@@ -189,15 +191,7 @@ class RecalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         return tags
 
     def _predict_inner(self, est, X):
-        try:
-            out = est.predict(X, return_std=True)
-        except TypeError as exc:
-            raise TypeError(
-                f"RecalibratedRegressor needs an estimator with predict(X, return_std=True); "
-                f"{type(est).__name__} has none ({exc})"
-            ) from exc
-        mean, std = out
-        return np.asarray(mean, dtype=np.float64).reshape(-1), np.asarray(std, dtype=np.float64).reshape(-1)
+        return predict_mean_std(est, X, "RecalibratedRegressor")
 
     def fit(self, X, y, **fit_params):
         """Fit (or take) the model and the std scale.
@@ -222,7 +216,7 @@ class RecalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
             raise ValueError(f"method must be one of {_METHODS}, got {self.method!r}")
         _check_level(self.level)
         y = np.asarray(y, dtype=np.float64).reshape(-1)
-        n = _num_samples(X)
+        n = int(X.shape[0]) if hasattr(X, "shape") else len(X)
         if n != y.shape[0]:
             raise ValueError(f"X has {n} rows but y has {y.shape[0]} values")
         if isinstance(self.estimator, FrozenEstimator):

@@ -38,10 +38,11 @@ AMX CPUs but makes the gradients coarse).
 from __future__ import annotations
 
 import contextlib
-import numbers
 
 import numpy as np
 from sklearn.utils import Bunch
+
+from ._validation import check_positive_int, rows_text
 
 __all__ = [
     "DEFAULT_R500_BINS",
@@ -190,12 +191,6 @@ def _progress(iterable, verbose, desc, total):
     return tqdm(iterable, desc=desc, total=total, unit="batch")
 
 
-def _check_batch_size(batch_size):
-    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    return int(batch_size)
-
-
 def _tensor(arr, net):
     import torch
 
@@ -232,7 +227,7 @@ def saliency(model, X, *, absolute=True, batch_size=64, autocast=None, verbose=F
         In dex of predicted log10 M500c per unit of the (standardised)
         network input.
     """
-    batch_size = _check_batch_size(batch_size)
+    batch_size = check_positive_int(batch_size, "batch_size")
     members = network_members(model)
     images, scalars = network_input(model, X)
     n = images.shape[0]
@@ -252,8 +247,7 @@ def saliency(model, X, *, absolute=True, batch_size=64, autocast=None, verbose=F
 
 def _path_nodes(n_steps, method):
     """Points alpha in (0, 1] and weights of the path integral's quadrature."""
-    if isinstance(n_steps, bool) or not isinstance(n_steps, numbers.Integral) or n_steps < 1:
-        raise ValueError(f"n_steps must be a positive int, got {n_steps!r}")
+    check_positive_int(n_steps, "n_steps")
     if method == "gausslegendre":
         x, w = np.polynomial.legendre.leggauss(int(n_steps))
         return 0.5 * (x + 1.0), 0.5 * w
@@ -337,7 +331,7 @@ def integrated_gradients(model, X, *, baseline="zeros", n_steps=32, method="gaus
     """
     import torch
 
-    batch_size = _check_batch_size(batch_size)
+    batch_size = check_positive_int(batch_size, "batch_size")
     alphas, weights = _path_nodes(n_steps, method)
     members = network_members(model)
     images, scalars = network_input(model, X)
@@ -427,10 +421,10 @@ def _theta500_pixels(theta500_arcmin, pixel_arcsec, n):
         raise ValueError(f"theta500_arcmin must have one value per cluster ({n}), got shape {t.shape}")
     bad = ~np.isfinite(t) | (t <= 0)
     if bad.any():
-        i = int(np.flatnonzero(bad)[0])
+        rows = np.flatnonzero(bad)
         raise ValueError(
-            f"theta500_arcmin must be finite and > 0 arcmin; {int(bad.sum())} value(s) are not, "
-            f"first at row {i}: {t[i]!r}"
+            f"theta500_arcmin must be finite and > 0 arcmin; {rows.size} value(s) are not: "
+            f"{rows_text(rows, t.tolist())}"
         )
     p = float(pixel_arcsec)
     if not (np.isfinite(p) and p > 0):

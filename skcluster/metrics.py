@@ -4,7 +4,7 @@ Every function takes ``y_true`` and ``y_pred`` in y = log10(M500c / Msun)
 (dex) and, for the probabilistic ones, the predicted standard deviation
 ``y_std`` (dex) of a Gaussian predictive distribution in y.
 
-Conventions (PHYSICS.md, the seed study Krippendorf et al. 2023,
+Conventions (the seed study Krippendorf et al. 2023,
 arXiv:2305.00016, and Ho et al. 2023, arXiv:2303.00005):
 
 * scatter is quoted in ln M as a fraction:
@@ -328,22 +328,32 @@ def calibration_error(y_true, y_mean, y_std, levels=None):
 # ---------------------------------------------------------------------------
 # scorers
 # ---------------------------------------------------------------------------
-def _predict(estimator, X, needs_std, who):
-    if not needs_std:
-        return np.asarray(estimator.predict(X)), None
+def predict_mean_std(estimator, X, who):
+    """``(mean, std)`` of ``estimator.predict(X, return_std=True)`` as float64 1-D arrays.
+
+    ``who`` names the caller in the ``TypeError`` raised for an estimator
+    without ``return_std`` or one that does not return a (mean, std) pair.
+    """
     try:
         out = estimator.predict(X, return_std=True)
     except TypeError as exc:
         raise TypeError(
-            f"scorer {who!r} needs estimator.predict(X, return_std=True), which "
+            f"{who} needs estimator.predict(X, return_std=True), which "
             f"{type(estimator).__name__} does not support ({exc})"
         ) from exc
     if not (isinstance(out, tuple) and len(out) == 2):
         raise TypeError(
-            f"scorer {who!r}: {type(estimator).__name__}.predict(X, return_std=True) "
+            f"{who}: {type(estimator).__name__}.predict(X, return_std=True) "
             f"must return (mean, std), got {type(out).__name__}"
         )
-    return np.asarray(out[0]), np.asarray(out[1])
+    return (np.asarray(out[0], dtype=np.float64).reshape(-1),
+            np.asarray(out[1], dtype=np.float64).reshape(-1))
+
+
+def _predict(estimator, X, needs_std, who):
+    if not needs_std:
+        return np.asarray(estimator.predict(X)), None
+    return predict_mean_std(estimator, X, f"scorer {who!r}")
 
 
 def _coverage_error(y_true, y_mean, y_std, level):

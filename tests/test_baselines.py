@@ -2,7 +2,7 @@
 
 The test clusters are made by hand here (the mock survey is another
 module): photons of a projected beta model (beta = 2/3, rc = 0.185 r500,
-the eFEDS median of PHYSICS.md) with band count rates from
+the eFEDS median, Liu et al. 2022) with band count rates from
 :func:`skcluster.physics.rates.thermal_band_rates`, blurred by the King PSF
 (:func:`skcluster.physics.instrument.sample_king_offsets`), plus a flat
 background, binned into the cube geometry of docs/architecture.md.
@@ -15,7 +15,7 @@ from sklearn.model_selection import GridSearchCV, KFold, cross_validate
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
-from skcluster import ClusterSample
+from skcluster import ClusterSample, SkclusterWarning
 from skcluster.baselines import (
     FLAGS,
     LM_RELATION_EFEDS,
@@ -24,12 +24,10 @@ from skcluster.baselines import (
     GradientBoostingMassRegressor,
     ScalarObservables,
     ScalingRelationRegressor,
-    _area_in_box,
-    _export_trees,
-    _predict_trees,
     make_baseline,
     redshift_terms,
 )
+from skcluster.baselines.apertures import area_in_box
 from skcluster.io import make_events
 from skcluster.metrics import get_scorer, interval_coverage, make_report_scorer, mass_scatter
 from skcluster.physics import efunc, theta500_arcmin, thermal_band_rates
@@ -39,13 +37,13 @@ BANDS = [(0.5, 1.0), (1.0, 2.0), (2.0, 5.0)]  # keV; the count band (0.2-2.3) ta
 
 
 def lx_of_mass(m500, z):
-    """L_X(0.5-2 keV, < r500) of the eFEDS L-M relation (PHYSICS.md), erg/s."""
+    """L_X(0.5-2 keV, < r500) of the eFEDS L-M relation (skcluster.physics.relations), erg/s."""
     a, b, c = LM_RELATION_EFEDS
     return 10 ** (a + b * np.log10(m500 / 2e14) + c * np.log10(efunc(z)))
 
 
 def kT_of_mass(m500, z):
-    """Arnaud et al. 2005 M-T relation (PHYSICS.md), keV."""
+    """Arnaud et al. 2005 M-T relation, keV."""
     m5, s = MT_RELATION_ARNAUD05
     return 5.0 * (efunc(z) * m500 / m5) ** (1 / s)
 
@@ -141,7 +139,7 @@ def test_area_in_box_matches_monte_carlo(rng):
     r = np.hypot(*pts)
     for radius in (0.3, 1.0, 1.2, 1.4, 2.0):
         mc = np.mean(r < radius) * 4 * half**2
-        assert _area_in_box(radius, half) == pytest.approx(mc, abs=0.01)
+        assert area_in_box(radius, half) == pytest.approx(mc, abs=0.01)
 
 
 def test_flat_image_gives_density_times_area():
@@ -180,7 +178,7 @@ def test_background_subtraction_is_unbiased_and_errors_are_poisson():
     assert abs(d.mean()) < 3 * d.std(ddof=1) / np.sqrt(n), (d.mean(), d.std())
     # the net counts scatter (source + background Poisson) as the quoted errors say
     assert np.std(out["counts_ap"], ddof=1) == pytest.approx(np.mean(out["counts_ap_err"]), rel=0.15)
-    assert 20 < np.mean(out["counts_ap"]) < 400  # a faint, eFEDS-like cluster (47-530 counts, PHYSICS.md)
+    assert 20 < np.mean(out["counts_ap"]) < 400  # a faint, eFEDS-like cluster (47-530 counts, Liu et al. 2022)
 
 
 def test_lx_recovered_with_known_temperature_and_r500_converges(bright):
@@ -418,7 +416,7 @@ def nonlinear_sample(rng, n):
                          meta={"observable_columns": ["counts_ap", "hr_0_1"]}), y
 
 
-def test_gradient_boosting_mean_std_and_exported_trees():
+def test_gradient_boosting_mean_std():
     rng = np.random.default_rng(4)
     X, y = nonlinear_sample(rng, 2400)
     tr, te = np.arange(1600), np.arange(1600, 2400)
@@ -432,16 +430,52 @@ def test_gradient_boosting_mean_std_and_exported_trees():
     assert interval_coverage(y[te], mean, std) == pytest.approx(0.68, abs=0.06)
     # heteroscedastic std: the noisy low masses get larger errors
     assert np.median(std[y[te] < 13.9]) > 1.3 * np.median(std[y[te] > 14.1])
-    # the exported plain-array trees reproduce scikit-learn's own predictions
-    from sklearn.ensemble import HistGradientBoostingRegressor
 
-    A = ColumnsToArray(columns=gbm.columns_).fit_transform(X)
-    A[::7, 1] = np.nan  # missing values take the learned branch
-    for loss in ("squared_error", "gamma"):
-        target = y if loss == "squared_error" else (y - 13) ** 2 + 0.01
+
+@pytest.mark.parametrize("method", ["oof", "constant", "quantile"])
+def test_gradient_boosting_save_load_refits_identically(method, tmp_path):
+    """The saved state holds no sklearn trees; a load refits them bit for bit, whatever the threads."""
+    import pickle
+    import warnings
+
+    from skcluster import persist
+
+    rng = np.random.default_rng(9)
+    to_array = ColumnsToArray(columns=["counts_ap", "hr_0_1", "z", "exposure"], log=["counts_ap"])
+    X, y = nonlinear_sample(rng, 500)
+    X = to_array.fit_transform(X)
+    Xte = to_array.transform(nonlinear_sample(rng, 200)[0])
+    Xte[::7, 1] = np.nan  # missing values take the learned branch
+    with threadpool_limits(2, user_api="openmp"):
+        gbm = GradientBoostingMassRegressor(std_method=method, max_iter=40, n_threads=None,
+                                            random_state=3).fit(X, y)
+        ref = gbm.predict(Xte, return_std=True)
+    path = persist.save(gbm, tmp_path / "gbm.skc")
+    text = (tmp_path / "gbm.skc").read_bytes()
+    assert b"HistGradientBoosting" not in text and b"_predictors" not in text
+    loaded = persist.load(path)
+    assert not any(k.startswith("_") for k in vars(loaded))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the refit must reproduce the saved training predictions
         with threadpool_limits(1, user_api="openmp"):
-            sk = HistGradientBoostingRegressor(loss=loss, max_iter=30, random_state=0).fit(A, target)
-        np.testing.assert_allclose(_predict_trees(_export_trees(sk), A), sk.predict(A), rtol=1e-10)
+            got = loaded.predict(Xte, return_std=True)
+    for a, b in zip(ref, got):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(gbm)).predict(Xte), ref[0])
+    # a refit that does not reproduce the fit says so
+    drifted = persist.load(path)
+    drifted.train_predictions_ = drifted.train_predictions_ + 0.01
+    with pytest.warns(SkclusterWarning, match="differ from the fit"):
+        drifted.predict(Xte)
+
+
+def test_gradient_boosting_old_format_gives_clear_error():
+    """Models saved with exported private tree arrays ('trees_') are refused with a message."""
+    old = GradientBoostingMassRegressor()
+    old.__dict__.update(trees_={"offsets": np.zeros(1, dtype=np.int64)}, std_trees_=None, columns_=None,
+                        n_features_in_=2, oof_rms_=0.1, std_scale_=1.0, n_iter_=1)
+    with pytest.raises(ValueError, match="no longer read.*Fit the model again"):
+        old.predict(np.zeros((3, 2)))
 
 
 def _plain(v):
@@ -477,7 +511,7 @@ def survey():
     y = rng.uniform(13.7, 14.9, n)
     z = rng.uniform(0.1, 0.8, n)
     exposure = rng.uniform(800, 2000, n)
-    lum_scale = 10 ** rng.normal(0, 0.3 / np.log(10), n)  # sigma_lnL|M = 0.3 (PHYSICS.md)
+    lum_scale = 10 ** rng.normal(0, 0.3 / np.log(10), n)  # sigma_lnL|M = 0.3
     X, _ = make_clusters(rng, 10**y, z, exposure, npix=40, bkg_arcmin2=(3.5, 3.5, 6.0), lum_scale=lum_scale)
     return X.drop("kT"), y
 
@@ -562,7 +596,7 @@ def test_real_efeds_clusters(efeds_files):
         cut = stack.cutouts([p["ra"] for p in pos], [p["dec"] for p in pos], size_arcmin=20.0)
     # expmap_norm_* is normalised to the srctool ARF, which includes the vignetting: at the cluster
     # it equals the unvignetted exposure (2699 s). With the on-axis area of skcluster.physics the
-    # vignetted exposure is that times the survey vignetting at 1 keV (0.54, PHYSICS.md).
+    # vignetted exposure is that times the survey vignetting at 1 keV (0.54).
     X = ClusterSample(images=cut["images"], z=np.array([p["z"] for p in pos]),
                       exposure=cut["exposure"] * vignetting_factor(1.0), complete=cut["complete"],
                       kT=np.array([5.2, 3.0]),
@@ -581,7 +615,7 @@ def test_real_efeds_clusters(efeds_files):
 def test_k_correction_matches_quadrature():
     from scipy.integrate import quad
 
-    from skcluster.baselines import _k_correction
+    from skcluster.baselines.observables import _k_correction
     from skcluster.physics.emission import bremsstrahlung_photon_spectrum
 
     kT, z = np.array([1.5, 5.0, 9.0]), np.array([0.1, 0.5, 1.2])
@@ -591,3 +625,29 @@ def test_k_correction_matches_quadrature():
             return quad(lambda e: e * bremsstrahlung_photon_spectrum(e, kT[i]), a, b)[0]
 
         assert got[i] == pytest.approx(energy(0.5, 2.0) / energy(0.5 * (1 + z[i]), 2.0 * (1 + z[i])), rel=1e-4)
+
+
+def test_files_naming_the_old_module_still_load(survey, tmp_path):
+    """Model files written before the package split name 'skcluster.baselines:<class>'; they still load."""
+    import json
+    import zipfile
+
+    from skcluster import persist
+
+    X, y = survey
+    pipe = make_baseline("count_rate").fit(X[:100], y[:100])
+    path = persist.save(pipe, tmp_path / "new.skc")
+    old = tmp_path / "old.skc"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(old, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "model.json":
+                text = data.decode()
+                for module in ("observables", "scaling"):
+                    assert f"skcluster.baselines.{module}:" in text
+                    text = text.replace(f"skcluster.baselines.{module}:", "skcluster.baselines:")
+                json.loads(text)
+                data = text.encode()
+            dst.writestr(item, data)
+    loaded = persist.load(old)
+    np.testing.assert_array_equal(loaded.predict(X[100:]), pipe.predict(X[100:]))

@@ -73,3 +73,20 @@ def test_presets_and_rows():
                                         coverage_95=0.95, mean_std=0.2, fit_seconds=1.0,
                                         predict_seconds=0.1, scatter_mass_bins=[{"scatter": 0.3}])]})
     assert "| m | 20.0% | +1.0% |" in table
+
+
+def test_rows_are_declared_as_data():
+    """Each row says where its predictions come from: one model factory, pipeline, member or subset."""
+    from skcluster.benchmark import _ALL_ROWS, BENCHMARK_ROWS
+
+    for row in _ALL_ROWS.values():
+        sources = [row.baseline is not None, row.pipeline is not None, row.member_of is not None,
+                   row.of is not None]
+        assert sum(sources) == 1, row
+        assert row.name in ROWS and ROWS[row.name] == row.description
+        if row.of is not None:
+            assert row.of in _ALL_ROWS and row.subset == "high_likelihood"
+        if row.member_of is not None:
+            assert _ALL_ROWS[row.member_of].pipeline is not None
+    assert [r.name for r in BENCHMARK_ROWS][:2] == ["counts", "counts_r500"]
+    assert _ALL_ROWS["ensemble_10band_noise_0.1"].pipeline["noise_sigma"] == 0.1

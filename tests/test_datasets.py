@@ -212,7 +212,7 @@ def test_agn_counts_follow_lehmer(rng):
 def test_background_model_reproduces_measured_rates():
     m = bg.background_model(resolve_parameters())
     assert np.allclose(m["fit_rates"], m["measured"], rtol=0.02)
-    # particle level near PHYSICS.md's ~4e-4 counts/s/arcmin^2/keV and falling above 2.3 keV
+    # particle level near the eFEDS ~4e-4 counts/s/arcmin^2/keV and falling above 2.3 keV
     assert 3e-4 < m["particle_norm"] < 6e-4 and m["particle_slope"] > 0
     doubled = bg.background_model(resolve_parameters(background_scale=2.0))
     assert doubled["rate_full"] == pytest.approx(2 * m["rate_full"])

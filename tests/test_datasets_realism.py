@@ -1,4 +1,4 @@
-"""Realism of the eFEDS preset against the eFEDS numbers of PHYSICS.md.
+"""Realism of the eFEDS preset against the numbers measured from the public eFEDS products.
 
 One moderately sized survey (40 deg^2, ~300 detected clusters, ~15 s) and
 one catalogue-level tile (all ~5000 halos, no selection, < 1 s). The full
@@ -53,7 +53,7 @@ def test_lx_mass_relation_has_the_input_slope_and_scatter(halos):
     assert slope == pytest.approx(p.lx_slope, abs=0.03)
     assert norm == pytest.approx(p.lx_log10_norm, abs=0.02)
     assert scatter == pytest.approx(p.sigma_ln_lx, rel=0.05)
-    # core-excised luminosity: less than half the scatter (PHYSICS.md), as set
+    # core-excised luminosity: less than half the scatter (Pratt et al. 2009), as set
     _, _, sc_ce = fit_scaling_relation(cat["log10_M500"], cat["z"], cat["L_X_ce"], p)
     assert sc_ce == pytest.approx(p.sigma_ln_lx_ce, rel=0.05) and sc_ce < 0.5 * scatter
     # L-T correlation and T scatter at fixed mass as set (rho_lx_t = 0.3, sigma_ln_t = 0.12)

@@ -20,7 +20,7 @@ from skcluster.physics.rates import observed_response, powerlaw_band_rates
 
 
 def test_r500_and_theta500_match_the_reference_sheet():
-    # PHYSICS.md: r500 = 0.889 Mpc (M/2e14)^(1/3) E(z)^(-2/3); 1.37e14 at z=0.35 -> 2.31'
+    # r500 = 0.889 Mpc (M/2e14)^(1/3) E(z)^(-2/3); 1.37e14 at z=0.35 -> 2.31'
     assert r500_kpc(2e14, 0.0) == pytest.approx(889, rel=2e-3)
     assert theta500_arcmin(1.37e14, 0.35) == pytest.approx(2.31, rel=0.02)
     assert r500_kpc(8 * 2e14, 0.0) == pytest.approx(2 * 889, rel=2e-3)
@@ -31,7 +31,7 @@ def test_r500_and_theta500_match_the_reference_sheet():
     [((0.5, 2.0), 1.205e12), ((0.2, 2.3), 1.079e12), ((2.3, 5.0), 1.161e11)],
 )
 def test_effective_area_reproduces_the_powerlaw_ecf(band, ecf):
-    """PHYSICS.md check: Gamma = 2, N_H = 3e20 gives these counts/s per erg/s/cm^2
+    """Check: Gamma = 2, N_H = 3e20 gives these counts/s per erg/s/cm^2
     (absorbed flux, on-axis area)."""
     e, de = energy_grid_keV(band[0], band[1], 0.0005)
     n = e**-2.0

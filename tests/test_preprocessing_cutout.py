@@ -190,7 +190,7 @@ def test_efeds_faint_cluster_is_flagged_and_padded_with_background(efeds_cut):
     observed_outer = outer & ~pad
     np.testing.assert_allclose(fill, img[:, observed_outer].mean(axis=1), rtol=0.05)
     # ... and is an eFEDS-like sky: 0.3-2.2 keV counts per arcmin^2 within the
-    # 5-95% range 4.7-13.3 of eFEDS (PHYSICS.md), and within 50% of the
+    # 5-95% range 4.7-13.3 of eFEDS, and within 50% of the
     # background around the bright cluster in the same field
     per_arcmin2 = fill[:4].sum() * 225.0
     assert 4.7 < per_arcmin2 < 13.3

@@ -1,6 +1,6 @@
 """Sky and particle background, and AGN point sources.
 
-Background (PHYSICS.md, measured in eFEDS; counts per *unvignetted* second
+Background (measured from the public eFEDS products, Brunner et al. 2022; counts per *unvignetted* second
 per arcmin^2, particle included)::
 
     0.2-0.5 keV  3.8e-4     0.5-2 keV  1.5e-3     0.2-2.3 keV  2.1e-3
@@ -12,14 +12,14 @@ squares on fractional residuals):
 
 * particle background, unvignetted, not folded through the mirrors:
   flat at p0 counts/s/arcmin^2/keV below ``PARTICLE_BREAK_KEV`` = 2.3 keV
-  and p0 (E / 2.3 keV)^-s above. PHYSICS.md gives ~4e-4 flat, but a flat
+  and p0 (E / 2.3 keV)^-s above. The eFEDS particle spectrum is ~4e-4 flat, but a flat
   level that high exceeds the measured 5-10 keV total (5 keV x 4e-4 =
   2.0e-3 > 1.6e-3) and a flat spectrum misses the 2.3-5 keV rate by 15%
   whatever its level; the measured hard bands, where the particle
   background dominates, ask for a gentle fall. s is fitted (grid over
   -0.5..1.5) together with the levels; the fit gives p0 ~ 5.0e-4 and
   s ~ 0.4, and reproduces the five rates within 1.1% (numbers in :func:`background_model`'s result). Below 2.3 keV
-  the spectrum is kept flat as PHYSICS.md says, rather than extrapolating
+  the spectrum is kept flat as measured, rather than extrapolating
   the power law into the band where the sky dominates;
 * soft Galactic foreground, an absorbed 0.2 keV bremsstrahlung continuum
   (a stand-in for the Local Hot Bubble and halo; lines are not modelled);
@@ -39,7 +39,8 @@ AGN: the 0.5-2 keV log N - log S of Lehmer et al. 2012 (per deg^2 above
 S: 1e-15: 712, 3e-15: 278, 1e-14: 81, 3e-14: 17, 1e-13: 2.6), interpolated
 in log-log and extended beyond 1e-13 with the slope of the last segment
 (1.56, close to Euclidean 1.5); photon index
-Gamma = 1.8 + 0.5 erf((log10 S + 14) / 0.5) (PHYSICS.md), quantised to 0.01
+Gamma = 1.8 + 0.5 erf((log10 S + 14) / 0.5) (faint AGN harder; a smooth form,
+[uncertain]), quantised to 0.01
 for the spectral tables.
 """
 
@@ -67,7 +68,7 @@ __all__ = [
 ]
 
 #: eFEDS background, counts / s (unvignetted) / arcmin^2, particle included
-#: (PHYSICS.md [measured]): band (keV) -> rate.
+#: (measured from the public eFEDS products, Brunner et al. 2022): band (keV) -> rate.
 MEASURED_BACKGROUND = {
     (0.2, 0.5): 3.8e-4,
     (0.5, 2.0): 1.5e-3,
@@ -82,7 +83,7 @@ PARTICLE_BREAK_KEV = 2.3
 #: Photon index of the unresolved CXB (e.g. Hickox & Markevitch 2006: 1.4).
 CXB_GAMMA = 1.4
 
-# Lehmer et al. 2012, 0.5-2 keV: N(>S) per deg^2 (PHYSICS.md).
+# Lehmer et al. 2012 (ApJ 752, 46), 0.5-2 keV: N(>S) per deg^2.
 _LEHMER_S = np.array([1e-15, 3e-15, 1e-14, 3e-14, 1e-13])
 _LEHMER_N = np.array([712.0, 278.0, 81.0, 17.0, 2.6])
 _LOG_S = np.log10(_LEHMER_S)
@@ -114,7 +115,7 @@ def _log_s_for_n(log_n):
 
 
 def agn_photon_index(flux_cgs):
-    """Gamma = 1.8 + 0.5 erf((log10 S + 14) / 0.5) (PHYSICS.md)."""
+    """Gamma = 1.8 + 0.5 erf((log10 S + 14) / 0.5) (a smooth hardening of faint AGN, [uncertain])."""
     return 1.8 + 0.5 * erf((np.log10(np.asarray(flux_cgs, dtype=np.float64)) + 14.0) / 0.5)
 
 

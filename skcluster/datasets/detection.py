@@ -9,7 +9,7 @@ simplified to circular models at a fixed position:
 * background: the background map, i.e. the expected diffuse background
   plus the mean of AGN below the point-source limit (known, not fitted);
 * source models, convolved with the PSF: a beta model with beta = 2/3 (as
-  eSASS extent fits use, PHYSICS.md) of core radius ``rc`` in
+  eSASS extent fits use, Brunner et al. 2022) of core radius ``rc`` in
   [0, ``det_ext_max_arcsec``] (25 values), ``rc = 0`` being the point
   source. With the survey King PSF (alpha = 1.5) both are the same
   function: the projected beta = 2/3 model and the King profile with

@@ -4,7 +4,7 @@ Each cluster is the sum of two components with the same centre, axis ratio
 and position angle:
 
 * an *extended* component, a beta model with core radius ``rc`` (eFEDS
-  rc/r500: median 0.185 [measured]; beta ~ 0.67 +- 0.1, PHYSICS.md);
+  rc/r500: median 0.185 [measured]; beta ~ 0.67 +- 0.1; Liu et al. 2022);
 * a compact *core* component (core radius ~0.03 r500) carrying the
   cool-core emission; in cool cores it is cuspy.
 

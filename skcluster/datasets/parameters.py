@@ -1,14 +1,17 @@
 """Parameters of the mock eROSITA survey: one frozen dataclass, two presets.
 
-Every physical number of the mock lives here, with its source. The sources
-are those collected in the project's reference sheet (PHYSICS.md); numbers
-marked [uncertain] there are parameters here so that a robustness study can
-vary them. :func:`resolve_parameters` builds the parameters of a preset with
+Every parameter of the mock lives here, with its source. Published numbers
+that other modules use too (cosmology, the L_X-M and M-T relations, the
+eFEDS core radius, the PSF, the Galactic N_H, the energy range) are
+imported from :mod:`skcluster.physics`, their one home. [measured] marks
+numbers measured from the public eFEDS products (Brunner et al. 2022, A&A
+661, A1; Liu et al. 2022, A&A 661, A2); [uncertain] numbers are parameters
+so that a robustness study can vary them. :func:`resolve_parameters` builds the parameters of a preset with
 keyword overrides and rejects unknown names and out-of-range values with a
 message that says what was expected.
 
-Single keywords for the robustness benchmark (issue 8)
-------------------------------------------------------
+Single keywords for the robustness benchmark
+-------------------------------------------
 =============================  ==========================================
 change of mock physics         keyword (default -> example)
 =============================  ==========================================
@@ -30,6 +33,17 @@ import dataclasses
 import difflib
 import math
 from dataclasses import dataclass, field
+
+from ..physics.cosmology import H0_KMS_MPC, OM0
+from ..physics.instrument import ENERGY_RANGE_KEV, PSF_ALPHA, PSF_CORE_ARCSEC
+from ..physics.rates import NH_EFEDS_CM2
+from ..physics.relations import (
+    LM_RELATION_EFEDS,
+    MASS_PIVOT_MSUN,
+    MT_PIVOT_KEV,
+    MT_RELATION_ARNAUD05,
+    RC_R500_EFEDS,
+)
 
 __all__ = ["SurveyParameters", "PRESETS", "resolve_parameters", "parameter_table"]
 
@@ -56,9 +70,9 @@ class SurveyParameters:
     """
 
     # -- cosmology and population ------------------------------------------
-    H0: float = _p(70.0, 50.0, 90.0,
+    H0: float = _p(H0_KMS_MPC, 50.0, 90.0,
                    "Hubble constant, km/s/Mpc (eFEDS papers: Liu+22, Chiu+22)")
-    Om0: float = _p(0.3, 0.1, 0.6, "matter density, flat LambdaCDM (eFEDS papers)")
+    Om0: float = _p(OM0, 0.1, 0.6, "matter density, flat LambdaCDM (eFEDS papers)")
     Ob0: float = _p(0.049, 0.01, 0.1, "baryon density for the power spectrum (Planck18 via colossus)")
     sigma8: float = _p(0.8102, 0.5, 1.1, "power-spectrum normalisation (Planck18 via colossus)")
     ns: float = _p(0.9665, 0.8, 1.1, "spectral index (Planck18 via colossus)")
@@ -68,42 +82,42 @@ class SurveyParameters:
     log10_m500_max: float = _p(15.2, 13.5, 16.0, "highest log10 M500c/Msun (seed study)")
 
     # -- L_X(0.5-2 keV, <r500) - M relation --------------------------------
-    lx_log10_norm: float = _p(43.395, 41.0, 46.0,
+    lx_log10_norm: float = _p(LM_RELATION_EFEDS[0], 41.0, 46.0,
                               "log10 L_X/(erg/s) at the pivot mass and z = 0 "
                               "(eFEDS fit, Liu+22 L_X vs Chiu+22 WL masses) [measured]")
-    lx_pivot_msun: float = _p(2e14, 1e13, 1e16, "pivot mass of the L_X-M relation, Msun")
-    lx_slope: float = _p(1.58, 0.5, 3.0, "mass slope of L_X-M (eFEDS fit) [measured]")
-    lx_ez_slope: float = _p(2.0, -2.0, 4.0, "E(z) exponent of L_X-M (self-similar, eFEDS fit)")
+    lx_pivot_msun: float = _p(MASS_PIVOT_MSUN, 1e13, 1e16, "pivot mass of the L_X-M relation, Msun")
+    lx_slope: float = _p(LM_RELATION_EFEDS[1], 0.5, 3.0, "mass slope of L_X-M (eFEDS fit) [measured]")
+    lx_ez_slope: float = _p(LM_RELATION_EFEDS[2], -2.0, 4.0, "E(z) exponent of L_X-M (self-similar, eFEDS fit)")
     sigma_ln_lx: float = _p(0.30, 0.05, 1.0,
-                            "total ln-scatter of L_X at fixed M, z (PHYSICS.md: 0.25-0.40, default 0.30)")
+                            "total ln-scatter of L_X at fixed M, z (0.25-0.40: the 0.185 dex rms of the eFEDS fit understates it; default 0.30)")
     sigma_ln_lx_ce: float = _p(0.12, 0.02, 0.8,
                                "ln-scatter of core-excised L_X(0.15-1 r500) at fixed M, z "
                                "(Maughan 07: 11%; Pratt+09: less than half the total)")
 
     # -- T - M relation ------------------------------------------------------
-    t_norm_keV: float = _p(5.0, 1.0, 10.0, "T at the pivot (Arnaud+05: E(z) M500 = 3.84e14 (T/5 keV)^1.71)")
-    t_pivot_msun: float = _p(3.84e14, 1e13, 1e16, "pivot E(z) M500 of the T-M relation, Msun (Arnaud+05)")
-    t_mass_slope: float = _p(1.0 / 1.71, 0.3, 1.0, "slope of ln T vs ln(E(z) M) (Arnaud+05: 1/1.71)")
-    sigma_ln_t: float = _p(0.12, 0.0, 0.5, "ln-scatter of T at fixed M, z (PHYSICS.md 0.10-0.15; Magneticum 0.12)")
+    t_norm_keV: float = _p(MT_PIVOT_KEV, 1.0, 10.0, "T at the pivot (Arnaud+05: E(z) M500 = 3.84e14 (T/5 keV)^1.71)")
+    t_pivot_msun: float = _p(MT_RELATION_ARNAUD05[0], 1e13, 1e16, "pivot E(z) M500 of the T-M relation, Msun (Arnaud+05)")
+    t_mass_slope: float = _p(1.0 / MT_RELATION_ARNAUD05[1], 0.3, 1.0, "slope of ln T vs ln(E(z) M) (Arnaud+05: 1/1.71)")
+    sigma_ln_t: float = _p(0.12, 0.0, 0.5, "ln-scatter of T at fixed M, z (0.10-0.15; Magneticum simulations 0.12)")
     rho_lx_t: float = _p(0.3, -0.9, 0.9,
                          "correlation of the total-L_X and T residuals at fixed M, z "
-                         "(PHYSICS.md +0.3 to +0.5) [uncertain]")
+                         "(+0.3 to +0.5) [uncertain]")
 
     # -- gas morphology ------------------------------------------------------
-    rc_r500_median: float = _p(0.185, 0.02, 1.0,
+    rc_r500_median: float = _p(RC_R500_EFEDS, 0.02, 1.0,
                                "median core radius of the extended component / r500 "
                                "(eFEDS rc/r500 median 0.185) [measured]")
     rc_r500_sigma_ln: float = _p(0.25, 0.0, 1.0,
                                  "intrinsic ln-scatter of rc/r500 of the extended component; the "
                                  "eFEDS 16-84% range 0.10-0.29 (sigma_ln ~ 0.53) also holds the "
                                  "cool-core mixture and measurement noise [uncertain]")
-    beta_mean: float = _p(0.67, 0.55, 1.0, "mean beta of the extended component (PHYSICS.md 0.67 +- 0.1)")
-    beta_sigma: float = _p(0.1, 0.0, 0.3, "scatter of beta, clipped to [0.55, 1.0] (PHYSICS.md)")
-    cool_core_fraction: float = _p(0.4, 0.0, 1.0, "fraction of cuspy cool cores (PHYSICS.md 30-50%) [uncertain]")
+    beta_mean: float = _p(0.67, 0.55, 1.0, "mean beta of the extended component (0.67 +- 0.1; eSASS extent fits use 2/3, Brunner+22)")
+    beta_sigma: float = _p(0.1, 0.0, 0.3, "scatter of beta, clipped to [0.55, 1.0]")
+    cool_core_fraction: float = _p(0.4, 0.0, 1.0, "fraction of cuspy cool cores (30-50%, after the smooth cool-core transition of eFEDS, Ghirardini+22) [uncertain]")
     core_ratio_cc: float = _p(0.3, 0.0, 5.0,
                               "median luminosity of the core component over the extended "
                               "component, cool cores [uncertain]; with 0.3 the total L_X scatter "
-                              "can be set anywhere in 0.23-0.72 (PHYSICS.md: 0.25-0.40), and "
+                              "can be set anywhere in 0.23-0.72 (sigma_ln_lx: 0.25-0.40), and "
                               "L(<0.15 r500)/L_X is ~0.47 in cool cores, ~0.32 in the others")
     core_ratio_ncc: float = _p(0.05, 0.0, 5.0,
                                "the same for non-cool cores [uncertain]")
@@ -112,7 +126,7 @@ class SurveyParameters:
                              "inner slope a of the projected core component, S ~ R^-a, cool cores "
                              "(projected Vikhlinin cusp alpha 0-1.5, Ghirardini+19) [uncertain]")
     core_cusp_ncc: float = _p(0.0, 0.0, 1.5, "the same for non-cool cores")
-    axis_ratio_min: float = _p(0.6, 0.2, 1.0, "axis ratio uniform in [axis_ratio_min, 1] (PHYSICS.md 0.6-1)")
+    axis_ratio_min: float = _p(0.6, 0.2, 1.0, "axis ratio uniform in [axis_ratio_min, 1] (0.6-1)")
     disturbed_fraction_ncc: float = _p(0.5, 0.0, 1.0,
                                        "fraction of non-cool-core clusters that are disturbed [uncertain]")
     disturbed_offset_r500: float = _p(0.05, 0.0, 0.5,
@@ -120,10 +134,11 @@ class SurveyParameters:
     truncation_r500: float = _p(3.0, 1.0, 10.0, "profiles truncated at this (elliptical) radius / r500")
 
     # -- spectrum and instrument ---------------------------------------------
-    nH_cm2: float = _p(3.0e20, 0.0, 1e22, "Galactic N_H, cm^-2 (eFEDS 3-3.5e20)")
-    psf_core_arcsec: float = _p(8.64, 1.0, 60.0, "King PSF core radius, arcsec (survey average, PHYSICS.md)")
-    psf_alpha: float = _p(1.5, 1.05, 5.0,
-                          "King PSF slope (PHYSICS.md 1.5; the detection proxy treats it as 1.5)",
+    nH_cm2: float = _p(NH_EFEDS_CM2, 0.0, 1e22, "Galactic N_H, cm^-2 (eFEDS 3-3.5e20)")
+    psf_core_arcsec: float = _p(PSF_CORE_ARCSEC, 1.0, 60.0,
+                                "King PSF core radius, arcsec (survey average; physics.instrument)")
+    psf_alpha: float = _p(PSF_ALPHA, 1.05, 5.0,
+                          "King PSF slope (1.5, physics.instrument; the detection proxy treats it as 1.5)",
                           lo_open=False)
     psf_scale: float = _p(1.0, 0.2, 5.0, "multiplies the PSF core radius (robustness: 1.3 = 30% wider)")
     exposure_median_s: float = _p(1180.0, 1.0, 1e7,
@@ -176,7 +191,7 @@ class SurveyParameters:
 
     # -- geometry ------------------------------------------------------------
     size_arcmin: float = _p(20.0, 1.0, 120.0, "side of the event box per cluster, arcmin (seed study: 20)")
-    energy_range_keV: tuple = _p((0.2, 10.0), doc="simulated photon energies, keV (eROSITA 0.2-10 keV)")
+    energy_range_keV: tuple = _p(ENERGY_RANGE_KEV, doc="simulated photon energies, keV (eROSITA 0.2-10 keV)")
 
     def __post_init__(self):
         errors = []
@@ -263,7 +278,7 @@ _NAMES = tuple(f.name for f in dataclasses.fields(SurveyParameters))
 
 #: Presets: overrides of the defaults. eFEDS is the default set. eRASS1: the
 #: first all-sky pass, ~150-250 s unvignetted exposure near the ecliptic
-#: equator (PHYSICS.md, [uncertain]), i.e. x0.54 (vignetting at 1 keV) =
+#: equator [uncertain], i.e. x0.54 (vignetting at 1 keV) =
 #: 81-135 s vignetted, median 108 s; the point-source limit is ~5e-14
 #: erg/s/cm^2 (0.5-2 keV; Merloni et al. 2024) [uncertain]. The deeper
 #: exposure toward the ecliptic poles is not modelled.

@@ -46,7 +46,7 @@ import numpy as np
 
 from ..io.events import ORIGIN_AGN, ORIGIN_BACKGROUND, ORIGIN_CLUSTER, make_events
 from ..physics.emission import bremsstrahlung_photon_spectrum
-from ..physics.instrument import sample_king_offsets, vignetting_factor
+from ..physics.instrument import PIXEL_ARCSEC, sample_king_offsets, vignetting_factor
 from ..physics.rates import observed_response
 from .background import (
     agn_photon_index,
@@ -66,12 +66,9 @@ __all__ = ["simulate_cluster", "simulate_chunk", "CHUNK_COLUMNS", "RESULT_COLUMN
 
 #: Margin around the box within which field AGN are drawn, arcsec.
 AGN_MARGIN_ARCSEC = 60.0
-#: eROSITA image pixel, arcsec, for the background-per-pixel column
-#: (PHYSICS.md: evtool images use 4 arcsec pixels).
-PIXEL_ARCSEC = 4.0
 
 #: Survey vignetting at 1 keV: vignetted exposure (quoted at 1 keV) over
-#: unvignetted exposure (PHYSICS.md: 0.54).
+#: unvignetted exposure (0.54, measured from the public eFEDS exposure maps).
 _VIG_1KEV = float(vignetting_factor(1.0))
 
 #: Per-cluster inputs of the photon simulation (catalogue columns).

@@ -4,7 +4,7 @@ Halos are drawn from the Tinker et al. (2008) mass function for M500c
 (computed with ``colossus``, Diemer 2018, ApJS 239, 35) times the comoving
 volume element dV_c/dz/dOmega of the flat LambdaCDM model of
 :mod:`skcluster.physics.cosmology`, between ``z_min`` and ``z_max`` and
-``10**log10_m500_min`` and ``10**log10_m500_max`` Msun (PHYSICS.md; the
+``10**log10_m500_min`` and ``10**log10_m500_max`` Msun (the
 ranges of the seed study, arXiv:2305.00016). colossus works in Msun/h and
 (Mpc/h)^-3; the conversion to Msun (h = H0/100) is done here.
 
@@ -47,7 +47,7 @@ def _colossus_mass_function(log10_m_msun, z, H0, Om0, Ob0, sigma8, ns):
     except Exception:  # colossus raises when no cosmology is set
         previous = None
     try:
-        # persistence='' : no cache file is written (PHYSICS.md); relspecies
+        # persistence='' : no cache file is written; relspecies
         # off so that the expansion history matches astropy's FlatLambdaCDM.
         ccosmo.setCosmology(
             "skcluster_mock",

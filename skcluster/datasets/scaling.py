@@ -13,7 +13,8 @@ Luminosity: the split into a core-excised part and a core part is explicit.
   cores carry a bright, cuspy core component (``core_ratio_cc``),
   non-cool cores a faint one (``core_ratio_ncc``).
 * L_X = L_ce + L_core (0.5-2 keV rest, within r500, projected) then follows
-  the eFEDS L_X-M relation (PHYSICS.md)::
+  the eFEDS L_X-M relation (:mod:`skcluster.physics.relations`: Liu et al. 2022
+  luminosities against Chiu et al. 2022 masses)::
 
       log10 L_X = 43.395 + 1.58 log10(M500 / 2e14 Msun) + 2 log10 E(z)
 
@@ -26,8 +27,8 @@ Luminosity: the split into a core-excised part and a core part is explicit.
   core-excised luminosity is the better mass proxy by construction.
 
 Temperature: Arnaud et al. 2005, E(z) M500 = 3.84e14 Msun (T / 5 keV)^1.71,
-with ln-scatter ``sigma_ln_t`` (0.12; Magneticum, PHYSICS.md). The total-L_X
-and T residuals correlate with coefficient ``rho_lx_t`` (0.3, PHYSICS.md
+with ln-scatter ``sigma_ln_t`` (0.12; Magneticum simulations). The total-L_X
+and T residuals correlate with coefficient ``rho_lx_t`` (0.3, within
 +0.3 to +0.5, [uncertain]); since the core part is independent of mass and
 temperature, this is carried by the core-excised part with coefficient
 ``rho_lx_t * sigma_ln_lx / sigma_ln_lx_ce``.
@@ -47,7 +48,7 @@ __all__ = ["draw_structure", "core_calibration", "luminosities", "mean_log_lx", 
 
 #: Core-excision radius / r500 (Pratt et al. 2009; Maughan 2007).
 CORE_R500 = 0.15
-#: Beta is clipped to this range (beta > 1/2 for finite flux; PHYSICS.md 0.67 +- 0.1).
+#: Beta is clipped to this range (beta > 1/2 for finite flux; beta ~ 0.67 +- 0.1).
 BETA_RANGE = (0.55, 1.0)
 #: ln-scatter of the core component's core radius (about its median) [uncertain].
 CORE_RC_SIGMA_LN = 0.3

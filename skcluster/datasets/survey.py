@@ -115,7 +115,7 @@ def _central_agn(rng, n, z, p):
     dl2 = 4.0 * np.pi * luminosity_distance_cm(z, get_cosmology(p.H0, p.Om0)) ** 2
     gamma = np.full(n, 1.8)
     flux = lum / dl2
-    for _ in range(3):  # the photon index depends on the observed flux (PHYSICS.md law)
+    for _ in range(3):  # the photon index depends on the observed flux (datasets.background.agn_photon_index)
         flux = lum * (1.0 + z) ** (gamma - 2.0) / dl2  # K-correction of a power law
         gamma = np.where(has, agn_photon_index(np.maximum(flux, 1e-30)), 1.8)
     return has, lum, flux, gamma

@@ -3,7 +3,8 @@
 Shared by the tests (tests/test_datasets_realism.py) and the validation
 benchmark (benchmarks/validate_mock.py), so both compute the same numbers.
 
-Reference numbers (PHYSICS.md, measured on eFEDS): detected clusters have
+Reference numbers (measured from the public eFEDS products, Brunner et
+al. 2022, A&A 661, A1; Liu et al. 2022, A&A 661, A2): detected clusters have
 47 / 105 / 530 source counts (0.2-2.3 keV) at the 5th / 50th / 95th
 percentile; background 0.029 counts per 4-arcsec pixel (0.2-2.3 keV, median
 7.0 counts/arcmin^2); median theta500 2.3 arcmin; median z 0.35; 542
@@ -27,7 +28,7 @@ __all__ = [
     "count_mass_scatter",
 ]
 
-#: eFEDS reference numbers (PHYSICS.md [measured]; Liu et al. 2022 for the number).
+#: eFEDS reference numbers (measured from the public eFEDS products; Liu et al. 2022 for the number).
 EFEDS_REFERENCE = {
     "counts_p05": 47.0, "counts_p50": 105.0, "counts_p95": 530.0,
     "bkg_per_pixel": 0.029, "theta500_median_arcmin": 2.3, "z_median": 0.35,
@@ -139,8 +140,8 @@ def count_mass_scatter(bunch, radius="fixed", radius_arcsec=120.0, band_keV=(0.5
     log10 M = a + b log10(counts / exposure) + c log10 E(z) + d log10 D_L(z)
     + e log10(1 + z), the power law in count rate with redshift terms of a
     count-rate scaling relation. The scatter is sigma_lnM = ln(10) *
-    std(log10 M_pred - log10 M_true) on the held-out half (PHYSICS.md
-    convention).
+    std(log10 M_pred - log10 M_true) on the held-out half (the convention of
+    Krippendorf et al. 2023).
 
     Parameters
     ----------

@@ -69,7 +69,7 @@ def r500_kpc(m500_msun, z, cosmo=None):
     """r500c = [3 M500 / (4 pi 500 rho_c(z))]^(1/3), kpc.
 
     For h = 0.7 this is 889 kpc (M500 / 2e14 Msun)^(1/3) E(z)^(-2/3)
-    (PHYSICS.md).
+    (H0 = 70 km/s/Mpc, Om0 = 0.3).
     """
     m = np.asarray(m500_msun, dtype=np.float64)
     r_mpc = (3.0 * m / (4.0 * np.pi * 500.0 * rho_crit_msun_mpc3(z, cosmo))) ** (1.0 / 3.0)
@@ -90,8 +90,9 @@ def kpc_per_arcmin(z, cosmo=None):
 def theta500_arcmin(m500_msun, z, cosmo=None):
     """Angular r500, arcmin.
 
-    Check (PHYSICS.md): M500 = 1.37e14 Msun at z = 0.35 gives 2.31 arcmin,
-    near the eFEDS median of 2.36 arcmin.
+    Check: M500 = 1.37e14 Msun at z = 0.35 gives 2.31 arcmin, near the
+    eFEDS median of 2.36 arcmin measured from the public eFEDS products
+    (Liu et al. 2022).
     """
     return r500_kpc(m500_msun, z, cosmo) / kpc_per_arcmin(z, cosmo)
 

@@ -98,6 +98,6 @@ def absorption(energy_keV, nH_cm2):
     ----------
     energy_keV : array-like
     nH_cm2 : float or array-like
-        Hydrogen column, cm^-2 (eFEDS: ~3-3.5e20, PHYSICS.md).
+        Hydrogen column, cm^-2 (eFEDS: ~3-3.5e20, Brunner et al. 2022).
     """
     return np.exp(-np.asarray(nH_cm2, dtype=np.float64) * mm83_cross_section_cm2(energy_keV))

@@ -1,6 +1,8 @@
 """eROSITA instrument response: effective area, vignetting, PSF, pixels.
 
-All numbers from PHYSICS.md (the project's reference sheet):
+Numbers measured from the public eFEDS products (eFEDS data release:
+Brunner et al. 2022, A&A 661, A1; Liu et al. 2022, A&A 661, A2) or from the
+eROSITA instrument paper (Predehl et al. 2021, A&A 647, A1):
 
 * on-axis effective area of the 7 telescope modules, tabulated from a real
   eFEDS srctool ARF [measured], to be used with the vignetted exposure;
@@ -32,22 +34,26 @@ __all__ = [
     "energy_grid_keV",
 ]
 
-#: eROSITA energy range, keV (PHYSICS.md; science mostly 0.2-2.3 keV).
+#: eROSITA energy range, keV (Predehl et al. 2021; science mostly 0.2-2.3 keV).
 ENERGY_RANGE_KEV = (0.2, 10.0)
-#: evtool image pixel, arcsec (PHYSICS.md; rebin = 80 sky pixels of 0.05").
+#: evtool image pixel, arcsec (rebin = 80 sky pixels of 0.05", as the eFEDS images of
+#: Brunner et al. 2022).
 PIXEL_ARCSEC = 4.0
-#: King PSF core radius, arcsec, survey average (PHYSICS.md).
+#: King PSF core radius, arcsec, survey average, measured from the public eFEDS
+#: products (HEW ~ 30 arcsec, Brunner et al. 2022).
 PSF_CORE_ARCSEC = 8.64
-#: King PSF slope, survey average (PHYSICS.md).
+#: King PSF slope, survey average (measured with :data:`PSF_CORE_ARCSEC`).
 PSF_ALPHA = 1.5
 
-# On-axis effective area, all 7 TMs, from a real eFEDS ARF [measured] (PHYSICS.md).
+# On-axis effective area, all 7 TMs, measured from a srctool ARF of the public eFEDS
+# products (Brunner et al. 2022).
 _ARF_KEV = np.array([0.20, 0.25, 0.30, 0.40, 0.50, 0.60, 0.70, 0.80, 1.00, 1.20, 1.50, 1.60,
                      1.80, 2.00, 2.20, 2.30, 2.60, 3.00, 4.00, 5.00, 6.00, 7.00, 8.00, 10.0])
 _ARF_CM2 = np.array([92, 280, 148, 702, 1083, 1278, 1609, 1864, 2182, 2411, 2506, 2138,
                      2161, 1988, 1376, 553, 702, 684, 589, 431, 299, 203, 134, 54], dtype=np.float64)
 
-# Survey vignetting factor (vignetted / unvignetted exposure) [measured] (PHYSICS.md).
+# Survey vignetting factor (vignetted / unvignetted exposure), measured from the public
+# eFEDS exposure maps (Brunner et al. 2022).
 _VIG_KEV = np.array([0.3, 0.5, 1.0, 1.5, 2.0, 2.3, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 10.0])
 _VIG = np.array([0.51, 0.52, 0.54, 0.52, 0.49, 0.47, 0.40, 0.36, 0.32, 0.27, 0.24, 0.22, 0.19])
 
@@ -90,7 +96,7 @@ def king_radius_for_fraction(fraction, rc_arcsec=PSF_CORE_ARCSEC, alpha=PSF_ALPH
     """Radius (arcsec) enclosing ``fraction`` of a King profile.
 
     With the survey-averaged PSF the half-energy diameter is
-    2 * king_radius_for_fraction(0.5) = 29.9 arcsec (PHYSICS.md: HEW ~ 30").
+    2 * king_radius_for_fraction(0.5) = 29.9 arcsec (survey HEW ~ 30", Predehl et al. 2021).
     """
     f = np.asarray(fraction, dtype=np.float64)
     if np.any((f < 0) | (f >= 1)):

@@ -37,7 +37,8 @@ __all__ = [
     "check_bands",
 ]
 
-#: Galactic hydrogen column toward eFEDS, cm^-2 (PHYSICS.md: 3-3.5e20).
+#: Galactic hydrogen column toward eFEDS, cm^-2 (3-3.5e20 over the field, Brunner et al.
+#: 2022, A&A 661, A1).
 NH_EFEDS_CM2 = 3.0e20
 
 

@@ -17,6 +17,8 @@ import numbers
 import numpy as np
 from tqdm.auto import tqdm
 
+from .._validation import check_positive_int, rows_text
+from .._validation import check_positive_number as _check_positive_number
 from ..sample import as_sample
 from .bands import format_bands, same_bands
 
@@ -53,26 +55,11 @@ def iter_chunks(n, chunk, verbose=False, desc=None):
         bar.close()
 
 
-def rows_text(rows, values=None, limit=5):
-    """``'row 3: nan, row 7: -1.0 and 4 more'`` for error messages."""
-    rows = np.asarray(rows)
-    if values is None:
-        shown = ", ".join(f"row {int(i)}" for i in rows[:limit])
-    else:
-        shown = ", ".join(f"row {int(i)}: {values[i]!r}" for i in rows[:limit])
-    more = f" and {rows.size - limit} more" if rows.size > limit else ""
-    return shown + more
-
-
 def check_positive_number(value, name, step, integer=False):
-    """Return ``value`` after checking it is a finite number > 0."""
-    ok_type = (
-        isinstance(value, numbers.Integral) if integer else isinstance(value, numbers.Real)
-    ) and not isinstance(value, bool)
-    if not ok_type or not np.isfinite(value) or value <= 0:
-        kind = "a positive integer" if integer else "a positive finite number"
-        raise ValueError(f"{step}: {name} must be {kind}, got {value!r}")
-    return int(value) if integer else float(value)
+    """Return ``value`` after checking it is a finite number > 0 (an int with ``integer``)."""
+    if integer:
+        return check_positive_int(value, name, step)
+    return _check_positive_number(value, name, step)
 
 
 def check_shape2(shape, name, step):

@@ -13,9 +13,9 @@ Presets
     edges are not published in our sources [uncertain]: we use edges
     spaced evenly in log E (``geomspace(0.25, 2.3, 11)`` rounded to 10 eV),
     so that each band is about 25% wide, i.e. wider than the eROSITA
-    resolution (~80 eV FWHM at 1.5 keV, PHYSICS.md) everywhere above the
-    lowest band, and the soft bands where the effective area peaks (PHYSICS.md
-    table, 0.5-1.5 keV) are resolved.
+    resolution (~80 eV FWHM at 1.5 keV, Predehl et al. 2021) everywhere above the
+    lowest band, and the soft bands where the effective area peaks (the table of
+    :mod:`skcluster.physics.instrument`, 0.5-1.5 keV) are resolved.
 ``"ho3"``
     The three bands of Ho et al. 2023 (arXiv:2303.00005): 0.5-1.2, 1.2-2.0,
     2.0-7.0 keV.

@@ -17,7 +17,7 @@ the data could repeat the cluster. The default ``fill="background"`` puts
 in the expected background instead: per band, the count rate per pixel
 measured in the observed part of the box *outside* ``background_inner_arcmin``
 of the cluster (5 arcmin, about twice the median eFEDS theta500 of 2.36
-arcmin, PHYSICS.md, so the cluster's own emission barely enters), times the
+arcmin, Liu et al. 2022, so the cluster's own emission barely enters), times the
 median exposure of the observed pixels. The fill is a flat level with no
 structure, so it cannot create a source; the cut-out is flagged
 (``complete=False``, ``coverage`` < 1) and an

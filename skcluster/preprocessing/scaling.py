@@ -4,7 +4,7 @@ Three steps, each optional:
 
 1. exposure correction: counts / exposure (s) of each cluster -> counts/s,
    so that clusters observed to different depths look alike (eFEDS
-   vignetted exposures span 785-1941 s at the 5-95% level, PHYSICS.md);
+   vignetted exposures span 785-1941 s at the 5-95% level, Brunner et al. 2022);
 2. a stretch that compresses the dynamic range of the cluster cores,
    ``log1p(v / s)`` or ``asinh(v / s)``, with a softening ``s`` per band
    (by default learned in ``fit``: the mean pixel value of the band in the

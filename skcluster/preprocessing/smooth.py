@@ -37,7 +37,7 @@ class GaussianSmoother(ImageStepMixin, TransformerMixin, BaseEstimator):
     sigma : float or (float, float), default=1.0
         Standard deviation in output pixels along (rows, columns); a float
         for both. 1 pixel of the standard 50 x 50 grid is 24 arcsec, about
-        the eROSITA survey PSF's half-energy width of ~30 arcsec (PHYSICS.md).
+        the eROSITA survey PSF's half-energy width of ~30 arcsec (Predehl et al. 2021).
     sigma_bands : float, default=0.0
         Standard deviation along the band axis, in bands (0: bands are not
         mixed).

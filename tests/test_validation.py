@@ -1,0 +1,36 @@
+"""skcluster._validation: the shared parameter checks and their messages."""
+
+import numpy as np
+import pytest
+
+from skcluster._validation import check_positive_int, check_positive_number, rows_text
+
+
+def test_positive_int_accepts_integers_and_refuses_bools_and_floats():
+    assert check_positive_int(np.int64(3), "batch_size") == 3
+    assert type(check_positive_int(np.int64(3), "batch_size")) is int
+    assert check_positive_int(None, "n", allow_none=True) is None
+    assert check_positive_int(0, "n", minimum=0) == 0
+    for bad in (True, 0, -1, 2.0, "3", None):
+        with pytest.raises(ValueError, match=r"^Step: batch_size must be a positive integer, got "):
+            check_positive_int(bad, "batch_size", "Step")
+    with pytest.raises(ValueError, match=r"^n must be None or a positive integer, got 0$"):
+        check_positive_int(0, "n", allow_none=True)
+    with pytest.raises(ValueError, match=r"an integer >= 0, got -1"):
+        check_positive_int(-1, "n", minimum=0)
+
+
+def test_positive_number():
+    assert check_positive_number(np.float32(0.5), "tol") == 0.5
+    assert check_positive_number(0, "psf", allow_zero=True) == 0.0
+    for bad in (0, -1.0, float("nan"), float("inf"), True, "1"):
+        with pytest.raises(ValueError, match=r"^S: tol must be a positive finite number, got "):
+            check_positive_number(bad, "tol", "S")
+    with pytest.raises(ValueError, match=">= 0"):
+        check_positive_number(-1, "psf", allow_zero=True)
+
+
+def test_rows_text():
+    v = [0.0, np.nan, 2.0, -1.0]
+    assert rows_text([1, 3], v) == "row 1: nan, row 3: -1.0"
+    assert rows_text(np.arange(8)) == "row 0, row 1, row 2, row 3, row 4 and 3 more"
