@@ -4,15 +4,16 @@ Each step is a scikit-learn transformer on a :class:`~skcluster.ClusterSample`
 that reads the columns it needs and adds or replaces its output, passing the
 rest through (docs/architecture.md):
 
-=====================  ===================================================
-:class:`BandBinner`    ``events`` -> ``images`` counts cube (mock data)
-:class:`ImageCutout`   ``ra``, ``dec`` + evtool FITS images -> ``images``,
-                       ``exposure``, ``complete``, ``coverage`` (real data)
-:class:`Resizer`       flux-conserving resize to (H, W)
-:class:`GaussianSmoother`  Gaussian smoothing, optionally across bands
-:class:`CountScaler`   counts/s, log or asinh stretch, standardisation
-:class:`RedshiftJoiner`  -> ``images`` + ``scalars``, the network's input
-=====================  ===================================================
+==============================  ===================================================
+:class:`PointSourceMasker`      ``events`` with detected point sources masked
+:class:`BandBinner`             ``events`` -> ``images`` counts cube (mock data)
+:class:`ImageCutout`            ``ra``, ``dec`` + evtool FITS images -> ``images``,
+                                ``exposure``, ``complete``, ``coverage`` (real data)
+:class:`Resizer`                flux-conserving resize to (H, W)
+:class:`GaussianSmoother`       Gaussian smoothing, optionally across bands
+:class:`CountScaler`            counts/s, log or asinh stretch, standardisation
+:class:`RedshiftJoiner`         -> ``images`` + ``scalars``, the network's input
+==============================  ===================================================
 
 :func:`make_preprocessing` returns the standard chain as a
 :class:`~sklearn.pipeline.Pipeline` with steps ``bin``, ``resize``,
@@ -23,6 +24,7 @@ from .bands import BAND_PRESETS, resolve_bands
 from .binning import BandBinner, bin_events
 from .cutout import ImageCutout
 from .joining import RedshiftJoiner
+from .masking import PointSourceMasker, mask_events
 from .pipeline import STEP_NAMES, make_preprocessing
 from .resize import Resizer, overlap_matrix, resize_images
 from .scaling import CountScaler
@@ -34,11 +36,13 @@ __all__ = [
     "CountScaler",
     "GaussianSmoother",
     "ImageCutout",
+    "PointSourceMasker",
     "RedshiftJoiner",
     "Resizer",
     "STEP_NAMES",
     "bin_events",
     "make_preprocessing",
+    "mask_events",
     "overlap_matrix",
     "resize_images",
     "resolve_bands",
