@@ -73,7 +73,7 @@ def selection_check(params, n_tiles, seed):
         # outcome of every halo expecting >= 1 count (detection decision only)
         cat = tile_catalog(k, 10.0, params, seed, ctx)
         sel = cat["counts_expected"] >= 1.0
-        res, _ = simulate_chunk({c: cat[c][sel] for c in CHUNK_COLUMNS}, params, seed)
+        res, _, _ = simulate_chunk({c: cat[c][sel] for c in CHUNK_COLUMNS}, params, seed)
         mus.append(cat["counts_expected"][sel])
         passed.append(res["passed"])
     mu, ok = np.concatenate(mus), np.concatenate(passed)

@@ -5,6 +5,8 @@
 * :mod:`~skcluster.io.images`: evtool count images and expmap exposure maps
   with their ``RA---SIN`` WCS, and cut-outs around clusters.
 * :mod:`~skcluster.io.catalog`: cluster catalogues (FITS, CSV, ECSV).
+* :mod:`~skcluster.io.point_sources`: point-source catalogues, and the
+  sources in each cluster's box.
 """
 
 from .catalog import check_redshift, find_column, read_catalog, read_table, write_table
@@ -23,6 +25,7 @@ from .events import (
     read_events,
     write_events,
 )
+from .point_sources import POINT_SOURCE_DTYPE, point_sources_around, read_point_sources
 from .images import BandImageStack, Cutout, SkyImage, band_from_filename, read_image
 
 __all__ = [
@@ -34,6 +37,7 @@ __all__ = [
     "ORIGIN_BACKGROUND",
     "ORIGIN_CLUSTER",
     "ORIGIN_UNKNOWN",
+    "POINT_SOURCE_DTYPE",
     "SkyImage",
     "band_from_filename",
     "check_redshift",
@@ -43,9 +47,11 @@ __all__ = [
     "find_column",
     "make_events",
     "offsets_to_events_table",
+    "point_sources_around",
     "read_catalog",
     "read_events",
     "read_image",
+    "read_point_sources",
     "read_table",
     "write_events",
     "write_table",

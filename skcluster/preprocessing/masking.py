@@ -54,8 +54,11 @@ def mask_events(events, sources, half_arcsec, *, fill="background", ring_arcsec=
         The cluster's events (offsets from the cluster position).
     sources : ndarray with fields ``x_arcsec``, ``y_arcsec`` (and optionally
         ``counts`` and ``bkg_per_arcsec2``)
-        The detected point sources, offsets in arcsec. Without ``counts``
-        every mask has ``min_radius_arcsec``.
+        The detected point sources, offsets in arcsec
+        (:data:`skcluster.io.POINT_SOURCE_DTYPE`). Without ``counts`` every
+        mask has ``min_radius_arcsec``; without a finite
+        ``bkg_per_arcsec2`` the masks are sized against the box's mean
+        event density.
     half_arcsec : float
         Half the side of the box (events and fill photons stay within it).
     fill : {"background", "none"}
@@ -87,10 +90,13 @@ def mask_events(events, sources, half_arcsec, *, fill="background", ring_arcsec=
     x = events["x_arcsec"].astype(np.float64)
     y = events["y_arcsec"].astype(np.float64)
     area_box = (2.0 * half_arcsec) ** 2
+    # the level the masks are sized against: the detection's, or where it is
+    # not known (a published catalogue), the mean density of the box
+    mean_level = max(x.size, 1) / area_box
+    bkg = np.full(cx.size, mean_level)
     if "bkg_per_arcsec2" in names:
-        bkg = np.asarray(sources["bkg_per_arcsec2"], dtype=np.float64)
-    else:
-        bkg = np.full(cx.size, max(x.size, 1) / area_box)
+        given = np.asarray(sources["bkg_per_arcsec2"], dtype=np.float64)
+        bkg = np.where(np.isfinite(given) & (given > 0), given, mean_level)
     if "counts" in names:
         radius = mask_radius_arcsec(sources["counts"], bkg, rc_arcsec, alpha, mask_fraction,
                                     min_radius_arcsec, max_radius_arcsec)
