@@ -7,6 +7,8 @@
 * :mod:`~skcluster.io.catalog`: cluster catalogues (FITS, CSV, ECSV).
 * :mod:`~skcluster.io.point_sources`: point-source catalogues, and the
   sources in each cluster's box.
+* :mod:`~skcluster.io.training`: training sets from your own simulations (a
+  truth catalogue and event files of any layout).
 """
 
 from .catalog import check_redshift, find_column, read_catalog, read_table, write_table
@@ -26,6 +28,7 @@ from .events import (
     write_events,
 )
 from .point_sources import POINT_SOURCE_DTYPE, point_sources_around, read_point_sources
+from .training import read_training_set
 from .images import BandImageStack, Cutout, SkyImage, band_from_filename, read_image
 
 __all__ = [
@@ -53,6 +56,7 @@ __all__ = [
     "read_image",
     "read_point_sources",
     "read_table",
+    "read_training_set",
     "write_events",
     "write_table",
 ]
