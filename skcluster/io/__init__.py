@@ -7,6 +7,7 @@
 * :mod:`~skcluster.io.catalog`: cluster catalogues (FITS, CSV, ECSV).
 * :mod:`~skcluster.io.point_sources`: point-source catalogues, and the
   sources in each cluster's box.
+* :mod:`~skcluster.io.erass1`: the eRASS1 DR1 cluster catalogue as published.
 * :mod:`~skcluster.io.training`: training sets from your own simulations (a
   truth catalogue and event files of any layout).
 """
@@ -28,6 +29,7 @@ from .events import (
     write_events,
 )
 from .point_sources import POINT_SOURCE_DTYPE, point_sources_around, read_point_sources
+from .erass1 import read_erass1_catalog
 from .training import read_training_set
 from .images import BandImageStack, Cutout, SkyImage, band_from_filename, read_image
 
@@ -52,6 +54,7 @@ __all__ = [
     "offsets_to_events_table",
     "point_sources_around",
     "read_catalog",
+    "read_erass1_catalog",
     "read_events",
     "read_image",
     "read_point_sources",
