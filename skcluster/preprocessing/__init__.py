@@ -7,6 +7,7 @@ rest through (docs/architecture.md):
 ==============================  ===================================================
 :class:`PointSourceMasker`      ``events`` with detected point sources masked
 :class:`BandBinner`             ``events`` -> ``images`` counts cube (mock data)
+:class:`DomainFlagger`          ``in_domain``, ``domain_reason``: outside the training range
 :class:`ImageCutout`            ``ra``, ``dec`` + evtool FITS images -> ``images``,
                                 ``exposure``, ``complete``, ``coverage`` (real data)
 :class:`Resizer`                flux-conserving resize to (H, W)
@@ -23,6 +24,7 @@ rest through (docs/architecture.md):
 from .bands import BAND_PRESETS, resolve_bands
 from .binning import BandBinner, bin_events
 from .cutout import ImageCutout
+from .domain import DomainFlagger
 from .joining import RedshiftJoiner
 from .masking import PointSourceMasker, mask_events
 from .pipeline import STEP_NAMES, make_preprocessing
@@ -34,6 +36,7 @@ __all__ = [
     "BAND_PRESETS",
     "BandBinner",
     "CountScaler",
+    "DomainFlagger",
     "GaussianSmoother",
     "ImageCutout",
     "PointSourceMasker",
