@@ -20,7 +20,8 @@ from skcluster.datasets import (
 )
 from skcluster.datasets import background as bg
 from skcluster.datasets import morphology as morph
-from skcluster.datasets.detection import detection_likelihoods
+from skcluster.datasets.detection import detection_likelihoods, unmasked_fractions
+from skcluster.datasets.point_sources import POINT_SOURCE_DTYPE
 from skcluster.datasets.survey import _rate_table, simulate_tile, survey_context, tile_catalog
 from skcluster.io import EVENT_DTYPE
 from skcluster.physics import thermal_band_rates
@@ -94,7 +95,7 @@ def test_survey_structure(small):
     X, y, cat, p = small.X, small.y, small.catalog, small.params
     n = len(y)
     assert n > 10 and len(X) == n == len(cat)
-    assert set(X.columns) == {"events", "z", "exposure", "ra", "dec"}
+    assert set(X.columns) == {"events", "point_sources", "z", "exposure", "ra", "dec"}
     assert X.meta == {"survey": "efeds", "size_arcmin": 20.0, "energy_range_keV": (0.2, 10.0)}
     assert y.dtype == np.float64 and np.array_equal(y, np.asarray(cat["log10_M500"]))
     assert 13.0 <= y.min() and y.max() <= 15.2
@@ -108,6 +109,22 @@ def test_survey_structure(small):
         assert np.all(np.abs(ev["x_arcsec"]) < half) and np.all(np.abs(ev["y_arcsec"]) < half)
         assert ev["energy_keV"].min() >= 0.2 and ev["energy_keV"].max() <= 10.0
         assert set(np.unique(ev["origin"])) <= {0, 1, 2}
+    # the detected point sources: in the box, away from the cluster position,
+    # as many as the catalogue says, mostly on AGN photons
+    n_agn_cells = n_cells = 0
+    for ev, src, k in zip(X["events"], X["point_sources"], cat["n_point_sources"]):
+        assert src.dtype == POINT_SOURCE_DTYPE and len(src) == k
+        assert np.all(np.abs(src["x_arcsec"]) < half) and np.all(np.abs(src["y_arcsec"]) < half)
+        assert np.all(np.hypot(src["x_arcsec"], src["y_arcsec"]) >= 30.0)
+        for s in src[src["counts"] > 30]:
+            cell = np.hypot(ev["x_arcsec"] - s["x_arcsec"], ev["y_arcsec"] - s["y_arcsec"]) < 16.0
+            n_cells += 1
+            n_agn_cells += np.mean(ev["origin"][cell] == 2) > 0.5
+    assert n_cells > 10 and n_agn_cells >= 0.9 * n_cells
+    # the fit that masks the detected sources and the reference with the
+    # simulation's own labels agree for most clusters
+    ratio = np.asarray(cat["ML_CTS"]) / np.asarray(cat["ML_CTS_truthmask"])
+    assert 0.85 < np.median(ratio) < 1.2
     # catalogue photon counts agree with the events
     i = int(np.argmax(cat["counts"]))
     ev = X["events"][i]
@@ -167,8 +184,8 @@ def test_preselection_drops_no_cluster_that_would_pass():
     assert st_all["n_candidates"] == st_all["n_halos"] > 5 * st["n_candidates"]
     assert st["n_passed"] == st_all["n_passed"] > 0
     assert np.array_equal(kept["index"], kept_all["index"])
-    for a, b in zip(ev, ev_all):
-        assert np.array_equal(a, b)
+    for (a, sa), (b, sb) in zip(ev, ev_all):  # events and detected point sources
+        assert np.array_equal(a, b) and np.array_equal(sa, sb)
     # the reported bound is the Poisson tail sum over the dropped halos, and small
     cat = tile_catalog(0, 4.0, p, 11, ctx)
     mu = cat["counts_expected"][cat["counts_expected"] < p.preselect_min_counts]
@@ -256,6 +273,40 @@ def test_detection_proxies_behave():
     assert ext["ML_CTS"] == pytest.approx(200, rel=0.3)
 
 
+def test_detection_fit_with_masks_recovers_the_counts():
+    """Masking discs (photons and model area together) leaves ML_CTS unbiased."""
+    rng = np.random.default_rng(2)
+    dens, r_det = 0.021 / 16.0, 180.0
+    cx, cy, cr = np.array([60.0, -90.0, 0.0]), np.array([-40.0, 70.0, 150.0]), np.array([35.0, 50.0, 40.0])
+    u = unmasked_fractions(cx, cy, cr, r_det)
+    assert u.shape == (45,) and np.all((u >= 0) & (u <= 1)) and u[0] == 1.0
+    # total masked area from the per-bin fractions equals the discs' area in the circle
+    edges = np.r_[np.arange(0.0, r_det, 4.0), r_det]
+    masked = np.sum((1 - u) * np.pi * np.diff(edges**2))
+    assert masked == pytest.approx(np.pi * (35.0**2 + 50.0**2 + 40.0**2), rel=0.03)
+    from skcluster.physics.instrument import sample_king_offsets
+
+    fits, plain = [], []
+    for _ in range(30):
+        nb = rng.poisson(dens * np.pi * r_det**2)
+        r, phi = r_det * np.sqrt(rng.random(nb)), rng.uniform(0, 2 * np.pi, nb)
+        bx, by = r * np.cos(phi), r * np.sin(phi)
+        sx, sy = morph.sample_offsets(rng, 300, 30.0, 0.0, 2 / 3, 1.0, 0.0, 20.0)
+        ex, ey = sample_king_offsets(rng, sx.size, 8.64)
+        x, y = np.r_[bx, sx + ex], np.r_[by, sy + ey]
+        keep = np.ones(x.size, bool)
+        for a, b, rr in zip(cx, cy, cr):
+            keep &= np.hypot(x - a, y - b) >= rr
+        rad = np.hypot(x[keep], y[keep])
+        fits.append(detection_likelihoods(rad, dens, r_det, 8.64, 120.0, unmasked=u)["ML_CTS"])
+        plain.append(detection_likelihoods(rad, dens, r_det, 8.64, 120.0)["ML_CTS"])
+    # the masked fit recovers the 300 counts; ignoring the lost area does not
+    assert np.mean(fits) == pytest.approx(300.0, rel=0.08)
+    assert np.mean(plain) < 0.92 * np.mean(fits)
+    with pytest.raises(ValueError, match="one value per radial bin"):
+        detection_likelihoods(rad, dens, r_det, 8.64, 120.0, unmasked=u[:-1])
+
+
 def test_colossus_global_cosmology_is_restored():
     from colossus.cosmology import cosmology as cc
 
@@ -283,6 +334,40 @@ def test_write_and_read_back_through_the_real_data_path(small, tmp_path):
         assert np.allclose(a["x_arcsec"][oa], b["x_arcsec"][ob], atol=1e-3)
         assert np.allclose(a["energy_keV"][oa], b["energy_keV"][ob], atol=1e-5)
         assert np.all(b["origin"] == 255)  # eSASS files carry no origin
+    # the detected point sources come back around their own cluster
+    assert (folder / "point_sources.fits").is_file()
+    for a, b in zip(small.X["point_sources"], back.X["point_sources"]):
+        assert a.dtype == b.dtype and len(a) == len(b)
+        assert np.allclose(a["x_arcsec"], b["x_arcsec"], atol=1e-3)
+        assert np.allclose(a["y_arcsec"], b["y_arcsec"], atol=1e-3)
+        assert np.array_equal(a["counts"], b["counts"]) and np.array_equal(a["det_like"], b["det_like"])
+
+
+def test_point_source_catalogue_around_clusters(tmp_path):
+    from astropy.table import Table
+
+    from skcluster.io import point_sources_around, read_point_sources
+    from skcluster.io._util import sin_offsets_to_radec
+
+    ra0, dec0 = np.array([140.0, 141.0]), np.array([2.0, -1.0])
+    r, d = sin_offsets_to_radec(np.array([100.0, -300.0, 900.0]), np.array([50.0, 20.0, 0.0]), ra0[0], dec0[0])
+    cat = Table({"RA": r, "DEC": d, "ML_RATE_1": [0.01, 0.002, 0.05], "DET_LIKE_0": [30.0, 8.0, 100.0]})
+    cat.write(tmp_path / "ps.fits")
+    src = read_point_sources(tmp_path / "ps.fits")
+    assert set(src) == {"ra", "dec", "rate", "det_like"}
+    around = point_sources_around(src, ra0, dec0, 20.0, exposure=[1000.0, 500.0])
+    # the third source is 900" away: beyond the 600" half-box plus the 120" margin
+    assert len(around[0]) == 2 and len(around[1]) == 0
+    assert np.allclose(around[0]["x_arcsec"], [100.0, -300.0], atol=1e-3)
+    assert np.allclose(around[0]["counts"], [10.0, 2.0])
+    with pytest.raises(ValueError, match="exposure"):
+        point_sources_around(src, ra0, dec0, 20.0)
+    bad = cat.copy()
+    bad["ML_RATE_1"][1] = np.nan
+    with pytest.raises(ValueError, match="ML_RATE_1"):
+        read_point_sources(bad)
+    with pytest.raises(KeyError, match="count-rate"):
+        read_point_sources(Table({"RA": r, "DEC": d}))
 
 
 def test_read_survey_of_a_wrong_folder(tmp_path):

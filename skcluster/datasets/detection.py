@@ -47,7 +47,7 @@ from functools import lru_cache
 import numpy as np
 from scipy.special import log_ndtr
 
-__all__ = ["DETECTION_BIN_ARCSEC", "extent_grid", "detection_likelihoods"]
+__all__ = ["DETECTION_BIN_ARCSEC", "extent_grid", "detection_likelihoods", "unmasked_fractions"]
 
 #: Width of the radial bins of the detection fit, arcsec (one 4" image pixel).
 DETECTION_BIN_ARCSEC = 4.0
@@ -77,8 +77,48 @@ def _model_grid(radius_arcsec, psf_rc_arcsec, ext_max_arcsec):
     return edges, np.pi * np.diff(edges**2), rc, f, f.sum(axis=1)
 
 
+def unmasked_fractions(x_arcsec, y_arcsec, mask_radius_arcsec, radius_arcsec, n_radii=4, n_angles=256):
+    """Fraction of each radial bin of the detection fit outside the masks.
+
+    Parameters
+    ----------
+    x_arcsec, y_arcsec, mask_radius_arcsec : array-like of shape (n_masks,)
+        Centres (offsets from the source position) and radii of the masked
+        discs.
+    radius_arcsec : float
+        Fit radius.
+    n_radii, n_angles : int
+        Quadrature points per bin (radii at the bin's area midpoints, angles
+        uniform): the fraction is exact to ~1/n_angles.
+
+    Returns
+    -------
+    ndarray of shape (n_bins,)
+        The unmasked fraction of each :data:`DETECTION_BIN_ARCSEC` annulus
+        (the ``unmasked`` argument of :func:`detection_likelihoods`).
+    """
+    nbin = int(np.ceil(radius_arcsec / DETECTION_BIN_ARCSEC))
+    edges = np.linspace(0.0, nbin * DETECTION_BIN_ARCSEC, nbin + 1)
+    edges[-1] = radius_arcsec
+    cx = np.asarray(x_arcsec, dtype=np.float64).ravel()
+    cy = np.asarray(y_arcsec, dtype=np.float64).ravel()
+    rm = np.asarray(mask_radius_arcsec, dtype=np.float64).ravel()
+    if cx.size == 0:
+        return np.ones(nbin)
+    t = (np.arange(n_radii) + 0.5) / n_radii
+    r = np.sqrt(edges[:-1, None] ** 2 + t[None, :] * (edges[1:, None] ** 2 - edges[:-1, None] ** 2))
+    phi = (np.arange(n_angles) + 0.5) * (2.0 * np.pi / n_angles)
+    px = (r[:, :, None] * np.cos(phi)).ravel()
+    py = (r[:, :, None] * np.sin(phi)).ravel()
+    inside = np.zeros(px.size, bool)
+    for x0, y0, r0 in zip(cx, cy, rm):
+        if np.hypot(x0, y0) - r0 < radius_arcsec:
+            inside |= (px - x0) ** 2 + (py - y0) ** 2 < r0 * r0
+    return 1.0 - inside.reshape(nbin, -1).mean(axis=1)
+
+
 def detection_likelihoods(r_arcsec, bkg_per_arcsec2, radius_arcsec, psf_rc_arcsec, ext_max_arcsec,
-                          like_scale=1.0):
+                          like_scale=1.0, unmasked=None):
     """DET_LIKE, EXT_LIKE, best extent and source counts of one source.
 
     Parameters
@@ -96,6 +136,12 @@ def detection_likelihoods(r_arcsec, bkg_per_arcsec2, radius_arcsec, psf_rc_arcse
     like_scale : float, default=1.0
         Multiplies both likelihood gains dC before they become DET_LIKE
         and EXT_LIKE (1: the ideal fixed-position fit).
+    unmasked : ndarray of shape (n_bins,), default=None
+        Fraction of each radial bin outside the point-source masks
+        (:func:`unmasked_fractions`); the photons within the masks must
+        already be left out of ``r_arcsec``. Background and source model of
+        each bin are scaled by it (the models are circular, so this is
+        exact up to the quadrature). ``None``: nothing masked.
 
     Returns
     -------
@@ -112,6 +158,14 @@ def detection_likelihoods(r_arcsec, bkg_per_arcsec2, radius_arcsec, psf_rc_arcse
     n = np.bincount(np.minimum((r / DETECTION_BIN_ARCSEC).astype(np.intp), area.size - 1),
                     minlength=area.size).astype(np.float64)
     b = bkg_per_arcsec2 * area
+    ftot_full = ftot
+    if unmasked is not None:
+        u = np.asarray(unmasked, dtype=np.float64)
+        if u.shape != area.shape:
+            raise ValueError(f"unmasked must have one value per radial bin ({area.size}), got shape {u.shape}")
+        b, f = b * u, f * u[None, :]
+        ftot = f.sum(axis=1)
+        n = np.where(u > 0, n, 0.0)
     s = np.zeros(rc.size)
     nz = n > 0
     nn, fn, bn = n[nz], f[:, nz], b[nz]
@@ -141,5 +195,5 @@ def detection_likelihoods(r_arcsec, bkg_per_arcsec2, radius_arcsec, psf_rc_arcse
         "EXT_LIKE": float(max(ext_like, 0.0)),
         "EXT_arcsec": float(rc[best]),
         "ML_CTS": float(s[best]),
-        "ML_CTS_fit": float(s[best] * ftot[best]),
+        "ML_CTS_fit": float(s[best] * ftot_full[best]),
     }

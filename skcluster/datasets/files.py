@@ -8,6 +8,10 @@
   (RA/DEC, sky X/Y in 0.05-arcsec pixels with the RA---SIN/DEC--SIN
   pixel-list WCS about the cluster, PI in eV; written with
   :func:`skcluster.io.write_events`);
+* ``point_sources.fits``: the point sources the simulation detected in each
+  cluster's box (``CLUSTER`` row, ``RA``, ``DEC``, ``ML_CTS_1``,
+  ``ML_RATE_1``, ``DET_LIKE_0`` as in the eROSITA main catalogues, and
+  ``BKG_ARCSEC2``, the local level they were detected against);
 * ``survey.json``: the parameters, the preset and the survey statistics.
 
 :func:`read_survey` reads such a folder through the real-data path
@@ -26,7 +30,17 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
-from ..io import cutout_events, offsets_to_events_table, read_catalog, read_events, write_events
+from astropy.table import Table
+
+from ..io import (
+    POINT_SOURCE_DTYPE,
+    cutout_events,
+    offsets_to_events_table,
+    read_catalog,
+    read_events,
+    write_events,
+)
+from ..io._util import sin_offsets_arcsec, sin_offsets_to_radec
 from ..io.catalog import read_table, write_table
 from ..sample import ClusterSample
 from .parameters import resolve_parameters
@@ -36,6 +50,7 @@ __all__ = ["write_survey", "read_survey"]
 _CATALOG = "catalog.fits"
 _META = "survey.json"
 _EVENTS_DIR = "events"
+_POINT_SOURCES = "point_sources.fits"
 
 
 def write_survey(bunch, folder, overwrite=False):
@@ -72,7 +87,8 @@ def write_survey(bunch, folder, overwrite=False):
     if len(cat) != n:
         raise ValueError(f"catalog has {len(cat)} rows but X has {n}")
     names = [f"cluster_{i:05d}.fits" for i in range(n)]
-    targets = [folder / _CATALOG, folder / _META] + [folder / _EVENTS_DIR / nm for nm in names]
+    targets = [folder / _CATALOG, folder / _META, folder / _POINT_SOURCES] + [
+        folder / _EVENTS_DIR / nm for nm in names]
     if not overwrite:
         existing = [t for t in targets if t.exists()]
         if existing:
@@ -95,6 +111,9 @@ def write_survey(bunch, folder, overwrite=False):
                 "NHALOS": int(cat.meta.get("n_halos", -1)), "CREATOR": "skcluster.datasets.write_survey"}
     out["events_file"] = [f"{_EVENTS_DIR}/{nm}" for nm in names]
     write_table(out, folder / _CATALOG, overwrite=overwrite)
+    if "point_sources" in X:
+        write_table(_point_source_table(X["point_sources"], ra, dec, exposure), folder / _POINT_SOURCES,
+                    overwrite=overwrite)
     meta = {
         "survey": X.meta.get("survey"), "size_arcmin": X.meta.get("size_arcmin"),
         "energy_range_keV": list(X.meta.get("energy_range_keV", ())),
@@ -107,6 +126,46 @@ def write_survey(bunch, folder, overwrite=False):
     tmp.write_text(json.dumps(meta, indent=1))
     tmp.replace(folder / _META)
     return folder / _CATALOG
+
+
+def _point_source_table(sources, ra, dec, exposure):
+    """One table of every cluster's detected point sources (sky positions)."""
+    cols = {k: [] for k in ("CLUSTER", "RA", "DEC", "ML_CTS_1", "ML_RATE_1", "DET_LIKE_0", "BKG_ARCSEC2")}
+    for i, src in enumerate(sources):
+        if src is None or len(src) == 0:
+            continue
+        r, d = sin_offsets_to_radec(src["x_arcsec"], src["y_arcsec"], ra[i], dec[i])
+        cols["CLUSTER"].append(np.full(len(src), i, dtype=np.int64))
+        cols["RA"].append(r)
+        cols["DEC"].append(d)
+        cols["ML_CTS_1"].append(src["counts"].astype(np.float64))
+        cols["ML_RATE_1"].append(src["counts"] / exposure[i] if exposure[i] > 0 else np.full(len(src), np.nan))
+        cols["DET_LIKE_0"].append(src["det_like"].astype(np.float64))
+        cols["BKG_ARCSEC2"].append(src["bkg_per_arcsec2"].astype(np.float64))
+    table = Table({k: (np.concatenate(v) if v else np.zeros(0, np.int64 if k == "CLUSTER" else np.float64))
+                   for k, v in cols.items()})
+    table["RA"].unit = table["DEC"].unit = "deg"
+    table["ML_RATE_1"].unit = "ct / s"
+    table.meta["BAND"] = ("0.2-2.3 keV", "detection band")
+    return table
+
+
+def _read_point_sources(path, ra, dec):
+    """Per-cluster offsets of the sources of :func:`_point_source_table`."""
+    table = read_table(path)
+    cluster = np.asarray(table["CLUSTER"], dtype=np.int64)
+    out = np.empty(len(ra), dtype=object)
+    for i in range(len(ra)):
+        rows = np.flatnonzero(cluster == i)
+        arr = np.zeros(rows.size, POINT_SOURCE_DTYPE)
+        if rows.size:
+            x, y = sin_offsets_arcsec(np.asarray(table["RA"])[rows], np.asarray(table["DEC"])[rows], ra[i], dec[i])
+            arr["x_arcsec"], arr["y_arcsec"] = x, y
+            arr["counts"] = np.asarray(table["ML_CTS_1"])[rows]
+            arr["det_like"] = np.asarray(table["DET_LIKE_0"])[rows]
+            arr["bkg_per_arcsec2"] = np.asarray(table["BKG_ARCSEC2"])[rows]
+        out[i] = arr
+    return out
 
 
 def read_survey(folder, energy_range_keV=None):
@@ -122,7 +181,8 @@ def read_survey(folder, energy_range_keV=None):
     -------
     sklearn.utils.Bunch
         ``X`` (ClusterSample with ``events`` cut out of each file around the
-        catalogue position, ``z``, ``exposure``, ``ra``, ``dec``), ``y``
+        catalogue position, ``z``, ``exposure``, ``ra``, ``dec``, and
+        ``point_sources`` where the folder has them), ``y``
         (log10 M500c / Msun), ``catalog`` and ``params``.
     """
     folder = Path(folder)
@@ -141,10 +201,13 @@ def read_survey(folder, energy_range_keV=None):
         name = str(name).strip()
         ev = read_events(folder / name, energy_range_keV=energy_range_keV)
         events[i] = cutout_events(ev, [sample["ra"][i]], [sample["dec"][i]], size)[0]
+    extra = {}
+    if (folder / _POINT_SOURCES).is_file():
+        extra["point_sources"] = _read_point_sources(folder / _POINT_SOURCES, sample["ra"], sample["dec"])
     X = ClusterSample(
         meta={"survey": meta.get("survey"), "size_arcmin": size,
               "energy_range_keV": tuple(energy_range_keV or meta["energy_range_keV"])},
         events=events, z=sample["z"], exposure=np.asarray(sample["exposure"], dtype=np.float64),
-        ra=sample["ra"], dec=sample["dec"])
+        ra=sample["ra"], dec=sample["dec"], **extra)
     return Bunch(X=X, y=np.asarray(cat["log10_M500"], dtype=np.float64), catalog=cat, params=params,
                  DESCR=f"Mock survey read back from {str(folder)!r}")

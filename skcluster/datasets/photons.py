@@ -24,18 +24,24 @@ The work is staged so that most candidates stop early, with the same
 outcome as the full path: the ICM photons come first; a cluster with fewer
 than ``min_icm_counts`` of them in the detection band within
 ``det_radius_arcmin`` cannot pass (a rule of the detection step) and stops
-there. The detection step (:mod:`~skcluster.datasets.detection`) needs only
-the photons within ``det_radius_arcmin``. The background is a Poisson process,
-so the background inside that circle and outside it are independent; the
-outer part is drawn (from its own random stream) only for clusters that
-pass the cuts. Each cluster has three random streams derived from its own
+there. The background is a Poisson process, so the background inside the
+detection circle (``det_radius_arcmin``) and outside it are independent and
+drawn from their own random streams. Each cluster has three random streams
+derived from its own
 ``SeedSequence`` (sources / inner background / outer background), so its
 photons do not depend on which process simulates it, nor on which other
 clusters are simulated.
 
-Photons of field AGN brighter than ``agn_mask_flux_cgs`` are left out of
-the detection fit (not out of the events): eSASS fits detected point
-sources simultaneously with the cluster, which this stands in for.
+Point sources are then *detected* on the box's detection-band photons
+(:func:`~skcluster.datasets.point_sources.detect_point_sources`), and the
+photons within their masks are left out of the detection fit, whose model
+loses the masked area (eSASS fits and masks detected point sources
+alongside the cluster, Brunner et al. 2022, A&A 661, A1); the detected list
+is returned with the events, for every method to mask the same sources.
+The same fit with the simulation's own labels of bright AGN photons
+(brighter than ``agn_mask_flux_cgs``) left out is kept as a reference
+(``ML_CTS_truthmask``, ``DET_LIKE_truthmask``): no real pipeline has those
+labels.
 """
 
 from __future__ import annotations
@@ -58,14 +64,21 @@ from .background import (
     quantise_gamma,
     sample_agn_fluxes,
 )
-from .detection import detection_likelihoods
+from .detection import DETECTION_BIN_ARCSEC, detection_likelihoods, unmasked_fractions
 from .morphology import sample_offsets
+from .point_sources import POINT_SOURCE_DTYPE, detect_point_sources, mask_radius_arcsec
 from .scaling import CORE_BETA
 
 __all__ = ["simulate_cluster", "simulate_chunk", "CHUNK_COLUMNS", "RESULT_COLUMNS"]
 
 #: Margin around the box within which field AGN are drawn, arcsec.
 AGN_MARGIN_ARCSEC = 60.0
+#: Largest point-source mask radius, arcsec (the default ceiling of
+#: :func:`~skcluster.datasets.point_sources.mask_radius_arcsec`).
+MAX_MASK_ARCSEC = 120.0
+#: Photons this far from a candidate point source decide its detection:
+#: the local-background annulus (96") plus the source cell (16").
+DETECTION_REACH_ARCSEC = 112.0
 
 #: Survey vignetting at 1 keV: vignetted exposure (quoted at 1 keV) over
 #: unvignetted exposure (0.54, measured from the public eFEDS exposure maps).
@@ -82,6 +95,7 @@ CHUNK_COLUMNS = (
 RESULT_COLUMNS = (
     "DET_LIKE", "EXT_LIKE", "EXT_arcsec", "ML_CTS", "ML_CTS_fit", "icm_counts_fit", "counts", "counts_r500",
     "background_counts", "agn_counts_r500", "n_agn", "n_field_agn", "bkg_per_pixel",
+    "ML_CTS_truthmask", "DET_LIKE_truthmask", "n_point_sources",
 )
 
 
@@ -174,6 +188,9 @@ def simulate_cluster(row, params, entropy, keep_events=None):
         :data:`RESULT_COLUMNS` (the photon-count columns only where the
         events were made, NaN otherwise) and ``passed`` (bool).
     events : ndarray of EVENT_DTYPE or None
+    sources : ndarray of POINT_SOURCE_DTYPE or None
+        The point sources detected in the box (offsets from the cluster
+        position), where the events were made.
     """
     p = params
     ss = np.random.SeedSequence(entropy, spawn_key=(1, int(row["tile"]), int(row["index"])))
@@ -217,7 +234,7 @@ def simulate_cluster(row, params, entropy, keep_events=None):
         # too few ICM photons to count as a detection of this cluster: no
         # need to draw anything else (the same outcome as the full path)
         result["passed"] = False
-        return result, None
+        return result, None, None
 
     # -- AGN ---------------------------------------------------------------
     if p.include_agn:
@@ -261,20 +278,7 @@ def simulate_cluster(row, params, entropy, keep_events=None):
     rng_in = np.random.Generator(np.random.PCG64(seeds[1]))
     bx, by, be = _background(rng_in, rng_in.poisson(lam_in), p, bkg, in_disc)
 
-    # -- detection -----------------------------------------------------------
-    r_all = np.concatenate([r_icm, det_r(agn_x, agn_y, agn_e, ~agn_masked), det_r(bx, by, be)])
-    det = detection_likelihoods(r_all, bkg["map_det"] * t_unvig / 3600.0, r_det, psf_rc,
-                                p.det_ext_max_arcsec, p.det_like_scale)
-    # photon-based matching: the detection must be the cluster's
-    matched = r_icm.size >= p.match_fraction * det["ML_CTS_fit"]
-    passed = bool(det["DET_LIKE"] > p.det_like_min and det["EXT_LIKE"] > p.ext_like_min and matched
-                  and r_icm.size >= p.min_icm_counts)
-    result.update(det)
-    result["passed"] = passed
-    if not (passed if keep_events is None else keep_events):
-        return result, None
-
-    # -- background outside the circle, then the events ---------------------
+    # -- background outside the circle (its own stream) ----------------------
     lam_box = bkg["rate_full"] * t_unvig * p.size_arcmin**2
 
     def in_box(rng, n):
@@ -286,6 +290,57 @@ def simulate_cluster(row, params, entropy, keep_events=None):
     bx, by, be = (np.concatenate([bx, ox_[outside]]), np.concatenate([by, oy_[outside]]),
                   np.concatenate([be, oe_[outside]]))
 
+    # -- point sources detected on the box's photons -------------------------
+    # The fit needs the sources whose masks reach into its circle: they lie
+    # within r_det + MAX_MASK_ARCSEC, and their detection uses the photons
+    # within DETECTION_REACH_ARCSEC of them. So the detection runs on that
+    # sub-box first (most candidates fail the cuts), and on the whole box
+    # only for the clusters kept, whose list is returned.
+    bkg_det = bkg["map_det"] * t_unvig / 3600.0  # background map, counts / arcsec^2
+    all_x = np.concatenate([icm_x, agn_x, bx])
+    all_y = np.concatenate([icm_y, agn_y, by])
+    all_e = np.concatenate([icm_e, agn_e, be])
+    in_det = (all_e >= lo) & (all_e < hi)
+    dx_, dy_ = all_x[in_det], all_y[in_det]
+    sub = min(half, r_det + MAX_MASK_ARCSEC + DETECTION_REACH_ARCSEC)
+    sources = detect_point_sources(dx_, dy_, sub, bkg_det, psf_rc, p.psf_alpha)
+    mask_r = mask_radius_arcsec(sources["counts"], sources["bkg_per_arcsec2"], psf_rc, p.psf_alpha,
+                                max_radius_arcsec=MAX_MASK_ARCSEC)
+
+    def outside_masks(x, y):
+        keep = np.ones(x.shape, bool)
+        for x0, y0, r0 in zip(sources["x_arcsec"], sources["y_arcsec"], mask_r):
+            keep &= (x - x0) ** 2 + (y - y0) ** 2 >= r0 * r0
+        return keep
+
+    # -- detection fit: the detected point sources masked --------------------
+    r_all = np.concatenate([det_r(icm_x, icm_y, icm_e, outside_masks(icm_x, icm_y)),
+                            det_r(agn_x, agn_y, agn_e, outside_masks(agn_x, agn_y)),
+                            det_r(bx, by, be, outside_masks(bx, by))])
+    unmasked = unmasked_fractions(sources["x_arcsec"], sources["y_arcsec"], mask_r, r_det)
+    det = detection_likelihoods(r_all, bkg_det, r_det, psf_rc, p.det_ext_max_arcsec, p.det_like_scale,
+                                unmasked=unmasked)
+    # reference: the same fit with the simulation's own labels of bright AGN
+    # photons left out (no area lost): what no real pipeline can do
+    inner = np.hypot(bx, by) < r_det
+    r_truth = np.concatenate([r_icm, det_r(agn_x, agn_y, agn_e, ~agn_masked),
+                              det_r(bx[inner], by[inner], be[inner])])
+    ref = detection_likelihoods(r_truth, bkg_det, r_det, psf_rc, p.det_ext_max_arcsec, p.det_like_scale)
+    # photon-based matching: the detection must be the cluster's
+    matched = r_icm.size >= p.match_fraction * det["ML_CTS_fit"]
+    passed = bool(det["DET_LIKE"] > p.det_like_min and det["EXT_LIKE"] > p.ext_like_min and matched
+                  and r_icm.size >= p.min_icm_counts)
+    result.update(det)
+    result.update(ML_CTS_truthmask=ref["ML_CTS"], DET_LIKE_truthmask=ref["DET_LIKE"],
+                  n_point_sources=float(sources.size))
+    result["passed"] = passed
+    if not (passed if keep_events is None else keep_events):
+        return result, None, None
+    if sub < half:
+        sources = detect_point_sources(dx_, dy_, half, bkg_det, psf_rc, p.psf_alpha)
+    result["n_point_sources"] = float(sources.size)
+
+    # -- the events ------------------------------------------------------------
     xs = [icm_x, agn_x, bx]
     ys = [icm_y, agn_y, by]
     es = [icm_e, agn_e, be]
@@ -317,7 +372,7 @@ def simulate_cluster(row, params, entropy, keep_events=None):
         n_field_agn=float(n_field),
         bkg_per_pixel=float(n_map / (2 * half / PIXEL_ARCSEC) ** 2),
     )
-    return result, events
+    return result, events, sources
 
 
 def simulate_chunk(rows, params, entropy, keep_events=None):
@@ -334,15 +389,20 @@ def simulate_chunk(rows, params, entropy, keep_events=None):
         :data:`RESULT_COLUMNS` and ``passed``, one value per cluster.
     events : list
         One event array per cluster (None where not kept).
+    sources : list
+        One array of detected point sources (:data:`POINT_SOURCE_DTYPE`)
+        per cluster (None where the events were not kept).
     """
     n = len(rows["tile"])
     out = {c: np.full(n, np.nan) for c in RESULT_COLUMNS}
     out["passed"] = np.zeros(n, dtype=bool)
     events = [None] * n
+    sources = [None] * n
     for i in range(n):
         row = {k: v[i] for k, v in rows.items()}
-        res, ev = simulate_cluster(row, params, entropy, keep_events)
+        res, ev, src = simulate_cluster(row, params, entropy, keep_events)
         for k, v in res.items():
             out[k][i] = v
         events[i] = ev
-    return out, events
+        sources[i] = src
+    return out, events, sources

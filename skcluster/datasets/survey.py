@@ -230,6 +230,10 @@ _CATALOG_DOC = {
     "EXT_arcsec": "best-fit core radius of the beta = 2/3 detection model, arcsec",
     "ML_CTS": "source counts of the detection fit (0.2-2.3 keV, whole model; cf. ermldet ML_CTS)",
     "ML_CTS_fit": "fitted source counts within the detection radius",
+    "ML_CTS_truthmask": "ML_CTS of the same fit with the simulation's labels of bright AGN photons "
+                        "left out instead of the detected point sources (reference only)",
+    "DET_LIKE_truthmask": "DET_LIKE of that reference fit",
+    "n_point_sources": "point sources detected in the box (the X column point_sources lists them)",
     "icm_counts_fit": "ICM photons (0.2-2.3 keV) within the detection radius (for the matching)",
     "cool_core": "cuspy cool core", "disturbed": "disturbed (centroid offset)",
     "n_agn": "AGN within theta500 (field AGN and the central one)",
@@ -278,8 +282,8 @@ def simulate_tile(k, area_deg2, params, entropy, context=None):
     -------
     kept : dict of ndarray
         Catalogue and detection columns of the clusters passing the cuts.
-    events : list of ndarray
-        Their event lists.
+    events : list of (ndarray, ndarray)
+        Their event lists and detected point sources.
     stats : dict
         ``tile``, ``area_deg2``, ``n_halos``, ``n_candidates``,
         ``n_passed``, ``candidate_index`` (halo indices simulated with
@@ -293,14 +297,14 @@ def simulate_tile(k, area_deg2, params, entropy, context=None):
     cand = mu >= p.preselect_min_counts
     bound = float(pdtrc(p.min_icm_counts - 1, mu[~cand]).sum())
     rows = {c: cat[c][cand] for c in CHUNK_COLUMNS}
-    res, events = simulate_chunk(rows, p, entropy)
+    res, events, sources = simulate_chunk(rows, p, entropy)
     ok = res["passed"]
     kept = {c: cat[c][cand][ok] for c in cat}
     kept.update({c: res[c][ok] for c in RESULT_COLUMNS})
     stats = {"tile": int(k), "area_deg2": float(area_deg2), "n_halos": int(mu.size),
              "n_candidates": int(cand.sum()), "n_passed": int(ok.sum()),
              "candidate_index": cat["index"][cand], "miss_bound": bound}
-    return kept, [events[i] for i in np.flatnonzero(ok)], stats
+    return kept, [(events[i], sources[i]) for i in np.flatnonzero(ok)], stats
 
 
 def make_survey(survey="efeds", n_clusters=None, area_deg2=None, random_state=None, n_jobs=None,
@@ -516,12 +520,13 @@ def _bunch(rows, events, params, survey_name, entropy, stats):
     n_candidates = sum(st["n_candidates"] for st in stats)
     miss_bound = sum(st["miss_bound"] for st in stats)
     ev_arr = np.empty(len(events), dtype=object)
-    for i, ev in enumerate(events):  # element-wise: equal-length arrays must not broadcast
-        ev_arr[i] = ev
+    src_arr = np.empty(len(events), dtype=object)
+    for i, (ev, src) in enumerate(events):  # element-wise: equal-length arrays must not broadcast
+        ev_arr[i], src_arr[i] = ev, src
     events = ev_arr
     meta = {"survey": survey_name, "size_arcmin": float(params.size_arcmin),
             "energy_range_keV": tuple(float(v) for v in params.energy_range_keV)}
-    X = ClusterSample(meta=meta, events=events, z=rows["z"].astype(np.float64),
+    X = ClusterSample(meta=meta, events=events, point_sources=src_arr, z=rows["z"].astype(np.float64),
                       exposure=rows["exposure"].astype(np.float64),
                       ra=rows["ra"].astype(np.float64), dec=rows["dec"].astype(np.float64))
     cols = [c for c in _CATALOG_DOC if c in rows]
