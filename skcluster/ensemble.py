@@ -33,8 +33,7 @@ import numpy as np
 from joblib import effective_n_jobs
 from joblib.parallel import get_active_backend
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, RegressorMixin, clone
-from sklearn.utils import Bunch, _safe_indexing, check_random_state
-from sklearn.utils._tags import get_tags
+from sklearn.utils import Bunch, _safe_indexing, check_random_state, get_tags
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import (
     _assert_all_finite,
