@@ -44,6 +44,8 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from ._validation import check_positive_int
+
 __all__ = ["DeepEnsembleRegressor", "EnsembleFitError", "mixture_moments"]
 
 _MAX_SEED = np.iinfo(np.int32).max
@@ -373,12 +375,8 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         for attr in ("estimators_", "seeds_", "member_has_std_", "fit_seconds_", "vectorised_"):
             if hasattr(self, attr):  # a failed refit must not leave the old model
                 delattr(self, attr)
-        if not (isinstance(self.n_estimators, (int, np.integer)) and self.n_estimators >= 1):
-            raise ValueError(f"n_estimators must be a positive int, got {self.n_estimators!r}")
-        if self.torch_threads is not None and not (
-            isinstance(self.torch_threads, (int, np.integer)) and self.torch_threads >= 1
-        ):
-            raise ValueError(f"torch_threads must be None or a positive int, got {self.torch_threads!r}")
+        check_positive_int(self.n_estimators, "n_estimators")
+        check_positive_int(self.torch_threads, "torch_threads", allow_none=True)
         if not (isinstance(self.vectorize, (bool, np.bool_)) or self.vectorize == "auto"):
             raise ValueError(f"vectorize must be 'auto', True or False, got {self.vectorize!r}")
         X, y = self._validate_X_y(X, y, reset=True)

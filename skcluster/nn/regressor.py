@@ -17,6 +17,7 @@ from skorch.callbacks import EarlyStopping, EpochTimer, PassthroughScoring, Prin
 from skorch.dataset import ValidSplit, unpack_data
 from skorch.utils import TeeGenerator, is_dataset, to_tensor
 
+from .._validation import check_positive_int
 from ..exceptions import SkclusterWarning
 from ._data import ArrayDataset, check_target, network_inputs, passthrough_collate
 from .augment import (
@@ -265,8 +266,7 @@ class CNNRegressor(NeuralNetRegressor):
             )
         if not (self.noise_sigma is not None and self.noise_sigma >= 0):
             raise ValueError(f"{where}: noise_sigma must be >= 0, got {self.noise_sigma!r}")
-        if not (isinstance(self.max_epochs, (int, np.integer)) and self.max_epochs >= 1):
-            raise ValueError(f"{where}: max_epochs must be a positive int, got {self.max_epochs!r}")
+        check_positive_int(self.max_epochs, "max_epochs", where)
 
     def _seed(self, name):
         seeds = getattr(self, "seeds_", None)
