@@ -14,7 +14,7 @@ REQUIRED = {"model", "scatter", "bias", "nll", "coverage_68", "coverage_95", "me
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
-    rows = ("count_rate", "counts", "gbm_scalars", "ensemble_10band", "cnn_single",
+    rows = ("count_rate", "count_rate_truth_mask", "counts", "gbm_scalars", "ensemble_10band", "cnn_single",
             "ensemble_10band@high_likelihood")
     res = run_benchmark(out, quick=True, n_clusters=80, n_folds=2, n_estimators=2, max_epochs=2,
                         patience=2, rows=rows, verbose=0, random_state=3)
@@ -28,7 +28,8 @@ def test_results_files_and_schema(tiny):
     data = json.loads((out / "results.json").read_text())
     assert data == json.loads(json.dumps(res))
     names = [r["model"] for r in data["rows"]]
-    assert {"count_rate", "counts", "gbm_scalars", "ensemble_10band", "cnn_single"} <= set(names)
+    assert {"count_rate", "count_rate_truth_mask", "counts", "gbm_scalars", "ensemble_10band",
+            "cnn_single"} <= set(names)
     for row in data["rows"]:
         assert REQUIRED <= set(row)
         for k in ("scatter", "nll", "mean_std"):
