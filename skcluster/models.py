@@ -93,7 +93,7 @@ def make_cnn(max_epochs=60, patience=10, batch_size=64, lr=1e-3, channels=(16, 3
 
 def make_mass_pipeline(bands="krippendorf10", size_arcmin=20.0, npix=50, sigma=1.0,
                        sigma_bands=0.0, stretch="log", use_redshift=True, n_estimators=5,
-                       n_jobs=None, random_state=None, verbose=0, **cnn_params):
+                       n_jobs=None, random_state=None, verbose=0, mask_point_sources=False, **cnn_params):
     """Preprocessing plus a deep ensemble of CNNs, as one sklearn Pipeline.
 
     Parameters
@@ -119,6 +119,9 @@ def make_mass_pipeline(bands="krippendorf10", size_arcmin=20.0, npix=50, sigma=1
         Seeds every member (drawn once, so results do not depend on n_jobs).
     verbose : int, default=0
         Progress over ensemble members (and per epoch with ``verbose=2``).
+    mask_point_sources : bool, default=False
+        Mask the detected point sources (``point_sources`` column) in the
+        events first (:class:`~skcluster.preprocessing.PointSourceMasker`).
     **cnn_params
         Passed to :func:`make_cnn` (``max_epochs``, ``channels``,
         ``noise_sigma``, ``device``, ...).
@@ -132,7 +135,8 @@ def make_mass_pipeline(bands="krippendorf10", size_arcmin=20.0, npix=50, sigma=1
 
     pre = make_preprocessing(bands=bands, size_arcmin=size_arcmin, npix=npix, shape=(npix, npix),
                              sigma=sigma, sigma_bands=sigma_bands, stretch=stretch,
-                             use_redshift=use_redshift, verbose=bool(verbose))
+                             use_redshift=use_redshift, mask_point_sources=mask_point_sources,
+                             verbose=bool(verbose))
     cnn = make_cnn(verbose=1 if verbose and verbose > 1 else 0, **cnn_params)
     model = DeepEnsembleRegressor(cnn, n_estimators=n_estimators, n_jobs=n_jobs,
                                   random_state=random_state, verbose=verbose)

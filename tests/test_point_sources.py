@@ -173,3 +173,15 @@ def test_masker_errors_name_the_problem():
     nofield = np.zeros(1, dtype=[("ra", "f8")])
     with pytest.raises(ValueError, match="x_arcsec"):
         mask_events(X["events"][0], nofield, HALF)
+
+
+def test_standard_pipeline_masks_when_asked():
+    from skcluster.preprocessing import make_preprocessing
+
+    assert [n for n, _ in make_preprocessing().steps] == ["bin", "resize", "smooth", "scale", "join"]
+    pipe = make_preprocessing(bands="broad", mask_point_sources=True)
+    assert [n for n, _ in pipe.steps][:2] == ["mask", "bin"]
+    rng = np.random.default_rng(11)
+    X = _sample(rng)
+    out = pipe.fit_transform(X)
+    assert out["images"].shape[0] == len(X)

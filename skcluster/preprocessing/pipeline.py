@@ -6,6 +6,7 @@ from sklearn.pipeline import Pipeline
 
 from .binning import BandBinner
 from .joining import RedshiftJoiner
+from .masking import PointSourceMasker
 from .resize import Resizer
 from .scaling import CountScaler
 from .smooth import GaussianSmoother
@@ -18,7 +19,7 @@ STEP_NAMES = ("bin", "resize", "smooth", "scale", "join")
 
 def make_preprocessing(bands="krippendorf10", size_arcmin=20.0, npix=50, shape=(50, 50),
                        sigma=1.0, sigma_bands=0.0, stretch="log", use_redshift=True,
-                       extra=(), source=None, verbose=True):
+                       extra=(), source=None, mask_point_sources=False, verbose=True):
     """The standard chain from events (or images) to the network's input.
 
     ``bin`` (:class:`BandBinner`, or ``source``) -> ``resize``
@@ -53,13 +54,20 @@ def make_preprocessing(bands="krippendorf10", size_arcmin=20.0, npix=50, shape=(
     source : estimator or None, default=None
         First step instead of a :class:`BandBinner`, e.g. an
         :class:`ImageCutout` for real images.
+    mask_point_sources : bool, default=False
+        Put a :class:`PointSourceMasker` step ``mask`` before ``bin``: the
+        detected point sources of the ``point_sources`` column (the mock
+        writes them; :func:`skcluster.io.point_sources_around` makes them
+        from a published catalogue) are masked in the events and refilled at
+        the local level. Event input only.
     verbose : bool, default=True
         Progress bars of the binning step (long runs only).
 
     Returns
     -------
     sklearn.pipeline.Pipeline
-        Steps named ``bin``, ``resize``, ``smooth``, ``scale``, ``join``, so
+        Steps named ``bin``, ``resize``, ``smooth``, ``scale``, ``join``
+        (after ``mask`` with ``mask_point_sources``), so
         that ``GridSearchCV`` can tune e.g. ``smooth__sigma`` or
         ``bin__bands`` and ``pipe.set_params(bin=ImageCutout(...))`` swaps in
         real data (with the bands and pixel grid the rest was fitted on).
@@ -73,7 +81,8 @@ def make_preprocessing(bands="krippendorf10", size_arcmin=20.0, npix=50, shape=(
     """
     first = source if source is not None else BandBinner(
         bands=bands, size_arcmin=size_arcmin, npix=npix, verbose=verbose)
-    return Pipeline([
+    mask = [("mask", PointSourceMasker(size_arcmin=size_arcmin))] if mask_point_sources else []
+    return Pipeline(mask + [
         ("bin", first),
         ("resize", Resizer(shape=shape)),
         ("smooth", GaussianSmoother(sigma=sigma, sigma_bands=sigma_bands)),
