@@ -183,5 +183,6 @@ def test_standard_pipeline_masks_when_asked():
     assert [n for n, _ in pipe.steps][:2] == ["mask", "bin"]
     rng = np.random.default_rng(11)
     X = _sample(rng)
+    X = X.assign(exposure=np.full(len(X), 1000.0))
     out = pipe.fit_transform(X)
     assert out["images"].shape[0] == len(X)
