@@ -411,16 +411,18 @@ class _Checker:
         raise ModelFileError(f"refusing to load {self.filename!r}: {where}: {what}", where=where, name=name)
 
     def refuse_name(self, where, path, why):
+        if not isinstance(path, str):
+            self.fail(where, f"a class or function path must be a string, got {type(path).__name__}")
         self.fail(where, f"{path!r} {why}. Only the classes listed in skcluster.persist.ALLOWED "
                          "(or given by exact name in trusted=[...]) may appear in a model file", name=path)
 
     # -- classes -------------------------------------------------------------
     def resolve(self, path, where):
         """The class registered as ``path`` (imported only because it is registered)."""
-        if path in self.classes:
-            return self.classes[path]
         if not isinstance(path, str):
             self.fail(where, f"a class path must be a string, got {type(path).__name__}")
+        if path in self.classes:
+            return self.classes[path]
         if path not in self.registry:
             self.refuse_name(where, path, "is not an allowed class")
         module, _, qualname = path.partition(":")
