@@ -9,7 +9,8 @@ Exit codes (stable; scripts may rely on them):
   catalogue values, band images that do not match the model's bands, a
   cut-out wholly off the images, ...;
 * 3: an output exists (and ``--overwrite`` was not given) or cannot be
-  written.
+  written;
+* 130: interrupted (Ctrl-C, SIGINT): the whole run stops and writes nothing.
 
 Errors print one line on stderr, ``skcluster <command>: error: <what>``.
 Outputs are written to a temporary name and renamed when complete, so a
@@ -26,20 +27,22 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import sys
-import tempfile
+import threading
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
 from . import __version__
 
-__all__ = ["main", "build_parser", "EXIT_OK", "EXIT_INTERNAL", "EXIT_INPUT", "EXIT_OUTPUT"]
+__all__ = ["main", "build_parser", "EXIT_OK", "EXIT_INTERNAL", "EXIT_INPUT", "EXIT_OUTPUT", "EXIT_INTERRUPTED"]
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_INPUT = 2
 EXIT_OUTPUT = 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 _EXIT_CODES = """\
 exit codes:
@@ -47,7 +50,8 @@ exit codes:
   1  unexpected internal error (run again with --debug for the traceback)
   2  usage or bad input (arguments, unreadable or malformed files, bad
      catalogue values, images whose bands do not match the model, ...)
-  3  an output exists (pass --overwrite) or cannot be written"""
+  3  an output exists (pass --overwrite) or cannot be written
+  130  interrupted (Ctrl-C): nothing was written"""
 
 
 class CLIError(Exception):
@@ -437,32 +441,25 @@ def _cmd_simulate(args):
 
 
 def _write_survey_atomically(data, out, write_survey):
-    """write_survey into a temporary folder beside ``out``, then move the files in.
+    """write_survey into a hidden folder beside ``out``, then move the files in, all or none.
 
-    A failure while writing leaves ``out`` as it was. An earlier survey's
+    A failure or a Ctrl-C while writing leaves ``out`` as it was (the hidden
+    folder ``.<out>.skcluster-tmp-<pid>-*`` is removed; one left by a run
+    killed with SIGKILL is removed by the next run). An earlier survey's
     files in ``out`` (only reached with --overwrite) are replaced, and its
     event files that the new survey does not have are removed, so the
     folder holds one consistent survey.
     """
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        write_survey(data, tmp / "survey")
-        new = tmp / "survey"
-        if not out.exists():
-            os.replace(new, out)
-            return
-        (out / "events").mkdir(exist_ok=True)
-        names = {p.name for p in (new / "events").iterdir()}
-        for p in sorted((new / "events").iterdir()):
-            os.replace(p, out / "events" / p.name)
-        for p in (out / "events").glob("cluster_*.fits"):
-            if p.name not in names:
-                p.unlink()
-        os.replace(new / "catalog.fits", out / "catalog.fits")
-        os.replace(new / "survey.json", out / "survey.json")
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    from .io._util import commit_folder, staged_folder
+
+    with staged_folder(out) as stage:
+        new = stage / "survey"
+        write_survey(data, new)
+        remove = []
+        if (out / "events").is_dir():
+            names = {p.name for p in (new / "events").iterdir()}
+            remove = [p for p in (out / "events").glob("cluster_*.fits") if p.name not in names]
+        commit_folder(new, out, remove=remove)
 
 
 def _train_data(args):
@@ -833,15 +830,8 @@ def _cmd_benchmark(args):
         raise
     run = getattr(mod, func)
     verbose = 0 if args.quiet else 1
-    if args.perf:
-        result = run(args.out, quick=args.quick, verbose=verbose, overwrite=args.overwrite)
-    else:
-        sizes = {k: v for k, v in dict(preset=args.preset, n_clusters=args.n_clusters,
-                                         n_estimators=args.n_estimators, max_epochs=args.max_epochs,
-                                         patience=args.patience, device=args.device).items()
-                 if v is not None}
-        result = run(args.out, quick=args.quick, n_folds=args.folds, random_state=args.seed,
-                     n_jobs=args.n_jobs, verbose=verbose, overwrite=args.overwrite, **sizes)
+    with _new_files_removed_on_failure(args.out):
+        result = _run_benchmark(run, args, verbose)
     table = result.get("table") if isinstance(result, dict) else None
     if table is None and isinstance(result, dict) and "rows" in result and hasattr(mod, "format_table"):
         table = mod.format_table(result)
@@ -851,9 +841,104 @@ def _cmd_benchmark(args):
     return EXIT_OK
 
 
+@contextmanager
+def _new_files_removed_on_failure(folder):
+    """Remove what a failed or interrupted run created in ``folder`` (and the folder, if it made it).
+
+    The benchmarks write their files only at the end, each atomically; this
+    undoes a run stopped between two of them, and the folder made at its
+    start.
+    """
+    folder = Path(folder)
+    existed = folder.is_dir()
+    before = {p.name for p in folder.iterdir()} if existed else set()
+    try:
+        yield
+    except BaseException:
+        if folder.is_dir():
+            for p in folder.iterdir():
+                if p.name in before:
+                    continue
+                if p.is_dir() and not p.is_symlink():
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    p.unlink(missing_ok=True)
+            if not existed and not any(folder.iterdir()):
+                folder.rmdir()
+        raise
+
+
+def _run_benchmark(run, args, verbose):
+    if args.perf:
+        return run(args.out, quick=args.quick, verbose=verbose, overwrite=args.overwrite)
+    else:
+        sizes = {k: v for k, v in dict(preset=args.preset, n_clusters=args.n_clusters,
+                                         n_estimators=args.n_estimators, max_epochs=args.max_epochs,
+                                         patience=args.patience, device=args.device).items()
+                 if v is not None}
+        result = run(args.out, quick=args.quick, n_folds=args.folds, random_state=args.seed,
+                     n_jobs=args.n_jobs, verbose=verbose, overwrite=args.overwrite, **sizes)
+    return result
+
+
 # ---------------------------------------------------------------------------
 # entry point
 # ---------------------------------------------------------------------------
+class _Interrupts:
+    """Ctrl-C (SIGINT) stops the whole command, even inside a network's training.
+
+    skorch's ``NeuralNet.fit`` catches ``KeyboardInterrupt`` and returns as
+    if training had ended, so an ensemble would go on with its next member
+    and save a worse model. While a command runs, SIGINT sets a flag and
+    raises ``KeyboardInterrupt`` as usual; once the flag is set, every skorch
+    callback notification (the first comes right after skorch's catch)
+    raises ``KeyboardInterrupt`` again, so the interrupt reaches the command
+    line whatever the estimator code does in between.
+    """
+
+    def __init__(self):
+        self.flag = False
+        self._old = None
+        self._patched = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.getsignal(signal.SIGINT)
+            signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def _handler(self, signum, frame):
+        self.flag = True
+        self._stop_skorch()
+        raise KeyboardInterrupt
+
+    def _stop_skorch(self):
+        net = sys.modules.get("skorch.net")
+        if net is None or self._patched is not None:
+            return
+        cls = net.NeuralNet
+        original = cls.__dict__["notify"]
+        guard = self
+
+        def notify(self, *args, **kwargs):
+            if guard.flag:
+                raise KeyboardInterrupt
+            return original(self, *args, **kwargs)
+
+        cls.notify = notify
+        self._patched = (cls, original)
+
+    def __exit__(self, *exc):
+        if self._patched is not None:
+            cls, original = self._patched
+            cls.notify = original
+            self._patched = None
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+            self._old = None
+        return False
+
+
 def _showwarning(message, category, filename, lineno, file=None, line=None):
     print(f"skcluster: warning: {' '.join(str(message).split())}", file=sys.stderr)
 
@@ -873,7 +958,8 @@ def main(argv=None):
     old = warnings.showwarning
     warnings.showwarning = _showwarning
     try:
-        return args.func(args)
+        with _Interrupts():
+            return args.func(args)
     except CLIError as exc:
         if debug:
             import traceback
@@ -883,7 +969,7 @@ def main(argv=None):
         return exc.code
     except KeyboardInterrupt:
         print(f"skcluster {args.command}: interrupted; nothing was written", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as exc:  # a bug: say so in one line, unless --debug
         if debug:
             import traceback
