@@ -152,6 +152,31 @@ def _int_tuple(text):
     return values
 
 
+def _pattern_types(text):
+    if text.strip().lower() in ("all", "none"):
+        return None
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        values = ()
+    if not values or any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError(f"expected comma-separated pattern types (e.g. 1,2,3,4) or 'all', "
+                                         f"got {text!r}")
+    return values
+
+
+def _flag_mask(text):
+    if text.strip().lower() in ("none", "off"):
+        return "none"
+    try:
+        v = int(text, 0)
+    except ValueError:
+        v = -1
+    if not 0 <= v < 2**32:
+        raise argparse.ArgumentTypeError(f"expected a 32-bit mask (e.g. 0xE000F000) or 'none', got {text!r}")
+    return v
+
+
 def _add_bands(p):
     """``--bands`` of the commands that build a model (demo, train)."""
     p.add_argument("--bands", type=parse_bands, default="krippendorf10",
@@ -359,6 +384,12 @@ def build_parser():
                    help="what the exposure maps hold (see below)")
     p.add_argument("--bands", type=parse_bands, default=None,
                    help="bands of --images in the given order, when the file names do not tell")
+    p.add_argument("--pattern-types", type=_pattern_types, default=(1, 2, 3, 4), metavar="P1,P2,...|all",
+                   help="event PAT_TYP values kept (--events); 'all' keeps every event, for event "
+                        "lists without a PAT_TYP column")
+    p.add_argument("--flag-mask", type=_flag_mask, default=None, metavar="MASK|none",
+                   help="events with any of these FLAG bits are dropped (--events; default: the DR1 "
+                        "mask 0xE000F000); 'none' keeps every event, for event lists without FLAG")
     p.add_argument("--ra-col", help="catalogue column of RA (default: RA, RA_CORR, RAJ2000, ...)")
     p.add_argument("--dec-col", help="catalogue column of Dec (default: DEC, DEC_CORR, DEJ2000, ...)")
     p.add_argument("--z-col", help="catalogue column of the redshift (default: z, REDSHIFT, BEST_Z, ...)")
@@ -669,18 +700,21 @@ def _check_on_image(stack, sample, size_arcmin):
     return np.asarray(off)
 
 
-def _read_events(files):
-    """The event lists stacked (RA, DEC, PI only)."""
+def _read_events(files, pattern_types=(1, 2, 3, 4), flag_mask=None):
+    """The event lists stacked (RA, DEC, PI only); ``flag_mask`` None: the DR1 mask, "none": no filter."""
     from astropy.table import vstack
 
     from .io import read_events
+    from .io.events import DR1_FLAG_MASK
+
+    mask = DR1_FLAG_MASK if flag_mask is None else (None if flag_mask == "none" else flag_mask)
 
     tables = []
     for f in files:
         if not Path(f).is_file():
             raise CLIError(f"event file not found: {str(f)!r}", EXIT_INPUT)
         with _input_errors(f"reading {str(f)!r}"):
-            ev = read_events(f)
+            ev = read_events(f, pattern_types=pattern_types, flag_mask=mask)
         tables.append(ev[["RA", "DEC", "PI"]])
     return tables[0] if len(tables) == 1 else vstack(tables, metadata_conflicts="silent")
 
@@ -744,7 +778,7 @@ def _cmd_predict(args):
         if not hasattr(first, "bands") or type(first).__name__ != "BandBinner":
             raise CLIError("this model cuts images (its first step is not a BandBinner); give --images",
                            EXIT_INPUT)
-        events = _read_events(args.events)
+        events = _read_events(args.events, args.pattern_types, args.flag_mask)
         exposures = _exposure_files(args, bands)
         if exposures is not None:
             from .preprocessing import ImageCutout

@@ -224,7 +224,7 @@ def test_predict_interrupted_writes_nothing(monkeypatch, tmp_path, capsys):
 
     monkeypatch.setattr(skcluster.streaming, "predict_stream", predict_stream)
     monkeypatch.setattr(cli, "_load_model", lambda p: _FakeModel())
-    monkeypatch.setattr(cli, "_read_events", lambda files: None)
+    monkeypatch.setattr(cli, "_read_events", lambda *a: None)
     cat = tmp_path / "cat.csv"
     cat.write_text("ra,dec,z\n150.0,2.0,0.3\n")
     out = tmp_path / "masses.fits"

@@ -258,6 +258,20 @@ def commit_folder(stage, out, remove=()):
     commit_files(moves)
 
 
+@contextmanager
+def fits_errors(path, what):
+    """Re-raise errors of reading a FITS file (truncated, not FITS at all) as DataFormatError naming it."""
+    from ..exceptions import DataFormatError
+
+    try:
+        yield
+    except (DataFormatError, FileNotFoundError, PermissionError, IsADirectoryError):
+        raise
+    except (OSError, ValueError, TypeError, IndexError, KeyError, EOFError, AttributeError) as exc:
+        why = " ".join(str(exc).split()) or type(exc).__name__
+        raise DataFormatError(f"cannot read {str(path)!r} as {what}: {why}") from exc
+
+
 def native(arr):
     """Return ``arr`` in native byte order (FITS data are big-endian)."""
     arr = np.asarray(arr)
