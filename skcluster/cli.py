@@ -761,7 +761,9 @@ def _cmd_predict(args):
             from .io import find_column
 
             col = find_column(table, (), args.exposure_col, "exposure")
-            expo = np.asarray(table[col], dtype=np.float64)
+            from .io.catalog import _numbers
+
+            expo = _numbers(table[col], col)
             bad = ~np.isfinite(expo) | (expo <= 0)
             if bad.any():
                 raise ValueError(f"column {col!r} must hold positive exposures (s); rows "

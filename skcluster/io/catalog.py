@@ -123,11 +123,22 @@ def find_column(table, candidates, given=None, what="column"):
     )
 
 
-def _degrees(col, name):
-    unit = getattr(col, "unit", None)
-    values = np.asarray(native(col), dtype=np.float64)
+def _numbers(col, name):
+    """A column as float64 (masked entries NaN); a column of text raises naming it."""
+    try:
+        values = np.asarray(native(col), dtype=np.float64)
+    except (ValueError, TypeError):
+        shown = [str(v) for v in np.asarray(col)[:3]]
+        raise DataFormatError(f"column {name!r} must hold numbers; it holds {col.dtype} values such as "
+                              f"{shown}") from None
     if getattr(col, "mask", None) is not None:
         values = np.where(np.asarray(col.mask), np.nan, values)
+    return values
+
+
+def _degrees(col, name):
+    unit = getattr(col, "unit", None)
+    values = _numbers(col, name)
     if unit is not None and unit != u.dimensionless_unscaled:
         try:
             values = (values * unit).to_value(u.deg)
@@ -186,10 +197,7 @@ def read_catalog(path_or_table, ra=None, dec=None, z=None, columns=(), hdu=1):
     z_name = find_column(table, Z_NAMES, z, "redshift")
     ra_v = _degrees(table[ra_name], ra_name)
     dec_v = _degrees(table[dec_name], dec_name)
-    z_col = table[z_name]
-    z_v = np.asarray(native(z_col), dtype=np.float64)
-    if getattr(z_col, "mask", None) is not None:
-        z_v = np.where(np.asarray(z_col.mask), np.nan, z_v)
+    z_v = _numbers(table[z_name], z_name)
     check_sky_position(ra_v, dec_v, where=f"{where} ({ra_name}, {dec_name})")
     check_redshift(z_v, where=f"{where} ({z_name})")
     out = {"ra": np.mod(ra_v, 360.0), "dec": dec_v, "z": z_v}
