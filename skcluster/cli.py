@@ -100,7 +100,12 @@ def _output_errors(path):
 
 
 def _check_output_file(path, overwrite):
-    """Refuse, before any work, an output file that exists or cannot be written (exit 3)."""
+    """Refuse, before any work, an output file that exists or cannot be written (exit 3).
+
+    Temporary files that a killed earlier run left beside it are removed.
+    """
+    from .io._util import clean_stale
+
     path = Path(path)
     if path.is_dir():
         raise CLIError(f"output {str(path)!r} is a folder; give a file name", EXIT_OUTPUT)
@@ -111,6 +116,7 @@ def _check_output_file(path, overwrite):
         raise CLIError(f"output folder does not exist: {str(parent)!r}", EXIT_OUTPUT)
     if not os.access(parent, os.W_OK | os.X_OK):
         raise CLIError(f"output folder is not writable: {str(parent)!r}", EXIT_OUTPUT)
+    clean_stale(path)
 
 
 def _check_output_folder(out, names, overwrite):
@@ -885,8 +891,12 @@ def _new_files_removed_on_failure(folder):
     undoes a run stopped between two of them, and the folder made at its
     start.
     """
+    from .io._util import clean_stale
+
     folder = Path(folder)
     existed = folder.is_dir()
+    if existed:
+        clean_stale(folder / "*")  # temporary files of a killed earlier run
     before = {p.name for p in folder.iterdir()} if existed else set()
     try:
         yield

@@ -276,3 +276,23 @@ def test_an_interrupt_outside_the_main_thread_is_not_deferred(tmp_path):
     t.start()
     t.join()
     assert (tmp_path / "d").read_text() == "x" and np.all([not (tmp_path / "s").exists()])
+
+
+def test_clean_stale_removes_only_dead_processes_files_and_restores_a_kept_original(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / f".m.skc.skcluster-tmp-{dead.pid}-ab.skc").write_bytes(b"half")
+    (tmp_path / f".m.skc.skcluster-old-{dead.pid}-cd").write_bytes(b"the original")  # killed mid-commit
+    (tmp_path / f".m.skc.skcluster-tmp-{os.getppid()}-ef.skc").write_bytes(b"a running writer's")
+    (tmp_path / f".other.csv.skcluster-tmp-{dead.pid}-gh.csv").write_bytes(b"half")
+    (tmp_path / ".m.skc.notours").write_bytes(b"a user's hidden file")
+    _util.clean_stale(tmp_path / "m.skc")
+    assert _entries(tmp_path) == [".m.skc.notours", f".m.skc.skcluster-tmp-{os.getppid()}-ef.skc",
+                                  f".other.csv.skcluster-tmp-{dead.pid}-gh.csv", "m.skc"]
+    assert (tmp_path / "m.skc").read_bytes() == b"the original"
+    _util.clean_stale(tmp_path / "*")
+    assert _entries(tmp_path) == [".m.skc.notours", f".m.skc.skcluster-tmp-{os.getppid()}-ef.skc", "m.skc"]
+    # the command line cleans beside its output before it starts
+    (tmp_path / f".out.csv.skcluster-tmp-{dead.pid}-ij.csv").write_bytes(b"half")
+    cli._check_output_file(tmp_path / "out.csv", overwrite=False)
+    assert f".out.csv.skcluster-tmp-{dead.pid}-ij.csv" not in _entries(tmp_path)

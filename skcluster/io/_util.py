@@ -64,11 +64,13 @@ def clean_stale(path):
     process that no longer runs are deleted (a run killed with SIGKILL
     cannot clean up after itself); a kept original
     (``.<name>.skcluster-old-<pid>-*``) is put back where ``path`` is
-    missing, else deleted. Returns the paths removed or restored.
+    missing, else deleted. ``path`` named ``*`` (``folder / "*"``) cleans
+    those of every name in the folder. Returns the paths removed or restored.
     """
     path = Path(path)
     parent = path.parent if str(path.parent) else Path(".")
-    pattern = re.compile(r"^\." + re.escape(path.name) + r"\.skcluster-(tmp|old)-(\d+)-")
+    name = re.escape(path.name) if path.name != "*" else ".+?"
+    pattern = re.compile(r"^\.(" + name + r")\.skcluster-(tmp|old)-(\d+)-")
     done = []
     try:
         entries = list(parent.iterdir()) if parent.is_dir() else []
@@ -76,10 +78,11 @@ def clean_stale(path):
         return done
     for p in entries:
         m = pattern.match(p.name)
-        if not m or int(m[2]) == os.getpid() or _alive(int(m[2])):
+        if not m or int(m[3]) == os.getpid() or _alive(int(m[3])):
             continue
-        if m[1] == "old" and not os.path.lexists(path):
-            os.replace(p, path)
+        target = parent / m[1]
+        if m[2] == "old" and not os.path.lexists(target):
+            os.replace(p, target)
         else:
             _remove(p)
         done.append(p)
@@ -197,7 +200,6 @@ def atomic_output(path, overwrite=False):
         raise FileNotFoundError(f"output folder does not exist: {str(parent)!r}")
     if not os.access(parent, os.W_OK):
         raise PermissionError(f"output folder is not writable: {str(parent)!r}")
-    clean_stale(path)
     suffix = "".join(path.suffixes)
     fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(path), suffix=suffix, dir=parent)
     os.close(fd)
