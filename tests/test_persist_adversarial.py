@@ -456,7 +456,8 @@ def test_every_class_the_registry_names_imports_and_is_a_class():
         for part in qualname.split("."):
             obj = getattr(obj, part)
         assert isinstance(obj, type), path
-        assert f"{obj.__module__}:{obj.__qualname__}" == path
+        own = f"{obj.__module__}:{obj.__qualname__}"
+        assert own == path or own in persist.ALLOWED, f"{path} resolves to {own}, which must be listed too"
         assert entry.kind in ("estimator", "callback", "class_value")
 
 
@@ -489,3 +490,18 @@ def test_trusted_names_extend_the_registry_exactly(tmp_path):
     m["root"]["params"]["__dict__"]["copy"] = {"__function__": "builtins:eval"}
     with pytest.raises(ModelFileError, match="'builtins:eval' is a function reference"):
         persist.load(_write(tmp_path / "t.skc", m), trusted=[StandardScaler])
+
+
+def test_a_moved_class_loads_under_its_old_path_when_both_are_listed(tmp_path, monkeypatch):
+    """How a class moved between modules stays loadable (one more line in ALLOWED)."""
+    old_path = "skcluster.preprocessing:Resizer"  # a re-export: the class lives in .resize
+    root = _obj(old_path, {"shape": {"__tuple__": [4, 4]}}, {"n_features_in_": 1})
+    path = _forge(tmp_path, root)
+    with pytest.raises(ModelFileError, match=f"'{old_path}' is not an allowed class"):
+        persist.load(path)
+    monkeypatch.setitem(persist.ALLOWED, old_path, persist.Allowed())
+    assert persist.load(path).shape == (4, 4)
+    # an old path resolving to a class whose own path is not listed stays refused
+    monkeypatch.delitem(persist.ALLOWED, "skcluster.preprocessing.resize:Resizer")
+    with pytest.raises(ModelFileError, match="resolves to 'skcluster.preprocessing.resize:Resizer', which is not"):
+        persist.load(path)
