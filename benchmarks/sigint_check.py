@@ -49,7 +49,7 @@ def _commands(inputs):
                        "1", "--max-epochs", "2", "--out", "{out}/bench"], "bench"),
         "predict": (["predict", "--model", str(inputs / "m.skc"), "--catalog", str(inputs / "mock" / "catalog.fits"),
                      "--events", *sorted(str(p) for p in (inputs / "mock" / "events").glob("*.fits")),
-                     "--exposure-seconds", "1000", "--out", "{out}/masses.fits"], "masses.fits"),
+                     "--exposure-seconds", "1000", "--prefix", "pred_", "--out", "{out}/masses.fits"], "masses.fits"),
     }
 
 
