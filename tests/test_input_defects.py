@@ -151,7 +151,8 @@ def test_impossible_survey_sizes_are_refused_before_simulating(tmp_path, capsys)
     with pytest.raises(ValueError, match=r"n_clusters=1000000000 is far more than the about \d+ clusters that "
                                          r"the whole \d+ deg\^2"):
         make_survey(n_clusters=10**9, verbose=False)
-    with pytest.raises(ValueError, match=r"area_deg2=1 would supply.*or a larger area"):
+    with pytest.raises(ValueError, match=r"area_deg2=1 supplies only \d+ clusters.*far fewer than "
+                                         r"n_clusters=5000; enlarge the area"):
         make_survey(n_clusters=5000, area_deg2=1, verbose=False)
     assert time.perf_counter() - t0 < 120  # one tile's halo catalogue each, not a whole-sky run
     code = cli.main(["simulate", "--n-clusters", "1000000000", "--out", str(tmp_path / "sky"), "--quiet"])

@@ -457,13 +457,16 @@ def _tile_stream(params, n_clusters, area_deg2, entropy, ctx, n_jobs, verbose):
         first_guess = max(float(np.sum(mu >= 40.0)), 0.05)
         sky = MAX_AREA_DEG2 if area_deg2 is None else float(area_deg2)
         expected = first_guess * sky / TILE_DEG2
+        if n_clusters > 2.0 * expected and area_deg2 is not None:
+            raise ValueError(
+                f"area_deg2={area_deg2!r} supplies only {expected:.0f} clusters passing the cuts at this "
+                f"depth (expected from one tile: about {first_guess / TILE_DEG2:.2f} per deg^2), far fewer "
+                f"than n_clusters={n_clusters}; enlarge the area or leave it out")
         if n_clusters > 2.0 * expected:
             raise ValueError(
-                f"n_clusters={n_clusters} is far more than the about {expected:.0f} clusters that "
-                + (f"area_deg2={area_deg2!r}" if area_deg2 is not None else
-                   f"the whole {MAX_AREA_DEG2:.0f} deg^2 the tiles cover")
-                + f" would supply at this depth (about {first_guess / TILE_DEG2:.2f} per deg^2); "
-                "ask for fewer clusters" + (" or a larger area" if area_deg2 is not None else ""))
+                f"n_clusters={n_clusters} is far more than the about {expected:.0f} clusters that the "
+                f"whole {MAX_AREA_DEG2:.0f} deg^2 the tiles cover would supply at this depth (about "
+                f"{first_guess / TILE_DEG2:.2f} per deg^2); ask for fewer clusters")
     progress = None
     if verbose:
         from tqdm.auto import tqdm
