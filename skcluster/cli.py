@@ -487,7 +487,7 @@ def _write_survey_atomically(data, out, write_survey):
     event files that the new survey does not have are removed, so the
     folder holds one consistent survey.
     """
-    from .io._util import commit_folder, staged_folder
+    from .io._util import commit_folder, final_commit, staged_folder
 
     with staged_folder(out) as stage:
         new = stage / "survey"
@@ -496,7 +496,8 @@ def _write_survey_atomically(data, out, write_survey):
         if (out / "events").is_dir():
             names = {p.name for p in (new / "events").iterdir()}
             remove = [p for p in (out / "events").glob("cluster_*.fits") if p.name not in names]
-        commit_folder(new, out, remove=remove)
+        with final_commit():
+            commit_folder(new, out, remove=remove)
 
 
 def _train_data(args):
@@ -546,7 +547,9 @@ def _cmd_train(args):
         if not args.quiet:
             print(f"training {args.n_estimators} CNN(s) on {what}", file=sys.stderr)
         pipe.fit(X, y)
-    with _output_errors(args.out):
+    from .io._util import final_commit
+
+    with _output_errors(args.out), final_commit():
         persist.save(pipe, args.out, overwrite=args.overwrite)
     from .preprocessing.bands import format_bands
 
@@ -832,7 +835,9 @@ def _cmd_predict(args):
         out[names["cutout_complete"]].description = "cut-out box wholly on the data (else padded)"
         out[names["cutout_coverage"]] = coverage
         out[names["cutout_coverage"]].description = "fraction of the box with data in every band"
-    with _output_errors(args.out):
+    from .io._util import final_commit
+
+    with _output_errors(args.out), final_commit():
         try:
             write_table(out, args.out, overwrite=args.overwrite)
         except (ValueError, TypeError) as exc:
@@ -874,6 +879,10 @@ def _cmd_benchmark(args):
     verbose = 0 if args.quiet else 1
     with _new_files_removed_on_failure(args.out):
         result = _run_benchmark(run, args, verbose)
+        from .io._util import FINAL_COMMIT_HOOKS
+
+        for hook in list(FINAL_COMMIT_HOOKS):  # its files are all written
+            hook()
     table = result.get("table") if isinstance(result, dict) else None
     if table is None and isinstance(result, dict) and "rows" in result and hasattr(mod, "format_table"):
         table = mod.format_table(result)
@@ -940,20 +949,36 @@ class _Interrupts:
     callback notification (the first comes right after skorch's catch)
     raises ``KeyboardInterrupt`` again, so the interrupt reaches the command
     line whatever the estimator code does in between.
+
+    Once the command's outputs are in place (its last commit, see
+    ``skcluster.io._util.final_commit``), a Ctrl-C no longer stops it: the
+    work is done and is kept. With ``keep_ignoring`` (the program itself,
+    about to exit), SIGINT stays ignored after a successful command, so that
+    the interpreter's shutdown cannot turn a finished run into a traceback.
     """
 
-    def __init__(self):
+    def __init__(self, keep_ignoring=False):
         self.flag = False
+        self.committed = False
+        self.keep_ignoring = keep_ignoring
         self._old = None
         self._patched = None
 
     def __enter__(self):
+        from .io._util import FINAL_COMMIT_HOOKS
+
         if threading.current_thread() is threading.main_thread():
             self._old = signal.getsignal(signal.SIGINT)
             signal.signal(signal.SIGINT, self._handler)
+        FINAL_COMMIT_HOOKS.append(self._committed)
         return self
 
+    def _committed(self):
+        self.committed = True
+
     def _handler(self, signum, frame):
+        if self.committed:
+            return  # the outputs are written: let the command finish
         self.flag = True
         self._stop_skorch()
         raise KeyboardInterrupt
@@ -974,13 +999,20 @@ class _Interrupts:
         cls.notify = notify
         self._patched = (cls, original)
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, exc, tb):
+        from .io._util import FINAL_COMMIT_HOOKS
+
+        if self._committed in FINAL_COMMIT_HOOKS:
+            FINAL_COMMIT_HOOKS.remove(self._committed)
         if self._patched is not None:
             cls, original = self._patched
             cls.notify = original
             self._patched = None
         if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
+            if self.keep_ignoring and exc_type is None:
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+            else:
+                signal.signal(signal.SIGINT, self._old)
             self._old = None
         return False
 
@@ -1004,7 +1036,8 @@ def main(argv=None):
     old = warnings.showwarning
     warnings.showwarning = _showwarning
     try:
-        with _Interrupts():
+        # argv None: this is the program (the console script), which exits right after
+        with _Interrupts(keep_ignoring=argv is None):
             return args.func(args)
     except CLIError as exc:
         if debug:

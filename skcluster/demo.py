@@ -250,7 +250,7 @@ def run_demo(out="skcluster-demo", *, n_clusters=DEFAULTS["n_clusters"],
     from .benchmark import catalog_scalars
     from .datasets import make_survey
     from .io import write_table
-    from .io._util import commit_files, staged_folder
+    from .io._util import commit_files, final_commit, staged_folder
     from .models import make_mass_pipeline
     from .plotting import plot_cluster_bands, plot_performance
 
@@ -375,7 +375,8 @@ def run_demo(out="skcluster-demo", *, n_clusters=DEFAULTS["n_clusters"],
         _write_text(staged["results_json"], json.dumps(result, indent=1, default=str))
         if out.exists():
             check_output_folder(out, DEMO_FILES.values(), overwrite=overwrite)  # again: no surprise
-        commit_files([(staged[k], files[k]) for k in DEMO_FILES])
+        with final_commit():
+            commit_files([(staged[k], files[k]) for k in DEMO_FILES])
     if verbose:
         print(f"\nHeld-out mock clusters ({len(y_test)}; trained on {len(y_train)}):\n")
         print(table)

@@ -296,3 +296,25 @@ def test_clean_stale_removes_only_dead_processes_files_and_restores_a_kept_origi
     (tmp_path / f".out.csv.skcluster-tmp-{dead.pid}-ij.csv").write_bytes(b"half")
     cli._check_output_file(tmp_path / "out.csv", overwrite=False)
     assert f".out.csv.skcluster-tmp-{dead.pid}-ij.csv" not in _entries(tmp_path)
+
+
+def test_ctrl_c_after_the_outputs_are_in_place_keeps_them(monkeypatch, small_survey, tmp_path, capsys):
+    """Once the model file is written, a Ctrl-C no longer stops train: it ends normally, file kept."""
+    import skcluster.datasets
+    import skcluster.preprocessing.bands as bands
+
+    monkeypatch.setattr(skcluster.datasets, "make_survey", lambda *a, **k: small_survey)
+    real = bands.format_bands
+
+    def format_bands(*a, **k):  # runs right after the save, for the closing message
+        _sigint()
+        return real(*a, **k)
+
+    monkeypatch.setattr(bands, "format_bands", format_bands)
+    out = tmp_path / "m.skc"
+    code = cli.main(["train", "--n-clusters", "40", "--n-estimators", "1", "--max-epochs", "1", "--npix", "16",
+                     "--channels", "4", "--dense", "8", "--out", str(out), "--quiet"])
+    assert code == cli.EXIT_OK
+    assert "saved the model" in capsys.readouterr().out
+    assert _entries(tmp_path) == ["m.skc"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # in-process: restored

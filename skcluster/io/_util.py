@@ -121,6 +121,24 @@ def deferred_interrupts():
             old(signal.SIGINT, None)
 
 
+#: Called (no arguments) after a commit made inside :func:`final_commit` succeeded; the
+#: command line registers one so that a Ctrl-C after its outputs are in place no longer
+#: reports "nothing was written".
+FINAL_COMMIT_HOOKS = []
+_final = threading.local()
+
+
+@contextmanager
+def final_commit():
+    """Mark the commits made in the body as a command's last step (see ``FINAL_COMMIT_HOOKS``)."""
+    old = getattr(_final, "on", False)
+    _final.on = True
+    try:
+        yield
+    finally:
+        _final.on = old
+
+
 def commit_files(moves):
     """Move staged files into place, all or none.
 
@@ -176,6 +194,9 @@ def commit_files(moves):
         for _, _, bak in done:
             if bak is not None:
                 _remove(bak)
+        if getattr(_final, "on", False):
+            for hook in list(FINAL_COMMIT_HOOKS):
+                hook()
 
 
 @contextmanager
