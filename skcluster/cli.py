@@ -9,7 +9,8 @@ Exit codes (stable; scripts may rely on them):
   catalogue values, band images that do not match the model's bands, a
   cut-out wholly off the images, ...;
 * 3: an output exists (and ``--overwrite`` was not given) or cannot be
-  written.
+  written;
+* 130: interrupted (Ctrl-C, SIGINT): the whole run stops and writes nothing.
 
 Errors print one line on stderr, ``skcluster <command>: error: <what>``.
 Outputs are written to a temporary name and renamed when complete, so a
@@ -26,20 +27,22 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import sys
-import tempfile
+import threading
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
 from . import __version__
 
-__all__ = ["main", "build_parser", "EXIT_OK", "EXIT_INTERNAL", "EXIT_INPUT", "EXIT_OUTPUT"]
+__all__ = ["main", "build_parser", "EXIT_OK", "EXIT_INTERNAL", "EXIT_INPUT", "EXIT_OUTPUT", "EXIT_INTERRUPTED"]
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_INPUT = 2
 EXIT_OUTPUT = 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 _EXIT_CODES = """\
 exit codes:
@@ -47,7 +50,8 @@ exit codes:
   1  unexpected internal error (run again with --debug for the traceback)
   2  usage or bad input (arguments, unreadable or malformed files, bad
      catalogue values, images whose bands do not match the model, ...)
-  3  an output exists (pass --overwrite) or cannot be written"""
+  3  an output exists (pass --overwrite) or cannot be written
+  130  interrupted (Ctrl-C): nothing was written"""
 
 
 class CLIError(Exception):
@@ -96,7 +100,12 @@ def _output_errors(path):
 
 
 def _check_output_file(path, overwrite):
-    """Refuse, before any work, an output file that exists or cannot be written (exit 3)."""
+    """Refuse, before any work, an output file that exists or cannot be written (exit 3).
+
+    Temporary files that a killed earlier run left beside it are removed.
+    """
+    from .io._util import clean_stale
+
     path = Path(path)
     if path.is_dir():
         raise CLIError(f"output {str(path)!r} is a folder; give a file name", EXIT_OUTPUT)
@@ -107,6 +116,7 @@ def _check_output_file(path, overwrite):
         raise CLIError(f"output folder does not exist: {str(parent)!r}", EXIT_OUTPUT)
     if not os.access(parent, os.W_OK | os.X_OK):
         raise CLIError(f"output folder is not writable: {str(parent)!r}", EXIT_OUTPUT)
+    clean_stale(path)
 
 
 def _check_output_folder(out, names, overwrite):
@@ -146,6 +156,31 @@ def _int_tuple(text):
     if not values or any(v < 1 for v in values):
         raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}")
     return values
+
+
+def _pattern_types(text):
+    if text.strip().lower() in ("all", "none"):
+        return None
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        values = ()
+    if not values or any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError(f"expected comma-separated pattern types (e.g. 1,2,3,4) or 'all', "
+                                         f"got {text!r}")
+    return values
+
+
+def _flag_mask(text):
+    if text.strip().lower() in ("none", "off"):
+        return "none"
+    try:
+        v = int(text, 0)
+    except ValueError:
+        v = -1
+    if not 0 <= v < 2**32:
+        raise argparse.ArgumentTypeError(f"expected a 32-bit mask (e.g. 0xE000F000) or 'none', got {text!r}")
+    return v
 
 
 def _add_bands(p):
@@ -355,6 +390,12 @@ def build_parser():
                    help="what the exposure maps hold (see below)")
     p.add_argument("--bands", type=parse_bands, default=None,
                    help="bands of --images in the given order, when the file names do not tell")
+    p.add_argument("--pattern-types", type=_pattern_types, default=(1, 2, 3, 4), metavar="P1,P2,...|all",
+                   help="event PAT_TYP values kept (--events); 'all' keeps every event, for event "
+                        "lists without a PAT_TYP column")
+    p.add_argument("--flag-mask", type=_flag_mask, default=None, metavar="MASK|none",
+                   help="events with any of these FLAG bits are dropped (--events; default: the DR1 "
+                        "mask 0xE000F000); 'none' keeps every event, for event lists without FLAG")
     p.add_argument("--ra-col", help="catalogue column of RA (default: RA, RA_CORR, RAJ2000, ...)")
     p.add_argument("--dec-col", help="catalogue column of Dec (default: DEC, DEC_CORR, DEJ2000, ...)")
     p.add_argument("--z-col", help="catalogue column of the redshift (default: z, REDSHIFT, BEST_Z, ...)")
@@ -437,32 +478,26 @@ def _cmd_simulate(args):
 
 
 def _write_survey_atomically(data, out, write_survey):
-    """write_survey into a temporary folder beside ``out``, then move the files in.
+    """write_survey into a hidden folder beside ``out``, then move the files in, all or none.
 
-    A failure while writing leaves ``out`` as it was. An earlier survey's
+    A failure or a Ctrl-C while writing leaves ``out`` as it was (the hidden
+    folder ``.<out>.skcluster-tmp-<pid>-*`` is removed; one left by a run
+    killed with SIGKILL is removed by the next run). An earlier survey's
     files in ``out`` (only reached with --overwrite) are replaced, and its
     event files that the new survey does not have are removed, so the
     folder holds one consistent survey.
     """
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        write_survey(data, tmp / "survey")
-        new = tmp / "survey"
-        if not out.exists():
-            os.replace(new, out)
-            return
-        (out / "events").mkdir(exist_ok=True)
-        names = {p.name for p in (new / "events").iterdir()}
-        for p in sorted((new / "events").iterdir()):
-            os.replace(p, out / "events" / p.name)
-        for p in (out / "events").glob("cluster_*.fits"):
-            if p.name not in names:
-                p.unlink()
-        os.replace(new / "catalog.fits", out / "catalog.fits")
-        os.replace(new / "survey.json", out / "survey.json")
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    from .io._util import commit_folder, final_commit, staged_folder
+
+    with staged_folder(out) as stage:
+        new = stage / "survey"
+        write_survey(data, new)
+        remove = []
+        if (out / "events").is_dir():
+            names = {p.name for p in (new / "events").iterdir()}
+            remove = [p for p in (out / "events").glob("cluster_*.fits") if p.name not in names]
+        with final_commit():
+            commit_folder(new, out, remove=remove)
 
 
 def _train_data(args):
@@ -512,7 +547,9 @@ def _cmd_train(args):
         if not args.quiet:
             print(f"training {args.n_estimators} CNN(s) on {what}", file=sys.stderr)
         pipe.fit(X, y)
-    with _output_errors(args.out):
+    from .io._util import final_commit
+
+    with _output_errors(args.out), final_commit():
         persist.save(pipe, args.out, overwrite=args.overwrite)
     from .preprocessing.bands import format_bands
 
@@ -672,18 +709,21 @@ def _check_on_image(stack, sample, size_arcmin):
     return np.asarray(off)
 
 
-def _read_events(files):
-    """The event lists stacked (RA, DEC, PI only)."""
+def _read_events(files, pattern_types=(1, 2, 3, 4), flag_mask=None):
+    """The event lists stacked (RA, DEC, PI only); ``flag_mask`` None: the DR1 mask, "none": no filter."""
     from astropy.table import vstack
 
     from .io import read_events
+    from .io.events import DR1_FLAG_MASK
+
+    mask = DR1_FLAG_MASK if flag_mask is None else (None if flag_mask == "none" else flag_mask)
 
     tables = []
     for f in files:
         if not Path(f).is_file():
             raise CLIError(f"event file not found: {str(f)!r}", EXIT_INPUT)
         with _input_errors(f"reading {str(f)!r}"):
-            ev = read_events(f)
+            ev = read_events(f, pattern_types=pattern_types, flag_mask=mask)
         tables.append(ev[["RA", "DEC", "PI"]])
     return tables[0] if len(tables) == 1 else vstack(tables, metadata_conflicts="silent")
 
@@ -730,7 +770,9 @@ def _cmd_predict(args):
             from .io import find_column
 
             col = find_column(table, (), args.exposure_col, "exposure")
-            expo = np.asarray(table[col], dtype=np.float64)
+            from .io.catalog import _numbers
+
+            expo = _numbers(table[col], col)
             bad = ~np.isfinite(expo) | (expo <= 0)
             if bad.any():
                 raise ValueError(f"column {col!r} must hold positive exposures (s); rows "
@@ -747,7 +789,7 @@ def _cmd_predict(args):
         if not hasattr(first, "bands") or type(first).__name__ != "BandBinner":
             raise CLIError("this model cuts images (its first step is not a BandBinner); give --images",
                            EXIT_INPUT)
-        events = _read_events(args.events)
+        events = _read_events(args.events, args.pattern_types, args.flag_mask)
         exposures = _exposure_files(args, bands)
         if exposures is not None:
             from .preprocessing import ImageCutout
@@ -793,7 +835,9 @@ def _cmd_predict(args):
         out[names["cutout_complete"]].description = "cut-out box wholly on the data (else padded)"
         out[names["cutout_coverage"]] = coverage
         out[names["cutout_coverage"]].description = "fraction of the box with data in every band"
-    with _output_errors(args.out):
+    from .io._util import final_commit
+
+    with _output_errors(args.out), final_commit():
         try:
             write_table(out, args.out, overwrite=args.overwrite)
         except (ValueError, TypeError) as exc:
@@ -833,15 +877,12 @@ def _cmd_benchmark(args):
         raise
     run = getattr(mod, func)
     verbose = 0 if args.quiet else 1
-    if args.perf:
-        result = run(args.out, quick=args.quick, verbose=verbose, overwrite=args.overwrite)
-    else:
-        sizes = {k: v for k, v in dict(preset=args.preset, n_clusters=args.n_clusters,
-                                         n_estimators=args.n_estimators, max_epochs=args.max_epochs,
-                                         patience=args.patience, device=args.device).items()
-                 if v is not None}
-        result = run(args.out, quick=args.quick, n_folds=args.folds, random_state=args.seed,
-                     n_jobs=args.n_jobs, verbose=verbose, overwrite=args.overwrite, **sizes)
+    with _new_files_removed_on_failure(args.out):
+        result = _run_benchmark(run, args, verbose)
+        from .io._util import FINAL_COMMIT_HOOKS
+
+        for hook in list(FINAL_COMMIT_HOOKS):  # its files are all written
+            hook()
     table = result.get("table") if isinstance(result, dict) else None
     if table is None and isinstance(result, dict) and "rows" in result and hasattr(mod, "format_table"):
         table = mod.format_table(result)
@@ -851,9 +892,131 @@ def _cmd_benchmark(args):
     return EXIT_OK
 
 
+@contextmanager
+def _new_files_removed_on_failure(folder):
+    """Remove what a failed or interrupted run created in ``folder`` (and the folder, if it made it).
+
+    The benchmarks write their files only at the end, each atomically; this
+    undoes a run stopped between two of them, and the folder made at its
+    start.
+    """
+    from .io._util import clean_stale
+
+    folder = Path(folder)
+    existed = folder.is_dir()
+    if existed:
+        clean_stale(folder / "*")  # temporary files of a killed earlier run
+    before = {p.name for p in folder.iterdir()} if existed else set()
+    try:
+        yield
+    except BaseException:
+        if folder.is_dir():
+            for p in folder.iterdir():
+                if p.name in before:
+                    continue
+                if p.is_dir() and not p.is_symlink():
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    p.unlink(missing_ok=True)
+            if not existed and not any(folder.iterdir()):
+                folder.rmdir()
+        raise
+
+
+def _run_benchmark(run, args, verbose):
+    if args.perf:
+        return run(args.out, quick=args.quick, verbose=verbose, overwrite=args.overwrite)
+    else:
+        sizes = {k: v for k, v in dict(preset=args.preset, n_clusters=args.n_clusters,
+                                         n_estimators=args.n_estimators, max_epochs=args.max_epochs,
+                                         patience=args.patience, device=args.device).items()
+                 if v is not None}
+        result = run(args.out, quick=args.quick, n_folds=args.folds, random_state=args.seed,
+                     n_jobs=args.n_jobs, verbose=verbose, overwrite=args.overwrite, **sizes)
+    return result
+
+
 # ---------------------------------------------------------------------------
 # entry point
 # ---------------------------------------------------------------------------
+class _Interrupts:
+    """Ctrl-C (SIGINT) stops the whole command, even inside a network's training.
+
+    skorch's ``NeuralNet.fit`` catches ``KeyboardInterrupt`` and returns as
+    if training had ended, so an ensemble would go on with its next member
+    and save a worse model. While a command runs, SIGINT sets a flag and
+    raises ``KeyboardInterrupt`` as usual; once the flag is set, every skorch
+    callback notification (the first comes right after skorch's catch)
+    raises ``KeyboardInterrupt`` again, so the interrupt reaches the command
+    line whatever the estimator code does in between.
+
+    Once the command's outputs are in place (its last commit, see
+    ``skcluster.io._util.final_commit``), a Ctrl-C no longer stops it: the
+    work is done and is kept. With ``keep_ignoring`` (the program itself,
+    about to exit), SIGINT stays ignored after a successful command, so that
+    the interpreter's shutdown cannot turn a finished run into a traceback.
+    """
+
+    def __init__(self, keep_ignoring=False):
+        self.flag = False
+        self.committed = False
+        self.keep_ignoring = keep_ignoring
+        self._old = None
+        self._patched = None
+
+    def __enter__(self):
+        from .io._util import FINAL_COMMIT_HOOKS
+
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.getsignal(signal.SIGINT)
+            signal.signal(signal.SIGINT, self._handler)
+        FINAL_COMMIT_HOOKS.append(self._committed)
+        return self
+
+    def _committed(self):
+        self.committed = True
+
+    def _handler(self, signum, frame):
+        if self.committed:
+            return  # the outputs are written: let the command finish
+        self.flag = True
+        self._stop_skorch()
+        raise KeyboardInterrupt
+
+    def _stop_skorch(self):
+        net = sys.modules.get("skorch.net")
+        if net is None or self._patched is not None:
+            return
+        cls = net.NeuralNet
+        original = cls.__dict__["notify"]
+        guard = self
+
+        def notify(self, *args, **kwargs):
+            if guard.flag:
+                raise KeyboardInterrupt
+            return original(self, *args, **kwargs)
+
+        cls.notify = notify
+        self._patched = (cls, original)
+
+    def __exit__(self, exc_type, exc, tb):
+        from .io._util import FINAL_COMMIT_HOOKS
+
+        if self._committed in FINAL_COMMIT_HOOKS:
+            FINAL_COMMIT_HOOKS.remove(self._committed)
+        if self._patched is not None:
+            cls, original = self._patched
+            cls.notify = original
+            self._patched = None
+        if self._old is not None:
+            if self.keep_ignoring and exc_type is None:
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+            else:
+                signal.signal(signal.SIGINT, self._old)
+            self._old = None
+        return False
+
+
 def _showwarning(message, category, filename, lineno, file=None, line=None):
     print(f"skcluster: warning: {' '.join(str(message).split())}", file=sys.stderr)
 
@@ -873,7 +1036,9 @@ def main(argv=None):
     old = warnings.showwarning
     warnings.showwarning = _showwarning
     try:
-        return args.func(args)
+        # argv None: this is the program (the console script), which exits right after
+        with _Interrupts(keep_ignoring=argv is None):
+            return args.func(args)
     except CLIError as exc:
         if debug:
             import traceback
@@ -883,7 +1048,7 @@ def main(argv=None):
         return exc.code
     except KeyboardInterrupt:
         print(f"skcluster {args.command}: interrupted; nothing was written", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as exc:  # a bug: say so in one line, unless --debug
         if debug:
             import traceback

@@ -186,18 +186,12 @@ def _log(verbose, msg):
         print(msg, file=sys.stderr, flush=True)
 
 
-def _save_figure(fig, path, overwrite):
-    from .io._util import atomic_output
-
-    with atomic_output(path, overwrite=overwrite) as tmp:
-        fig.savefig(tmp, dpi=110)
+def _save_figure(fig, path):
+    fig.savefig(path, dpi=110)
 
 
-def _write_text(path, text, overwrite):
-    from .io._util import atomic_output
-
-    with atomic_output(path, overwrite=overwrite) as tmp:
-        Path(tmp).write_text(text)
+def _write_text(path, text):
+    Path(path).write_text(text)
 
 
 def run_demo(out="skcluster-demo", *, n_clusters=DEFAULTS["n_clusters"],
@@ -256,6 +250,7 @@ def run_demo(out="skcluster-demo", *, n_clusters=DEFAULTS["n_clusters"],
     from .benchmark import catalog_scalars
     from .datasets import make_survey
     from .io import write_table
+    from .io._util import commit_files, final_commit, staged_folder
     from .models import make_mass_pipeline
     from .plotting import plot_cluster_bands, plot_performance
 
@@ -313,68 +308,75 @@ def run_demo(out="skcluster-demo", *, n_clusters=DEFAULTS["n_clusters"],
                "count_rate": _metrics(y_test, mean_cr, std_cr)}
     table = _table({names[k]: v for k, v in metrics.items()})
 
-    # 4. files (written only now, each atomically: a failure above leaves nothing behind)
+    # 4. files (written only now, all or none: a failure above leaves nothing behind)
     _log(verbose, f"[demo] 4/4 writing the model, table, predictions and figures into {str(out)!r}")
     t0 = time.perf_counter()
-    out.mkdir(parents=True, exist_ok=True)
-    files = {k: out / v for k, v in DEMO_FILES.items()}
-    persist.save(pipe, files["model"], overwrite=overwrite)
+    # Every file is written into a hidden folder beside `out` and moved in at the end, all
+    # or none (a failure or a Ctrl-C leaves `out` as it was).
+    with staged_folder(out) as stage:
+        files = {k: out / v for k, v in DEMO_FILES.items()}  # where they end up
+        staged = {k: stage / v for k, v in DEMO_FILES.items()}  # where they are written
+        persist.save(pipe, staged["model"])
 
-    from astropy.table import Table
+        from astropy.table import Table
 
-    pred = Table({
-        "ra": np.asarray(X_test["ra"]), "dec": np.asarray(X_test["dec"]), "z": np.asarray(X_test["z"]),
-        "log10_M500_true": y_test,
-        "log10_M500_cnn": mean_cnn, "log10_M500_cnn_err": std_cnn,
-        "log10_M500_count_rate": mean_cr, "log10_M500_count_rate_err": std_cr,
-    })
-    write_table(pred, files["predictions"], overwrite=overwrite)
+        pred = Table({
+            "ra": np.asarray(X_test["ra"]), "dec": np.asarray(X_test["dec"]), "z": np.asarray(X_test["z"]),
+            "log10_M500_true": y_test,
+            "log10_M500_cnn": mean_cnn, "log10_M500_cnn_err": std_cnn,
+            "log10_M500_count_rate": mean_cr, "log10_M500_count_rate_err": std_cr,
+        })
+        write_table(pred, staged["predictions"])
 
-    fig = plot_performance(y_test, {"CNN ensemble": (mean_cnn, std_cnn), "count rate": (mean_cr, std_cr)},
-                           z=np.asarray(X_test["z"]),
-                           title=f"skcluster demo: {len(y_test)} held-out mock eFEDS clusters")
-    _save_figure(fig, files["performance"], overwrite)
+        fig = plot_performance(y_test, {"CNN ensemble": (mean_cnn, std_cnn), "count rate": (mean_cr, std_cr)},
+                               z=np.asarray(X_test["z"]),
+                               title=f"skcluster demo: {len(y_test)} held-out mock eFEDS clusters")
+        _save_figure(fig, staged["performance"])
 
-    order = np.argsort(y_test)
-    show = [int(order[-1]), int(order[len(order) // 2]), int(order[0])]  # most massive, median, least
-    fig = Figure(figsize=(2.3 * 4 + 0.4, 2.3 * len(show) + 0.5), layout="constrained")
-    plot_cluster_bands(X_test, indices=show, y=y_test, fig=fig)
-    fig.suptitle("held-out mock clusters: most massive, median, least massive (events, 16\" pixels)",
-                 fontsize=9)
-    _save_figure(fig, files["clusters"], overwrite)
-    seconds["write"] = time.perf_counter() - t0
-    seconds["total"] = time.perf_counter() - t_start
+        order = np.argsort(y_test)
+        show = [int(order[-1]), int(order[len(order) // 2]), int(order[0])]  # most massive, median, least
+        fig = Figure(figsize=(2.3 * 4 + 0.4, 2.3 * len(show) + 0.5), layout="constrained")
+        plot_cluster_bands(X_test, indices=show, y=y_test, fig=fig)
+        fig.suptitle("held-out mock clusters: most massive, median, least massive (events, 16\" pixels)",
+                     fontsize=9)
+        _save_figure(fig, staged["clusters"])
+        seconds["write"] = time.perf_counter() - t0
+        seconds["total"] = time.perf_counter() - t_start
 
-    settings = {"n_clusters": int(n_clusters), "n_estimators": int(n_estimators),
-                "max_epochs": int(max_epochs), "test_size": float(test_size),
-                "bands_keV": [list(b) for b in pipe["bin"].bands_keV_],
-                "size_arcmin": float(pipe["bin"].size_arcmin), "npix": int(pipe["bin"].npix),
-                "random_state": random_state, "cnn_params": {k: (list(v) if isinstance(v, tuple) else v)
-                                                             for k, v in params.items()},
-                "epochs_run": [int(m.n_epochs_) for m in pipe["model"].estimators_]}
-    md = "\n".join([
-        f"# skcluster demo: {len(y_test)} held-out mock eFEDS clusters",
-        "",
-        table,
-        "",
-        "Scatter and bias in ln M (sigma_lnM = ln 10 x std of the log10 residuals). "
-        "Literature, eFEDS mocks (Krippendorf et al. 2023): 30-CNN ensemble 18.8%, "
-        "count-rate method 19.7%.",
-        "",
-        f"Trained on {len(y_train)} clusters; {n_estimators} members, up to {max_epochs} epochs "
-        f"(epochs run: {settings['epochs_run']}); seed {random_state}. "
-        f"Time: {seconds['total']:.0f} s (simulation {seconds['simulate']:.0f} s, training "
-        f"{seconds['train']:.0f} s).",
-        "",
-    ])
-    result = {
-        "metrics": metrics, "model_names": names, "table": table, "n_train": int(len(y_train)),
-        "n_test": int(len(y_test)), "settings": settings, "seconds": seconds,
-        "literature_scatter": LITERATURE,
-        "files": {k: str(v) for k, v in files.items()},
-    }
-    _write_text(files["results_md"], md, overwrite)
-    _write_text(files["results_json"], json.dumps(result, indent=1, default=str), overwrite)
+        settings = {"n_clusters": int(n_clusters), "n_estimators": int(n_estimators),
+                    "max_epochs": int(max_epochs), "test_size": float(test_size),
+                    "bands_keV": [list(b) for b in pipe["bin"].bands_keV_],
+                    "size_arcmin": float(pipe["bin"].size_arcmin), "npix": int(pipe["bin"].npix),
+                    "random_state": random_state, "cnn_params": {k: (list(v) if isinstance(v, tuple) else v)
+                                                                 for k, v in params.items()},
+                    "epochs_run": [int(m.n_epochs_) for m in pipe["model"].estimators_]}
+        md = "\n".join([
+            f"# skcluster demo: {len(y_test)} held-out mock eFEDS clusters",
+            "",
+            table,
+            "",
+            "Scatter and bias in ln M (sigma_lnM = ln 10 x std of the log10 residuals). "
+            "Literature, eFEDS mocks (Krippendorf et al. 2023): 30-CNN ensemble 18.8%, "
+            "count-rate method 19.7%.",
+            "",
+            f"Trained on {len(y_train)} clusters; {n_estimators} members, up to {max_epochs} epochs "
+            f"(epochs run: {settings['epochs_run']}); seed {random_state}. "
+            f"Time: {seconds['total']:.0f} s (simulation {seconds['simulate']:.0f} s, training "
+            f"{seconds['train']:.0f} s).",
+            "",
+        ])
+        result = {
+            "metrics": metrics, "model_names": names, "table": table, "n_train": int(len(y_train)),
+            "n_test": int(len(y_test)), "settings": settings, "seconds": seconds,
+            "literature_scatter": LITERATURE,
+            "files": {k: str(v) for k, v in files.items()},
+        }
+        _write_text(staged["results_md"], md)
+        _write_text(staged["results_json"], json.dumps(result, indent=1, default=str))
+        if out.exists():
+            check_output_folder(out, DEMO_FILES.values(), overwrite=overwrite)  # again: no surprise
+        with final_commit():
+            commit_files([(staged[k], files[k]) for k in DEMO_FILES])
     if verbose:
         print(f"\nHeld-out mock clusters ({len(y_test)}; trained on {len(y_train)}):\n")
         print(table)

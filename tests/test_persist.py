@@ -19,7 +19,8 @@ from skcluster import ClusterSample, SkclusterWarning, persist
 from skcluster.ensemble import DeepEnsembleRegressor
 from skcluster.nn import CNNRegressor, make_toy_sample
 
-HERE = __name__  # the module name pytest gave this file (for trusted=...)
+HERE = __name__  # the module name pytest gave this file
+TRUST = (f"{HERE}:ToyJoiner",)  # the test's own transformer, trusted by exact name
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -83,14 +84,14 @@ def fitted_pipeline():
 
 def test_pipeline_of_transformer_and_cnn_ensemble_round_trips(fitted_pipeline, tmp_path):
     pipe, X, y = fitted_pipeline
-    path = persist.save(pipe, tmp_path / "model.skc")
+    path = persist.save(pipe, tmp_path / "model.skc", trusted=TRUST)
     with zipfile.ZipFile(path) as zf:  # JSON and safetensors only, no pickle
         assert sorted(zf.namelist()) == ["arrays.safetensors", "model.json", "tensors.safetensors"]
         manifest = json.loads(zf.read("model.json"))
     assert manifest["estimator"] == "sklearn.pipeline:Pipeline"
     assert manifest["versions"]["torch"] == torch.__version__
 
-    loaded = persist.load(path, trusted=(HERE,))
+    loaded = persist.load(path, trusted=TRUST)
     m0, s0 = pipe.predict(X, return_std=True)
     m1, s1 = loaded.predict(X, return_std=True)
     np.testing.assert_array_equal(m0, m1)
@@ -124,9 +125,14 @@ def test_pipeline_of_transformer_and_cnn_ensemble_round_trips(fitted_pipeline, t
 
 def test_untrusted_classes_are_refused(fitted_pipeline, tmp_path):
     pipe, _, _ = fitted_pipeline
-    path = persist.save(pipe, tmp_path / "model.skc")
-    with pytest.raises(ValueError, match=rf"refusing to load '{HERE}:ToyJoiner'.*trusted="):
+    path = persist.save(pipe, tmp_path / "model.skc", trusted=TRUST)
+    with pytest.raises(persist.ModelFileError, match=rf"root.*\['steps'\]\[0\]\[1\]: '{HERE}:ToyJoiner' is not an allowed class.*trusted="):
         persist.load(path)
+    with pytest.raises(TypeError, match="exact class names"):
+        persist.load(path, trusted=(HERE,))  # whole modules are no longer trusted
+    with pytest.raises(TypeError, match=rf"load would refuse.*'{HERE}:ToyJoiner'"):
+        persist.save(pipe, tmp_path / "again.skc")
+    assert not (tmp_path / "again.skc").exists()
 
 
 def _forge(tmp_path, root):
@@ -153,7 +159,7 @@ def _forge(tmp_path, root):
 )
 def test_forged_files_cannot_run_code(tmp_path, root):
     path = _forge(tmp_path, root)
-    with pytest.raises(ValueError, match="refusing to load|cannot be imported|is a class"):
+    with pytest.raises(persist.ModelFileError, match="refusing to load.*root"):
         persist.load(path)
     assert not (tmp_path / "pwned").exists()
 
@@ -161,10 +167,10 @@ def test_forged_files_cannot_run_code(tmp_path, root):
 def test_overwrite_refused_and_atomic(fitted_pipeline, tmp_path):
     pipe, X, y = fitted_pipeline
     path = tmp_path / "model.skc"
-    persist.save(pipe, path)
+    persist.save(pipe, path, trusted=TRUST)
     before = path.read_bytes()
     with pytest.raises(FileExistsError, match="overwrite=True"):
-        persist.save(pipe, path)
+        persist.save(pipe, path, trusted=TRUST)
     assert path.read_bytes() == before
 
     bad = Pipeline([("join", Unsavable()), ("ens", pipe.named_steps["ens"])]).fit(X, y)
@@ -172,7 +178,7 @@ def test_overwrite_refused_and_atomic(fitted_pipeline, tmp_path):
         persist.save(bad, path, overwrite=True)
     assert path.read_bytes() == before  # the old file survives a failed save
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.skc"]  # no temporary left
-    persist.save(pipe, path, overwrite=True)
+    persist.save(pipe, path, overwrite=True, trusted=TRUST)
 
 
 def test_unfitted_and_bad_files(tmp_path):
@@ -182,7 +188,7 @@ def test_unfitted_and_bad_files(tmp_path):
         persist.load(tmp_path / "missing.skc")
     junk = tmp_path / "junk.pkl"
     joblib.dump({"a": 1}, junk)
-    with pytest.raises(ValueError, match="not a skcluster model file.*joblib.load"):
+    with pytest.raises(persist.ModelFileError, match="not a skcluster model file.*joblib.load"):
         persist.load(junk)
 
 
@@ -193,7 +199,10 @@ def test_sklearn_members_round_trip(tmp_path):
     pipe = Pipeline(
         [("s", StandardScaler()), ("e", DeepEnsembleRegressor(BayesianRidge(), n_estimators=3, bootstrap=True, random_state=0))]
     ).fit(X, y)
-    loaded = persist.load(persist.save(pipe, tmp_path / "p.skc"))
+    trust = ["sklearn.preprocessing._data:StandardScaler", BayesianRidge]
+    with pytest.raises(TypeError, match="StandardScaler"):
+        persist.save(pipe, tmp_path / "p.skc")
+    loaded = persist.load(persist.save(pipe, tmp_path / "p.skc", trusted=trust), trusted=trust)
     for a, b in zip(pipe.predict(X, return_std=True), loaded.predict(X, return_std=True)):
         np.testing.assert_array_equal(a, b)
     assert persist.read_manifest(tmp_path / "p.skc")["root"]["__object__"] == "sklearn.pipeline:Pipeline"

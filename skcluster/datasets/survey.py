@@ -453,6 +453,24 @@ def _tile_stream(params, n_clusters, area_deg2, entropy, ctx, n_jobs, verbose):
             all_tiles.append((n_full, rest))
     else:
         all_tiles = None
+    first_guess = None
+    if n_clusters is not None:
+        # Up front, before any tile is simulated: can the sky supply n_clusters at all? First
+        # guess of the passing clusters per tile: halos of one tile expecting >= 40 counts.
+        mu = tile_catalog(0, TILE_DEG2, params, entropy, ctx)["counts_expected"]
+        first_guess = max(float(np.sum(mu >= 40.0)), 0.05)
+        sky = MAX_AREA_DEG2 if area_deg2 is None else float(area_deg2)
+        expected = first_guess * sky / TILE_DEG2
+        if n_clusters > 2.0 * expected and area_deg2 is not None:
+            raise ValueError(
+                f"area_deg2={area_deg2!r} supplies only {expected:.0f} clusters passing the cuts at this "
+                f"depth (expected from one tile: about {first_guess / TILE_DEG2:.2f} per deg^2), far fewer "
+                f"than n_clusters={n_clusters}; enlarge the area or leave it out")
+        if n_clusters > 2.0 * expected:
+            raise ValueError(
+                f"n_clusters={n_clusters} is far more than the about {expected:.0f} clusters that the "
+                f"whole {MAX_AREA_DEG2:.0f} deg^2 the tiles cover would supply at this depth (about "
+                f"{first_guess / TILE_DEG2:.2f} per deg^2); ask for fewer clusters")
     progress = None
     if verbose:
         from tqdm.auto import tqdm
@@ -466,11 +484,7 @@ def _tile_stream(params, n_clusters, area_deg2, entropy, ctx, n_jobs, verbose):
                 round_tiles = all_tiles
             else:
                 need = n_clusters - n_passed
-                if n_tiles:
-                    per_tile = max(n_passed / n_tiles, 0.05)
-                else:  # first guess: halos of one tile expecting >= 40 counts (about the passing number)
-                    mu = tile_catalog(0, TILE_DEG2, params, entropy, ctx)["counts_expected"]
-                    per_tile = max(float(np.sum(mu >= 40.0)), 0.05)
+                per_tile = max(n_passed / n_tiles, 0.05) if n_tiles else first_guess
                 n_new = max(int(math.ceil(1.1 * need / per_tile)), n_workers)
                 n_new = min(n_new, int(MAX_AREA_DEG2 // TILE_DEG2) - next_tile)
                 if n_new <= 0:

@@ -8,6 +8,10 @@ parameters.
 
 from __future__ import annotations
 
+import codecs
+import gzip
+import io
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +20,7 @@ from astropy.table import Table
 
 from ..exceptions import DataFormatError
 from ..sample import ClusterSample
-from ._util import atomic_output, check_sky_position, existing_file, native
+from ._util import atomic_output, check_sky_position, existing_file, fits_errors, native
 
 __all__ = ["read_catalog", "read_table", "write_table", "find_column", "check_redshift"]
 
@@ -46,15 +50,56 @@ def _format_for(path):
     )
 
 
+def _text_lines(path):
+    """The lines of a text table: gzip if the name says so, UTF-8 (a byte-order mark is dropped)."""
+    raw = Path(path).read_bytes()
+    if str(path).lower().endswith(".gz"):
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise DataFormatError(f"cannot read {str(path)!r}: not a complete gzip file ({exc})") from None
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encoding = "utf-16"
+    else:
+        encoding = "utf-8-sig"
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise DataFormatError(
+            f"cannot read {str(path)!r}: it is not UTF-8 text (byte {raw[exc.start]:#04x} at offset "
+            f"{exc.start}); save the catalogue as UTF-8") from None
+    if "\x00" in text:
+        raise DataFormatError(f"cannot read {str(path)!r}: it holds NUL characters, not a text table")
+    return text.splitlines()
+
+
 def read_table(path, hdu=1):
-    """Read a FITS/ECSV/CSV table (format from the file name)."""
+    """Read a FITS/ECSV/CSV table (format from the file name).
+
+    Text tables (``.csv``, ``.ecsv``, also gzipped) are read as UTF-8; a
+    byte-order mark (as spreadsheet programs write) is dropped, and UTF-16
+    with its mark is recognised.
+    """
     path = existing_file(path, "catalogue")
     fmt = _format_for(path)
-    kwargs = {"hdu": hdu} if fmt == "fits" else {}
     try:
-        return Table.read(path, format=fmt, **kwargs)
-    except (ValueError, IndexError, KeyError) as exc:
-        raise DataFormatError(f"cannot read {str(path)!r} as {fmt}: {exc}") from exc
+        if fmt == "fits":
+            with fits_errors(path, "a FITS table"):
+                table = Table.read(path, format=fmt, hdu=hdu)
+        else:
+            lines = _text_lines(path)
+            if not any(line.strip() for line in lines):
+                raise DataFormatError(f"{str(path)!r} is empty")
+            table = Table.read(lines, format=fmt)
+    except DataFormatError:
+        raise
+    except (ValueError, IndexError, KeyError, TypeError, OSError) as exc:
+        raise DataFormatError(f"cannot read {str(path)!r} as {fmt}: {' '.join(str(exc).split())}") from exc
+    for name in list(table.colnames):  # a mark inside a column name (a file edited twice)
+        clean = name.replace("\ufeff", "").strip()
+        if clean != name and clean and clean not in table.colnames:
+            table.rename_column(name, clean)
+    return table
 
 
 def find_column(table, candidates, given=None, what="column"):
@@ -78,11 +123,22 @@ def find_column(table, candidates, given=None, what="column"):
     )
 
 
-def _degrees(col, name):
-    unit = getattr(col, "unit", None)
-    values = np.asarray(native(col), dtype=np.float64)
+def _numbers(col, name):
+    """A column as float64 (masked entries NaN); a column of text raises naming it."""
+    try:
+        values = np.asarray(native(col), dtype=np.float64)
+    except (ValueError, TypeError):
+        shown = [str(v) for v in np.asarray(col)[:3]]
+        raise DataFormatError(f"column {name!r} must hold numbers; it holds {col.dtype} values such as "
+                              f"{shown}") from None
     if getattr(col, "mask", None) is not None:
         values = np.where(np.asarray(col.mask), np.nan, values)
+    return values
+
+
+def _degrees(col, name):
+    unit = getattr(col, "unit", None)
+    values = _numbers(col, name)
     if unit is not None and unit != u.dimensionless_unscaled:
         try:
             values = (values * unit).to_value(u.deg)
@@ -141,10 +197,7 @@ def read_catalog(path_or_table, ra=None, dec=None, z=None, columns=(), hdu=1):
     z_name = find_column(table, Z_NAMES, z, "redshift")
     ra_v = _degrees(table[ra_name], ra_name)
     dec_v = _degrees(table[dec_name], dec_name)
-    z_col = table[z_name]
-    z_v = np.asarray(native(z_col), dtype=np.float64)
-    if getattr(z_col, "mask", None) is not None:
-        z_v = np.where(np.asarray(z_col.mask), np.nan, z_v)
+    z_v = _numbers(table[z_name], z_name)
     check_sky_position(ra_v, dec_v, where=f"{where} ({ra_name}, {dec_name})")
     check_redshift(z_v, where=f"{where} ({z_name})")
     out = {"ra": np.mod(ra_v, 360.0), "dec": dec_v, "z": z_v}
@@ -161,5 +214,11 @@ def write_table(table, path, overwrite=False):
     no partial file.
     """
     fmt = _format_for(path)
+    gz = str(path).lower().endswith(".gz")
     with atomic_output(path, overwrite=overwrite) as tmp:
-        table.write(tmp, format=fmt)
+        if fmt != "fits" and gz:  # astropy writes text tables uncompressed whatever the name
+            buf = io.StringIO()
+            table.write(buf, format=fmt)
+            Path(tmp).write_bytes(gzip.compress(buf.getvalue().encode("utf-8")))
+        else:
+            table.write(tmp, format=fmt)

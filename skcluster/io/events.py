@@ -33,6 +33,7 @@ from ._util import (
     atomic_output,
     check_sky_position,
     existing_file,
+    fits_errors,
     native,
     sin_offsets_arcsec,
     sin_offsets_to_radec,
@@ -140,7 +141,7 @@ def read_events(
         extension is in ``events.meta``.
     """
     path = existing_file(path, "event file")
-    with fits.open(path, memmap=False) as hdul:
+    with fits_errors(path, "an eSASS event file"), fits.open(path, memmap=False) as hdul:
         try:
             ext = hdul[hdu]
         except (KeyError, IndexError):
@@ -206,14 +207,14 @@ def filter_events(events, pattern_types=(1, 2, 3, 4), flag_mask=DR1_FLAG_MASK):
         if "PAT_TYP" not in events.colnames:
             raise DataFormatError(
                 "event table has no PAT_TYP column; pass pattern_types=None to "
-                "skip the pattern filter"
+                "skip the pattern filter (skcluster predict: --pattern-types all)"
             )
         keep &= np.isin(np.asarray(events["PAT_TYP"]), np.asarray(pattern_types))
     if flag_mask is not None:
         if "FLAG" not in events.colnames:
             raise DataFormatError(
                 "event table has no FLAG column; pass flag_mask=None to skip "
-                "the flag filter"
+                "the flag filter (skcluster predict: --flag-mask none)"
             )
         keep &= (_flags_as_uint32(events["FLAG"]) & int(flag_mask)) == 0
     return events[keep]

@@ -26,7 +26,7 @@ from astropy.wcs import WCS
 from astropy.wcs.utils import proj_plane_pixel_scales
 
 from ..exceptions import CutoutError, DataFormatError, IncompleteCutoutWarning
-from ._util import ARCSEC_PER_DEG, check_sky_position, existing_file, native
+from ._util import ARCSEC_PER_DEG, check_sky_position, existing_file, fits_errors, native
 
 __all__ = [
     "SkyImage",
@@ -93,7 +93,7 @@ def read_image(path, hdu=0, band_keV=None):
     SkyImage
     """
     path = existing_file(path, "image file")
-    with fits.open(path, memmap=False) as hdul:
+    with fits_errors(path, "a FITS image"), fits.open(path, memmap=False) as hdul:
         try:
             ext = hdul[hdu]
         except (KeyError, IndexError):
@@ -105,7 +105,7 @@ def read_image(path, hdu=0, band_keV=None):
             raise DataFormatError(f"{str(path)!r}[{hdu}] is not a 2-D image (shape {shape})")
         data = native(ext.data).astype(np.float32, copy=False)
         header = ext.header
-    with warnings.catch_warnings():
+    with fits_errors(path, "a FITS image with a WCS"), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # FITSFixedWarning on RADECSYS etc.
         wcs = WCS(header, naxis=2)
     if not wcs.has_celestial:
@@ -151,11 +151,15 @@ def cutout_slices(center_pix, npix, shape):
         overlap, ``complete`` (the box lies wholly inside) and ``overlap``
         (number of box pixels inside the image).
     """
-    x, y = center_pix
+    x, y = (float(v) for v in center_pix)
+    ny, nx = shape
+    if not (np.isfinite(x) and np.isfinite(y)):
+        # no pixel position at all (a sky position more than 90 deg from the
+        # projection centre of a SIN image): the box is wholly off the image
+        x = y = -float(npix + max(nx, ny))
     # box edges at centre -/+ npix/2; pixel i spans [i - 0.5, i + 0.5)
     x0 = int(np.floor(x - npix / 2.0 + 1.0))
     y0 = int(np.floor(y - npix / 2.0 + 1.0))
-    ny, nx = shape
     sx0, sx1 = max(x0, 0), min(x0 + npix, nx)
     sy0, sy1 = max(y0, 0), min(y0 + npix, ny)
     ox = max(sx1 - sx0, 0)
