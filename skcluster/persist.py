@@ -171,11 +171,19 @@ ALLOWED = {
     "skcluster.preprocessing.smooth:GaussianSmoother": Allowed(),
     "skcluster.preprocessing.scaling:CountScaler": Allowed(),
     "skcluster.preprocessing.joining:RedshiftJoiner": Allowed(),
-    # baselines
+    "skcluster.preprocessing.masking:PointSourceMasker": Allowed(),
+    "skcluster.preprocessing.domain:DomainFlagger": Allowed(),
+    # baselines (the first four paths are those of files written before the package split)
     "skcluster.baselines:ScalarObservables": Allowed(),
     "skcluster.baselines:ColumnsToArray": Allowed(),
     "skcluster.baselines:ScalingRelationRegressor": Allowed(),
     "skcluster.baselines:GradientBoostingMassRegressor": Allowed(),
+    "skcluster.baselines.observables:ScalarObservables": Allowed(),
+    "skcluster.baselines.features:ColumnsToArray": Allowed(),
+    "skcluster.baselines.scaling:ScalingRelationRegressor": Allowed(),
+    "skcluster.baselines.boosting:GradientBoostingMassRegressor": Allowed(),
+    # masks under a stated prior
+    "skcluster.priors:PriorCorrectedRegressor": Allowed(),
     # the deep ensemble and its networks
     "skcluster.ensemble:DeepEnsembleRegressor": Allowed(),
     "skcluster.nn.regressor:CNNRegressor": Allowed(skorch=True, fixed=_SKORCH_FIXED),

@@ -231,3 +231,30 @@ def test_net_saved_for_cuda_loads_on_cpu(tmp_path):
     net.device = "cpu"
     np.testing.assert_array_equal(cpu.predict(X), net.predict(X))
     np.testing.assert_array_equal(explicit.predict(X), net.predict(X))
+
+
+def test_new_steps_and_prior_wrapper_round_trip(tmp_path):
+    """PointSourceMasker, DomainFlagger and PriorCorrectedRegressor are in the allow-list."""
+    from skcluster import persist
+    from skcluster.datasets import make_survey
+    from skcluster.models import make_mass_pipeline
+    from skcluster.preprocessing import DomainFlagger
+    from skcluster.priors import PriorCorrectedRegressor
+
+    data = make_survey(n_clusters=30, random_state=4, verbose=False)
+    pipe = make_mass_pipeline(bands="broad", npix=16, mask_point_sources=True, n_estimators=2,
+                              max_epochs=2, random_state=0, channels=(4,), dense=(8,))
+    model = PriorCorrectedRegressor(pipe, target="flat", n_grid=64).fit(data.X, data.y)
+    persist.save(model, tmp_path / "m.skc")
+    back = persist.load(tmp_path / "m.skc")
+    a = model.predict(data.X, return_std=True)
+    b = back.predict(data.X, return_std=True)
+    assert np.allclose(a[0], b[0]) and np.allclose(a[1], b[1])
+    assert back.mass_prior_ == "flat"
+    flagger = DomainFlagger().fit(pipe[:2].transform(data.X))
+    persist.save(flagger, tmp_path / "f.skc")
+    assert persist.load(tmp_path / "f.skc").ranges_ == flagger.ranges_
+    # a function reference is still refused inside the wrapper
+    model.set_params(cosmology={"f": np.sum})
+    with pytest.raises(TypeError):
+        persist.save(model, tmp_path / "bad.skc")
