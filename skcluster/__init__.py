@@ -6,39 +6,36 @@ after Krippendorf et al. 2023 (arXiv:2305.00016) and Ho et al. 2023
 (arXiv:2303.00005), with a built-in physics-based mock survey to train on
 and scalar-observable baselines to compare against.
 
-The networks (``CNNRegressor``, ``DeepEnsembleRegressor``) are imported on
-first use, so that ``import skcluster`` does not import torch: joblib workers
-that only simulate, bin or fit baselines start quickly.
+Every public name is imported on first use, so that ``import skcluster``
+does not import torch (joblib workers that only simulate, bin or fit
+baselines start quickly) and the command line answers ``--help`` at once.
 """
 
 __version__ = "0.1.0"
 
-from .exceptions import (  # noqa: E402
-    CutoutError,
-    DataFormatError,
-    IncompleteCutoutWarning,
-    SkclusterWarning,
-)
-from .sample import ClusterSample, as_sample  # noqa: E402
-from .preprocessing import (  # noqa: E402
-    BandBinner,
-    CountScaler,
-    GaussianSmoother,
-    ImageCutout,
-    RedshiftJoiner,
-    Resizer,
-    make_preprocessing,
-)
-from .baselines import (  # noqa: E402
-    ColumnsToArray,
-    GradientBoostingMassRegressor,
-    ScalarObservables,
-    ScalingRelationRegressor,
-    make_baseline,
-)
-from .calibration import RecalibratedRegressor  # noqa: E402
-
+#: Public name -> module that defines it. Everything is imported on first
+#: use, so that ``import skcluster`` (and ``skcluster --help``) stays fast
+#: and does not import torch, scikit-learn or astropy until they are needed.
 _LAZY = {
+    "CutoutError": "skcluster.exceptions",
+    "DataFormatError": "skcluster.exceptions",
+    "IncompleteCutoutWarning": "skcluster.exceptions",
+    "SkclusterWarning": "skcluster.exceptions",
+    "ClusterSample": "skcluster.sample",
+    "as_sample": "skcluster.sample",
+    "BandBinner": "skcluster.preprocessing",
+    "CountScaler": "skcluster.preprocessing",
+    "GaussianSmoother": "skcluster.preprocessing",
+    "ImageCutout": "skcluster.preprocessing",
+    "RedshiftJoiner": "skcluster.preprocessing",
+    "Resizer": "skcluster.preprocessing",
+    "make_preprocessing": "skcluster.preprocessing",
+    "ColumnsToArray": "skcluster.baselines",
+    "GradientBoostingMassRegressor": "skcluster.baselines",
+    "ScalarObservables": "skcluster.baselines",
+    "ScalingRelationRegressor": "skcluster.baselines",
+    "make_baseline": "skcluster.baselines",
+    "RecalibratedRegressor": "skcluster.calibration",
     "CNNRegressor": "skcluster.nn",
     "DeepEnsembleRegressor": "skcluster.ensemble",
     "EnsembleFitError": "skcluster.ensemble",
