@@ -120,7 +120,7 @@ def _check_output_file(path, overwrite):
 
 
 def _check_output_folder(out, names, overwrite):
-    from .demo import check_output_folder
+    from ._paths import check_output_folder
 
     try:
         check_output_folder(out, names, overwrite=overwrite)
@@ -409,20 +409,20 @@ def build_parser():
     # -- benchmark --------------------------------------------------------
     p = sub.add_parser(
         "benchmark", formatter_class=_Formatter,
-        help="cross-validated accuracy tables against the baselines (or --perf: speed and memory)",
+        help="cross-validated accuracy tables against the baselines",
         description="Run the benchmark tables (skcluster.benchmark.run_benchmark): the CNN "
                     "ensemble and the scalar-observable baselines on cross-validation folds of a "
-                    "mock survey; writes results.json, results.md and figures into --out. With "
-                    "--perf, the speed and memory benchmark (skcluster.perf.run_perf) instead.",
+                    "mock survey; writes results.json, results.md and figures into --out. (The speed "
+                    "and memory benchmark is benchmarks/perf.py of a source checkout.)",
         epilog="examples:\n"
                "  skcluster benchmark --quick --out bench-quick\n"
                "  skcluster benchmark --device cuda --out bench-full     # seed-study scale, on a GPU\n"
                "  skcluster benchmark --preset standard --n-clusters 4000 --folds 3 --n-estimators 3 \\\n"
-               "      --max-epochs 30 --patience 6 --n-jobs 2 --out bench  # the README's run, 2 CPU cores\n"
-               "  skcluster benchmark --perf --quick --out perf\n\n" + _EXIT_CODES,
+               "      --max-epochs 30 --patience 6 --n-jobs 2 --out bench  # the README's run, 2 CPU cores\n\n"
+               + _EXIT_CODES,
     )
     p.add_argument("--quick", action="store_true", help="a small, fast version")
-    p.add_argument("--perf", action="store_true", help="speed and memory instead of accuracy")
+    p.add_argument("--perf", action="store_true", help=argparse.SUPPRESS)  # moved: a clear message
     p.add_argument("--out", default="skcluster-benchmark", help="output folder")
     p.add_argument("--preset", choices=("quick", "standard", "full"), default=None,
                    help="sizes: quick (<10 min on 2 cores), standard (8000 clusters, 5 members), "
@@ -863,18 +863,14 @@ def _print_predictions(sample, res, complete, out, limit=20):
 
 
 def _cmd_benchmark(args):
+    if args.perf:
+        raise CLIError("the speed and memory benchmark moved out of the package: run "
+                       "'python benchmarks/perf.py' in a source checkout of skcluster (it needs the "
+                       "'perf' extra); nothing was run", EXIT_INPUT)
     import importlib
 
-    module, func = ("skcluster.perf", "run_perf") if args.perf else ("skcluster.benchmark", "run_benchmark")
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name == module:
-            raise CLIError(
-                f"{module} is not part of this installation of skcluster {__version__}, so "
-                f"'skcluster benchmark{' --perf' if args.perf else ''}' cannot run; nothing was run",
-                EXIT_INTERNAL) from exc
-        raise
+    mod = importlib.import_module("skcluster.benchmark")
+    func = "run_benchmark"
     run = getattr(mod, func)
     verbose = 0 if args.quiet else 1
     with _new_files_removed_on_failure(args.out):
@@ -924,16 +920,12 @@ def _new_files_removed_on_failure(folder):
 
 
 def _run_benchmark(run, args, verbose):
-    if args.perf:
-        return run(args.out, quick=args.quick, verbose=verbose, overwrite=args.overwrite)
-    else:
-        sizes = {k: v for k, v in dict(preset=args.preset, n_clusters=args.n_clusters,
-                                         n_estimators=args.n_estimators, max_epochs=args.max_epochs,
-                                         patience=args.patience, device=args.device).items()
-                 if v is not None}
-        result = run(args.out, quick=args.quick, n_folds=args.folds, random_state=args.seed,
-                     n_jobs=args.n_jobs, verbose=verbose, overwrite=args.overwrite, **sizes)
-    return result
+    sizes = {k: v for k, v in dict(preset=args.preset, n_clusters=args.n_clusters,
+                                     n_estimators=args.n_estimators, max_epochs=args.max_epochs,
+                                     patience=args.patience, device=args.device).items()
+             if v is not None}
+    return run(args.out, quick=args.quick, n_folds=args.folds, random_state=args.seed,
+               n_jobs=args.n_jobs, verbose=verbose, overwrite=args.overwrite, **sizes)
 
 
 # ---------------------------------------------------------------------------

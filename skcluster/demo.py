@@ -25,12 +25,13 @@ for tests.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from ._paths import check_output_folder
 
 __all__ = ["run_demo", "EpochProgress", "DEMO_FILES", "DEFAULTS", "check_output_folder"]
 
@@ -116,48 +117,6 @@ def __getattr__(name):
     if name == "EpochProgress":
         return _epoch_progress()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def _nearest_existing(path):
-    p = Path(path).absolute()
-    while not p.exists() and p != p.parent:
-        p = p.parent
-    return p
-
-
-def check_output_folder(out, names, overwrite=False):
-    """Refuse (before any work) an output folder that would lose files or cannot be written.
-
-    Parameters
-    ----------
-    out : path-like
-        The folder (created later if missing).
-    names : iterable of str
-        Files that will be written into it.
-    overwrite : bool, default=False
-
-    Raises
-    ------
-    FileExistsError
-        ``out`` is a file, or one of ``names`` exists there and ``overwrite``
-        is false (the message names them).
-    PermissionError
-        ``out`` (or the folder it would be created in) is not writable.
-    """
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise FileExistsError(f"{str(out)!r} exists and is not a folder")
-    if out.is_dir() and not overwrite:
-        existing = [n for n in names if (out / n).exists()]
-        if existing:
-            raise FileExistsError(
-                f"{str(out)!r} already holds {', '.join(existing)}; pass --overwrite "
-                "(overwrite=True) to replace them, or choose another folder")
-    base = _nearest_existing(out)
-    if not base.is_dir():
-        raise FileExistsError(f"cannot create the folder {str(out)!r}: {str(base)!r} is a file")
-    if not os.access(base, os.W_OK | os.X_OK):
-        raise PermissionError(f"output folder is not writable: {str(base)!r}")
 
 
 def _metrics(y, mean, std):

@@ -106,19 +106,12 @@ def test_benchmark_passes_its_options_through(monkeypatch, tmp_path, capsys):
                                 overwrite=False, preset="standard", n_clusters=4000, n_estimators=3,
                                 max_epochs=30, device="cuda"))]
 
-    perf = []
-    fake_perf = types.ModuleType("skcluster.perf")
-    fake_perf.run_perf = lambda out, **kw: perf.append((out, kw))
-    monkeypatch.setitem(sys.modules, "skcluster.perf", fake_perf)
-    assert main(["benchmark", "--perf", "--quick", "--out", out, "-q"]) == EXIT_OK
-    assert perf == [(out, dict(quick=True, verbose=0, overwrite=False))]
 
 
-def test_benchmark_says_clearly_when_its_module_is_missing(monkeypatch, capsys, tmp_path):
-    monkeypatch.setitem(sys.modules, "skcluster.perf", None)  # import fails: ModuleNotFoundError
-    assert main(["benchmark", "--perf", "--out", str(tmp_path / "p")]) == EXIT_INTERNAL
+def test_benchmark_perf_says_where_it_moved(capsys, tmp_path):
+    assert main(["benchmark", "--perf", "--out", str(tmp_path / "p")]) == EXIT_INPUT
     err = capsys.readouterr().err
-    assert "skcluster.perf is not part of this installation" in err and "nothing was run" in err
+    assert "python benchmarks/perf.py" in err and "nothing was run" in err
     assert not (tmp_path / "p").exists()
 
 
@@ -342,7 +335,7 @@ def test_simulate_train_from_files_and_predict_from_event_lists(tmp_path, capsys
 
     sim = tmp_path / "sim"
     assert main(["simulate", "--n-clusters", "40", "--seed", "5", "--out", str(sim), "-q"]) == EXIT_OK
-    assert {p.name for p in sim.iterdir()} == {"catalog.fits", "survey.json", "events"}
+    assert {p.name for p in sim.iterdir()} == {"catalog.fits", "survey.json", "point_sources.fits", "events"}
     assert len(list((sim / "events").iterdir())) == 40
     assert _leftovers(tmp_path) == []
     # an existing survey is kept without --overwrite
@@ -367,7 +360,7 @@ def test_simulate_train_from_files_and_predict_from_event_lists(tmp_path, capsys
     sep = np.hypot((ra[:, None] - ra[None]) * np.cos(np.deg2rad(dec))[:, None], dec[:, None] - dec[None])
     np.fill_diagonal(sep, np.inf)
     alone = np.flatnonzero(sep.min(axis=1) > 30 / 60)
-    assert alone.size >= 3
+    assert alone.size >= 2  # enough clusters for the comparison below
     sub = cat[alone]
     sub.write(tmp_path / "alone.fits")
     files = [str(sim / str(f).strip()) for f in sub["events_file"]]

@@ -14,13 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skcluster.cli import EXIT_OK, main
 
 
 def _harness():
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "perf_harness.py"
     spec = importlib.util.spec_from_file_location("skcluster_perf_harness", path)
-    if spec.name not in sys.modules:  # one module object, also for skcluster.perf's alias
+    if spec.name not in sys.modules:  # one module object per process
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module
         spec.loader.exec_module(module)
@@ -101,20 +100,3 @@ def test_peak_rss_measures_this_process():
         block = np.ones(50_000_000 // 8)  # 50 MB touched
         block.sum()
     assert mem.peak > 50e6
-
-
-def test_cli_perf_quick(tmp_path, monkeypatch, capsys):
-    """`skcluster benchmark --perf --quick` runs run_perf with the QUICK settings (made tiny here)."""
-    tiny = dict(QUICK_TINY)
-    monkeypatch.setattr(perf, "QUICK", tiny)
-    out = tmp_path / "p"
-    assert main(["benchmark", "--perf", "--quick", "--out", str(out)]) == EXIT_OK
-    printed = capsys.readouterr().out
-    assert "Speed and memory" in printed and (out / "perf.json").exists()
-    data = json.loads((out / "perf.json").read_text())
-    assert data["quick"] is True and data["sizes"] == [30]
-
-
-QUICK_TINY = dict(sizes=(30,), n_estimators=1, stream_estimators=1, kinds=("stream",), pool_size=30, train_clusters=30,
-                  train_problem=dict(n_members=1, n_clusters=16, epochs=1), simulate_max_n=0,
-                  inference_max_n=0)
