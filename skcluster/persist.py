@@ -182,8 +182,10 @@ ALLOWED = {
     "skcluster.baselines.features:ColumnsToArray": Allowed(),
     "skcluster.baselines.scaling:ScalingRelationRegressor": Allowed(),
     "skcluster.baselines.boosting:GradientBoostingMassRegressor": Allowed(),
-    # masks under a stated prior
+    # masks under a stated prior; recalibrated uncertainties
     "skcluster.priors:PriorCorrectedRegressor": Allowed(),
+    "skcluster.calibration:RecalibratedRegressor": Allowed(),
+    "sklearn.frozen._frozen:FrozenEstimator": Allowed(),  # holds the fitted model RecalibratedRegressor wraps
     # the deep ensemble and its networks
     "skcluster.ensemble:DeepEnsembleRegressor": Allowed(),
     "skcluster.nn.regressor:CNNRegressor": Allowed(skorch=True, fixed=_SKORCH_FIXED),

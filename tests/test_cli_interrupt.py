@@ -77,14 +77,47 @@ def test_skorch_swallows_ctrl_c_but_not_under_the_command_line_guard(monkeypatch
     c = _Counter(monkeypatch, at_epoch=2)
     net = _toy_net().fit(X, y)
     assert c.epochs == 2 and len(net.history_) == 2
-    # under the guard: the interrupt leaves fit, and an ensemble trains no further member
+    # under the guard: the interrupt leaves fit, and an ensemble trained member by
+    # member (skorch's own loop) trains no further member
     c = _Counter(monkeypatch, at_epoch=2)
     with cli._Interrupts(), pytest.raises(KeyboardInterrupt):
-        DeepEnsembleRegressor(_toy_net(), n_estimators=3, random_state=0).fit(X, y)
+        DeepEnsembleRegressor(_toy_net(), n_estimators=3, random_state=0, vectorize=False).fit(X, y)
     assert c.fits == 1 and c.epochs == 2
     # the guard is gone afterwards: skorch and the SIGINT handler are as before
     assert NeuralNet.notify.__qualname__ == "NeuralNet.notify"
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+class _BatchCounter:
+    """Sends SIGINT at the n-th batch of the vectorised training loop (which does
+    not go through skorch's epoch hooks)."""
+
+    def __init__(self, monkeypatch, at_batch):
+        import skcluster.nn.vectorised as vec
+
+        self.batches = 0
+        orig = vec._stack_batches
+        counter = self
+
+        def stack(*a, **k):
+            counter.batches += 1
+            if counter.batches == at_batch:
+                _sigint()
+            return orig(*a, **k)
+
+        monkeypatch.setattr(vec, "_stack_batches", stack)
+
+
+def test_vectorised_training_stops_on_ctrl_c_and_keeps_no_member(monkeypatch):
+    from skcluster.ensemble import DeepEnsembleRegressor
+    from skcluster.nn import make_toy_sample
+
+    X, y = make_toy_sample(64, random_state=0)
+    c = _BatchCounter(monkeypatch, at_batch=3)
+    ens = DeepEnsembleRegressor(_toy_net(), n_estimators=3, random_state=0, vectorize=True)
+    with cli._Interrupts(), pytest.raises(KeyboardInterrupt):
+        ens.fit(X, y)
+    assert c.batches == 3 and not hasattr(ens, "estimators_")
 
 
 @pytest.fixture(scope="module")
@@ -105,12 +138,12 @@ def test_train_interrupted_in_the_first_member_saves_nothing(monkeypatch, small_
     import skcluster.datasets
 
     monkeypatch.setattr(skcluster.datasets, "make_survey", lambda *a, **k: small_survey)
-    c = _Counter(monkeypatch, at_epoch=2)
+    c = _BatchCounter(monkeypatch, at_batch=3)  # train fits the members together (vectorised)
     out = tmp_path / "m.skc"
     code = cli.main(["train", "--n-clusters", "40", "--n-estimators", "3", "--max-epochs", "30", "--npix",
                      "16", "--channels", "4", "--dense", "8", "--out", str(out), "--quiet"])
     _one_line_130(code, capsys, "train")
-    assert c.fits == 1  # the next members never started
+    assert c.batches == 3  # training stopped there
     assert _entries(tmp_path) == []
 
 
