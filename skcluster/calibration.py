@@ -12,7 +12,7 @@ predicted std:
   calibration residuals, s^2 = mean(((y - mu) / sigma)^2) (closed form);
 * ``method="coverage"``: s makes the central ``level`` interval
   mu +- Phi^-1((1 + level) / 2) s sigma cover exactly ``level`` of the
-  calibration clusters (the ``level`` quantile of |y - mu| / sigma over the
+  calibration clusters (the ``level`` quantile of abs(y - mu) / sigma over the
   Gaussian quantile).
 
 :class:`RecalibratedRegressor` wraps any regressor with
@@ -20,7 +20,7 @@ predicted std:
 a whole fitted pipeline, a scaling relation) and is itself one, so it goes
 into a :class:`~sklearn.pipeline.Pipeline` as its last step.
 :meth:`RecalibratedRegressor.predict_interval` gives split-conformal
-intervals with the std-normalised score |y - mu| / sigma (Lei et al. 2018,
+intervals with the std-normalised score abs(y - mu) / sigma (Lei et al. 2018,
 JASA 113, 1094; the ``std_normalized`` score of MAPIE), whose coverage on
 exchangeable data is at least the nominal level. It is a finite-sample
 quantile of the same calibration scores, computed here in a few lines;
@@ -67,7 +67,7 @@ def fit_std_scale(y_true, y_mean, y_std, method="nll", level=0.68):
         the model was not trained on (log10 M500c, dex).
     method : {"nll", "coverage"}, default="nll"
         "nll": maximum Gaussian likelihood, s = sqrt(mean(z^2)) with
-        z = (y - mu) / sigma. "coverage": s = quantile(|z|, level) /
+        z = (y - mu) / sigma. "coverage": s = quantile(abs(z), level) /
         Phi^-1((1 + level) / 2), so that the central ``level`` interval
         covers ``level`` of the calibration set.
     level : float, default=0.68
@@ -150,7 +150,7 @@ class RecalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
     scale_ : float
         Factor applied to the predicted std.
     calibration_scores_ : numpy.ndarray of shape (n_calibration,)
-        Sorted |y - mu| / sigma of the calibration set, before scaling (the
+        Sorted abs(y - mu) / sigma of the calibration set, before scaling (the
         conformal scores).
     n_calibration_ : int
     coverage_before_, coverage_after_ : dict

@@ -4,7 +4,7 @@ A deep ensemble (Lakshminarayanan et al. 2017, arXiv:1612.01474; used for
 cluster masses by Krippendorf et al. 2023, arXiv:2305.00016, with 30 CNNs)
 trains the same network several times from different random seeds. Each
 member i predicts a Gaussian N(mu_i, sigma_i^2); the ensemble predicts the
-equally weighted mixture, whose mean and variance are
+equally weighted mixture, whose mean and variance are::
 
     mu    = mean_i mu_i
     var   = mean_i (sigma_i^2 + mu_i^2) - mu^2
@@ -236,7 +236,7 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         Whether the members were trained vectorised.
     n_features_in_ : int
         Number of features (only when fitted on a 2-D array).
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Only when fitted on a DataFrame with string column names.
 
     Examples

@@ -8,7 +8,7 @@ the network's predicted mean of y = log10 M500c / Msun in dex. For a
 fitted :class:`~sklearn.pipeline.Pipeline` ending in a network, ``X`` is the
 pipeline's input and ``pipeline[:-1].transform(X)`` is explained.
 
-* :func:`saliency`: |d mean / d pixel|, the saliency map of Simonyan et al.
+* :func:`saliency`: abs(d mean / d pixel), the saliency map of Simonyan et al.
   2014 (arXiv:1312.6034) that Ho et al. 2023 (arXiv:2303.00005, Sect. 5)
   used to show that their CNNs ignore cluster cores and AGN. For a deep
   ensemble the members' saliency maps are averaged (``absolute=False``
@@ -201,7 +201,7 @@ def _tensor(arr, net):
 # attributions
 # ---------------------------------------------------------------------------
 def saliency(model, X, *, absolute=True, batch_size=64, autocast=None, verbose=False):
-    """Saliency maps |d mean / d pixel| of the network input (Ho et al. 2023).
+    """Saliency maps abs(d mean / d pixel) of the network input (Ho et al. 2023).
 
     Parameters
     ----------
@@ -211,7 +211,7 @@ def saliency(model, X, *, absolute=True, batch_size=64, autocast=None, verbose=F
     X : ClusterSample
         Clusters to explain.
     absolute : bool, default=True
-        True: the mean over ensemble members of |d mu_i / d x| (the saliency
+        True: the mean over ensemble members of abs(d mu_i / d x) (the saliency
         of each member, averaged). False: the signed gradient of the
         ensemble mean, mean_i d mu_i / d x.
     batch_size : int, default=64
@@ -564,7 +564,7 @@ def core_weight(importance, counts, inner=(0,), outer=(1, 2, 3), n_boot=500, ran
 # bands and photon origins
 # ---------------------------------------------------------------------------
 def band_importance(attributions, counts=None):
-    """Share of the total |attribution| in each energy band, averaged over clusters.
+    """Share of the total abs(attribution) in each energy band, averaged over clusters.
 
     Parameters
     ----------
@@ -692,7 +692,7 @@ def origin_importance(importance, origin_counts, *, names=None, dominance=0.5, m
     Parameters
     ----------
     importance : array-like of shape (n, H, W) or (n, B, H, W)
-        Non-negative importance (|saliency| or |IG|); summed over bands.
+        Non-negative importance (abs(saliency) or abs(IG)); summed over bands.
     origin_counts : array-like of shape (n, n_origins, H, W) or (n, n_origins, B, H, W)
         From :func:`origin_images`.
     names : sequence of str, default=None
@@ -820,7 +820,7 @@ def explain_predictions(model, X, theta500_arcmin, *, method="saliency", baselin
     Returns
     -------
     sklearn.utils.Bunch
-        ``attributions`` (n, B, H, W) float32 (signed for IG, |.| for
+        ``attributions`` (n, B, H, W) float32 (signed for IG, absolute values for
         saliency), ``importance`` (its absolute value summed over bands,
         (n, H, W)), ``counts`` (the counts as the network sees them:
         binned, resized and smoothed, before the stretch) and

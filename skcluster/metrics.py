@@ -474,7 +474,7 @@ def get_scorer(name):
     ``neg_binned_mass_scatter`` / ``neg_binned_z_scatter`` are the mean
     scatter over 4 equal-count bins of true mass / redshift (the latter
     needs a ClusterSample with ``z``); ``neg_gaussian_nll``, ``neg_crps``,
-    ``neg_coverage_error_68``/``_95`` (|coverage - level|) and
+    ``neg_coverage_error_68``/``_95`` (abs(coverage - level)) and
     ``neg_calibration_error`` call ``predict(X, return_std=True)``.
     """
     try:

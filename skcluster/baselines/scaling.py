@@ -49,7 +49,7 @@ class ScalingRelationRegressor(RegressorMixin, BaseEstimator):
     (y = log10 M500c/Msun, y_p = log10 ``mass_pivot``, t_k the redshift
     terms relative to ``z_pivot``) by ordinary least squares, and inverted
     to predict: y = y_p + (log10 O - a - sum c_k t_k) / (b + d t_1+z), with
-    std sigma_O / |b + d t_1+z| (dex; times ln 10 for the scatter in ln M).
+    std sigma_O / abs(b + d t_1+z) (dex; times ln 10 for the scatter in ln M).
     Inverting the relation is unbiased at fixed true mass whatever the mass
     function, which is why the literature calibrates O(M) and inverts it;
     ``direction="forward"`` instead regresses y on log10 O and the redshift
@@ -95,7 +95,7 @@ class ScalingRelationRegressor(RegressorMixin, BaseEstimator):
         inverse, dex of M for forward), the intrinsic plus measurement
         scatter; ddof = number of coefficients.
     mass_scatter_ : float
-        Scatter in log10 M at the pivot redshift (dex): scatter_ / |b| for
+        Scatter in log10 M at the pivot redshift (dex): ``scatter_`` / abs(b) for
         inverse.
     n_features_in_ : int
         Only when fitted on a 2-D array: column 0 is log10 O, the others

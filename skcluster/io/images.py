@@ -193,7 +193,7 @@ class Cutout:
         Fraction of box pixels inside the image and (with exposure maps)
         with non-zero exposure in every band.
     offset_pix : (float, float)
-        Box centre minus cluster position, pixels (|offset| <= 0.5).
+        Box centre minus cluster position, pixels (abs(offset) <= 0.5).
     """
 
     counts: np.ndarray
