@@ -182,6 +182,23 @@ def _first_line(obj):
 
 def _write_api_pages():
     out = DOCS / "api"
+    def _data_home(mod, name):
+        """``module.name`` of the module whose source assigns ``name`` (its ``#:``
+        comment is the documentation; a re-export would show the value's type's
+        docstring instead, e.g. numpy.dtype's)."""
+        import pkgutil
+
+        obj = getattr(mod, name)
+        for info in pkgutil.walk_packages(getattr(mod, "__path__", []), mod.__name__ + "."):
+            try:
+                sub = importlib.import_module(info.name)
+                src = inspect.getsource(sub)
+            except Exception:  # noqa: BLE001 - a module we cannot read is simply not the home
+                continue
+            if getattr(sub, name, None) is obj and f"\n{name} = " in src:
+                return f"{info.name}.{name}"
+        return f"{mod.__name__}.{name}"
+
     for stale in (out, DOCS / "generated"):  # autosummary stubs too: objects move between modules
         if stale.exists():
             shutil.rmtree(stale)
@@ -218,7 +235,7 @@ def _write_api_pages():
             title = "Constants"
             lines += [title, "-" * len(title), ""]
             for name in data:
-                lines += [f".. autodata:: {name}", "   :no-value:", ""]
+                lines += [f".. autodata:: {_data_home(mod, name)}", "   :no-value:", ""]
         (out / f"{modname}.rst").write_text("\n".join(lines))
 
     index = ["API reference", "=============", "",

@@ -34,7 +34,7 @@ def built(tmp_path_factory):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [str(REPO)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
     proc = subprocess.run(
-        [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-d", str(doctrees), str(DOCS), str(out)],
+        [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-W", "--keep-going", "-d", str(doctrees), str(DOCS), str(out)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     return proc, out
 

@@ -90,7 +90,7 @@ class GradientBoostingMassRegressor(RegressorMixin, BaseEstimator):
     ----------
     columns_ : list of str or None
         Expanded column names (None for array input).
-    train_X_ : numpy.ndarray of shape (n_samples, n_features_in_)
+    train_X_ : numpy.ndarray of shape (n_samples, ``n_features_in_``)
         The training features (float64, NaN for missing values).
     train_y_ : numpy.ndarray of shape (n_samples,)
     variance_target_ : numpy.ndarray of shape (n_samples,) or None
