@@ -23,13 +23,7 @@ from skcluster import ClusterSample
 from skcluster.ensemble import DeepEnsembleRegressor, EnsembleFitError, mixture_moments
 from skcluster.nn import CNNRegressor, make_toy_sample
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny networks on a shared 2-core machine run fastest on one thread."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_cnn(**kw):

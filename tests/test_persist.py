@@ -23,12 +23,7 @@ HERE = __name__  # the module name pytest gave this file
 TRUST = (f"{HERE}:ToyJoiner",)  # the test's own transformer, trusted by exact name
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class ToyJoiner(TransformerMixin, BaseEstimator):

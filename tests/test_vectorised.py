@@ -14,13 +14,7 @@ from skcluster.nn.stacked import StackedClusterCNN, stackable
 from skcluster.nn.vectorised import vectorise_unsupported
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny networks on a shared 2-core machine run fastest on one thread."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_cnn(**kw):

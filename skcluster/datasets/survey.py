@@ -511,6 +511,9 @@ def _tile_stream(params, n_clusters, area_deg2, entropy, ctx, n_jobs, verbose):
                 if done:
                     break
             if done:
+                if progress is not None:  # the bar ends at 100%: the tiles not needed do not count
+                    progress.total = progress.n
+                    progress.refresh()
                 # the tiles still running are not needed: cancel them quietly
                 with warnings.catch_warnings():
                     warnings.filterwarnings("ignore", message=".*tasks which were still being processed")
