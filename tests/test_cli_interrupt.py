@@ -24,6 +24,16 @@ from skcluster.io import _util
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
+@pytest.fixture(autouse=True)
+def default_sigint():
+    """Start each test from Python's own SIGINT handler (other tests' libraries,
+    e.g. a Dask cluster, may leave another one installed)."""
+    old = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
+
+
 def _sigint():
     os.kill(os.getpid(), signal.SIGINT)
 
