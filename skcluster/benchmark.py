@@ -256,6 +256,60 @@ def _selected_rows(cfg):
     return list(BENCHMARK_ROWS + _SUBSET_ROWS + noise)
 
 
+def plan(preset=None, quick=False, **overrides):
+    """What :func:`run_benchmark` would run, and an upper bound of its time here.
+
+    The bound is the CNN training, which dominates: every ensemble row trains
+    ``n_estimators`` members on each fold's training clusters for up to
+    ``max_epochs`` epochs (early stopping usually ends sooner). Its rate,
+    cubes per second, is measured on the spot by training two standard
+    members, vectorised, for one epoch on random cubes of the preset's size
+    (a few seconds).
+
+    Returns
+    -------
+    dict
+        ``preset``, ``config`` (a :class:`BenchmarkConfig`), ``n_ensemble_rows``,
+        ``cube_epochs`` (cubes times epochs of training, at most),
+        ``cubes_per_second`` (measured) and ``seconds_max``.
+    """
+    name, cfg = _resolve(preset, quick, overrides)
+    rows = _selected_rows(cfg)
+    n_ens = sum(1 for r in rows if r.pipeline is not None)
+    n_train = cfg.n_clusters * (cfg.n_folds - 1) / cfg.n_folds
+    cube_epochs = n_ens * cfg.n_folds * cfg.n_estimators * n_train * cfg.max_epochs
+    rate = _training_rate(cfg)
+    return {"preset": name, "config": cfg, "n_ensemble_rows": n_ens, "cube_epochs": float(cube_epochs),
+            "cubes_per_second": rate, "seconds_max": float(cube_epochs / rate)}
+
+
+def _training_rate(cfg, n=256):
+    """Training cubes per second of two standard members (vectorised), measured here.
+
+    A small fit first (torch's one-time start-up), then one epoch on ``n``
+    cubes, timed whole: the fixed cost of a fit counts, so the rate errs low
+    and the time estimate high.
+    """
+    import time
+
+    import torch
+
+    from .ensemble import DeepEnsembleRegressor
+    from .models import make_cnn
+    from .nn import make_toy_sample
+
+    threads = torch.get_num_threads()
+    seconds = 0.0
+    for size in (32, n):
+        X, y = make_toy_sample(size, n_bands=10, image_size=cfg.npix, random_state=0)
+        ens = DeepEnsembleRegressor(make_cnn(max_epochs=1, device=cfg.device), n_estimators=2, random_state=0)
+        start = time.perf_counter()
+        ens.fit(X, y)
+        seconds = time.perf_counter() - start
+    torch.set_num_threads(threads)
+    return 2 * 0.8 * n / max(seconds, 1e-3)  # two members; 80% of the cubes train, the rest validate
+
+
 def _simulate(cfg, n_jobs, log):
     from .datasets import make_survey
 

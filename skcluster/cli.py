@@ -423,6 +423,8 @@ def build_parser():
     )
     p.add_argument("--quick", action="store_true", help="a small, fast version")
     p.add_argument("--perf", action="store_true", help=argparse.SUPPRESS)  # moved: a clear message
+    p.add_argument("--yes", action="store_true",
+                   help="run even when the estimate (printed first) exceeds an hour on this machine")
     p.add_argument("--out", default="skcluster-benchmark", help="output folder")
     p.add_argument("--preset", choices=("quick", "standard", "full"), default=None,
                    help="sizes: quick (<10 min on 2 cores), standard (8000 clusters, 5 members), "
@@ -871,6 +873,8 @@ def _cmd_benchmark(args):
 
     mod = importlib.import_module("skcluster.benchmark")
     func = "run_benchmark"
+    if hasattr(mod, "plan"):
+        _check_plan(mod, args)
     run = getattr(mod, func)
     verbose = 0 if args.quiet else 1
     with _new_files_removed_on_failure(args.out):
@@ -919,11 +923,34 @@ def _new_files_removed_on_failure(folder):
         raise
 
 
+def _benchmark_sizes(args):
+    return {k: v for k, v in dict(preset=args.preset, n_clusters=args.n_clusters,
+                                  n_estimators=args.n_estimators, max_epochs=args.max_epochs,
+                                  patience=args.patience, device=args.device).items()
+            if v is not None}
+
+
+def _check_plan(mod, args):
+    """Say what will run and how long it may take here; refuse > 1 h without --yes."""
+    sizes = _benchmark_sizes(args)
+    preset = sizes.pop("preset", None)
+    if args.folds is not None:
+        sizes["n_folds"] = args.folds
+    p = mod.plan(preset=preset, quick=args.quick, **sizes)
+    c = p["config"]
+    hours = p["seconds_max"] / 3600.0
+    print(f"skcluster benchmark: preset {p['preset']!r}: {c.n_clusters} clusters, {c.n_folds} folds, "
+          f"{p['n_ensemble_rows']} ensemble rows of {c.n_estimators} CNNs, up to {c.max_epochs} epochs; "
+          f"training measured here at {p['cubes_per_second']:.0f} cubes/s ({c.device}): up to "
+          f"{hours:.1f} h (early stopping usually ends sooner)", file=sys.stderr)
+    if p["seconds_max"] > 3600 and not args.yes:
+        raise CLIError(f"this run may take up to {hours:.1f} h on this machine; pass --yes to run it, "
+                       "or choose a smaller one (--quick, --preset standard, --n-clusters, "
+                       "--n-estimators) or a GPU (--device cuda); nothing was run", EXIT_INPUT)
+
+
 def _run_benchmark(run, args, verbose):
-    sizes = {k: v for k, v in dict(preset=args.preset, n_clusters=args.n_clusters,
-                                     n_estimators=args.n_estimators, max_epochs=args.max_epochs,
-                                     patience=args.patience, device=args.device).items()
-             if v is not None}
+    sizes = _benchmark_sizes(args)
     return run(args.out, quick=args.quick, n_folds=args.folds, random_state=args.seed,
                n_jobs=args.n_jobs, verbose=verbose, overwrite=args.overwrite, **sizes)
 

@@ -379,3 +379,12 @@ def test_simulate_train_from_files_and_predict_from_event_lists(tmp_path, capsys
     # event lists need an exposure from somewhere
     assert main(argv[:-6] + ["--out", str(tmp_path / "e2.fits"), "--prefix", "p_"]) == EXIT_INPUT
     assert "no exposure" in capsys.readouterr().err
+
+
+def test_benchmark_states_the_plan_and_needs_yes_for_long_runs(capsys, tmp_path):
+    out = tmp_path / "b"
+    assert main(["benchmark", "--out", str(out)]) == EXIT_INPUT  # the full preset: many hours on a CPU
+    err = capsys.readouterr().err
+    assert "preset 'full': 8000 clusters" in err and "cubes/s" in err
+    assert "pass --yes" in err and "nothing was run" in err
+    assert not out.exists()
