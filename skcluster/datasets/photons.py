@@ -66,7 +66,7 @@ from .background import (
 )
 from .detection import DETECTION_BIN_ARCSEC, detection_likelihoods, unmasked_fractions
 from .morphology import sample_offsets
-from .point_sources import POINT_SOURCE_DTYPE, detect_point_sources, mask_radius_arcsec
+from .point_sources import detect_point_sources, in_any_disc, mask_radius_arcsec
 from .scaling import CORE_BETA
 
 __all__ = ["simulate_cluster", "simulate_chunk", "CHUNK_COLUMNS", "RESULT_COLUMNS"]
@@ -308,10 +308,7 @@ def simulate_cluster(row, params, entropy, keep_events=None):
                                 max_radius_arcsec=MAX_MASK_ARCSEC)
 
     def outside_masks(x, y):
-        keep = np.ones(x.shape, bool)
-        for x0, y0, r0 in zip(sources["x_arcsec"], sources["y_arcsec"], mask_r):
-            keep &= (x - x0) ** 2 + (y - y0) ** 2 >= r0 * r0
-        return keep
+        return ~in_any_disc(x, y, sources["x_arcsec"], sources["y_arcsec"], mask_r)
 
     # -- detection fit: the detected point sources masked --------------------
     r_all = np.concatenate([det_r(icm_x, icm_y, icm_e, outside_masks(icm_x, icm_y)),

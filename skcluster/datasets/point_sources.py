@@ -56,7 +56,8 @@ from scipy.special import gammainc
 from ..io.point_sources import POINT_SOURCE_DTYPE
 from ..physics.instrument import PSF_ALPHA, PSF_CORE_ARCSEC, king_enclosed_fraction
 
-__all__ = ["POINT_SOURCE_DTYPE", "detect_point_sources", "king_surface_density", "mask_radius_arcsec"]
+__all__ = ["POINT_SOURCE_DTYPE", "detect_point_sources", "in_any_disc", "king_surface_density",
+           "mask_radius_arcsec"]
 
 
 #: Largest -ln P reported (P underflows double precision beyond ~745).
@@ -67,6 +68,15 @@ def king_surface_density(r_arcsec, rc_arcsec=PSF_CORE_ARCSEC, alpha=PSF_ALPHA):
     """Surface density (per arcsec^2) of a unit-flux King profile at radius r."""
     x = (np.asarray(r_arcsec, dtype=np.float64) / rc_arcsec) ** 2
     return (alpha - 1.0) / (np.pi * rc_arcsec**2) * (1.0 + x) ** (-alpha)
+
+
+def in_any_disc(x, y, cx, cy, r):
+    """Whether each point (x, y) lies strictly inside any disc (cx, cy, r); arcsec."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    inside = np.zeros(x.shape, bool)
+    for x0, y0, r0 in zip(np.ravel(cx), np.ravel(cy), np.ravel(r)):
+        inside |= (x - x0) ** 2 + (y - y0) ** 2 < r0 * r0
+    return inside
 
 
 def mask_radius_arcsec(counts, bkg_per_arcsec2, rc_arcsec=PSF_CORE_ARCSEC, alpha=PSF_ALPHA,

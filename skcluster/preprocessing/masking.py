@@ -26,7 +26,7 @@ import zlib
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from ..datasets.point_sources import mask_radius_arcsec
+from ..datasets.point_sources import in_any_disc, mask_radius_arcsec
 from ..io.events import ORIGIN_UNKNOWN, make_events
 from ..physics.instrument import PSF_ALPHA, PSF_CORE_ARCSEC
 from ..sample import as_sample
@@ -35,12 +35,6 @@ from ._base import SampleInputMixin, check_positive_number
 __all__ = ["PointSourceMasker", "mask_events"]
 
 _FILLS = ("background", "none")
-
-
-def _in_any(x, y, cx, cy, r):
-    if cx.size == 0:
-        return np.zeros(x.shape, bool)
-    return ((x[:, None] - cx[None, :]) ** 2 + (y[:, None] - cy[None, :]) ** 2 < r[None, :] ** 2).any(axis=1)
 
 
 def mask_events(events, sources, half_arcsec, *, fill="background", ring_arcsec=60.0,
@@ -102,10 +96,10 @@ def mask_events(events, sources, half_arcsec, *, fill="background", ring_arcsec=
                                     min_radius_arcsec, max_radius_arcsec)
     else:
         radius = np.full(cx.size, float(min_radius_arcsec))
-    masked = _in_any(x, y, cx, cy, radius)
+    masked = in_any_disc(x, y, cx, cy, radius)
     kept = events[~masked]
     probe = rng.uniform(-half_arcsec, half_arcsec, size=(4096, 2))
-    masked_fraction = float(_in_any(probe[:, 0], probe[:, 1], cx, cy, radius).mean())
+    masked_fraction = float(in_any_disc(probe[:, 0], probe[:, 1], cx, cy, radius).mean())
     if fill == "none" or not np.any(masked) and masked_fraction == 0.0:
         return kept, masked_fraction
     kx, ky = x[~masked], y[~masked]
@@ -117,7 +111,7 @@ def mask_events(events, sources, half_arcsec, *, fill="background", ring_arcsec=
         rr = np.sqrt(rng.uniform(radius[k] ** 2, (radius[k] + ring_arcsec) ** 2, 2048))
         phi = rng.uniform(0.0, 2.0 * np.pi, rr.size)
         px, py = cx[k] + rr * np.cos(phi), cy[k] + rr * np.sin(phi)
-        ok = (np.abs(px) < half_arcsec) & (np.abs(py) < half_arcsec) & ~_in_any(px, py, cx, cy, radius)
+        ok = (np.abs(px) < half_arcsec) & (np.abs(py) < half_arcsec) & ~in_any_disc(px, py, cx, cy, radius)
         ring_area = np.pi * ((radius[k] + ring_arcsec) ** 2 - radius[k] ** 2) * ok.mean()
         n_ring = int(ring.sum())
         if n_ring == 0 or ring_area <= 0:
@@ -128,7 +122,7 @@ def mask_events(events, sources, half_arcsec, *, fill="background", ring_arcsec=
         phi = rng.uniform(0.0, 2.0 * np.pi, n_fill)
         fx, fy = cx[k] + rr * np.cos(phi), cy[k] + rr * np.sin(phi)
         ok = (np.abs(fx) < half_arcsec) & (np.abs(fy) < half_arcsec)
-        ok &= ~_in_any(fx, fy, cx[:k], cy[:k], radius[:k])
+        ok &= ~in_any_disc(fx, fy, cx[:k], cy[:k], radius[:k])
         energies = kept["energy_keV"][ring][rng.integers(0, n_ring, int(ok.sum()))]
         fill_events = make_events(fx[ok], fy[ok], energies, ORIGIN_UNKNOWN)
         parts.append(fill_events.astype(events.dtype, copy=False) if fill_events.dtype != events.dtype
