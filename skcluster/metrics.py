@@ -43,6 +43,8 @@ __all__ = [
     "mass_bias",
     "mean_predicted_scatter",
     "binned_mass_metrics",
+    "mass_slope",
+    "transfer_diagnostics",
     "gaussian_nll",
     "crps_gaussian",
     "interval_coverage",
@@ -230,6 +232,88 @@ def binned_mass_metrics(y_true, y_pred, by=None, bins=4, *, min_count=2):
             out["median_dex"][b], out["q16_dex"][b], out["q84_dex"][b] = np.quantile(rb, [0.5, 0.16, 0.84])
     out["edges"] = edges
     out["center"] = 0.5 * (edges[1:] + edges[:-1])
+    return out
+
+
+def mass_slope(y_true, y_pred):
+    """Slope and intercept of the predicted against the true log mass.
+
+    The least-squares line ``y_pred = intercept + slope * (y_true - pivot)``
+    with the pivot at the mean true mass. An estimator that is unbiased at
+    fixed true mass has slope one; a posterior mean shrinks toward the
+    training population's mass and has a slope below one (regression
+    dilution; e.g. Kelly 2007, ApJ 665, 1489, on regressing against a noisy
+    quantity).
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n_samples,)
+        log10(M500c / Msun); at least two distinct true values.
+
+    Returns
+    -------
+    dict
+        ``slope``, ``slope_err`` (its standard error from the residuals),
+        ``pivot`` (mean true mass, log10 Msun) and ``intercept`` (the
+        mean prediction at the pivot, log10 Msun).
+    """
+    t, p = _check(y_true, y_pred)
+    x = t - t.mean()
+    sxx = float(np.sum(x * x))
+    if t.size < 3 or sxx == 0.0:
+        raise ValueError("a slope needs at least three clusters with different true masses")
+    slope = float(np.sum(x * (p - p.mean())) / sxx)
+    resid = p - p.mean() - slope * x
+    err = float(np.sqrt(np.sum(resid**2) / (t.size - 2) / sxx))
+    return {"slope": slope, "slope_err": err, "pivot": float(t.mean()), "intercept": float(p.mean())}
+
+
+def transfer_diagnostics(y_true, y_pred, z=None, *, mass_bins=None, z_bins=None, min_count=50):
+    """How a mass estimator relates to the truth: slope, bias per mass and z bin.
+
+    The diagnostics a cluster-cosmology user needs before carrying masses
+    to another population (a different mass function or selection): an
+    estimator whose bias at fixed true mass is zero in every bin
+    transfers; one that shrinks toward its training population does not.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n_samples,)
+        log10(M500c / Msun).
+    z : array-like of shape (n_samples,), default=None
+        Redshifts, for the bias per redshift bin.
+    mass_bins : array-like, default=None
+        Edges in log10 M500c; None: 0.25 dex bins from 13.0 to 15.5.
+    z_bins : array-like, default=None
+        Edges in z; None: 0, 0.2, 0.4, 0.7, 1.0, 1.5.
+    min_count : int, default=50
+        Bins with fewer clusters get NaN bias (their count says why).
+
+    Returns
+    -------
+    dict
+        ``slope``, ``slope_err``, ``pivot``, ``intercept`` (:func:`mass_slope`);
+        ``bias_dex`` (mean y_pred - y_true, dex) and ``scatter``;
+        ``mass_bins`` and, with ``z``, ``z_bins``: dicts with ``edges``,
+        ``count`` and ``bias_dex`` (arrays, the bias in dex per bin), and
+        ``max_abs_bias_dex``, the largest |bias| over the bins with at
+        least ``min_count`` clusters (NaN when none has).
+    """
+    t, p = _check(y_true, y_pred)
+    out = mass_slope(t, p)
+    out["bias_dex"] = float(np.mean(p - t))
+    out["scatter"] = mass_scatter(t, p)
+
+    def binned(by, edges):
+        m = binned_mass_metrics(t, p, by=by, bins=edges, min_count=min_count)
+        bias = m["bias"] / LN10
+        ok = m["count"] >= min_count
+        return {"edges": m["edges"], "count": m["count"], "bias_dex": bias,
+                "max_abs_bias_dex": float(np.max(np.abs(bias[ok]))) if ok.any() else float("nan")}
+
+    out["mass_bins"] = binned(None, np.arange(13.0, 15.51, 0.25) if mass_bins is None else mass_bins)
+    if z is not None:
+        out["z_bins"] = binned(_as_1d("z", z), [0.0, 0.2, 0.4, 0.7, 1.0, 1.5] if z_bins is None else z_bins)
     return out
 
 

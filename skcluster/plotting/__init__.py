@@ -20,6 +20,7 @@ from .performance import (
     plot_residuals,
     plot_residuals_vs_mass,
     plot_residuals_vs_redshift,
+    plot_transfer,
 )
 
 __all__ = [
@@ -36,4 +37,5 @@ __all__ = [
     "plot_residuals",
     "plot_residuals_vs_mass",
     "plot_residuals_vs_redshift",
+    "plot_transfer",
 ]

@@ -41,6 +41,7 @@ __all__ = [
     "plot_residuals_vs_redshift",
     "plot_calibration",
     "plot_performance",
+    "plot_transfer",
 ]
 
 MASS_LABEL = r"$\log_{10}\,(M_{500c}/M_\odot)$"
@@ -307,4 +308,42 @@ def plot_performance(y_true, predictions, z=None, *, fig=None, title=None, figsi
         axes[3].set_axis_off()
     if title:
         fig.suptitle(title)
+    return fig
+
+
+def plot_transfer(diagnostics, *, ax=None, title=None, min_count=50, figsize=(6.0, 4.4)):
+    """Bias at fixed true mass, per mass bin, for several populations or models.
+
+    Parameters
+    ----------
+    diagnostics : dict
+        ``{label: skcluster.metrics.transfer_diagnostics(...)}``; the legend
+        gives each label with its slope of predicted against true log M.
+    ax : matplotlib Axes, default=None
+    title : str, default=None
+    min_count : int, default=50
+        Bins with fewer clusters are left out.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if not isinstance(diagnostics, Mapping) or not diagnostics:
+        raise ValueError("diagnostics must be a non-empty dict {label: transfer_diagnostics(...)}")
+    fig, ax = _new_axes(ax, figsize)
+    for color, (label, d) in zip(_colors(len(diagnostics)), diagnostics.items()):
+        mb = d["mass_bins"]
+        edges = np.asarray(mb["edges"], dtype=np.float64)
+        keep = np.asarray(mb["count"]) >= min_count
+        centre = 0.5 * (edges[1:] + edges[:-1])
+        ax.plot(centre[keep], np.asarray(mb["bias_dex"])[keep], "o-", color=color,
+                label=f"{label} (slope {d['slope']:.2f})")
+    ax.axhline(0.0, color="k", lw=0.8)
+    for v in (-0.05, 0.05):
+        ax.axhline(v, color="0.6", lw=0.8, ls="--")
+    ax.set_xlabel("true " + MASS_LABEL)
+    ax.set_ylabel("mean predicted - true (dex)")
+    ax.legend(fontsize="small")
+    if title:
+        ax.set_title(title)
     return fig

@@ -1,0 +1,236 @@
+"""Masses that transfer: the mass model on populations it was not trained on.
+
+1. Train the standard pipeline (:func:`skcluster.models.make_mass_pipeline`)
+   and the count-rate method (:func:`skcluster.baselines.count_rate_method`)
+   on one default eFEDS mock.
+2. Wrap the fitted ensemble twice with
+   :class:`skcluster.priors.PriorCorrectedRegressor`: ``target="training"``
+   (the training-population posterior, what a Gaussian-likelihood network
+   returns) and ``target="flat"`` (the training prior divided out: flat in
+   log M, approximately the likelihood's masses).
+3. Test all three on fresh mocks: the reference (default physics) and
+   populations shifted one thing at a time with ``SurveyParameters``
+   overrides: the mass function (sigma_8 and Omega_m both +10%), the L_X-M
+   normalisation (+-0.1 dex), the selection thresholds (DET_LIKE and
+   EXT_LIKE cuts x2) and the redshift distribution (z >= 0.35 only). The
+   shifted mocks use the reference's seed (paired skies).
+4. For each model and mock: scatter, bias, slope and intercept of predicted
+   against true log M (:func:`skcluster.metrics.transfer_diagnostics`),
+   bias per mass bin and per redshift bin (bins of at least 50 clusters),
+   raw 68% / 95% coverage, mean predicted std. A paired bootstrap over
+   clusters gives a 95% interval for the flat model's scatter ratio to the
+   training-population model on the reference.
+
+Writes ``population_shift.json``, ``population_shift.md`` and
+``transfer_*.png`` to ``--out`` (default
+``benchmarks/results/population_shift``) and prints the command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np  # noqa: E402
+from sklearn.frozen import FrozenEstimator  # noqa: E402
+
+from skcluster.baselines import count_rate_method  # noqa: E402
+from skcluster.benchmark import catalog_scalars  # noqa: E402
+from skcluster.datasets import make_survey  # noqa: E402
+from skcluster.metrics import (  # noqa: E402
+    interval_coverage,
+    mass_bias,
+    mass_scatter,
+    mean_predicted_scatter,
+    transfer_diagnostics,
+)
+from skcluster.models import make_mass_pipeline  # noqa: E402
+from skcluster.plotting import plot_transfer  # noqa: E402
+from skcluster.priors import PriorCorrectedRegressor  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+
+#: The test populations: name, what changed, make_survey overrides.
+MOCKS = [
+    ("reference", "fresh default eFEDS mock", {}),
+    ("cosmology_+10%", "sigma_8 0.81 -> 0.89 and Omega_m 0.30 -> 0.33", {"sigma8": 0.8912, "Om0": 0.33}),
+    ("lx_norm_+0.1dex", "L_X-M normalisation +0.1 dex", {"lx_log10_norm": "+0.1"}),
+    ("lx_norm_-0.1dex", "L_X-M normalisation -0.1 dex", {"lx_log10_norm": "-0.1"}),
+    ("selection_x2", "DET_LIKE > 10 and EXT_LIKE > 12 (cuts x2)", {"det_like_min": "*2", "ext_like_min": "*2"}),
+    ("high_z", "only z >= 0.35", {"z_min": 0.35}),
+]
+
+SIZES = {
+    "quick": dict(n_train=300, n_test=120, n_members=2, max_epochs=4, patience=3, min_count=10),
+    "default": dict(n_train=3000, n_test=1000, n_members=3, max_epochs=30, patience=8, min_count=50),
+}
+
+MODELS = ("ensemble_training_prior", "ensemble_flat_prior", "count_rate")
+
+
+def _log(msg):
+    print(f"[population_shift {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def _overrides(kw):
+    """Resolve relative overrides ("+0.1", "*2") against the default parameters."""
+    from skcluster.datasets import SurveyParameters
+
+    base = SurveyParameters()
+    out = {}
+    for k, v in kw.items():
+        if isinstance(v, str) and v[:1] in "+-":
+            out[k] = getattr(base, k) + float(v)
+        elif isinstance(v, str) and v[:1] == "*":
+            out[k] = getattr(base, k) * float(v[1:])
+        else:
+            out[k] = v
+    return out
+
+
+def simulate(kw, n, seed, n_jobs):
+    t0 = time.perf_counter()
+    data = make_survey("efeds", n_clusters=n, random_state=seed, n_jobs=n_jobs, verbose=False,
+                       **_overrides(kw))
+    X = data.X.assign(ml_rate=catalog_scalars(data.catalog)["ml_rate"])
+    return X, np.asarray(data.y, dtype=np.float64), time.perf_counter() - t0
+
+
+def evaluate(y, z, mean, std, min_count):
+    d = transfer_diagnostics(y, mean, z, min_count=min_count)
+    return {
+        "n": int(y.size),
+        "scatter": mass_scatter(y, mean),
+        "bias": mass_bias(y, mean),
+        "slope": d["slope"], "slope_err": d["slope_err"], "intercept": d["intercept"], "pivot": d["pivot"],
+        "max_abs_mass_bin_bias_dex": d["mass_bins"]["max_abs_bias_dex"],
+        "max_abs_z_bin_bias_dex": d["z_bins"]["max_abs_bias_dex"],
+        "mass_bins": {k: np.asarray(v).tolist() for k, v in d["mass_bins"].items() if k != "max_abs_bias_dex"},
+        "z_bins": {k: np.asarray(v).tolist() for k, v in d["z_bins"].items() if k != "max_abs_bias_dex"},
+        "coverage_68": interval_coverage(y, mean, std, 0.68),
+        "coverage_95": interval_coverage(y, mean, std, 0.95),
+        "mean_pred_std": mean_predicted_scatter(std),
+    }, d
+
+
+def paired_ratio_interval(y, a, b, n_boot=2000, seed=0):
+    """Scatter(a) / scatter(b) and its paired-bootstrap 95% interval over clusters."""
+    rng = np.random.default_rng(seed)
+    ra, rb = a - y, b - y
+    ratios = np.empty(n_boot)
+    for i in range(n_boot):
+        idx = rng.integers(0, y.size, y.size)
+        ratios[i] = np.std(ra[idx]) / np.std(rb[idx])
+    return float(np.std(ra) / np.std(rb)), [float(q) for q in np.quantile(ratios, [0.025, 0.975])]
+
+
+def markdown(report):
+    lines = [f"Command: `{report['command']}`", "",
+             f"Mock version: skcluster {report['version']} (git {report['git']}); CPU: {report['cpu']}", "",
+             "| population | model | scatter | bias | slope | max abs bin bias (dex) | cov68 | cov95 | mean std |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, res in report["results"].items():
+        for model in MODELS:
+            r = res[model]
+            lines.append(
+                f"| {name} | {model} | {100 * r['scatter']:.1f}% | {100 * r['bias']:+.1f}% | "
+                f"{r['slope']:.3f} +- {r['slope_err']:.3f} | {r['max_abs_mass_bin_bias_dex']:.3f} | "
+                f"{r['coverage_68']:.2f} | {r['coverage_95']:.2f} | {100 * r['mean_pred_std']:.1f}% |")
+    ratio, ci = report["flat_vs_training_scatter_ratio_reference"]
+    lines += ["", f"Reference mock: scatter(flat) / scatter(training prior) = {ratio:.3f} "
+                  f"(paired bootstrap 95%: {ci[0]:.3f}-{ci[1]:.3f})."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="a small version (minutes)")
+    ap.add_argument("--out", default=str(HERE / "results" / "population_shift"))
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--n-jobs", type=int, default=None)
+    ap.add_argument("--n-train", type=int, default=None)
+    ap.add_argument("--n-test", type=int, default=None)
+    ap.add_argument("--n-members", type=int, default=None)
+    ap.add_argument("--max-epochs", type=int, default=None)
+    args = ap.parse_args(argv)
+    cfg = dict(SIZES["quick" if args.quick else "default"])
+    for k in ("n_train", "n_test", "n_members", "max_epochs"):
+        if getattr(args, k) is not None:
+            cfg[k] = getattr(args, k)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    command = "python benchmarks/population_shift.py " + shlex.join(argv if argv is not None else sys.argv[1:])
+    t_start = time.perf_counter()
+    seeds = {"train": 1000 + args.seed, "test": 3000 + args.seed}
+
+    _log(f"config {cfg}; simulating the training mock")
+    X_tr, y_tr, t_sim = simulate({}, cfg["n_train"], seeds["train"], args.n_jobs)
+    _log(f"training mock: {len(y_tr)} clusters in {t_sim:.0f} s; training")
+    baseline = count_rate_method().fit(X_tr, y_tr)
+    pipe = make_mass_pipeline(n_estimators=cfg["n_members"], random_state=args.seed,
+                              max_epochs=cfg["max_epochs"], patience=cfg["patience"], verbose=1)
+    t0 = time.perf_counter()
+    pipe.fit(X_tr, y_tr)
+    t_train = time.perf_counter() - t0
+    _log(f"ensemble trained in {t_train:.0f} s")
+    frozen = FrozenEstimator(pipe)
+    models = {
+        "ensemble_training_prior": PriorCorrectedRegressor(frozen, target="training").fit(X_tr, y_tr),
+        "ensemble_flat_prior": PriorCorrectedRegressor(frozen, target="flat").fit(X_tr, y_tr),
+        "count_rate": baseline,
+    }
+    del X_tr
+
+    results, diags = {}, {}
+    for name, desc, kw in MOCKS:
+        X, y, t_sim = simulate(kw, cfg["n_test"], seeds["test"], args.n_jobs)
+        z = np.asarray(X["z"], dtype=np.float64)
+        results[name] = {"description": desc, "overrides": _overrides(kw), "simulate_s": t_sim}
+        preds = {}
+        for model_name, model in models.items():
+            mean, std = model.predict(X, return_std=True)
+            preds[model_name] = mean
+            results[name][model_name], diags[(name, model_name)] = evaluate(y, z, mean, std, cfg["min_count"])
+        if name == "reference":
+            ref = (y, preds["ensemble_flat_prior"], preds["ensemble_training_prior"])
+        _log(f"{name}: " + ", ".join(
+            f"{m} scatter {100 * results[name][m]['scatter']:.1f}% slope {results[name][m]['slope']:.2f}"
+            for m in MODELS))
+
+    import platform
+    import subprocess
+
+    from skcluster import __version__
+
+    try:
+        git = subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        git = "unknown"
+    report = {
+        "command": command, "config": cfg, "seeds": seeds, "version": __version__, "git": git,
+        "cpu": platform.processor() or platform.machine(),
+        "train_seconds": t_train, "total_seconds": time.perf_counter() - t_start,
+        "results": results,
+        "flat_vs_training_scatter_ratio_reference": paired_ratio_interval(*ref),
+    }
+    (out / "population_shift.json").write_text(json.dumps(report, indent=1, default=float))
+    md = markdown(report)
+    (out / "population_shift.md").write_text(md)
+    for model_name in MODELS:
+        fig = plot_transfer({name: diags[(name, model_name)] for name, _, _ in MOCKS},
+                            title=model_name.replace("_", " "), min_count=cfg["min_count"])
+        fig.savefig(out / f"transfer_{model_name}.png", dpi=130)
+    print(md)
+    _log(f"done in {report['total_seconds']:.0f} s; results in {out}")
+
+
+if __name__ == "__main__":
+    main()
