@@ -129,6 +129,14 @@ class BenchmarkRow:
     of, subset : str, default=None
         The row scores the predictions of row ``of`` on a subset of the
         clusters (``"high_likelihood"``: DET_LIKE and EXT_LIKE > 60).
+    permuted_of : str, default=None
+        The row scores the fitted pipelines of ensemble row ``permuted_of``
+        on each test fold with the images permuted among the clusters (the
+        scalars, e.g. the redshift, kept): how much the network reads the
+        image.
+    default : bool, default=True
+        Part of a run that names no rows (False: a lever measured on
+        request, ``rows=(...)``).
     """
 
     name: str
@@ -141,6 +149,8 @@ class BenchmarkRow:
     member_of: str = None
     of: str = None
     subset: str = None
+    permuted_of: str = None
+    default: bool = True
 
 
 def _baseline_by_name(name, observables):
@@ -179,6 +189,11 @@ def _gbm_scalars(observables):
     return GradientBoostingMassRegressor(columns=cols, random_state=0)
 
 
+#: The detection catalogue's scalars of the ``hybrid`` row, joined beside the
+#: redshift (:func:`catalog_scalars`; extents can be zero, so linear).
+HYBRID_SCALARS = ("ml_rate", "det_like", "ext_like", ("ext_arcsec", "linear"), "exposure")
+
+
 def _noise_row(sigma):
     return BenchmarkRow(f"ensemble_10band_noise_{sigma}", f"deep ensemble, 10 bands, input noise sigma_N = {sigma}",
                         pipeline=dict(bands="krippendorf10", noise_sigma=float(sigma)), train_scatter=True)
@@ -215,9 +230,28 @@ BENCHMARK_ROWS = (
                  pipeline=dict(bands="krippendorf10", use_redshift=False)),
     BenchmarkRow("ensemble_10band_uniform_mass", "deep ensemble, 10 bands, trained on a uniform-in-mass resample",
                  pipeline=dict(bands="krippendorf10"), uniform_mass=True),
+    BenchmarkRow("ensemble_10band_masked", "deep ensemble, 10 bands, the detected point sources masked "
+                 "(the same list as count_rate's fit)", pipeline=dict(bands="krippendorf10", mask_point_sources=True)),
+    BenchmarkRow("ensemble_10band_masked_permuted", "ensemble_10band_masked scored with the test images permuted "
+                 "among clusters (redshift kept)", permuted_of="ensemble_10band_masked"),
+    BenchmarkRow("hybrid", "ensemble_10band_masked with the detection catalogue's scalars (count rate, DET_LIKE, "
+                 "EXT_LIKE, extent, exposure) joined beside z",
+                 pipeline=dict(bands="krippendorf10", mask_point_sources=True, extra_scalars=HYBRID_SCALARS)),
+    BenchmarkRow("ensemble_10band_masked_asinh", "lever: ensemble_10band_masked with an asinh stretch",
+                 pipeline=dict(bands="krippendorf10", mask_point_sources=True, stretch="asinh"), default=False),
+    BenchmarkRow("ensemble_10band_masked_linear", "lever: ensemble_10band_masked without a stretch (linear "
+                 "counts/s, standardised)", pipeline=dict(bands="krippendorf10", mask_point_sources=True,
+                                                          stretch=None), default=False),
+    BenchmarkRow("ensemble_10band_masked_exposure", "lever: ensemble_10band_masked with log exposure joined "
+                 "beside z", pipeline=dict(bands="krippendorf10", mask_point_sources=True,
+                                           extra_scalars=("exposure",)), default=False),
+    BenchmarkRow("ensemble_10band_masked_avgpool", "lever: ensemble_10band_masked with average (sum-preserving) "
+                 "pooling", pipeline=dict(bands="krippendorf10", mask_point_sources=True, pool="avg"),
+                 default=False),
 )
 _DEFAULT_NOISE_ROWS = tuple(_noise_row(s) for s in BenchmarkConfig.noise_levels)
-_SUBSET_ROWS = tuple(_subset_row(r) for r in ("count_rate", "gbm_scalars", "ensemble_10band"))
+_SUBSET_ROWS = tuple(_subset_row(r) for r in ("count_rate", "gbm_scalars", "ensemble_10band",
+                                                 "ensemble_10band_masked", "hybrid"))
 _ALL_ROWS = {r.name: r for r in BENCHMARK_ROWS + _DEFAULT_NOISE_ROWS + _SUBSET_ROWS}
 
 #: Every row name with its description (noise rows for the default levels).
@@ -251,9 +285,12 @@ def _resolve(preset, quick, overrides):
 def _selected_rows(cfg):
     """The rows to run, as :class:`BenchmarkRow` (all, with ``cfg.noise_levels``, unless ``cfg.rows``)."""
     if cfg.rows:
-        return [_ALL_ROWS[n] for n in cfg.rows]
+        named = [_ALL_ROWS[n] for n in cfg.rows]
+        # a row that reuses another row's fitted models brings that row along
+        implied = [r.member_of or r.permuted_of for r in named if r.member_of or r.permuted_of]
+        return [_ALL_ROWS[n] for n in dict.fromkeys(implied) if n not in cfg.rows] + named
     noise = tuple(_noise_row(s) for s in cfg.noise_levels)
-    return list(BENCHMARK_ROWS + _SUBSET_ROWS + noise)
+    return [r for r in BENCHMARK_ROWS + _SUBSET_ROWS + noise if r.default]
 
 
 def plan(preset=None, quick=False, **overrides):
@@ -355,7 +392,7 @@ def _uniform_mass_resample(y, seed, n_bins=20):
 
 
 def _cnn_pipeline(cfg, row):
-    """The standard pipeline of a CNN row without its (stateless) binning step."""
+    """The standard pipeline of a CNN row split after its stateless steps (masking, binning)."""
     from .models import make_mass_pipeline
 
     pipe = make_mass_pipeline(
@@ -363,7 +400,8 @@ def _cnn_pipeline(cfg, row):
         random_state=cfg.random_state, verbose=0, max_epochs=cfg.max_epochs,
         patience=cfg.patience, device=cfg.device, **row.pipeline,
     )
-    return pipe[0], pipe[1:]
+    cut = [name for name, _ in pipe.steps].index("bin") + 1
+    return pipe[:cut], pipe[cut:]
 
 
 def _row_result(name, y, mean, std, extra):
@@ -464,6 +502,10 @@ def run_benchmark(out, quick=False, preset=None, n_folds=None, random_state=None
         if all(r.name != member_row.member_of for r in cnn_rows):
             cnn_rows.append(_ALL_ROWS[member_row.member_of])
     members = {r.member_of: r for r in rows if r.member_of is not None}
+    permuted = {r.permuted_of: r for r in rows if r.permuted_of is not None}
+    for of in permuted:
+        if all(r.name != of for r in cnn_rows):
+            cnn_rows.append(_ALL_ROWS[of])
     binned = {}
     for row in cnn_rows:
         binner, pipe0 = _cnn_pipeline(cfg, row)
@@ -476,6 +518,7 @@ def run_benchmark(out, quick=False, preset=None, n_folds=None, random_state=None
         Z, t_bin = binned[key]
         mean, std = np.empty_like(y), np.empty_like(y)
         m0, s0 = np.empty_like(y), np.empty_like(y)
+        pm, ps = np.empty_like(y), np.empty_like(y)
         train_scatter = []
         tf = tp = 0.0
         for k, (tr, te) in enumerate(folds):
@@ -490,6 +533,10 @@ def run_benchmark(out, quick=False, preset=None, n_folds=None, random_state=None
             tp += time.perf_counter() - t
             mean[te], std[te] = comp.mean, comp.std
             m0[te], s0[te] = comp.member_means[0], comp.member_stds[0]
+            if row.name in permuted:  # the same fitted model, each image given to another cluster
+                order = np.random.default_rng(cfg.random_state + k).permutation(len(te))
+                shuffled = Zte.assign(images=np.ascontiguousarray(Zte["images"][order]))
+                pm[te], ps[te] = pipe[-1].predict(shuffled, return_std=True)
             if row.train_scatter:
                 train_scatter.append(mass_scatter(y[tr], pipe.predict(Z[tr])))
             log(f"{row.name:32s} fold {k + 1}/{cfg.n_folds}: scatter {mass_scatter(y[te], mean[te]):.3f} "
@@ -503,10 +550,16 @@ def run_benchmark(out, quick=False, preset=None, n_folds=None, random_state=None
             preds[single] = (m0, s0)
             timing[single] = {"fit_seconds": tf / cfg.n_estimators, "predict_seconds": tp / cfg.n_estimators}
             extra[single] = {"note": f"member 0 of {row.name}; fit time is the ensemble's / n_estimators"}
+        if row.name in permuted:
+            shuffled_row = permuted[row.name].name
+            preds[shuffled_row] = (pm, ps)
+            timing[shuffled_row] = {"fit_seconds": 0.0, "predict_seconds": tp}
+            extra[shuffled_row] = {"note": f"the fitted folds of {row.name}, test images permuted among clusters"}
         log(f"{row.name:32s} scatter {mass_scatter(y, mean):.3f}")
 
     # ---- assemble -----------------------------------------------------------
     subsets = {"high_likelihood": high}
+    reference = preds.get("count_rate")
     results_rows = []
     for row in rows:
         if row.subset is not None:
@@ -514,15 +567,20 @@ def run_benchmark(out, quick=False, preset=None, n_folds=None, random_state=None
                 continue
             mean, std = preds[row.of]
             keep = subsets[row.subset]
-            res = _row_result(row.name, y[keep], mean[keep], std[keep],
-                              {"fit_seconds": timing[row.of]["fit_seconds"],
-                               "predict_seconds": timing[row.of]["predict_seconds"]})
+            more = {"fit_seconds": timing[row.of]["fit_seconds"],
+                    "predict_seconds": timing[row.of]["predict_seconds"]}
         elif row.name in preds:
             mean, std = preds[row.name]
-            res = _row_result(row.name, y, mean, std, {**timing[row.name], **extra.get(row.name, {})})
+            keep = np.ones(y.size, dtype=bool)
+            more = {**timing[row.name], **extra.get(row.name, {}),
+                    "scatter_high_likelihood": mass_scatter(y[high], mean[high]) if high.sum() > 1 else None}
         else:
             continue
-        results_rows.append(res)
+        if reference is not None:
+            ratio, lo, hi = paired_scatter_ratio(y[keep], mean[keep], reference[0][keep],
+                                                 random_state=cfg.random_state)
+            more["scatter_ratio_to_count_rate"] = {"ratio": ratio, "ci95": [lo, hi]}
+        results_rows.append(_row_result(row.name, y[keep], mean[keep], std[keep], more))
     elapsed = time.perf_counter() - t_start
     results = {
         "config": {"preset": name, **asdict(cfg), "rows": [r.name for r in rows]},
@@ -543,6 +601,26 @@ def run_benchmark(out, quick=False, preset=None, n_folds=None, random_state=None
     return results
 
 
+def paired_scatter_ratio(y, a, b, n_boot=2000, random_state=0):
+    """Scatter of ``a`` over that of ``b`` on the same clusters, with a paired bootstrap.
+
+    The clusters are resampled with replacement (the same draw for both
+    models, so what they share cancels; Efron & Tibshirani 1993, *An
+    Introduction to the Bootstrap*, ch. 13), ``n_boot`` times.
+
+    Returns
+    -------
+    (float, float, float)
+        The ratio on all clusters and the 2.5% and 97.5% bootstrap quantiles.
+    """
+    y, a, b = (np.asarray(v, dtype=np.float64) for v in (y, a, b))
+    ra, rb = a - y, b - y
+    idx = np.random.default_rng(random_state).integers(0, y.size, (n_boot, y.size))
+    ratios = ra[idx].std(axis=1) / rb[idx].std(axis=1)
+    lo, hi = np.quantile(ratios, [0.025, 0.975])
+    return float(np.std(ra) / np.std(rb)), float(lo), float(hi)
+
+
 def _command(name, cfg, out):
     parts = ["skcluster benchmark", f"--preset {name}", f"--folds {cfg.n_folds}", f"--seed {cfg.random_state}"]
     base = PRESETS[name]
@@ -555,13 +633,18 @@ def _command(name, cfg, out):
 
 def format_table(results):
     """The results as a Markdown table (percent, as the papers quote them)."""
-    head = ("| model | scatter | bias | NLL | 68% cov. | 95% cov. | mean std | scatter by mass bin "
-            "| fit s | predict s |\n|---|---|---|---|---|---|---|---|---|---|")
+    head = ("| model | scatter | / count_rate [95%] | bright | bias | NLL | 68% cov. | 95% cov. | mean std "
+            "| scatter by mass bin | fit s | predict s |\n|---|---|---|---|---|---|---|---|---|---|---|---|")
     lines = [head]
     for r in results["rows"]:
         bins = " / ".join(f"{100 * b['scatter']:.0f}" for b in r["scatter_mass_bins"])
+        q = r.get("scatter_ratio_to_count_rate")
+        ratio = f"{q['ratio']:.2f} [{q['ci95'][0]:.2f}, {q['ci95'][1]:.2f}]" if q else "-"
+        bright = r.get("scatter_high_likelihood")
+        bright = f"{100 * bright:.1f}%" if bright is not None else "-"
         lines.append(
-            f"| {r['model']} | {100 * r['scatter']:.1f}% | {100 * r['bias']:+.1f}% | {r['nll']:.2f} "
+            f"| {r['model']} | {100 * r['scatter']:.1f}% | {ratio} | {bright} | {100 * r['bias']:+.1f}% "
+            f"| {r['nll']:.2f} "
             f"| {r['coverage_68']:.2f} | {r['coverage_95']:.2f} | {100 * r['mean_std']:.1f}% | {bins} "
             f"| {r['fit_seconds']:.0f} | {r['predict_seconds']:.1f} |"
         )

@@ -44,7 +44,7 @@ def fast_autocast(device="cpu"):
 
 def make_cnn(max_epochs=60, patience=10, batch_size=64, lr=1e-3, channels=(16, 32, 64),
              dense=(64,), dropout=0.1, noise_sigma=0.0, fast=True, device="cpu",
-             random_state=None, verbose=0):
+             random_state=None, verbose=0, pool="max"):
     """A :class:`~skcluster.nn.CNNRegressor` with the package's default settings.
 
     Parameters
@@ -71,6 +71,9 @@ def make_cnn(max_epochs=60, patience=10, batch_size=64, lr=1e-3, channels=(16, 3
     random_state : int or None, default=None
     verbose : int, default=0
         1 prints one line per epoch.
+    pool : {"max", "avg"}, default="max"
+        2x2 pooling after each convolution block ("avg" keeps sums of
+        flux up to a constant factor, "max" keeps maxima).
     """
     from .nn import CNNRegressor
 
@@ -88,12 +91,14 @@ def make_cnn(max_epochs=60, patience=10, batch_size=64, lr=1e-3, channels=(16, 3
         module__channels=tuple(channels),
         module__dense=tuple(dense),
         module__dropout=dropout,
+        module__pool=pool,
     )
 
 
 def make_mass_pipeline(bands="krippendorf10", size_arcmin=20.0, npix=50, sigma=1.0,
                        sigma_bands=0.0, stretch="log", use_redshift=True, n_estimators=5,
-                       n_jobs=None, random_state=None, verbose=0, mask_point_sources=False, **cnn_params):
+                       n_jobs=None, random_state=None, verbose=0, mask_point_sources=False, extra_scalars=(),
+                       **cnn_params):
     """Preprocessing plus a deep ensemble of CNNs, as one sklearn Pipeline.
 
     Parameters
@@ -122,6 +127,13 @@ def make_mass_pipeline(bands="krippendorf10", size_arcmin=20.0, npix=50, sigma=1
     mask_point_sources : bool, default=False
         Mask the detected point sources (``point_sources`` column) in the
         events first (:class:`~skcluster.preprocessing.PointSourceMasker`).
+    extra_scalars : sequence, default=()
+        Further scalar columns joined beside the redshift into the first
+        dense layer (:class:`~skcluster.preprocessing.RedshiftJoiner`
+        ``extra``: a name is taken as ``log(value)``, ``(name, "linear")``
+        as it is), e.g. ``("exposure",)`` or the detection catalogue's
+        ``ml_rate``, ``det_like``, ``ext_like`` (the benchmark's ``hybrid``
+        row).
     **cnn_params
         Passed to :func:`make_cnn` (``max_epochs``, ``channels``,
         ``noise_sigma``, ``device``, ...).
@@ -136,6 +148,7 @@ def make_mass_pipeline(bands="krippendorf10", size_arcmin=20.0, npix=50, sigma=1
     pre = make_preprocessing(bands=bands, size_arcmin=size_arcmin, npix=npix, shape=(npix, npix),
                              sigma=sigma, sigma_bands=sigma_bands, stretch=stretch,
                              use_redshift=use_redshift, mask_point_sources=mask_point_sources,
+                             extra=extra_scalars,
                              verbose=bool(verbose))
     cnn = make_cnn(verbose=1 if verbose and verbose > 1 else 0, **cnn_params)
     model = DeepEnsembleRegressor(cnn, n_estimators=n_estimators, n_jobs=n_jobs,

@@ -5,7 +5,14 @@ import json
 import numpy as np
 import pytest
 
-from skcluster.benchmark import PRESETS, ROWS, BenchmarkConfig, format_table, run_benchmark
+from skcluster.benchmark import (
+    PRESETS,
+    ROWS,
+    BenchmarkConfig,
+    format_table,
+    paired_scatter_ratio,
+    run_benchmark,
+)
 
 REQUIRED = {"model", "scatter", "bias", "nll", "coverage_68", "coverage_95", "mean_std",
             "fit_seconds", "predict_seconds"}
@@ -15,7 +22,7 @@ REQUIRED = {"model", "scatter", "bias", "nll", "coverage_68", "coverage_95", "me
 def tiny(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
     rows = ("count_rate", "count_rate_truth_mask", "counts", "gbm_scalars", "ensemble_10band", "cnn_single",
-            "ensemble_10band@high_likelihood")
+            "ensemble_10band@high_likelihood", "hybrid", "ensemble_10band_masked_permuted")
     res = run_benchmark(out, quick=True, n_clusters=80, n_folds=2, n_estimators=2, max_epochs=2,
                         patience=2, rows=rows, verbose=0, random_state=3)
     return out, res
@@ -38,6 +45,31 @@ def test_results_files_and_schema(tiny):
         assert row["scatter"] < 5  # a fraction, not percent
     assert data["survey"]["n_clusters"] == 80
     assert "| count_rate |" in (out / "results.md").read_text()
+
+
+def test_hybrid_permuted_and_ratio_columns(tiny):
+    _, res = tiny
+    rows = {r["model"]: r for r in res["rows"]}
+    # the permutation row scores the masked ensemble's own fitted folds: it brings that row along
+    assert {"hybrid", "ensemble_10band_masked", "ensemble_10band_masked_permuted"} <= set(rows)
+    assert rows["count_rate"]["scatter_ratio_to_count_rate"]["ratio"] == pytest.approx(1.0)
+    for name in ("hybrid", "ensemble_10band", "ensemble_10band_masked_permuted"):
+        q = rows[name]["scatter_ratio_to_count_rate"]
+        assert q["ci95"][0] <= q["ratio"] <= q["ci95"][1]
+        assert rows[name]["scatter_high_likelihood"] is None or rows[name]["scatter_high_likelihood"] > 0
+    # the lever rows are measured on request only
+    assert "ensemble_10band_masked_asinh" in ROWS and "ensemble_10band_masked_asinh" not in rows
+
+
+def test_paired_scatter_ratio():
+    rng = np.random.default_rng(0)
+    y = rng.uniform(13, 15, 3000)
+    good = y + rng.normal(0, 0.10, y.size)
+    bad = y + rng.normal(0, 0.12, y.size)
+    ratio, lo, hi = paired_scatter_ratio(y, good, good)
+    assert (ratio, lo, hi) == (1.0, 1.0, 1.0)
+    ratio, lo, hi = paired_scatter_ratio(y, bad, good)
+    assert 1.0 < lo < ratio < hi < 1.5 and ratio == pytest.approx(1.2, abs=0.05)
 
 
 def test_out_of_fold_predictions_cover_every_cluster(tiny):
@@ -73,7 +105,7 @@ def test_presets_and_rows():
     table = format_table({"rows": [dict(model="m", scatter=0.2, bias=0.01, nll=-0.5, coverage_68=0.7,
                                         coverage_95=0.95, mean_std=0.2, fit_seconds=1.0,
                                         predict_seconds=0.1, scatter_mass_bins=[{"scatter": 0.3}])]})
-    assert "| m | 20.0% | +1.0% |" in table
+    assert "| m | 20.0% | - | - | +1.0% |" in table
 
 
 def test_rows_are_declared_as_data():
