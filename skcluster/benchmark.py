@@ -104,8 +104,8 @@ BENCHMARK_FILES = ("results.json", "results.md", "predictions.npz", "performance
 class BenchmarkRow:
     """One row of the benchmark table, declared as data.
 
-    Exactly one of ``baseline``, ``pipeline``, ``member_of`` or ``of``
-    says where the row's predictions come from.
+    Exactly one of ``baseline``, ``pipeline``, ``member_of``, ``of`` or
+    ``permuted_of`` says where the row's predictions come from.
 
     Attributes
     ----------

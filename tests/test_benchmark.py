@@ -114,12 +114,13 @@ def test_rows_are_declared_as_data():
 
     for row in _ALL_ROWS.values():
         sources = [row.baseline is not None, row.pipeline is not None, row.member_of is not None,
-                   row.of is not None]
+                   row.of is not None, row.permuted_of is not None]
         assert sum(sources) == 1, row
         assert row.name in ROWS and ROWS[row.name] == row.description
         if row.of is not None:
             assert row.of in _ALL_ROWS and row.subset == "high_likelihood"
-        if row.member_of is not None:
-            assert _ALL_ROWS[row.member_of].pipeline is not None
+        for of in (row.member_of, row.permuted_of):
+            if of is not None:
+                assert _ALL_ROWS[of].pipeline is not None
     assert [r.name for r in BENCHMARK_ROWS][:2] == ["counts", "counts_r500"]
     assert _ALL_ROWS["ensemble_10band_noise_0.1"].pipeline["noise_sigma"] == 0.1
