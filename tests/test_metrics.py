@@ -154,3 +154,26 @@ def test_scorers_follow_sklearn_sign_and_work_in_grid_search(rng):
     assert gs2.best_index_ == np.argmax(gs2.cv_results_["mean_test_neg_crps"])
     custom = make_mass_scorer(interval_coverage, greater_is_better=True, needs_std=True, level=0.5)
     assert 0.3 < custom(model, X, y) < 0.7
+
+
+def test_slope_and_transfer_diagnostics(rng):
+    from skcluster.metrics import mass_slope, transfer_diagnostics
+
+    t = rng.uniform(13.0, 15.0, 4000)
+    z = rng.uniform(0.05, 1.2, t.size)
+    unbiased = t + rng.normal(0, 0.1, t.size)
+    shrunk = 14.0 + 0.6 * (t - 14.0) + rng.normal(0, 0.1, t.size)
+    s = mass_slope(t, unbiased)
+    assert abs(s["slope"] - 1) < 3 * s["slope_err"] + 0.01 and s["pivot"] == pytest.approx(t.mean())
+    d = transfer_diagnostics(t, shrunk, z)
+    assert d["slope"] == pytest.approx(0.6, abs=0.02)
+    b = d["mass_bins"]
+    ok = b["count"] >= 50
+    # shrinkage: low masses biased high, high masses biased low, by 0.4 x the distance from the pivot
+    centre = 0.5 * (b["edges"][1:] + b["edges"][:-1])
+    assert np.allclose(b["bias_dex"][ok], -0.4 * (centre[ok] - 14.0), atol=0.03)
+    assert np.all(np.isnan(b["bias_dex"][~ok]))
+    assert d["mass_bins"]["max_abs_bias_dex"] > 0.3
+    assert transfer_diagnostics(t, unbiased, z)["z_bins"]["max_abs_bias_dex"] < 0.02
+    with pytest.raises(ValueError, match="three clusters"):
+        mass_slope([14.0, 14.0, 14.0], [14.0, 14.1, 13.9])

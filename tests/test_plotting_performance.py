@@ -75,3 +75,20 @@ def test_bad_input_is_refused(models):
         plot_predicted_vs_true(y, (preds["counts"], np.zeros_like(y)))
     with pytest.raises(ValueError, match="x has 3 values"):
         plot_residuals_vs_redshift(y, preds["counts"], z[:3])
+
+
+def test_transfer_figure(tmp_path):
+    from skcluster.metrics import transfer_diagnostics
+    from skcluster.plotting import plot_transfer
+
+    rng = np.random.default_rng(1)
+    t = rng.uniform(13.0, 15.0, 1000)
+    diags = {"flat": transfer_diagnostics(t, t + rng.normal(0, 0.1, t.size)),
+             "shrunk": transfer_diagnostics(t, 14 + 0.6 * (t - 14) + rng.normal(0, 0.1, t.size))}
+    fig = plot_transfer(diags, title="test")
+    labels = [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
+    assert labels[0].startswith("flat (slope 1.0") and labels[1].startswith("shrunk (slope 0.6")
+    fig.savefig(tmp_path / "t.png")
+    assert (tmp_path / "t.png").stat().st_size > 0
+    with pytest.raises(ValueError, match="non-empty dict"):
+        plot_transfer({})
