@@ -627,6 +627,8 @@ def _command(name, cfg, out):
     for key in ("n_clusters", "n_estimators", "max_epochs", "patience", "device"):
         if getattr(cfg, key) != getattr(base, key):
             parts.append(f"--{key.replace('_', '-')} {getattr(cfg, key)}")
+    if cfg.rows:
+        parts.append("--rows " + ",".join(cfg.rows))
     parts.append(f"--out {out}")
     return " ".join(parts)
 
