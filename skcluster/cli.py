@@ -552,6 +552,15 @@ _OWN_SIMULATION_OPTIONS = ("events", "images", "exposure", "exposure_seconds", "
                            "ra_col", "dec_col", "z_col")
 
 
+#: read_training_set's words in its messages -> the options of 'skcluster train'
+_READER_OPTIONS = (("or pass exposure_seconds", "or give exposure maps (--exposure), --exposure-seconds or "
+                    "--exposure-col"),
+                   ("pass allow_empty=True", "pass --allow-empty"),
+                   ("pass mass_unit as one of", "pass --mass-unit, one of"),
+                   ("name it with a parameter", "name it with --ra-col, --dec-col, --z-col, --mass-col or "
+                    "--exposure-col"))
+
+
 def _own_simulation(args):
     """(X, y, description) of --catalog with --events or --images (skcluster.io.read_training_set)."""
     from .io import read_table, read_training_set
@@ -574,13 +583,19 @@ def _own_simulation(args):
             raise ValueError("the catalogue has no rows")
     with _input_errors(), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*ran off the image.*")  # counted below
-        data = read_training_set(
-            table, events=args.events, images=args.images, exposures=args.exposure,
-            mass_col=args.mass_col, mass_unit=args.mass_unit, ra=args.ra_col, dec=args.dec_col,
-            z=args.z_col, exposure_col=args.exposure_col, exposure_seconds=args.exposure_seconds,
-            size_arcmin=args.size_arcmin, pattern_types=args.pattern_types, flag_mask=mask,
-            allow_empty=args.allow_empty, bands_keV=args.bands if args.images else None,
-            npix=args.npix if args.images else None, exposure_vignetting=args.exposure_vignetting)
+        try:
+            data = read_training_set(
+                table, events=args.events, images=args.images, exposures=args.exposure,
+                mass_col=args.mass_col, mass_unit=args.mass_unit, ra=args.ra_col, dec=args.dec_col,
+                z=args.z_col, exposure_col=args.exposure_col, exposure_seconds=args.exposure_seconds,
+                size_arcmin=args.size_arcmin, pattern_types=args.pattern_types, flag_mask=mask,
+                allow_empty=args.allow_empty, bands_keV=args.bands if args.images else None,
+                npix=args.npix if args.images else None, exposure_vignetting=args.exposure_vignetting)
+        except (KeyError, ValueError) as exc:  # the reader's parameter names as this command's options
+            text = _message(exc)
+            for name, option in _READER_OPTIONS:
+                text = text.replace(name, option)
+            raise CLIError(text, EXIT_INPUT) from exc
     X, y = data.X, data.y
     if "complete" in X:
         import numpy as np

@@ -168,6 +168,7 @@ def test_train_command_explains_wrong_sources(survey, tmp_path, capsys):
     tables = [offsets_to_events_table(survey.X["events"][i], ra[i], dec[i]) for i in range(n)]
     _write_plain_events(tmp_path / "sky.fits", tables)
     Table({"ra": ra, "dec": dec, "z": survey.X["z"], "M500": 10.0 ** survey.y}).write(tmp_path / "t.fits")
+    Table({"lon": ra, "dec": dec, "z": survey.X["z"], "M500": 10.0 ** survey.y}).write(tmp_path / "t2.fits")
     cases = [
         (["--events", str(tmp_path / "sky.fits")], "give its truth catalogue with --catalog"),
         (["--catalog", str(tmp_path / "t.fits")], "--catalog needs the simulation's photons"),
@@ -176,9 +177,12 @@ def test_train_command_explains_wrong_sources(survey, tmp_path, capsys):
         (["--catalog", str(tmp_path / "t.fits"), "--events", str(tmp_path / "sky.fits"), "--exposure-seconds",
           "1000"], "no PAT_TYP column"),
         (["--catalog", str(tmp_path / "t.fits"), "--events", str(tmp_path / "sky.fits"), "--pattern-types",
-          "all", "--flag-mask", "none"], "exposure_seconds"),  # no exposure anywhere
+          "all", "--flag-mask", "none"], "or give exposure maps (--exposure), --exposure-seconds"),
         (["--catalog", str(tmp_path / "t.fits"), "--events", str(tmp_path / "sky.fits"), "--exposure-seconds",
           "1000", "--pattern-types", "all", "--flag-mask", "none", "--mass-col", "M200"], "M200"),
+        (["--catalog", str(tmp_path / "t2.fits"), "--events", str(tmp_path / "sky.fits"), "--exposure-seconds",
+          "1000", "--pattern-types", "all", "--flag-mask", "none", "--mass-unit", "Msun"],
+         "name it with --ra-col"),
     ]
     for extra, match in cases:
         assert main(["train", *extra, "--out", out, "-q"]) == EXIT_INPUT, extra
