@@ -37,6 +37,8 @@ The exposure map is read as vignetted exposure (eSASS ``expmap`` with
 ``withvignetting=yes``); for a map without vignetting pass
 ``exposure_vignetting="unvignetted"`` to ``ImageCutout`` (see its docstring).
 
+Usage::
+
     python examples/predict_erass1.py            # a model of 2000 mock clusters, 5 CNNs (a long CPU run)
     python examples/predict_erass1.py --quick    # tiny sizes, well under a minute
     python examples/predict_erass1.py --model erass1.skc   # load it, or train and save it there
@@ -44,10 +46,12 @@ The exposure map is read as vignetted exposure (eSASS ``expmap`` with
         --sources eRASS1_Main.v1.1.fits --events em01_052118_020_EventList_c010.fits.gz \\
         --expmap em01_052118_024_ExposureMap_c010.fits.gz      # one real tile
 
-The same from the command line: ``skcluster train --survey erass1 ... --out
-erass1.skc`` and ``skcluster predict --model erass1.skc --catalog
-erass1cl_primary_v3.2.fits --events em01_*_EventList_c010.fits.gz
---exposure em01_*_ExposureMap_c010.fits.gz --out masses.fits``.
+Nearly the same from the command line (without the point-source masking,
+which ``skcluster predict`` does not do): ``skcluster train --survey erass1
+... --out erass1.skc`` and ``skcluster predict --model erass1.skc --catalog
+erass1cl_primary_v3.2.fits --events em01_052118_020_EventList_c010.fits.gz
+--exposure em01_052118_024_ExposureMap_c010.fits.gz --out masses.fits``.
+DR1 files of the MPE+IKI sky start with ``eb01_`` instead of ``em01_``.
 """
 
 import argparse
