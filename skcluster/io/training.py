@@ -153,6 +153,17 @@ def read_training_set(catalog, events=None, mass_col=None, mass_unit="auto", ra=
         if given; meta ``size_arcmin``, and ``bands_keV``, ``pixel_arcsec``
         and ``image_unit`` for images), ``y`` (log10 M500 / Msun),
         ``catalog`` (the table as read).
+
+    Notes
+    -----
+    A sample of events trains :func:`skcluster.models.make_mass_pipeline`
+    as it is. A sample of images is already cut in its bands, box and
+    pixels, so the pipeline's binning step is skipped for the fit: build it
+    with the images' bands, ``size_arcmin`` and ``npix``, fit
+    ``pipe.set_params(bin="passthrough")``, then put the binner back
+    (``skcluster train --images`` does this), and the fitted model predicts
+    from event lists, or from images with an
+    :class:`~skcluster.preprocessing.ImageCutout` in place of the binner.
     """
     if (events is None) == (images is None):
         raise ValueError("give event files (events=) or band images (images=), one of the two")
