@@ -311,26 +311,72 @@ def build_parser():
     # -- train ------------------------------------------------------------
     p = sub.add_parser(
         "train", formatter_class=_Formatter,
-        help="train the mass model on a mock survey and save it",
+        help="train the mass model on a mock survey or your own simulation and save it",
         description="Fit the standard pipeline (band binning, resize, smoothing, count scaling, "
-                    "redshift join, deep ensemble of CNNs) on a mock survey simulated on the fly "
-                    "(--survey, --n-clusters) or read from a folder written by 'skcluster "
-                    "simulate' (--data: event files with known masses), and save it in the "
+                    "redshift join, deep ensemble of CNNs) on one of: a mock survey simulated on the "
+                    "fly (--survey, --n-clusters); a folder written by 'skcluster simulate' (--data); "
+                    "or your own simulation (--catalog: a truth catalogue with positions, redshift "
+                    "and M500, with eSASS event files, --events, any number of clusters per file, or "
+                    "band images, --images, with exposure maps), read through the same readers as "
+                    "'skcluster predict' (skcluster.io.read_training_set). Save it in the "
                     "skcluster.persist format. The cut-out box (--size-arcmin) and the bands are "
-                    "kept in the model; 'skcluster predict' uses them.",
+                    "kept in the model; 'skcluster predict' uses them, from event lists or images "
+                    "alike.",
         epilog="examples:\n"
                "  skcluster train --bands efeds7 --n-clusters 3000 --n-estimators 5 --max-epochs 40 \\\n"
                "      --out efeds7.skc\n"
                "  skcluster train --bands 0.5-1.2,1.2-2.0,2.0-7.0 --size-arcmin 15 --out ho3.skc\n"
-               "  skcluster train --data mock_efeds --bands efeds7 --out from_files.skc\n\n" + _EXIT_CODES,
+               "  skcluster train --data mock_efeds --bands efeds7 --out from_files.skc\n"
+               "  skcluster train --catalog truth.fits --mass-col M500 --mass-unit 1e14Msun \\\n"
+               "      --events sim_*.fits --exposure expmap.fits --bands efeds7 --out sim.skc\n"
+               "  skcluster train --catalog truth.fits --images img_*.fits --exposure expmap_*.fits \\\n"
+               "      --out sim_images.skc    # bands from the image names\n\n"
+               "Event files written by simulators often lack PAT_TYP and FLAG: pass --pattern-types all\n"
+               "--flag-mask none.\n\n" + _EXIT_CODES,
     )
-    p.add_argument("--survey", choices=("efeds", "erass1"), default="efeds",
-                   help="mock survey depth preset (ignored with --data)")
-    p.add_argument("--data", metavar="DIR", help="train on a folder written by 'skcluster simulate' instead")
-    _add_bands(p)
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--survey", choices=("efeds", "erass1"), default=None,
+                     help="mock survey depth preset (the default source: efeds)")
+    src.add_argument("--data", metavar="DIR", help="train on a folder written by 'skcluster simulate'")
+    src.add_argument("--catalog", metavar="CAT",
+                     help="train on your own simulation: truth catalogue (ra, dec, z, M500; .fits, .ecsv, "
+                          ".csv) with --events or --images")
+    files = p.add_mutually_exclusive_group()
+    files.add_argument("--events", nargs="+", metavar="FILE",
+                       help="eSASS event files of --catalog (RA, DEC, PI in eV), any clusters per file")
+    files.add_argument("--images", nargs="+", metavar="FILE",
+                       help="band images of --catalog, one per band on one pixel grid (evtool layout)")
+    expo = p.add_mutually_exclusive_group()
+    expo.add_argument("--exposure", nargs="+", metavar="FILE",
+                      help="exposure maps (s) of --catalog, one per band or one for all")
+    expo.add_argument("--exposure-seconds", type=_positive_float, metavar="T",
+                      help="one vignetted exposure (s) for every cluster of --catalog")
+    expo.add_argument("--exposure-col", metavar="NAME",
+                      help="column of --catalog with each cluster's vignetted exposure (s) (default: "
+                           "exposure, texp, ...)")
+    p.add_argument("--exposure-vignetting", choices=("vignetted", "unvignetted"), default="vignetted",
+                   help="what the exposure maps hold (as for 'skcluster predict')")
+    p.add_argument("--mass-col", metavar="NAME",
+                   help="true-mass column of --catalog (default: log10_M500, M500, M500c, ...)")
+    p.add_argument("--mass-unit", choices=("auto", "Msun", "log10Msun", "1e14Msun"), default="auto",
+                   help="unit of --mass-col (auto: log10 if every value is in 10-17, Msun if > 1e10)")
+    p.add_argument("--ra-col", help="column of RA in --catalog (default: RA, RA_CORR, RAJ2000, ...)")
+    p.add_argument("--dec-col", help="column of Dec in --catalog (default: DEC, DEC_CORR, DEJ2000, ...)")
+    p.add_argument("--z-col", help="column of the redshift in --catalog (default: z, REDSHIFT, ...)")
+    p.add_argument("--pattern-types", type=_pattern_types, default=(1, 2, 3, 4), metavar="P1,P2,...|all",
+                   help="event PAT_TYP values kept (--events); 'all' keeps every event")
+    p.add_argument("--flag-mask", type=_flag_mask, default=None, metavar="MASK|none",
+                   help="events with any of these FLAG bits are dropped (--events; default: the DR1 "
+                        "mask 0xE000F000); 'none' keeps every event")
+    p.add_argument("--allow-empty", action="store_true",
+                   help="keep clusters of --catalog with no photons in their box (else an error)")
+    p.add_argument("--bands", type=parse_bands, default=None,
+                   help="energy bands: a preset (krippendorf10, ho3, broad, efeds7) or keV ranges "
+                        "0.3-0.6,0.6-1.1,... (default: krippendorf10; with --images, the bands of the "
+                        "image names)")
     p.add_argument("--n-clusters", type=_positive_int, default=None,
-                   help="clusters to simulate (default 2000); with --data: use the first N of "
-                        "the folder (default: all)")
+                   help="clusters to simulate (default 2000); with --data or --catalog: use the first "
+                        "N (default: all)")
     p.add_argument("--n-estimators", type=_positive_int, default=5, help="CNNs in the deep ensemble")
     p.add_argument("--max-epochs", type=_positive_int, default=60, help="training epochs per CNN")
     p.add_argument("--size-arcmin", type=_positive_float, default=20.0,
@@ -502,8 +548,119 @@ def _write_survey_atomically(data, out, write_survey):
             commit_folder(new, out, remove=remove)
 
 
+_OWN_SIMULATION_OPTIONS = ("events", "images", "exposure", "exposure_seconds", "exposure_col", "mass_col",
+                           "ra_col", "dec_col", "z_col")
+
+
+#: read_training_set's words in its messages -> the options of 'skcluster train'
+_READER_OPTIONS = (("or pass exposure_seconds", "or give exposure maps (--exposure), --exposure-seconds or "
+                    "--exposure-col"),
+                   ("pass allow_empty=True", "pass --allow-empty"),
+                   ("pass mass_unit as one of", "pass --mass-unit, one of"),
+                   ("name it with a parameter", "name it with --ra-col, --dec-col, --z-col, --mass-col or "
+                    "--exposure-col"))
+
+
+def _own_simulation(args):
+    """(X, y, description) of --catalog with --events or --images (skcluster.io.read_training_set)."""
+    from .io import read_table, read_training_set
+    from .io.events import DR1_FLAG_MASK
+
+    if not (args.events or args.images):
+        raise CLIError("--catalog needs the simulation's photons: --events FILE ... or --images FILE ...",
+                       EXIT_INPUT)
+    for what, paths in (("catalogue", [args.catalog]), ("event file", args.events or []),
+                        ("band image", args.images or []), ("exposure map", args.exposure or [])):
+        for f in paths:
+            if not Path(f).is_file():
+                raise CLIError(f"{what} not found: {str(f)!r}", EXIT_INPUT)
+    mask = DR1_FLAG_MASK if args.flag_mask is None else (None if args.flag_mask == "none" else args.flag_mask)
+    with _input_errors(f"reading {args.catalog!r}"):
+        table = read_table(args.catalog)
+        if args.n_clusters is not None and args.n_clusters < len(table):
+            table = table[: args.n_clusters]
+        if len(table) == 0:
+            raise ValueError("the catalogue has no rows")
+    with _input_errors(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*ran off the image.*")  # counted below
+        try:
+            data = read_training_set(
+                table, events=args.events, images=args.images, exposures=args.exposure,
+                mass_col=args.mass_col, mass_unit=args.mass_unit, ra=args.ra_col, dec=args.dec_col,
+                z=args.z_col, exposure_col=args.exposure_col, exposure_seconds=args.exposure_seconds,
+                size_arcmin=args.size_arcmin, pattern_types=args.pattern_types, flag_mask=mask,
+                allow_empty=args.allow_empty, bands_keV=args.bands if args.images else None,
+                npix=args.npix if args.images else None, exposure_vignetting=args.exposure_vignetting)
+        except (KeyError, ValueError) as exc:  # the reader's parameter names as this command's options
+            text = _message(exc)
+            for name, option in _READER_OPTIONS:
+                text = text.replace(name, option)
+            raise CLIError(text, EXIT_INPUT) from exc
+    X, y = data.X, data.y
+    if "complete" in X:
+        import numpy as np
+
+        bad = np.flatnonzero(~np.asarray(X["complete"], bool) | (np.asarray(X["coverage"]) < 1))
+        if bad.size:
+            warnings.warn(f"{bad.size} of {len(y)} training box(es) run off the exposed sky (rows "
+                          f"{bad[:5].tolist()}{' ...' if bad.size > 5 else ''}); they are padded "
+                          "(images) or partly empty (events)")
+    kind = f"{len(args.events)} event file(s)" if args.events else f"{len(args.images)} band image(s)"
+    return X, y, f"{len(y)} clusters of {args.catalog!r} with {kind}"
+
+
+def _bands_of(args, X):
+    """The model's bands: --bands, else (images) the images' bands, else krippendorf10."""
+    if args.bands is not None:
+        return args.bands
+    if "images" in X:
+        bands = X.meta.get("bands_keV")
+        if bands is None:
+            raise CLIError("cannot tell the energy bands of --images from their names (expected e.g. "
+                           "img_0300_0600.fits for 0.3-0.6 keV); pass --bands in the order of the files",
+                           EXIT_INPUT)
+        return [tuple(b) for b in bands]
+    return "krippendorf10"
+
+
+def _fit_on_images(pipe, X, y, size_arcmin, npix):
+    """Fit ``pipe`` on cut-out ``images``; its first step stays the event binner.
+
+    The images were cut in the model's bands, box and pixels, so the binner
+    (stateless) is fitted on no events and put back: the saved model
+    predicts from event lists and (with ``ImageCutout`` swapped in) images.
+    """
+    import numpy as np
+
+    from .io import EVENT_DTYPE
+    from .sample import ClusterSample
+
+    pixel = 60.0 * size_arcmin / npix
+    got = float(X.meta.get("pixel_arcsec", float("nan")))
+    if not abs(got / pixel - 1.0) <= 0.02:
+        raise CLIError(f"the images' pixels give {got:.2f} arcsec per network pixel, not the "
+                       f"{pixel:.2f} arcsec of --npix {npix} over --size-arcmin {size_arcmin:g}; choose a "
+                       "box that is a whole number of image pixels", EXIT_INPUT)
+    binner = pipe.steps[0][1]
+    pipe.set_params(**{pipe.steps[0][0]: "passthrough"})
+    pipe.fit(X, y)
+    empty = np.empty(1, dtype=object)
+    empty[0] = np.zeros(0, EVENT_DTYPE)
+    pipe.set_params(**{pipe.steps[0][0]: binner.fit(ClusterSample(events=empty))})
+    return pipe
+
+
 def _train_data(args):
     """(X, y, description) of the training sample."""
+    given = [f"--{k.replace('_', '-')}" for k in _OWN_SIMULATION_OPTIONS if getattr(args, k) is not None]
+    given += [f"--{k.replace('_', '-')}" for k, default in (("mass_unit", "auto"), ("allow_empty", False),
+                                                             ("exposure_vignetting", "vignetted"))
+              if getattr(args, k) != default]
+    if given and not args.catalog:
+        raise CLIError(f"{', '.join(given)} describe(s) your own simulation: give its truth catalogue "
+                       "with --catalog", EXIT_INPUT)
+    if args.catalog:
+        return _own_simulation(args)
     if args.data:
         from .datasets import read_survey
 
@@ -523,9 +680,10 @@ def _train_data(args):
     with _input_errors():
         size = max(20.0, float(args.size_arcmin))  # the mock's box; BandBinner cuts the centre
         n = 2000 if args.n_clusters is None else args.n_clusters
-        data = make_survey(args.survey, n_clusters=n, random_state=args.seed,
+        survey = args.survey or "efeds"
+        data = make_survey(survey, n_clusters=n, random_state=args.seed,
                            n_jobs=args.n_jobs, verbose=not args.quiet, size_arcmin=size)
-    return data.X, data.y, f"{len(data.y)} mock clusters ({args.survey} depth, seed {args.seed})"
+    return data.X, data.y, f"{len(data.y)} mock clusters ({survey} depth, seed {args.seed})"
 
 
 def _cmd_train(args):
@@ -541,14 +699,17 @@ def _cmd_train(args):
     if args.dense:
         cnn["dense"] = args.dense
     with _input_errors():
-        pipe = make_mass_pipeline(bands=args.bands, size_arcmin=args.size_arcmin, npix=args.npix,
+        pipe = make_mass_pipeline(bands=_bands_of(args, X), size_arcmin=args.size_arcmin, npix=args.npix,
                                   n_estimators=args.n_estimators, n_jobs=args.n_jobs,
                                   random_state=args.seed, verbose=0 if args.quiet else 1, **cnn)
         if not args.quiet and (args.n_jobs in (None, 1)):
             pipe.set_params(model__estimator__callbacks=[EpochProgress()])
         if not args.quiet:
             print(f"training {args.n_estimators} CNN(s) on {what}", file=sys.stderr)
-        pipe.fit(X, y)
+        if "images" in X:
+            _fit_on_images(pipe, X, y, args.size_arcmin, args.npix)
+        else:
+            pipe.fit(X, y)
     from .io._util import final_commit
 
     with _output_errors(args.out), final_commit():

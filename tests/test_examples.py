@@ -1,7 +1,7 @@
 """The example scripts: each is complete (docstring with usage, --quick, a main guard) and runs.
 
-Two run here in their --quick form (tiny sizes): the mock pipeline and the
-real-eFEDS prediction. The GridSearchCV and Dask examples take 20-40 s
+Three run here in their --quick form (tiny sizes): the mock pipeline, the
+real-eFEDS prediction and the eRASS1 data path on synthetic DR1 files. The GridSearchCV and Dask examples take 20-40 s
 more; they run too when SKCLUSTER_TEST_ALL_EXAMPLES=1.
 """
 
@@ -19,7 +19,8 @@ RUN_ALL = os.environ.get("SKCLUSTER_TEST_ALL_EXAMPLES") == "1"
 
 
 def test_the_examples_are_there():
-    assert {p.stem for p in EXAMPLES} >= {"train_on_mock", "grid_search", "predict_efeds", "dask_scaling"}
+    assert {p.stem for p in EXAMPLES} >= {"train_on_mock", "grid_search", "predict_efeds", "dask_scaling",
+                                            "predict_erass1"}
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
@@ -51,6 +52,28 @@ def test_predict_efeds_runs(tmp_path, efeds_dir):
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("eFEDS J")]
     assert len(lines) == 2 and "log10 M500c/Msun" in lines[0]
     assert "incomplete" not in lines[0] and "cut-out incomplete: coverage" in lines[1]
+
+
+def test_predict_erass1_runs(tmp_path):
+    proc = _run(REPO / "examples" / "predict_erass1.py", tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    assert "4 clusters of the catalogue on the tile (2 elsewhere in the sky)" in out
+    # the exposure map gives the catalogue's EXP; the DR1 filters drop the bad events
+    assert "exposure from the map / the catalogue's EXP: 1.000 to 1.000" in out
+    n_all, n_kept = _event_counts(out)
+    assert 0.97 * n_all < n_kept < n_all
+    lines = [ln for ln in out.splitlines() if ln.startswith("1eRASS J")]
+    assert len(lines) == 4
+    for ln in lines:
+        mass, err = float(ln.split()[6]), float(ln.split()[8])
+        assert 12.0 < mass < 16.0 and 0.0 < err < 2.0, ln
+    assert list(tmp_path.iterdir()) == []  # the synthetic files went to a temporary folder
+
+
+def _event_counts(out):
+    line = next(ln for ln in out.splitlines() if " kept by the DR1 quality filters" in ln)
+    return int(line.split()[0]), int(line.split(", ")[1].split()[0])
 
 
 @pytest.mark.skipif(not RUN_ALL, reason="set SKCLUSTER_TEST_ALL_EXAMPLES=1 to run (20-40 s each)")
