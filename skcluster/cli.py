@@ -16,7 +16,7 @@ Errors print one line on stderr, ``skcluster <command>: error: <what>``.
 Outputs are written to a temporary name and renamed when complete, so a
 failed run leaves no partial file behind. The heavy lifting lives in the
 package (:mod:`skcluster.demo`, :mod:`skcluster.datasets`,
-:mod:`skcluster.models`, :mod:`skcluster.streaming`); this module parses
+:mod:`skcluster.models`, :mod:`skcluster.streaming`, :mod:`skcluster.predict`); this module parses
 arguments, checks inputs and outputs up front, and maps errors to exit
 codes. Heavy imports (torch) happen inside the subcommands, so ``--help``
 is quick.
@@ -615,9 +615,6 @@ def _cmd_predict(args):
     with _input_errors():
         _format_for(args.out)
     _check_output_file(args.out, args.overwrite)
-    if args.events and args.bands is not None:
-        raise CLIError("--bands describes --images; event lists are binned in the model's bands",
-                       EXIT_INPUT)
     model = _load_model(args.model)
     try:
         out = predict_catalog(

@@ -163,8 +163,8 @@ def mask_images(images, sources, size_arcmin, *, fill="background", ring_arcsec=
     Parameters
     ----------
     images : ndarray of shape (n_bands, H, W)
-        Counts of the box (the cube layout of docs/architecture: rows along
-        y, columns along x, the cluster at the centre).
+        Counts of the box: rows along y (north), columns along x (toward
+        decreasing RA), the cluster at the centre, as the event offsets.
     sources : ndarray with fields ``x_arcsec``, ``y_arcsec`` (and optionally
         ``counts`` and ``bkg_per_arcsec2``)
         As for :func:`mask_events`.
