@@ -8,16 +8,14 @@ maps, or event lists) give the catalogue back with the predicted
 
 Each cluster is cut out in the model's box and bands (band images are
 matched to the model's bands by their file names or ``bands``), detected
-point sources are masked when a point-source catalogue is given (the
-masking the mock survey's training data had,
+point sources are masked when a point-source catalogue is given (as the
+mock survey masks its detected sources,
 :class:`~skcluster.preprocessing.PointSourceMasker`), and the clusters are
 predicted ``batch_size`` at a time, so memory stays bounded.
 
-Clusters without data get no mass
----------------------------------
-A network returns a number for any input, also for an empty box. A
-cluster is flagged (``in_domain`` False, ``domain_reason`` says why) and
-its mass is NaN when
+**Clusters without data get no mass.** A network returns a number for any
+input, also for an empty box. A cluster is flagged (``in_domain`` False,
+``domain_reason`` says why) and its mass is NaN when
 
 * its box lies wholly off the images (``off the images``) or its exposure is
   zero (``no exposure``);
