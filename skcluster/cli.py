@@ -16,9 +16,9 @@ Errors print one line on stderr, ``skcluster <command>: error: <what>``.
 Outputs are written to a temporary name and renamed when complete, so a
 failed run leaves no partial file behind. The heavy lifting lives in the
 package (:mod:`skcluster.demo`, :mod:`skcluster.datasets`,
-:mod:`skcluster.models`, :mod:`skcluster.streaming`, :mod:`skcluster.predict`); this module parses
-arguments, checks inputs and outputs up front, and maps errors to exit
-codes. Heavy imports (torch) happen inside the subcommands, so ``--help``
+:mod:`skcluster.models`, :mod:`skcluster.streaming`,
+:mod:`skcluster.predict`); this module parses arguments, checks inputs and
+outputs up front, and maps errors to exit codes. Heavy imports (torch) happen inside the subcommands, so ``--help``
 is quick.
 """
 
@@ -577,19 +577,12 @@ def _load_model(path):
         model = persist.load(p)
     except Exception as exc:  # a broken or foreign file: bad input, whatever the reader raised
         raise CLIError(f"cannot load the model {str(p)!r}: {_message(exc)}", EXIT_INPUT) from exc
-    from sklearn.pipeline import Pipeline
-
     from .predict import check_model
 
     try:
-        if not isinstance(model, Pipeline):
-            raise ValueError("not a Pipeline")
         check_model(model)
-    except ValueError:
-        raise CLIError(
-            f"{str(p)!r} is not a fitted skcluster mass pipeline (a Pipeline whose first step bins "
-            "events or cuts images: skcluster train / skcluster.models.make_mass_pipeline)", EXIT_INPUT
-        ) from None
+    except ValueError as exc:
+        raise CLIError(f"{str(p)!r} is {_message(exc)}", EXIT_INPUT) from None
     return model
 
 
