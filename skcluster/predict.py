@@ -77,7 +77,6 @@ class _Parts:
         self.masker = None
         if steps and isinstance(steps[0][1], PointSourceMasker):
             self.masker, i = steps[0][1], 1
-        self.first_index = i
         self.first = steps[i][1] if i < len(steps) else None
         first = self.first
         if first is None or not hasattr(first, "bands_keV_") or not hasattr(first, "size_arcmin"):
