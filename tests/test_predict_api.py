@@ -347,3 +347,31 @@ def test_point_sources_are_masked_in_events_from_the_command_line(model, survey,
 def test_predict_catalog_is_a_lazy_top_level_name():
     assert skcluster.predict_catalog is predict_catalog
     assert "predict_catalog" in skcluster.__all__
+
+
+def test_model_trained_with_point_sources_masked(survey, tmp_path):
+    """A model whose first step is a PointSourceMasker masks the catalogue's sources itself."""
+    from skcluster.models import make_mass_pipeline
+
+    pipe = make_mass_pipeline(bands="broad", size_arcmin=4.0, npix=8, n_estimators=1, max_epochs=1,
+                              channels=(2,), dense=(4,), random_state=0, verbose=0, mask_point_sources=True)
+    pipe = _fit_quiet(pipe, survey.X, survey.y)
+    events = _sky_events(survey, [0], [(10.0, 0.0)])
+    cat = Table({"ra": [10.0], "dec": [0.0], "z": [float(survey.X["z"][0])]})
+    kw = dict(events=events, exposure_seconds=1000.0, pattern_types=None, flag_mask="none")
+    with pytest.warns(UserWarning, match="trained with point sources masked"):
+        plain = predict_catalog(pipe, cat, **kw)
+    # no catalogue: nothing masked, as the pipeline with an empty source list
+    from skcluster.io import POINT_SOURCE_DTYPE
+
+    none = np.empty(1, dtype=object)
+    none[0] = np.zeros(0, POINT_SOURCE_DTYPE)
+    X = survey.X[[0]].assign(point_sources=none, exposure=np.array([1000.0]))
+    np.testing.assert_allclose(plain["log10_M500"][0], pipe.predict(X)[0], atol=1e-5)
+    # a bright source in the catalogue at the cluster's centre is masked: another input, another mass
+    ps = _ps_catalog(tmp_path, 10.0, 0.0, 1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        masked = predict_catalog(pipe, cat, point_sources=ps, **kw)
+    assert masked.meta["MASKED_PS"] is True and np.isfinite(masked["log10_M500"][0])
+    assert masked["log10_M500"][0] != plain["log10_M500"][0]
