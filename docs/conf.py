@@ -136,6 +136,7 @@ API_MODULES = [
     "skcluster.explain",
     "skcluster.persist",
     "skcluster.streaming",
+    "skcluster.predict",
     "skcluster.plotting",
     "skcluster.exceptions",
     "skcluster.demo",

@@ -39,6 +39,7 @@ _LAZY = {
     "CNNRegressor": "skcluster.nn",
     "DeepEnsembleRegressor": "skcluster.ensemble",
     "EnsembleFitError": "skcluster.ensemble",
+    "predict_catalog": "skcluster.predict",
 }
 
 
@@ -80,4 +81,5 @@ __all__ = [
     "as_sample",
     "make_baseline",
     "make_preprocessing",
+    "predict_catalog",
 ]

@@ -16,9 +16,9 @@ Errors print one line on stderr, ``skcluster <command>: error: <what>``.
 Outputs are written to a temporary name and renamed when complete, so a
 failed run leaves no partial file behind. The heavy lifting lives in the
 package (:mod:`skcluster.demo`, :mod:`skcluster.datasets`,
-:mod:`skcluster.models`, :mod:`skcluster.streaming`); this module parses
-arguments, checks inputs and outputs up front, and maps errors to exit
-codes. Heavy imports (torch) happen inside the subcommands, so ``--help``
+:mod:`skcluster.models`, :mod:`skcluster.streaming`,
+:mod:`skcluster.predict`); this module parses arguments, checks inputs and
+outputs up front, and maps errors to exit codes. Heavy imports (torch) happen inside the subcommands, so ``--help``
 is quick.
 """
 
@@ -401,10 +401,12 @@ def build_parser():
         description="Load a model, read a catalogue (ra, dec, z), cut each cluster out of the "
                     "eROSITA band images (evtool) or event lists in the model's box and bands, "
                     "predict in batches, and write the catalogue back with log10_M500 (log10 "
-                    "M500c / Msun), log10_M500_err (dex) and, where it can be known, "
-                    "cutout_complete (False where the box ran off the images or over unexposed "
-                    "pixels: padded, use with care) and cutout_coverage (fraction of the box with "
-                    "data). Table formats from the suffix: .fits, .fits.gz, .ecsv, .csv.",
+                    "M500c / Msun), log10_M500_err (dex), in_domain and domain_reason (clusters "
+                    "without data -- off the images, unexposed, no photons -- or outside the "
+                    "model's training range get no mass: NaN, and the reason) and, where it can be "
+                    "known, cutout_complete (False where the box ran off the images or over "
+                    "unexposed pixels: padded, use with care) and cutout_coverage (fraction of the "
+                    "box with data). Table formats from the suffix: .fits, .fits.gz, .ecsv, .csv.",
         epilog="examples:\n"
                "  skcluster predict --model efeds7.skc --catalog clusters.csv \\\n"
                "      --images img_0300_0600.fits.gz img_0600_1100.fits.gz ... \\\n"
@@ -436,6 +438,9 @@ def build_parser():
                    help="what the exposure maps hold (see below)")
     p.add_argument("--bands", type=parse_bands, default=None,
                    help="bands of --images in the given order, when the file names do not tell")
+    p.add_argument("--point-sources", metavar="CAT", default=None,
+                   help="point-source catalogue (RA, DEC and ML_RATE_1 or counts, as the eFEDS/eRASS1 "
+                        "main catalogues): its sources are masked before the model sees the data")
     p.add_argument("--pattern-types", type=_pattern_types, default=(1, 2, 3, 4), metavar="P1,P2,...|all",
                    help="event PAT_TYP values kept (--events); 'all' keeps every event, for event "
                         "lists without a PAT_TYP column")
@@ -733,271 +738,48 @@ def _load_model(path):
         model = persist.load(p)
     except Exception as exc:  # a broken or foreign file: bad input, whatever the reader raised
         raise CLIError(f"cannot load the model {str(p)!r}: {_message(exc)}", EXIT_INPUT) from exc
-    from sklearn.pipeline import Pipeline
+    from .predict import check_model
 
-    first = model.steps[0][1] if isinstance(model, Pipeline) else None
-    if first is None or not hasattr(first, "bands_keV_") or not hasattr(first, "size_arcmin"):
-        raise CLIError(
-            f"{str(p)!r} is not a fitted skcluster mass pipeline (a Pipeline whose first step bins "
-            "events or cuts images: skcluster train / skcluster.models.make_mass_pipeline)", EXIT_INPUT)
+    try:
+        check_model(model)
+    except ValueError as exc:
+        raise CLIError(f"{str(p)!r} is {_message(exc)}", EXIT_INPUT) from None
     return model
 
 
-def _model_geometry(model):
-    """(bands_keV, size_arcmin, npix, pixel_arcsec) of the model's first step."""
-    first = model.steps[0][1]
-    bands = [tuple(float(v) for v in b) for b in first.bands_keV_]
-    npix = int(first.image_shape_[0])
-    size = float(first.size_arcmin)
-    return bands, size, npix, float(getattr(first, "pixel_arcsec_", 60.0 * size / npix))
+#: predict_catalog's parameters as the command line spells them (in its messages).
+_PREDICT_OPTIONS = {"exposures": "--exposure", "exposure_seconds": "--exposure-seconds",
+                    "exposure_col": "--exposure-col", "prefix": "--prefix", "bands": "--bands",
+                    "images": "--images", "events": "--events", "point_sources": "--point-sources"}
 
 
-def _match_files(files, bands, model_bands, what):
-    """Order ``files`` (with ``bands``) as ``model_bands``; clear errors otherwise."""
-    from .preprocessing.bands import format_bands, same_bands
+def _option_words(text):
+    """A library message with ``name=`` of predict_catalog's parameters as command-line options."""
+    import re
 
-    if len(files) != len(bands):  # pragma: no cover - guarded by the caller
-        raise CLIError(f"{len(files)} {what} but {len(bands)} bands", EXIT_INPUT)
-    missing = [mb for mb in model_bands if not any(same_bands([mb], [b]) for b in bands)]
-    extra = [b for b in bands if not any(same_bands([b], [mb]) for mb in model_bands)]
-    if missing and extra:
-        raise CLIError(
-            f"the model was trained on other bands than the {what} provide: model "
-            f"{format_bands(model_bands)}; {what} {format_bands(bands)}", EXIT_INPUT)
-    if missing:
-        raise CLIError(
-            f"missing {what} for the band(s) {format_bands(missing)}: the model was trained on "
-            f"{format_bands(model_bands)}, the {what} given cover {format_bands(bands)}", EXIT_INPUT)
-    if extra:
-        raise CLIError(
-            f"the model was trained on the bands {format_bands(model_bands)}, but the {what} "
-            f"also hold {format_bands(extra)}; give exactly the model's bands", EXIT_INPUT)
-    ordered = []
-    for mb in model_bands:
-        hits = [f for f, b in zip(files, bands) if same_bands([mb], [b])]
-        if len(hits) > 1:
-            raise CLIError(f"several {what} for the band {mb[0]:g}-{mb[1]:g} keV: "
-                           f"{', '.join(map(str, hits))}", EXIT_INPUT)
-        ordered.append(hits[0])
-    return ordered
-
-
-def _file_bands(files, given, what):
-    from .io import band_from_filename
-
-    if given is not None:
-        from .preprocessing.bands import resolve_bands
-
-        bands = resolve_bands(given)
-        if len(bands) != len(files):
-            raise CLIError(f"--bands lists {len(bands)} bands but {len(files)} {what} were given",
-                           EXIT_INPUT)
-        return bands
-    bands = []
-    for f in files:
-        b = band_from_filename(f)
-        if b is None:
-            raise CLIError(
-                f"cannot tell the energy band of {str(f)!r} from its name (expected e.g. "
-                "img_0300_0600.fits for 0.3-0.6 keV); pass --bands in the order of the files",
-                EXIT_INPUT)
-        bands.append(b)
-    return bands
-
-
-def _exposure_files(args, model_bands):
-    """Exposure maps ordered as the model's bands (or one map for all), or None."""
-    if not args.exposure:
-        return None
-    for f in args.exposure:
-        if not Path(f).is_file():
-            raise CLIError(f"exposure map not found: {str(f)!r}", EXIT_INPUT)
-    if len(args.exposure) == 1:
-        return list(args.exposure)
-    return _match_files(args.exposure, _file_bands(args.exposure, args.bands if args.images else None,
-                                                   "exposure maps"), model_bands, "exposure maps")
-
-
-def _images_source(args, model, sample):
-    """An ImageCutout in the model's bands and box for the given images."""
-    from .preprocessing import ImageCutout
-
-    bands, size, npix, pixel = _model_geometry(model)
-    for f in args.images:
-        if not Path(f).is_file():
-            raise CLIError(f"band image not found: {str(f)!r}", EXIT_INPUT)
-    images = _match_files(args.images, _file_bands(args.images, args.bands, "band images"), bands,
-                          "band images")
-    exposures = _exposure_files(args, bands)
-    if exposures is None and args.exposure_seconds is None and args.exposure_col is None:
-        raise CLIError("no exposure: give exposure maps (--exposure), --exposure-seconds or "
-                       "--exposure-col", EXIT_INPUT)
-    cut = ImageCutout(images=images, exposures=exposures, exposure_seconds=args.exposure_seconds,
-                      size_arcmin=size, npix=npix, bands_keV=bands,
-                      exposure_vignetting=args.exposure_vignetting, verbose=False)
-    with _input_errors("reading the images"):
-        cut.fit()
-    if abs(cut.pixel_arcsec_ / pixel - 1.0) > 0.02:
-        raise CLIError(
-            f"the images' pixels give {cut.pixel_arcsec_:.2f} arcsec per network pixel, the model was "
-            f"trained on {pixel:.2f} arcsec ({npix} pixels over {size:g} arcmin)", EXIT_INPUT)
-    # the whole-box check (a box wholly off the images) runs on every cluster before predicting
-    from .io import BandImageStack
-
-    with _input_errors("checking the catalogue positions against the images"):
-        stack = BandImageStack.from_files(images[:1])
-        _check_on_image(stack, sample, size)
-    return cut
-
-
-def _check_on_image(stack, sample, size_arcmin):
-    """Refuse rows whose box lies wholly off the images (before any prediction)."""
-    import numpy as np
-
-    from .io.images import cutout_slices
-
-    x, y = stack.world_to_pixel(sample["ra"], sample["dec"])
-    native = stack.npix_for(size_arcmin)
-    off = [i for i in range(len(sample))
-           if cutout_slices((float(x[i]), float(y[i])), native, stack.shape)["overlap"] == 0]
-    if off:
-        shown = ", ".join(f"row {i} (ra={float(sample['ra'][i]):.5f}, dec={float(sample['dec'][i]):.5f})"
-                          for i in off[:5])
-        more = f" and {len(off) - 5} more" if len(off) > 5 else ""
-        ra0, dec0 = stack.pixel_to_world(stack.shape[1] / 2.0, stack.shape[0] / 2.0)
-        raise CLIError(
-            f"{len(off)} catalogue position(s) lie wholly off the images ({stack.shape[1]} x "
-            f"{stack.shape[0]} pixels of {stack.pixel_arcsec:g} arcsec centred on ra={float(ra0[0]):.4f}, "
-            f"dec={float(dec0[0]):.4f}): {shown}{more}", EXIT_INPUT)
-    return np.asarray(off)
-
-
-def _read_events(files, pattern_types=(1, 2, 3, 4), flag_mask=None):
-    """The event lists stacked (RA, DEC, PI only); ``flag_mask`` None: the DR1 mask, "none": no filter."""
-    from astropy.table import vstack
-
-    from .io import read_events
-    from .io.events import DR1_FLAG_MASK
-
-    mask = DR1_FLAG_MASK if flag_mask is None else (None if flag_mask == "none" else flag_mask)
-
-    tables = []
-    for f in files:
-        if not Path(f).is_file():
-            raise CLIError(f"event file not found: {str(f)!r}", EXIT_INPUT)
-        with _input_errors(f"reading {str(f)!r}"):
-            ev = read_events(f, pattern_types=pattern_types, flag_mask=mask)
-        tables.append(ev[["RA", "DEC", "PI"]])
-    return tables[0] if len(tables) == 1 else vstack(tables, metadata_conflicts="silent")
-
-
-def _events_pieces(events, sample, size_arcmin, batch_size):
-    """Catalogue chunks with their events cut out (only one chunk's events in memory)."""
-    from .io import cutout_events
-
-    for start in range(0, len(sample), batch_size):
-        piece = sample[start:start + batch_size]
-        yield piece.assign(events=cutout_events(events, piece["ra"], piece["dec"], size_arcmin))
+    return re.sub(r"\b(" + "|".join(_PREDICT_OPTIONS) + r")=", lambda m: _PREDICT_OPTIONS[m.group(1)], text)
 
 
 def _cmd_predict(args):
-    import numpy as np
-
-    from .io import read_catalog, read_table, write_table
+    from .exceptions import CutoutError, DataFormatError
+    from .io import write_table
     from .io.catalog import _format_for
-    from .streaming import predict_stream
+    from .predict import predict_catalog
 
     with _input_errors():
         _format_for(args.out)
     _check_output_file(args.out, args.overwrite)
-    if args.events and args.bands is not None:
-        raise CLIError("--bands describes --images; event lists are binned in the model's bands",
-                       EXIT_INPUT)
     model = _load_model(args.model)
-    bands, size, npix, _ = _model_geometry(model)
-    if not Path(args.catalog).is_file():
-        raise CLIError(f"catalogue not found: {args.catalog!r}", EXIT_INPUT)
-    with _input_errors():
-        table = read_table(args.catalog)
-        sample = read_catalog(table, ra=args.ra_col, dec=args.dec_col, z=args.z_col)
-    names = {k: f"{args.prefix}{k}" for k in ("log10_M500", "log10_M500_err", "cutout_complete",
-                                               "cutout_coverage")}
-    clash = [n for n in names.values() if n in table.colnames]
-    if clash:
-        raise CLIError(f"the catalogue already has column(s) {clash}; pass --prefix (e.g. --prefix "
-                       "pred_) to name the new columns differently", EXIT_INPUT)
-    if len(sample) == 0:
-        raise CLIError(f"the catalogue {args.catalog!r} has no rows", EXIT_INPUT)
-    if args.exposure_col:
-        with _input_errors():
-            from .io import find_column
-
-            col = find_column(table, (), args.exposure_col, "exposure")
-            from .io.catalog import _numbers
-
-            expo = _numbers(table[col], col)
-            bad = ~np.isfinite(expo) | (expo <= 0)
-            if bad.any():
-                raise ValueError(f"column {col!r} must hold positive exposures (s); rows "
-                                 f"{np.flatnonzero(bad)[:5].tolist()} do not")
-        sample = sample.assign(exposure=expo)
-
-    flags_known = True
-    if args.images:
-        cut = _images_source(args, model, sample)
-        model.set_params(bin=cut)
-        source = sample
-    else:
-        first = model.steps[0][1]
-        if not hasattr(first, "bands") or type(first).__name__ != "BandBinner":
-            raise CLIError("this model cuts images (its first step is not a BandBinner); give --images",
-                           EXIT_INPUT)
-        events = _read_events(args.events, args.pattern_types, args.flag_mask)
-        exposures = _exposure_files(args, bands)
-        if exposures is not None:
-            from .preprocessing import ImageCutout
-
-            # the exposure maps give each cluster's exposure and the box's coverage
-            emaps = ImageCutout(images=exposures, exposures=exposures, size_arcmin=size, npix=1,
-                                bands_keV=None if len(exposures) == 1 else bands,
-                                exposure_vignetting=args.exposure_vignetting, verbose=False)
-            with _input_errors("reading the exposure maps"), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                from .io import BandImageStack
-
-                _check_on_image(BandImageStack.from_files(exposures[:1]), sample, size)
-                got = emaps.fit_transform(sample)
-            sample = sample.assign(exposure=got["exposure"], complete=got["complete"],
-                                   coverage=got["coverage"])
-        elif args.exposure_seconds is not None:
-            sample = sample.assign(exposure=np.full(len(sample), float(args.exposure_seconds)))
-            flags_known = False
-        elif args.exposure_col is None:
-            raise CLIError("no exposure: give exposure maps (--exposure), --exposure-seconds or "
-                           "--exposure-col", EXIT_INPUT)
-        else:
-            flags_known = False
-        if not flags_known:
-            warnings.warn("no exposure maps: whether each cut-out is complete cannot be checked, so "
-                          "the cutout_complete and cutout_coverage columns are not written")
-        source = _events_pieces(events, sample, size, args.batch_size)
-
-    with _input_errors():
-        # the first step passes the sample's columns on, so the flags of the
-        # event path (from the exposure maps) come back like those of ImageCutout
-        res = predict_stream(model, source, batch_size=args.batch_size, total=len(sample),
-                             verbose=not args.quiet)
-    complete, coverage = res.complete, res.coverage
-    out = table.copy(copy_data=True)
-    out[names["log10_M500"]] = res.mean
-    out[names["log10_M500"]].description = "predicted log10 M500c / Msun (skcluster)"
-    out[names["log10_M500_err"]] = res.std
-    out[names["log10_M500_err"]].description = "standard deviation of log10 M500c, dex (skcluster)"
-    if flags_known and complete is not None:
-        out[names["cutout_complete"]] = complete
-        out[names["cutout_complete"]].description = "cut-out box wholly on the data (else padded)"
-        out[names["cutout_coverage"]] = coverage
-        out[names["cutout_coverage"]].description = "fraction of the box with data in every band"
+    try:
+        out = predict_catalog(
+            model, args.catalog, images=args.images, exposures=args.exposure, events=args.events,
+            exposure_seconds=args.exposure_seconds, exposure_col=args.exposure_col,
+            exposure_vignetting=args.exposure_vignetting, bands=args.bands,
+            point_sources=args.point_sources, pattern_types=args.pattern_types, flag_mask=args.flag_mask,
+            ra_col=args.ra_col, dec_col=args.dec_col, z_col=args.z_col, prefix=args.prefix,
+            batch_size=args.batch_size, verbose=not args.quiet)
+    except (OSError, ValueError, KeyError, TypeError, DataFormatError, CutoutError) as exc:
+        raise CLIError(_option_words(_message(exc)), EXIT_INPUT) from exc
     from .io._util import final_commit
 
     with _output_errors(args.out), final_commit():
@@ -1006,23 +788,31 @@ def _cmd_predict(args):
         except (ValueError, TypeError) as exc:
             raise CLIError(f"cannot write the catalogue as {args.out!r}: {_message(exc)}",
                            EXIT_INPUT) from exc
-    _print_predictions(sample, res, complete if flags_known else None, args.out)
+    _print_predictions(out, args.prefix, args.out)
     return EXIT_OK
 
 
-def _print_predictions(sample, res, complete, out, limit=20):
+def _print_predictions(out, prefix, path, limit=20):
     import numpy as np
 
-    n = len(res.mean)
+    mean, std = np.asarray(out[prefix + "log10_M500"]), np.asarray(out[prefix + "log10_M500_err"])
+    reason = np.asarray(out[prefix + "domain_reason"])
+    flag = prefix + "cutout_complete"
+    complete = np.asarray(out[flag]) if flag in out.colnames else None
+    n = len(out)
     if n <= limit:
+        ra, dec, z = (np.asarray(out[out.meta[k]], dtype=float) for k in ("RA_COL", "DEC_COL", "Z_COL"))
         print(f"{'row':>4} {'ra':>10} {'dec':>9} {'z':>6}  log10 M500c/Msun   complete")
         for i in range(n):
-            flag = "" if complete is None else ("yes" if complete[i] else "NO (padded)")
-            print(f"{i:>4} {float(sample['ra'][i]):>10.5f} {float(sample['dec'][i]):>9.5f} "
-                  f"{float(sample['z'][i]):>6.3f}  {res.mean[i]:6.2f} +- {res.std[i]:4.2f}      {flag}")
-    n_bad = 0 if complete is None else int(np.sum(~np.asarray(complete)))
+            mass = (f"{mean[i]:6.2f} +- {std[i]:4.2f}" if np.isfinite(mean[i])
+                    else f"no mass ({reason[i]})")
+            flag_text = "" if complete is None else ("yes" if complete[i] else "NO (padded)")
+            print(f"{i:>4} {ra[i]:>10.5f} {dec[i]:>9.5f} {z[i]:>6.3f}  {mass:<16}  {flag_text}")
+    n_bad = 0 if complete is None else int(np.sum(~complete))
     extra = f"; {n_bad} incomplete cut-out(s) flagged" if complete is not None else ""
-    print(f"wrote {n} masses to {out!r}{extra}")
+    n_out = int(np.sum(~np.isfinite(mean)))
+    extra += f"; {n_out} without a mass (see {prefix}domain_reason)" if n_out else ""
+    print(f"wrote {n - n_out} masses to {path!r}{extra}")
 
 
 def _cmd_benchmark(args):

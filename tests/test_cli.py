@@ -275,11 +275,11 @@ def test_bad_input_clear_message_nonzero_exit_no_output(efeds7_model, ho3_model,
     out = tmp_path / "out" / "masses.fits"
     out.parent.mkdir()
 
-    # a catalogue position outside the images
-    off = _catalog(tmp_path, [("in", 140.33848, 3.29060, 0.33), ("far", 150.0, 3.0, 0.3)], "off.csv")
+    # every catalogue position outside the images (one of them alone gets no mass: below)
+    off = _catalog(tmp_path, [("far", 150.0, 3.0, 0.3), ("farther", 160.0, 3.0, 0.3)], "off.csv")
     msg = _expect_error(_predict_args(efeds7_model, off, images, exposures, out), EXIT_INPUT,
-                        "lie wholly off the images", capsys, out)
-    assert "row 1 (ra=150.00000" in msg
+                        "all 2 catalogue position(s) lie wholly off the images", capsys, out)
+    assert "row 0: (150.0, 3.0)" in msg
 
     # a missing band file: one band left out, and one named file that does not exist
     _expect_error(_predict_args(efeds7_model, good, images[:-1], exposures, out), EXIT_INPUT,
@@ -324,6 +324,15 @@ def test_bad_input_clear_message_nonzero_exit_no_output(efeds7_model, ho3_model,
     _expect_error(_predict_args(tmp_path / "none.skc", good, images, exposures, out), EXIT_INPUT,
                   "model file not found", capsys, out)
     assert list(out.parent.iterdir()) == []
+
+    # one position off the images: that cluster gets no mass and a reason, the other its mass
+    one_off = _catalog(tmp_path, [("in", 140.33848, 3.29060, 0.33), ("far", 150.0, 3.0, 0.3)], "one_off.csv")
+    assert main(_predict_args(efeds7_model, one_off, images, exposures, out)) == EXIT_OK
+    assert "1 of 2 cluster(s) have no mass" in capsys.readouterr().err
+    t = Table.read(out)
+    assert list(t["in_domain"]) == [True, False] and t["domain_reason"][1] == "off the images"
+    m = np.ma.filled(t["log10_M500"], np.nan)  # (astropy reads a NaN of a FITS table as masked)
+    assert np.isfinite(m[0]) and np.isnan(m[1])
 
 
 # ---------------------------------------------------------------------------

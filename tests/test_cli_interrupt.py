@@ -254,15 +254,14 @@ def test_demo_interrupted_while_writing_its_files_leaves_nothing(monkeypatch, tm
 
 
 def test_predict_interrupted_writes_nothing(monkeypatch, tmp_path, capsys):
-    import skcluster.streaming
+    import skcluster.predict
 
-    def predict_stream(*a, **k):
+    def predict_catalog(*a, **k):
         _sigint()
         raise AssertionError("not reached")
 
-    monkeypatch.setattr(skcluster.streaming, "predict_stream", predict_stream)
+    monkeypatch.setattr(skcluster.predict, "predict_catalog", predict_catalog)
     monkeypatch.setattr(cli, "_load_model", lambda p: _FakeModel())
-    monkeypatch.setattr(cli, "_read_events", lambda *a: None)
     cat = tmp_path / "cat.csv"
     cat.write_text("ra,dec,z\n150.0,2.0,0.3\n")
     out = tmp_path / "masses.fits"

@@ -13,6 +13,7 @@ from skcluster import cli
 from skcluster.exceptions import DataFormatError
 from skcluster.io import read_catalog, read_events, read_image, read_table, write_table
 from skcluster.io.images import cutout_slices
+from skcluster.predict import _read_events
 
 
 def _image(path, n=60, pix_arcsec=4.0, ra0=150.0, dec0=2.0):
@@ -59,11 +60,13 @@ def _predict(tmp_path, monkeypatch, catalog_text, *extra, images=None):
 
 def test_a_position_far_off_the_images_gets_the_off_image_message(tmp_path, monkeypatch, capsys):
     assert cutout_slices((np.nan, np.nan), 10, (60, 60))["overlap"] == 0
-    # the antipode of the image centre has no SIN pixel position at all (NaN)
-    text = b"ra,dec,z\n150.0,2.0,0.3\n330.0,-2.0,0.3\n150.01,2.01,0.2\n"
+    # the antipode of the image centre has no SIN pixel position at all (NaN); with every
+    # position off the images there is nothing to predict (a single one off gets no mass,
+    # tests/test_predict_api.py)
+    text = b"ra,dec,z\n160.0,2.0,0.3\n330.0,-2.0,0.3\n"
     assert _predict(tmp_path, monkeypatch, text) == cli.EXIT_INPUT
     err = capsys.readouterr().err.strip()
-    assert "1 catalogue position(s) lie wholly off the images" in err and "row 1 (ra=330.00000" in err
+    assert "all 2 catalogue position(s) lie wholly off the images" in err and "row 1: (330.0, -2.0)" in err
     assert "NaN" not in err and len(err.splitlines()) == 1
 
 
@@ -112,15 +115,15 @@ def test_event_lists_without_pat_typ_or_flag_can_be_read_from_the_command_line(t
         ["predict", "--model", "m", "--catalog", "c", "--events", str(path), "--exposure-seconds", "1",
          "--out", "o.csv", "--pattern-types", "all", "--flag-mask", "none"])
     assert args.pattern_types is None and args.flag_mask == "none"
-    assert len(cli._read_events([path], args.pattern_types, args.flag_mask)) == 5
-    with pytest.raises(cli.CLIError, match=r"reading .*ev.fits.*--pattern-types all"):
-        cli._read_events([path])
+    assert len(_read_events([path], args.pattern_types, args.flag_mask)) == 5
+    with pytest.raises(DataFormatError, match=r"reading .*ev.fits.*--pattern-types all"):
+        _read_events([path])
     full = _events(tmp_path / "full.fits", ("RA", "DEC", "PI", "PAT_TYP", "FLAG"))
     args = cli.build_parser().parse_args(
         ["predict", "--model", "m", "--catalog", "c", "--events", str(full), "--exposure-seconds", "1",
          "--out", "o.csv", "--pattern-types", "1,2", "--flag-mask", "0x1"])
     assert args.pattern_types == (1, 2) and args.flag_mask == 1
-    assert len(cli._read_events([full], args.pattern_types, args.flag_mask)) == 5
+    assert len(_read_events([full], args.pattern_types, args.flag_mask)) == 5
     for bad in (["--pattern-types", "x"], ["--flag-mask", "-3"], ["--flag-mask", "0x1ffffffff"]):
         with pytest.raises(SystemExit):
             cli.build_parser().parse_args(["predict", "--model", "m", "--catalog", "c", "--events", "e",

@@ -1,4 +1,4 @@
-"""Masking detected point sources in event lists (:class:`PointSourceMasker`).
+"""Masking detected point sources in event lists and images (:class:`PointSourceMasker`).
 
 Every method of the package sees the same point sources removed: those of a
 *detected* list (the mock's own detection,
@@ -17,6 +17,15 @@ photons, so that the image keeps the cluster's and the sky's level there
 rather than a hole that a network or an aperture would read as missing flux.
 With ``fill="none"`` the events are only removed; the ``masked_fraction``
 column says how much of the box was masked either way.
+
+Cut-out images (:class:`~skcluster.preprocessing.ImageCutout`, real data)
+get the same masks (:func:`mask_images`): a pixel that a disc covers in part
+keeps its counts times the uncovered fraction, and with
+``fill="background"`` gains a Poisson draw of the local level (the ring's
+counts per unit area, per band, times the covered area). That is what the
+event fill gives in distribution: the fill photons are a Poisson process of
+the ring's density in the discs, so a pixel's share is Poisson with mean
+density times covered area.
 """
 
 from __future__ import annotations
@@ -32,9 +41,38 @@ from ..physics.instrument import PSF_ALPHA, PSF_CORE_ARCSEC
 from ..sample import as_sample
 from ._base import SampleInputMixin, check_positive_number
 
-__all__ = ["PointSourceMasker", "mask_events"]
+__all__ = ["PointSourceMasker", "mask_events", "mask_images"]
 
 _FILLS = ("background", "none")
+
+
+def _discs(sources, half_arcsec, total_counts, rc_arcsec, alpha, mask_fraction, min_radius_arcsec,
+           max_radius_arcsec):
+    """Centres and radii (arcsec) of the masks of the sources that reach into the box.
+
+    The masks are sized against the detection's background level where the
+    sources carry it, else (a published catalogue) against the mean density
+    of the box, ``total_counts`` over its area.
+    """
+    names = sources.dtype.names or ()
+    for f in ("x_arcsec", "y_arcsec"):
+        if f not in names:
+            raise ValueError(f"point sources need a field {f!r}; got fields {names}")
+    cx = np.asarray(sources["x_arcsec"], dtype=np.float64)
+    cy = np.asarray(sources["y_arcsec"], dtype=np.float64)
+    keep = (np.abs(cx) < half_arcsec + max_radius_arcsec) & (np.abs(cy) < half_arcsec + max_radius_arcsec)
+    sources, cx, cy = sources[keep], cx[keep], cy[keep]
+    mean_level = max(float(total_counts), 1.0) / (2.0 * half_arcsec) ** 2
+    bkg = np.full(cx.size, mean_level)
+    if "bkg_per_arcsec2" in names:
+        given = np.asarray(sources["bkg_per_arcsec2"], dtype=np.float64)
+        bkg = np.where(np.isfinite(given) & (given > 0), given, mean_level)
+    if "counts" in names:
+        radius = mask_radius_arcsec(sources["counts"], bkg, rc_arcsec, alpha, mask_fraction,
+                                    min_radius_arcsec, max_radius_arcsec)
+    else:
+        radius = np.full(cx.size, float(min_radius_arcsec))
+    return cx, cy, np.asarray(radius, dtype=np.float64)
 
 
 def mask_events(events, sources, half_arcsec, *, fill="background", ring_arcsec=60.0,
@@ -71,31 +109,12 @@ def mask_events(events, sources, half_arcsec, *, fill="background", ring_arcsec=
         Fraction of the box area within a mask (Monte Carlo, 1% precision).
     """
     rng = np.random.default_rng() if rng is None else rng
-    names = sources.dtype.names or ()
-    for f in ("x_arcsec", "y_arcsec"):
-        if f not in names:
-            raise ValueError(f"point sources need a field {f!r}; got fields {names}")
-    cx = np.asarray(sources["x_arcsec"], dtype=np.float64)
-    cy = np.asarray(sources["y_arcsec"], dtype=np.float64)
-    keep_src = (np.abs(cx) < half_arcsec + max_radius_arcsec) & (np.abs(cy) < half_arcsec + max_radius_arcsec)
-    sources, cx, cy = sources[keep_src], cx[keep_src], cy[keep_src]
-    if cx.size == 0:
-        return events, 0.0
     x = events["x_arcsec"].astype(np.float64)
     y = events["y_arcsec"].astype(np.float64)
-    area_box = (2.0 * half_arcsec) ** 2
-    # the level the masks are sized against: the detection's, or where it is
-    # not known (a published catalogue), the mean density of the box
-    mean_level = max(x.size, 1) / area_box
-    bkg = np.full(cx.size, mean_level)
-    if "bkg_per_arcsec2" in names:
-        given = np.asarray(sources["bkg_per_arcsec2"], dtype=np.float64)
-        bkg = np.where(np.isfinite(given) & (given > 0), given, mean_level)
-    if "counts" in names:
-        radius = mask_radius_arcsec(sources["counts"], bkg, rc_arcsec, alpha, mask_fraction,
-                                    min_radius_arcsec, max_radius_arcsec)
-    else:
-        radius = np.full(cx.size, float(min_radius_arcsec))
+    cx, cy, radius = _discs(sources, half_arcsec, x.size, rc_arcsec, alpha, mask_fraction,
+                            min_radius_arcsec, max_radius_arcsec)
+    if cx.size == 0:
+        return events, 0.0
     masked = in_any_disc(x, y, cx, cy, radius)
     kept = events[~masked]
     probe = rng.uniform(-half_arcsec, half_arcsec, size=(4096, 2))
@@ -130,20 +149,98 @@ def mask_events(events, sources, half_arcsec, *, fill="background", ring_arcsec=
     return np.concatenate(parts), masked_fraction
 
 
-class PointSourceMasker(SampleInputMixin, TransformerMixin, BaseEstimator):
-    """Mask detected point sources in each cluster's events.
+def _block_mean(a, o):
+    """Mean over o x o blocks of a (H*o, W*o) array -> (H, W)."""
+    h, w = a.shape[0] // o, a.shape[1] // o
+    return a.reshape(h, o, w, o).mean(axis=(1, 3))
 
-    Reads the ``events`` column and a column of detected point sources
-    (``sources``: one structured array per cluster, fields ``x_arcsec``,
-    ``y_arcsec`` offsets from the cluster position, and optionally
-    ``counts`` and ``bkg_per_arcsec2`` as the mock's detection writes them);
-    replaces ``events`` and adds ``masked_fraction`` (fraction of the box
-    area masked). Place it before :class:`BandBinner`.
+
+def mask_images(images, sources, size_arcmin, *, fill="background", ring_arcsec=60.0,
+                rc_arcsec=PSF_CORE_ARCSEC, alpha=PSF_ALPHA, mask_fraction=0.25,
+                min_radius_arcsec=20.0, max_radius_arcsec=120.0, oversample=4, rng=None):
+    """Mask the point sources in one cluster's counts cube (module notes).
+
+    Parameters
+    ----------
+    images : ndarray of shape (n_bands, H, W)
+        Counts of the box: rows along y (north), columns along x (toward
+        decreasing RA), the cluster at the centre, as the event offsets.
+    sources : ndarray with fields ``x_arcsec``, ``y_arcsec`` (and optionally
+        ``counts`` and ``bkg_per_arcsec2``)
+        As for :func:`mask_events`.
+    size_arcmin : float
+        Side of the box, arcmin.
+    fill : {"background", "none"}
+        Refill the masked area with a Poisson draw of the local level, or
+        only remove the covered part of each pixel's counts.
+    ring_arcsec, rc_arcsec, alpha, mask_fraction, min_radius_arcsec, max_radius_arcsec
+        As for :func:`mask_events`.
+    oversample : int, default=4
+        Sub-pixels per pixel side used to measure the part of each pixel
+        inside a disc or a ring.
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    images : ndarray of float32, shape (n_bands, H, W)
+    masked_fraction : float
+        Fraction of the box area within a mask.
+    """
+    rng = np.random.default_rng() if rng is None else rng
+    images = np.asarray(images)
+    if images.ndim != 3:
+        raise ValueError(f"images must be (n_bands, H, W), got shape {images.shape}")
+    _, h, w = images.shape
+    half = 30.0 * float(size_arcmin)
+    cx, cy, radius = _discs(sources, half, float(images.sum(dtype=np.float64)), rc_arcsec, alpha,
+                            mask_fraction, min_radius_arcsec, max_radius_arcsec)
+    if cx.size == 0:
+        return images.astype(np.float32, copy=False), 0.0
+    o = int(oversample)
+    px, py = 2.0 * half / w, 2.0 * half / h
+    xs = -half + (np.arange(w * o) + 0.5) * px / o
+    ys = -half + (np.arange(h * o) + 0.5) * py / o
+    sx, sy = np.meshgrid(xs, ys)
+    inside = in_any_disc(sx, sy, cx, cy, radius)
+    covered = _block_mean(inside.astype(np.float64), o)
+    kept = images.astype(np.float64) * (1.0 - covered)
+    masked_fraction = float(covered.mean())
+    if fill == "none" or masked_fraction == 0.0:
+        return kept.astype(np.float32), masked_fraction
+    expected = np.zeros(images.shape)
+    earlier = np.zeros(sx.shape, dtype=bool)
+    for k in range(cx.size):
+        d2 = (sx - cx[k]) ** 2 + (sy - cy[k]) ** 2
+        ring = (d2 >= radius[k] ** 2) & (d2 < (radius[k] + ring_arcsec) ** 2) & ~inside
+        disc = (d2 < radius[k] ** 2) & ~earlier
+        earlier |= disc
+        ring_w = _block_mean(ring.astype(np.float64), o)  # part of each pixel in the ring
+        area = ring_w.sum() * px * py
+        if area <= 0:
+            continue
+        # counts per arcsec^2 in each band, from the part of each pixel in the ring
+        density = (images * ring_w).sum(axis=(1, 2), dtype=np.float64) / area
+        expected += density[:, None, None] * _block_mean(disc.astype(np.float64), o)[None] * px * py
+    return (kept + rng.poisson(expected)).astype(np.float32), masked_fraction
+
+
+class PointSourceMasker(SampleInputMixin, TransformerMixin, BaseEstimator):
+    """Mask detected point sources in each cluster's events or cut-out images.
+
+    Reads the ``events`` column (or, without one, the ``images`` counts
+    cube) and a column of detected point sources (``sources``: one
+    structured array per cluster, fields ``x_arcsec``, ``y_arcsec`` offsets
+    from the cluster position, and optionally ``counts`` and
+    ``bkg_per_arcsec2`` as the mock's detection writes them); replaces
+    ``events`` (or ``images``) and adds ``masked_fraction`` (fraction of the
+    box area masked). Place it before :class:`BandBinner`, or after
+    :class:`ImageCutout` for real images (:func:`mask_images`).
 
     Parameters
     ----------
     size_arcmin : float, default=20.0
-        Side of the event box, arcmin (as the binner's).
+        Side of the event box, arcmin (as the binner's). For images the box
+        of the sample's ``meta["size_arcmin"]`` is used where it is set.
     sources : str, default="point_sources"
         The column of detected point sources.
     fill : {"background", "none"}, default="background"
@@ -158,9 +255,9 @@ class PointSourceMasker(SampleInputMixin, TransformerMixin, BaseEstimator):
     psf_rc_arcsec, psf_alpha : float
         King PSF of the survey (Merloni et al. 2024).
     random_state : int or None, default=0
-        Seed of the fill; each cluster's draw also depends on its events
-        (a checksum), not on its row or batch, so streaming gives the same
-        result as one call.
+        Seed of the fill; each cluster's draw also depends on its events or
+        image (a checksum), not on its row or batch, so streaming gives the
+        same result as one call.
     """
 
     _requires_fit = False
@@ -193,36 +290,56 @@ class PointSourceMasker(SampleInputMixin, TransformerMixin, BaseEstimator):
         if self.psf_alpha <= 1:
             raise ValueError(f"{step}: psf_alpha must exceed 1, got {self.psf_alpha!r}")
 
+    def _data_column(self, X, step):
+        """``"events"``, else ``"images"`` (a counts cube); the sources column is required too."""
+        column = "events" if "events" in X or "images" not in X else "images"
+        X.require(column, self.sources, step=step)
+        if column == "images":
+            unit = X.meta.get("image_unit", "counts")
+            shape = np.shape(X["images"])
+            if unit != "counts" or len(shape) != 4:
+                raise ValueError(f"{step}: images must be a counts cube (n, bands, H, W) with "
+                                 f"image_unit 'counts'; got shape {shape}, image_unit {unit!r}")
+        return column
+
     def fit(self, X, y=None):
         """Check the parameters (nothing is learned)."""
         self._check()
-        X = as_sample(X, step=type(self).__name__)
-        X.require("events", self.sources, step=type(self).__name__)
+        step = type(self).__name__
+        X = as_sample(X, step=step)
+        self._data_column(X, step)
         self.n_features_in_ = 1
         return self
 
     def transform(self, X):
-        """Events with the point sources masked, and ``masked_fraction``."""
+        """Events (or images) with the point sources masked, and ``masked_fraction``."""
         self._check()
         step = type(self).__name__
         X = as_sample(X, step=step)
-        X.require("events", self.sources, step=step)
-        half = 30.0 * float(self.size_arcmin)
-        events_in, sources_in = X["events"], X[self.sources]
-        out = np.empty(len(events_in), dtype=object)
-        frac = np.zeros(len(events_in), dtype=np.float32)
+        column = self._data_column(X, step)
+        data_in, sources_in = X[column], X[self.sources]
+        if column == "events":
+            out = np.empty(len(data_in), dtype=object)
+            size = float(self.size_arcmin)
+        else:
+            out = np.array(data_in, dtype=np.float32, copy=True)
+            size = float(X.meta.get("size_arcmin") or self.size_arcmin)
+        frac = np.zeros(len(data_in), dtype=np.float32)
         base = 0 if self.random_state is None else int(self.random_state)
-        for i, (ev, src) in enumerate(zip(events_in, sources_in)):
+        params = dict(fill=self.fill, rc_arcsec=self.psf_rc_arcsec, alpha=self.psf_alpha,
+                      mask_fraction=self.mask_fraction, min_radius_arcsec=self.min_radius_arcsec,
+                      max_radius_arcsec=self.max_radius_arcsec)
+        for i, (data, src) in enumerate(zip(data_in, sources_in)):
             if src is None or len(src) == 0:
-                out[i] = ev
+                out[i] = data
                 continue
             if not hasattr(src, "dtype") or src.dtype.names is None:
                 raise ValueError(f"{step}: row {i} of column {self.sources!r} must be a structured "
                                  f"array of sources, got {type(src).__name__}")
-            seed = [base, len(ev), zlib.crc32(np.ascontiguousarray(ev).tobytes())]
+            seed = [base, len(data), zlib.crc32(np.ascontiguousarray(data).tobytes())]
             rng = np.random.default_rng(seed if self.random_state is not None else None)
-            out[i], frac[i] = mask_events(
-                ev, src, half, fill=self.fill, rc_arcsec=self.psf_rc_arcsec, alpha=self.psf_alpha,
-                mask_fraction=self.mask_fraction, min_radius_arcsec=self.min_radius_arcsec,
-                max_radius_arcsec=self.max_radius_arcsec, rng=rng)
-        return X.assign(events=out, masked_fraction=frac)
+            if column == "events":
+                out[i], frac[i] = mask_events(data, src, 30.0 * size, rng=rng, **params)
+            else:
+                out[i], frac[i] = mask_images(data, src, size, rng=rng, **params)
+        return X.assign(**{column: out}, masked_fraction=frac)

@@ -1,0 +1,646 @@
+"""Masses for a catalogue of real clusters: :func:`predict_catalog`.
+
+What ``skcluster predict`` does, as a function: a fitted mass pipeline (the
+standard :func:`~skcluster.models.make_mass_pipeline`, or a model file), a
+catalogue (ra, dec, z), and the eROSITA data (band images with exposure
+maps, or event lists) give the catalogue back with the predicted
+``log10_M500`` (log10 M500c / Msun) and its ``log10_M500_err`` (dex).
+
+Each cluster is cut out in the model's box and bands (band images are
+matched to the model's bands by their file names or ``bands``), detected
+point sources are masked when a point-source catalogue is given (as the
+mock survey masks its detected sources,
+:class:`~skcluster.preprocessing.PointSourceMasker`), and the clusters are
+predicted ``batch_size`` at a time, so memory stays bounded.
+
+**Clusters without data get no mass.** A network returns a number for any
+input, also for an empty box. A cluster is flagged (``in_domain`` False,
+``domain_reason`` says why) and its mass is NaN when
+
+* its box lies wholly off the images (``off the images``) or its exposure is
+  zero (``no exposure``);
+* its box holds no photon (``no photons``);
+* its redshift lies outside the range the model was trained on;
+* with a model that carries a fitted
+  :class:`~skcluster.preprocessing.DomainFlagger` (right after its first
+  step), any quantity the flagger checks lies outside its training range.
+
+A model without a ``DomainFlagger`` records no training ranges; its
+redshift range is then taken from its ``RedshiftJoiner`` (the training
+mean of log(1 + z) plus or minus :data:`Z_RANGE_SD` standard deviations,
+wide enough to hold every cluster of a mock survey), and only the cases
+above are flagged. The table's metadata (``DOMAIN``) says which was used.
+The other clusters are predicted as if they were alone.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ._validation import rows_text
+
+__all__ = ["predict_catalog", "MASS_COLUMNS", "Z_RANGE_SD"]
+
+#: The columns :func:`predict_catalog` adds (before ``prefix``), in order.
+MASS_COLUMNS = ("log10_M500", "log10_M500_err", "cutout_complete", "cutout_coverage",
+                "in_domain", "domain_reason")
+
+#: Without a fitted DomainFlagger, the training redshift range is the
+#: training mean of log(1 + z) plus or minus this many standard deviations
+#: (a mock survey of 1500 clusters reaches about 4 above its mean).
+Z_RANGE_SD = 5.0
+
+_DESCRIPTIONS = {
+    "log10_M500": "predicted log10 M500c / Msun (skcluster); NaN where not in_domain",
+    "log10_M500_err": "standard deviation of log10 M500c, dex (skcluster)",
+    "cutout_complete": "cut-out box wholly on the data (else padded)",
+    "cutout_coverage": "fraction of the box with data in every band",
+    "in_domain": "the cluster is within what the model was trained on",
+    "domain_reason": "why not in_domain (empty when in domain)",
+}
+
+
+# ---------------------------------------------------------------------------
+# the model
+# ---------------------------------------------------------------------------
+class _Parts:
+    """The steps of a fitted mass pipeline as predict_catalog uses them."""
+
+    def __init__(self, model):
+        from .preprocessing import DomainFlagger, PointSourceMasker
+
+        steps = list(getattr(model, "steps", None) or [])
+        i = 0
+        self.masker = None
+        if steps and isinstance(steps[0][1], PointSourceMasker):
+            self.masker, i = steps[0][1], 1
+        self.first = steps[i][1] if i < len(steps) else None
+        first = self.first
+        if first is None or not hasattr(first, "bands_keV_") or not hasattr(first, "size_arcmin"):
+            raise ValueError(
+                "not a fitted skcluster mass pipeline (a Pipeline whose first step bins events or "
+                "cuts images: skcluster train / skcluster.models.make_mass_pipeline)")
+        self.flagger = None
+        if i + 1 < len(steps) and isinstance(steps[i + 1][1], DomainFlagger):
+            self.flagger = steps[i + 1][1]
+        self.rest_index = i + 1 + (self.flagger is not None)
+        self.model = model
+        self.bands = [tuple(float(v) for v in b) for b in first.bands_keV_]
+        self.npix = int(first.image_shape_[0])
+        self.size = float(first.size_arcmin)
+        self.pixel = float(getattr(first, "pixel_arcsec_", 60.0 * self.size / self.npix))
+        self.bins_events = type(first).__name__ == "BandBinner"
+
+    @property
+    def rest(self):
+        return self.model[self.rest_index:]
+
+    def z_range(self):
+        """(lo, hi, where) of the training redshifts, or None."""
+        ranges = getattr(self.flagger, "ranges_", None) or {}
+        if "z" in ranges:
+            return None  # the flagger checks z itself
+        from .preprocessing import RedshiftJoiner
+
+        for _, step in self.rest.steps:
+            names = list(getattr(step, "scalar_names_", []) or [])
+            if isinstance(step, RedshiftJoiner) and "log(1+z)" in names:
+                k = names.index("log(1+z)")
+                m, s = float(step.scalar_mean_[k]), float(step.scalar_scale_[k])
+                return (max(float(np.expm1(m - Z_RANGE_SD * s)), 0.0),
+                        float(np.expm1(m + Z_RANGE_SD * s)))
+        return None
+
+    def domain_note(self):
+        if self.flagger is not None and getattr(self.flagger, "ranges_", None):
+            return ("training ranges of the model's DomainFlagger (" + ", ".join(self.flagger.ranges_)
+                    + "), no photons, off the images or unexposed")
+        note = "hard cases only (no photons, off the images or unexposed"
+        if self.z_range() is not None:
+            note += f", z beyond the training log(1+z) mean +- {Z_RANGE_SD:g} sd"
+        return note + "): the model records no training ranges"
+
+
+def check_model(model):
+    """The model's steps for prediction; ValueError if it is not a fitted mass pipeline."""
+    return _Parts(model)
+
+
+def _load(model):
+    if isinstance(model, (str, Path)):
+        from . import persist
+
+        if not Path(model).is_file():
+            raise FileNotFoundError(f"model file not found: {str(model)!r}")
+        model = persist.load(model)
+    return model
+
+
+# ---------------------------------------------------------------------------
+# files and bands
+# ---------------------------------------------------------------------------
+def _files(files, what):
+    files = [files] if isinstance(files, (str, Path)) else list(files)
+    if not files:
+        raise ValueError(f"no {what} given")
+    for f in files:
+        if not Path(f).is_file():
+            raise FileNotFoundError(f"{what[:-1] if what.endswith('s') else what} not found: {str(f)!r}")
+    return files
+
+
+def _file_bands(files, given, what):
+    """The band of each file: ``given`` (bands=) or parsed from the file names."""
+    from .io import band_from_filename
+    from .preprocessing.bands import resolve_bands
+
+    if given is not None:
+        bands = resolve_bands(given)
+        if len(bands) != len(files):
+            raise ValueError(f"bands= lists {len(bands)} bands but {len(files)} {what} were given")
+        return bands
+    bands = []
+    for f in files:
+        b = band_from_filename(f)
+        if b is None:
+            raise ValueError(
+                f"cannot tell the energy band of {str(f)!r} from its name (expected e.g. "
+                "img_0300_0600.fits for 0.3-0.6 keV); pass bands= in the order of the files")
+        bands.append(b)
+    return bands
+
+
+def _match_files(files, bands, model_bands, what):
+    """Order ``files`` (with ``bands``) as ``model_bands``; clear errors otherwise."""
+    from .preprocessing.bands import format_bands, same_bands
+
+    missing = [mb for mb in model_bands if not any(same_bands([mb], [b]) for b in bands)]
+    extra = [b for b in bands if not any(same_bands([b], [mb]) for mb in model_bands)]
+    if missing and extra:
+        raise ValueError(
+            f"the model was trained on other bands than the {what} provide: model "
+            f"{format_bands(model_bands)}; {what} {format_bands(bands)}")
+    if missing:
+        raise ValueError(
+            f"missing {what} for the band(s) {format_bands(missing)}: the model was trained on "
+            f"{format_bands(model_bands)}, the {what} given cover {format_bands(bands)}")
+    if extra:
+        raise ValueError(
+            f"the model was trained on the bands {format_bands(model_bands)}, but the {what} "
+            f"also hold {format_bands(extra)}; give exactly the model's bands")
+    ordered = []
+    for mb in model_bands:
+        hits = [f for f, b in zip(files, bands) if same_bands([mb], [b])]
+        if len(hits) > 1:
+            raise ValueError(f"several {what} for the band {mb[0]:g}-{mb[1]:g} keV: "
+                             f"{', '.join(map(str, hits))}")
+        ordered.append(hits[0])
+    return ordered
+
+
+def _exposure_files(exposures, parts, bands):
+    """Exposure maps ordered as the model's bands (or one map for all), or None."""
+    if exposures is None:
+        return None
+    files = _files(exposures, "exposure maps")
+    if len(files) == 1:
+        return files
+    return _match_files(files, _file_bands(files, bands, "exposure maps"), parts.bands, "exposure maps")
+
+
+def _off_image(stack, sample, size_arcmin):
+    """Bool mask of the rows whose box lies wholly off the image grid of ``stack``."""
+    from .io.images import cutout_slices
+
+    x, y = stack.world_to_pixel(sample["ra"], sample["dec"])
+    native = stack.npix_for(size_arcmin)
+    return np.array([cutout_slices((float(x[i]), float(y[i])), native, stack.shape)["overlap"] == 0
+                     for i in range(len(sample))], dtype=bool)
+
+
+def _all_off_message(stack, sample, off, what):
+    ra0, dec0 = stack.pixel_to_world(stack.shape[1] / 2.0, stack.shape[0] / 2.0)
+    rows = np.flatnonzero(off)
+    where = {int(i): (round(float(sample["ra"][i]), 5), round(float(sample["dec"][i]), 5)) for i in rows[:5]}
+    return (f"all {rows.size} catalogue position(s) lie wholly off the {what} ({stack.shape[1]} x "
+            f"{stack.shape[0]} pixels of {stack.pixel_arcsec:g} arcsec centred on ra={float(ra0[0]):.4f}, "
+            f"dec={float(dec0[0]):.4f}); (ra, dec) of {rows_text(rows, where)}")
+
+
+def _image_cutout(images, exposures, exposure_seconds, exposure_vignetting, bands, parts):
+    """An ImageCutout in the model's bands and box for the given images, and the image grid."""
+    from .io import BandImageStack
+    from .preprocessing import ImageCutout
+
+    files = _files(images, "band images")
+    ordered = _match_files(files, _file_bands(files, bands, "band images"), parts.bands, "band images")
+    cut = ImageCutout(images=ordered, exposures=_exposure_files(exposures, parts, bands),
+                      exposure_seconds=exposure_seconds, size_arcmin=parts.size, npix=parts.npix,
+                      bands_keV=parts.bands, exposure_vignetting=exposure_vignetting, verbose=False)
+    try:
+        cut.fit()
+    except ValueError as exc:
+        raise type(exc)(f"reading the images: {exc}") from exc
+    if abs(cut.pixel_arcsec_ / parts.pixel - 1.0) > 0.02:
+        raise ValueError(
+            f"the images' pixels give {cut.pixel_arcsec_:.2f} arcsec per network pixel, the model was "
+            f"trained on {parts.pixel:.2f} arcsec ({parts.npix} pixels over {parts.size:g} arcmin)")
+    return cut, BandImageStack.from_files(ordered[:1])
+
+
+def _read_events(files, pattern_types=(1, 2, 3, 4), flag_mask=None):
+    """The event lists stacked (RA, DEC, PI only).
+
+    ``flag_mask`` None: the DR1 mask; ``"none"``: no FLAG filter.
+    """
+    from astropy.table import vstack
+
+    from .io import read_events
+    from .io.events import DR1_FLAG_MASK
+
+    mask = DR1_FLAG_MASK if flag_mask is None else (None if flag_mask == "none" else flag_mask)
+    tables = []
+    for f in _files(files, "event files"):
+        try:
+            ev = read_events(f, pattern_types=pattern_types, flag_mask=mask)
+        except (OSError, ValueError, KeyError) as exc:
+            raise type(exc)(f"reading {str(f)!r}: {exc}") from exc
+        tables.append(ev[["RA", "DEC", "PI"]])
+    return tables[0] if len(tables) == 1 else vstack(tables, metadata_conflicts="silent")
+
+
+def _exposure_column(table, name):
+    """Exposures (s) of a catalogue column: finite and >= 0 (0: unexposed)."""
+    from .io import find_column
+    from .io.catalog import _numbers
+
+    col = find_column(table, (), name, "exposure")
+    expo = _numbers(table[col], col)
+    bad = ~np.isfinite(expo) | (expo < 0)
+    if bad.any():
+        raise ValueError(f"column {col!r} must hold exposures >= 0 (s; 0: unexposed); got "
+                         f"{rows_text(np.flatnonzero(bad), expo.tolist())}")
+    return expo
+
+
+# ---------------------------------------------------------------------------
+# flags
+# ---------------------------------------------------------------------------
+def _reasons(cube, parts, z_range):
+    """Per row: the list of reasons why the cluster is out of the model's domain."""
+    images = np.asarray(cube["images"])
+    n = images.shape[0]
+    reasons = [[] for _ in range(n)]
+    if "exposure" in cube:
+        e = np.asarray(cube["exposure"], dtype=np.float64)
+        for i in np.flatnonzero(~(e > 0)):
+            reasons[i].append("no exposure")
+    counts = images.reshape(n, -1).sum(axis=1, dtype=np.float64)
+    for i in np.flatnonzero(~(counts > 0)):
+        reasons[i].append("no photons")
+    z = np.asarray(cube["z"], dtype=np.float64)
+    if z_range is not None:
+        lo, hi = z_range
+        for i in np.flatnonzero((z < lo) | (z > hi)):
+            reasons[i].append(f"z={z[i]:.4g} outside the training range {lo:.3g}-{hi:.3g}")
+    if parts.flagger is not None:
+        flagged = parts.flagger.transform(cube)
+        for j, text in enumerate(flagged["domain_reason"]):
+            for r in str(text).split("; "):
+                # (without exposure, its level and the background are not measured: said once)
+                if r and r not in reasons[j] and not ("no exposure" in reasons[j]
+                                                      and r.startswith(("exposure", "background"))):
+                    reasons[j].append(r)
+    return reasons
+
+
+# ---------------------------------------------------------------------------
+# the function
+# ---------------------------------------------------------------------------
+def predict_catalog(model, catalog, *, images=None, exposures=None, events=None, exposure_seconds=None,
+                    exposure_col=None, exposure_vignetting="vignetted", bands=None, point_sources=None,
+                    pattern_types=(1, 2, 3, 4), flag_mask=None, ra_col=None, dec_col=None, z_col=None,
+                    prefix="", batch_size=1024, verbose=False):
+    """Predict the mass of every cluster of a catalogue from eROSITA images or event lists.
+
+    Parameters
+    ----------
+    model : Pipeline or path-like
+        A fitted mass pipeline (:func:`skcluster.models.make_mass_pipeline`,
+        ``skcluster train``) or its file (:mod:`skcluster.persist`). Its
+        first step's box and bands are used; the model is not modified.
+    catalog : astropy.table.Table or path-like
+        The clusters: ra, dec (deg) and z columns (FITS, ECSV or CSV).
+    images : sequence of path-like, default=None
+        evtool counts images, one per band of the model (matched by their
+        file names, e.g. ``img_0300_0600.fits.gz``, or by ``bands``).
+    exposures : sequence of path-like, default=None
+        Exposure maps (s), one per band or one for all. With event lists
+        they give each cluster's exposure and the ``cutout_complete`` and
+        ``cutout_coverage`` columns.
+    events : sequence of path-like or astropy.table.Table, default=None
+        eSASS event lists (or one table with ``RA``, ``DEC``, ``PI``)
+        instead of ``images``; binned in the model's bands.
+    exposure_seconds : float, default=None
+        One vignetted exposure (s) for every cluster, instead of maps.
+    exposure_col : str, default=None
+        Catalogue column with each cluster's vignetted exposure (s; 0 for an
+        unexposed cluster), instead of maps.
+    exposure_vignetting : {"vignetted", "unvignetted"} or float, default="vignetted"
+        What the exposure maps hold
+        (:class:`~skcluster.preprocessing.ImageCutout`).
+    bands : str or sequence of (float, float), default=None
+        Bands of ``images`` (and ``exposures``) in the given order, when the
+        file names do not carry them.
+    point_sources : astropy.table.Table, dict or path-like, default=None
+        A point-source catalogue (RA, DEC and a count rate such as
+        ``ML_RATE_1`` or counts; the eFEDS and eRASS1 main catalogues as
+        published, :func:`skcluster.io.read_point_sources`). Its sources are
+        masked (and refilled at the local background level) in each
+        cluster's events or cut-out images before the model sees them
+        (:class:`~skcluster.preprocessing.PointSourceMasker`).
+    pattern_types : sequence of int or None, default=(1, 2, 3, 4)
+        Event ``PAT_TYP`` values kept (None: all, for lists without it).
+    flag_mask : int, "none" or None, default=None
+        Events with any of these ``FLAG`` bits are dropped; None: the DR1
+        mask; ``"none"``: no filter (lists without ``FLAG``).
+    ra_col, dec_col, z_col : str, default=None
+        Catalogue columns; by default the usual names are tried.
+    prefix : str, default=""
+        Prefix of the added column names.
+    batch_size : int, default=1024
+        Clusters predicted at a time (memory grows with it).
+    verbose : bool, default=False
+        A progress bar over the clusters.
+
+    Returns
+    -------
+    astropy.table.Table
+        A copy of the catalogue with the columns of :data:`MASS_COLUMNS`
+        (``cutout_complete`` and ``cutout_coverage`` only where exposure
+        maps or images tell them), prefixed by ``prefix``. ``log10_M500``
+        and ``log10_M500_err`` are NaN where ``in_domain`` is False
+        (module notes). ``meta`` holds ``SKCLUSTER`` (version), ``BANDS``,
+        ``BOX_AMIN``, ``NPIX``, ``NMEMBERS``, ``DOMAIN`` (how the domain was
+        checked), ``NFLAGGED``, ``MASKED_PS`` (point sources masked) and the
+        ``RA_COL``, ``DEC_COL``, ``Z_COL`` used.
+
+    Raises
+    ------
+    FileNotFoundError
+        A file (model, catalogue, image, map, event list) does not exist.
+    ValueError
+        Bad input: a catalogue value, files whose bands do not match the
+        model's, a clash of column names, every cluster off the images, ...
+        (:class:`~skcluster.exceptions.DataFormatError` for malformed files).
+    KeyError
+        A catalogue column is missing.
+
+    Examples
+    --------
+    >>> from skcluster import predict_catalog                              # doctest: +SKIP
+    >>> out = predict_catalog("efeds7.skc", "clusters.csv",                # doctest: +SKIP
+    ...                       images=images, exposures=expmaps,
+    ...                       exposure_vignetting="unvignetted")
+    >>> out["log10_M500", "log10_M500_err", "in_domain", "domain_reason"]  # doctest: +SKIP
+    """
+    from .io import find_column, read_catalog, read_table
+    from .io.catalog import DEC_NAMES, RA_NAMES, Z_NAMES
+    from .streaming import _check_batch_size
+
+    batch_size = _check_batch_size(batch_size)
+    if (images is None) == (events is None):
+        raise ValueError("give the clusters' data: images= (band images) or events= (event lists), "
+                         "one of them")
+    if events is not None and bands is not None:
+        raise ValueError("bands= describes images=; event lists are binned in the model's bands")
+    given = [n for n, v in (("exposures=", exposures), ("exposure_seconds=", exposure_seconds),
+                            ("exposure_col=", exposure_col)) if v is not None]
+    if len(given) > 1:
+        raise ValueError(f"give one source of exposure, not {' and '.join(given)}")
+    if not given:
+        raise ValueError("no exposure: give exposure maps (exposures=), exposure_seconds= or "
+                         "exposure_col=")
+    if not isinstance(prefix, str):
+        raise ValueError(f"prefix= must be a string, got {prefix!r}")
+    model = _load(model)
+    parts = _Parts(model)
+    if events is not None and not parts.bins_events:
+        raise ValueError("this model cuts images (its first step is not a BandBinner); give images=")
+
+    # the catalogue
+    if isinstance(catalog, (str, Path)):
+        if not Path(catalog).is_file():
+            raise FileNotFoundError(f"catalogue not found: {str(catalog)!r}")
+        table = read_table(catalog)
+    elif hasattr(catalog, "colnames"):
+        table = catalog
+    else:
+        raise ValueError(f"catalog must be an astropy Table or a file name, got {type(catalog).__name__}")
+    cols = {"ra": find_column(table, RA_NAMES, ra_col, "ra"),
+            "dec": find_column(table, DEC_NAMES, dec_col, "dec"),
+            "z": find_column(table, Z_NAMES, z_col, "redshift")}
+    sample = read_catalog(table, ra=cols["ra"], dec=cols["dec"], z=cols["z"])
+    names = {k: f"{prefix}{k}" for k in MASS_COLUMNS}
+    clash = [v for v in names.values() if v in table.colnames]
+    if clash:
+        raise ValueError(f"the catalogue already has column(s) {clash}; pass prefix= to name the new "
+                         "columns differently (e.g. 'pred_')")
+    n = len(sample)
+    if n == 0:
+        raise ValueError(f"the catalogue {str(catalog)!r} has no rows" if isinstance(catalog, (str, Path))
+                         else "the catalogue has no rows")
+    if exposure_col is not None:
+        sample = sample.assign(exposure=_exposure_column(table, exposure_col))
+
+    sources = None
+    if point_sources is not None:
+        from .io import read_point_sources
+
+        if isinstance(point_sources, (str, Path)) and not Path(point_sources).is_file():
+            raise FileNotFoundError(f"point-source catalogue not found: {str(point_sources)!r}")
+        sources = point_sources if isinstance(point_sources, dict) else read_point_sources(point_sources)
+    masker = parts.masker
+    if sources is not None and masker is None:
+        from .preprocessing import PointSourceMasker
+
+        masker = PointSourceMasker(size_arcmin=parts.size)
+    elif masker is not None and sources is None:
+        warnings.warn("the model was trained with point sources masked, but no point-source catalogue "
+                      "was given (point_sources=): none are masked", stacklevel=2)
+
+    # where each cluster's data come from
+    off = np.zeros(n, dtype=bool)
+    off_reason = "off the images"
+    flags_known = True
+    if images is not None:
+        cut, stack = _image_cutout(images, exposures, exposure_seconds, exposure_vignetting, bands, parts)
+        off = _off_image(stack, sample, parts.size)
+        if off.all():
+            raise ValueError(_all_off_message(stack, sample, off, "images"))
+        prepare = _ImagesPath(cut, masker, sources, parts)
+    else:
+        events = events if hasattr(events, "colnames") else _read_events(events, pattern_types, flag_mask)
+        maps = _exposure_files(exposures, parts, None)
+        if maps is not None:
+            sample, off = _exposure_from_maps(sample, maps, parts, exposure_vignetting)
+            off_reason = "off the exposure maps"
+        elif exposure_seconds is not None:
+            sample = sample.assign(exposure=np.full(n, float(exposure_seconds)))
+        if maps is None:
+            flags_known = False
+            warnings.warn("no exposure maps: whether each cut-out is complete cannot be checked, so "
+                          "the cutout_complete and cutout_coverage columns are not written", stacklevel=2)
+        prepare = _EventsPath(events, masker, sources, parts)
+
+    mean, std = np.full(n, np.nan), np.full(n, np.nan)
+    complete, coverage = np.zeros(n, dtype=bool), np.zeros(n)
+    reasons = [[off_reason] if o else [] for o in off]
+    on = np.flatnonzero(~off)
+    z_range = parts.z_range()
+    from tqdm.auto import tqdm
+
+    from .streaming import _quiet
+
+    restore = _quiet(model)
+    bar = tqdm(total=n, desc="predict", unit="cluster", disable=not verbose, smoothing=0.05)
+    try:
+        bar.update(int(off.sum()))
+        rest = parts.rest
+        for start in range(0, on.size, batch_size):
+            rows = on[start:start + batch_size]
+            cube = prepare(sample[rows])
+            if "complete" in cube:
+                complete[rows] = np.asarray(cube["complete"], dtype=bool)
+                coverage[rows] = np.asarray(cube["coverage"], dtype=np.float64)
+            why = _reasons(cube, parts, z_range)
+            ok = np.flatnonzero([not r for r in why])
+            for j, r in zip(rows, why):
+                reasons[j].extend(r)
+            if ok.size:
+                m, s = rest.predict(cube[ok], return_std=True)
+                mean[rows[ok]] = np.asarray(m, dtype=np.float64).reshape(-1)
+                std[rows[ok]] = np.asarray(s, dtype=np.float64).reshape(-1)
+            bar.update(rows.size)
+    finally:
+        bar.close()
+        for obj, value in restore:
+            obj.set_params(verbose=value)
+
+    out = table.copy(copy_data=True)
+    in_domain = np.array([not r for r in reasons], dtype=bool)
+    values = {"log10_M500": mean, "log10_M500_err": std, "cutout_complete": complete,
+              "cutout_coverage": coverage, "in_domain": in_domain,
+              "domain_reason": np.array(["; ".join(r) for r in reasons], dtype=str)}
+    for key in MASS_COLUMNS:
+        if key.startswith("cutout_") and not flags_known:
+            continue
+        out[names[key]] = values[key]
+        out[names[key]].description = _DESCRIPTIONS[key]
+    from . import __version__
+    from .preprocessing.bands import format_bands
+
+    n_members = len(getattr(model[-1], "estimators_", [])) if hasattr(model, "__getitem__") else 0
+    out.meta.update({
+        "SKCLUSTER": __version__, "BANDS": format_bands(parts.bands), "BOX_AMIN": parts.size,
+        "NPIX": parts.npix, "NMEMBERS": n_members, "DOMAIN": parts.domain_note(),
+        "NFLAGGED": int((~in_domain).sum()), "MASKED_PS": sources is not None,
+        "RA_COL": cols["ra"], "DEC_COL": cols["dec"], "Z_COL": cols["z"],
+    })
+    if flags_known and not complete[~off].all():
+        from .exceptions import IncompleteCutoutWarning
+
+        bad = np.flatnonzero(~complete & ~off)
+        warnings.warn(f"{bad.size} cut-out(s) ran off the images or over unexposed pixels and were "
+                      f"padded ({rows_text(bad)}); see the {names['cutout_complete']} column",
+                      IncompleteCutoutWarning, stacklevel=2)
+    if not in_domain.all():
+        from .exceptions import SkclusterWarning
+
+        bad = np.flatnonzero(~in_domain)
+        first = "; ".join(f"row {int(i)}: {values['domain_reason'][i]}" for i in bad[:3])
+        warnings.warn(f"{bad.size} of {n} cluster(s) have no mass (NaN): no data or outside what the "
+                      f"model was trained on ({first}{' ...' if bad.size > 3 else ''}); see the "
+                      f"{names['in_domain']} and {names['domain_reason']} columns",
+                      SkclusterWarning, stacklevel=2)
+    return out
+
+
+def _exposure_from_maps(sample, maps, parts, vignetting):
+    """The sample with exposure, complete and coverage from the maps; and the off-map rows."""
+    from .io import BandImageStack
+    from .preprocessing import ImageCutout
+
+    stack = BandImageStack.from_files(maps[:1])
+    off = _off_image(stack, sample, parts.size)
+    if off.all():
+        raise ValueError(_all_off_message(stack, sample, off, "exposure maps"))
+    emaps = ImageCutout(images=maps, exposures=maps, size_arcmin=parts.size, npix=1,
+                        bands_keV=None if len(maps) == 1 else parts.bands,
+                        exposure_vignetting=vignetting, verbose=False)
+    on = np.flatnonzero(~off)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = emaps.fit_transform(sample[on])
+    n = len(sample)
+    exposure, complete, coverage = np.zeros(n), np.zeros(n, dtype=bool), np.zeros(n)
+    exposure[on], complete[on], coverage[on] = got["exposure"], got["complete"], got["coverage"]
+    return sample.assign(exposure=exposure, complete=complete, coverage=coverage), off
+
+
+def _sources_around(sources, piece, size):
+    from .io import point_sources_around
+
+    expo = np.asarray(piece["exposure"], dtype=np.float64) if "exposure" in piece else None
+    if expo is not None:
+        expo = np.where(np.isfinite(expo) & (expo > 0), expo, 0.0)
+    return point_sources_around(sources, piece["ra"], piece["dec"], size, exposure=expo)
+
+
+def _empty_sources(n):
+    from .io import POINT_SOURCE_DTYPE
+
+    out = np.empty(n, dtype=object)
+    for i in range(n):
+        out[i] = np.zeros(0, POINT_SOURCE_DTYPE)
+    return out
+
+
+class _EventsPath:
+    """Catalogue rows -> counts cubes from event lists (masked, binned)."""
+
+    def __init__(self, events, masker, sources, parts):
+        self.events, self.masker, self.sources, self.parts = events, masker, sources, parts
+
+    def __call__(self, piece):
+        from .io import cutout_events
+
+        piece = piece.assign(events=cutout_events(self.events, piece["ra"], piece["dec"], self.parts.size))
+        if self.masker is not None:
+            column = self.masker.sources
+            found = (_empty_sources(len(piece)) if self.sources is None
+                     else _sources_around(self.sources, piece, self.parts.size))
+            piece = self.masker.transform(piece.assign(**{column: found}))
+        return self.parts.first.transform(piece)
+
+
+class _ImagesPath:
+    """Catalogue rows -> counts cubes cut out of band images (then masked)."""
+
+    def __init__(self, cut, masker, sources, parts):
+        self.cut, self.masker, self.sources, self.parts = cut, masker, sources, parts
+
+    def __call__(self, piece):
+        from .exceptions import IncompleteCutoutWarning
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", IncompleteCutoutWarning)  # one summary at the end
+            cube = self.cut.transform(piece)
+        if self.masker is not None and self.sources is not None:
+            column = self.masker.sources
+            cube = self.masker.transform(
+                cube.assign(**{column: _sources_around(self.sources, cube, self.parts.size)}))
+        return cube
