@@ -295,13 +295,13 @@ def test_benchmark_interrupted_removes_what_it_wrote(monkeypatch, tmp_path, caps
         _sigint()
 
     monkeypatch.setattr(skcluster.benchmark, "run_benchmark", run_benchmark)
-    code = cli.main(["benchmark", "--quick", "--out", str(tmp_path / "bench"), "--quiet"])
+    code = cli.main(["benchmark", "--quick", "--out", str(tmp_path / "bench"), "--quiet", "--yes"])
     _one_line_130(code, capsys, "benchmark")
     assert _entries(tmp_path) == []
     # an existing folder keeps what it had
     (tmp_path / "bench").mkdir()
     (tmp_path / "bench" / "notes.txt").write_text("mine")
-    code = cli.main(["benchmark", "--quick", "--out", str(tmp_path / "bench"), "--quiet", "--overwrite"])
+    code = cli.main(["benchmark", "--quick", "--out", str(tmp_path / "bench"), "--quiet", "--overwrite", "--yes"])
     assert code == 130
     assert _entries(tmp_path / "bench") == ["notes.txt"]
 
