@@ -221,7 +221,13 @@ def parse_bands(text):
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    pass
+    """Each default said once: not appended where the help already states it or there is none."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default is None or isinstance(action.default, bool) or "default" in text or "preset's" in text:
+            return text
+        return super()._get_help_string(action)
 
 
 # ---------------------------------------------------------------------------
@@ -487,6 +493,9 @@ def build_parser():
     p.add_argument("--n-estimators", type=_positive_int, default=None, help="ensemble members (preset's)")
     p.add_argument("--max-epochs", type=_positive_int, default=None, help="epochs per member (preset's)")
     p.add_argument("--patience", type=_positive_int, default=None, help="early-stopping patience (preset's)")
+    p.add_argument("--rows", type=_row_names, default=None, metavar="ROW1,ROW2,...",
+                   help="only these rows (names in the docs' benchmark page; e.g. the levers "
+                        "ensemble_10band_masked_asinh; default: every standard row)")
     p.add_argument("--device", default=None, help="torch device of the networks, e.g. cuda (preset's: cpu)")
     p.add_argument("--n-jobs", type=_n_jobs, default=None, help="parallel workers")
     p.add_argument("--overwrite", action="store_true", help="replace earlier results in --out")
@@ -874,10 +883,18 @@ def _new_files_removed_on_failure(folder):
         raise
 
 
+def _row_names(text):
+    rows = tuple(r.strip() for r in text.split(",") if r.strip())
+    if not rows:
+        raise argparse.ArgumentTypeError("give at least one row name")
+    return rows
+
+
 def _benchmark_sizes(args):
     return {k: v for k, v in dict(preset=args.preset, n_clusters=args.n_clusters,
                                   n_estimators=args.n_estimators, max_epochs=args.max_epochs,
-                                  patience=args.patience, device=args.device).items()
+                                  patience=args.patience, device=args.device,
+                                  rows=args.rows).items()
             if v is not None}
 
 
@@ -887,7 +904,10 @@ def _check_plan(mod, args):
     preset = sizes.pop("preset", None)
     if args.folds is not None:
         sizes["n_folds"] = args.folds
-    p = mod.plan(preset=preset, quick=args.quick, **sizes)
+    try:
+        p = mod.plan(preset=preset, quick=args.quick, **sizes)
+    except ValueError as exc:  # e.g. an unknown row name
+        raise CLIError(_message(exc), EXIT_INPUT) from exc
     c = p["config"]
     hours = p["seconds_max"] / 3600.0
     print(f"skcluster benchmark: preset {p['preset']!r}: {c.n_clusters} clusters, {c.n_folds} folds, "
