@@ -715,7 +715,8 @@ def _cmd_train(args):
     with _input_errors():
         pipe = make_mass_pipeline(bands=_bands_of(args, X), size_arcmin=args.size_arcmin, npix=args.npix,
                                   n_estimators=args.n_estimators, n_jobs=args.n_jobs,
-                                  random_state=args.seed, verbose=0 if args.quiet else 1, **cnn)
+                                  random_state=args.seed, verbose=0 if args.quiet else 1, flag_domain=True,
+                                  **cnn)
         if not args.quiet and (args.n_jobs in (None, 1)):
             pipe.set_params(model__estimator__callbacks=[EpochProgress()])
         if not args.quiet:

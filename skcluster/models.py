@@ -98,7 +98,7 @@ def make_cnn(max_epochs=60, patience=10, batch_size=64, lr=1e-3, channels=(16, 3
 def make_mass_pipeline(bands="krippendorf10", size_arcmin=20.0, npix=50, sigma=1.0,
                        sigma_bands=0.0, stretch="log", use_redshift=True, n_estimators=5,
                        n_jobs=None, random_state=None, verbose=0, mask_point_sources=False, extra_scalars=(),
-                       **cnn_params):
+                       flag_domain=False, **cnn_params):
     """Preprocessing plus a deep ensemble of CNNs, as one sklearn Pipeline.
 
     Parameters
@@ -134,6 +134,12 @@ def make_mass_pipeline(bands="krippendorf10", size_arcmin=20.0, npix=50, sigma=1
         as it is), e.g. ``("exposure",)`` or the detection catalogue's
         ``ml_rate``, ``det_like``, ``ext_like`` (the benchmark's ``hybrid``
         row).
+    flag_domain : bool, default=False
+        Put a :class:`~skcluster.preprocessing.DomainFlagger` step
+        ``domain`` right after ``bin``: it records the training ranges of
+        redshift, exposure, counts, background and cut-out coverage, which
+        :func:`skcluster.predict_catalog` then uses to flag (and give no
+        mass to) clusters outside them. ``skcluster train`` sets it.
     **cnn_params
         Passed to :func:`make_cnn` (``max_epochs``, ``channels``,
         ``noise_sigma``, ``device``, ...).
@@ -150,7 +156,13 @@ def make_mass_pipeline(bands="krippendorf10", size_arcmin=20.0, npix=50, sigma=1
                              use_redshift=use_redshift, mask_point_sources=mask_point_sources,
                              extra=extra_scalars,
                              verbose=bool(verbose))
+    steps = list(pre.steps)
+    if flag_domain:
+        from .preprocessing import DomainFlagger
+
+        at = [name for name, _ in steps].index("bin") + 1
+        steps.insert(at, ("domain", DomainFlagger()))
     cnn = make_cnn(verbose=1 if verbose and verbose > 1 else 0, **cnn_params)
     model = DeepEnsembleRegressor(cnn, n_estimators=n_estimators, n_jobs=n_jobs,
                                   random_state=random_state, verbose=verbose)
-    return Pipeline(pre.steps + [("model", model)])
+    return Pipeline(steps + [("model", model)])

@@ -238,8 +238,10 @@ def test_new_steps_and_prior_wrapper_round_trip(tmp_path):
 
     data = make_survey(n_clusters=30, random_state=4, verbose=False)
     pipe = make_mass_pipeline(bands="broad", npix=16, mask_point_sources=True, n_estimators=2,
-                              max_epochs=2, random_state=0, channels=(4,), dense=(8,))
+                              max_epochs=2, random_state=0, channels=(4,), dense=(8,), flag_domain=True)
+    assert [name for name, _ in pipe.steps[:3]] == ["mask", "bin", "domain"]
     model = PriorCorrectedRegressor(pipe, target="flat", n_grid=64).fit(data.X, data.y)
+    assert set(model.estimator_.named_steps["domain"].ranges_) >= {"z", "exposure"}
     persist.save(model, tmp_path / "m.skc")
     back = persist.load(tmp_path / "m.skc")
     a = model.predict(data.X, return_std=True)
