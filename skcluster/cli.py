@@ -220,6 +220,10 @@ def parse_bands(text):
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+#: The prior of the masses ``skcluster train`` gives unless --prior says otherwise.
+TRAIN_PRIOR_DEFAULT = "flat"
+
+
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
     """Each default said once: not appended where the help already states it or there is none."""
 
@@ -392,6 +396,11 @@ def build_parser():
                    help="convolution channels per block (default: the package's, 16,32,64)")
     p.add_argument("--dense", type=_int_tuple, default=None, metavar="D1,...",
                    help="dense layer widths (default: the package's, 64)")
+    p.add_argument("--prior", choices=("flat", "training"), default=TRAIN_PRIOR_DEFAULT,
+                   help="the prior the predicted masses carry: 'flat' in log M (the training "
+                        "population's mass function and selection divided out, so the masses transfer "
+                        "to other populations) or 'training' (the network's own posterior under the "
+                        "training mock's population)")
     p.add_argument("--seed", type=_nonnegative_int, default=0, help="random seed")
     p.add_argument("--n-jobs", type=_n_jobs, default=None,
                    help="parallel workers for the simulation and the ensemble members")
@@ -727,13 +736,21 @@ def _cmd_train(args):
             pipe.fit(X, y)
     from .io._util import final_commit
 
+    model = pipe
+    if args.prior != "training":
+        from sklearn.frozen import FrozenEstimator
+
+        from .priors import PriorCorrectedRegressor
+
+        with _input_errors():  # the fitted pipeline is kept as it is; only the prior is estimated
+            model = PriorCorrectedRegressor(FrozenEstimator(pipe), target=args.prior).fit(X, y)
     with _output_errors(args.out), final_commit():
-        persist.save(pipe, args.out, overwrite=args.overwrite)
+        persist.save(model, args.out, overwrite=args.overwrite)
     from .preprocessing.bands import format_bands
 
     print(f"saved the model to {args.out!r}: {args.n_estimators} CNN(s) trained on {what}; bands "
           f"{format_bands(pipe['bin'].bands_keV_)}; box {args.size_arcmin:g} arcmin in "
-          f"{args.npix} x {args.npix} pixels")
+          f"{args.npix} x {args.npix} pixels; masses carry the {args.prior!r} prior")
     return EXIT_OK
 
 

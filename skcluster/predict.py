@@ -71,7 +71,13 @@ class _Parts:
 
     def __init__(self, model):
         from .preprocessing import DomainFlagger, PointSourceMasker
+        from .priors import PriorCorrectedRegressor
 
+        # a model whose masses carry a stated prior wraps the pipeline (skcluster train --prior)
+        self.prior = model if isinstance(model, PriorCorrectedRegressor) else None
+        if self.prior is not None:
+            model = getattr(model, "estimator_", None)
+            model = getattr(model, "estimator", model) if type(model).__name__ == "FrozenEstimator" else model
         steps = list(getattr(model, "steps", None) or [])
         i = 0
         self.masker = None
@@ -97,6 +103,19 @@ class _Parts:
     @property
     def rest(self):
         return self.model[self.rest_index:]
+
+    @property
+    def mass_prior(self):
+        """The prior the masses carry: the wrapper's target, else the training population's."""
+        return "training" if self.prior is None else str(self.prior.mass_prior_)
+
+    def predict(self, cube):
+        """(mean, std) of the prepared clusters ``cube`` (after the first steps)."""
+        if self.prior is None:
+            return self.rest.predict(cube, return_std=True)
+        from .priors import mixture_components
+
+        return self.prior.correct(*mixture_components(self.rest, cube), np.asarray(cube["z"], dtype=np.float64))
 
     def z_range(self):
         """(lo, hi, where) of the training redshifts, or None."""
@@ -328,10 +347,12 @@ def predict_catalog(model, catalog, *, images=None, exposures=None, events=None,
 
     Parameters
     ----------
-    model : Pipeline or path-like
+    model : Pipeline, PriorCorrectedRegressor or path-like
         A fitted mass pipeline (:func:`skcluster.models.make_mass_pipeline`,
-        ``skcluster train``) or its file (:mod:`skcluster.persist`). Its
-        first step's box and bands are used; the model is not modified.
+        ``skcluster train``), the same wrapped in a
+        :class:`~skcluster.priors.PriorCorrectedRegressor` (its masses
+        carry the wrapper's prior), or its file (:mod:`skcluster.persist`).
+        Its first step's box and bands are used; the model is not modified.
     catalog : astropy.table.Table or path-like
         The clusters: ra, dec (deg) and z columns (FITS, ECSV or CSV).
     images : sequence of path-like, default=None
@@ -385,8 +406,10 @@ def predict_catalog(model, catalog, *, images=None, exposures=None, events=None,
         and ``log10_M500_err`` are NaN where ``in_domain`` is False
         (module notes). ``meta`` holds ``SKCLUSTER`` (version), ``BANDS``,
         ``BOX_AMIN``, ``NPIX``, ``NMEMBERS``, ``DOMAIN`` (how the domain was
-        checked), ``NFLAGGED``, ``MASKED_PS`` (point sources masked) and the
-        ``RA_COL``, ``DEC_COL``, ``Z_COL`` used.
+        checked), ``NFLAGGED``, ``MASKED_PS`` (point sources masked),
+        ``MASSPRIOR`` (the prior the masses carry: ``"training"``, the
+        training population's, or the wrapper's ``"flat"`` or
+        ``"mass_function"``) and the ``RA_COL``, ``DEC_COL``, ``Z_COL`` used.
 
     Raises
     ------
@@ -505,11 +528,10 @@ def predict_catalog(model, catalog, *, images=None, exposures=None, events=None,
 
     from .streaming import _quiet
 
-    restore = _quiet(model)
+    restore = _quiet(parts.model)
     bar = tqdm(total=n, desc="predict", unit="cluster", disable=not verbose, smoothing=0.05)
     try:
         bar.update(int(off.sum()))
-        rest = parts.rest
         for start in range(0, on.size, batch_size):
             rows = on[start:start + batch_size]
             cube = prepare(sample[rows])
@@ -521,7 +543,7 @@ def predict_catalog(model, catalog, *, images=None, exposures=None, events=None,
             for j, r in zip(rows, why):
                 reasons[j].extend(r)
             if ok.size:
-                m, s = rest.predict(cube[ok], return_std=True)
+                m, s = parts.predict(cube[ok])
                 mean[rows[ok]] = np.asarray(m, dtype=np.float64).reshape(-1)
                 std[rows[ok]] = np.asarray(s, dtype=np.float64).reshape(-1)
             bar.update(rows.size)
@@ -543,11 +565,12 @@ def predict_catalog(model, catalog, *, images=None, exposures=None, events=None,
     from . import __version__
     from .preprocessing.bands import format_bands
 
-    n_members = len(getattr(model[-1], "estimators_", [])) if hasattr(model, "__getitem__") else 0
+    n_members = len(getattr(parts.model[-1], "estimators_", []))
     out.meta.update({
         "SKCLUSTER": __version__, "BANDS": format_bands(parts.bands), "BOX_AMIN": parts.size,
         "NPIX": parts.npix, "NMEMBERS": n_members, "DOMAIN": parts.domain_note(),
         "NFLAGGED": int((~in_domain).sum()), "MASKED_PS": sources is not None,
+        "MASSPRIOR": parts.mass_prior,
         "RA_COL": cols["ra"], "DEC_COL": cols["dec"], "Z_COL": cols["z"],
     })
     if flags_known and not complete[~off].all():

@@ -47,7 +47,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .sample import as_sample
 
-__all__ = ["PriorCorrectedRegressor", "TARGET_PRIORS", "training_prior_table"]
+__all__ = ["PriorCorrectedRegressor", "TARGET_PRIORS", "mixture_components", "training_prior_table"]
 
 #: The target priors :class:`PriorCorrectedRegressor` knows.
 TARGET_PRIORS = ("flat", "training", "mass_function")
@@ -113,6 +113,29 @@ def _mass_function_table(m_grid, z_grid, cosmology):
             cc.setCurrent(previous)
     out = np.maximum(out, 1e-300)
     return out / (out.sum(axis=1, keepdims=True) * (m_grid[1] - m_grid[0]))
+
+
+def mixture_components(estimator, X):
+    """Member means and standard deviations of a mass model, each of shape (K, n).
+
+    ``estimator`` is a fitted Pipeline (its transforms run first) or
+    regressor; an ensemble (``predict_components``) gives one Gaussian per
+    member, any other model with ``predict(X, return_std=True)`` one.
+    """
+    final, Xt = estimator, X
+    if hasattr(estimator, "steps"):  # a Pipeline: run the transforms, then the last step
+        for _, step in estimator.steps[:-1]:
+            if step is not None and step != "passthrough":
+                Xt = step.transform(Xt)
+        final = estimator.steps[-1][1]
+    if hasattr(final, "predict_components"):
+        comp = final.predict_components(Xt)
+        stds = comp.member_stds
+        if stds is None:
+            stds = np.broadcast_to(comp.std, comp.member_means.shape)
+        return np.asarray(comp.member_means, dtype=np.float64), np.asarray(stds, dtype=np.float64)
+    mean, std = final.predict(Xt, return_std=True)
+    return np.asarray(mean, dtype=np.float64)[None], np.asarray(std, dtype=np.float64)[None]
 
 
 class PriorCorrectedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
@@ -252,24 +275,6 @@ class PriorCorrectedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
             table = np.maximum(table * interp(np.stack([zz, mm], axis=-1)), 1e-300)
         return np.log(table)
 
-    def _components(self, X):
-        """Member means and standard deviations, shape (K, n)."""
-        est = self.estimator_
-        final, Xt = est, X
-        if hasattr(est, "steps"):  # a Pipeline: run the transforms, then the last step
-            for _, step in est.steps[:-1]:
-                if step is not None and step != "passthrough":
-                    Xt = step.transform(Xt)
-            final = est.steps[-1][1]
-        if hasattr(final, "predict_components"):
-            comp = final.predict_components(Xt)
-            stds = comp.member_stds
-            if stds is None:
-                stds = np.broadcast_to(comp.std, comp.member_means.shape)
-            return np.asarray(comp.member_means, dtype=np.float64), np.asarray(stds, dtype=np.float64)
-        mean, std = final.predict(Xt, return_std=True)
-        return np.asarray(mean, dtype=np.float64)[None], np.asarray(std, dtype=np.float64)[None]
-
     def predict(self, X, return_std=False):
         """log10 M500 under the target prior (and its standard deviation).
 
@@ -286,12 +291,32 @@ class PriorCorrectedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
         """
         check_is_fitted(self, "log_ratio_")
         X, z = self._redshift(X, type(self).__name__)
-        means, stds = self._components(X)
+        mean, std = self.correct(*mixture_components(self.estimator_, X), z)
+        return (mean, std) if return_std else mean
+
+    def correct(self, means, stds, z):
+        """Mean and standard deviation under the target prior, from the wrapped model's mixture.
+
+        Parameters
+        ----------
+        means, stds : ndarray of shape (K, n)
+            The wrapped model's Gaussian components
+            (:func:`mixture_components`), log10 M500 and dex.
+        z : ndarray of shape (n,)
+            Redshifts.
+
+        Returns
+        -------
+        mean, std : ndarray of shape (n,)
+        """
+        check_is_fitted(self, "log_ratio_")
+        means, stds = np.atleast_2d(means), np.atleast_2d(stds)
+        z = np.asarray(z, dtype=np.float64)
         if self.mass_prior_ == "training":
             from .ensemble import mixture_moments
 
             mean, alea, epi = mixture_moments(means, stds**2)
-            return (mean, np.sqrt(alea + epi)) if return_std else mean
+            return mean, np.sqrt(alea + epi)
         u = np.log1p(z)
         # the prior ratio at each cluster's redshift: linear interpolation between grid rows
         pos = np.interp(u, self.u_grid_, np.arange(self.u_grid_.size))
@@ -316,4 +341,4 @@ class PriorCorrectedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
             mean = p @ m
             out_mean[sl] = mean
             out_std[sl] = np.sqrt(np.maximum(p @ (m * m) - mean**2, 0.0))
-        return (out_mean, out_std) if return_std else out_mean
+        return out_mean, out_std

@@ -102,7 +102,9 @@ def _predict(path, X):
     from skcluster import persist
 
     model = persist.load(path)
-    assert type(model.steps[0][1]).__name__ == "BandBinner"  # predicts from event lists and images alike
+    assert model.mass_prior_ == "flat"  # skcluster train's default: a flat prior in log M
+    pipe = model.estimator_.estimator  # PriorCorrectedRegressor(FrozenEstimator(pipeline))
+    assert type(pipe.steps[0][1]).__name__ == "BandBinner"  # predicts from event lists and images alike
     return model.predict(X, return_std=True)
 
 
