@@ -66,3 +66,17 @@ def test_fraction():
 def test_number_with_unit():
     with pytest.raises(ValueError, match=r"^size_arcmin must be a positive finite number of arcmin, got 0$"):
         check_positive_number(0, "size_arcmin", unit="arcmin")
+
+
+def test_check_finite_names_and_counts_bad_rows_across_chunks(monkeypatch):
+    from skcluster.nn import _data
+
+    monkeypatch.setattr(_data, "_CHUNK_ELEMENTS", 8)  # 2 rows of 4 values per chunk
+    arr = np.zeros((30, 2, 2), np.float32)
+    bad = [1, 4, 5, 9, 12, 13, 17, 20, 21, 25, 28, 29]
+    arr[bad, 1, 0] = np.nan
+    with pytest.raises(ValueError) as excinfo:
+        _data.check_finite(arr, "images", "Net.fit")
+    msg = str(excinfo.value)
+    assert msg.startswith("Net.fit: column 'images' contains NaN or infinite values in row 1, row 4, ")
+    assert "row 25 and 2 more (first: row 1, index (1, 0) = " in msg
