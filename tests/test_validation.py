@@ -80,3 +80,20 @@ def test_check_finite_names_and_counts_bad_rows_across_chunks(monkeypatch):
     msg = str(excinfo.value)
     assert msg.startswith("Net.fit: column 'images' contains NaN or infinite values in row 1, row 4, ")
     assert "row 25 and 2 more (first: row 1, index (1, 0) = " in msg
+
+
+def test_predict_mean_std_passes_a_bad_parameter_error_through():
+    from sklearn.base import BaseEstimator, RegressorMixin
+
+    from skcluster.metrics import predict_mean_std
+
+    class Net(RegressorMixin, BaseEstimator):
+        def __init__(self, batch_size=2.5):
+            self.batch_size = batch_size
+
+        def predict(self, X, return_std=False):
+            check_positive_int(self.batch_size, "batch_size", "Net")
+            return np.zeros(len(X)), np.ones(len(X))
+
+    with pytest.raises(InvalidParameterError, match=r"^Net: batch_size must be a positive integer, got 2.5$"):
+        predict_mean_std(Net(), np.zeros((3, 1)), "test")
