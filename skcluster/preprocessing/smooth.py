@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 from scipy import ndimage
 from sklearn.base import BaseEstimator, TransformerMixin
