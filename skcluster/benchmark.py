@@ -137,6 +137,8 @@ class BenchmarkRow:
     default : bool, default=True
         Part of a run that names no rows (False: a lever measured on
         request, ``rows=(...)``).
+    plotted : bool, default=False
+        Draw the row's predictions in ``performance.png``.
     """
 
     name: str
@@ -151,6 +153,7 @@ class BenchmarkRow:
     subset: str = None
     permuted_of: str = None
     default: bool = True
+    plotted: bool = False
 
 
 def _baseline_by_name(name, observables):
@@ -213,19 +216,20 @@ BENCHMARK_ROWS = (
     BenchmarkRow("lx", "L_X (0.5-2 keV) within r500, K-corrected", baseline=_baseline_named("lx")),
     BenchmarkRow("count_rate_r500", "count rate eta within r500 (measured on the image)", baseline=_count_rate_r500),
     BenchmarkRow("count_rate", "traditional: detection-fit count rate (ML_CTS / exposure), Chiu+22 form; "
-                 "the fit masks the detected point sources", baseline=_count_rate_method, measures_observables=False),
+                 "the fit masks the detected point sources", baseline=_count_rate_method, measures_observables=False,
+                 plotted=True),
     BenchmarkRow("count_rate_truth_mask", "reference only: the same fit leaving out the simulation's own labels "
                  "of bright AGN photons (no real pipeline has them)", baseline=_count_rate_truth_mask,
                  measures_observables=False),
     BenchmarkRow("hardness_counts", "gradient boosting on counts + hardness ratios + z",
                  baseline=_baseline_named("hardness_counts")),
     BenchmarkRow("gbm_scalars", "gradient boosting on every image observable + detection-catalogue scalars + z "
-                 "+ exposure", baseline=_gbm_scalars),
+                 "+ exposure", baseline=_gbm_scalars, plotted=True),
     BenchmarkRow("cnn_single", "single CNN (member 0 of ensemble_10band)", member_of="ensemble_10band"),
     BenchmarkRow("ensemble_1band", "deep ensemble, 1 band (0.2-2.3 keV)", pipeline=dict(bands="broad")),
     BenchmarkRow("ensemble_3band", "deep ensemble, 3 bands (Ho+23)", pipeline=dict(bands="ho3")),
     BenchmarkRow("ensemble_10band", "deep ensemble, 10 bands (Krippendorf+23)",
-                 pipeline=dict(bands="krippendorf10"), train_scatter=True),
+                 pipeline=dict(bands="krippendorf10"), train_scatter=True, plotted=True),
     BenchmarkRow("ensemble_10band_no_z", "deep ensemble, 10 bands, without redshift",
                  pipeline=dict(bands="krippendorf10", use_redshift=False)),
     BenchmarkRow("ensemble_10band_uniform_mass", "deep ensemble, 10 bands, trained on a uniform-in-mass resample",
@@ -596,7 +600,7 @@ def run_benchmark(out, quick=False, preset=None, n_folds=None, random_state=None
                         "cpu_count": os.cpu_count()},
         "command": _command(name, cfg, out),
     }
-    _write(out, results, y, preds, data, overwrite, log)
+    _write(out, results, y, preds, data, [r.name for r in rows if r.plotted], log)
     log(f"done in {elapsed / 60:.1f} min; results in {out}")
     return results
 
@@ -653,7 +657,7 @@ def format_table(results):
     return "\n".join(lines)
 
 
-def _write(out, results, y, preds, data, overwrite, log):
+def _write(out, results, y, preds, data, plotted, log):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -676,7 +680,7 @@ def _write(out, results, y, preds, data, overwrite, log):
         for k, (m, s) in preds.items():
             arrays[f"{k}__mean"], arrays[f"{k}__std"] = m, s
         np.savez_compressed(tmp, **arrays)
-    shown = {k: preds[k] for k in ("ensemble_10band", "count_rate", "gbm_scalars") if k in preds}
+    shown = {k: preds[k] for k in plotted if k in preds}
     if shown:
         fig = plot_performance(y, shown, z=np.asarray(data.catalog["z"]),
                                title="Out-of-fold predictions (mock eFEDS)")

@@ -30,7 +30,6 @@ MAPIE is not a dependency.
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 from scipy.special import ndtri
@@ -38,6 +37,7 @@ from sklearn.base import BaseEstimator, MetaEstimatorMixin, RegressorMixin, clon
 from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from ._validation import check_fraction
 from .metrics import predict_mean_std
 
 __all__ = ["RecalibratedRegressor", "conformal_quantile", "fit_std_scale"]
@@ -49,12 +49,6 @@ def _checked(y_true, y_mean, y_std):
     from .metrics import _check
 
     return _check(y_true, y_mean, y_std, names=("y_true", "y_mean", "y_std"))
-
-
-def _check_level(level, name="level"):
-    if isinstance(level, bool) or not isinstance(level, numbers.Real) or not 0 < level < 1:
-        raise ValueError(f"{name} must be a number strictly between 0 and 1, got {level!r}")
-    return float(level)
 
 
 def fit_std_scale(y_true, y_mean, y_std, method="nll", level=0.68):
@@ -83,7 +77,7 @@ def fit_std_scale(y_true, y_mean, y_std, method="nll", level=0.68):
     if method == "nll":
         scale = float(np.sqrt(np.mean(z**2)))
     elif method == "coverage":
-        lv = _check_level(level)
+        lv = check_fraction(level, "level")
         scale = float(np.quantile(np.abs(z), lv) / ndtri(0.5 * (1.0 + lv)))
     else:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
@@ -214,7 +208,7 @@ class RecalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
 
         if self.method not in _METHODS:
             raise ValueError(f"method must be one of {_METHODS}, got {self.method!r}")
-        _check_level(self.level)
+        check_fraction(self.level, "level", "RecalibratedRegressor")
         y = np.asarray(y, dtype=np.float64).reshape(-1)
         n = int(X.shape[0]) if hasattr(X, "shape") else len(X)
         if n != y.shape[0]:
@@ -224,8 +218,7 @@ class RecalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
             X_cal, y_cal = X, y
         else:
             frac = self.calibration_fraction
-            if isinstance(frac, bool) or not isinstance(frac, numbers.Real) or not 0 < frac < 1:
-                raise ValueError(f"calibration_fraction must be in (0, 1), got {frac!r}")
+            check_fraction(frac, "calibration_fraction", "RecalibratedRegressor")
             n_cal = int(math.ceil(frac * n))
             if n_cal < 2 or n - n_cal < 2:
                 raise ValueError(
@@ -289,7 +282,7 @@ class RecalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         check_is_fitted(self, "scale_")
         lv = np.atleast_1d(np.asarray(level, dtype=np.float64))
         for v in lv:
-            _check_level(float(v))
+            check_fraction(float(v), "level")
         mean, std = self._predict_inner(self.estimator_, X)
         if conformal:
             q = np.atleast_1d(conformal_quantile(self.calibration_scores_, lv))

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ._paths import check_output_folder
+from ._validation import check_positive_int
 
 __all__ = ["run_demo", "EpochProgress", "DEMO_FILES", "DEFAULTS", "check_output_folder"]
 
@@ -215,8 +216,7 @@ def run_demo(out="skcluster-demo", *, n_clusters=DEFAULTS["n_clusters"],
 
     for name, value, lo in (("n_clusters", n_clusters, 20), ("n_estimators", n_estimators, 1),
                             ("max_epochs", max_epochs, 1)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
-            raise ValueError(f"{name} must be an integer >= {lo}, got {value!r}")
+        check_positive_int(value, name, "run_demo", minimum=lo)
     if not (isinstance(test_size, float) and 0 < test_size < 1):
         raise ValueError(f"test_size must be a fraction in (0, 1), got {test_size!r}")
     out = Path(out)

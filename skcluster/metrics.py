@@ -37,6 +37,8 @@ import numbers
 import numpy as np
 from scipy.special import ndtr, ndtri
 
+from ._validation import InvalidParameterError
+
 __all__ = [
     "LN10",
     "mass_scatter",
@@ -420,6 +422,8 @@ def predict_mean_std(estimator, X, who):
     """
     try:
         out = estimator.predict(X, return_std=True)
+    except InvalidParameterError:
+        raise  # a parameter of the wrong type somewhere in the pipeline: its own message says which
     except TypeError as exc:
         raise TypeError(
             f"{who} needs estimator.predict(X, return_std=True), which "

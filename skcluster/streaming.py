@@ -32,6 +32,7 @@ from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
 from sklearn.utils import Bunch
 
+from ._validation import check_positive_int
 from .sample import ClusterSample, as_sample
 
 __all__ = ["iter_batches", "iter_predictions", "predict_stream", "DEFAULT_BATCH_SIZE"]
@@ -60,12 +61,6 @@ def _piece_sample(piece, i):
         ) from None
 
 
-def _check_batch_size(batch_size):
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    return int(batch_size)
-
-
 def iter_batches(X, batch_size=DEFAULT_BATCH_SIZE):
     """Regroup a sample, or an iterable of samples, into batches of ``batch_size`` rows.
 
@@ -85,7 +80,7 @@ def iter_batches(X, batch_size=DEFAULT_BATCH_SIZE):
         with :meth:`ClusterSample.concat`, so all pieces need the same
         columns.
     """
-    batch_size = _check_batch_size(batch_size)
+    batch_size = check_positive_int(batch_size, "batch_size", "iter_batches")
     if isinstance(X, ClusterSample) or (isinstance(X, Mapping) and "X" not in X):
         X = as_sample(X, step="iter_batches")
         for start in range(0, len(X), batch_size):
@@ -265,7 +260,7 @@ def predict_stream(estimator, X, *, batch_size=DEFAULT_BATCH_SIZE, return_std=Tr
     """
     from tqdm.auto import tqdm
 
-    batch_size = _check_batch_size(batch_size)
+    batch_size = check_positive_int(batch_size, "batch_size", "predict_stream")
     if total is None and isinstance(X, ClusterSample):
         total = len(X)
     means, stds, complete, coverage = [], [], [], []

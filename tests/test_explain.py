@@ -162,9 +162,9 @@ def test_core_weight_detects_a_down_weighted_core():
     pi, pc = explain.radial_profile(imp, theta, pix, bins), explain.radial_profile(counts, theta, pix, bins)
     cw = explain.core_weight(pi, pc, n_boot=200)
     assert cw["ratio"] == pytest.approx(0.25, rel=0.1)
-    assert cw["ci95"][1] < 1 and explain._verdict(cw) == "down-weighted"
+    assert cw["ci95"][1] < 1 and explain.report._verdict(cw) == "down-weighted"
     same = explain.core_weight(pc, pc, n_boot=50)
-    assert same["ratio"] == pytest.approx(1.0) and explain._verdict(same) == "consistent with the count profile"
+    assert same["ratio"] == pytest.approx(1.0) and explain.report._verdict(same) == "consistent with the count profile"
 
 
 def test_band_importance_shares():
@@ -220,7 +220,7 @@ def test_origin_images_and_pipeline_explanation():
                                       baseline="background", n_steps=24)
     assert res.attributions.shape == (6, 3, 20, 20)
     f_x = pipe.predict(X[:6])
-    Xb = explain._select_origins(X[:6], (0,), "test")
+    Xb = explain.origins._select_origins(X[:6], (0,), "test")
     f_b = pipe.predict(Xb)
     np.testing.assert_allclose(res.attributions.reshape(6, -1).sum(axis=1), f_x - f_b,
                                atol=0.03 * np.abs(f_x - f_b).max() + 1e-5)

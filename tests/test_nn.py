@@ -284,9 +284,9 @@ def test_predict_before_fit_is_not_fitted_error(toy):
 @pytest.mark.parametrize(
     "bad, match",
     [
-        (lambda X: X.assign(images=_with(X["images"], (3, 1, 4, 5), np.nan)), r"'images' contains NaN.*rows 3"),
-        (lambda X: X.assign(images=_with(X["images"], (7, 0, 0, 0), np.inf)), r"'images' contains NaN.*rows 7"),
-        (lambda X: X.assign(scalars=_with(X["scalars"], (2, 0), np.nan)), r"'scalars' contains NaN.*rows 2"),
+        (lambda X: X.assign(images=_with(X["images"], (3, 1, 4, 5), np.nan)), r"'images' contains NaN.* in row 3 "),
+        (lambda X: X.assign(images=_with(X["images"], (7, 0, 0, 0), np.inf)), r"'images' contains NaN.* in row 7 "),
+        (lambda X: X.assign(scalars=_with(X["scalars"], (2, 0), np.nan)), r"'scalars' contains NaN.* in row 2 "),
         (lambda X: X.drop("scalars"), r"needs column\(s\) \['scalars'\].*RedshiftJoiner"),
         (lambda X: X.assign(scalars=X["scalars"][:, 0]), r"'scalars' must have shape \(n, K\)"),
         (lambda X: X.assign(images=X["images"][:, 0]), r"'images' must have shape \(n, bands, H, W\)"),
@@ -322,7 +322,7 @@ def test_wrong_shape_at_predict_names_expected_and_got(fitted, toy):
         fitted.predict(X.assign(images=np.ascontiguousarray(X["images"][:, :, ::2, ::2])))
     with pytest.raises(ValueError, match="trained with 1 scalars per cluster but got 2"):
         fitted.predict(X.assign(scalars=np.repeat(X["scalars"], 2, axis=1)))
-    with pytest.raises(ValueError, match=r"'images' contains NaN.*rows 0"):
+    with pytest.raises(ValueError, match=r"'images' contains NaN.* in row 0 "):
         fitted.predict(X.assign(images=_with(X["images"], (0, 0, 0, 0), np.nan)))
 
 

@@ -255,3 +255,30 @@ def test_new_steps_and_prior_wrapper_round_trip(tmp_path):
     model.set_params(cosmology={"f": np.sum})
     with pytest.raises(TypeError):
         persist.save(model, tmp_path / "bad.skc")
+
+
+def test_a_format_1_cnn_pipeline_written_before_the_package_split_still_loads():
+    """tests/data/cnn_pipeline_v1.skc: Resizer -> GaussianSmoother -> CountScaler -> RedshiftJoiner ->
+    a deep ensemble of two CNNRegressors, saved by the single-module skcluster.persist (format 1)."""
+    from pathlib import Path
+
+    data = Path(__file__).parent / "data"
+    path = data / "cnn_pipeline_v1.skc"
+    assert persist.read_manifest(path)["format_version"] == 1
+    assert persist.check_file(path) == sorted([
+        "sklearn.pipeline:Pipeline", "skcluster.preprocessing.resize:Resizer",
+        "skcluster.preprocessing.smooth:GaussianSmoother", "skcluster.preprocessing.scaling:CountScaler",
+        "skcluster.preprocessing.joining:RedshiftJoiner", "skcluster.ensemble:DeepEnsembleRegressor",
+        "skcluster.nn.regressor:CNNRegressor", "skcluster.nn.module:ClusterCNN",
+        "skcluster.nn.losses:GaussianNLLLoss", "torch.optim.adam:Adam",
+        "torch.utils.data.dataloader:DataLoader", "skorch.dataset:Dataset",
+    ])
+    model = persist.load(path)
+    ref = json.loads((data / "cnn_pipeline_v1.json").read_text())
+    X = ClusterSample(images=np.array(ref["images"], np.float32), z=np.array(ref["z"]),
+                      exposure=np.array(ref["exposure"]))
+    X.meta.update(bands_keV=[tuple(b) for b in ref["meta"]["bands_keV"]], size_arcmin=ref["meta"]["size_arcmin"],
+                  pixel_arcsec=ref["meta"]["pixel_arcsec"])
+    mean, std = model.predict(X, return_std=True)
+    np.testing.assert_allclose(mean, ref["mean"], rtol=0, atol=1e-5)
+    np.testing.assert_allclose(std, ref["std"], rtol=1e-4)

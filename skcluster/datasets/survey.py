@@ -49,6 +49,7 @@ from scipy.special import pdtrc
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils.parallel import Parallel, delayed
 
+from .._validation import check_positive_int, check_positive_number
 from ..physics import BandRateTable
 from ..physics.cosmology import get_cosmology, luminosity_distance_cm, r500_kpc, theta500_arcmin
 from ..physics.emission import bremsstrahlung_photon_spectrum
@@ -86,10 +87,8 @@ def _entropy(random_state):
     """Root entropy (a non-negative int) from an sklearn-style random_state."""
     if random_state is None:
         return int(np.random.SeedSequence().entropy)
-    if isinstance(random_state, (numbers.Integral, np.integer)) and not isinstance(random_state, bool):
-        if random_state < 0:
-            raise ValueError(f"random_state must be a non-negative integer, got {random_state!r}")
-        return int(random_state)
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        return check_positive_int(random_state, "random_state", minimum=0)
     if isinstance(random_state, np.random.Generator):
         return int(random_state.integers(0, 2**63 - 1))
     if isinstance(random_state, np.random.SeedSequence):
@@ -258,17 +257,9 @@ def catalog_columns():
 
 def _check_size_args(n_clusters, area_deg2):
     if n_clusters is not None:
-        if isinstance(n_clusters, bool) or not isinstance(n_clusters, (numbers.Integral, np.integer)):
-            raise TypeError(f"n_clusters must be a positive integer, got {n_clusters!r}")
-        if n_clusters < 1:
-            raise ValueError(f"n_clusters must be a positive integer, got {n_clusters!r}")
+        check_positive_int(n_clusters, "n_clusters")  # a TypeError too for 2.5 or True
     if area_deg2 is not None:
-        try:
-            a = float(area_deg2)
-        except (TypeError, ValueError):
-            raise TypeError(f"area_deg2 must be a positive number of deg^2, got {area_deg2!r}") from None
-        if not math.isfinite(a) or a <= 0:
-            raise ValueError(f"area_deg2 must be a positive, finite number of deg^2, got {area_deg2!r}")
+        a = check_positive_number(area_deg2, "area_deg2", unit="deg^2")
         if a > MAX_AREA_DEG2:
             raise ValueError(
                 f"area_deg2={area_deg2!r} exceeds the {MAX_AREA_DEG2:.0f} deg^2 the survey tiles can "

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .._validation import rows_text
+
 ARCSEC_PER_DEG = 3600.0
 
 
@@ -351,8 +353,6 @@ def check_sky_position(ra, dec, where="position"):
     ):
         if np.any(bad):
             rows = np.flatnonzero(bad)
-            shown = ", ".join(f"row {i}: {float(vals[i])!r}" for i in rows[:5])
-            more = f" and {rows.size - 5} more" if rows.size > 5 else ""
             raise ValueError(
-                f"{where}: {name} must be finite and within {rng}; got {shown}{more}"
+                f"{where}: {name} must be finite and within {rng}; got {rows_text(rows, vals.tolist())}"
             )

@@ -18,6 +18,7 @@ import numpy as np
 from astropy import units as u
 from astropy.table import Table
 
+from .._validation import rows_text
 from ..exceptions import DataFormatError
 from ..sample import ClusterSample
 from ._util import atomic_output, check_sky_position, existing_file, fits_errors, native
@@ -153,10 +154,9 @@ def check_redshift(z, where="redshift"):
     bad = ~np.isfinite(z) | (z <= Z_RANGE[0]) | (z > Z_RANGE[1])
     if np.any(bad):
         rows = np.flatnonzero(bad)
-        shown = ", ".join(f"row {i}: {float(z[i])!r}" for i in rows[:5])
-        more = f" and {rows.size - 5} more" if rows.size > 5 else ""
         raise ValueError(
-            f"{where}: z must be finite and in ({Z_RANGE[0]}, {Z_RANGE[1]}]; got {shown}{more}"
+            f"{where}: z must be finite and in ({Z_RANGE[0]}, {Z_RANGE[1]}]; "
+            f"got {rows_text(rows, z.tolist())}"
         )
 
 

@@ -27,6 +27,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 
+from .._validation import check_positive_number
 from ..exceptions import DataFormatError
 from ._util import (
     ARCSEC_PER_DEG,
@@ -335,8 +336,7 @@ def cutout_events(events, ra, dec, size_arcmin, energy_range_keV=None):
     if ra.shape != dec.shape:
         raise ValueError(f"ra and dec differ in shape: {ra.shape} vs {dec.shape}")
     check_sky_position(ra, dec, where="cutout_events")
-    if not np.isfinite(size_arcmin) or size_arcmin <= 0:
-        raise ValueError(f"size_arcmin must be positive, got {size_arcmin!r}")
+    check_positive_number(size_arcmin, "size_arcmin", "cutout_events", unit="arcmin")
     missing = [c for c in _REQUIRED if c not in events.colnames]
     if missing:
         raise DataFormatError(f"event table lacks column(s) {missing}")

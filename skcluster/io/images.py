@@ -25,6 +25,7 @@ from astropy.io import fits
 from astropy.wcs import WCS
 from astropy.wcs.utils import proj_plane_pixel_scales
 
+from .._validation import check_positive_number, rows_text
 from ..exceptions import CutoutError, DataFormatError, IncompleteCutoutWarning
 from ._util import ARCSEC_PER_DEG, check_sky_position, existing_file, fits_errors, native
 
@@ -298,8 +299,7 @@ class BandImageStack:
 
     def npix_for(self, size_arcmin):
         """Box side in pixels for a box of ``size_arcmin``."""
-        if not np.isfinite(size_arcmin) or size_arcmin <= 0:
-            raise ValueError(f"size_arcmin must be positive, got {size_arcmin!r}")
+        check_positive_number(size_arcmin, "size_arcmin", unit="arcmin")
         return int(round(size_arcmin * 60.0 / self.pixel_arcsec))
 
     def world_to_pixel(self, ra, dec):
@@ -416,7 +416,7 @@ class BandImageStack:
             bad = np.flatnonzero(~complete)
             warnings.warn(
                 f"{bad.size} cut-out(s) ran off the image and were padded with "
-                f"zeros (rows {bad[:10].tolist()}); see the 'complete' column",
+                f"zeros ({rows_text(bad, limit=10)}); see the 'complete' column",
                 IncompleteCutoutWarning,
                 stacklevel=2,
             )

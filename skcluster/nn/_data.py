@@ -8,6 +8,7 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
+from .._validation import rows_text
 from ..exceptions import SkclusterWarning
 from ..sample import ClusterSample
 
@@ -31,13 +32,15 @@ def check_finite(arr, name, where):
         chunk = arr[start : start + step]
         if np.isfinite(chunk.min()) and np.isfinite(chunk.max()):
             continue
-        bad_rows = start + np.flatnonzero(~np.isfinite(chunk.reshape(chunk.shape[0], -1)).all(axis=1))
+        # the error path: one more pass from here on to name (and count) every bad row
+        bad_rows = np.concatenate([
+            s + np.flatnonzero(~np.isfinite(arr[s : s + step].reshape(-1, row)).all(axis=1))
+            for s in range(start, arr.shape[0], step)
+        ])
         first = int(bad_rows[0])
         idx = np.unravel_index(int(np.flatnonzero(~np.isfinite(arr[first].ravel()))[0]), arr.shape[1:])
-        shown = ", ".join(str(int(r)) for r in bad_rows[:10])
-        more = " and more" if bad_rows.size > 10 else ""
         raise ValueError(
-            f"{where}: column {name!r} contains NaN or infinite values in rows {shown}{more} "
+            f"{where}: column {name!r} contains NaN or infinite values in {rows_text(bad_rows, limit=10)} "
             f"(first: row {first}, index {tuple(int(i) for i in idx)} = {arr[first][idx]!r}); "
             "the network needs finite inputs"
         )
@@ -131,8 +134,7 @@ def check_target(y, n, where):
         raise ValueError(f"{where}: X has {n} clusters but y has {y.shape[0]} values")
     bad = np.flatnonzero(~np.isfinite(y))
     if bad.size:
-        shown = ", ".join(f"row {i}: {y[i]!r}" for i in bad[:5])
-        raise ValueError(f"{where}: y contains NaN or infinite values ({shown}{' ...' if bad.size > 5 else ''})")
+        raise ValueError(f"{where}: y contains NaN or infinite values ({rows_text(bad, y.tolist())})")
     return y
 
 

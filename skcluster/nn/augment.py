@@ -54,10 +54,19 @@ def random_dihedral(images, generator=None):
         A new tensor; ``images`` is not modified. For H != W only the four
         shape-preserving symmetries (0, 2, 4, 6) are drawn.
     """
-    n, h, w = images.shape[0], images.shape[-2], images.shape[-1]
+    return _apply_dihedral(images, _draw_dihedral(images.shape, generator, images.device))
+
+
+def _draw_dihedral(shape, generator, device):
+    """Symmetry numbers (n,) for a batch of ``shape`` (n, B, H, W), uniform over those that keep the shape."""
+    n, h, w = shape[0], shape[-2], shape[-1]
     allowed = torch.arange(8) if h == w else torch.tensor([0, 2, 4, 6])
-    pick = torch.randint(0, len(allowed), (n,), generator=generator, device=images.device)
-    ks = allowed.to(images.device)[pick]
+    pick = torch.randint(0, len(allowed), (n,), generator=generator, device=device)
+    return allowed.to(device)[pick]
+
+
+def _apply_dihedral(images, ks):
+    """A new tensor with symmetry ``ks[i]`` applied to ``images[i]`` (one operation per distinct k)."""
     out = images.clone()
     for k in ks.unique().tolist():
         if k == 0:

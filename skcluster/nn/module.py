@@ -18,6 +18,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .._validation import check_positive_int, check_positive_number
+
 __all__ = ["ClusterCNN", "SeededDropout"]
 
 _ACTIVATIONS = {
@@ -147,15 +149,14 @@ class ClusterCNN(nn.Module):
         if isinstance(image_size, numbers.Integral):
             image_size = (int(image_size), int(image_size))
         h, w = (int(s) for s in image_size)
-        channels = [int(c) for c in channels]
-        if not channels or min(channels) < 1:
-            raise ValueError(f"channels must be a non-empty list of positive ints, got {channels}")
+        channels = [check_positive_int(c, f"channels[{i}]", "ClusterCNN") for i, c in enumerate(channels)]
+        if not channels:
+            raise ValueError("ClusterCNN: channels must be a non-empty list of positive integers, got []")
         if activation not in _ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
         if pool not in _POOLS:
             raise ValueError(f"pool must be 'max', 'avg' or None, got {pool!r}")
-        if not var_floor > 0:
-            raise ValueError(f"var_floor must be > 0, got {var_floor!r}")
+        check_positive_number(var_floor, "var_floor", "ClusterCNN")
         kernels = _per_block(kernel_sizes, len(channels), "kernel_sizes")
         act = _ACTIVATIONS[activation]
 

@@ -33,7 +33,7 @@ import torch
 from skorch.history import History
 
 from ._data import ArrayDataset, network_inputs
-from .augment import add_gaussian_noise, dihedral, poisson_resample, scale_images
+from .augment import _apply_dihedral, _draw_dihedral, add_gaussian_noise, poisson_resample, scale_images
 from .losses import GaussianNLLLoss, gaussian_nll
 from .module import ClusterCNN
 from .regressor import CNNRegressor
@@ -115,22 +115,9 @@ def _augment(members, images, training):
     ref = members[0]
     m = len(images)
     if training and ref.augment:
-        n, h, w = images[0].shape[0], images[0].shape[-2], images[0].shape[-1]
-        dev = images[0].device
-        allowed = torch.arange(8) if h == w else torch.tensor([0, 2, 4, 6])
-        ks = []
-        for mem in members:
-            pick = torch.randint(0, len(allowed), (n,), generator=mem._generators_["augment"], device=dev)
-            ks.append(allowed.to(dev)[pick])
-        ks = torch.cat(ks)
-        big = torch.cat(images)
-        out = big.clone()
-        for k in ks.unique().tolist():
-            if k == 0:
-                continue
-            sel = ks == k
-            out[sel] = dihedral(big[sel], k)
-        images = list(out.chunk(m))
+        ks = torch.cat([_draw_dihedral(x.shape, mem._generators_["augment"], x.device)
+                        for x, mem in zip(images, members)])
+        images = list(_apply_dihedral(torch.cat(images), ks).chunk(m))
     if training and ref.poisson:
         images = [poisson_resample(x, mem._generators_["augment"]) for x, mem in zip(images, members)]
     if ref.input_scaling is not None:

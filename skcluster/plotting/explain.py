@@ -26,6 +26,19 @@ def _new_axes(ax, figsize):
     return fig, fig.add_subplot()
 
 
+def _paired_bars(ax, labels, importance, importance_label, counts, counts_label, ylabel, yerr=None, **tick_kw):
+    """Importance (red) and, when given, the matching photon share (blue) side by side per label."""
+    pos = np.arange(len(labels))
+    width = 0.4
+    ax.bar(pos - width / 2, importance, width, yerr=yerr, color="C3", label=importance_label)
+    if counts is not None:
+        ax.bar(pos + width / 2, counts, width, color="C0", label=counts_label)
+    ax.set_xticks(pos)
+    ax.set_xticklabels(labels, fontsize=8, **tick_kw)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8)
+
+
 def plot_attribution_maps(counts, attributions, theta500_arcmin, pixel_arcsec, indices=(0, 1, 2), *,
                           labels=None, fig=None, title=None, cmap="magma"):
     """Counts and attribution side by side for a few clusters, with the r500 circle.
@@ -153,17 +166,10 @@ def plot_band_importance(bands, bands_keV, *, ax=None, title=None, figsize=(6.0,
     matplotlib.figure.Figure
     """
     fig, ax = _new_axes(ax, figsize)
-    b = len(bands_keV)
-    pos = np.arange(b)
-    width = 0.4
-    ax.bar(pos - width / 2, bands["mean"], width, yerr=bands["sem"], color="C3", label="importance")
-    if "count_share" in bands:
-        ax.bar(pos + width / 2, bands["count_share"], width, color="C0", label="photons")
-    ax.set_xticks(pos)
-    ax.set_xticklabels([f"{lo:g}-{hi:g}" for lo, hi in bands_keV], rotation=45, ha="right", fontsize=8)
+    _paired_bars(ax, [f"{lo:g}-{hi:g}" for lo, hi in bands_keV], bands["mean"], "importance",
+                 bands.get("count_share"), "photons", "share per cluster", yerr=bands["sem"],
+                 rotation=45, ha="right")
     ax.set_xlabel("band, keV")
-    ax.set_ylabel("share per cluster")
-    ax.legend(fontsize=8)
     if title:
         ax.set_title(title)
     return fig
@@ -184,18 +190,12 @@ def plot_origin_importance(origins, *, ax=None, title=None, figsize=(5.6, 3.6)):
     """
     fig, ax = _new_axes(ax, figsize)
     names = [k for k, v in origins.items() if v.get("n_pixels") and k != "empty"]
-    pos = np.arange(len(names))
-    width = 0.4
-    ri = [origins[k]["rel_importance"] for k in names]
-    rc = [origins[k]["rel_counts"] for k in names]
-    ax.bar(pos - width / 2, ri, width, color="C3", label="importance / ring mean")
-    ax.bar(pos + width / 2, rc, width, color="C0", label="counts / ring mean")
+    _paired_bars(ax, [f"{k}\n({origins[k]['n_pixels']} px)" for k in names],
+                 [origins[k]["rel_importance"] for k in names], "importance / ring mean",
+                 [origins[k]["rel_counts"] for k in names], "counts / ring mean",
+                 "relative to pixels at the same radius")
     ax.axhline(1.0, color="0.5", lw=0.8)
-    ax.set_xticks(pos)
-    ax.set_xticklabels([f"{k}\n({origins[k]['n_pixels']} px)" for k in names], fontsize=8)
-    ax.set_ylabel("relative to pixels at the same radius")
     ax.set_yscale("log")
-    ax.legend(fontsize=8)
     if title:
         ax.set_title(title)
     return fig

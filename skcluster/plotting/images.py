@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._validation import check_positive_number
+
 __all__ = ["plot_cluster_bands", "DEFAULT_PLOT_BANDS_KEV"]
 
 #: Bands shown by default, keV: soft, two middle bands, hard (the 0.2-2.3 keV
@@ -64,8 +66,7 @@ def plot_cluster_bands(X, indices=(0, 1, 2), y=None, bands_keV=DEFAULT_PLOT_BAND
     elif "events" in X:
         bands = [tuple(map(float, b)) for b in bands_keV]
         size_arcmin = X.meta.get("size_arcmin", 20.0)
-        if not pixel_arcsec > 0:
-            raise ValueError(f"pixel_arcsec must be positive, got {pixel_arcsec!r}")
+        check_positive_number(pixel_arcsec, "pixel_arcsec", "plot_cluster_bands", unit="arcsec")
     else:
         raise KeyError(f"plot_cluster_bands needs column 'events' or 'images'; X has {X.columns}")
     nb = len(bands)

@@ -18,7 +18,6 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .._validation import check_positive_int, rows_text
-from .._validation import check_positive_number as _check_positive_number
 from ..sample import as_sample
 from .bands import format_bands, same_bands
 
@@ -55,13 +54,6 @@ def iter_chunks(n, chunk, verbose=False, desc=None):
         bar.close()
 
 
-def check_positive_number(value, name, step, integer=False):
-    """Return ``value`` after checking it is a finite number > 0 (an int with ``integer``)."""
-    if integer:
-        return check_positive_int(value, name, step)
-    return _check_positive_number(value, name, step)
-
-
 def check_shape2(shape, name, step):
     """``int`` or ``(int, int)`` -> ``(H, W)`` of positive Python ints."""
     if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
@@ -71,8 +63,8 @@ def check_shape2(shape, name, step):
     except (TypeError, ValueError):
         raise ValueError(f"{step}: {name} must be an int or an (H, W) pair, got {shape!r}") from None
     return (
-        check_positive_number(h, f"{name}[0]", step, integer=True),
-        check_positive_number(w, f"{name}[1]", step, integer=True),
+        check_positive_int(h, f"{name}[0]", step),
+        check_positive_int(w, f"{name}[1]", step),
     )
 
 

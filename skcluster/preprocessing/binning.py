@@ -23,7 +23,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from ..sample import as_sample
-from ._base import SampleInputMixin, check_flag, check_positive_number, iter_chunks, rows_per_chunk, rows_text
+from .._validation import check_positive_int, check_positive_number, rows_text
+from ._base import SampleInputMixin, check_flag, iter_chunks, rows_per_chunk
 from .bands import resolve_bands
 
 __all__ = ["BandBinner", "bin_events"]
@@ -349,9 +350,9 @@ class BandBinner(SampleInputMixin, TransformerMixin, BaseEstimator):
         step = type(self).__name__
         bands = resolve_bands(self.bands, step=step)
         size = check_positive_number(self.size_arcmin, "size_arcmin", step)
-        npix = check_positive_number(self.npix, "npix", step, integer=True)
+        npix = check_positive_int(self.npix, "npix", step)
         if self.chunk_size is not None:
-            check_positive_number(self.chunk_size, "chunk_size", step, integer=True)
+            check_positive_int(self.chunk_size, "chunk_size", step)
         check_flag(self.verbose, "verbose", step)
         return bands, size, npix
 

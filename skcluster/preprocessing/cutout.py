@@ -40,7 +40,8 @@ from ..io import BandImageStack
 from ..io._util import check_sky_position
 from ..physics.instrument import vignetting_factor
 from ..sample import as_sample
-from ._base import PROGRESS_DELAY_S, SampleInputMixin, check_flag, check_positive_number, rows_text
+from .._validation import check_positive_int, check_positive_number, rows_text
+from ._base import PROGRESS_DELAY_S, SampleInputMixin, check_flag
 from .bands import resolve_bands
 from .resize import overlap_matrix
 
@@ -167,7 +168,7 @@ class ImageCutout(SampleInputMixin, TransformerMixin, BaseEstimator):
             check_positive_number(self.exposure_seconds, "exposure_seconds", step)
         check_positive_number(self.size_arcmin, "size_arcmin", step)
         if self.npix is not None:
-            check_positive_number(self.npix, "npix", step, integer=True)
+            check_positive_int(self.npix, "npix", step)
         if self.mode not in _MODES:
             raise ValueError(f"{step}: mode must be 'pad' or 'strict', got {self.mode!r}")
         fill = self.fill

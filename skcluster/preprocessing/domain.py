@@ -27,7 +27,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from ._base import ImageStepMixin, check_positive_number
+from .._validation import check_positive_number
+from ._base import ImageStepMixin
 
 __all__ = ["DomainFlagger", "DOMAIN_QUANTITIES"]
 
@@ -117,8 +118,7 @@ class DomainFlagger(ImageStepMixin, TransformerMixin, BaseEstimator):
         step = self._step
         if not (0.0 <= float(self.quantile) < 0.5):
             raise ValueError(f"{step}: quantile must be in [0, 0.5), got {self.quantile!r}")
-        if not (float(self.margin) >= 0.0 and np.isfinite(self.margin)):
-            raise ValueError(f"{step}: margin must be a finite number >= 0, got {self.margin!r}")
+        check_positive_number(self.margin, "margin", step, allow_zero=True)
         check_positive_number(self.min_coverage, "min_coverage", step)
 
     def fit(self, X, y=None):

@@ -20,7 +20,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from ..io.catalog import check_redshift
-from ._base import ImageStepMixin, check_flag, iter_chunks, rows_per_chunk, rows_text
+from .._validation import rows_text
+from ._base import ImageStepMixin, check_flag, iter_chunks, rows_per_chunk
 
 __all__ = ["RedshiftJoiner"]
 

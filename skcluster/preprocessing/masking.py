@@ -39,7 +39,8 @@ from ..datasets.point_sources import in_any_disc, mask_radius_arcsec
 from ..io.events import ORIGIN_UNKNOWN, make_events
 from ..physics.instrument import PSF_ALPHA, PSF_CORE_ARCSEC
 from ..sample import as_sample
-from ._base import SampleInputMixin, check_positive_number
+from .._validation import check_positive_number
+from ._base import SampleInputMixin
 
 __all__ = ["PointSourceMasker", "mask_events", "mask_images"]
 

@@ -24,7 +24,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from ..exceptions import SkclusterWarning
-from ._base import ImageStepMixin, check_flag, iter_chunks, rows_per_chunk, rows_text
+from .._validation import check_positive_number, rows_text
+from ._base import ImageStepMixin, check_flag, iter_chunks, rows_per_chunk
 
 __all__ = ["CountScaler"]
 
@@ -117,12 +118,7 @@ class CountScaler(ImageStepMixin, TransformerMixin, BaseEstimator):
         check_flag(self.per_band, "per_band", step)
         if self.stretch not in _STRETCHES:
             raise ValueError(f"{step}: stretch must be 'log', 'asinh' or None, got {self.stretch!r}")
-        if self.softening is not None:
-            s = self.softening
-            if isinstance(s, bool) or not np.isscalar(s) or not np.isfinite(s) or s <= 0:
-                raise ValueError(
-                    f"{step}: softening must be a positive number or None, got {s!r}"
-                )
+        check_positive_number(self.softening, "softening", step, allow_none=True)
 
     def _inputs(self, X):
         X, images = self._images_of(X)

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 from scipy import ndimage
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from ._base import ImageStepMixin, check_positive_number, iter_chunks, rows_per_chunk
+from .._validation import check_positive_number
+from ._base import ImageStepMixin, iter_chunks, rows_per_chunk
 
 __all__ = ["GaussianSmoother"]
 
 _MODES = ("reflect", "constant", "nearest", "mirror", "wrap")
-
-
-def _check_sigma(value, name, step):
-    """Non-negative finite float."""
-    if (not isinstance(value, numbers.Real) or isinstance(value, bool)
-            or not np.isfinite(value) or value < 0):
-        raise ValueError(f"{step}: {name} must be a finite number >= 0, got {value!r}")
-    return float(value)
 
 
 class GaussianSmoother(ImageStepMixin, TransformerMixin, BaseEstimator):
@@ -79,10 +70,10 @@ class GaussianSmoother(ImageStepMixin, TransformerMixin, BaseEstimator):
                 raise ValueError(
                     f"{step}: sigma must be a number or a (rows, columns) pair, got {self.sigma!r}"
                 )
-            sy, sx = (_check_sigma(s, "sigma", step) for s in self.sigma)
+            sy, sx = (check_positive_number(s, "sigma", step, allow_zero=True) for s in self.sigma)
         else:
-            sy = sx = _check_sigma(self.sigma, "sigma", step)
-        sb = _check_sigma(self.sigma_bands, "sigma_bands", step)
+            sy = sx = check_positive_number(self.sigma, "sigma", step, allow_zero=True)
+        sb = check_positive_number(self.sigma_bands, "sigma_bands", step, allow_zero=True)
         if self.mode not in _MODES:
             raise ValueError(f"{step}: mode must be one of {list(_MODES)}, got {self.mode!r}")
         check_positive_number(self.truncate, "truncate", step)

@@ -1,0 +1,194 @@
+"""The container: a zip of model.json and two safetensors blobs, written atomically and read with caps.
+
+Loading, step one: every member is read with a cap on its size, the JSON
+is checked for depth and size before it is parsed, and the safetensors
+headers are checked against their data, before anything is interpreted.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import struct
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from ..io._util import atomic_output
+from ._format import _ARRAYS_NAME, _JSON_NAME, _TENSORS_NAME, FORMAT_NAME, FORMAT_VERSION, LIMITS, ModelFileError
+
+_SAFETENSORS_DTYPES = {
+    "BOOL": 1, "U8": 1, "I8": 1, "U16": 2, "I16": 2, "F16": 2, "BF16": 2, "U32": 4, "I32": 4,
+    "F32": 4, "U64": 8, "I64": 8, "F64": 8,
+}
+
+
+def _read_member(zf, info, cap, filename):
+    """A zip member's bytes, refusing more than ``cap`` (the header and the stream both)."""
+    if info.file_size > cap:
+        raise ModelFileError(
+            f"refusing to load {filename!r}: {info.filename} is {info.file_size} bytes uncompressed, over "
+            f"the cap of {cap} (skcluster.persist.LIMITS)", where=info.filename)
+    with zf.open(info) as f:
+        data = f.read(cap + 1)
+    if len(data) > cap or len(data) != info.file_size:
+        raise ModelFileError(
+            f"refusing to load {filename!r}: {info.filename} holds {'more than ' if len(data) > cap else ''}"
+            f"{len(data)} bytes, but its zip header says {info.file_size}", where=info.filename)
+    return data
+
+
+def _json_shape_check(text, filename):
+    """Refuse JSON nested or sized over the caps, before parsing it."""
+    stripped = re.sub(rb'"(?:[^"\\]|\\.)*"', b'""', text)
+    codes = np.frombuffer(stripped, dtype=np.uint8)
+    opens = (codes == ord("[")) | (codes == ord("{"))
+    closes = (codes == ord("]")) | (codes == ord("}"))
+    n_values = int(opens.sum()) + int(np.count_nonzero(codes == ord(","))) + 1
+    if n_values > LIMITS["json_nodes"]:
+        raise ModelFileError(
+            f"refusing to load {filename!r}: {_JSON_NAME} holds about {n_values} values, over the cap of "
+            f"{LIMITS['json_nodes']} (skcluster.persist.LIMITS)", where=_JSON_NAME)
+    if codes.size:
+        depth = int(np.max(np.cumsum(opens.astype(np.int64) - closes.astype(np.int64))))
+        if depth > LIMITS["json_depth"]:
+            raise ModelFileError(
+                f"refusing to load {filename!r}: {_JSON_NAME} is nested {depth} deep, over the cap of "
+                f"{LIMITS['json_depth']} (skcluster.persist.LIMITS)", where=_JSON_NAME)
+
+
+def _no_duplicates(pairs):
+    out = {}
+    for k, v in pairs:
+        if k in out:
+            raise ValueError(f"duplicate key {k!r}")
+        out[k] = v
+    return out
+
+
+def _safetensors_header(raw, member, cap, filename):
+    """name -> (dtype, shape) from a safetensors blob, checked against its data."""
+    if not raw:
+        return {}
+
+    def bad(why):
+        return ModelFileError(f"refusing to load {filename!r}: {member}: {why}", where=member)
+
+    if len(raw) < 8:
+        raise bad("too short for a safetensors header")
+    (n,) = struct.unpack("<Q", raw[:8])
+    if n > min(LIMITS["safetensors_header_bytes"], len(raw) - 8):
+        raise bad(f"its header claims {n} bytes (file {len(raw)} bytes, cap "
+                  f"{LIMITS['safetensors_header_bytes']})")
+    try:
+        header = json.loads(raw[8:8 + n], object_pairs_hook=_no_duplicates)
+    except (ValueError, RecursionError) as exc:
+        raise bad(f"malformed header ({exc})") from None
+    if not isinstance(header, dict):
+        raise bad("malformed header")
+    header.pop("__metadata__", None)
+    if len(header) > LIMITS["safetensors_entries"]:
+        raise bad(f"{len(header)} entries, over the cap of {LIMITS['safetensors_entries']}")
+    data_len = len(raw) - 8 - n
+    spans = []
+    out = {}
+    for name, info in header.items():
+        if not (isinstance(info, dict) and set(info) == {"dtype", "shape", "data_offsets"}):
+            raise bad(f"malformed entry {name!r}")
+        dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
+        if dtype not in _SAFETENSORS_DTYPES:
+            raise bad(f"entry {name!r} has dtype {dtype!r}, which is not allowed")
+        if not (isinstance(shape, list) and len(shape) <= 32
+                and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape)):
+            raise bad(f"entry {name!r} has a malformed shape {shape!r}")
+        if not (isinstance(offsets, list) and len(offsets) == 2
+                and all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
+                and 0 <= offsets[0] <= offsets[1] <= data_len):
+            raise bad(f"entry {name!r} has data offsets {offsets!r} outside its {data_len} bytes of data")
+        size = math.prod(shape) * _SAFETENSORS_DTYPES[dtype]
+        if size != offsets[1] - offsets[0] or size > cap:
+            raise bad(f"entry {name!r} declares shape {shape} of {dtype} ({size} bytes) but "
+                      f"{offsets[1] - offsets[0]} bytes of data")
+        spans.append(tuple(offsets))
+        out[name] = (dtype, tuple(shape))
+    spans.sort()
+    end = 0
+    for a, b in spans:
+        if a != end:
+            raise bad("its entries overlap or leave gaps in the data")
+        end = b
+    if end != data_len:
+        raise bad(f"its entries cover {end} of its {data_len} bytes of data")
+    return out
+
+
+_MEMBERS = {_JSON_NAME: "json_bytes", _ARRAYS_NAME: "arrays_bytes", _TENSORS_NAME: "tensors_bytes"}
+
+
+def _read_archive(path):
+    """(manifest, raw arrays, raw tensors) of a model file, with every cap applied."""
+    path = Path(path)
+    filename = str(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"model file not found: {filename!r}")
+    if not zipfile.is_zipfile(path):
+        raise ModelFileError(
+            f"{filename!r} is not a skcluster model file (expected a zip written by "
+            "skcluster.persist.save; pickles are read with joblib.load)")
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise ModelFileError(f"{filename!r} is not a readable zip file: {exc}") from None
+    with zf:
+        infos = zf.infolist()
+        names = [i.filename for i in infos]
+        if _JSON_NAME not in names:
+            raise ModelFileError(f"{filename!r} is a zip file but has no {_JSON_NAME}: not a skcluster model file")
+        extra = sorted(set(names) - set(_MEMBERS))
+        if extra or len(names) != len(set(names)):
+            raise ModelFileError(
+                f"refusing to load {filename!r}: unexpected archive members "
+                f"{extra or sorted(n for n in names if names.count(n) > 1)}", where=(extra or names)[0])
+        raw = {}
+        for info in infos:
+            if info.flag_bits & 0x1 or info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                raise ModelFileError(f"refusing to load {filename!r}: {info.filename} is encrypted or "
+                                     "compressed with an unsupported method", where=info.filename)
+            try:
+                raw[info.filename] = _read_member(zf, info, LIMITS[_MEMBERS[info.filename]], filename)
+            except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError) as exc:
+                raise ModelFileError(f"refusing to load {filename!r}: {info.filename} cannot be read: "
+                                     f"{exc}", where=info.filename) from None
+    text = raw[_JSON_NAME]
+    _json_shape_check(text, filename)
+    try:
+        manifest = json.loads(text, object_pairs_hook=_no_duplicates)
+    except (ValueError, RecursionError) as exc:
+        raise ModelFileError(f"refusing to load {filename!r}: {_JSON_NAME} is not valid JSON: {exc}",
+                             where=_JSON_NAME) from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
+        got = manifest.get("format") if isinstance(manifest, dict) else None
+        raise ModelFileError(f"{filename!r}: unknown format {got!r} (not a skcluster model file)")
+    version = manifest.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ModelFileError(f"{filename!r}: malformed format_version {version!r}")
+    if version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{filename!r} was written in format version {version}; this skcluster reads up to version "
+            f"{FORMAT_VERSION}: upgrade skcluster")
+    if "root" not in manifest:
+        raise ModelFileError(f"{filename!r}: {_JSON_NAME} has no 'root'")
+    return manifest, raw.get(_ARRAYS_NAME, b""), raw.get(_TENSORS_NAME, b"")
+
+
+def _write_archive(path, text, arrays, tensors, overwrite):
+    """Write the zip (JSON deflated, safetensors stored) atomically: all of it, or nothing."""
+    path = Path(path)
+    with atomic_output(path, overwrite=overwrite) as tmp:
+        with zipfile.ZipFile(tmp, "w") as zf:
+            zf.writestr(_JSON_NAME, text, compress_type=zipfile.ZIP_DEFLATED)
+            zf.writestr(_ARRAYS_NAME, arrays, compress_type=zipfile.ZIP_STORED)
+            zf.writestr(_TENSORS_NAME, tensors, compress_type=zipfile.ZIP_STORED)
+    return path

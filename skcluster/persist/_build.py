@@ -1,0 +1,77 @@
+"""Loading, step three: build the checked tree (only the classes the checker resolved)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._check import _sub
+from ._format import ModelFileError
+
+
+class _Builder:
+    """Build the checked tree (only classes the checker resolved)."""
+
+    def __init__(self, classes, arrays, tensors, device, filename):
+        self.classes = classes
+        self.arrays = arrays
+        self.tensors = tensors
+        self.device = device
+        self.filename = filename
+
+    def build(self, node, where="root"):
+        if node is None or isinstance(node, (bool, int, float, str)):
+            return node
+        if isinstance(node, list):
+            return [self.build(v, _sub(where, i)) for i, v in enumerate(node)]
+        if "__float__" in node:
+            return float(node["__float__"])
+        if "__npscalar__" in node:
+            return np.array(self.build(node["value"]), dtype=np.dtype(node["__npscalar__"]))[()]
+        if "__ndarray__" in node:
+            arr = self.arrays[node["__ndarray__"]]
+            return np.array(arr, copy=True)
+        if "__ndarray_values__" in node:
+            values = [self.build(v) for v in node["__ndarray_values__"]]
+            shape = tuple(node["shape"])
+            if node["dtype"] == "object":
+                out = np.empty(len(values), dtype=object)
+                out[:] = values
+                return out.reshape(shape)
+            return np.array(values, dtype=np.dtype(node["dtype"])).reshape(shape)
+        if "__dtype__" in node:
+            return np.dtype(object if node["__dtype__"] == "object" else node["__dtype__"])
+        if "__tuple__" in node:
+            return tuple(self.build(v, _sub(where, i)) for i, v in enumerate(node["__tuple__"]))
+        if "__dict__" in node:
+            return {k: self.build(v, _sub(where, k)) for k, v in node["__dict__"].items()}
+        if "__dict_items__" in node:
+            return {_hashable(self.build(k)): self.build(v) for k, v in node["__dict_items__"]}
+        if "__class__" in node:
+            return self.classes[node["__class__"]]
+        if "__tensor__" in node:
+            return self.tensors[node["__tensor__"]]
+        if "__torch_dtype__" in node:
+            import torch
+
+            return getattr(torch, node["__torch_dtype__"])
+        if "__object__" in node:
+            path = node["__object__"]
+            cls = self.classes[path]
+            params = self.build(node["params"], f"{where}.params")
+            try:
+                if "persist" in node:
+                    return cls._persist_restore(params, self.build(node["persist"]), device=self.device)
+                obj = cls(**params)
+                obj.__dict__.update(self.build(node["state"], f"{where}.state"))
+                return obj
+            except ModelFileError:
+                raise
+            except Exception as exc:
+                raise ModelFileError(
+                    f"refusing to load {self.filename!r}: {where}: building {path!r} from the file failed: "
+                    f"{type(exc).__name__}: {exc}", where=where, name=path) from exc
+        raise ModelFileError(f"{self.filename!r}: {where}: malformed node")  # pragma: no cover - checked
+
+
+def _hashable(key):
+    return tuple(_hashable(k) for k in key) if isinstance(key, list) else key
