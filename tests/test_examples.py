@@ -53,7 +53,7 @@ def test_train_on_mock_runs(tmp_path):
 
 
 def test_predict_efeds_runs(tmp_path, efeds_dir):
-    proc = _run(REPO / "examples" / "predict_efeds.py", tmp_path)
+    proc = _run(REPO / "examples" / "predict_efeds.py", tmp_path, "--data", str(efeds_dir))
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("eFEDS J")]
     assert len(lines) == 2 and "log10 M500c/Msun" in lines[0]
