@@ -30,7 +30,7 @@ from skcluster.streaming import predict_stream
 def main(quick=False):
     from dask.distributed import Client, LocalCluster
 
-    n_train, n_members, epochs, n_predict = (80, 2, 1, 200) if quick else (1000, 4, 20, 5000)
+    n_train, n_members, epochs, n_predict = (60, 2, 1, 60) if quick else (1000, 4, 20, 5000)
     small_net = dict(channels=(8, 16), dense=(16,)) if quick else {}
     # (in a script the workers are new processes: keep this under `if __name__ == "__main__":`)
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster, Client(cluster) as client:

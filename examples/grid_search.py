@@ -22,7 +22,7 @@ from skcluster.models import make_mass_pipeline
 
 
 def main(quick=False):
-    n_clusters, epochs = (80, 1) if quick else (300, 8)
+    n_clusters, epochs = (60, 1) if quick else (300, 8)
     data = make_survey("efeds", n_clusters=n_clusters, random_state=1)
     pipe = make_mass_pipeline(n_estimators=1, max_epochs=epochs, random_state=0,
                               channels=(8, 16), dense=(16,))

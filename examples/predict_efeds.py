@@ -2,9 +2,11 @@
 
 The real data: evtool images of a 34 arcmin eFEDS patch in seven bands
 (0.3-0.6, 0.6-1.1, 1.1-1.6, 1.6-2.2, 2.2-3.5, 3.5-5.0, 5.0-7.0 keV) on 4
-arcsec pixels, with exposure maps (the ``efeds_mbproj2d`` folder; see its
-README). The model: the standard pipeline trained on the mock survey binned
-in the same seven bands (preset ``"efeds7"``) over the same 20 arcmin box
+arcsec pixels, with exposure maps (the ``examples/eFEDS`` folder of the
+public repository jeremysanders/mbproj2d; where to get it and the other
+public eFEDS and eRASS1 products: the user guide's real-data page). Set
+``SKCLUSTER_EFEDS_DIR`` to that folder or pass ``--data DIR``. The model:
+the standard pipeline trained on the mock survey binned in the same seven bands (preset ``"efeds7"``) over the same 20 arcmin box
 and 50 x 50 pixels of 24 arcsec, i.e. the same pixel size as the real
 images after 6 x 6 rebinning. For prediction the pipeline's first step, which
 bins mock event lists, is swapped for an ``ImageCutout`` that cuts the same
@@ -21,11 +23,12 @@ only partly covered, padded with the local background level and flagged
 The same from the command line::
 
     skcluster train --bands efeds7 --n-clusters 3000 --n-estimators 5 --max-epochs 30 --out efeds7.skc
-    skcluster predict --model efeds7.skc --catalog two.csv --images $D/img_*.fits.gz \\
-        --exposure $D/expmap_norm_[0-9]*.fits.gz --exposure-vignetting unvignetted --out masses.csv
+    skcluster predict --model efeds7.skc --catalog docs/data/efeds_two_clusters.csv \\
+        --images $D/img_*.fits.gz --exposure $D/expmap_norm_[0-9]*.fits.gz \\
+        --exposure-vignetting unvignetted --out masses.csv
 
-    python examples/predict_efeds.py            # 3000 mock clusters, 5 CNNs: ~10-15 min on 2 cores
-    python examples/predict_efeds.py --quick    # a tiny model, to check that it runs
+    python examples/predict_efeds.py --data $D            # 3000 mock clusters, 5 CNNs: ~10-15 min on 2 cores
+    python examples/predict_efeds.py --data $D --quick    # a tiny model, to check that it runs
 """
 
 import argparse
@@ -40,22 +43,23 @@ from skcluster.models import make_mass_pipeline
 from skcluster.preprocessing import ImageCutout
 
 BANDS_EV = ["0300_0600", "0600_1100", "1100_1600", "1600_2200", "2200_3500", "3500_5000", "5000_7000"]
-#: The two clusters of the patch (eFEDS catalogue of Liu et al. 2022, via the data README).
+#: The two clusters of the patch (eFEDS cluster catalogue of Liu et al. 2022).
 CLUSTERS = {"eFEDS J092121.2+031726": (140.33848, 3.29060, 0.3329),   # L_X 2.1e44 erg/s, T 5.2 keV
             "eFEDS J092022.0+030106": (140.09184, 3.01860, 0.4806)}   # at the detection limit
 
 
-def data_dir():
-    for cand in (os.environ.get("SKCLUSTER_EFEDS_DIR"),
-                 Path(__file__).resolve().parents[1].parent / "shared" / "data" / "efeds_mbproj2d",
-                 "/work/shared/data/efeds_mbproj2d"):
-        if cand and (Path(cand) / "img_0300_0600.fits.gz").is_file():
-            return Path(cand)
-    raise SystemExit("eFEDS images not found: set SKCLUSTER_EFEDS_DIR to the efeds_mbproj2d folder")
+def data_dir(given=None):
+    """The folder with the eFEDS images: ``--data``, else ``$SKCLUSTER_EFEDS_DIR``."""
+    cand = given or os.environ.get("SKCLUSTER_EFEDS_DIR")
+    if cand and (Path(cand) / "img_0300_0600.fits.gz").is_file():
+        return Path(cand)
+    where = f"{cand!r} holds no img_0300_0600.fits.gz" if cand else "no folder given"
+    raise SystemExit(f"eFEDS images not found ({where}): pass --data DIR or set SKCLUSTER_EFEDS_DIR "
+                     "to the folder with img_*.fits.gz and expmap_norm_*.fits.gz")
 
 
-def main(quick=False, model_path=None):
-    d = data_dir()
+def main(quick=False, model_path=None, data=None):
+    d = data_dir(data)
     if model_path and Path(model_path).is_file():
         pipe = persist.load(model_path)
     else:
@@ -90,5 +94,7 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="a tiny model, to check that it runs")
     ap.add_argument("--model", help="load this model if it exists, else train and save it there")
+    ap.add_argument("--data", help="folder with the eFEDS images and exposure maps "
+                                   "(default: $SKCLUSTER_EFEDS_DIR)")
     args = ap.parse_args()
-    main(quick=args.quick, model_path=args.model)
+    main(quick=args.quick, model_path=args.model, data=args.data)

@@ -202,7 +202,6 @@ def run_demo(out="skcluster-demo", *, n_clusters=DEFAULTS["n_clusters"],
         ``table`` (Markdown), ``n_train``, ``n_test``, ``settings``,
         ``seconds`` (per stage) and ``files`` (name -> path).
     """
-    from matplotlib.figure import Figure
     from sklearn.model_selection import train_test_split
 
     from . import persist
@@ -212,7 +211,7 @@ def run_demo(out="skcluster-demo", *, n_clusters=DEFAULTS["n_clusters"],
     from .io import write_table
     from .io._util import commit_files, final_commit, staged_folder
     from .models import make_mass_pipeline
-    from .plotting import plot_cluster_bands, plot_performance
+    from .plotting import plot_model_input, plot_performance
 
     for name, value, lo in (("n_clusters", n_clusters, 20), ("n_estimators", n_estimators, 1),
                             ("max_epochs", max_epochs, 1)):
@@ -294,10 +293,9 @@ def run_demo(out="skcluster-demo", *, n_clusters=DEFAULTS["n_clusters"],
 
         order = np.argsort(y_test)
         show = [int(order[-1]), int(order[len(order) // 2]), int(order[0])]  # most massive, median, least
-        fig = Figure(figsize=(2.3 * 4 + 0.4, 2.3 * len(show) + 0.5), layout="constrained")
-        plot_cluster_bands(X_test, indices=show, y=y_test, fig=fig)
-        fig.suptitle("held-out mock clusters: most massive, median, least massive (events, 16\" pixels)",
-                     fontsize=9)
+        fig = plot_model_input(pipe, X_test, indices=show, y=y_test,  # the model's bands and pixels
+                               theta500_arcmin=np.asarray(cat["theta500_arcmin"])[idx_test],
+                               labels=["most massive", "median", "least massive"])
         _save_figure(fig, staged["clusters"])
         seconds["write"] = time.perf_counter() - t0
         seconds["total"] = time.perf_counter() - t_start

@@ -6,7 +6,7 @@ gallery examples are shown, not run (they train networks), so the build takes
 well under a minute. Skipped, saying why, when the ``docs`` extra is not
 installed (``pip install -e ".[docs]"``).
 
-Warnings are not errors here yet: ``docs/build.sh -W`` is the strict build.
+Warnings are errors (``-W``), as in ``docs/build.sh -W``.
 """
 
 import importlib.util

@@ -1,8 +1,11 @@
 """The example scripts: each is complete (docstring with usage, --quick, a main guard) and runs.
 
-Three run here in their --quick form (tiny sizes): the mock pipeline, the
-real-eFEDS prediction and the eRASS1 data path on synthetic DR1 files. The GridSearchCV and Dask examples take 20-40 s
-more; they run too when SKCLUSTER_TEST_ALL_EXAMPLES=1.
+Every example runs here in its --quick form (tiny sizes, each well under a
+minute on an idle 2-core machine): the mock pipeline, the real-eFEDS
+prediction (skipped without the eFEDS images), the eRASS1 data path on
+synthetic DR1 files, GridSearchCV, and Dask
+(skipped without ``dask.distributed``). A new example in examples/ fails
+``test_every_example_runs_in_the_suite`` until it gets a run test here.
 """
 
 import ast
@@ -15,12 +18,17 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((REPO / "examples").glob("*.py"))
-RUN_ALL = os.environ.get("SKCLUSTER_TEST_ALL_EXAMPLES") == "1"
+#: The examples with a run test below (test_every_example_runs_in_the_suite keeps it complete).
+RUN_TESTS = {"train_on_mock", "predict_efeds", "grid_search", "dask_scaling", "predict_erass1"}
 
 
 def test_the_examples_are_there():
     assert {p.stem for p in EXAMPLES} >= {"train_on_mock", "grid_search", "predict_efeds", "dask_scaling",
                                             "predict_erass1"}
+
+
+def test_every_example_runs_in_the_suite():
+    assert {p.stem for p in EXAMPLES} == RUN_TESTS
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
@@ -47,7 +55,7 @@ def test_train_on_mock_runs(tmp_path):
 
 
 def test_predict_efeds_runs(tmp_path, efeds_dir):
-    proc = _run(REPO / "examples" / "predict_efeds.py", tmp_path)
+    proc = _run(REPO / "examples" / "predict_efeds.py", tmp_path, "--data", str(efeds_dir))
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("eFEDS J")]
     assert len(lines) == 2 and "log10 M500c/Msun" in lines[0]
@@ -76,11 +84,16 @@ def _event_counts(out):
     return int(line.split()[0]), int(line.split(", ")[1].split()[0])
 
 
-@pytest.mark.skipif(not RUN_ALL, reason="set SKCLUSTER_TEST_ALL_EXAMPLES=1 to run (20-40 s each)")
-@pytest.mark.parametrize("name", ["grid_search", "dask_scaling"])
-def test_slower_examples_run(name, tmp_path):
-    if name == "dask_scaling":
-        pytest.importorskip("dask.distributed")
-    proc = _run(REPO / "examples" / f"{name}.py", tmp_path)
+def test_grid_search_runs(tmp_path):
+    proc = _run(REPO / "examples" / "grid_search.py", tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert ("best:" in proc.stdout) if name == "grid_search" else ("clusters predicted" in proc.stdout)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{'bin__bands'")]
+    assert len(lines) == 4 and all("scatter" in ln and "CRPS" in ln for ln in lines)
+    assert "best: {" in proc.stdout
+
+
+def test_dask_scaling_runs(tmp_path):
+    pytest.importorskip("dask.distributed")
+    proc = _run(REPO / "examples" / "dask_scaling.py", tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "60 clusters predicted in 1 batches: scatter" in proc.stdout

@@ -33,3 +33,20 @@ def test_version_from_the_installed_package():
         capture_output=True, text=True, check=True,
     )
     assert re.fullmatch(r"\d+\.\d+\.\d+\S*\n", out.stdout)
+
+
+def test_headline_benchmark_block_says_where_it_comes_from():
+    text = (REPO / "README.md").read_text()
+    start, end = text.index("<!-- headline-benchmark -->"), text.index("<!-- /headline-benchmark -->")
+    block = text[start:end]
+    assert "Mock version:" in block and "skcluster benchmark " in block
+    rows = [ln for ln in block.splitlines() if ln.startswith("| ")]
+    assert rows[0].startswith("| model | scatter") and len(rows) > 5
+
+
+def test_readme_is_one_screen_and_its_links_exist():
+    text = (REPO / "README.md").read_text()
+    assert len(text.splitlines()) <= 140
+    links = re.findall(r"\]\(((?:docs|examples)/[^)#]*)\)", text)
+    assert links and all((REPO / link).exists() for link in links), [
+        link for link in links if not (REPO / link).exists()]

@@ -12,7 +12,7 @@ from .explain import (
     plot_origin_importance,
     plot_radial_importance,
 )
-from .images import DEFAULT_PLOT_BANDS_KEV, plot_cluster_bands
+from .images import DEFAULT_PLOT_BANDS_KEV, plot_cluster_bands, plot_model_input
 from .performance import (
     plot_calibration,
     plot_performance,
@@ -32,6 +32,7 @@ __all__ = [
     "plot_radial_importance",
     "plot_calibration",
     "plot_cluster_bands",
+    "plot_model_input",
     "plot_performance",
     "plot_predicted_vs_true",
     "plot_residuals",
