@@ -432,9 +432,9 @@ def predict_catalog(model, catalog, *, images=None, exposures=None, events=None,
     """
     from .io import find_column, read_catalog, read_table
     from .io.catalog import DEC_NAMES, RA_NAMES, Z_NAMES
-    from .streaming import _check_batch_size
+    from ._validation import check_positive_int
 
-    batch_size = _check_batch_size(batch_size)
+    batch_size = check_positive_int(batch_size, "batch_size", "predict_catalog")
     if (images is None) == (events is None):
         raise ValueError("give the clusters' data: images= (band images) or events= (event lists), "
                          "one of them")
