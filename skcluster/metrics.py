@@ -298,7 +298,7 @@ def transfer_diagnostics(y_true, y_pred, z=None, *, mass_bins=None, z_bins=None,
         ``bias_dex`` (mean y_pred - y_true, dex) and ``scatter``;
         ``mass_bins`` and, with ``z``, ``z_bins``: dicts with ``edges``,
         ``count`` and ``bias_dex`` (arrays, the bias in dex per bin), and
-        ``max_abs_bias_dex``, the largest |bias| over the bins with at
+        ``max_abs_bias_dex``, the largest absolute bias over the bins with at
         least ``min_count`` clusters (NaN when none has).
     """
     t, p = _check(y_true, y_pred)
