@@ -297,7 +297,7 @@ def build_parser():
                "  skcluster simulate --survey erass1 --area 100 --out mock_erass1 --n-jobs 2\n\n"
                + _EXIT_CODES,
     )
-    p.add_argument("--survey", choices=("efeds", "erass1"), default="efeds", help="survey depth preset")
+    p.add_argument("--survey", choices=("efeds", "erass1", "erosita"), default="efeds", help="survey depth preset")
     size = p.add_mutually_exclusive_group(required=True)
     size.add_argument("--n-clusters", type=_positive_int, help="clusters passing the detection cuts")
     size.add_argument("--area", type=_positive_float, metavar="DEG2", help="sky area, deg^2")
@@ -324,7 +324,7 @@ def build_parser():
                "  skcluster train --bands 0.5-1.2,1.2-2.0,2.0-7.0 --size-arcmin 15 --out ho3.skc\n"
                "  skcluster train --data mock_efeds --bands efeds7 --out from_files.skc\n\n" + _EXIT_CODES,
     )
-    p.add_argument("--survey", choices=("efeds", "erass1"), default="efeds",
+    p.add_argument("--survey", choices=("efeds", "erass1", "erosita"), default="efeds",
                    help="mock survey depth preset (ignored with --data)")
     p.add_argument("--data", metavar="DIR", help="train on a folder written by 'skcluster simulate' instead")
     _add_bands(p)
