@@ -326,6 +326,7 @@ def test_write_and_read_back_through_the_real_data_path(small, tmp_path):
     back = read_survey(folder)
     assert np.array_equal(back.y, small.y)
     assert np.allclose(back.X["ra"], small.X["ra"]) and np.allclose(back.X["exposure"], small.X["exposure"])
+    assert np.array_equal(back.X["background"], small.X["background"]) and np.array_equal(back.X["nh"], small.X["nh"])
     assert back.params == small.params
     for a, b in zip(small.X["events"], back.X["events"]):
         assert len(a) == len(b)
