@@ -16,7 +16,12 @@ in keV; origin 1 = ICM, 2 = AGN, 0 = background):
   power-law spectra with the flux-dependent photon index
   (:mod:`~skcluster.datasets.background`);
 * sky + particle background, uniform over the box (the exposure does not
-  vary across the box), energies from the fitted background spectrum;
+  vary across the box), energies from the fitted background spectrum, its
+  level times the cluster's own background factor (``background_rel``);
+* with ``nh_vary`` (preset ``erosita``) the ICM and AGN spectra are absorbed
+  by the cluster's own Galactic N_H, and the AGN above the cluster's own
+  point-source limit (``ps_limit``, falling with its exposure) are the ones
+  the background map leaves out;
 * every source photon is displaced by the King PSF (core radius
   ``psf_core_arcsec * psf_scale``); photons outside the box are dropped.
 

@@ -6,9 +6,14 @@ How a survey is built
    at catalogue level and vectorised, from the tile's own random stream
    (``SeedSequence(entropy, spawn_key=(0, tile))``): halos from the mass
    function (:mod:`.population`), structure and luminosities
-   (:mod:`.scaling`, :mod:`.morphology`), exposure, central AGN, and the
-   expected ICM counts in the detection band ``mu`` (count rates from
-   :class:`skcluster.physics.BandRateTable`).
+   (:mod:`.scaling`, :mod:`.morphology`), exposure, central AGN, the
+   cluster's background factor, Galactic N_H and point-source limit (these
+   three vary only in the mixed-depth preset ``erosita``, and are drawn
+   after everything else, so the other presets draw what they always
+   drew), and the expected ICM counts in the detection band ``mu`` (count
+   rates from :class:`skcluster.physics.BandRateTable`, times the
+   absorption factor of the cluster's N_H where it varies). The detection
+   of each cluster uses its own exposure, background level and N_H.
 2. Pre-selection: photons are simulated only for halos with
    ``mu >= preselect_min_counts`` (3). It cannot drop a cluster that would
    pass, up to a bound computed exactly: a cluster passes only with at
