@@ -307,7 +307,7 @@ def build_parser():
                "  skcluster simulate --survey erass1 --area 100 --out mock_erass1 --n-jobs 2\n\n"
                + _EXIT_CODES,
     )
-    p.add_argument("--survey", choices=("efeds", "erass1"), default="efeds", help="survey depth preset")
+    p.add_argument("--survey", choices=("efeds", "erass1", "erosita"), default="efeds", help="survey depth preset")
     size = p.add_mutually_exclusive_group(required=True)
     size.add_argument("--n-clusters", type=_positive_int, help="clusters passing the detection cuts")
     size.add_argument("--area", type=_positive_float, metavar="DEG2", help="sky area, deg^2")
@@ -345,7 +345,7 @@ def build_parser():
                "--flag-mask none.\n\n" + _EXIT_CODES,
     )
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--survey", choices=("efeds", "erass1"), default=None,
+    src.add_argument("--survey", choices=("efeds", "erass1", "erosita"), default=None,
                      help="mock survey depth preset (the default source: efeds)")
     src.add_argument("--data", metavar="DIR", help="train on a folder written by 'skcluster simulate'")
     src.add_argument("--catalog", metavar="CAT",

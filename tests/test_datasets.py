@@ -46,7 +46,7 @@ def test_unknown_parameter_lists_valid_ones():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(survey="erosita"), "unknown survey 'erosita'; presets are"),
+        (dict(survey="erass9"), "unknown survey 'erass9'; presets are"),
         (dict(area_deg2=-3), "area_deg2 must be a positive"),
         (dict(area_deg2=float("nan")), "area_deg2 must be a positive"),
         (dict(area_deg2=1e6), "exceeds the"),
@@ -79,7 +79,7 @@ def test_area_that_cannot_supply_n_clusters():
 
 
 def test_presets_and_overrides():
-    assert set(PRESETS) == {"efeds", "erass1"}
+    assert set(PRESETS) == {"efeds", "erass1", "erosita"}
     e = resolve_parameters("efeds")
     r = resolve_parameters("ERASS1", psf_scale=1.3)
     assert e == SurveyParameters()
@@ -95,7 +95,7 @@ def test_survey_structure(small):
     X, y, cat, p = small.X, small.y, small.catalog, small.params
     n = len(y)
     assert n > 10 and len(X) == n == len(cat)
-    assert set(X.columns) == {"events", "point_sources", "z", "exposure", "ra", "dec"}
+    assert set(X.columns) == {"events", "point_sources", "z", "exposure", "background", "nh", "ra", "dec"}
     assert X.meta == {"survey": "efeds", "size_arcmin": 20.0, "energy_range_keV": (0.2, 10.0)}
     assert y.dtype == np.float64 and np.array_equal(y, np.asarray(cat["log10_M500"]))
     assert 13.0 <= y.min() and y.max() <= 15.2
@@ -326,6 +326,7 @@ def test_write_and_read_back_through_the_real_data_path(small, tmp_path):
     back = read_survey(folder)
     assert np.array_equal(back.y, small.y)
     assert np.allclose(back.X["ra"], small.X["ra"]) and np.allclose(back.X["exposure"], small.X["exposure"])
+    assert np.array_equal(back.X["background"], small.X["background"]) and np.array_equal(back.X["nh"], small.X["nh"])
     assert back.params == small.params
     for a, b in zip(small.X["events"], back.X["events"]):
         assert len(a) == len(b)

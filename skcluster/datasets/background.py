@@ -27,13 +27,16 @@ squares on fractional residuals):
 
 The two sky components are vignetted (survey vignetting of
 :mod:`skcluster.physics.instrument`, absolute, since the rates are per
-unvignetted second). The measured rates come from source-masked
-background maps and so contain the AGN fainter than the point-source limit
-``agn_mask_flux_cgs``; the mock draws those AGN as discrete sources (down
-to ``agn_flux_min_cgs``), so their mean count rate is subtracted from the
-measured rates before the fit (when ``include_agn`` is on). The sum
-diffuse + faint-AGN mean therefore reproduces the measured rates; it is
-the "background map" the detection step uses.
+unvignetted second). The measured rates come from source-masked eFEDS
+background maps and so contain the AGN fainter than the eFEDS point-source
+limit (``MEASURED_MASK_FLUX_CGS``, 6.5e-15); the mock draws all AGN as
+discrete sources (down to ``agn_flux_min_cgs``), so the mean count rate of
+those below the eFEDS limit is subtracted from the measured rates before
+the fit (when ``include_agn`` is on). The "background map" the detection
+step uses is the diffuse part plus the mean of the AGN below the simulated
+survey's own limit ``agn_mask_flux_cgs``: at eFEDS depth it reproduces the
+measured rates; at a shallower depth (higher limit) it is higher by the
+AGN the survey no longer resolves.
 
 AGN: the 0.5-2 keV log N - log S of Lehmer et al. 2012 (per deg^2 above
 S: 1e-15: 712, 3e-15: 278, 1e-14: 81, 3e-14: 17, 1e-13: 2.6), interpolated
@@ -63,6 +66,7 @@ __all__ = [
     "sample_agn_fluxes",
     "agn_tables",
     "background_model",
+    "faint_agn_map_rate",
     "energy_grid",
     "inverse_cdf",
 ]
@@ -76,6 +80,11 @@ MEASURED_BACKGROUND = {
     (2.3, 5.0): 1.2e-3,
     (5.0, 10.0): 1.6e-3,
 }
+#: Point-source limit of the survey the background was measured in (eFEDS,
+#: 0.5-2 keV, erg/s/cm^2; Brunner et al. 2022): the measured rates hold the
+#: AGN below it, so the diffuse component is the measured rate less their
+#: mean, whatever the point-source limit of the survey simulated.
+MEASURED_MASK_FLUX_CGS = 6.5e-15
 #: Temperature of the soft foreground component, keV [uncertain].
 SOFT_KT_KEV = 0.2
 #: Energy below which the particle spectrum is flat, keV.
@@ -146,7 +155,7 @@ def quantise_gamma(gamma):
     return np.clip(np.rint((np.asarray(gamma) - _GAMMA_GRID[0]) / 0.01).astype(np.intp), 0, _GAMMA_GRID.size - 1)
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=64)
 def agn_tables(nH_cm2, energy_range_keV, det_band_keV):
     """AGN count rates per unit flux and energy CDFs on the photon-index grid.
 
@@ -170,11 +179,15 @@ def agn_tables(nH_cm2, energy_range_keV, det_band_keV):
             "cdf_flat": flat, "n_edges": edges.size, "edges": edges}
 
 
-def _faint_agn_rates(params, bands):
-    """Mean AGN counts / s (unvignetted) / arcmin^2 from S_min to the mask limit, per band."""
-    if not params.include_agn or params.agn_mask_flux_cgs <= params.agn_flux_min_cgs:
+def _faint_agn_rates(params, bands, mask_flux_cgs=None):
+    """Mean AGN counts / s (unvignetted) / arcmin^2 from S_min to the mask limit, per band.
+
+    ``mask_flux_cgs`` (default ``params.agn_mask_flux_cgs``) is the limit.
+    """
+    limit = params.agn_mask_flux_cgs if mask_flux_cgs is None else mask_flux_cgs
+    if not params.include_agn or limit <= params.agn_flux_min_cgs:
         return np.zeros(len(bands))
-    s = np.logspace(np.log10(params.agn_flux_min_cgs), np.log10(params.agn_mask_flux_cgs), 400)
+    s = np.logspace(np.log10(params.agn_flux_min_cgs), np.log10(limit), 400)
     dn = -np.diff(lehmer_n_above(s))  # per deg^2
     sm = np.sqrt(s[1:] * s[:-1])
     g = np.round(agn_photon_index(sm), 2)
@@ -198,7 +211,9 @@ def _background_fit(nH_cm2, include_agn, agn_flux_min_cgs, agn_mask_flux_cgs, en
     p.agn_flux_min_cgs, p.agn_mask_flux_cgs = agn_flux_min_cgs, agn_mask_flux_cgs
     bands = list(MEASURED_BACKGROUND)
     measured = np.array([MEASURED_BACKGROUND[b] for b in bands])
-    faint = _faint_agn_rates(p, bands)
+    # the measured rates hold the AGN below the limit of the survey they were
+    # measured in (eFEDS), whatever the limit of the survey simulated
+    faint = _faint_agn_rates(p, bands, MEASURED_MASK_FLUX_CGS)
     target = measured - faint
     lo, hi = min(energy_range_keV[0], 0.2), max(energy_range_keV[1], 10.0)
     e, de, _ = energy_grid(lo, hi)
@@ -222,6 +237,35 @@ def _background_fit(nH_cm2, include_agn, agn_flux_min_cgs, agn_mask_flux_cgs, en
 
 
 @lru_cache(maxsize=16)
+def _faint_det_table(nH_cm2, include_agn, agn_flux_min_cgs, det_band_keV):
+    """log10 limits and the faint-AGN mean rate below each (detection band, unvignetted s, arcmin^2)."""
+    class _P:
+        pass
+
+    p = _P()
+    p.nH_cm2, p.include_agn, p.agn_flux_min_cgs = nH_cm2, include_agn, agn_flux_min_cgs
+    log_lim = np.linspace(np.log10(agn_flux_min_cgs), -11.0, 161)
+    rates = np.array([_faint_agn_rates(p, [det_band_keV], 10.0**ll)[0] for ll in log_lim])
+    return log_lim, rates
+
+
+def faint_agn_map_rate(params, limit_cgs):
+    """Mean rate of the AGN below ``limit_cgs`` (array) in the detection band.
+
+    Counts / s (unvignetted) / arcmin^2: what a source-masked background map
+    holds besides the diffuse background when the point sources above
+    ``limit_cgs`` (0.5-2 keV, erg/s/cm^2) are detected and masked. Linear
+    interpolation in log limit on 161 points (0.03 dex).
+    """
+    limit = np.asarray(limit_cgs, dtype=np.float64)
+    if not params.include_agn:
+        return np.zeros(limit.shape)
+    log_lim, rates = _faint_det_table(params.nH_cm2, params.include_agn, params.agn_flux_min_cgs,
+                                      tuple(params.det_band_keV))
+    return np.interp(np.log10(np.maximum(limit, 1e-30)), log_lim, rates, left=0.0)
+
+
+@lru_cache(maxsize=16)
 def background_model(params):
     """Background spectra of the mock for a parameter set.
 
@@ -235,8 +279,11 @@ def background_model(params):
         ``rate_full`` (diffuse counts/s unvignetted/arcmin^2 over the
         simulated energy range), ``rate_det`` (the same in the detection
         band), ``map_det`` (``rate_det`` plus the faint-AGN mean: the
-        background map of the detection step), all times
+        background map of the detection step), the diffuse rates times
         ``background_scale``; ``cdf`` and ``edges`` for drawing energies.
+        A cluster with its own background factor and point-source limit
+        (preset ``erosita``) has the map ``rate_det * factor`` plus
+        :func:`faint_agn_map_rate` at its limit.
     """
     fit = _background_fit(params.nH_cm2, params.include_agn, params.agn_flux_min_cgs,
                           params.agn_mask_flux_cgs, tuple(params.energy_range_keV))

@@ -181,7 +181,8 @@ def read_survey(folder, energy_range_keV=None):
     -------
     sklearn.utils.Bunch
         ``X`` (ClusterSample with ``events`` cut out of each file around the
-        catalogue position, ``z``, ``exposure``, ``ra``, ``dec``, and
+        catalogue position, ``z``, ``exposure``, ``background`` and ``nh``
+        (where the catalogue has them), ``ra``, ``dec``, and
         ``point_sources`` where the folder has them), ``y``
         (log10 M500c / Msun), ``catalog`` and ``params``.
     """
@@ -194,7 +195,8 @@ def read_survey(folder, energy_range_keV=None):
     params = resolve_parameters(**{k: (tuple(v) if isinstance(v, list) else v)
                                    for k, v in meta["params"].items()})
     cat = read_table(folder / _CATALOG)
-    sample = read_catalog(cat, columns=("exposure",))
+    depth = tuple(c for c in ("background", "nh") if c in cat.colnames)  # older folders lack them
+    sample = read_catalog(cat, columns=("exposure",) + depth)
     size = float(meta["size_arcmin"])
     events = np.empty(len(cat), dtype=object)
     for i, name in enumerate(cat["events_file"]):
@@ -208,6 +210,7 @@ def read_survey(folder, energy_range_keV=None):
         meta={"survey": meta.get("survey"), "size_arcmin": size,
               "energy_range_keV": tuple(energy_range_keV or meta["energy_range_keV"])},
         events=events, z=sample["z"], exposure=np.asarray(sample["exposure"], dtype=np.float64),
-        ra=sample["ra"], dec=sample["dec"], **extra)
+        ra=sample["ra"], dec=sample["dec"],
+        **{c: np.asarray(sample[c], dtype=np.float64) for c in depth}, **extra)
     return Bunch(X=X, y=np.asarray(cat["log10_M500"], dtype=np.float64), catalog=cat, params=params,
                  DESCR=f"Mock survey read back from {str(folder)!r}")

@@ -1,4 +1,4 @@
-"""Parameters of the mock eROSITA survey: one frozen dataclass, two presets.
+"""Parameters of the mock eROSITA survey: one frozen dataclass, three presets.
 
 Every parameter of the mock lives here, with its source. Published numbers
 that other modules use too (cosmology, the L_X-M and M-T relations, the
@@ -24,6 +24,7 @@ PSF 30% wider                  ``psf_scale`` (1 -> 1.3)
 no AGN                         ``include_agn`` (True -> False)
 eRASS1 depth                   ``survey="erass1"`` or
                                ``exposure_scale`` (1 -> 0.092)
+every depth (mixed training)   ``survey="erosita"``
 =============================  ==========================================
 """
 
@@ -146,7 +147,39 @@ class SurveyParameters:
     exposure_p05_s: float = _p(785.0, 1.0, 1e7, "5th percentile of the exposure, s (eFEDS) [measured]")
     exposure_p95_s: float = _p(1941.0, 1.0, 1e7, "95th percentile of the exposure, s (eFEDS) [measured]")
     exposure_scale: float = _p(1.0, 1e-3, 1e3, "multiplies every exposure (depth knob)")
+    exposure_log_uniform: bool = _p(False, doc="draw each cluster's exposure log-uniform in "
+                                               "[exposure_min_s, exposure_max_s] instead of the split "
+                                               "log-normal through exposure_p05_s/median/p95 (mixed-depth "
+                                               "preset 'erosita')")
+    exposure_min_s: float = _p(80.0, 1.0, 1e7,
+                               "lowest vignetted exposure (1 keV) of the log-uniform draw, s: eRASS1 near "
+                               "the ecliptic equator, 150 s unvignetted x 0.54 (Merloni et al. 2024; "
+                               "vignetting at 1 keV from the eFEDS exposure maps, Brunner et al. 2022)")
+    exposure_max_s: float = _p(5000.0, 1.0, 1e7,
+                               "highest vignetted exposure of the log-uniform draw, s: ~9 ks unvignetted, "
+                               "eRASS:4-5 depth toward the ecliptic poles (Merloni et al. 2024), above the "
+                               "eFEDS 95th percentile of 1941 s (Brunner et al. 2022) [uncertain]")
     background_scale: float = _p(1.0, 0.0, 100.0, "multiplies sky and particle background (robustness: 2)")
+    background_p05_rel: float = _p(1.0, 0.05, 1.0,
+                                   "5th percentile of the per-cluster multiplier of the diffuse background "
+                                   "rate (1: every cluster the same). Preset 'erosita': 4.7/7.0 = 0.671, the "
+                                   "5th percentile over the median of the background level at the eFEDS "
+                                   "cluster positions (catalogue ML_BKG, 0.2-2.3 keV: 4.7 / 7.0 / 13.3 "
+                                   "counts/arcmin^2 at 5 / 50 / 95%, Brunner et al. 2022; Liu et al. 2022)")
+    background_p95_rel: float = _p(1.0, 1.0, 20.0,
+                                   "95th percentile of that multiplier (preset 'erosita': 13.3/7.0 = 1.90). "
+                                   "The ML_BKG spread also holds the spread of exposure, so these bounds are "
+                                   "an upper bound on the spread per second [uncertain]")
+    nh_vary: bool = _p(False, doc="draw each cluster's Galactic N_H log-uniform in [nh_min_cm2, nh_max_cm2] "
+                                  "(on a 0.05 dex grid) instead of the single nH_cm2; it absorbs the ICM and "
+                                  "AGN spectra, while the background keeps its measured level at nH_cm2")
+    nh_min_cm2: float = _p(1e20, 1e19, 1e22,
+                           "lowest N_H of the per-cluster draw, cm^-2 (HI4PI Collaboration 2016: N_HI over "
+                           "the extragalactic sky |b| > 20 deg is mostly 1e20-1e21, reaching ~5e19 only "
+                           "in the Lockman Hole)")
+    nh_max_cm2: float = _p(1e21, 1e19, 1e22,
+                           "highest N_H of the per-cluster draw, cm^-2 (HI4PI Collaboration 2016; regions "
+                           "above ~1e21 are near the Galactic plane, outside cluster surveys)")
 
     # -- AGN -----------------------------------------------------------------
     include_agn: bool = _p(True, doc="field and central AGN on (False: none; their mean flux "
@@ -158,6 +191,15 @@ class SurveyParameters:
                                   "point-source detection limit (0.5-2 keV): brighter field AGN are "
                                   "fitted separately by the detection step and masked from the "
                                   "background map (eFEDS ~6.5e-15, Brunner+22) [uncertain]")
+    agn_mask_depth_slope: float = _p(0.0, 0.0, 1.0,
+                                     "the point-source limit of a cluster is agn_mask_flux_cgs x "
+                                     "(exposure / agn_mask_exposure_ref_s)^-slope (0: the same for every "
+                                     "cluster). Preset 'erosita': 0.855, the power law through the eFEDS "
+                                     "(6.5e-15 at 1180 s, Brunner et al. 2022) and eRASS1 (5e-14 at 108 s, "
+                                     "Merloni et al. 2024) limits [uncertain]")
+    agn_mask_exposure_ref_s: float = _p(1180.0, 1.0, 1e7,
+                                        "exposure at which the limit is agn_mask_flux_cgs, s (eFEDS median "
+                                        "at the cluster positions)")
     central_agn_fraction: float = _p(0.1, 0.0, 1.0, "fraction of clusters with a central AGN [uncertain]")
     central_agn_log10_lum: float = _p(42.5, 39.0, 46.0,
                                       "median log10 L(0.5-2 keV rest)/(erg/s) of central AGN [uncertain]")
@@ -230,7 +272,8 @@ class SurveyParameters:
         pairs = [
             ("z_min", "z_max"), ("log10_m500_min", "log10_m500_max"),
             ("exposure_p05_s", "exposure_median_s"), ("exposure_median_s", "exposure_p95_s"),
-            ("agn_flux_min_cgs", "agn_flux_max_cgs"),
+            ("agn_flux_min_cgs", "agn_flux_max_cgs"), ("exposure_min_s", "exposure_max_s"),
+            ("nh_min_cm2", "nh_max_cm2"),
         ]
         for a, b in pairs:
             try:
@@ -282,6 +325,19 @@ _NAMES = tuple(f.name for f in dataclasses.fields(SurveyParameters))
 #: 81-135 s vignetted, median 108 s; the point-source limit is ~5e-14
 #: erg/s/cm^2 (0.5-2 keV; Merloni et al. 2024) [uncertain]. The deeper
 #: exposure toward the ecliptic poles is not modelled.
+#:
+#: ``erosita``: every depth the survey delivers, for training one model on
+#: all of them. Per cluster: vignetted exposure log-uniform in 80-5000 s
+#: (eRASS1 at the ecliptic equator, ~150 s unvignetted, to eRASS:4-5 toward
+#: the ecliptic poles, Merloni et al. 2024, through the eFEDS depth of
+#: 785-1941 s, Brunner et al. 2022; log-uniform so that every decade of
+#: depth is equally represented, not the sky's own distribution); the
+#: diffuse background rate times a factor with the 5/50/95% spread of the
+#: eFEDS background level at the cluster positions (ML_BKG 4.7 / 7.0 / 13.3
+#: counts/arcmin^2, Brunner et al. 2022); Galactic N_H log-uniform in
+#: 1e20-1e21 cm^-2 (HI4PI Collaboration 2016); the point-source limit
+#: scaling with the cluster's exposure through the eFEDS and eRASS1 limits.
+#: Detection and extent cuts are applied at each cluster's own depth.
 PRESETS = {
     "efeds": {},
     "erass1": {
@@ -289,6 +345,17 @@ PRESETS = {
         "exposure_p05_s": 81.0,
         "exposure_p95_s": 135.0,
         "agn_mask_flux_cgs": 5e-14,
+    },
+    "erosita": {
+        "exposure_log_uniform": True,
+        "exposure_min_s": 80.0,
+        "exposure_max_s": 5000.0,
+        "background_p05_rel": 4.7 / 7.0,
+        "background_p95_rel": 13.3 / 7.0,
+        "nh_vary": True,
+        "nh_min_cm2": 1e20,
+        "nh_max_cm2": 1e21,
+        "agn_mask_depth_slope": 0.855,
     },
 }
 
@@ -316,8 +383,8 @@ def resolve_parameters(survey="efeds", **overrides):
 
     Parameters
     ----------
-    survey : {"efeds", "erass1"} or SurveyParameters, default="efeds"
-        Preset name, or a parameter set to start from.
+    survey : {"efeds", "erass1", "erosita"} or SurveyParameters, default="efeds"
+        Preset name (case-insensitive), or a parameter set to start from.
     **overrides
         Any field of :class:`SurveyParameters`.
 

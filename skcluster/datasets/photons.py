@@ -16,7 +16,12 @@ in keV; origin 1 = ICM, 2 = AGN, 0 = background):
   power-law spectra with the flux-dependent photon index
   (:mod:`~skcluster.datasets.background`);
 * sky + particle background, uniform over the box (the exposure does not
-  vary across the box), energies from the fitted background spectrum;
+  vary across the box), energies from the fitted background spectrum, its
+  level times the cluster's own background factor (``background_rel``);
+* with ``nh_vary`` (preset ``erosita``) the ICM and AGN spectra are absorbed
+  by the cluster's own Galactic N_H, and the AGN above the cluster's own
+  point-source limit (``ps_limit``, falling with its exposure) are the ones
+  the background map leaves out;
 * every source photon is displaced by the King PSF (core radius
   ``psf_core_arcsec * psf_scale``); photons outside the box are dropped.
 
@@ -51,7 +56,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..io.events import ORIGIN_AGN, ORIGIN_BACKGROUND, ORIGIN_CLUSTER, make_events
-from ..physics.emission import bremsstrahlung_photon_spectrum
+from ..physics.emission import bremsstrahlung_photon_spectrum, mm83_cross_section_cm2
 from ..physics.instrument import PIXEL_ARCSEC, sample_king_offsets, vignetting_factor
 from ..physics.rates import observed_response
 from .background import (
@@ -59,6 +64,7 @@ from .background import (
     agn_tables,
     background_model,
     energy_grid,
+    faint_agn_map_rate,
     inverse_cdf,
     lehmer_n_above,
     quantise_gamma,
@@ -90,6 +96,7 @@ CHUNK_COLUMNS = (
     "rc_arcsec", "beta", "core_rc_arcsec", "core_cusp", "axis_ratio", "angle_rad",
     "offset_x_arcsec", "offset_y_arcsec", "xtrunc_ext", "xtrunc_core",
     "mu_ext", "mu_core", "mu_agn_central", "gamma_agn_central",
+    "nh", "background_rel", "ps_limit",
 )
 #: Per-cluster outputs (floats) of the photon simulation.
 RESULT_COLUMNS = (
@@ -123,11 +130,31 @@ def _icm_cdf_table(nH_cm2, energy_range_keV):
     return lnx, cdf, edges
 
 
-def _icm_energies(rng, n, kT, z, params):
-    """Observed energies (keV) of n ICM photons: folded redshifted bremsstrahlung."""
-    lnx, cdf, edges = _icm_cdf_table(params.nH_cm2, tuple(params.energy_range_keV))
+def _icm_energies(rng, n, kT, z, params, nh=None):
+    """Observed energies (keV) of n ICM photons: folded redshifted bremsstrahlung.
+
+    With ``params.nh_vary`` each cluster has its own N_H ``nh``: energies are
+    drawn from the table of the lowest N_H of the grid and each is kept with
+    probability exp(-(nh - nh_lowest) sigma(E)) (rejection sampling, exact),
+    until there are n.
+    """
+    if not params.nh_vary:
+        lnx, cdf, edges = _icm_cdf_table(params.nH_cm2, tuple(params.energy_range_keV))
+        i = int(np.clip(np.rint((np.log((1.0 + z) / kT) - lnx[0]) / _ICM_DLNX), 0, lnx.size - 1))
+        return _invert(rng.random(n), cdf[i], edges)
+    from .survey import nh_grid
+
+    nh_base = float(nh_grid(params)[0])
+    lnx, cdf, edges = _icm_cdf_table(nh_base, tuple(params.energy_range_keV))
     i = int(np.clip(np.rint((np.log((1.0 + z) / kT) - lnx[0]) / _ICM_DLNX), 0, lnx.size - 1))
-    return _invert(rng.random(n), cdf[i], edges)
+    extra = max(float(nh) - nh_base, 0.0)
+    out = np.empty(0)
+    while out.size < n:
+        m = max(2 * (n - out.size), 16)
+        e = _invert(rng.random(m), cdf[i], edges)
+        keep = rng.random(m) < np.exp(-extra * mm83_cross_section_cm2(e))
+        out = np.concatenate([out, e[keep]])
+    return out[:n]
 
 
 def _invert(u, cdf, edges):
@@ -201,7 +228,10 @@ def simulate_cluster(row, params, entropy, keep_events=None):
     exposure = float(row["exposure"])
     t_unvig = exposure / _VIG_1KEV
     bkg = background_model(p)
-    tables = agn_tables(p.nH_cm2, tuple(p.energy_range_keV), tuple(p.det_band_keV))
+    nh = float(row["nh"])
+    bkg_rel = float(row["background_rel"])
+    ps_limit = float(row["ps_limit"])
+    tables = agn_tables(nh, tuple(p.energy_range_keV), tuple(p.det_band_keV))
     ox, oy = float(row["offset_x_arcsec"]), float(row["offset_y_arcsec"])
 
     # -- ICM ---------------------------------------------------------------
@@ -215,7 +245,7 @@ def simulate_cluster(row, params, entropy, keep_events=None):
     px, py = sample_king_offsets(rng_src, n_icm, psf_rc, p.psf_alpha)
     icm_x = np.concatenate([x1, x2]) + ox + px
     icm_y = np.concatenate([y1, y2]) + oy + py
-    icm_e = _icm_energies(rng_src, n_icm, float(row["T"]), float(row["z"]), p)
+    icm_e = _icm_energies(rng_src, n_icm, float(row["T"]), float(row["z"]), p, nh)
 
     lo, hi = p.det_band_keV
     r_det = 60.0 * p.det_radius_arcmin
@@ -256,8 +286,8 @@ def simulate_cluster(row, params, entropy, keep_events=None):
         agn_y = np.concatenate([cy, sy[src_of] + fy])
         gi_all = np.concatenate([gi_c, gi[src_of]])
         agn_e = _agn_energies(rng_src, gi_all, tables)
-        agn_masked = np.concatenate([np.zeros(n_c, bool), (flux > p.agn_mask_flux_cgs)[src_of]])
-        agn_faint = np.concatenate([np.zeros(n_c, bool), (flux <= p.agn_mask_flux_cgs)[src_of]])
+        agn_masked = np.concatenate([np.zeros(n_c, bool), (flux > ps_limit)[src_of]])
+        agn_faint = np.concatenate([np.zeros(n_c, bool), (flux <= ps_limit)[src_of]])
         theta500_arcsec = 60.0 * float(row["theta500_arcmin"])
         n_field_r500 = int(np.sum(np.hypot(sx, sy) < theta500_arcsec))
         n_agn = n_field_r500 + int(row["mu_agn_central"] > 0)
@@ -268,7 +298,7 @@ def simulate_cluster(row, params, entropy, keep_events=None):
         n_agn = n_field = 0
 
     # -- background inside the detection circle ----------------------------
-    lam_in = bkg["rate_full"] * t_unvig * np.pi * (p.det_radius_arcmin**2)
+    lam_in = bkg["rate_full"] * bkg_rel * t_unvig * np.pi * (p.det_radius_arcmin**2)
 
     def in_disc(rng, n):
         r = r_det * np.sqrt(rng.random(n))
@@ -279,7 +309,7 @@ def simulate_cluster(row, params, entropy, keep_events=None):
     bx, by, be = _background(rng_in, rng_in.poisson(lam_in), p, bkg, in_disc)
 
     # -- background outside the circle (its own stream) ----------------------
-    lam_box = bkg["rate_full"] * t_unvig * p.size_arcmin**2
+    lam_box = bkg["rate_full"] * bkg_rel * t_unvig * p.size_arcmin**2
 
     def in_box(rng, n):
         return (rng.random(n) - 0.5) * (2 * half), (rng.random(n) - 0.5) * (2 * half)
@@ -296,7 +326,11 @@ def simulate_cluster(row, params, entropy, keep_events=None):
     # within DETECTION_REACH_ARCSEC of them. So the detection runs on that
     # sub-box first (most candidates fail the cuts), and on the whole box
     # only for the clusters kept, whose list is returned.
-    bkg_det = bkg["map_det"] * t_unvig / 3600.0  # background map, counts / arcsec^2
+    if bkg_rel == 1.0 and ps_limit == p.agn_mask_flux_cgs:
+        map_det = bkg["map_det"]
+    else:  # this cluster's own background level and point-source limit
+        map_det = bkg["rate_det"] * bkg_rel + float(faint_agn_map_rate(p, ps_limit))
+    bkg_det = map_det * t_unvig / 3600.0  # background map, counts / arcsec^2
     all_x = np.concatenate([icm_x, agn_x, bx])
     all_y = np.concatenate([icm_y, agn_y, by])
     all_e = np.concatenate([icm_e, agn_e, be])

@@ -6,9 +6,14 @@ How a survey is built
    at catalogue level and vectorised, from the tile's own random stream
    (``SeedSequence(entropy, spawn_key=(0, tile))``): halos from the mass
    function (:mod:`.population`), structure and luminosities
-   (:mod:`.scaling`, :mod:`.morphology`), exposure, central AGN, and the
-   expected ICM counts in the detection band ``mu`` (count rates from
-   :class:`skcluster.physics.BandRateTable`).
+   (:mod:`.scaling`, :mod:`.morphology`), exposure, central AGN, the
+   cluster's background factor, Galactic N_H and point-source limit (these
+   three vary only in the mixed-depth preset ``erosita``, and are drawn
+   after everything else, so the other presets draw what they always
+   drew), and the expected ICM counts in the detection band ``mu`` (count
+   rates from :class:`skcluster.physics.BandRateTable`, times the
+   absorption factor of the cluster's N_H where it varies). The detection
+   of each cluster uses its own exposure, background level and N_H.
 2. Pre-selection: photons are simulated only for halos with
    ``mu >= preselect_min_counts`` (3). It cannot drop a cluster that would
    pass, up to a bound computed exactly: a cluster passes only with at
@@ -54,9 +59,9 @@ from ..physics import BandRateTable
 from ..physics.cosmology import get_cosmology, luminosity_distance_cm, r500_kpc, theta500_arcmin
 from ..physics.emission import bremsstrahlung_photon_spectrum
 from ..sample import ClusterSample
-from .background import agn_photon_index, agn_tables, quantise_gamma
+from .background import agn_photon_index, agn_tables, background_model, faint_agn_map_rate, quantise_gamma
 from .parameters import DEFAULT_AREA_DEG2, resolve_parameters
-from .photons import CHUNK_COLUMNS, RESULT_COLUMNS, simulate_chunk
+from .photons import _VIG_1KEV, CHUNK_COLUMNS, RESULT_COLUMNS, simulate_chunk
 from .population import (
     MAX_AREA_DEG2,
     TILE_DEG2,
@@ -98,11 +103,114 @@ def _entropy(random_state):
 
 
 def _exposures(rng, n, p):
-    """Vignetted exposure at 1 keV (s): a split log-normal through the 5/50/95% points."""
+    """Vignetted exposure at 1 keV (s).
+
+    A split log-normal through the 5/50/95% points, or (``exposure_log_uniform``)
+    log-uniform in [``exposure_min_s``, ``exposure_max_s``].
+    """
+    if p.exposure_log_uniform:
+        lo, hi = math.log(p.exposure_min_s), math.log(p.exposure_max_s)
+        return p.exposure_scale * np.exp(lo + (hi - lo) * rng.random(n))
     g = rng.standard_normal(n)
     lo = math.log(p.exposure_median_s / p.exposure_p05_s) / _Z95
     hi = math.log(p.exposure_p95_s / p.exposure_median_s) / _Z95
     return p.exposure_scale * p.exposure_median_s * np.exp(np.where(g < 0, lo, hi) * g)
+
+
+def _background_factors(rng, n, p):
+    """Per-cluster multiplier of the diffuse background rate (median 1).
+
+    A split log-normal through ``background_p05_rel`` / 1 / ``background_p95_rel``;
+    all ones, without drawing, when both are 1 (every cluster the same).
+    """
+    if p.background_p05_rel == 1.0 and p.background_p95_rel == 1.0:
+        return np.ones(n)
+    g = rng.standard_normal(n)
+    lo = -math.log(p.background_p05_rel) / _Z95
+    hi = math.log(p.background_p95_rel) / _Z95
+    return np.exp(np.where(g < 0, lo, hi) * g)
+
+
+#: Step of the per-cluster N_H grid, dex: each cluster's N_H is a grid value,
+#: so that its spectral tables are exact and shared.
+NH_STEP_DEX = 0.05
+
+
+def nh_grid(p):
+    """The N_H values (cm^-2) a cluster can have when ``nh_vary`` is on."""
+    k0 = int(math.floor(math.log10(p.nh_min_cm2) / NH_STEP_DEX + 1e-9))
+    k1 = int(math.ceil(math.log10(p.nh_max_cm2) / NH_STEP_DEX - 1e-9))
+    return 10.0 ** (NH_STEP_DEX * np.arange(k0, k1 + 1))
+
+
+def _nh_values(rng, n, p):
+    """Galactic N_H per cluster (cm^-2): log-uniform in [nh_min_cm2, nh_max_cm2] on the grid.
+
+    All ``nH_cm2``, without drawing, when ``nh_vary`` is off.
+    """
+    if not p.nh_vary:
+        return np.full(n, float(p.nH_cm2))
+    grid = nh_grid(p)
+    lo, hi = math.log10(p.nh_min_cm2), math.log10(p.nh_max_cm2)
+    lg = lo + (hi - lo) * rng.random(n)
+    k = np.clip(np.rint((lg - np.log10(grid[0])) / NH_STEP_DEX).astype(np.intp), 0, grid.size - 1)
+    return grid[k]
+
+
+def point_source_limits(exposure, p):
+    """Point-source detection limit (0.5-2 keV, erg/s/cm^2) of each cluster's depth.
+
+    ``agn_mask_flux_cgs * (exposure / agn_mask_exposure_ref_s) ** -agn_mask_depth_slope``;
+    the same for every cluster when the slope is 0.
+    """
+    exposure = np.asarray(exposure, dtype=np.float64)
+    if p.agn_mask_depth_slope == 0.0:
+        return np.full(exposure.shape, float(p.agn_mask_flux_cgs))
+    return p.agn_mask_flux_cgs * (exposure / p.agn_mask_exposure_ref_s) ** (-p.agn_mask_depth_slope)
+
+
+@lru_cache(maxsize=4)
+def _nh_rate_correction(nH_ref_cm2, nh_values, energy_range_keV, det_band_keV, z_max):
+    """Count-rate factors rate(N_H) / rate(nH_ref) of the ICM, per N_H, on a (kT, z) grid.
+
+    Direct folding of the redshifted bremsstrahlung spectrum through the
+    response with each absorption (the normalisation cancels in the
+    ratio); 24 x 16 grid points in (log kT, log(1+z)), smooth, interpolated
+    bilinearly.
+    """
+    from scipy.interpolate import RegularGridInterpolator
+
+    from ..physics.instrument import energy_grid_keV
+    from ..physics.rates import observed_response
+
+    bands = np.array([energy_range_keV, det_band_keV], dtype=np.float64)
+    lkT = np.linspace(np.log(0.1), np.log(50.0), 24)
+    lz = np.linspace(np.log1p(0.001), np.log1p(max(2.0, z_max)), 16)
+    kT, zz = np.meshgrid(np.exp(lkT), np.expm1(lz), indexing="ij")
+    e, de = energy_grid_keV(min(0.05, bands.min()), max(bands.max(), 10.0), 0.005)
+    masks = np.stack([(e >= lo) & (e < hi) for lo, hi in bands]).astype(np.float64).T
+    f = bremsstrahlung_photon_spectrum(e[None, :] * (1.0 + zz.ravel()[:, None]), kT.ravel()[:, None])
+    ref = f @ (masks * (observed_response(e, nH_ref_cm2, 1.0) * de)[:, None])
+    out = {}
+    for nh in nh_values:
+        r = f @ (masks * (observed_response(e, nh, 1.0) * de)[:, None]) / ref
+        out[nh] = RegularGridInterpolator((lkT, lz), r.reshape(lkT.size, lz.size, 2))
+    return out
+
+
+def _icm_rates(table, kT, z, nh, p):
+    """ICM count rates per unit L (simulated range, detection band), each cluster at its own N_H."""
+    kT = np.clip(kT, 0.1, 50.0)
+    rates = table(kT, z)
+    if not p.nh_vary:
+        return rates
+    corr = _nh_rate_correction(float(p.nH_cm2), tuple(float(v) for v in nh_grid(p)),
+                               tuple(p.energy_range_keV), tuple(p.det_band_keV), p.z_max)
+    pts = np.stack([np.log(kT), np.log1p(z)], axis=-1)
+    for v in np.unique(nh):
+        sel = nh == v
+        rates[sel] = rates[sel] * corr[float(v)](pts[sel])
+    return rates
 
 
 def _central_agn(rng, n, z, p):
@@ -154,20 +262,31 @@ def tile_catalog(k, area_deg2, params, entropy, context=None):
     lum = luminosities(logm, z, s, p, rng, cal)
     exposure = _exposures(rng, n, p)
     has_agn, l_agn, f_agn, g_agn = _central_agn(rng, n, z, p)
+    # drawn last, and only where they vary: the presets with one background
+    # level and one N_H draw exactly what they drew before these existed
+    bkg_rel = _background_factors(rng, n, p)
+    nh = _nh_values(rng, n, p)
+    limit = point_source_limits(exposure, p)
 
     cosmo = get_cosmology(p.H0, p.Om0)
     m500 = 10.0**logm
     theta = theta500_arcmin(m500, z, cosmo)
-    table = ctx["rate_table"]
-    rates = table(np.clip(lum["T"], 0.1, 50.0), z)  # (n, 2): full range, detection band
-    agn = agn_tables(p.nH_cm2, tuple(p.energy_range_keV), tuple(p.det_band_keV))
+    rates = _icm_rates(ctx["rate_table"], lum["T"], z, nh, p)  # (n, 2): full range, detection band
     gi = quantise_gamma(g_agn)
+    rate_agn = np.empty(n)
+    for v in np.unique(nh):
+        sel = nh == v
+        rate_agn[sel] = agn_tables(float(v), tuple(p.energy_range_keV), tuple(p.det_band_keV))["rate_full"][gi[sel]]
+    bkg = background_model(p)
+    uniform_map = (bkg_rel == 1.0) & (limit == p.agn_mask_flux_cgs)
+    map_det = np.where(uniform_map, bkg["map_det"], bkg["rate_det"] * bkg_rel + faint_agn_map_rate(p, limit))
     theta_as = 60.0 * theta
     out = {
         "tile": np.full(n, k, dtype=np.int64), "index": np.arange(n, dtype=np.int64),
         "ra": ra, "dec": dec, "z": z, "log10_M500": logm, "M500": m500,
         "r500_kpc": r500_kpc(m500, z, cosmo), "theta500_arcmin": theta,
         "exposure": exposure,
+        "background": map_det / _VIG_1KEV, "nh": nh, "background_rel": bkg_rel, "ps_limit": limit,
         **{k_: lum[k_] for k_ in ("L_X", "L_X_ce", "L_X_core", "L_emit", "T")},
         "cool_core": s["cool_core"], "disturbed": s["disturbed"],
         "rc_r500": s["rc_r500"], "beta": s["beta"], "core_rc_r500": s["core_rc_r500"],
@@ -181,7 +300,7 @@ def tile_catalog(k, area_deg2, params, entropy, context=None):
         "counts_expected": lum["L_emit"] * rates[:, 1] * exposure,
         "central_agn": has_agn, "L_agn_central": l_agn, "flux_agn_central": f_agn,
         "gamma_agn_central": g_agn,
-        "mu_agn_central": f_agn * agn["rate_full"][gi] * exposure,
+        "mu_agn_central": f_agn * rate_agn * exposure,
     }
     return out
 
@@ -225,6 +344,12 @@ _CATALOG_DOC = {
                      "0.2-2.3 keV photons per 4-arcsec pixel of the box",
     "agn_counts_r500": "AGN photons, 0.2-2.3 keV, within theta500",
     "exposure": "vignetted exposure at 1 keV, s",
+    "background": "background-map level at the cluster (diffuse background and the AGN below its point-source "
+                  "limit), 0.2-2.3 keV counts / s / arcmin^2 per second of vignetted exposure at 1 keV "
+                  "(times exposure: counts / arcmin^2, cf. the eSASS ML_BKG)",
+    "nh": "Galactic N_H toward the cluster, cm^-2",
+    "background_rel": "multiplier of the diffuse background rate of this cluster (1: the measured eFEDS level)",
+    "ps_limit": "point-source detection limit at the cluster's depth, 0.5-2 keV erg/s/cm^2",
     "DET_LIKE": "detection likelihood proxy", "EXT_LIKE": "extent likelihood proxy",
     "EXT_arcsec": "best-fit core radius of the beta = 2/3 detection model, arcsec",
     "ML_CTS": "source counts of the detection fit (0.2-2.3 keV, whole model; cf. ermldet ML_CTS)",
@@ -304,10 +429,14 @@ def make_survey(survey="efeds", n_clusters=None, area_deg2=None, random_state=No
 
     Parameters
     ----------
-    survey : {"efeds", "erass1"} or SurveyParameters, default="efeds"
+    survey : {"efeds", "erass1", "erosita"} or SurveyParameters, default="efeds"
         Preset: eFEDS depth (vignetted exposure median 1180 s, 5-95%
-        785-1941 s) or eRASS1 depth (median 108 s vignetted, ~150-250 s
-        unvignetted), or a full parameter set.
+        785-1941 s), eRASS1 depth (median 108 s vignetted, ~150-250 s
+        unvignetted), every depth (``"erosita"``: per-cluster exposure
+        log-uniform in 80-5000 s vignetted, background level and Galactic
+        N_H varying per cluster, each cluster selected at its own depth;
+        see :data:`~skcluster.datasets.parameters.PRESETS`), or a full
+        parameter set.
     n_clusters : int, default=None
         Number of clusters passing the cuts (DET_LIKE > 5 and EXT_LIKE > 6
         by default) to return; the sky area grows until there are enough.
@@ -338,7 +467,10 @@ def make_survey(survey="efeds", n_clusters=None, area_deg2=None, random_state=No
         ``X`` : ClusterSample with ``events`` (object array of
         :data:`skcluster.io.EVENT_DTYPE` arrays: offsets in arcsec in a
         ``size_arcmin`` box, energy in keV, origin 0 background / 1 ICM /
-        2 AGN), ``z``, ``exposure`` (vignetted, s, at 1 keV), ``ra``,
+        2 AGN), ``z``, ``exposure`` (vignetted, s, at 1 keV),
+        ``background`` (background-map level, 0.2-2.3 keV counts / s /
+        arcmin^2 per vignetted second: times ``exposure`` it is counts /
+        arcmin^2), ``nh`` (Galactic N_H, cm^-2), ``ra``,
         ``dec`` (deg); meta ``survey``, ``size_arcmin``,
         ``energy_range_keV``.
         ``y`` : ndarray of shape (n,), log10 M500c / Msun (float64).
@@ -536,6 +668,7 @@ def _bunch(rows, events, params, survey_name, entropy, stats):
             "energy_range_keV": tuple(float(v) for v in params.energy_range_keV)}
     X = ClusterSample(meta=meta, events=events, point_sources=src_arr, z=rows["z"].astype(np.float64),
                       exposure=rows["exposure"].astype(np.float64),
+                      background=rows["background"].astype(np.float64), nh=rows["nh"].astype(np.float64),
                       ra=rows["ra"].astype(np.float64), dec=rows["dec"].astype(np.float64))
     cols = [c for c in _CATALOG_DOC if c in rows]
     table = Table({c: rows[c] for c in cols})
