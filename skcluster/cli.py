@@ -346,7 +346,9 @@ def build_parser():
     )
     src = p.add_mutually_exclusive_group()
     src.add_argument("--survey", choices=("efeds", "erass1", "erosita"), default=None,
-                     help="mock survey depth preset (the default source: efeds)")
+                     help="mock survey depth preset (the default source: efeds); 'erosita' mixes every "
+                          "depth from eRASS1 to the deep fields and joins each cluster's exposure beside "
+                          "z, so one model serves every depth")
     src.add_argument("--data", metavar="DIR", help="train on a folder written by 'skcluster simulate'")
     src.add_argument("--catalog", metavar="CAT",
                      help="train on your own simulation: truth catalogue (ra, dec, z, M500; .fits, .ecsv, "
@@ -725,6 +727,7 @@ def _cmd_train(args):
         pipe = make_mass_pipeline(bands=_bands_of(args, X), size_arcmin=args.size_arcmin, npix=args.npix,
                                   n_estimators=args.n_estimators, n_jobs=args.n_jobs,
                                   random_state=args.seed, verbose=0 if args.quiet else 1, flag_domain=True,
+                                  extra_scalars=("exposure",) if args.survey == "erosita" else (),
                                   **cnn)
         if not args.quiet and (args.n_jobs in (None, 1)):
             pipe.set_params(model__estimator__callbacks=[EpochProgress()])
