@@ -133,6 +133,7 @@ API_MODULES = [
     "skcluster.baselines",
     "skcluster.metrics",
     "skcluster.calibration",
+    "skcluster.priors",
     "skcluster.explain",
     "skcluster.persist",
     "skcluster.streaming",
