@@ -71,3 +71,18 @@ def test_write_never_overwrites_and_leaves_nothing_on_failure(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["out.fits"]
     with pytest.raises(FileNotFoundError, match="output folder does not exist"):
         write_table(_table(), tmp_path / "nodir" / "x.fits")
+
+
+def test_write_table_refuses_blank_column_names_in_fits(tmp_path):
+    from astropy.table import Table
+
+    from skcluster.io import write_table
+
+    t = Table({"ra": [1.0], " ": [2]})
+    with pytest.raises(ValueError, match="cannot be written to FITS"):
+        write_table(t, tmp_path / "t.fits")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError, match="equal once"):
+        write_table(Table({"ra": [1.0], "RA ": [2]}), tmp_path / "t.fits")
+    write_table(t, tmp_path / "t.ecsv")  # a text table keeps the name
+    assert (tmp_path / "t.ecsv").is_file()

@@ -215,6 +215,19 @@ def write_table(table, path, overwrite=False):
     """
     fmt = _format_for(path)
     gz = str(path).lower().endswith(".gz")
+    if fmt == "fits":
+        # FITS keeps column names as TTYPE keywords, read back without trailing blanks and case-blind:
+        # a blank name, or two names equal that way ("ra" and "RA "), write a file nothing can read
+        seen, bad = {}, []
+        for name in table.colnames:
+            key = str(name).rstrip().upper()
+            if not key.strip() or key in seen:
+                bad.append(name if not key.strip() else (seen[key], name))
+            seen.setdefault(key, name)
+        if bad:
+            raise ValueError(f"column name(s) {bad} cannot be written to FITS (blank, or equal once "
+                             "trailing blanks and case are ignored, which makes an unreadable file); "
+                             "rename them or write .ecsv or .csv")
     with atomic_output(path, overwrite=overwrite) as tmp:
         if fmt != "fits" and gz:  # astropy writes text tables uncompressed whatever the name
             buf = io.StringIO()
