@@ -180,7 +180,7 @@ class PriorCorrectedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
     m_grid_ : ndarray of shape (n_grid,)
     u_grid_ : ndarray
         ``log(1 + z)`` grid of the prior tables.
-    log_ratio_ : ndarray of shape (len(u_grid_), n_grid)
+    log_ratio_ : ndarray of shape (len(``u_grid_``), n_grid)
         ``log p_target(m | z) - log p_train(m | z)``.
     mass_prior_ : str
         The prior the predicted masses carry (``target``).
