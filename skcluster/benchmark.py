@@ -619,8 +619,12 @@ def paired_scatter_ratio(y, a, b, n_boot=2000, random_state=0):
     """
     y, a, b = (np.asarray(v, dtype=np.float64) for v in (y, a, b))
     ra, rb = a - y, b - y
-    idx = np.random.default_rng(random_state).integers(0, y.size, (n_boot, y.size))
-    ratios = ra[idx].std(axis=1) / rb[idx].std(axis=1)
+    rng = np.random.default_rng(random_state)
+    ratios = np.empty(n_boot)
+    step = max(1, 2**22 // max(y.size, 1))  # resamples per block: a few tens of MB at a time, not n_boot x n
+    for start in range(0, n_boot, step):
+        idx = rng.integers(0, y.size, (min(step, n_boot - start), y.size))
+        ratios[start:start + idx.shape[0]] = ra[idx].std(axis=1) / rb[idx].std(axis=1)
     lo, hi = np.quantile(ratios, [0.025, 0.975])
     return float(np.std(ra) / np.std(rb)), float(lo), float(hi)
 

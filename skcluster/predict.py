@@ -70,6 +70,8 @@ class _Parts:
     """The steps of a fitted mass pipeline as predict_catalog uses them."""
 
     def __init__(self, model):
+        from sklearn.frozen import FrozenEstimator
+
         from .preprocessing import DomainFlagger, PointSourceMasker
         from .priors import PriorCorrectedRegressor
 
@@ -77,7 +79,7 @@ class _Parts:
         self.prior = model if isinstance(model, PriorCorrectedRegressor) else None
         if self.prior is not None:
             model = getattr(model, "estimator_", None)
-            model = getattr(model, "estimator", model) if type(model).__name__ == "FrozenEstimator" else model
+            model = model.estimator if isinstance(model, FrozenEstimator) else model
         steps = list(getattr(model, "steps", None) or [])
         i = 0
         self.masker = None
