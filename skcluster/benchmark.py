@@ -252,6 +252,10 @@ BENCHMARK_ROWS = (
     BenchmarkRow("ensemble_10band_masked_avgpool", "lever: ensemble_10band_masked with average (sum-preserving) "
                  "pooling", pipeline=dict(bands="krippendorf10", mask_point_sources=True, pool="avg"),
                  default=False),
+    BenchmarkRow("ensemble_10band_masked_profile", "lever: ensemble_10band_masked with the radial profile of "
+                 "summed counts (RadialProfile) joined beside z", pipeline=dict(bands="krippendorf10",
+                                                                                 mask_point_sources=True,
+                                                                                 profile=True), default=False),
 )
 _DEFAULT_NOISE_ROWS = tuple(_noise_row(s) for s in BenchmarkConfig.noise_levels)
 _SUBSET_ROWS = tuple(_subset_row(r) for r in ("count_rate", "gbm_scalars", "ensemble_10band",

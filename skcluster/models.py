@@ -98,7 +98,7 @@ def make_cnn(max_epochs=60, patience=10, batch_size=64, lr=1e-3, channels=(16, 3
 def make_mass_pipeline(bands="krippendorf10", size_arcmin=20.0, npix=50, sigma=1.0,
                        sigma_bands=0.0, stretch="log", use_redshift=True, n_estimators=5,
                        n_jobs=None, random_state=None, verbose=0, mask_point_sources=False, extra_scalars=(),
-                       flag_domain=False, **cnn_params):
+                       flag_domain=False, profile=False, **cnn_params):
     """Preprocessing plus a deep ensemble of CNNs, as one sklearn Pipeline.
 
     Parameters
@@ -140,6 +140,10 @@ def make_mass_pipeline(bands="krippendorf10", size_arcmin=20.0, npix=50, sigma=1
         redshift, exposure, counts, background and cut-out coverage, which
         :func:`skcluster.predict_catalog` then uses to flag (and give no
         mass to) clusters outside them. ``skcluster train`` sets it.
+    profile : bool, default=False
+        Join a radial surface-brightness profile of each cut-out
+        (:class:`~skcluster.preprocessing.RadialProfile`, step ``profile``,
+        right after ``bin``) beside the redshift.
     **cnn_params
         Passed to :func:`make_cnn` (``max_epochs``, ``channels``,
         ``noise_sigma``, ``device``, ...).
@@ -147,14 +151,16 @@ def make_mass_pipeline(bands="krippendorf10", size_arcmin=20.0, npix=50, sigma=1
     Returns
     -------
     sklearn.pipeline.Pipeline
-        Steps ``bin``, ``resize``, ``smooth``, ``scale``, ``join``, ``model``.
+        Steps ``bin``, ``resize``, ``smooth``, ``scale``, ``join``, ``model``
+        (with ``mask`` before ``bin``, and ``domain`` and ``profile`` after
+        it, where asked for).
     """
     from .ensemble import DeepEnsembleRegressor
 
     pre = make_preprocessing(bands=bands, size_arcmin=size_arcmin, npix=npix, shape=(npix, npix),
                              sigma=sigma, sigma_bands=sigma_bands, stretch=stretch,
                              use_redshift=use_redshift, mask_point_sources=mask_point_sources,
-                             extra=extra_scalars,
+                             extra=extra_scalars, profile=profile,
                              verbose=bool(verbose))
     steps = list(pre.steps)
     if flag_domain:

@@ -65,6 +65,7 @@ ALLOWED = {
     "skcluster.preprocessing.joining:RedshiftJoiner": Allowed(),
     "skcluster.preprocessing.masking:PointSourceMasker": Allowed(),
     "skcluster.preprocessing.domain:DomainFlagger": Allowed(),
+    "skcluster.preprocessing.profile:RadialProfile": Allowed(),
     # baselines (the first four paths are those of files written before the package split)
     "skcluster.baselines:ScalarObservables": Allowed(),
     "skcluster.baselines:ColumnsToArray": Allowed(),

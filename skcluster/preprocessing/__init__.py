@@ -10,6 +10,7 @@ rest through (docs/architecture.md):
 :class:`DomainFlagger`          ``in_domain``, ``domain_reason``: outside the training range
 :class:`ImageCutout`            ``ra``, ``dec`` + evtool FITS images -> ``images``,
                                 ``exposure``, ``complete``, ``coverage`` (real data)
+:class:`RadialProfile`          ``profile``: log surface brightness in annuli (all bands)
 :class:`Resizer`                flux-conserving resize to (H, W)
 :class:`GaussianSmoother`       Gaussian smoothing, optionally across bands
 :class:`CountScaler`            counts/s, log or asinh stretch, standardisation
@@ -28,6 +29,7 @@ from .domain import DomainFlagger
 from .joining import RedshiftJoiner
 from .masking import PointSourceMasker, mask_events
 from .pipeline import STEP_NAMES, make_preprocessing
+from .profile import RadialProfile, annulus_index
 from .resize import Resizer, overlap_matrix, resize_images
 from .scaling import CountScaler
 from .smooth import GaussianSmoother
@@ -40,9 +42,11 @@ __all__ = [
     "GaussianSmoother",
     "ImageCutout",
     "PointSourceMasker",
+    "RadialProfile",
     "RedshiftJoiner",
     "Resizer",
     "STEP_NAMES",
+    "annulus_index",
     "bin_events",
     "make_preprocessing",
     "mask_events",

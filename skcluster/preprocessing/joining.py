@@ -76,7 +76,9 @@ class RedshiftJoiner(ImageStepMixin, TransformerMixin, BaseEstimator):
     extra : sequence of str or of (str, {"log", "linear"}), default=()
         Further scalar columns. A bare name is taken as ``log(value)``
         (it must be > 0, e.g. ``"exposure"`` in seconds); ``(name,
-        "linear")`` takes the value as it is. Each is standardised.
+        "linear")`` takes the value as it is. A 2-D column (n, K), such as
+        :class:`RadialProfile`'s ``profile``, gives K scalars. Each is
+        standardised.
 
     Attributes
     ----------
@@ -123,10 +125,10 @@ class RedshiftJoiner(ImageStepMixin, TransformerMixin, BaseEstimator):
             names.append("log(1+z)")
         for name, how in extra:
             v = np.asarray(X[name])
-            if v.shape != (n,) or v.dtype.kind not in "fiub":
+            if v.ndim not in (1, 2) or v.shape[0] != n or v.dtype.kind not in "fiub":
                 raise ValueError(
-                    f"{step}: extra column {name!r} must be one number per cluster, "
-                    f"got dtype {v.dtype} and shape {v.shape}"
+                    f"{step}: extra column {name!r} must be one number (or one row of numbers) "
+                    f"per cluster, got dtype {v.dtype} and shape {v.shape}"
                 )
             v = v.astype(np.float64)
             bad = ~np.isfinite(v)
@@ -134,12 +136,17 @@ class RedshiftJoiner(ImageStepMixin, TransformerMixin, BaseEstimator):
                 bad |= v <= 0
             if np.any(bad):
                 need = "finite and > 0 (it enters as a log)" if how == "log" else "finite"
-                raise ValueError(
-                    f"{step}: column {name!r} must be {need}; got "
-                    f"{rows_text(np.flatnonzero(bad), v.tolist())}"
-                )
-            cols.append(np.log(v) if how == "log" else v)
-            names.append(f"log({name})" if how == "log" else name)
+                where = (rows_text(np.flatnonzero(bad), v.tolist()) if v.ndim == 1
+                         else f"bad entries in {rows_text(np.flatnonzero(bad.any(axis=1)))}")
+                raise ValueError(f"{step}: column {name!r} must be {need}; got {where}")
+            v = np.log(v) if how == "log" else v
+            label = f"log({name})" if how == "log" else name
+            if v.ndim == 1:
+                cols.append(v)
+                names.append(label)
+            else:  # a 2-D column (e.g. RadialProfile's ``profile``): one scalar per column of it
+                cols += list(v.T)
+                names += [f"{label}[{k}]" for k in range(v.shape[1])]
         raw = np.stack(cols, axis=1) if cols else np.zeros((n, 0))
         return raw, names
 

@@ -7,6 +7,7 @@ from sklearn.pipeline import Pipeline
 from .binning import BandBinner
 from .joining import RedshiftJoiner
 from .masking import PointSourceMasker
+from .profile import RadialProfile
 from .resize import Resizer
 from .scaling import CountScaler
 from .smooth import GaussianSmoother
@@ -19,7 +20,7 @@ STEP_NAMES = ("bin", "resize", "smooth", "scale", "join")
 
 def make_preprocessing(bands="krippendorf10", size_arcmin=20.0, npix=50, shape=(50, 50),
                        sigma=1.0, sigma_bands=0.0, stretch="log", use_redshift=True,
-                       extra=(), source=None, mask_point_sources=False, verbose=True):
+                       extra=(), source=None, mask_point_sources=False, profile=False, verbose=True):
     """The standard chain from events (or images) to the network's input.
 
     ``bin`` (:class:`BandBinner`, or ``source``) -> ``resize``
@@ -60,6 +61,12 @@ def make_preprocessing(bands="krippendorf10", size_arcmin=20.0, npix=50, shape=(
         writes them; :func:`skcluster.io.point_sources_around` makes them
         from a published catalogue) are masked in the events and refilled at
         the local level. Event input only.
+    profile : bool, default=False
+        Put a :class:`RadialProfile` step ``profile`` right after ``bin``
+        and join its ``profile`` column (log10 surface brightness of all
+        bands in annuli out to the box edge) beside the redshift: the
+        summed flux a CNN on stretched, max-pooled images cannot add up
+        itself.
     verbose : bool, default=True
         Progress bars of the binning step (long runs only).
 
@@ -67,7 +74,8 @@ def make_preprocessing(bands="krippendorf10", size_arcmin=20.0, npix=50, shape=(
     -------
     sklearn.pipeline.Pipeline
         Steps named ``bin``, ``resize``, ``smooth``, ``scale``, ``join``
-        (after ``mask`` with ``mask_point_sources``), so
+        (after ``mask`` with ``mask_point_sources``; ``profile`` after
+        ``bin`` with ``profile``), so
         that ``GridSearchCV`` can tune e.g. ``smooth__sigma`` or
         ``bin__bands`` and ``pipe.set_params(bin=ImageCutout(...))`` swaps in
         real data (with the bands and pixel grid the rest was fitted on).
@@ -82,8 +90,10 @@ def make_preprocessing(bands="krippendorf10", size_arcmin=20.0, npix=50, shape=(
     first = source if source is not None else BandBinner(
         bands=bands, size_arcmin=size_arcmin, npix=npix, verbose=verbose)
     mask = [("mask", PointSourceMasker(size_arcmin=size_arcmin))] if mask_point_sources else []
-    return Pipeline(mask + [
-        ("bin", first),
+    prof = [("profile", RadialProfile())] if profile else []
+    if profile:
+        extra = (tuple(extra) if not isinstance(extra, str) else (extra,)) + (("profile", "linear"),)
+    return Pipeline(mask + [("bin", first)] + prof + [
         ("resize", Resizer(shape=shape)),
         ("smooth", GaussianSmoother(sigma=sigma, sigma_bands=sigma_bands)),
         ("scale", CountScaler(stretch=stretch)),

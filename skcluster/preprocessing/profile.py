@@ -1,0 +1,184 @@
+"""A radial surface-brightness profile of each cut-out, for the network's dense part.
+
+A convolutional network on stretched images has to un-stretch and sum pixels
+to learn the total flux, the main mass proxy, and max-pooling keeps maxima,
+not sums. :class:`RadialProfile` hands it the sums directly: the counts of
+all bands in concentric annuli around the box centre, per arcmin^2 and per
+second of exposure, as log10. The outermost annulus (everything beyond the
+last radius, corners included) measures the local background. Joined beside
+the redshift (:class:`~skcluster.preprocessing.RedshiftJoiner` takes the
+2-D ``profile`` column as one scalar per annulus), it is the global-sum
+branch the images themselves do not give a CNN.
+
+The step runs on counts cubes (the output of
+:class:`~skcluster.preprocessing.BandBinner` or
+:class:`~skcluster.preprocessing.ImageCutout`, ``meta["image_unit"] ==
+"counts"``) and passes the images through unchanged.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from .._validation import check_positive_number, rows_text
+from ._base import ImageStepMixin, iter_chunks, rows_per_chunk
+
+__all__ = ["RadialProfile", "annulus_index"]
+
+
+def annulus_index(shape, pixel_arcsec, radii_arcmin):
+    """Annulus of each pixel of an (H, W) box centred on the cluster.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        Box size in pixels.
+    pixel_arcsec : float
+        Pixel side, arcsec.
+    radii_arcmin : sequence of float
+        Increasing outer radii of the inner annuli, arcmin.
+
+    Returns
+    -------
+    index : numpy.ndarray of int, shape (H, W)
+        0 for the innermost disc, ..., ``len(radii_arcmin)`` for everything
+        beyond the last radius.
+    area_arcmin2 : numpy.ndarray of float64, shape (len(radii_arcmin) + 1,)
+        Area of each annulus within the box (pixel count x pixel area).
+    """
+    h, w = shape
+    pix_arcmin = float(pixel_arcsec) / 60.0
+    yy = (np.arange(h) + 0.5 - h / 2.0) * pix_arcmin
+    xx = (np.arange(w) + 0.5 - w / 2.0) * pix_arcmin
+    r = np.hypot(yy[:, None], xx[None, :])
+    index = np.searchsorted(np.asarray(radii_arcmin, dtype=np.float64), r, side="right")
+    area = np.bincount(index.ravel(), minlength=len(radii_arcmin) + 1) * pix_arcmin**2
+    return index, area
+
+
+class RadialProfile(ImageStepMixin, TransformerMixin, BaseEstimator):
+    """Add a ``profile`` column: log10 surface brightness in annuli (all bands).
+
+    For each cluster and annulus ``k`` (``[0, r_0)``, ``[r_0, r_1)``, ...,
+    beyond ``r_{K-1}`` to the box edge):
+    ``profile[:, k] = log10((N_k + 1) / (A_k t))``, with ``N_k`` the counts
+    of all bands, ``A_k`` the annulus area within the box (arcmin^2) and
+    ``t`` the exposure (s, column ``exposure``). The one count added keeps
+    empty annuli finite and sits below the eROSITA background in every
+    annulus of the default radii at eFEDS depth (about 5 counts arcmin^-2
+    in 0.2-2.3 keV over ~1.2 ks; Brunner et al. 2022, A&A 661, A1).
+
+    Parameters
+    ----------
+    radii_arcmin : sequence of float, default=(0.5, 1.0, 2.0, 4.0, 8.0)
+        Outer radii of the inner annuli, arcmin (increasing, > 0). The
+        defaults span the eROSITA PSF (HEW ~ 0.5', Merloni et al. 2024, A&A
+        682, A34) to about r500 of a 10^14 Msun cluster at z ~ 0.1.
+
+    Attributes
+    ----------
+    n_bands_, image_shape_, bands_keV_ :
+        The image contract (see :class:`ImageStepMixin`).
+    area_arcmin2_ : numpy.ndarray of float64, shape (K + 1,)
+        Area of each annulus in the fitted box.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skcluster import ClusterSample
+    >>> from skcluster.preprocessing import RadialProfile
+    >>> X = ClusterSample(images=np.ones((2, 1, 30, 30), np.float32), exposure=np.array([1000.0, 2000.0]),
+    ...                   meta={"image_unit": "counts", "pixel_arcsec": 20.0})
+    >>> RadialProfile(radii_arcmin=(2.0, 4.0)).fit_transform(X)["profile"].shape
+    (2, 3)
+    """
+
+    def __init__(self, radii_arcmin=(0.5, 1.0, 2.0, 4.0, 8.0)):
+        self.radii_arcmin = radii_arcmin
+
+    def _radii(self):
+        step = self._step
+        try:
+            radii = [float(r) for r in self.radii_arcmin]
+        except (TypeError, ValueError):
+            raise ValueError(f"{step}: radii_arcmin must be a sequence of numbers, got {self.radii_arcmin!r}") from None
+        if not radii:
+            raise ValueError(f"{step}: radii_arcmin must not be empty")
+        for i, r in enumerate(radii):
+            check_positive_number(r, f"radii_arcmin[{i}]", step)
+        if any(b <= a for a, b in zip(radii, radii[1:])):
+            raise ValueError(f"{step}: radii_arcmin must increase, got {radii}")
+        return radii
+
+    def _geometry(self, X, images):
+        step = self._step
+        unit = X.meta.get("image_unit")
+        if unit != "counts":
+            raise ValueError(
+                f"{step}: needs images in counts (meta['image_unit'] == 'counts', as BandBinner and "
+                f"ImageCutout write them), got {unit!r}; put the step before scaling"
+            )
+        pixel = X.meta.get("pixel_arcsec")
+        if pixel is None:
+            raise ValueError(f"{step}: the sample's meta has no 'pixel_arcsec' (written by BandBinner/ImageCutout)")
+        radii = self._radii()
+        index, area = annulus_index(images.shape[2:], pixel, radii)
+        empty = np.flatnonzero(area == 0)
+        if empty.size:
+            raise ValueError(
+                f"{step}: annulus {int(empty[0])} of radii_arcmin {radii} holds no pixel of the "
+                f"{images.shape[2]}x{images.shape[3]} box of {float(pixel):g} arcsec pixels"
+            )
+        return index, area
+
+    def fit(self, X, y=None):
+        """Record the image contract and the annulus areas.
+
+        Parameters
+        ----------
+        X : ClusterSample
+            ``images`` in counts (n, B, H, W) and ``exposure`` (s).
+        y : ignored
+        """
+        X, images = self._images_of(X)
+        self._record_images(X, images)
+        _, self.area_arcmin2_ = self._geometry(X, images)
+        return self
+
+    def transform(self, X):
+        """Add the ``profile`` column (float64, (n, K + 1)).
+
+        Parameters
+        ----------
+        X : ClusterSample
+
+        Returns
+        -------
+        ClusterSample
+            ``X`` with ``profile``.
+        """
+        X, images = self._images_of(X)
+        self._check_images(X, images)
+        index, area = self._geometry(X, images)
+        X.require("exposure", step=self._step)
+        t = np.asarray(X["exposure"], dtype=np.float64)
+        bad = ~(np.isfinite(t) & (t > 0))
+        if t.shape != (len(X),) or np.any(bad):
+            raise ValueError(
+                f"{self._step}: column 'exposure' must hold one finite exposure > 0 (s) per cluster; "
+                + (f"got shape {t.shape}" if t.shape != (len(X),) else f"bad: {rows_text(np.flatnonzero(bad), t.tolist())}")
+            )
+        k = area.size
+        onehot = np.zeros((index.size, k), dtype=np.float64)
+        onehot[np.arange(index.size), index.ravel()] = 1.0
+        counts = np.empty((len(X), k), dtype=np.float64)
+        chunk = rows_per_chunk(int(np.prod(images.shape[1:])) * 8)
+        for sl in iter_chunks(len(X), chunk):
+            flat = np.asarray(images[sl], dtype=np.float64).sum(axis=1).reshape(sl.stop - sl.start, -1)
+            counts[sl] = flat @ onehot
+        if np.any(counts < 0):
+            rows = np.flatnonzero((counts < 0).any(axis=1))
+            raise ValueError(f"{self._step}: negative counts in the images of {rows_text(rows)}")
+        profile = np.log10((counts + 1.0) / (area[None, :] * t[:, None]))
+        return X.assign(profile=profile)

@@ -1,0 +1,73 @@
+"""RadialProfile: summed counts in annuli, joined beside the redshift."""
+
+import numpy as np
+import pytest
+
+from skcluster import ClusterSample
+from skcluster.models import make_mass_pipeline
+from skcluster.preprocessing import RadialProfile, RedshiftJoiner, annulus_index, make_preprocessing
+
+
+def _sample(images, exposure, pixel_arcsec=24.0, unit="counts"):
+    n = images.shape[0]
+    return ClusterSample(images=images.astype(np.float32), exposure=np.asarray(exposure, float),
+                         z=np.full(n, 0.2), meta={"image_unit": unit, "pixel_arcsec": pixel_arcsec})
+
+
+def test_annuli_cover_the_box_once():
+    index, area = annulus_index((50, 50), 24.0, (0.5, 1.0, 2.0, 4.0, 8.0))
+    assert index.min() == 0 and index.max() == 5
+    assert area.sum() == pytest.approx((50 * 24.0 / 60) ** 2)
+    # a disc's area approaches pi r^2 where it is many pixels wide
+    assert area[:5].sum() == pytest.approx(np.pi * 8.0**2, rel=0.02)
+
+
+def test_profile_counts_photons_where_they_are():
+    rng = np.random.default_rng(0)
+    images = np.zeros((2, 3, 50, 50))
+    images[0, 1, 25, 25] = 99.0            # a point 0.28' from the centre: the inner disc
+    images[1, 0, 0, 0] = 99.0              # a corner: the outermost annulus
+    images += rng.poisson(0.0, images.shape)
+    X = _sample(images, [1000.0, 500.0])
+    P = RadialProfile().fit_transform(X)
+    _, area = annulus_index((50, 50), 24.0, (0.5, 1.0, 2.0, 4.0, 8.0))
+    expect0 = np.log10(np.r_[100.0, np.ones(5)] / (area * 1000.0))
+    expect1 = np.log10(np.r_[np.ones(5), 100.0] / (area * 500.0))
+    np.testing.assert_allclose(P["profile"], np.stack([expect0, expect1]))
+    np.testing.assert_array_equal(P["images"], X["images"])   # images pass through
+
+
+def test_joiner_takes_a_2d_column_as_one_scalar_each():
+    X = _sample(np.ones((4, 2, 50, 50)), [1000.0, 1500.0, 2000.0, 3000.0])
+    P = RadialProfile(radii_arcmin=(2.0, 6.0)).fit_transform(X)
+    J = RedshiftJoiner(extra=[("profile", "linear")]).fit(P)
+    assert J.scalar_names_ == ["log(1+z)", "profile[0]", "profile[1]", "profile[2]"]
+    S = J.transform(P)["scalars"]
+    assert S.shape == (4, 4)
+    # standardised; a brighter exposure-normalised profile sorts the same way
+    assert np.all(np.diff(S[:, 1]) < 0)
+
+
+@pytest.mark.parametrize("radii, match", [((2.0, 1.0), "must increase"), ((), "must not be empty"),
+                                          ((0.0, 1.0), "radii_arcmin\\[0\\]"), ((1.0, 30.0), "holds no pixel")])
+def test_bad_radii_are_named(radii, match):
+    X = _sample(np.ones((2, 1, 50, 50)), [1000.0, 1000.0])
+    with pytest.raises(ValueError, match=match):
+        RadialProfile(radii_arcmin=radii).fit(X)
+
+
+def test_needs_counts_and_exposure():
+    X = _sample(np.ones((2, 1, 50, 50)), [1000.0, 1000.0], unit="counts/s")
+    with pytest.raises(ValueError, match="needs images in counts"):
+        RadialProfile().fit(X)
+    X = _sample(np.ones((2, 1, 50, 50)), [1000.0, 0.0])
+    with pytest.raises(ValueError, match="exposure.*row 1"):
+        RadialProfile().fit_transform(X)
+
+
+def test_pipelines_put_the_profile_after_bin():
+    pre = make_preprocessing(profile=True, mask_point_sources=True)
+    assert [n for n, _ in pre.steps] == ["mask", "bin", "profile", "resize", "smooth", "scale", "join"]
+    assert ("profile", "linear") in pre.named_steps["join"].extra
+    pipe = make_mass_pipeline(profile=True, flag_domain=True, n_estimators=1)
+    assert [n for n, _ in pipe.steps][:3] == ["bin", "domain", "profile"]
