@@ -11,6 +11,9 @@
 3. Report per depth: scatter, bias, raw 68% / 95% coverage and the mean
    predicted std of both, and the ensemble's scatter ratio to the count-rate
    method with a paired bootstrap interval (:func:`skcluster.benchmark.paired_scatter_ratio`).
+4. With ``--single-depth``: also train the same pipeline on a mock of each
+   test depth alone (same size, its own seed) and report the mixed-depth
+   model's scatter ratio to it on the same test clusters (paired bootstrap).
 
 Writes ``depth_transfer.json`` and ``depth_transfer.md`` to ``--out``
 (default ``benchmarks/results/depth_transfer``).
@@ -46,7 +49,7 @@ DEPTHS = [
 
 SIZES = {
     "quick": dict(n_train=300, n_test=60, n_members=2, max_epochs=3, patience=2),
-    "default": dict(n_train=2400, n_test=300, n_members=3, max_epochs=20, patience=5),
+    "default": dict(n_train=2400, n_test=300, n_members=3, max_epochs=60, patience=10),
 }
 
 
@@ -72,8 +75,15 @@ def main(argv=None):
     ap.add_argument("--out", default=str(HERE / "results" / "depth_transfer"))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--n-jobs", type=int, default=None)
+    ap.add_argument("--max-epochs", type=int, default=None, help="epochs per member (size's default)")
+    ap.add_argument("--patience", type=int, default=None)
+    ap.add_argument("--profile", action="store_true", help="join RadialProfile's profile beside z and exposure")
+    ap.add_argument("--single-depth", action="store_true",
+                    help="also train on each test depth alone and compare (the 'within 1.1x' check)")
     args = ap.parse_args(argv)
-    cfg = SIZES["quick" if args.quick else "default"]
+    cfg = dict(SIZES["quick" if args.quick else "default"])
+    cfg.update({k: v for k, v in (("max_epochs", args.max_epochs), ("patience", args.patience)) if v is not None})
+    cfg["profile"] = bool(args.profile)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     command = "python benchmarks/depth_transfer.py " + shlex.join(argv if argv is not None else sys.argv[1:])
@@ -83,8 +93,12 @@ def main(argv=None):
     expo = np.asarray(X_tr["exposure"])
     _log(f"{len(y_tr)} clusters, exposure 5/50/95%: {np.percentile(expo, [5, 50, 95]).round(0).tolist()} s; training")
     baseline = count_rate_method().fit(X_tr, y_tr)
-    pipe = make_mass_pipeline(n_estimators=cfg["n_members"], random_state=args.seed, max_epochs=cfg["max_epochs"],
-                              patience=cfg["patience"], extra_scalars=("exposure",), flag_domain=True, verbose=1)
+    def new_pipeline():
+        return make_mass_pipeline(n_estimators=cfg["n_members"], random_state=args.seed,
+                                  max_epochs=cfg["max_epochs"], patience=cfg["patience"],
+                                  extra_scalars=("exposure",), flag_domain=True, profile=cfg["profile"], verbose=1)
+
+    pipe = new_pipeline()
     t = time.perf_counter()
     pipe.fit(X_tr, y_tr)
     t_train = time.perf_counter() - t
@@ -100,17 +114,32 @@ def main(argv=None):
         e, c = results[name]["ensemble"], results[name]["count_rate"]
         _log(f"{name}: ensemble {100 * e['scatter']:.1f}% (bias {100 * e['bias']:+.1f}%, cov68 "
              f"{e['coverage_68']:.2f}, std {100 * e['mean_pred_std']:.1f}%), count rate {100 * c['scatter']:.1f}%")
+        if args.single_depth:
+            X_one, y_one = simulate(kw, cfg["n_train"], 5000 + args.seed, args.n_jobs)
+            single = new_pipeline().fit(X_one, y_one)
+            del X_one
+            sm, ss = single.predict(X, return_std=True)
+            results[name]["single_depth"] = evaluate(y, sm, ss)
+            results[name]["scatter_ratio_to_single_depth"] = list(paired_scatter_ratio(y, m, sm, random_state=args.seed))
+            q = results[name]["scatter_ratio_to_single_depth"]
+            _log(f"{name}: trained at this depth alone {100 * results[name]['single_depth']['scatter']:.1f}%; "
+                 f"mixed / single {q[0]:.2f} [{q[1]:.2f}, {q[2]:.2f}]")
     report = {"command": command, "config": cfg, "train_seconds": t_train,
               "total_seconds": time.perf_counter() - t0, "results": results}
     (out / "depth_transfer.json").write_text(json.dumps(report, indent=1, default=float))
     lines = [f"`{command}`", "",
              "| test depth | ensemble scatter | bias | cov68 | cov95 | mean std | count_rate scatter | bias "
-             "| ratio [95%] |", "|---|---|---|---|---|---|---|---|---|"]
+             "| ratio [95%] |" + (" single-depth scatter | mixed / single [95%] |" if args.single_depth else ""),
+             "|---|---|---|---|---|---|---|---|---|" + ("---|---|" if args.single_depth else "")]
     for name, r in results.items():
         e, c, q = r["ensemble"], r["count_rate"], r["scatter_ratio_to_count_rate"]
-        lines.append(f"| {name} | {100 * e['scatter']:.1f}% | {100 * e['bias']:+.1f}% | {e['coverage_68']:.2f} | "
-                     f"{e['coverage_95']:.2f} | {100 * e['mean_pred_std']:.1f}% | {100 * c['scatter']:.1f}% | "
-                     f"{100 * c['bias']:+.1f}% | {q[0]:.2f} [{q[1]:.2f}, {q[2]:.2f}] |")
+        line = (f"| {name} | {100 * e['scatter']:.1f}% | {100 * e['bias']:+.1f}% | {e['coverage_68']:.2f} | "
+                f"{e['coverage_95']:.2f} | {100 * e['mean_pred_std']:.1f}% | {100 * c['scatter']:.1f}% | "
+                f"{100 * c['bias']:+.1f}% | {q[0]:.2f} [{q[1]:.2f}, {q[2]:.2f}] |")
+        if args.single_depth:
+            q1 = r["scatter_ratio_to_single_depth"]
+            line += f" {100 * r['single_depth']['scatter']:.1f}% | {q1[0]:.2f} [{q1[1]:.2f}, {q1[2]:.2f}] |"
+        lines.append(line)
     md = "\n".join(lines) + "\n"
     (out / "depth_transfer.md").write_text(md)
     print(md)

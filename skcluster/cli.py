@@ -390,7 +390,7 @@ def build_parser():
                    help="clusters to simulate (default 2000); with --data or --catalog: use the first "
                         "N (default: all)")
     p.add_argument("--n-estimators", type=_positive_int, default=5, help="CNNs in the deep ensemble")
-    p.add_argument("--max-epochs", type=_positive_int, default=60, help="training epochs per CNN")
+    p.add_argument("--max-epochs", type=_positive_int, default=80, help="training epochs per CNN")
     p.add_argument("--size-arcmin", type=_positive_float, default=20.0,
                    help="side of the cut-out box, arcmin (kept in the model)")
     p.add_argument("--npix", type=_positive_int, default=50, help="network input pixels per side")
