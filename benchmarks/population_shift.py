@@ -69,7 +69,7 @@ MOCKS = [
 
 SIZES = {
     "quick": dict(n_train=300, n_test=120, n_members=2, max_epochs=4, patience=3, min_count=10),
-    "default": dict(n_train=3000, n_test=1000, n_members=3, max_epochs=30, patience=8, min_count=50),
+    "default": dict(n_train=3000, n_test=1000, n_members=3, max_epochs=80, patience=15, min_count=50),
 }
 
 MODELS = ("ensemble_training_prior", "ensemble_flat_prior", "count_rate")
@@ -153,9 +153,10 @@ def main(argv=None):
     ap.add_argument("--n-test", type=int, default=None)
     ap.add_argument("--n-members", type=int, default=None)
     ap.add_argument("--max-epochs", type=int, default=None)
+    ap.add_argument("--patience", type=int, default=None)
     args = ap.parse_args(argv)
     cfg = dict(SIZES["quick" if args.quick else "default"])
-    for k in ("n_train", "n_test", "n_members", "max_epochs"):
+    for k in ("n_train", "n_test", "n_members", "max_epochs", "patience"):
         if getattr(args, k) is not None:
             cfg[k] = getattr(args, k)
     out = Path(args.out)

@@ -68,6 +68,7 @@ class BenchmarkConfig:
     n_estimators: int = 5
     max_epochs: int = 80
     patience: int = 15
+    batch_size: int = 32
     noise_levels: tuple = (0.01, 0.1, 0.2)
     survey: str = "efeds"
     size_arcmin: float = 20.0
@@ -77,7 +78,7 @@ class BenchmarkConfig:
     rows: tuple = field(default=())
 
     def __post_init__(self):
-        for name in ("n_clusters", "n_folds", "n_estimators", "max_epochs", "patience", "npix"):
+        for name in ("n_clusters", "n_folds", "n_estimators", "max_epochs", "patience", "batch_size", "npix"):
             check_positive_int(getattr(self, name), name)
         if self.n_folds < 2:
             raise ValueError(f"n_folds must be at least 2, got {self.n_folds}")
@@ -407,7 +408,7 @@ def _cnn_pipeline(cfg, row):
 
     pipe = make_mass_pipeline(
         size_arcmin=cfg.size_arcmin, npix=cfg.npix, n_estimators=cfg.n_estimators,
-        random_state=cfg.random_state, verbose=0, max_epochs=cfg.max_epochs,
+        random_state=cfg.random_state, verbose=0, max_epochs=cfg.max_epochs, batch_size=cfg.batch_size,
         patience=cfg.patience, device=cfg.device, **row.pipeline,
     )
     cut = [name for name, _ in pipe.steps].index("bin") + 1
@@ -638,7 +639,7 @@ def paired_scatter_ratio(y, a, b, n_boot=2000, random_state=0):
 def _command(name, cfg, out):
     parts = ["skcluster benchmark", f"--preset {name}", f"--folds {cfg.n_folds}", f"--seed {cfg.random_state}"]
     base = PRESETS[name]
-    for key in ("n_clusters", "n_estimators", "max_epochs", "patience", "device"):
+    for key in ("n_clusters", "n_estimators", "max_epochs", "patience", "batch_size", "device"):
         if getattr(cfg, key) != getattr(base, key):
             parts.append(f"--{key.replace('_', '-')} {getattr(cfg, key)}")
     if cfg.rows:

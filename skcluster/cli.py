@@ -504,6 +504,7 @@ def build_parser():
     p.add_argument("--n-estimators", type=_positive_int, default=None, help="ensemble members (preset's)")
     p.add_argument("--max-epochs", type=_positive_int, default=None, help="epochs per member (preset's)")
     p.add_argument("--patience", type=_positive_int, default=None, help="early-stopping patience (preset's)")
+    p.add_argument("--batch-size", type=_positive_int, default=None, help="training batch size (preset's: 32)")
     p.add_argument("--rows", type=_row_names, default=None, metavar="ROW1,ROW2,...",
                    help="only these rows (names in the docs' benchmark page; e.g. the levers "
                         "ensemble_10band_masked_asinh; default: every standard row)")
@@ -914,7 +915,7 @@ def _row_names(text):
 def _benchmark_sizes(args):
     return {k: v for k, v in dict(preset=args.preset, n_clusters=args.n_clusters,
                                   n_estimators=args.n_estimators, max_epochs=args.max_epochs,
-                                  patience=args.patience, device=args.device,
+                                  patience=args.patience, batch_size=args.batch_size, device=args.device,
                                   rows=args.rows).items()
             if v is not None}
 

@@ -101,10 +101,10 @@ def test_benchmark_passes_its_options_through(monkeypatch, tmp_path, capsys):
     assert "| a |" in capsys.readouterr().out
     calls.clear()
     assert main(["benchmark", "--out", out, "--preset", "standard", "--n-clusters", "4000",
-                 "--n-estimators", "3", "--max-epochs", "30", "--device", "cuda"]) == EXIT_OK
+                 "--n-estimators", "3", "--max-epochs", "30", "--batch-size", "64", "--device", "cuda"]) == EXIT_OK
     assert calls == [(out, dict(quick=False, n_folds=None, random_state=0, n_jobs=None, verbose=1,
                                 overwrite=False, preset="standard", n_clusters=4000, n_estimators=3,
-                                max_epochs=30, device="cuda"))]
+                                max_epochs=30, batch_size=64, device="cuda"))]
 
 
 
