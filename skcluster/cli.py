@@ -485,8 +485,8 @@ def build_parser():
         epilog="examples:\n"
                "  skcluster benchmark --quick --out bench-quick\n"
                "  skcluster benchmark --device cuda --out bench-full     # seed-study scale, on a GPU\n"
-               "  skcluster benchmark --preset standard --n-clusters 4000 --folds 3 --n-estimators 3 \\\n"
-               "      --max-epochs 30 --patience 6 --n-jobs 2 --out bench  # the README's run, 2 CPU cores\n\n"
+               "  skcluster benchmark --preset standard --n-clusters 2400 --folds 3 --n-estimators 3 \\\n"
+               "      --n-jobs 2 --rows count_rate,gbm_scalars,ensemble_10band_masked --out bench  # 2 CPU cores\n\n"
                + _EXIT_CODES,
     )
     p.add_argument("--quick", action="store_true", help="a small, fast version")
