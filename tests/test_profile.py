@@ -29,7 +29,7 @@ def test_profile_counts_photons_where_they_are():
     images[1, 0, 0, 0] = 99.0              # a corner: the outermost annulus
     images += rng.poisson(0.0, images.shape)
     X = _sample(images, [1000.0, 500.0])
-    P = RadialProfile().fit_transform(X)
+    P = RadialProfile(radii_arcmin=(0.5, 1.0, 2.0, 4.0, 8.0)).fit_transform(X)
     _, area = annulus_index((50, 50), 24.0, (0.5, 1.0, 2.0, 4.0, 8.0))
     expect0 = np.log10(np.r_[100.0, np.ones(5)] / (area * 1000.0))
     expect1 = np.log10(np.r_[np.ones(5), 100.0] / (area * 500.0))
@@ -54,6 +54,25 @@ def test_bad_radii_are_named(radii, match):
     X = _sample(np.ones((2, 1, 50, 50)), [1000.0, 1000.0])
     with pytest.raises(ValueError, match=match):
         RadialProfile(radii_arcmin=radii).fit(X)
+
+
+def test_default_radii_are_those_inside_the_box():
+    X = _sample(np.ones((2, 1, 50, 50)), [1000.0, 1000.0])           # 20 arcmin
+    assert RadialProfile().fit(X).radii_arcmin_ == [0.5, 1.0, 2.0, 4.0, 8.0]
+    X = _sample(np.ones((2, 1, 10, 10)), [1000.0, 1000.0])           # 4 arcmin
+    assert RadialProfile().fit(X).radii_arcmin_ == [0.5, 1.0]
+    X = _sample(np.ones((2, 1, 2, 2)), [1000.0, 1000.0], pixel_arcsec=12.0)   # 0.4 arcmin
+    with pytest.raises(ValueError, match="smaller than the smallest default annulus"):
+        RadialProfile().fit(X)
+
+
+def test_other_pixels_same_box_pass_another_box_is_refused():
+    prof = RadialProfile().fit(_sample(np.ones((2, 1, 50, 50)), [1000.0, 1000.0]))   # 20' at 24"
+    fine = prof.transform(_sample(np.ones((1, 1, 300, 300)) / 36.0, [1000.0], pixel_arcsec=4.0))
+    coarse = prof.transform(_sample(np.ones((1, 1, 50, 50)), [1000.0]))
+    np.testing.assert_allclose(fine["profile"][0, 2:], coarse["profile"][0, 2:], atol=0.03)
+    with pytest.raises(ValueError, match="fitted on boxes of 20 x 20 arcmin, got 12 x 12"):
+        prof.transform(_sample(np.ones((1, 1, 30, 30)), [1000.0]))
 
 
 def test_needs_counts_and_exposure():

@@ -24,7 +24,11 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from .._validation import check_positive_number, rows_text
 from ._base import ImageStepMixin, iter_chunks, rows_per_chunk
 
-__all__ = ["RadialProfile", "annulus_index"]
+__all__ = ["DEFAULT_RADII_ARCMIN", "RadialProfile", "annulus_index"]
+
+#: Outer radii (arcmin) of the inner annuli of :class:`RadialProfile` by
+#: default (those inside the box are used).
+DEFAULT_RADII_ARCMIN = (0.5, 1.0, 2.0, 4.0, 8.0)
 
 
 def annulus_index(shape, pixel_arcsec, radii_arcmin):
@@ -71,17 +75,26 @@ class RadialProfile(ImageStepMixin, TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    radii_arcmin : sequence of float, default=(0.5, 1.0, 2.0, 4.0, 8.0)
-        Outer radii of the inner annuli, arcmin (increasing, > 0). The
-        defaults span the eROSITA PSF (HEW ~ 0.5', Merloni et al. 2024, A&A
-        682, A34) to about r500 of a 10^14 Msun cluster at z ~ 0.1.
+    radii_arcmin : sequence of float or None, default=None
+        Outer radii of the inner annuli, arcmin (increasing, > 0). None
+        takes those of :data:`DEFAULT_RADII_ARCMIN` (0.5, 1, 2, 4, 8) that
+        lie inside the fitted box (below half its side): they span the
+        eROSITA PSF (HEW ~ 0.5', Merloni et al. 2024, A&A 682, A34) to
+        about r500 of a 10^14 Msun cluster at z ~ 0.1.
 
     Attributes
     ----------
+    radii_arcmin_ : list of float
+        The radii used.
     n_bands_, image_shape_, bands_keV_ :
         The image contract (see :class:`ImageStepMixin`).
     area_arcmin2_ : numpy.ndarray of float64, shape (K + 1,)
         Area of each annulus in the fitted box.
+    box_arcmin_ : (float, float)
+        Box size (H, W) in ``fit``, arcmin. ``transform`` takes any pixel
+        size (real cut-outs come at the image's native pixels, the
+        mock's at the binned ones) but refuses another box size, since the
+        outer annulus would then cover another area of sky.
 
     Examples
     --------
@@ -92,13 +105,22 @@ class RadialProfile(ImageStepMixin, TransformerMixin, BaseEstimator):
     ...                   meta={"image_unit": "counts", "pixel_arcsec": 20.0})
     >>> RadialProfile(radii_arcmin=(2.0, 4.0)).fit_transform(X)["profile"].shape
     (2, 3)
+    >>> RadialProfile().fit(X).radii_arcmin_   # a 10 arcmin box: the default radii below 5'
+    [0.5, 1.0, 2.0, 4.0]
     """
 
-    def __init__(self, radii_arcmin=(0.5, 1.0, 2.0, 4.0, 8.0)):
+    def __init__(self, radii_arcmin=None):
         self.radii_arcmin = radii_arcmin
 
-    def _radii(self):
+    def _radii(self, box):
         step = self._step
+        if self.radii_arcmin is None:
+            radii = [r for r in DEFAULT_RADII_ARCMIN if r < min(box) / 2.0]
+            if not radii:
+                raise ValueError(f"{step}: the box of {box[0]:g} x {box[1]:g} arcmin is smaller than the "
+                                 f"smallest default annulus ({DEFAULT_RADII_ARCMIN[0]:g} arcmin radius); "
+                                 "give radii_arcmin")
+            return radii
         try:
             radii = [float(r) for r in self.radii_arcmin]
         except (TypeError, ValueError):
@@ -122,7 +144,15 @@ class RadialProfile(ImageStepMixin, TransformerMixin, BaseEstimator):
         pixel = X.meta.get("pixel_arcsec")
         if pixel is None:
             raise ValueError(f"{step}: the sample's meta has no 'pixel_arcsec' (written by BandBinner/ImageCutout)")
-        radii = self._radii()
+        box = tuple(float(n) * float(pixel) / 60.0 for n in images.shape[2:])
+        fitted = getattr(self, "box_arcmin_", None)
+        if fitted is not None and not np.allclose(box, fitted, rtol=0.02):
+            raise ValueError(
+                f"{step} was fitted on boxes of {fitted[0]:g} x {fitted[1]:g} arcmin, got "
+                f"{box[0]:g} x {box[1]:g} arcmin ({images.shape[2]} x {images.shape[3]} pixels of "
+                f"{float(pixel):g} arcsec); cut the boxes the model was trained on"
+            )
+        radii = self._radii(box) if fitted is None else self.radii_arcmin_
         index, area = annulus_index(images.shape[2:], pixel, radii)
         empty = np.flatnonzero(area == 0)
         if empty.size:
@@ -130,7 +160,7 @@ class RadialProfile(ImageStepMixin, TransformerMixin, BaseEstimator):
                 f"{step}: annulus {int(empty[0])} of radii_arcmin {radii} holds no pixel of the "
                 f"{images.shape[2]}x{images.shape[3]} box of {float(pixel):g} arcsec pixels"
             )
-        return index, area
+        return index, area, box, radii
 
     def fit(self, X, y=None):
         """Record the image contract and the annulus areas.
@@ -143,7 +173,8 @@ class RadialProfile(ImageStepMixin, TransformerMixin, BaseEstimator):
         """
         X, images = self._images_of(X)
         self._record_images(X, images)
-        _, self.area_arcmin2_ = self._geometry(X, images)
+        self.__dict__.pop("box_arcmin_", None)
+        _, self.area_arcmin2_, self.box_arcmin_, self.radii_arcmin_ = self._geometry(X, images)
         return self
 
     def transform(self, X):
@@ -159,8 +190,8 @@ class RadialProfile(ImageStepMixin, TransformerMixin, BaseEstimator):
             ``X`` with ``profile``.
         """
         X, images = self._images_of(X)
-        self._check_images(X, images)
-        index, area = self._geometry(X, images)
+        self._check_images(X, images, shape=False)
+        index, area, _, _ = self._geometry(X, images)
         X.require("exposure", step=self._step)
         t = np.asarray(X["exposure"], dtype=np.float64)
         bad = ~(np.isfinite(t) & (t > 0))
