@@ -77,13 +77,14 @@ def main(argv=None):
     ap.add_argument("--n-jobs", type=int, default=None)
     ap.add_argument("--max-epochs", type=int, default=None, help="epochs per member (size's default)")
     ap.add_argument("--patience", type=int, default=None)
-    ap.add_argument("--profile", action="store_true", help="join RadialProfile's profile beside z and exposure")
+    ap.add_argument("--no-profile", action="store_true",
+                    help="the seed study's input: no RadialProfile beside z and exposure")
     ap.add_argument("--single-depth", action="store_true",
                     help="also train on each test depth alone and compare (the 'within 1.1x' check)")
     args = ap.parse_args(argv)
     cfg = dict(SIZES["quick" if args.quick else "default"])
     cfg.update({k: v for k, v in (("max_epochs", args.max_epochs), ("patience", args.patience)) if v is not None})
-    cfg["profile"] = bool(args.profile)
+    cfg["profile"] = not args.no_profile
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     command = "python benchmarks/depth_transfer.py " + shlex.join(argv if argv is not None else sys.argv[1:])
