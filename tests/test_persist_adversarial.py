@@ -158,7 +158,7 @@ def test_memmap_in_a_fitted_state_is_refused_and_truncates_nothing(real, tmp_pat
                                    "shape": 10})
     for where in ("state", "class", "function", "param"):
         m = copy.deepcopy(real["manifest"])
-        resize = _steps(m)[1]["__tuple__"][1]
+        resize = next(s["__tuple__"][1] for s in _steps(m) if s["__tuple__"][0] == "resize")
         if where == "state":
             resize["state"]["__dict__"]["shape_"] = memmap
         elif where == "class":

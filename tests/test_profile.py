@@ -61,6 +61,8 @@ def test_default_radii_are_those_inside_the_box():
     assert RadialProfile().fit(X).radii_arcmin_ == [0.5, 1.0, 2.0, 4.0, 8.0]
     X = _sample(np.ones((2, 1, 10, 10)), [1000.0, 1000.0])           # 4 arcmin
     assert RadialProfile().fit(X).radii_arcmin_ == [0.5, 1.0]
+    X = _sample(np.ones((2, 1, 16, 16)), [1000.0, 1000.0], pixel_arcsec=75.0)   # no pixel centre within 0.5'
+    assert RadialProfile().fit(X).radii_arcmin_ == [1.0, 2.0, 4.0, 8.0]
     X = _sample(np.ones((2, 1, 2, 2)), [1000.0, 1000.0], pixel_arcsec=12.0)   # 0.4 arcmin
     with pytest.raises(ValueError, match="smaller than the smallest default annulus"):
         RadialProfile().fit(X)

@@ -78,7 +78,8 @@ class RadialProfile(ImageStepMixin, TransformerMixin, BaseEstimator):
     radii_arcmin : sequence of float or None, default=None
         Outer radii of the inner annuli, arcmin (increasing, > 0). None
         takes those of :data:`DEFAULT_RADII_ARCMIN` (0.5, 1, 2, 4, 8) that
-        lie inside the fitted box (below half its side): they span the
+        lie inside the fitted box (below half its side) and leave no
+        annulus without a pixel centre: they span the
         eROSITA PSF (HEW ~ 0.5', Merloni et al. 2024, A&A 682, A34) to
         about r500 of a 10^14 Msun cluster at z ~ 0.1.
 
@@ -154,6 +155,10 @@ class RadialProfile(ImageStepMixin, TransformerMixin, BaseEstimator):
             )
         radii = self._radii(box) if fitted is None else self.radii_arcmin_
         index, area = annulus_index(images.shape[2:], pixel, radii)
+        if fitted is None and self.radii_arcmin is None and np.any(area[:-1] == 0):
+            # coarse pixels: drop the default radii that would leave an annulus without a pixel
+            radii = [r for r, a in zip(radii, area[:-1]) if a > 0]
+            index, area = annulus_index(images.shape[2:], pixel, radii)
         empty = np.flatnonzero(area == 0)
         if empty.size:
             raise ValueError(
