@@ -25,7 +25,8 @@ def test_panels_show_the_model_input_before_scaling(fitted, tmp_path):
     theta = np.asarray(data.catalog["theta500_arcmin"])
     fig = plot_model_input(pipe, data.X, indices=[0, 2], y=data.y, theta500_arcmin=theta,
                            labels=["first", "third"])
-    expected = pipe[:3].transform(data.X[[0, 2]])["images"]  # bin, resize, smooth
+    upto_scale = [name for name, _ in pipe.steps].index("scale")
+    expected = pipe[:upto_scale].transform(data.X[[0, 2]])["images"]  # bin, resize, (profile,) smooth
     nb = expected.shape[1]
     assert nb == 3 and expected.shape[-1] == 25
     image_axes = [ax for ax in fig.axes if ax.get_images() and ax.get_title()]

@@ -33,11 +33,17 @@ def _select_origins(X, origins, where):
 
 
 def _linear_steps(pipeline):
-    """The steps right after the binning that are linear in the counts (resize, smooth)."""
-    from ..preprocessing import GaussianSmoother, Resizer
+    """The steps right after the binning that are linear in the counts (resize, smooth).
+
+    Steps that leave the images as they are (DomainFlagger, RadialProfile)
+    are passed over.
+    """
+    from ..preprocessing import DomainFlagger, GaussianSmoother, RadialProfile, Resizer
 
     steps = []
     for _, step in pipeline.steps[1:]:
+        if isinstance(step, (DomainFlagger, RadialProfile)):
+            continue
         if not isinstance(step, (Resizer, GaussianSmoother)):
             break
         steps.append(step)

@@ -62,8 +62,9 @@ def make_preprocessing(bands="krippendorf10", size_arcmin=20.0, npix=50, shape=(
         from a published catalogue) are masked in the events and refilled at
         the local level. Event input only.
     profile : bool, default=False
-        Put a :class:`RadialProfile` step ``profile`` right after ``bin``
-        and join its ``profile`` column (log10 surface brightness of all
+        Put a :class:`RadialProfile` step ``profile`` right after
+        ``resize`` (on the network's pixel grid, whatever the source's
+        pixels) and join its ``profile`` column (log10 surface brightness of all
         bands in annuli out to the box edge) beside the redshift: the
         summed flux a CNN on stretched, max-pooled images cannot add up
         itself.
@@ -75,7 +76,7 @@ def make_preprocessing(bands="krippendorf10", size_arcmin=20.0, npix=50, shape=(
     sklearn.pipeline.Pipeline
         Steps named ``bin``, ``resize``, ``smooth``, ``scale``, ``join``
         (after ``mask`` with ``mask_point_sources``; ``profile`` after
-        ``bin`` with ``profile``), so
+        ``resize`` with ``profile``), so
         that ``GridSearchCV`` can tune e.g. ``smooth__sigma`` or
         ``bin__bands`` and ``pipe.set_params(bin=ImageCutout(...))`` swaps in
         real data (with the bands and pixel grid the rest was fitted on).
@@ -93,8 +94,7 @@ def make_preprocessing(bands="krippendorf10", size_arcmin=20.0, npix=50, shape=(
     prof = [("profile", RadialProfile())] if profile else []
     if profile:
         extra = (tuple(extra) if not isinstance(extra, str) else (extra,)) + (("profile", "linear"),)
-    return Pipeline(mask + [("bin", first)] + prof + [
-        ("resize", Resizer(shape=shape)),
+    return Pipeline(mask + [("bin", first), ("resize", Resizer(shape=shape))] + prof + [
         ("smooth", GaussianSmoother(sigma=sigma, sigma_bands=sigma_bands)),
         ("scale", CountScaler(stretch=stretch)),
         ("join", RedshiftJoiner(use_redshift=use_redshift, extra=extra)),

@@ -55,7 +55,9 @@ def annulus_index(shape, pixel_arcsec, radii_arcmin):
     pix_arcmin = float(pixel_arcsec) / 60.0
     yy = (np.arange(h) + 0.5 - h / 2.0) * pix_arcmin
     xx = (np.arange(w) + 0.5 - w / 2.0) * pix_arcmin
-    r = np.hypot(yy[:, None], xx[None, :])
+    # to 1e-6 arcmin: a pixel centre on an annulus edge (4' at 48" pixels) must not change annulus
+    # with the last bits of a pixel size that went through a resize
+    r = np.round(np.hypot(yy[:, None], xx[None, :]), 6)
     index = np.searchsorted(np.asarray(radii_arcmin, dtype=np.float64), r, side="right")
     area = np.bincount(index.ravel(), minlength=len(radii_arcmin) + 1) * pix_arcmin**2
     return index, area
