@@ -11,7 +11,7 @@
     pipeline over N clusters in batches: events/s.
 ``inference``
     The standard pipeline (:func:`~skcluster.models.make_mass_pipeline`
-    defaults: bin -> resize -> smooth -> scale -> join -> an ensemble of
+    defaults: bin -> resize -> profile -> smooth -> scale -> join -> an ensemble of
     ``n_estimators`` CNNs, 30 as in Krippendorf et al. 2023) from event
     lists to masses with :func:`~skcluster.streaming.predict_stream`:
     clusters/s.
@@ -546,7 +546,7 @@ def run_perf(out, quick=False, sizes=None, n_estimators=None, n_jobs=(1, 2), ver
             persist.save(pipe, models[label])
         bin_step = pipe["bin"]
         result["model"] = dict(
-            pipeline="make_mass_pipeline defaults (bin -> resize -> smooth -> scale -> join -> ensemble)",
+            pipeline="make_mass_pipeline defaults (bin -> resize -> profile -> smooth -> scale -> join -> ensemble)",
             bands_keV=[list(map(float, b)) for b in bin_step.bands_keV_], npix=int(bin_step.npix),
             n_estimators_inference=cfg["n_estimators"], n_estimators_stream=cfg["stream_estimators"],
             fitted_on=n_fit, epochs=1, note="weights from 1 epoch on a few hundred clusters: the cost of a "

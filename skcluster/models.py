@@ -3,10 +3,12 @@
 :func:`make_mass_pipeline` is what the demo, ``skcluster train``, the
 benchmarks and the examples use, so that they all train the same model:
 
-    bin -> resize -> smooth -> scale -> join -> model
+    bin -> resize -> profile -> smooth -> scale -> join -> model
 
-(:func:`skcluster.preprocessing.make_preprocessing` for the first five
-steps; ``model`` is a :class:`~skcluster.ensemble.DeepEnsembleRegressor` of
+(:func:`skcluster.preprocessing.make_preprocessing` for the preprocessing
+steps; ``profile`` (:class:`~skcluster.preprocessing.RadialProfile`) hands
+the summed counts in annuli to the network beside the redshift; ``model``
+is a :class:`~skcluster.ensemble.DeepEnsembleRegressor` of
 :class:`~skcluster.nn.CNNRegressor`). Every setting stays reachable with
 ``set_params`` (``model__n_estimators``, ``model__estimator__max_epochs``,
 ``smooth__sigma``, ...), so ``GridSearchCV`` can tune it.
