@@ -54,6 +54,17 @@ def test_joiner_takes_a_2d_column_as_one_scalar_each():
     assert np.all(np.diff(S[:, 1]) < 0)
 
 
+def test_joiner_names_the_rows_of_a_bad_2d_column():
+    X = _sample(np.ones((3, 1, 50, 50)), [1000.0, 1000.0, 1000.0])
+    P = RadialProfile().fit_transform(X)
+    bad = P["profile"].copy()
+    bad[1, 2] = np.nan
+    with pytest.raises(ValueError, match=r"column 'profile' must be finite; got bad entries in row 1"):
+        RedshiftJoiner(extra=[("profile", "linear")]).fit(P.assign(profile=bad))
+    with pytest.raises(ValueError, match=r"one number \(or one row of numbers\) per cluster"):
+        RedshiftJoiner(extra=[("profile", "linear")]).fit(P.assign(profile=np.ones((3, 2, 2))))
+
+
 @pytest.mark.parametrize("radii, match", [((2.0, 1.0), "must increase"), ((), "must not be empty"),
                                           ((0.0, 1.0), "radii_arcmin\\[0\\]"), ((1.0, 30.0), "holds no pixel")])
 def test_bad_radii_are_named(radii, match):

@@ -122,8 +122,8 @@ class ImageStepMixin(SampleInputMixin):
         bands = X.meta.get("bands_keV")
         self.bands_keV_ = None if bands is None else [(float(lo), float(hi)) for lo, hi in bands]
 
-    def _check_images(self, X, images, shape=True):
-        """Refuse a cube of other bands or (``shape=True``) size than in ``fit`` (``transform``)."""
+    def _check_images(self, X, images, check_shape=True):
+        """Refuse a cube of other bands or (``check_shape``) size than in ``fit`` (``transform``)."""
         from sklearn.utils.validation import check_is_fitted
 
         check_is_fitted(self, "n_bands_")
@@ -141,7 +141,7 @@ class ImageStepMixin(SampleInputMixin):
                 f"{self._step} was fitted on the bands {format_bands(self.bands_keV_)}, "
                 f"got {format_bands(bands)}"
             )
-        if not shape:
+        if not check_shape:
             return
         shape = (int(images.shape[2]), int(images.shape[3]))
         if shape != self.image_shape_:

@@ -197,7 +197,7 @@ class RadialProfile(ImageStepMixin, TransformerMixin, BaseEstimator):
             ``X`` with ``profile``.
         """
         X, images = self._images_of(X)
-        self._check_images(X, images, shape=False)
+        self._check_images(X, images, check_shape=False)
         index, area, _, _ = self._geometry(X, images)
         X.require("exposure", step=self._step)
         t = np.asarray(X["exposure"], dtype=np.float64)
