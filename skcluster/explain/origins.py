@@ -35,14 +35,14 @@ def _select_origins(X, origins, where):
 def _linear_steps(pipeline):
     """The steps right after the binning that are linear in the counts (resize, smooth).
 
-    Steps that leave the images as they are (DomainFlagger, RadialProfile)
-    are passed over.
+    Steps that leave the images as they are (``_keeps_images``: DomainFlagger,
+    RadialProfile) are passed over.
     """
-    from ..preprocessing import DomainFlagger, GaussianSmoother, RadialProfile, Resizer
+    from ..preprocessing import GaussianSmoother, Resizer
 
     steps = []
     for _, step in pipeline.steps[1:]:
-        if isinstance(step, (DomainFlagger, RadialProfile)):
+        if getattr(step, "_keeps_images", False):
             continue
         if not isinstance(step, (Resizer, GaussianSmoother)):
             break

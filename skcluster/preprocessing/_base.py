@@ -92,6 +92,10 @@ class SampleInputMixin:
 class ImageStepMixin(SampleInputMixin):
     """The image contract: record the cube in ``fit``, check it in ``transform``."""
 
+    #: True for a step that passes ``images`` through unchanged (it only adds
+    #: columns), so that image-level tools (``skcluster.explain``) can skip it.
+    _keeps_images = False
+
     @property
     def _step(self):
         return type(self).__name__

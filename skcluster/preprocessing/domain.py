@@ -109,6 +109,8 @@ class DomainFlagger(ImageStepMixin, TransformerMixin, BaseEstimator):
         The image contract.
     """
 
+    _keeps_images = True
+
     def __init__(self, quantile=0.005, margin=0.1, min_coverage=0.9):
         self.quantile = quantile
         self.margin = margin

@@ -23,6 +23,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from .._validation import check_positive_number, rows_text
 from ._base import ImageStepMixin, iter_chunks, rows_per_chunk
+from .scaling import check_exposure
 
 __all__ = ["DEFAULT_RADII_ARCMIN", "RadialProfile", "annulus_index"]
 
@@ -112,6 +113,8 @@ class RadialProfile(ImageStepMixin, TransformerMixin, BaseEstimator):
     [0.5, 1.0, 2.0, 4.0]
     """
 
+    _keeps_images = True
+
     def __init__(self, radii_arcmin=None):
         self.radii_arcmin = radii_arcmin
 
@@ -136,7 +139,8 @@ class RadialProfile(ImageStepMixin, TransformerMixin, BaseEstimator):
             raise ValueError(f"{step}: radii_arcmin must increase, got {radii}")
         return radii
 
-    def _geometry(self, X, images):
+    def _geometry(self, X, images, fitting):
+        """Annulus of each pixel, annulus areas, box (arcmin) and radii; checks the box in ``transform``."""
         step = self._step
         unit = X.meta.get("image_unit")
         if unit != "counts":
@@ -148,16 +152,16 @@ class RadialProfile(ImageStepMixin, TransformerMixin, BaseEstimator):
         if pixel is None:
             raise ValueError(f"{step}: the sample's meta has no 'pixel_arcsec' (written by BandBinner/ImageCutout)")
         box = tuple(float(n) * float(pixel) / 60.0 for n in images.shape[2:])
-        fitted = getattr(self, "box_arcmin_", None)
-        if fitted is not None and not np.allclose(box, fitted, rtol=0.02):
+        fitted = None if fitting else self.box_arcmin_
+        if not fitting and not np.allclose(box, fitted, rtol=0.02):
             raise ValueError(
                 f"{step} was fitted on boxes of {fitted[0]:g} x {fitted[1]:g} arcmin, got "
                 f"{box[0]:g} x {box[1]:g} arcmin ({images.shape[2]} x {images.shape[3]} pixels of "
                 f"{float(pixel):g} arcsec); cut the boxes the model was trained on"
             )
-        radii = self._radii(box) if fitted is None else self.radii_arcmin_
+        radii = self._radii(box) if fitting else self.radii_arcmin_
         index, area = annulus_index(images.shape[2:], pixel, radii)
-        if fitted is None and self.radii_arcmin is None and np.any(area[:-1] == 0):
+        if fitting and self.radii_arcmin is None and np.any(area[:-1] == 0):
             # coarse pixels: drop the default radii that would leave an annulus without a pixel
             radii = [r for r, a in zip(radii, area[:-1]) if a > 0]
             index, area = annulus_index(images.shape[2:], pixel, radii)
@@ -180,8 +184,7 @@ class RadialProfile(ImageStepMixin, TransformerMixin, BaseEstimator):
         """
         X, images = self._images_of(X)
         self._record_images(X, images)
-        self.__dict__.pop("box_arcmin_", None)
-        _, self.area_arcmin2_, self.box_arcmin_, self.radii_arcmin_ = self._geometry(X, images)
+        _, self.area_arcmin2_, self.box_arcmin_, self.radii_arcmin_ = self._geometry(X, images, fitting=True)
         return self
 
     def transform(self, X):
@@ -198,23 +201,17 @@ class RadialProfile(ImageStepMixin, TransformerMixin, BaseEstimator):
         """
         X, images = self._images_of(X)
         self._check_images(X, images, check_shape=False)
-        index, area, _, _ = self._geometry(X, images)
+        index, area, _, _ = self._geometry(X, images, fitting=False)
         X.require("exposure", step=self._step)
-        t = np.asarray(X["exposure"], dtype=np.float64)
-        bad = ~(np.isfinite(t) & (t > 0))
-        if t.shape != (len(X),) or np.any(bad):
-            raise ValueError(
-                f"{self._step}: column 'exposure' must hold one finite exposure > 0 (s) per cluster; "
-                + (f"got shape {t.shape}" if t.shape != (len(X),) else f"bad: {rows_text(np.flatnonzero(bad), t.tolist())}")
-            )
-        k = area.size
-        onehot = np.zeros((index.size, k), dtype=np.float64)
+        t = check_exposure(X["exposure"], self._step, len(X), purpose="for counts per second in the profile",
+                           remedy=None)
+        onehot = np.zeros((index.size, area.size))  # pixel -> annulus
         onehot[np.arange(index.size), index.ravel()] = 1.0
-        counts = np.empty((len(X), k), dtype=np.float64)
-        chunk = rows_per_chunk(int(np.prod(images.shape[1:])) * 8)
+        counts = np.empty((len(X), area.size))
+        # the band sum accumulates in float64 without a float64 copy of the cube
+        chunk = rows_per_chunk(8 * int(np.prod(images.shape[2:])))
         for sl in iter_chunks(len(X), chunk):
-            flat = np.asarray(images[sl], dtype=np.float64).sum(axis=1).reshape(sl.stop - sl.start, -1)
-            counts[sl] = flat @ onehot
+            counts[sl] = images[sl].sum(axis=1, dtype=np.float64).reshape(sl.stop - sl.start, -1) @ onehot
         if np.any(counts < 0):
             rows = np.flatnonzero((counts < 0).any(axis=1))
             raise ValueError(f"{self._step}: negative counts in the images of {rows_text(rows)}")

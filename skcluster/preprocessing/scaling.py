@@ -32,8 +32,12 @@ __all__ = ["CountScaler"]
 _STRETCHES = ("log", "asinh", None)
 
 
-def check_exposure(exposure, step, n):
-    """float32 exposures (s) after checking every row is finite and > 0."""
+def check_exposure(exposure, step, n, purpose="to convert counts to counts/s",
+                   remedy="use exposure_correct=False"):
+    """float64 exposures (s) after checking there is one per row, finite and > 0.
+
+    ``purpose`` and ``remedy`` (None for none) complete the error message.
+    """
     exposure = np.asarray(exposure)
     if exposure.shape != (n,):
         raise ValueError(
@@ -45,12 +49,12 @@ def check_exposure(exposure, step, n):
     if np.any(bad):
         rows = np.flatnonzero(bad)
         raise ValueError(
-            f"{step}: exposure must be finite and > 0 seconds to convert counts to "
-            f"counts/s; got {rows_text(rows, e64.tolist())}. Drop these clusters, "
-            "give exposure maps (ImageCutout(exposures=...)), or use "
-            "exposure_correct=False"
+            f"{step}: exposure must be finite and > 0 seconds {purpose}; got "
+            f"{rows_text(rows, e64.tolist())}. Drop these clusters"
+            + (", give exposure maps (ImageCutout(exposures=...)), or " + remedy if remedy
+               else " or give exposure maps (ImageCutout(exposures=...))")
         )
-    return e64.astype(np.float32)
+    return e64
 
 
 class CountScaler(ImageStepMixin, TransformerMixin, BaseEstimator):
@@ -124,7 +128,7 @@ class CountScaler(ImageStepMixin, TransformerMixin, BaseEstimator):
         X, images = self._images_of(X)
         if self.exposure_correct:
             X.require("exposure", step=self._step)
-            exposure = check_exposure(X["exposure"], self._step, images.shape[0])
+            exposure = check_exposure(X["exposure"], self._step, images.shape[0]).astype(np.float32)
         else:
             exposure = None
         return X, images, exposure
