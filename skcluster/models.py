@@ -58,9 +58,10 @@ def make_cnn(max_epochs=80, patience=15, batch_size=32, lr=1e-3, channels=(16, 3
         With 32 instead of 64, and 80/15 epochs instead of 60/10 (or the
         20/5 of earlier benchmark runs), the masked 10-band ensemble went
         from 29.6% (20/5, batch 64) and 27.2% (60/10, batch 64) to 26.2%
-        scatter on the 2400-cluster, 3-fold benchmark mock: the networks
-        stop at epochs 30-50 of batch 32, so fewer, larger steps stopped
-        them before they had fitted (``benchmarks/README.md``).
+        scatter on the 2400-cluster, 3-fold benchmark mock (0.88x [0.87,
+        0.90], paired bootstrap on the same folds): their best epochs at
+        batch 32 are 31-51, so fewer, larger steps stopped them before they
+        had fitted (``benchmarks/README.md``).
     lr : float, default=1e-3
         Adam learning rate.
     channels : tuple of int, default=(16, 32, 64)
@@ -154,8 +155,9 @@ def make_mass_pipeline(bands="krippendorf10", size_arcmin=20.0, npix=50, sigma=1
         right after ``resize``) beside the redshift: the summed counts a CNN on
         stretched, max-pooled images does not add up itself. On the
         benchmark mock (2400 clusters, 3 folds, point sources masked) it
-        took the ensemble from 26.2% to 24.4% scatter, below the count-rate
-        method's 26.8%. False gives the seed study's input (images and z).
+        took the ensemble from 26.2% to 24.4% scatter (0.933x [0.916, 0.949])
+        and to 0.91x [0.88, 0.94] the count-rate method's 26.8% (paired
+        bootstrap on the same folds). False gives the seed study's input (images and z).
     **cnn_params
         Passed to :func:`make_cnn` (``max_epochs``, ``channels``,
         ``noise_sigma``, ``device``, ...).
