@@ -265,6 +265,10 @@ BENCHMARK_ROWS = (
     BenchmarkRow("ensemble_10band_masked_profile", "the standard model (make_mass_pipeline): "
                  "ensemble_10band_masked with the radial profile of summed counts (RadialProfile) joined beside z",
                  pipeline=dict(bands="krippendorf10", mask_point_sources=True, profile=True), plotted=True),
+    BenchmarkRow("ensemble_1band_masked_profile", "the standard model on 1 band (0.2-2.3 keV)",
+                 pipeline=dict(bands="broad", mask_point_sources=True, profile=True), default=False),
+    BenchmarkRow("ensemble_3band_masked_profile", "the standard model on 3 bands (Ho+23)",
+                 pipeline=dict(bands="ho3", mask_point_sources=True, profile=True), default=False),
 )
 _DEFAULT_NOISE_ROWS = tuple(_noise_row(s) for s in BenchmarkConfig.noise_levels)
 _SUBSET_ROWS = tuple(_subset_row(r) for r in ("count_rate", "gbm_scalars", "ensemble_10band",

@@ -37,10 +37,12 @@ from sklearn.utils import Bunch, _safe_indexing, check_random_state, get_tags
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import (
     _assert_all_finite,
+    _check_sample_weight,
     _num_samples,
     check_consistent_length,
     check_is_fitted,
     column_or_1d,
+    has_fit_parameter,
     validate_data,
 )
 
@@ -125,12 +127,15 @@ def _member_seeds(estimator, seed):
     return out
 
 
-def _fit_member(estimator, X, y, indices, fit_params, torch_threads, index, caller_pid):
+def _fit_member(estimator, X, y, indices, fit_params, torch_threads, index, caller_pid, sample_weight=None):
     """Fit one member (runs in a worker). Returns ``(fitted, seconds, pid)``."""
     start = time.perf_counter()
     if indices is not None:
         X = _safe_indexing(X, indices)
         y = y[indices]
+        sample_weight = None if sample_weight is None else sample_weight[indices]
+    if sample_weight is not None:
+        fit_params = {**fit_params, "sample_weight": sample_weight}
     old_threads = None
     # torch's thread count is per process: set it in worker processes and in
     # the caller's own thread (sequential), not from threads sharing the
@@ -348,7 +353,7 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         return max(1, (os.cpu_count() or 1) // n_parallel)
 
     # --------------------------------------------------------------------- fit
-    def fit(self, X, y, **fit_params):
+    def fit(self, X, y, sample_weight=None, **fit_params):
         """Fit ``n_estimators`` seeded clones of ``estimator``.
 
         Parameters
@@ -357,6 +362,9 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
             Anything the member accepts and sklearn can index by rows.
         y : array-like of shape (n_samples,)
             The target (log10 M500c for cluster masses).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Passed to each member's ``fit`` (its bootstrap rows' weights when
+            ``bootstrap``); the member must accept ``sample_weight``.
         **fit_params : dict
             Passed to each member's ``fit``.
 
@@ -383,10 +391,15 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         n = _num_samples(X)
         if n < 1:
             raise ValueError(f"{type(self).__name__}.fit: X has no rows")
+        template = self._member_template()
+        if sample_weight is not None:
+            if not has_fit_parameter(template, "sample_weight"):
+                raise TypeError(f"{type(self).__name__}.fit: sample_weight was given, but the member "
+                                f"{type(template).__name__} does not take sample_weight in fit")
+            sample_weight = _check_sample_weight(sample_weight, y, dtype=np.float64)
 
         rs = check_random_state(self.random_state)
         seeds = rs.randint(_MAX_SEED, size=self.n_estimators)
-        template = self._member_template()
         members, index_sets = [], []
         for seed in seeds:
             member = clone(template)
@@ -399,7 +412,7 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
             )
 
         if self._use_vectorised(template, fit_params):
-            return self._fit_vectorised(members, X, y, index_sets, seeds)
+            return self._fit_vectorised(members, X, y, index_sets, seeds, sample_weight)
 
         n_parallel = min(self.n_estimators, effective_n_jobs(self.n_jobs))
         threads = self._torch_threads(n_parallel)
@@ -409,7 +422,7 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
             n_jobs=self.n_jobs, return_as="generator" if use_generator else "list"
         )
         tasks = (
-            delayed(_fit_member)(m, X, y, idx, fit_params, threads, i, os.getpid())
+            delayed(_fit_member)(m, X, y, idx, fit_params, threads, i, os.getpid(), sample_weight)
             for i, (m, idx) in enumerate(zip(members, index_sets))
         )
         start = time.perf_counter()
@@ -466,7 +479,7 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         backend = type(get_active_backend()[0]).__name__
         return effective_n_jobs(self.n_jobs) == 1 and "Dask" not in backend
 
-    def _fit_vectorised(self, members, X, y, index_sets, seeds):
+    def _fit_vectorised(self, members, X, y, index_sets, seeds, sample_weight=None):
         from .nn.vectorised import fit_vectorised
 
         threads = self._torch_threads(1)
@@ -478,7 +491,8 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
             torch.set_num_threads(threads)
         start = time.perf_counter()
         try:
-            fitted, seconds = fit_vectorised(members, X, y, index_sets, verbose=self.verbose)
+            fitted, seconds = fit_vectorised(members, X, y, index_sets, verbose=self.verbose,
+                                             sample_weight=sample_weight)
         finally:
             if old_threads is not None:
                 sys.modules["torch"].set_num_threads(old_threads)

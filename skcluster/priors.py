@@ -20,7 +20,16 @@ posterior is the basis of neural ratio estimation, Hermans et al. 2020,
 arXiv:1903.04057). :class:`PriorCorrectedRegressor` does this on a grid in
 ``m`` for every cluster: the wrapped model's Gaussian mixture (one Gaussian
 per ensemble member) times the prior ratio, normalised; its mean and
-standard deviation are the mass and its error under the target prior.
+standard deviation are the mass and its error under the target prior
+(``method="divide"``).
+
+With ``method="weights"`` the ratio is applied in training instead: each
+training cluster's loss is weighted by ``p_target(m_i | z_i) / p_train(m_i
+| z_i)`` (importance weighting for a shifted population, Shimodaira 2000,
+J. Stat. Plan. Inference 90, 227), so the network fits the posterior under
+the target prior directly and its predictions are used as they are. The
+weights are normalised to a mean of one; their effective sample size
+(Kish 1965, *Survey Sampling*: ``(sum w)^2 / sum w^2``) is recorded.
 
 * ``target="flat"``: flat in log10 M500 over the training range: the masses
   approximate the likelihood's, with no population prior at all, which is
@@ -47,10 +56,13 @@ from sklearn.utils.validation import check_is_fitted
 
 from .sample import as_sample
 
-__all__ = ["PriorCorrectedRegressor", "TARGET_PRIORS", "mixture_components", "training_prior_table"]
+__all__ = ["PRIOR_METHODS", "PriorCorrectedRegressor", "TARGET_PRIORS", "mixture_components", "training_prior_table"]
 
 #: The target priors :class:`PriorCorrectedRegressor` knows.
 TARGET_PRIORS = ("flat", "training", "mass_function")
+
+#: How :class:`PriorCorrectedRegressor` applies the prior ratio.
+PRIOR_METHODS = ("divide", "weights")
 
 _LN10 = np.log(10.0)
 
@@ -172,6 +184,11 @@ class PriorCorrectedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
     min_density_ratio : float, default=0.01
         Floor of the estimated training prior relative to its maximum at
         each redshift.
+    method : {"divide", "weights"}, default="divide"
+        ``"divide"``: train as usual and divide the prior out of each
+        prediction; ``"weights"``: train with importance weights (module
+        notes; the wrapped estimator, or a Pipeline's last step, must take
+        ``sample_weight``) and predict as the network does.
 
     Attributes
     ----------
@@ -186,10 +203,13 @@ class PriorCorrectedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
         The prior the predicted masses carry (``target``).
     training_range_ : (float, float)
         log10 M500 range of the training clusters.
+    effective_sample_size_ : float
+        With ``method="weights"``: Kish's effective number of training
+        clusters under the weights (the number of clusters otherwise).
     """
 
     def __init__(self, estimator, target="flat", cosmology=None, selection=None, mass_range=None,
-                 n_grid=400, min_density_ratio=0.01):
+                 n_grid=400, min_density_ratio=0.01, method="divide"):
         self.estimator = estimator
         self.target = target
         self.cosmology = cosmology
@@ -197,6 +217,7 @@ class PriorCorrectedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
         self.mass_range = mass_range
         self.n_grid = n_grid
         self.min_density_ratio = min_density_ratio
+        self.method = method
 
     def _check_params(self):
         name = type(self).__name__
@@ -206,6 +227,8 @@ class PriorCorrectedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
             raise ValueError(f"{name}: n_grid must be an integer >= 16, got {self.n_grid!r}")
         if not (0.0 < float(self.min_density_ratio) < 1.0):
             raise ValueError(f"{name}: min_density_ratio must be in (0, 1), got {self.min_density_ratio!r}")
+        if self.method not in PRIOR_METHODS:
+            raise ValueError(f"{name}: method must be one of {PRIOR_METHODS}, got {self.method!r}")
         if self.selection is not None and self.target != "mass_function":
             raise ValueError(f"{name}: selection applies to target='mass_function' only")
 
@@ -237,7 +260,6 @@ class PriorCorrectedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
         y = np.asarray(y, dtype=np.float64)
         if y.shape != (len(z),) or not np.all(np.isfinite(y)):
             raise ValueError(f"{name}: y must be finite with one value per cluster, got shape {y.shape}")
-        self.estimator_ = clone(self.estimator).fit(X, y, **fit_params)
         lo, hi = (float(y.min()) - 0.2, float(y.max()) + 0.2) if self.mass_range is None else map(
             float, self.mass_range)
         if not hi > lo:
@@ -252,6 +274,20 @@ class PriorCorrectedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
             log_train = np.log(training_prior_table(y, z, self.m_grid_, self.u_grid_,
                                                     min_density_ratio=self.min_density_ratio))
             self.log_ratio_ = self._log_target() - log_train
+        self.effective_sample_size_ = float(len(y))
+        if self.method == "weights" and self.target != "training":
+            from scipy.interpolate import RegularGridInterpolator
+
+            log_w = RegularGridInterpolator((self.u_grid_, self.m_grid_), self.log_ratio_)(np.c_[np.log1p(z), y])
+            weight = np.exp(log_w - log_w.max())
+            weight *= len(weight) / weight.sum()
+            self.effective_sample_size_ = float(weight.sum() ** 2 / np.sum(weight**2))
+            key = f"{self.estimator.steps[-1][0]}__sample_weight" if hasattr(self.estimator, "steps") \
+                else "sample_weight"
+            fit_params = {**fit_params, key: weight}
+            # the trained network carries the target prior: nothing to divide at prediction
+            self.log_ratio_ = np.zeros_like(self.log_ratio_)
+        self.estimator_ = clone(self.estimator).fit(X, y, **fit_params)
         self.mass_prior_ = str(self.target)
         self.n_features_in_ = getattr(self.estimator_, "n_features_in_", 1)
         return self
@@ -312,7 +348,7 @@ class PriorCorrectedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
         check_is_fitted(self, "log_ratio_")
         means, stds = np.atleast_2d(means), np.atleast_2d(stds)
         z = np.asarray(z, dtype=np.float64)
-        if self.mass_prior_ == "training":
+        if not self.log_ratio_.any():  # target "training", or method "weights": the mixture as it is
             from .ensemble import mixture_moments
 
             mean, alea, epi = mixture_moments(means, stds**2)

@@ -17,12 +17,13 @@ class BinnedPosterior(RegressorMixin, BaseEstimator):
     def __init__(self, n_bins=60):
         self.n_bins = n_bins
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         x = np.asarray(X["x"])
+        w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight)
         self.edges_ = np.quantile(x, np.linspace(0, 1, self.n_bins + 1))
         k = np.clip(np.searchsorted(self.edges_, x) - 1, 0, self.n_bins - 1)
-        self.mean_ = np.array([y[k == i].mean() for i in range(self.n_bins)])
-        self.std_ = np.array([y[k == i].std() for i in range(self.n_bins)])
+        self.mean_ = np.array([np.average(y[k == i], weights=w[k == i]) for i in range(self.n_bins)])
+        self.std_ = np.sqrt([np.average((y[k == i] - mu) ** 2, weights=w[k == i]) for i, mu in enumerate(self.mean_)])
         return self
 
     def predict(self, X, return_std=False):
@@ -61,12 +62,16 @@ def test_training_prior_table_is_a_conditional_density():
     assert tab[4].min() == pytest.approx(0.01 * tab[4].max())
 
 
-def test_flat_prior_undoes_the_shrinkage_on_another_population():
+@pytest.mark.parametrize("method", ["divide", "weights"])
+def test_flat_prior_undoes_the_shrinkage_on_another_population(method):
     rng = np.random.default_rng(1)
     Xtr, mtr = _population(rng, 20000, slope_dex=-1.2)
     raw = BinnedPosterior().fit(Xtr, mtr)
-    flat = PriorCorrectedRegressor(BinnedPosterior(), target="flat").fit(Xtr, mtr)
+    flat = PriorCorrectedRegressor(BinnedPosterior(), target="flat", method=method).fit(Xtr, mtr)
     assert flat.mass_prior_ == "flat"
+    if method == "weights":  # trained on the reweighted population; nothing divided at prediction
+        assert not flat.log_ratio_.any()
+        assert 0.1 * len(mtr) < flat.effective_sample_size_ < 0.9 * len(mtr)
     # a population the model was not trained on: flat in log M
     Xte, mte = _population(rng, 6000, slope_dex=None)
     inner = (mte > 13.3) & (mte < 14.9)
@@ -110,6 +115,8 @@ def test_bad_parameters_and_input_are_named():
     X, m = _population(rng, 500, slope_dex=-1.0)
     with pytest.raises(ValueError, match="target"):
         PriorCorrectedRegressor(BinnedPosterior(), target="uniform").fit(X, m)
+    with pytest.raises(ValueError, match="method"):
+        PriorCorrectedRegressor(BinnedPosterior(), method="resample").fit(X, m)
     with pytest.raises(ValueError, match="selection"):
         PriorCorrectedRegressor(BinnedPosterior(), selection=([13.0, 14.0], [0.1, 0.5], np.ones((2, 2)))).fit(X, m)
     with pytest.raises(KeyError, match="z"):

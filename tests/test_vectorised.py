@@ -334,3 +334,59 @@ def test_vectorised_and_sequential_reach_similar_accuracy():
     tol = 4 * np.sqrt(2 / 4) * np.std(member_rmse, ddof=1) + 0.01
     print(f"RMSE vectorised {r_vec:.4f}, sequential {r_seq:.4f}, tolerance {tol:.4f}")
     assert abs(r_vec - r_seq) < tol, (r_vec, r_seq, tol)
+
+
+# ------------------------------------------------------------------- sample weights
+@pytest.mark.parametrize("bootstrap", [False, True])
+def test_sample_weight_vectorised_equals_sequential(toy, bootstrap):
+    X, y = toy
+    w = np.where(y > np.median(y), 4.0, 0.5)
+    kw = dict(n_estimators=2, random_state=0, bootstrap=bootstrap)
+    vec = DeepEnsembleRegressor(tiny_cnn(), **kw).fit(X, y, sample_weight=w)
+    seq = DeepEnsembleRegressor(tiny_cnn(), vectorize=False, **kw).fit(X, y, sample_weight=w)
+    assert vec.vectorised_ and not seq.vectorised_
+    for a, b in zip(vec.estimators_, seq.estimators_):
+        assert _max_weight_diff(a, b) < 1e-5
+        np.testing.assert_allclose(a.history_[:, "valid_loss"], b.history_[:, "valid_loss"], rtol=1e-5)
+    # the weights changed the training: not the unweighted networks
+    plain = DeepEnsembleRegressor(tiny_cnn(), **kw).fit(X, y)
+    assert _max_weight_diff(plain.estimators_[0], vec.estimators_[0]) > 1e-4
+
+
+def test_sample_weight_is_the_weighted_mean_nll(toy):
+    """Weights 2 on one half and 0 on the other train as the unweighted fit on that half's loss."""
+    X, y = toy
+    lone = tiny_cnn(train_split=None, augment=False, lr=0.0, max_epochs=1, random_state=0, module__dropout=0.0)
+    w = (np.arange(len(y)) % 2).astype(float)
+    net = clone(lone).fit(X, y, sample_weight=w)
+    mean, var = net.predict_gaussian(X)
+    yt = (y - net.y_mean_) / net.y_scale_
+    mu, v = (mean - net.y_mean_) / net.y_scale_, var / net.y_scale_**2
+    nll = 0.5 * (np.log(v) + (yt - mu) ** 2 / v) + 0.5 * np.log(2 * np.pi)
+    # lr = 0: the network did not move, so the logged loss is the weighted mean NLL of the batches
+    batches = net.history_[0, "batches"]
+    total = sum(b["train_loss"] * b["train_batch_size"] for b in batches) / len(y)
+    np.testing.assert_allclose(total, np.mean(nll * w * len(y) / w.sum()), rtol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "w, match",
+    [(np.ones(5), "one value per cluster"), (-np.ones(96), "finite and >= 0"), (np.zeros(96), "sums to zero"),
+     (np.r_[np.nan, np.ones(95)], "finite and >= 0")],
+)
+def test_bad_sample_weight_is_refused(toy, w, match):
+    X, y = toy
+    with pytest.raises(ValueError, match=match):
+        tiny_cnn(max_epochs=1).fit(X, y, sample_weight=w)
+
+
+def test_ensemble_refuses_sample_weight_its_member_cannot_take():
+    X = np.random.default_rng(0).normal(size=(30, 3))
+    y = X[:, 0]
+
+    class NoWeights(BaseEstimator):
+        def fit(self, X, y):
+            return self
+
+    with pytest.raises(TypeError, match="does not take sample_weight"):
+        DeepEnsembleRegressor(NoWeights(), n_estimators=2).fit(X, y, sample_weight=np.ones(30))

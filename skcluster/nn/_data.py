@@ -12,7 +12,7 @@ from .._validation import rows_text
 from ..exceptions import SkclusterWarning
 from ..sample import ClusterSample
 
-__all__ = ["ArrayDataset", "check_finite", "check_target", "make_toy_sample", "network_inputs"]
+__all__ = ["ArrayDataset", "check_finite", "check_sample_weight", "check_target", "make_toy_sample", "network_inputs"]
 
 #: Rows per chunk are chosen so a chunk holds about this many elements.
 _CHUNK_ELEMENTS = 1 << 24
@@ -138,28 +138,58 @@ def check_target(y, n, where):
     return y
 
 
+def check_sample_weight(sample_weight, n, where):
+    """``sample_weight`` as float32 of length ``n`` with mean one (None stays None).
+
+    Weights must be finite and non-negative with a positive sum; they are
+    rescaled to a mean of one, so the weighted loss keeps the scale of the
+    unweighted one (and the learning rate its meaning).
+    """
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight)
+    if w.ndim != 1 or w.shape[0] != n:
+        raise ValueError(f"{where}: sample_weight must have one value per cluster, shape ({n},), got {w.shape}")
+    if w.dtype.kind not in "fiub":
+        raise TypeError(f"{where}: sample_weight must be numeric, got dtype {w.dtype}")
+    w = w.astype(np.float64)
+    bad = np.flatnonzero(~np.isfinite(w) | (w < 0))
+    if bad.size:
+        raise ValueError(f"{where}: sample_weight must be finite and >= 0 ({rows_text(bad, w.tolist())})")
+    total = w.sum()
+    if not total > 0:
+        raise ValueError(f"{where}: sample_weight sums to zero; at least one cluster needs a positive weight")
+    return (w * (n / total)).astype(np.float32)
+
+
 class ArrayDataset(torch.utils.data.Dataset):
-    """Images, scalars and targets as tensors sharing the numpy memory.
+    """Images, scalars, targets (and sample weights) as tensors sharing the numpy memory.
 
     ``__getitems__`` returns a whole batch with one fancy-index per array
     (instead of one tiny tensor per sample and a collate), which keeps
     skorch's data loading overhead small. Use it with
-    ``collate_fn=passthrough_collate``.
+    ``collate_fn=passthrough_collate``. With ``sample_weight`` the batch's
+    input dict carries a ``sample_weight`` entry, which the regressor's
+    loss reads (and the network never sees).
     """
 
-    def __init__(self, images, scalars, y=None):
+    def __init__(self, images, scalars, y=None, sample_weight=None):
         with warnings.catch_warnings():
             # read-only arrays (memory maps) are never written to
             warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
             self.images = torch.from_numpy(np.ascontiguousarray(images))
             self.scalars = torch.from_numpy(np.ascontiguousarray(scalars))
             self.y = None if y is None else torch.from_numpy(np.ascontiguousarray(y))
+            self.sample_weight = (None if sample_weight is None
+                                  else torch.from_numpy(np.ascontiguousarray(sample_weight, dtype=np.float32)))
 
     def __len__(self):
         return self.images.shape[0]
 
     def _take(self, idx):
         xb = {"images": self.images[idx], "scalars": self.scalars[idx]}
+        if self.sample_weight is not None:
+            xb["sample_weight"] = self.sample_weight[idx]
         yb = self.y[idx] if self.y is not None else torch.zeros(len(xb["images"]))
         return xb, yb
 

@@ -53,9 +53,14 @@ class GaussianNLLLoss(nn.Module):
 
     Notes
     -----
-    ``forward(mean, var, target, weighted=True)``: with ``weighted=False`` the
-    plain NLL is returned whatever ``beta`` is; the regressor uses that for
-    the validation loss, so early stopping always watches the likelihood.
+    ``forward(mean, var, target, weighted=True, sample_weight=None)``: with
+    ``weighted=False`` the plain NLL is returned whatever ``beta`` is; the
+    regressor uses that for the validation loss, so early stopping always
+    watches the likelihood. ``sample_weight`` (one non-negative weight per
+    sample, normalised by the caller to a mean of one over the training set)
+    multiplies each sample's NLL before the mean: the importance-weighted
+    risk, whose expectation is the NLL under the reweighted population
+    (Shimodaira 2000, J. Stat. Plan. Inference 90, 227).
     """
 
     def __init__(self, beta=0.0, full=True):
@@ -63,9 +68,12 @@ class GaussianNLLLoss(nn.Module):
         self.beta = float(beta)
         self.full = bool(full)
 
-    def forward(self, mean, var, target, weighted=True):
+    def forward(self, mean, var, target, weighted=True, sample_weight=None):
         beta = self.beta if weighted else 0.0
-        return gaussian_nll(mean, var, target, beta=beta, full=self.full).mean()
+        nll = gaussian_nll(mean, var, target, beta=beta, full=self.full)
+        if sample_weight is not None:
+            nll = nll * sample_weight.to(nll.dtype).reshape(nll.shape)
+        return nll.mean()
 
     def extra_repr(self):
         return f"beta={self.beta}, full={self.full}"

@@ -19,7 +19,7 @@ from skorch.utils import TeeGenerator, is_dataset, to_tensor
 
 from .._validation import check_positive_int
 from ..exceptions import SkclusterWarning
-from ._data import ArrayDataset, check_target, network_inputs, passthrough_collate
+from ._data import ArrayDataset, check_sample_weight, check_target, network_inputs, passthrough_collate
 from .augment import (
     INPUT_SCALINGS,
     add_gaussian_noise,
@@ -333,7 +333,7 @@ class CNNRegressor(NeuralNetRegressor):
     def get_dataset(self, X, y=None):
         if is_dataset(X):
             return X
-        return ArrayDataset(X["images"], X["scalars"], y)
+        return ArrayDataset(X["images"], X["scalars"], y, X.get("sample_weight"))
 
     def get_split_datasets(self, X, y=None, **fit_params):
         dataset = self.get_dataset(X, y)
@@ -402,7 +402,11 @@ class CNNRegressor(NeuralNetRegressor):
     def get_loss(self, y_pred, y_true, X=None, training=False):
         mean, var = y_pred
         y_true = to_tensor(y_true, device=self.device).to(mean.dtype).reshape(mean.shape)
-        return self.criterion_(mean, var, y_true, weighted=training)
+        weight = X.get("sample_weight") if isinstance(X, dict) else None
+        if weight is None:  # the plain call keeps custom criteria without sample_weight working
+            return self.criterion_(mean, var, y_true, weighted=training)
+        weight = to_tensor(weight, device=self.device)
+        return self.criterion_(mean, var, y_true, weighted=training, sample_weight=weight)
 
     def train_step_single(self, batch, **fit_params):
         self._set_training(True)
@@ -456,7 +460,7 @@ class CNNRegressor(NeuralNetRegressor):
                 )
         return images, scalars, y
 
-    def _start_fit(self, images, scalars, y, reinit):
+    def _start_fit(self, images, scalars, y, reinit, sample_weight=None):
         """Record shapes and target scaling, draw seeds and make generators."""
         self.input_shape_ = tuple(int(s) for s in images.shape[1:])
         self.n_scalars_ = int(scalars.shape[1])
@@ -476,7 +480,10 @@ class CNNRegressor(NeuralNetRegressor):
             torch.amp.GradScaler(dev.type) if self.autocast == "float16" else None
         )
         yt = ((y - self.y_mean_) / self.y_scale_).astype(np.float32)[:, None]
-        return {"images": images, "scalars": scalars}, yt
+        data = {"images": images, "scalars": scalars}
+        if sample_weight is not None:
+            data["sample_weight"] = sample_weight
+        return data, yt
 
     def _attach_dropout_generators(self, on):
         gen = self._generators_["dropout"] if on else None
@@ -499,7 +506,7 @@ class CNNRegressor(NeuralNetRegressor):
         if es is not None:
             es.best_model_weights_ = None  # a second copy of the weights, no longer needed
 
-    def fit(self, X, y, **fit_params):
+    def fit(self, X, y, sample_weight=None, **fit_params):
         """Train the network on ``X`` (images and scalars) and ``y`` (log10 M500c).
 
         Parameters
@@ -508,6 +515,12 @@ class CNNRegressor(NeuralNetRegressor):
             ``images`` float32 (n, B, H, W) and ``scalars`` float32 (n, K).
         y : array-like of shape (n,)
             log10(M500c / Msun).
+        sample_weight : array-like of shape (n,), default=None
+            Non-negative weight of each cluster's loss (rescaled to a mean of
+            one), in training and in the validation loss early stopping
+            watches; e.g. importance weights that reweight the training
+            population (:class:`~skcluster.priors.PriorCorrectedRegressor`
+            with ``method="weights"``). None: equal weights.
         **fit_params : dict
             Passed to skorch (and the module's forward).
 
@@ -516,10 +529,11 @@ class CNNRegressor(NeuralNetRegressor):
         self : CNNRegressor
         """
         images, scalars, y = self._validate_fit(X, y)
+        weight = check_sample_weight(sample_weight, len(y), f"{type(self).__name__}.fit")
         reinit = not (self.warm_start and self.initialized_)
         if not reinit:
             self._check_shape(images, scalars, f"{type(self).__name__}.fit (warm_start)")
-        data, yt = self._start_fit(images, scalars, y, reinit)
+        data, yt = self._start_fit(images, scalars, y, reinit, weight)
         try:
             if reinit:
                 self.initialize()
@@ -530,15 +544,16 @@ class CNNRegressor(NeuralNetRegressor):
         self._finish_fit()
         return self
 
-    def partial_fit(self, X, y=None, classes=None, **fit_params):
+    def partial_fit(self, X, y=None, classes=None, sample_weight=None, **fit_params):
         """Continue training without re-initialising (see :meth:`fit`)."""
         if "_routing_method" in fit_params:  # called from fit: data already prepared
             return super().partial_fit(X, y, classes=classes, **fit_params)
         images, scalars, y = self._validate_fit(X, y)
+        weight = check_sample_weight(sample_weight, len(y), f"{type(self).__name__}.partial_fit")
         reinit = not self.initialized_
         if not reinit:
             self._check_shape(images, scalars, f"{type(self).__name__}.partial_fit")
-        data, yt = self._start_fit(images, scalars, y, reinit)
+        data, yt = self._start_fit(images, scalars, y, reinit, weight)
         try:
             if not self.initialized_:
                 self.initialize()

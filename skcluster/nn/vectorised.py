@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from skorch.history import History
 
-from ._data import ArrayDataset, network_inputs
+from ._data import ArrayDataset, check_sample_weight, network_inputs
 from .augment import _apply_dihedral, _draw_dihedral, add_gaussian_noise, poisson_resample, scale_images
 from .losses import GaussianNLLLoss, gaussian_nll
 from .module import ClusterCNN
@@ -69,7 +69,8 @@ def vectorise_unsupported(member, fit_params=None):
     parameter groups), ``train_split`` "auto" or None, no callbacks other
     than progress displays (which are not run),
     default iterators, autocast None or "bfloat16", no ``warm_start`` and no
-    fit parameters. Everything else trains sequentially.
+    fit parameters other than ``sample_weight``. Everything else trains
+    sequentially.
     """
     if type(member) is not CNNRegressor:
         return f"the member is a {type(member).__name__}, not a CNNRegressor"
@@ -97,8 +98,8 @@ def vectorise_unsupported(member, fit_params=None):
             return f"a custom {prefix}"
         if set(member.get_params_for(prefix)) - {"batch_size"}:
             return f"{prefix}__* parameters"
-    if fit_params:
-        return "fit parameters"
+    if set(fit_params or ()) - {"sample_weight"}:
+        return f"fit parameters {sorted(set(fit_params) - {'sample_weight'})}"
     return None
 
 
@@ -159,13 +160,19 @@ def _stack_batches(batches, device):
     images = [b[0]["images"].to(device, non_blocking=True) for b in batches]
     scalars = torch.stack([b[0]["scalars"] for b in batches]).to(device)
     y = torch.stack([b[1].reshape(-1, 1) for b in batches]).to(device, torch.float32)
-    return images, scalars, y
+    weight = None
+    if "sample_weight" in batches[0][0]:
+        weight = torch.stack([b[0]["sample_weight"].reshape(-1, 1) for b in batches]).to(device, torch.float32)
+    return images, scalars, y, weight
 
 
-def _member_losses(members, mean, var, y, weighted):
+def _member_losses(members, mean, var, y, weighted, sample_weight=None):
     crit = members[0].criterion_
     beta = crit.beta if weighted else 0.0
-    return gaussian_nll(mean, var, y.to(mean.dtype), beta=beta, full=crit.full).mean(dim=(1, 2))
+    nll = gaussian_nll(mean, var, y.to(mean.dtype), beta=beta, full=crit.full)
+    if sample_weight is not None:  # as GaussianNLLLoss: each sample's NLL times its weight
+        nll = nll * sample_weight.to(nll.dtype)
+    return nll.mean(dim=(1, 2))
 
 
 def _optimizer_kwargs(member):
@@ -225,7 +232,7 @@ class _EarlyStopping:
         return self.misses == self.patience
 
 
-def fit_vectorised(members, X, y, index_sets=None, verbose=0, conv_mode=None):
+def fit_vectorised(members, X, y, index_sets=None, verbose=0, conv_mode=None, sample_weight=None):
     """Fit unfitted ``CNNRegressor`` clones (seeds already set) as one stacked network.
 
     Parameters
@@ -243,6 +250,9 @@ def fit_vectorised(members, X, y, index_sets=None, verbose=0, conv_mode=None):
     conv_mode : {"auto", "grouped", "loop"} or None, default=None
         See :class:`~skcluster.nn.stacked.StackedClusterCNN`; None:
         :data:`DEFAULT_CONV_MODE`.
+    sample_weight : array-like of shape (n,) or None, default=None
+        Each cluster's loss weight, as :meth:`CNNRegressor.fit`'s (rescaled
+        to a mean of one over the rows of each member).
 
     Returns
     -------
@@ -257,6 +267,8 @@ def fit_vectorised(members, X, y, index_sets=None, verbose=0, conv_mode=None):
     index_sets = index_sets or [None] * m_total
     ref = members[0]
     images, scalars, y = ref._validate_fit(X, y)
+    where = f"{type(ref).__name__}.fit (vectorised ensemble)"
+    weight = check_sample_weight(sample_weight, len(y), where)
     device = torch.device(ref.device)
     train_sets, valid_sets = [], []
     try:
@@ -266,10 +278,14 @@ def fit_vectorised(members, X, y, index_sets=None, verbose=0, conv_mode=None):
             _, yt = mem._start_fit(images, scalars, ym, reinit=True)
             mem.initialize()
             if idx is None:
-                dataset = ArrayDataset(images, scalars, yt)
+                dataset = ArrayDataset(images, scalars, yt, weight)
             else:
                 y_full = ((y - mem.y_mean_) / mem.y_scale_).astype(np.float32)[:, None]
-                dataset = torch.utils.data.Subset(ArrayDataset(images, scalars, y_full), np.asarray(idx))
+                w_full = None
+                if weight is not None:  # a mean of one over the member's rows, as in a sequential fit
+                    check_sample_weight(weight[idx], len(idx), where)
+                    w_full = weight * np.float32(len(idx) / weight[idx].sum(dtype=np.float64))
+                dataset = torch.utils.data.Subset(ArrayDataset(images, scalars, y_full, w_full), np.asarray(idx))
             train_ds, valid_ds = mem.get_split_datasets(dataset, yt)
             train_sets.append(train_ds)
             valid_sets.append(valid_ds)
@@ -316,11 +332,11 @@ def fit_vectorised(members, X, y, index_sets=None, verbose=0, conv_mode=None):
             stacked.set_dropout_generators([mem._generators_["dropout"] for mem in act])
             train_losses, train_sizes = [], []
             for batches in _zip_loaders([train_loaders[i] for i in active]):
-                imgs, scal, yb = _stack_batches(batches, device)
+                imgs, scal, yb, wb = _stack_batches(batches, device)
                 imgs = _augment(act, imgs, training=True)
                 with ref._autocast_context():
                     mean, var = stacked(imgs, scal)
-                losses = _member_losses(act, mean.float(), var.float(), yb, weighted=True)
+                losses = _member_losses(act, mean.float(), var.float(), yb, weighted=True, sample_weight=wb)
                 optimizer.zero_grad(set_to_none=True)
                 losses.sum().backward()
                 optimizer.step()
@@ -335,11 +351,12 @@ def fit_vectorised(members, X, y, index_sets=None, verbose=0, conv_mode=None):
                 valid_losses = []
                 with torch.no_grad():
                     for batches in _zip_loaders([valid_loaders[i] for i in active]):
-                        imgs, scal, yb = _stack_batches(batches, device)
+                        imgs, scal, yb, wb = _stack_batches(batches, device)
                         imgs = _augment(act, imgs, training=False)
                         with ref._autocast_context():
                             mean, var = stacked(imgs, scal)
-                        valid_losses.append(_member_losses(act, mean.float(), var.float(), yb, weighted=False))
+                        valid_losses.append(_member_losses(act, mean.float(), var.float(), yb, weighted=False,
+                                                           sample_weight=wb))
                         valid_sizes.append(yb.shape[1])
                 valid_losses = torch.stack(valid_losses).cpu().numpy()
             dur = time.perf_counter() - t_epoch
