@@ -2,9 +2,13 @@
 
 1. Train the standard pipeline with the exposure joined beside the redshift
    (``make_mass_pipeline(extra_scalars=("exposure",), flag_domain=True)``)
-   and the count-rate method on one mixed-depth mock
-   (``make_survey("erosita")``: exposures log-uniform in 80-5000 s,
-   background level and Galactic N_H varying per cluster).
+   and the count-rate method on one mixed-depth mock of the ``erosita``
+   preset (exposures 80-5000 s, background level and Galactic N_H varying
+   per cluster). By default (``--balance-depth 5``) the training mock has
+   the same number of *selected* clusters in each of 5 bins of log
+   exposure (:func:`skcluster.datasets.make_depth_balanced_survey`);
+   ``--balance-depth 0`` draws it as ``make_survey("erosita")`` does
+   (exposure log-uniform before the selection, so few shallow clusters).
 2. Test both on fresh ``erosita`` mocks restricted to one depth each:
    eRASS1-like (80-135 s), eFEDS-like (785-1941 s), deep (3000-5000 s), and
    eFEDS-like with the background doubled.
@@ -15,7 +19,8 @@
    test depth alone (same size, its own seed) and report the mixed-depth
    model's scatter ratio to it on the same test clusters (paired bootstrap).
 
-Writes ``depth_transfer.json`` and ``depth_transfer.md`` to ``--out``
+Writes ``depth_transfer.json``, ``depth_transfer.md`` and
+``predictions.npz`` (every model's mean and std per test depth) to ``--out``
 (default ``benchmarks/results/depth_transfer``).
 """
 
@@ -32,7 +37,7 @@ import numpy as np
 
 from skcluster.baselines import count_rate_method
 from skcluster.benchmark import catalog_scalars, paired_scatter_ratio
-from skcluster.datasets import make_survey
+from skcluster.datasets import make_depth_balanced_survey, make_survey
 from skcluster.metrics import interval_coverage, mass_bias, mass_scatter, mean_predicted_scatter
 from skcluster.models import make_mass_pipeline
 
@@ -57,8 +62,12 @@ def _log(msg):
     print(f"[depth_transfer {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def simulate(kw, n, seed, n_jobs):
-    data = make_survey("erosita", n_clusters=n, random_state=seed, n_jobs=n_jobs, verbose=False, **kw)
+def simulate(kw, n, seed, n_jobs, balance=0):
+    if balance:
+        data = make_depth_balanced_survey(n, n_strata=balance, random_state=seed, n_jobs=n_jobs, verbose=False,
+                                          **kw)
+    else:
+        data = make_survey("erosita", n_clusters=n, random_state=seed, n_jobs=n_jobs, verbose=False, **kw)
     X = data.X.assign(ml_rate=catalog_scalars(data.catalog)["ml_rate"])
     return X, np.asarray(data.y, dtype=np.float64)
 
@@ -79,18 +88,22 @@ def main(argv=None):
     ap.add_argument("--patience", type=int, default=None)
     ap.add_argument("--no-profile", action="store_true",
                     help="the seed study's input: no RadialProfile beside z and exposure")
+    ap.add_argument("--balance-depth", type=int, default=5, metavar="K",
+                    help="training mock with equal selected clusters in K bins of log exposure (0: the "
+                         "preset's own draw)")
     ap.add_argument("--single-depth", action="store_true",
                     help="also train on each test depth alone and compare (the 'within 1.1x' check)")
     args = ap.parse_args(argv)
     cfg = dict(SIZES["quick" if args.quick else "default"])
     cfg.update({k: v for k, v in (("max_epochs", args.max_epochs), ("patience", args.patience)) if v is not None})
     cfg["profile"] = not args.no_profile
+    cfg["balance_depth"] = args.balance_depth
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     command = "python benchmarks/depth_transfer.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     t0 = time.perf_counter()
     _log(f"config {cfg}; simulating the mixed-depth training mock")
-    X_tr, y_tr = simulate({}, cfg["n_train"], 1000 + args.seed, args.n_jobs)
+    X_tr, y_tr = simulate({}, cfg["n_train"], 1000 + args.seed, args.n_jobs, balance=args.balance_depth)
     expo = np.asarray(X_tr["exposure"])
     _log(f"{len(y_tr)} clusters, exposure 5/50/95%: {np.percentile(expo, [5, 50, 95]).round(0).tolist()} s; training")
     baseline = count_rate_method().fit(X_tr, y_tr)
@@ -104,11 +117,13 @@ def main(argv=None):
     pipe.fit(X_tr, y_tr)
     t_train = time.perf_counter() - t
     del X_tr
-    results = {}
+    results, saved = {}, {}
     for name, desc, kw in DEPTHS:
         X, y = simulate(kw, cfg["n_test"], 3000 + args.seed, args.n_jobs)
         m, s = pipe.predict(X, return_std=True)
         bm, bs = baseline.predict(X, return_std=True)
+        saved.update({f"{name}__y_true": y, f"{name}__ensemble__mean": m, f"{name}__ensemble__std": s,
+                      f"{name}__count_rate__mean": bm, f"{name}__count_rate__std": bs})
         ratio, lo, hi = paired_scatter_ratio(y, m, bm, random_state=args.seed)
         results[name] = {"description": desc, "overrides": kw, "ensemble": evaluate(y, m, s),
                          "count_rate": evaluate(y, bm, bs), "scatter_ratio_to_count_rate": [ratio, lo, hi]}
@@ -120,6 +135,7 @@ def main(argv=None):
             single = new_pipeline().fit(X_one, y_one)
             del X_one
             sm, ss = single.predict(X, return_std=True)
+            saved.update({f"{name}__single_depth__mean": sm, f"{name}__single_depth__std": ss})
             results[name]["single_depth"] = evaluate(y, sm, ss)
             results[name]["scatter_ratio_to_single_depth"] = list(paired_scatter_ratio(y, m, sm, random_state=args.seed))
             q = results[name]["scatter_ratio_to_single_depth"]
@@ -128,6 +144,7 @@ def main(argv=None):
     report = {"command": command, "config": cfg, "train_seconds": t_train,
               "total_seconds": time.perf_counter() - t0, "results": results}
     (out / "depth_transfer.json").write_text(json.dumps(report, indent=1, default=float))
+    np.savez_compressed(out / "predictions.npz", **saved)
     lines = [f"`{command}`", "",
              "| test depth | ensemble scatter | bias | cov68 | cov95 | mean std | count_rate scatter | bias "
              "| ratio [95%] |" + (" single-depth scatter | mixed / single [95%] |" if args.single_depth else ""),

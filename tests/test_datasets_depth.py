@@ -155,3 +155,25 @@ def test_existing_presets_unchanged():
         assert float(cat["counts_expected"].sum()) == pytest.approx(mu, rel=1e-12)
         assert float(cat["exposure"].sum()) == pytest.approx(t, rel=1e-12)
         assert float(cat["mu_agn_central"].sum()) == pytest.approx(agn, rel=1e-12)
+
+
+def test_depth_balanced_survey_has_equal_selected_clusters_per_log_exposure_bin():
+    from skcluster.datasets import make_depth_balanced_survey
+
+    kw = dict(n_strata=3, random_state=5, verbose=False, exposure_min_s=100.0, exposure_max_s=2000.0)
+    b = make_depth_balanced_survey(10, **kw)
+    edges = np.geomspace(100.0, 2000.0, 4)
+    np.testing.assert_allclose(b.strata, edges)
+    stratum = np.asarray(b.catalog["stratum"])
+    assert np.bincount(stratum).tolist() == [3, 3, 4]  # the deepest takes the remainder
+    expo = np.asarray(b.X["exposure"])
+    assert len(b.y) == len(expo) == len(b.catalog) == 10
+    assert np.all((expo >= edges[stratum] * 0.999) & (expo <= edges[stratum + 1] * 1.001))
+    # the shallow bin needs more sky for the same number of passing clusters
+    assert b.area_deg2[0] > b.area_deg2[-1]
+    again = make_depth_balanced_survey(10, **kw)
+    np.testing.assert_array_equal(again.y, b.y)
+    with pytest.raises(ValueError, match="log-uniform"):
+        make_depth_balanced_survey(10, survey="efeds", verbose=False)
+    with pytest.raises(ValueError, match="n_strata"):
+        make_depth_balanced_survey(2, n_strata=3, verbose=False)

@@ -16,13 +16,14 @@ Modules: :mod:`.parameters` (every physical number, with sources),
 
 from .files import read_survey, write_survey
 from .parameters import PRESETS, SurveyParameters, parameter_table, resolve_parameters
-from .survey import catalog_columns, iter_survey, make_survey
+from .survey import catalog_columns, iter_survey, make_depth_balanced_survey, make_survey
 
 __all__ = [
     "PRESETS",
     "SurveyParameters",
     "catalog_columns",
     "iter_survey",
+    "make_depth_balanced_survey",
     "make_survey",
     "parameter_table",
     "read_survey",

@@ -694,3 +694,73 @@ def _bunch(rows, events, params, survey_name, entropy, stats):
                  preselect_miss_bound=float(miss_bound),
                  entropy=entropy, DESCR=descr)
 
+
+
+def make_depth_balanced_survey(n_clusters, n_strata=5, survey="erosita", random_state=None, n_jobs=None,
+                               verbose=True, **overrides):
+    """A mixed-depth training survey with the same number of *selected* clusters at every depth.
+
+    A survey with exposures drawn log-uniform before the selection (preset
+    ``"erosita"``) keeps few shallow clusters: at 100 s only the brightest
+    pass the detection and extent cuts, so a model trained on it has seen
+    few clusters at eRASS1 depth. Here the exposure range
+    [``exposure_min_s``, ``exposure_max_s``] is cut into ``n_strata``
+    equal bins in log exposure, and :func:`make_survey` is run for each bin
+    (exposure log-uniform within it) until it has ``n_clusters /
+    n_strata`` passing clusters; the result is their concatenation. The
+    cluster physics, the selection at each cluster's own depth and every
+    other parameter are those of ``survey`` and ``overrides``; only how
+    many clusters of each depth the training set holds changes (more sky
+    is simulated at shallow depths).
+
+    Parameters
+    ----------
+    n_clusters : int
+        Passing clusters in all (split as evenly as possible over the
+        strata, the deepest first getting the remainder).
+    n_strata : int, default=5
+        Bins in log exposure (at least 1; 1 is :func:`make_survey`).
+    survey : str or SurveyParameters, default="erosita"
+        Must draw exposures log-uniform (``exposure_log_uniform``).
+    random_state, n_jobs, verbose, **overrides
+        As :func:`make_survey`; each stratum gets its own seed spawned from
+        ``random_state`` (the same value gives the same survey).
+
+    Returns
+    -------
+    bunch : sklearn.utils.Bunch
+        ``X``, ``y``, ``catalog`` (with a ``stratum`` column), ``params``
+        (of the whole range), ``strata`` (the exposure bin edges, s),
+        ``area_deg2`` (per stratum), ``entropy``.
+    """
+    from astropy.table import vstack
+
+    n_clusters = check_positive_int(n_clusters, "n_clusters")
+    n_strata = check_positive_int(n_strata, "n_strata")
+    if n_strata > n_clusters:
+        raise ValueError(f"n_strata={n_strata} is more than n_clusters={n_clusters}")
+    params = resolve_parameters(survey, **overrides)
+    if not params.exposure_log_uniform:
+        raise ValueError("make_depth_balanced_survey needs a survey whose exposures are drawn log-uniform "
+                         "(exposure_log_uniform=True, e.g. preset 'erosita'); this one draws them "
+                         "around one depth")
+    edges = np.geomspace(params.exposure_min_s, params.exposure_max_s, n_strata + 1)
+    counts = np.full(n_strata, n_clusters // n_strata)
+    counts[::-1][: n_clusters % n_strata] += 1
+    entropy = _entropy(random_state)
+    seeds = np.random.SeedSequence(entropy).spawn(n_strata)
+    parts = []
+    for k in range(n_strata):
+        if verbose:
+            print(f"[make_depth_balanced_survey] stratum {k + 1}/{n_strata}: exposure "
+                  f"{edges[k]:.0f}-{edges[k + 1]:.0f} s, {counts[k]} clusters", flush=True)
+        depth = {"exposure_min_s": float(edges[k]), "exposure_max_s": float(edges[k + 1])}
+        parts.append(make_survey(survey, n_clusters=int(counts[k]), random_state=seeds[k], n_jobs=n_jobs,
+                                 verbose=verbose, **{**overrides, **depth}))
+    catalog = vstack([p.catalog for p in parts], metadata_conflicts="silent")
+    catalog["stratum"] = np.repeat(np.arange(n_strata), counts)
+    X = ClusterSample.concat([p.X for p in parts])
+    return Bunch(X=X, y=np.concatenate([p.y for p in parts]), catalog=catalog, params=params,
+                 strata=edges, area_deg2=np.array([p.area_deg2 for p in parts]), entropy=entropy,
+                 DESCR=f"{n_clusters} clusters, {n_strata} strata of equal size in log exposure "
+                       f"{edges[0]:.0f}-{edges[-1]:.0f} s")
