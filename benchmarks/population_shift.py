@@ -10,7 +10,11 @@
    log M, approximately the likelihood's masses). Train a second ensemble
    (same seeds) with ``target="flat", method="weights"``: importance
    weights flat in log M at each z in the loss, nothing divided at
-   prediction.
+   prediction. And calibrate the first ensemble at fixed true mass
+   (:class:`skcluster.calibration.MassCalibratedRegressor`: its mean
+   response to the true mass, linear in log M with redshift-dependent
+   coefficients, inverted) on a fresh calibration mock of the training
+   population (seed 2000, as many clusters as a test mock).
 3. Test all three on fresh mocks: the reference (default physics) and
    populations shifted one thing at a time with ``SurveyParameters``
    overrides: the mass function (sigma_8 and Omega_m both +10%), the L_X-M
@@ -47,6 +51,7 @@ from sklearn.frozen import FrozenEstimator  # noqa: E402
 
 from skcluster.baselines import count_rate_method  # noqa: E402
 from skcluster.benchmark import catalog_scalars, paired_scatter_ratio  # noqa: E402
+from skcluster.calibration import MassCalibratedRegressor  # noqa: E402
 from skcluster.datasets import make_survey  # noqa: E402
 from skcluster.metrics import (  # noqa: E402
     interval_coverage,
@@ -76,7 +81,8 @@ SIZES = {
     "default": dict(n_train=3000, n_test=1000, n_members=3, max_epochs=80, patience=15, min_count=50),
 }
 
-MODELS = ("ensemble_training_prior", "ensemble_flat_prior", "ensemble_flat_weights", "count_rate")
+MODELS = ("ensemble_training_prior", "ensemble_flat_prior", "ensemble_flat_weights", "ensemble_fixed_mass",
+          "count_rate")
 
 
 def _log(msg):
@@ -169,7 +175,7 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     command = "python benchmarks/population_shift.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     t_start = time.perf_counter()
-    seeds = {"train": 1000 + args.seed, "test": 3000 + args.seed}
+    seeds = {"train": 1000 + args.seed, "calibration": 2000 + args.seed, "test": 3000 + args.seed}
 
     _log(f"config {cfg}; simulating the training mock")
     X_tr, y_tr, t_sim = simulate({}, cfg["n_train"], seeds["train"], args.n_jobs)
@@ -189,12 +195,15 @@ def main(argv=None):
         target="flat", method="weights").fit(X_tr, y_tr)
     _log(f"importance-weighted ensemble trained in {time.perf_counter() - t0:.0f} s "
          f"(effective sample size {weighted.effective_sample_size_:.0f} of {len(y_tr)})")
+    X_cal, y_cal, _ = simulate({}, cfg["n_test"], seeds["calibration"], args.n_jobs)
     models = {
         "ensemble_training_prior": PriorCorrectedRegressor(frozen, target="training").fit(X_tr, y_tr),
         "ensemble_flat_prior": PriorCorrectedRegressor(frozen, target="flat").fit(X_tr, y_tr),
         "ensemble_flat_weights": weighted,
+        "ensemble_fixed_mass": MassCalibratedRegressor(frozen).fit(X_cal, y_cal),
         "count_rate": baseline,
     }
+    del X_cal
     del X_tr
 
     results, diags, saved = {}, {}, {}
@@ -234,7 +243,9 @@ def main(argv=None):
             f"{a} / {b}": _ratio(ref[0], ref[1][a], ref[1][b])
             for a, b in (("ensemble_flat_prior", "ensemble_training_prior"),
                          ("ensemble_flat_weights", "ensemble_training_prior"),
-                         ("ensemble_flat_weights", "ensemble_flat_prior"))},
+                         ("ensemble_flat_weights", "ensemble_flat_prior"),
+                         ("ensemble_fixed_mass", "ensemble_training_prior"),
+                         ("ensemble_fixed_mass", "ensemble_flat_prior"))},
         "weights_effective_sample_size": weighted.effective_sample_size_,
     }
     np.savez_compressed(out / "predictions.npz", **saved)

@@ -389,6 +389,10 @@ def build_parser():
     p.add_argument("--n-clusters", type=_positive_int, default=None,
                    help="clusters to simulate (default 2000); with --data or --catalog: use the first "
                         "N (default: all)")
+    p.add_argument("--depth-strata", type=_positive_int, default=5, metavar="K",
+                   help="with --survey erosita: the mock holds equal numbers of selected clusters in K "
+                        "bins of log exposure, so shallow (eRASS1-like) clusters are as many as deep "
+                        "ones; 1: the preset's own draw (exposure log-uniform before the selection)")
     p.add_argument("--n-estimators", type=_positive_int, default=5, help="CNNs in the deep ensemble")
     p.add_argument("--max-epochs", type=_positive_int, default=80, help="training epochs per CNN")
     p.add_argument("--size-arcmin", type=_positive_float, default=20.0,
@@ -707,8 +711,14 @@ def _train_data(args):
         size = max(20.0, float(args.size_arcmin))  # the mock's box; BandBinner cuts the centre
         n = 2000 if args.n_clusters is None else args.n_clusters
         survey = args.survey or "efeds"
-        data = make_survey(survey, n_clusters=n, random_state=args.seed,
-                           n_jobs=args.n_jobs, verbose=not args.quiet, size_arcmin=size)
+        kw = dict(n_jobs=args.n_jobs, verbose=not args.quiet, size_arcmin=size)
+        if survey == "erosita" and args.depth_strata > 1:
+            from .datasets import make_depth_balanced_survey
+
+            data = make_depth_balanced_survey(n, n_strata=args.depth_strata, random_state=args.seed, **kw)
+            survey = f"erosita, {args.depth_strata} strata in log exposure,"
+        else:
+            data = make_survey(survey, n_clusters=n, random_state=args.seed, **kw)
     return data.X, data.y, f"{len(data.y)} mock clusters ({survey} depth, seed {args.seed})"
 
 

@@ -150,6 +150,17 @@ def mixture_components(estimator, X):
     return np.asarray(mean, dtype=np.float64)[None], np.asarray(std, dtype=np.float64)[None]
 
 
+def sample_redshift(X, where):
+    """``(X as a ClusterSample, its z column as float64)``; z must be finite and >= 0."""
+    X = as_sample(X, step=where)
+    X.require("z", step=where)
+    z = np.asarray(X["z"], dtype=np.float64)
+    if not np.all(np.isfinite(z)) or np.any(z < 0):
+        bad = np.flatnonzero(~np.isfinite(z) | (z < 0))[:5].tolist()
+        raise ValueError(f"{where}: z must be finite and >= 0; rows {bad} are not")
+    return X, z
+
+
 class PriorCorrectedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
     """A mass regressor whose predictions carry a stated prior (module notes).
 
@@ -232,15 +243,6 @@ class PriorCorrectedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
         if self.selection is not None and self.target != "mass_function":
             raise ValueError(f"{name}: selection applies to target='mass_function' only")
 
-    @staticmethod
-    def _redshift(X, where):
-        X = as_sample(X, step=where)
-        X.require("z", step=where)
-        z = np.asarray(X["z"], dtype=np.float64)
-        if not np.all(np.isfinite(z)) or np.any(z < 0):
-            bad = np.flatnonzero(~np.isfinite(z) | (z < 0))[:5].tolist()
-            raise ValueError(f"{where}: z must be finite and >= 0; rows {bad} are not")
-        return X, z
 
     def fit(self, X, y, **fit_params):
         """Fit the wrapped regressor and estimate the training prior.
@@ -256,7 +258,7 @@ class PriorCorrectedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
         """
         self._check_params()
         name = type(self).__name__
-        X, z = self._redshift(X, name)
+        X, z = sample_redshift(X, name)
         y = np.asarray(y, dtype=np.float64)
         if y.shape != (len(z),) or not np.all(np.isfinite(y)):
             raise ValueError(f"{name}: y must be finite with one value per cluster, got shape {y.shape}")
@@ -326,7 +328,7 @@ class PriorCorrectedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
         std : ndarray of shape (n_samples,), only with ``return_std``
         """
         check_is_fitted(self, "log_ratio_")
-        X, z = self._redshift(X, type(self).__name__)
+        X, z = sample_redshift(X, type(self).__name__)
         mean, std = self.correct(*mixture_components(self.estimator_, X), z)
         return (mean, std) if return_std else mean
 

@@ -145,3 +145,75 @@ def test_saves_with_the_safe_format(tmp_path):
     np.testing.assert_allclose(a[0], b[0])
     np.testing.assert_allclose(a[1], b[1])
     assert back.scale_ == cal.scale_
+
+
+# ------------------------------------------------------------- fixed-mass calibration
+class _Posterior(RegressorMixin, BaseEstimator):
+    """Posterior mean and std of m given x = m + N(0, s(z)) under the training population:
+    binned in x and z (what a well-trained Gaussian-likelihood network approximates)."""
+
+    def fit(self, X, y):
+        x, z = np.asarray(X["x"]), np.asarray(X["z"])
+        self.xe_ = np.quantile(x, np.linspace(0, 1, 41))
+        self.ze_ = np.quantile(z, np.linspace(0, 1, 5))
+        k = self._bins(x, z)
+        self.mean_ = np.array([y[k == i].mean() for i in range(40 * 4)])
+        self.std_ = np.array([y[k == i].std() for i in range(40 * 4)])
+        return self
+
+    def _bins(self, x, z):
+        kx = np.clip(np.searchsorted(self.xe_, x) - 1, 0, 39)
+        kz = np.clip(np.searchsorted(self.ze_, z) - 1, 0, 3)
+        return kz * 40 + kx
+
+    def predict(self, X, return_std=False):
+        k = self._bins(np.asarray(X["x"]), np.asarray(X["z"]))
+        return (self.mean_[k], self.std_[k]) if return_std else self.mean_[k]
+
+
+def _mock(rng, n, peaked):
+    """log M peaked at 13.9 (sd 0.35 dex, like a selected sample) or flat in [13, 15.2]; noise grows with z."""
+    from skcluster import ClusterSample
+
+    m = rng.normal(13.9, 0.35, n) if peaked else rng.uniform(13.0, 15.2, n)
+    z = rng.uniform(0.05, 1.0, n)
+    x = m + rng.normal(0.0, 0.08 + 0.2 * z, n)
+    return ClusterSample(x=x, z=z), m
+
+
+def test_mass_calibration_is_unbiased_at_fixed_mass_on_another_population():
+    from skcluster.calibration import MassCalibratedRegressor
+
+    rng = np.random.default_rng(0)
+    Xtr, mtr = _mock(rng, 40000, peaked=True)
+    post = _Posterior().fit(Xtr, mtr)
+    Xcal, mcal = _mock(rng, 20000, peaked=True)  # fresh clusters of the training population
+    cal = MassCalibratedRegressor(FrozenEstimator(post)).fit(Xcal, mcal)
+    assert cal.n_calibration_ == 20000 and cal.coef_[3] < 0.95  # the posterior mean's response is shallow
+    Xte, mte = _mock(rng, 20000, peaked=False)  # another population: flat in log M
+    inner = (mte > 13.4) & (mte < 14.6)
+    raw = post.predict(Xte)
+    mean, std = cal.predict(Xte, return_std=True)
+    slope = lambda p: np.polyfit(mte[inner], p[inner], 1)[0]  # noqa: E731
+    assert slope(raw) < 0.9
+    assert slope(mean) == pytest.approx(1.0, abs=0.04)
+    # no bias at fixed true mass, in any 0.2 dex bin, nor at high z where the posterior shrinks most
+    for lo in (13.4, 13.6, 13.8, 14.0, 14.2, 14.4):  # where the training population has clusters
+        sel = (mte >= lo) & (mte < lo + 0.2)
+        assert abs(np.mean(mean[sel] - mte[sel])) < 0.03, lo
+    hz = inner & (np.asarray(Xte["z"]) > 0.7)
+    assert abs(np.polyfit(mte[hz], mean[hz], 1)[0] - 1.0) < 0.06
+    assert 0.6 < interval_coverage(mte[inner], mean[inner], std[inner], 0.68) < 0.76
+
+
+def test_mass_calibration_refuses_a_model_that_does_not_read_the_mass():
+    from skcluster import ClusterSample
+    from skcluster.calibration import MassCalibratedRegressor
+
+    rng = np.random.default_rng(1)
+    X, m = _mock(rng, 2000, peaked=True)
+    blind = _Posterior().fit(ClusterSample(x=rng.normal(size=2000), z=np.asarray(X["z"])), m)
+    with pytest.raises(ValueError, match="barely reads the mass"):
+        MassCalibratedRegressor(FrozenEstimator(blind)).fit(ClusterSample(x=rng.normal(size=2000), z=X["z"]), m)
+    with pytest.raises(ValueError, match="at least 12"):
+        MassCalibratedRegressor(FrozenEstimator(blind)).fit(X[:5], m[:5])

@@ -401,3 +401,16 @@ def test_benchmark_states_the_plan_and_needs_yes_for_long_runs(capsys, tmp_path)
     assert "preset 'full': 8000 clusters" in err and "cubes/s" in err
     assert "pass --yes" in err and "nothing was run" in err
     assert not out.exists()
+
+
+def test_train_on_the_depth_balanced_erosita_mock(tmp_path, capsys):
+    model = tmp_path / "m.skc"
+    args = ["train", "--survey", "erosita", "--n-clusters", "12", "--depth-strata", "3", "--bands", "broad",
+            "--n-estimators", "1", "--max-epochs", "1", "--channels", "4", "--dense", "4", "--npix", "25",
+            "--prior", "training", "--out", str(model), "-q"]
+    assert main(args) == EXIT_OK
+    assert "12 mock clusters (erosita, 3 strata in log exposure, depth" in capsys.readouterr().out
+    # more strata than clusters: a clear input error, no file
+    assert main([*args[:5], "--depth-strata", "20", *args[7:-3], "--out", str(tmp_path / "x.skc"), "-q"]) == EXIT_INPUT
+    assert "n_strata=20 is more than n_clusters=12" in capsys.readouterr().err
+    assert not (tmp_path / "x.skc").exists()

@@ -77,6 +77,7 @@ ALLOWED = {
     "skcluster.baselines.boosting:GradientBoostingMassRegressor": Allowed(),
     # masks under a stated prior; recalibrated uncertainties
     "skcluster.priors:PriorCorrectedRegressor": Allowed(),
+    "skcluster.calibration:MassCalibratedRegressor": Allowed(),
     "skcluster.calibration:RecalibratedRegressor": Allowed(),
     "sklearn.frozen._frozen:FrozenEstimator": Allowed(),  # holds the fitted model RecalibratedRegressor wraps
     # the deep ensemble and its networks
