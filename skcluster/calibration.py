@@ -355,8 +355,8 @@ class MassCalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
     scale_ : float
         Factor applied to the std after the division by ``b(u)``.
     redshift_range_ : (float, float)
-        Calibration redshifts (outside, ``b(u)`` is extrapolated: clipped
-        to the range's ends).
+        Calibration redshifts (outside them ``a`` and ``b`` are held at
+        their values at the nearer end).
     n_calibration_ : int
     """
 

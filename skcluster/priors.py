@@ -243,7 +243,6 @@ class PriorCorrectedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
         if self.selection is not None and self.target != "mass_function":
             raise ValueError(f"{name}: selection applies to target='mass_function' only")
 
-
     def fit(self, X, y, **fit_params):
         """Fit the wrapped regressor and estimate the training prior.
 

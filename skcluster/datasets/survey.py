@@ -695,7 +695,6 @@ def _bunch(rows, events, params, survey_name, entropy, stats):
                  entropy=entropy, DESCR=descr)
 
 
-
 def make_depth_balanced_survey(n_clusters, n_strata=5, survey="erosita", random_state=None, n_jobs=None,
                                verbose=True, **overrides):
     """A mixed-depth training survey with the same number of *selected* clusters at every depth.
