@@ -278,6 +278,12 @@ class PriorCorrectedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
         self.effective_sample_size_ = float(len(y))
         if self.method == "weights" and self.target != "training":
             from scipy.interpolate import RegularGridInterpolator
+            from sklearn.frozen import FrozenEstimator
+
+            if isinstance(self.estimator, FrozenEstimator):  # its fit ignores the weights
+                raise ValueError(f"{name}: method='weights' trains the model with importance weights, but "
+                                 "the estimator is frozen (already fitted); wrap the unfitted model, or use "
+                                 "method='divide' for a fitted one")
 
             log_w = RegularGridInterpolator((self.u_grid_, self.m_grid_), self.log_ratio_)(np.c_[np.log1p(z), y])
             weight = np.exp(log_w - log_w.max())

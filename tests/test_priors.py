@@ -117,6 +117,10 @@ def test_bad_parameters_and_input_are_named():
         PriorCorrectedRegressor(BinnedPosterior(), target="uniform").fit(X, m)
     with pytest.raises(ValueError, match="method"):
         PriorCorrectedRegressor(BinnedPosterior(), method="resample").fit(X, m)
+    from sklearn.frozen import FrozenEstimator
+
+    with pytest.raises(ValueError, match="frozen"):  # would ignore the weights and claim the flat prior
+        PriorCorrectedRegressor(FrozenEstimator(BinnedPosterior().fit(X, m)), method="weights").fit(X, m)
     with pytest.raises(ValueError, match="selection"):
         PriorCorrectedRegressor(BinnedPosterior(), selection=([13.0, 14.0], [0.1, 0.5], np.ones((2, 2)))).fit(X, m)
     with pytest.raises(KeyError, match="z"):
