@@ -225,15 +225,11 @@ def main(argv=None):
             for m in MODELS))
 
     import platform
-    import subprocess
 
+    from _provenance import git_revision
     from skcluster import __version__
 
-    try:
-        git = subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        git = "unknown"
+    git = git_revision()
     report = {
         "command": command, "config": cfg, "seeds": seeds, "version": __version__, "git": git,
         "cpu": platform.processor() or platform.machine(),
