@@ -358,6 +358,9 @@ class MassCalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
         Calibration redshifts (outside them ``a`` and ``b`` are held at
         their values at the nearer end).
     n_calibration_ : int
+    mass_prior_ : str
+        ``"fixed-mass"``: what the masses carry (no population prior), as
+        :func:`skcluster.predict_catalog` writes it (``MASSPRIOR``).
     """
 
     def __init__(self, estimator, *, calibration_fraction=0.3, random_state=None, min_slope=0.2):
@@ -401,11 +404,25 @@ class MassCalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
         m_cal, s_cal = self._calibrate(mean, std, z)
         self.scale_ = fit_std_scale(y_cal, m_cal, s_cal, method="nll")
         self.n_calibration_ = int(y_cal.size)
+        self.mass_prior_ = "fixed-mass"
         return self
 
     def _calibrate(self, mean, std, z):
         a, b = self._response(np.log1p(z))
         return self.pivot_ + (mean - a) / b, self.scale_ * std / b
+
+    def calibrate(self, mean, std, z):
+        """The calibrated (mean, std) of the wrapped model's predictions ``mean``, ``std`` at redshifts ``z``.
+
+        What :meth:`predict` does after running the model, for callers
+        that ran it themselves (:func:`skcluster.predict_catalog`).
+        """
+        check_is_fitted(self, "coef_")
+        mean, std, z = (np.asarray(v, dtype=np.float64) for v in (mean, std, z))
+        if not (mean.shape == std.shape == z.shape):
+            raise ValueError(f"{type(self).__name__}.calibrate: mean, std and z must have one shape, got "
+                             f"{mean.shape}, {std.shape}, {z.shape}")
+        return self._calibrate(mean, std, z)
 
     def predict(self, X, return_std=False):
         """Calibrated log10 M500 (and its standard deviation)."""

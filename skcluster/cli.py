@@ -144,6 +144,7 @@ def _number_type(convert, ok, expected, bad_value=None):
 _positive_int = _number_type(int, lambda v: v >= 1, "a positive integer")
 _nonnegative_int = _number_type(int, lambda v: v >= 0, "an integer >= 0")
 _positive_float = _number_type(float, lambda v: 0 < v < float("inf"), "a positive, finite number")
+_open_fraction = _number_type(float, lambda v: 0 < v < 1, "a number strictly between 0 and 1")
 _n_jobs = _number_type(int, lambda v: v != 0, "an integer (-1: all cores)",
                        "n-jobs must not be 0 (1: serial, -1: all cores)")
 
@@ -220,8 +221,13 @@ def parse_bands(text):
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-#: The prior of the masses ``skcluster train`` gives unless --prior says otherwise.
-TRAIN_PRIOR_DEFAULT = "flat"
+#: The prior of the masses ``skcluster train`` gives unless --prior says otherwise
+#: (and the one it falls back to where a fixed-mass calibration cannot be made).
+TRAIN_PRIOR_DEFAULT = "fixed-mass"
+TRAIN_PRIOR_FALLBACK = "flat"
+
+#: Fewest clusters a fixed-mass calibration is made on (MassCalibratedRegressor's own minimum).
+MIN_CALIBRATION_CLUSTERS = 12
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -402,11 +408,22 @@ def build_parser():
                    help="convolution channels per block (default: the package's, 16,32,64)")
     p.add_argument("--dense", type=_int_tuple, default=None, metavar="D1,...",
                    help="dense layer widths (default: the package's, 64)")
-    p.add_argument("--prior", choices=("flat", "training"), default=TRAIN_PRIOR_DEFAULT,
-                   help="the prior the predicted masses carry: 'flat' in log M (the training "
-                        "population's mass function and selection divided out, so the masses transfer "
-                        "to other populations) or 'training' (the network's own posterior under the "
-                        "training mock's population)")
+    p.add_argument("--prior", choices=("fixed-mass", "flat", "training"), default=None,
+                   help="what the predicted masses carry. 'fixed-mass' (default): the model's mean "
+                        "response at fixed true mass, measured on calibration clusters it did not train "
+                        "on, inverted, so the masses are unbiased at fixed true mass whatever the "
+                        "population's mass function (where the calibration clusters are too few or the "
+                        "model barely responds to mass, the default falls back to 'flat' with a warning). "
+                        "'flat': the training population's mass function and selection divided out (flat "
+                        "in log M). 'training': the network's own posterior under the training "
+                        "population")
+    p.add_argument("--calibration-clusters", type=_positive_int, default=None, metavar="N",
+                   help="with the fixed-mass prior on the built-in mock: a fresh mock of N clusters of the "
+                        "training population (another seed) calibrates the response (default: a third of "
+                        f"the training clusters, at least {MIN_CALIBRATION_CLUSTERS})")
+    p.add_argument("--calibration-fraction", type=_open_fraction, default=0.3, metavar="F",
+                   help="with the fixed-mass prior on your own clusters (--data, --catalog): the share of "
+                        "them held out of training to calibrate the response")
     p.add_argument("--seed", type=_nonnegative_int, default=0, help="random seed")
     p.add_argument("--n-jobs", type=_n_jobs, default=None,
                    help="parallel workers for the simulation and the ensemble members")
@@ -705,21 +722,97 @@ def _train_data(args):
                 f"--size-arcmin {args.size_arcmin:g} is larger than the {box:g} arcmin boxes the "
                 f"events of {args.data!r} were cut in; use --size-arcmin {box:g} or less", EXIT_INPUT)
         return X, y, f"{len(y)} clusters read from {args.data!r}"
+    n = 2000 if args.n_clusters is None else args.n_clusters
+    data, survey = _simulate(args, n, args.seed)
+    return data.X, data.y, f"{len(data.y)} mock clusters ({survey} depth, seed {args.seed})"
+
+
+def _simulate(args, n, random_state):
+    """(mock survey, description) of ``n`` clusters of the training population of --survey."""
     from .datasets import make_survey
 
     with _input_errors():
         size = max(20.0, float(args.size_arcmin))  # the mock's box; BandBinner cuts the centre
-        n = 2000 if args.n_clusters is None else args.n_clusters
         survey = args.survey or "efeds"
         kw = dict(n_jobs=args.n_jobs, verbose=not args.quiet, size_arcmin=size)
         if survey == "erosita" and args.depth_strata > 1:
             from .datasets import make_depth_balanced_survey
 
-            data = make_depth_balanced_survey(n, n_strata=args.depth_strata, random_state=args.seed, **kw)
+            data = make_depth_balanced_survey(n, n_strata=args.depth_strata, random_state=random_state, **kw)
             survey = f"erosita, {args.depth_strata} strata in log exposure,"
         else:
-            data = make_survey(survey, n_clusters=n, random_state=args.seed, **kw)
-    return data.X, data.y, f"{len(data.y)} mock clusters ({survey} depth, seed {args.seed})"
+            data = make_survey(survey, n_clusters=n, random_state=random_state, **kw)
+    return data, survey
+
+
+def _calibration_set(args, X, y, what):
+    """(X_train, y_train, (X_cal, y_cal) or None, what) for the fixed-mass prior.
+
+    The built-in mock: a fresh mock of the training population (seed
+    derived from --seed). Clusters read from files: a random share held out
+    of training. None (with a warning, or an error if --prior fixed-mass was
+    asked for) where the calibration set would be too small.
+    """
+    import numpy as np
+
+    explicit = args.prior is not None
+    own = bool(args.catalog or args.data)
+    n = len(y)
+    n_cal = (int(np.ceil(args.calibration_fraction * n)) if own else
+             args.calibration_clusters or max(MIN_CALIBRATION_CLUSTERS, -(-n // 3)))
+    if n_cal < MIN_CALIBRATION_CLUSTERS or (own and n - n_cal < 2):
+        message = (f"a fixed-mass calibration needs at least {MIN_CALIBRATION_CLUSTERS} calibration clusters "
+                   f"and 2 to train on; {n} clusters with --calibration-fraction "
+                   f"{args.calibration_fraction:g} give {n_cal}" if own else
+                   f"a fixed-mass calibration needs at least {MIN_CALIBRATION_CLUSTERS} calibration clusters, "
+                   f"--calibration-clusters gives {n_cal}")
+        if explicit:
+            raise CLIError(message, EXIT_INPUT)
+        import warnings
+
+        warnings.warn(f"{message}; the masses carry the {TRAIN_PRIOR_FALLBACK!r} prior instead", stacklevel=2)
+        return X, y, None, what
+    if own:
+        order = np.random.default_rng(args.seed).permutation(n)
+        cal, train = np.sort(order[:n_cal]), np.sort(order[n_cal:])
+        return X[train], y[train], (X[cal], y[cal]), f"{what} ({n - n_cal} trained on, {n_cal} held out to calibrate)"
+    if not args.quiet:
+        print(f"simulating {n_cal} calibration clusters of the training population", file=sys.stderr)
+    data, _ = _simulate(args, n_cal, np.random.SeedSequence([args.seed, 1]))
+    return X, y, (data.X, data.y), f"{what}, calibrated on {n_cal} more"
+
+
+def _mass_model(args, pipe, X, y, calibration):
+    """(model, prior): the fitted pipeline wrapped so its masses carry the asked-for prior."""
+    from sklearn.frozen import FrozenEstimator
+
+    prior = args.prior or TRAIN_PRIOR_DEFAULT
+    if prior == "training":
+        return pipe, prior
+    if prior == "fixed-mass" and calibration is not None:
+        from sklearn.pipeline import Pipeline
+
+        from .calibration import MassCalibratedRegressor
+
+        # cut-out images are read by the same steps after the event binner (_fit_on_images)
+        reader = Pipeline([(pipe.steps[0][0], "passthrough"), *pipe.steps[1:]]) if "images" in X else pipe
+        try:
+            model = MassCalibratedRegressor(FrozenEstimator(reader)).fit(*calibration)
+            model.estimator = model.estimator_ = FrozenEstimator(pipe)  # the same predictions
+            return model, prior
+        except ValueError as exc:
+            if args.prior is not None:
+                raise CLIError(f"cannot calibrate the model at fixed mass: {_message(exc)}; train it longer "
+                               "or on more clusters, or choose --prior flat", EXIT_INPUT) from None
+            import warnings
+
+            warnings.warn(f"cannot calibrate the model at fixed mass ({_message(exc)}); the masses carry the "
+                          f"{TRAIN_PRIOR_FALLBACK!r} prior instead", stacklevel=2)
+    from .priors import PriorCorrectedRegressor
+
+    prior = TRAIN_PRIOR_FALLBACK if prior == "fixed-mass" else prior
+    with _input_errors():  # the fitted pipeline is kept as it is; only the prior is estimated
+        return PriorCorrectedRegressor(FrozenEstimator(pipe), target=prior).fit(X, y), prior
 
 
 def _cmd_train(args):
@@ -729,6 +822,9 @@ def _cmd_train(args):
 
     _check_output_file(args.out, args.overwrite)
     X, y, what = _train_data(args)
+    calibration = None
+    if (args.prior or TRAIN_PRIOR_DEFAULT) == "fixed-mass":
+        X, y, calibration, what = _calibration_set(args, X, y, what)
     cnn = {"max_epochs": args.max_epochs}
     if args.channels:
         cnn["channels"] = args.channels
@@ -750,21 +846,14 @@ def _cmd_train(args):
             pipe.fit(X, y)
     from .io._util import final_commit
 
-    model = pipe
-    if args.prior != "training":
-        from sklearn.frozen import FrozenEstimator
-
-        from .priors import PriorCorrectedRegressor
-
-        with _input_errors():  # the fitted pipeline is kept as it is; only the prior is estimated
-            model = PriorCorrectedRegressor(FrozenEstimator(pipe), target=args.prior).fit(X, y)
+    model, prior = _mass_model(args, pipe, X, y, calibration)
     with _output_errors(args.out), final_commit():
         persist.save(model, args.out, overwrite=args.overwrite)
     from .preprocessing.bands import format_bands
 
     print(f"saved the model to {args.out!r}: {args.n_estimators} CNN(s) trained on {what}; bands "
           f"{format_bands(pipe['bin'].bands_keV_)}; box {args.size_arcmin:g} arcmin in "
-          f"{args.npix} x {args.npix} pixels; masses carry the {args.prior!r} prior")
+          f"{args.npix} x {args.npix} pixels; masses carry the {prior!r} prior")
     return EXIT_OK
 
 

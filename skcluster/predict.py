@@ -72,11 +72,12 @@ class _Parts:
     def __init__(self, model):
         from sklearn.frozen import FrozenEstimator
 
+        from .calibration import MassCalibratedRegressor
         from .preprocessing import DomainFlagger, PointSourceMasker
         from .priors import PriorCorrectedRegressor
 
         # a model whose masses carry a stated prior wraps the pipeline (skcluster train --prior)
-        self.prior = model if isinstance(model, PriorCorrectedRegressor) else None
+        self.prior = model if isinstance(model, (PriorCorrectedRegressor, MassCalibratedRegressor)) else None
         if self.prior is not None:
             model = getattr(model, "estimator_", None)
             model = model.estimator if isinstance(model, FrozenEstimator) else model
@@ -115,9 +116,12 @@ class _Parts:
         """(mean, std) of the prepared clusters ``cube`` (after the first steps)."""
         if self.prior is None:
             return self.rest.predict(cube, return_std=True)
+        z = np.asarray(cube["z"], dtype=np.float64)
+        if hasattr(self.prior, "calibrate"):  # MassCalibratedRegressor: the model's mean and std, inverted
+            return self.prior.calibrate(*self.rest.predict(cube, return_std=True), z)
         from .priors import mixture_components
 
-        return self.prior.correct(*mixture_components(self.rest, cube), np.asarray(cube["z"], dtype=np.float64))
+        return self.prior.correct(*mixture_components(self.rest, cube), z)
 
     def z_range(self):
         """(lo, hi, where) of the training redshifts, or None."""
@@ -349,11 +353,13 @@ def predict_catalog(model, catalog, *, images=None, exposures=None, events=None,
 
     Parameters
     ----------
-    model : Pipeline, PriorCorrectedRegressor or path-like
+    model : Pipeline, PriorCorrectedRegressor, MassCalibratedRegressor or path-like
         A fitted mass pipeline (:func:`skcluster.models.make_mass_pipeline`,
-        ``skcluster train``), the same wrapped in a
+        ``skcluster train``), the same (frozen) wrapped in a
         :class:`~skcluster.priors.PriorCorrectedRegressor` (its masses
-        carry the wrapper's prior), or its file (:mod:`skcluster.persist`).
+        carry the wrapper's prior) or a
+        :class:`~skcluster.calibration.MassCalibratedRegressor` (masses
+        calibrated at fixed true mass), or its file (:mod:`skcluster.persist`).
         Its first step's box and bands are used; the model is not modified.
     catalog : astropy.table.Table or path-like
         The clusters: ra, dec (deg) and z columns (FITS, ECSV or CSV).
@@ -410,8 +416,8 @@ def predict_catalog(model, catalog, *, images=None, exposures=None, events=None,
         ``BOX_AMIN``, ``NPIX``, ``NMEMBERS``, ``DOMAIN`` (how the domain was
         checked), ``NFLAGGED``, ``MASKED_PS`` (point sources masked),
         ``MASSPRIOR`` (the prior the masses carry: ``"training"``, the
-        training population's, or the wrapper's ``"flat"`` or
-        ``"mass_function"``) and the ``RA_COL``, ``DEC_COL``, ``Z_COL`` used.
+        training population's, or the wrapper's ``"fixed-mass"``, ``"flat"``
+        or ``"mass_function"``) and the ``RA_COL``, ``DEC_COL``, ``Z_COL`` used.
 
     Raises
     ------

@@ -163,7 +163,7 @@ def test_demo_end_to_end_through_the_installed_command(tmp_path):
 # train + predict on the real eFEDS images
 # ---------------------------------------------------------------------------
 TRAIN = ["--bands", "efeds7", "--n-clusters", "300", "--n-estimators", "2", "--max-epochs", "8",
-         "--channels", "8,16", "--dense", "16", "--seed", "0"]
+         "--channels", "8,16", "--dense", "16", "--seed", "0", "--prior", "flat"]
 
 
 @pytest.fixture(scope="module")
@@ -228,7 +228,7 @@ def test_predict_real_efeds_two_clusters(efeds7_model, efeds_files, tmp_path, ca
     assert list(t["cutout_complete"]) == [True, False]
     assert t["cutout_coverage"][0] == 1.0 and 0.1 < t["cutout_coverage"][1] < 0.9
     assert "NO (padded)" in stdout and "1 incomplete cut-out(s) flagged" in stdout
-    assert t.meta["MASSPRIOR"] == "flat"  # skcluster train's default
+    assert t.meta["MASSPRIOR"] == "flat"  # as trained (--prior flat)
     # same numbers as the model itself with the cut-out step swapped in
     from skcluster import persist
     from skcluster.io import read_catalog
@@ -414,3 +414,62 @@ def test_train_on_the_depth_balanced_erosita_mock(tmp_path, capsys):
     assert main([*args[:5], "--depth-strata", "20", *args[7:-3], "--out", str(tmp_path / "x.skc"), "-q"]) == EXIT_INPUT
     assert "n_strata=20 is more than n_clusters=12" in capsys.readouterr().err
     assert not (tmp_path / "x.skc").exists()
+
+
+# ---------------------------------------------------------------------------
+# skcluster train's default prior: masses calibrated at fixed true mass
+# ---------------------------------------------------------------------------
+_WEAK = ["--n-clusters", "40", "--bands", "broad", "--n-estimators", "1", "--max-epochs", "1", "--channels", "2",
+         "--dense", "4", "--npix", "8", "--size-arcmin", "4", "-q"]
+
+
+def test_train_default_falls_back_to_the_flat_prior_with_a_warning_and_explicit_fixed_mass_refuses(
+        tmp_path, capsys):
+    """A one-epoch network barely reads the mass: the default says so and carries the flat prior;
+    asked for --prior fixed-mass, the same is an error and nothing is written."""
+    from skcluster import persist
+
+    out = tmp_path / "m.skc"
+    assert main(["train", *_WEAK, "--out", str(out)]) == EXIT_OK
+    captured = capsys.readouterr()
+    assert "cannot calibrate the model at fixed mass" in captured.err and "'flat' prior instead" in captured.err
+    assert "carry the 'flat' prior" in captured.out and "calibrated on 14 more" in captured.out
+    assert persist.load(out).mass_prior_ == "flat"
+    for extra, words in ((["--prior", "fixed-mass"], "cannot calibrate the model at fixed mass"),
+                         (["--prior", "fixed-mass", "--calibration-clusters", "5"],
+                          "at least 12 calibration clusters, --calibration-clusters gives 5")):
+        bad = tmp_path / "bad.skc"
+        assert main(["train", *_WEAK, *extra, "--out", str(bad)]) == EXIT_INPUT
+        assert words in capsys.readouterr().err
+        assert not bad.exists()
+
+
+def test_fixed_mass_wrapping_of_a_trained_pipeline_from_events_and_from_images():
+    """What train saves by default: MassCalibratedRegressor(FrozenEstimator(pipeline)) calibrated on clusters
+    it did not train on; from cut-out images (the binner skipped) the same calibration as from events."""
+    import types
+    import warnings
+
+    from skcluster.calibration import MassCalibratedRegressor
+    from skcluster.datasets import make_survey
+    from skcluster.models import make_mass_pipeline
+
+    data = make_survey("efeds", n_clusters=40, random_state=0, verbose=False)
+    pipe = make_mass_pipeline(bands="broad", size_arcmin=4.0, npix=8, n_estimators=1, max_epochs=1,
+                              channels=(2,), dense=(4,), random_state=0, verbose=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pipe.fit(data.X, data.y)
+    pred = pipe.predict(data.X)
+    # calibration masses with a known response (slope 0.5), so that any network can be inverted
+    y_cal = 14.0 + (pred - pred.mean()) / 0.5 + 0.01 * np.random.default_rng(1).standard_normal(pred.size)
+    args = types.SimpleNamespace(prior=None)
+    model, prior = cli._mass_model(args, pipe, data.X, data.y, (data.X, y_cal))
+    assert prior == "fixed-mass" and isinstance(model, MassCalibratedRegressor)
+    assert model.estimator_.estimator is pipe and model.mass_prior_ == "fixed-mass"
+    np.testing.assert_allclose(model.predict(data.X), y_cal, atol=0.05)
+    images = pipe.steps[0][1].transform(data.X)
+    from_images, _ = cli._mass_model(args, pipe, images, data.y, (images, y_cal))
+    assert from_images.estimator_.estimator is pipe  # saved with the binner: predicts from events
+    np.testing.assert_allclose(from_images.coef_, model.coef_, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(from_images.predict(data.X), model.predict(data.X), atol=1e-9)

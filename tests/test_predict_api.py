@@ -260,6 +260,39 @@ def test_zero_photon_events_cluster_gets_no_mass(model, survey):
     assert np.isfinite(out["log10_M500"][0]) and np.isnan(out["log10_M500"][1])
 
 
+def test_mass_calibrated_model_gives_its_own_masses_and_says_so(model, survey):
+    """A MassCalibratedRegressor around the pipeline (skcluster train's default): the same numbers as its
+    predict, MASSPRIOR 'fixed-mass', and the model's own (uncalibrated) masses differ."""
+    from sklearn.frozen import FrozenEstimator
+
+    from skcluster.calibration import MassCalibratedRegressor
+
+    # a one-epoch network barely reads the mass; calibration masses built so that its response is
+    # known (slope 0.5 about 14.0, with 0.01 dex of noise): the calibration must invert it
+    pred = model.predict(survey.X)
+    rng = np.random.default_rng(0)
+    y_cal = 14.0 + (pred - pred.mean()) / 0.5 + 0.01 * rng.standard_normal(pred.size)
+    cal = MassCalibratedRegressor(FrozenEstimator(model)).fit(survey.X, y_cal)
+    np.testing.assert_allclose(cal.predict(survey.X), y_cal, atol=0.05)
+    rows = [0, 1, 2]
+    positions = [(10.0, 0.0), (12.0, 0.0), (14.0, 0.0)]
+    cat = Table({"ra": [p[0] for p in positions], "dec": [0.0] * 3, "z": np.asarray(survey.X["z"])[rows],
+                 "exposure": np.asarray(survey.X["exposure"])[rows]})
+    kw = dict(events=_sky_events(survey, rows, positions), exposure_col="exposure", pattern_types=None,
+              flag_mask="none")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = predict_catalog(cal, cat, **kw)
+        raw = predict_catalog(model, cat, **kw)
+    assert out.meta["MASSPRIOR"] == "fixed-mass" and raw.meta["MASSPRIOR"] == "training"
+    ref_m, ref_e = cal.predict(survey.X[rows], return_std=True)
+    np.testing.assert_allclose(out["log10_M500"], ref_m, atol=1e-4)
+    np.testing.assert_allclose(out["log10_M500_err"], ref_e, rtol=1e-4)
+    assert not np.allclose(out["log10_M500"], raw["log10_M500"], atol=1e-3)
+    with pytest.raises(ValueError, match="one shape"):
+        cal.calibrate(ref_m, ref_e[:2], np.asarray(cat["z"]))
+
+
 # ---------------------------------------------------------------------------
 # point sources
 # ---------------------------------------------------------------------------

@@ -93,16 +93,17 @@ def test_mass_units_and_missing_data_are_explained(survey, tmp_path):
 # ---------------------------------------------------------------------------
 # skcluster train --catalog: one command from files the package did not write
 # ---------------------------------------------------------------------------
-# tiny networks, one seed: the same sample gives the same model
+# tiny networks, one seed: the same sample gives the same model (the flat prior: a two-epoch network
+# is too weak for the default fixed-mass calibration, and every cluster trains)
 _TINY = ["--bands", "ho3", "--n-estimators", "1", "--max-epochs", "2", "--channels", "4,8", "--dense", "8",
-         "--npix", "25", "--seed", "3", "-q"]
+         "--npix", "25", "--seed", "3", "--prior", "flat", "-q"]
 
 
 def _predict(path, X):
     from skcluster import persist
 
     model = persist.load(path)
-    assert model.mass_prior_ == "flat"  # skcluster train's default: a flat prior in log M
+    assert model.mass_prior_ == "flat"  # as asked (--prior flat)
     pipe = model.estimator_.estimator  # PriorCorrectedRegressor(FrozenEstimator(pipeline))
     assert type(pipe.steps[0][1]).__name__ == "BandBinner"  # predicts from event lists and images alike
     return model.predict(X, return_std=True)
@@ -117,7 +118,7 @@ def _binned(X, npix=25):
 @pytest.mark.usefixtures("one_torch_thread")
 def test_train_command_on_own_catalogue_and_event_files_equals_train_from_the_survey_folder(
         survey, tmp_path, capsys):
-    from skcluster.cli import EXIT_OK, main
+    from skcluster.cli import EXIT_INPUT, EXIT_OK, main
 
     n = len(survey.y)
     ra, dec = _positions(n)
@@ -159,6 +160,22 @@ def test_train_command_on_own_catalogue_and_event_files_equals_train_from_the_su
     assert np.all(np.isfinite(mean_a)) and np.ptp(mean_a) > 0
     np.testing.assert_allclose(mean_b, mean_a, rtol=0, atol=1e-5)
     np.testing.assert_allclose(std_b, std_a, rtol=0, atol=1e-5)
+    # the default (fixed-mass) prior holds a share out of training to calibrate on: 12 clusters give 4,
+    # too few, so the model trains on all 12 and carries the flat prior, and says why; asked for, an error
+    default_prior = [v for v in _TINY if v not in ("--prior", "flat")]
+    c = tmp_path / "default_prior.skc"
+    assert main(["train", "--data", str(tmp_path / "mock"), *default_prior, "--out", str(c)]) == EXIT_OK
+    err = capsys.readouterr().err
+    assert "12 clusters with --calibration-fraction 0.3 give 4" in err and "'flat' prior instead" in err
+    np.testing.assert_allclose(_predict(c, ref.X)[0], mean_a, rtol=0, atol=1e-5)
+    assert main(["train", "--data", str(tmp_path / "mock"), *default_prior, "--prior", "fixed-mass",
+                 "--out", str(tmp_path / "x.skc")]) == EXIT_INPUT
+    assert "needs at least 12 calibration clusters" in capsys.readouterr().err
+    assert not (tmp_path / "x.skc").exists()
+    # --calibration-fraction 0.95 holds out all 12, none left to train on: refused as well
+    assert main(["train", "--data", str(tmp_path / "mock"), *default_prior, "--prior", "fixed-mass",
+                 "--calibration-fraction", "0.95", "--out", str(tmp_path / "x.skc")]) == EXIT_INPUT
+    assert "give 12" in capsys.readouterr().err
 
 
 def test_train_command_explains_wrong_sources(survey, tmp_path, capsys):
