@@ -65,3 +65,24 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
+
+
+def tiny_pipeline(bands="broad", n_estimators=1, **settings):
+    """The standard mass pipeline at its smallest (4 arcmin in 8 pixels, one 2-channel block, one epoch).
+
+    Seconds to fit; it barely reads the mass. ``settings`` go to ``make_mass_pipeline``.
+    """
+    from skcluster.models import make_mass_pipeline
+
+    return make_mass_pipeline(bands=bands, size_arcmin=4.0, npix=8, n_estimators=n_estimators, max_epochs=1,
+                              channels=(2,), dense=(4,), random_state=0, verbose=0, **settings)
+
+
+def known_response_masses(pred, slope=0.5, seed=0):
+    """Calibration masses to which the predictions ``pred`` respond with ``slope`` (about 14.0, 0.01 dex noise).
+
+    A fixed-mass calibration (MassCalibratedRegressor) of any network, however weak, on these
+    masses must give them back (within the noise over the slope).
+    """
+    pred = np.asarray(pred, dtype=np.float64)
+    return 14.0 + (pred - pred.mean()) / slope + 0.01 * np.random.default_rng(seed).standard_normal(pred.size)

@@ -21,7 +21,7 @@ from astropy.table import Table
 from skcluster import cli
 from skcluster.cli import EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, EXIT_OUTPUT, main
 
-from conftest import EFEDS_CLUSTERS
+from conftest import EFEDS_CLUSTERS, known_response_masses, tiny_pipeline
 
 REPO = Path(__file__).resolve().parents[1]
 SUBCOMMANDS = ("demo", "simulate", "train", "predict", "benchmark")
@@ -447,22 +447,17 @@ def test_train_default_falls_back_to_the_flat_prior_with_a_warning_and_explicit_
 def test_fixed_mass_wrapping_of_a_trained_pipeline_from_events_and_from_images():
     """What train saves by default: MassCalibratedRegressor(FrozenEstimator(pipeline)) calibrated on clusters
     it did not train on; from cut-out images (the binner skipped) the same calibration as from events."""
-    import types
     import warnings
 
     from skcluster.calibration import MassCalibratedRegressor
     from skcluster.datasets import make_survey
-    from skcluster.models import make_mass_pipeline
 
     data = make_survey("efeds", n_clusters=40, random_state=0, verbose=False)
-    pipe = make_mass_pipeline(bands="broad", size_arcmin=4.0, npix=8, n_estimators=1, max_epochs=1,
-                              channels=(2,), dense=(4,), random_state=0, verbose=0)
+    pipe = tiny_pipeline()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pipe.fit(data.X, data.y)
-    pred = pipe.predict(data.X)
-    # calibration masses with a known response (slope 0.5), so that any network can be inverted
-    y_cal = 14.0 + (pred - pred.mean()) / 0.5 + 0.01 * np.random.default_rng(1).standard_normal(pred.size)
+    y_cal = known_response_masses(pipe.predict(data.X))  # any network can be inverted on these
     args = types.SimpleNamespace(prior=None)
     model, prior = cli._mass_model(args, pipe, data.X, data.y, (data.X, y_cal))
     assert prior == "fixed-mass" and isinstance(model, MassCalibratedRegressor)

@@ -29,6 +29,8 @@ from hypothesis import strategies as st
 from skcluster import cli
 from skcluster.io import read_table
 
+from conftest import tiny_pipeline
+
 N_EXAMPLES = int(os.environ.get("SKCLUSTER_PROPERTY_EXAMPLES", "500"))
 
 
@@ -36,13 +38,11 @@ N_EXAMPLES = int(os.environ.get("SKCLUSTER_PROPERTY_EXAMPLES", "500"))
 def model():
     """A real fitted standard pipeline (3 bands, 8 x 8 pixels, one tiny CNN)."""
     from skcluster.datasets import make_survey
-    from skcluster.models import make_mass_pipeline
 
     old = torch.get_num_threads()
     torch.set_num_threads(1)
     data = make_survey("efeds", n_clusters=30, random_state=0, verbose=False)
-    pipe = make_mass_pipeline(bands="ho3", size_arcmin=4.0, npix=8, n_estimators=1, max_epochs=1,
-                              channels=(2,), dense=(4,), random_state=0, verbose=0)
+    pipe = tiny_pipeline(bands="ho3")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pipe.fit(data.X, data.y)

@@ -19,6 +19,8 @@ import skcluster
 from skcluster import cli
 from skcluster.predict import predict_catalog
 
+from conftest import known_response_masses, tiny_pipeline
+
 RA0, DEC0 = 150.0, 2.0
 PIX = 4.0  # arcsec, evtool's
 N_IMG = 240  # 16 arcmin of 4" pixels
@@ -43,21 +45,15 @@ def survey():
 @pytest.fixture(scope="module")
 def model(survey):
     """The standard pipeline (one broad band, 4 arcmin in 8 pixels, one tiny CNN); no DomainFlagger."""
-    from skcluster.models import make_mass_pipeline
-
-    pipe = make_mass_pipeline(bands="broad", size_arcmin=4.0, npix=8, n_estimators=2, max_epochs=1,
-                              channels=(2,), dense=(4,), random_state=0, verbose=0)
-    return _fit_quiet(pipe, survey.X, survey.y)
+    return _fit_quiet(tiny_pipeline(n_estimators=2), survey.X, survey.y)
 
 
 @pytest.fixture(scope="module")
 def flagged_model(survey):
     """The same with a DomainFlagger right after the binning (its training ranges are used)."""
-    from skcluster.models import make_mass_pipeline
     from skcluster.preprocessing import DomainFlagger
 
-    pipe = make_mass_pipeline(bands="broad", size_arcmin=4.0, npix=8, n_estimators=1, max_epochs=1,
-                              channels=(2,), dense=(4,), random_state=0, verbose=0)
+    pipe = tiny_pipeline()
     pipe = Pipeline([pipe.steps[0], ("domain", DomainFlagger())] + pipe.steps[1:])
     return _fit_quiet(pipe, survey.X, survey.y)
 
@@ -267,11 +263,9 @@ def test_mass_calibrated_model_gives_its_own_masses_and_says_so(model, survey):
 
     from skcluster.calibration import MassCalibratedRegressor
 
-    # a one-epoch network barely reads the mass; calibration masses built so that its response is
-    # known (slope 0.5 about 14.0, with 0.01 dex of noise): the calibration must invert it
-    pred = model.predict(survey.X)
-    rng = np.random.default_rng(0)
-    y_cal = 14.0 + (pred - pred.mean()) / 0.5 + 0.01 * rng.standard_normal(pred.size)
+    # a one-epoch network barely reads the mass; on masses built so that its response is known,
+    # the calibration must invert it
+    y_cal = known_response_masses(model.predict(survey.X))
     cal = MassCalibratedRegressor(FrozenEstimator(model)).fit(survey.X, y_cal)
     np.testing.assert_allclose(cal.predict(survey.X), y_cal, atol=0.05)
     rows = [0, 1, 2]
@@ -384,10 +378,7 @@ def test_predict_catalog_is_a_lazy_top_level_name():
 
 def test_model_trained_with_point_sources_masked(survey, tmp_path):
     """A model whose first step is a PointSourceMasker masks the catalogue's sources itself."""
-    from skcluster.models import make_mass_pipeline
-
-    pipe = make_mass_pipeline(bands="broad", size_arcmin=4.0, npix=8, n_estimators=1, max_epochs=1,
-                              channels=(2,), dense=(4,), random_state=0, verbose=0, mask_point_sources=True)
+    pipe = tiny_pipeline(mask_point_sources=True)
     pipe = _fit_quiet(pipe, survey.X, survey.y)
     events = _sky_events(survey, [0], [(10.0, 0.0)])
     cat = Table({"ra": [10.0], "dec": [0.0], "z": [float(survey.X["z"][0])]})
@@ -412,11 +403,7 @@ def test_model_trained_with_point_sources_masked(survey, tmp_path):
 
 def test_model_with_a_radial_profile_predicts_from_cut_out_images(survey, tmp_path):
     """RadialProfile on real-image cut-outs: the box the model was trained on, or a clear refusal."""
-    from skcluster.models import make_mass_pipeline
-
-    pipe = make_mass_pipeline(bands="broad", size_arcmin=4.0, npix=8, n_estimators=1, max_epochs=1,
-                              channels=(2,), dense=(4,), random_state=0, verbose=0, profile=True,
-                              flag_domain=True)
+    pipe = tiny_pipeline(profile=True, flag_domain=True)
     pipe = _fit_quiet(pipe, survey.X, survey.y)
     assert pipe.named_steps["profile"].box_arcmin_ == pytest.approx((4.0, 4.0))
     assert pipe.named_steps["profile"].radii_arcmin_ == [0.5, 1.0]   # the default radii inside the box
