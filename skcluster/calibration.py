@@ -125,14 +125,13 @@ def _fit_or_take(meta, X, y, fit_params):
         FrozenEstimator = ()
 
     where = type(meta).__name__
+    frac = check_fraction(meta.calibration_fraction, "calibration_fraction", where)  # checked, used or not
     y = np.asarray(y, dtype=np.float64).reshape(-1)
     n = int(X.shape[0]) if hasattr(X, "shape") else len(X)
     if n != y.shape[0]:
         raise ValueError(f"X has {n} rows but y has {y.shape[0]} values")
     if isinstance(meta.estimator, FrozenEstimator):
         return meta.estimator, X, y
-    frac = meta.calibration_fraction
-    check_fraction(frac, "calibration_fraction", where)
     n_cal = int(math.ceil(frac * n))
     if n_cal < 2 or n - n_cal < 2:
         raise ValueError(
@@ -380,7 +379,6 @@ class MassCalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
         from .priors import sample_redshift
 
         where = type(self).__name__
-        check_fraction(self.calibration_fraction, "calibration_fraction", where)
         est, X_cal, y_cal = _fit_or_take(self, X, y, fit_params)
         X_cal, z = sample_redshift(X_cal, where)
         if y_cal.size < 12:

@@ -54,6 +54,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, RegressorMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
+from ._validation import check_positive_int
 from .sample import as_sample
 
 __all__ = ["PRIOR_METHODS", "PriorCorrectedRegressor", "TARGET_PRIORS", "mixture_components", "training_prior_table"]
@@ -234,8 +235,7 @@ class PriorCorrectedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
         name = type(self).__name__
         if self.target not in TARGET_PRIORS:
             raise ValueError(f"{name}: target must be one of {TARGET_PRIORS}, got {self.target!r}")
-        if isinstance(self.n_grid, bool) or not isinstance(self.n_grid, (int, np.integer)) or self.n_grid < 16:
-            raise ValueError(f"{name}: n_grid must be an integer >= 16, got {self.n_grid!r}")
+        check_positive_int(self.n_grid, "n_grid", name, minimum=16)
         if not (0.0 < float(self.min_density_ratio) < 1.0):
             raise ValueError(f"{name}: min_density_ratio must be in (0, 1), got {self.min_density_ratio!r}")
         if self.method not in PRIOR_METHODS:

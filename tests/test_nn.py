@@ -342,6 +342,12 @@ def test_bad_parameters_raise_in_fit_not_init(toy):
         tiny_net(input_scaling="log").fit(X, y)
     with pytest.raises(ValueError, match="contradicts the data"):
         tiny_net(module__n_bands=5).fit(X, y)
+    for bad in (1.0, -0.1, float("nan"), True):
+        with pytest.raises(ValueError, match="validation_fraction must be a number strictly between 0 and 1"):
+            tiny_net(validation_fraction=bad).fit(X, y)
+    for bad in (-0.5, float("inf"), None):
+        with pytest.raises(ValueError, match="noise_sigma must be a finite number >= 0"):
+            tiny_net(noise_sigma=bad).fit(X, y)
 
 
 # ---------------------------------------------------------------------- sklearn + save

@@ -117,6 +117,9 @@ def test_bad_parameters_and_input_are_named():
         PriorCorrectedRegressor(BinnedPosterior(), target="uniform").fit(X, m)
     with pytest.raises(ValueError, match="method"):
         PriorCorrectedRegressor(BinnedPosterior(), method="resample").fit(X, m)
+    for bad in (8, 100.0, True):
+        with pytest.raises(ValueError, match="n_grid must be an integer >= 16"):
+            PriorCorrectedRegressor(BinnedPosterior(), n_grid=bad).fit(X, m)
     from sklearn.frozen import FrozenEstimator
 
     with pytest.raises(ValueError, match="frozen"):  # would ignore the weights and claim the flat prior

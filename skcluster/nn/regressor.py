@@ -17,7 +17,7 @@ from skorch.callbacks import EarlyStopping, EpochTimer, PassthroughScoring, Prin
 from skorch.dataset import ValidSplit, unpack_data
 from skorch.utils import TeeGenerator, is_dataset, to_tensor
 
-from .._validation import check_positive_int
+from .._validation import check_fraction, check_positive_int, check_positive_number
 from ..exceptions import SkclusterWarning
 from ._data import ArrayDataset, check_sample_weight, check_target, network_inputs, passthrough_collate
 from .augment import (
@@ -260,12 +260,9 @@ class CNNRegressor(NeuralNetRegressor):
                 f"{where}: input_scaling must be None or one of {sorted(INPUT_SCALINGS)}, "
                 f"got {self.input_scaling!r}"
             )
-        if self.validation_fraction is not None and not 0 <= self.validation_fraction < 1:
-            raise ValueError(
-                f"{where}: validation_fraction must be in [0, 1), got {self.validation_fraction!r}"
-            )
-        if not (self.noise_sigma is not None and self.noise_sigma >= 0):
-            raise ValueError(f"{where}: noise_sigma must be >= 0, got {self.noise_sigma!r}")
+        if self.validation_fraction is not None and self.validation_fraction != 0:  # None, 0: no split
+            check_fraction(self.validation_fraction, "validation_fraction", where)
+        check_positive_number(self.noise_sigma, "noise_sigma", where, allow_zero=True)
         check_positive_int(self.max_epochs, "max_epochs", where)
 
     def _seed(self, name):
