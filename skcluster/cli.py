@@ -724,11 +724,11 @@ def _train_data(args):
         return X, y, f"{len(y)} clusters read from {args.data!r}"
     n = 2000 if args.n_clusters is None else args.n_clusters
     data, survey = _simulate(args, n, args.seed)
-    return data.X, data.y, f"{len(data.y)} mock clusters ({survey} depth, seed {args.seed})"
+    return data.X, data.y, f"{len(data.y)} mock clusters ({survey}, seed {args.seed})"
 
 
 def _simulate(args, n, random_state):
-    """(mock survey, description) of ``n`` clusters of the training population of --survey."""
+    """(mock survey, its depth in words) of ``n`` clusters of the training population of --survey."""
     from .datasets import make_survey
 
     with _input_errors():
@@ -739,10 +739,9 @@ def _simulate(args, n, random_state):
             from .datasets import make_depth_balanced_survey
 
             data = make_depth_balanced_survey(n, n_strata=args.depth_strata, random_state=random_state, **kw)
-            survey = f"erosita, {args.depth_strata} strata in log exposure,"
-        else:
-            data = make_survey(survey, n_clusters=n, random_state=random_state, **kw)
-    return data, survey
+            return data, f"erosita depths, equal numbers in {args.depth_strata} bins of log exposure"
+        data = make_survey(survey, n_clusters=n, random_state=random_state, **kw)
+    return data, f"{survey} depth"
 
 
 def _calibration_set(args, X, y, what):

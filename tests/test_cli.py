@@ -409,7 +409,8 @@ def test_train_on_the_depth_balanced_erosita_mock(tmp_path, capsys):
             "--n-estimators", "1", "--max-epochs", "1", "--channels", "4", "--dense", "4", "--npix", "25",
             "--prior", "training", "--out", str(model), "-q"]
     assert main(args) == EXIT_OK
-    assert "12 mock clusters (erosita, 3 strata in log exposure, depth" in capsys.readouterr().out
+    assert "12 mock clusters (erosita depths, equal numbers in 3 bins of log exposure, seed 0)" in \
+        capsys.readouterr().out
     # more strata than clusters: a clear input error, no file
     assert main([*args[:5], "--depth-strata", "20", *args[7:-3], "--out", str(tmp_path / "x.skc"), "-q"]) == EXIT_INPUT
     assert "n_strata=20 is more than n_clusters=12" in capsys.readouterr().err
