@@ -91,6 +91,9 @@ def main(argv=None):
     ap.add_argument("--balance-depth", type=int, default=5, metavar="K",
                     help="training mock with equal selected clusters in K bins of log exposure (0: the "
                          "preset's own draw)")
+    ap.add_argument("--n-train", type=int, default=None, metavar="N",
+                    help="training clusters of the mixed-depth model (default: the size's, 2400; the "
+                         "single-depth models keep that default)")
     ap.add_argument("--single-depth", action="store_true",
                     help="also train on each test depth alone and compare (the 'within 1.1x' check)")
     args = ap.parse_args(argv)
@@ -98,12 +101,13 @@ def main(argv=None):
     cfg.update({k: v for k, v in (("max_epochs", args.max_epochs), ("patience", args.patience)) if v is not None})
     cfg["profile"] = not args.no_profile
     cfg["balance_depth"] = args.balance_depth
+    cfg["n_train_mixed"] = args.n_train or cfg["n_train"]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     command = "python benchmarks/depth_transfer.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     t0 = time.perf_counter()
     _log(f"config {cfg}; simulating the mixed-depth training mock")
-    X_tr, y_tr = simulate({}, cfg["n_train"], 1000 + args.seed, args.n_jobs, balance=args.balance_depth)
+    X_tr, y_tr = simulate({}, cfg["n_train_mixed"], 1000 + args.seed, args.n_jobs, balance=args.balance_depth)
     expo = np.asarray(X_tr["exposure"])
     _log(f"{len(y_tr)} clusters, exposure 5/50/95%: {np.percentile(expo, [5, 50, 95]).round(0).tolist()} s; training")
     baseline = count_rate_method().fit(X_tr, y_tr)
