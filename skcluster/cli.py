@@ -421,9 +421,9 @@ def build_parser():
                    help="with the fixed-mass prior on the built-in mock: a fresh mock of N clusters of the "
                         "training population (another seed) calibrates the response (default: a third of "
                         f"the training clusters, at least {MIN_CALIBRATION_CLUSTERS})")
-    p.add_argument("--calibration-fraction", type=_open_fraction, default=0.3, metavar="F",
+    p.add_argument("--calibration-fraction", type=_open_fraction, default=None, metavar="F",
                    help="with the fixed-mass prior on your own clusters (--data, --catalog): the share of "
-                        "them held out of training to calibrate the response")
+                        "them held out of training to calibrate the response (default 0.3)")
     p.add_argument("--seed", type=_nonnegative_int, default=0, help="random seed")
     p.add_argument("--n-jobs", type=_n_jobs, default=None,
                    help="parallel workers for the simulation and the ensemble members")
@@ -757,12 +757,13 @@ def _calibration_set(args, X, y, what):
     explicit = args.prior is not None
     own = bool(args.catalog or args.data)
     n = len(y)
-    n_cal = (int(np.ceil(args.calibration_fraction * n)) if own else
+    fraction = 0.3 if args.calibration_fraction is None else args.calibration_fraction
+    n_cal = (int(np.ceil(fraction * n)) if own else
              args.calibration_clusters or max(MIN_CALIBRATION_CLUSTERS, -(-n // 3)))
     if n_cal < MIN_CALIBRATION_CLUSTERS or (own and n - n_cal < 2):
         message = (f"a fixed-mass calibration needs at least {MIN_CALIBRATION_CLUSTERS} calibration clusters "
-                   f"and 2 to train on; {n} clusters with --calibration-fraction "
-                   f"{args.calibration_fraction:g} give {n_cal}" if own else
+                   f"and 2 to train on; {n} clusters with --calibration-fraction {fraction:g} give {n_cal}"
+                   if own else
                    f"a fixed-mass calibration needs at least {MIN_CALIBRATION_CLUSTERS} calibration clusters, "
                    f"--calibration-clusters gives {n_cal}")
         if explicit:
@@ -779,6 +780,22 @@ def _calibration_set(args, X, y, what):
         print(f"simulating {n_cal} calibration clusters of the training population", file=sys.stderr)
     data, _ = _simulate(args, n_cal, np.random.SeedSequence([args.seed, 1]))
     return X, y, (data.X, data.y), f"{what}, calibrated on {n_cal} more"
+
+
+def _check_calibration_options(args):
+    """Refuse calibration options that would do nothing (another prior, or the other kind of data)."""
+    given = [f"--{k.replace('_', '-')}" for k in ("calibration_clusters", "calibration_fraction")
+             if getattr(args, k) is not None]
+    if given and (args.prior or TRAIN_PRIOR_DEFAULT) != "fixed-mass":
+        raise CLIError(f"{' and '.join(given)} only apply to the fixed-mass prior, not --prior {args.prior}",
+                       EXIT_INPUT)
+    own = bool(args.catalog or args.data)
+    if own and args.calibration_clusters is not None:
+        raise CLIError("--calibration-clusters sizes the calibration mock of the built-in mock; with --data "
+                       "or --catalog, --calibration-fraction holds out a share of your clusters", EXIT_INPUT)
+    if not own and args.calibration_fraction is not None:
+        raise CLIError("--calibration-fraction holds out a share of your clusters (--data, --catalog); on the "
+                       "built-in mock, --calibration-clusters sizes a fresh calibration mock", EXIT_INPUT)
 
 
 def _mass_model(args, pipe, X, y, calibration):
@@ -820,6 +837,7 @@ def _cmd_train(args):
     from .models import make_mass_pipeline
 
     _check_output_file(args.out, args.overwrite)
+    _check_calibration_options(args)
     X, y, what = _train_data(args)
     calibration = None
     if (args.prior or TRAIN_PRIOR_DEFAULT) == "fixed-mass":

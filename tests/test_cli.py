@@ -443,6 +443,11 @@ def test_train_default_falls_back_to_the_flat_prior_with_a_warning_and_explicit_
         assert main(["train", *_WEAK, *extra, "--out", str(bad)]) == EXIT_INPUT
         assert words in capsys.readouterr().err
         assert not bad.exists()
+    # calibration options that would do nothing are refused before anything is simulated
+    for extra, words in ((["--prior", "flat", "--calibration-clusters", "20"], "only apply to the fixed-mass"),
+                         (["--calibration-fraction", "0.2"], "holds out a share of your clusters")):
+        assert main(["train", *_WEAK, *extra, "--out", str(tmp_path / "bad.skc")]) == EXIT_INPUT
+        assert words in capsys.readouterr().err
 
 
 def test_fixed_mass_wrapping_of_a_trained_pipeline_from_events_and_from_images():
