@@ -148,6 +148,7 @@ def _plot(rows, path):
     ax.plot(n, [100 * r["count_rate"]["scatter"] for r in rows], "s--", label="count-rate method")
     ax.set_xscale("log")
     ax.set_xticks(n, [str(v) for v in n])
+    ax.set_xticks([], minor=True)
     ax.set_xlabel("training clusters")
     ax.set_ylabel("scatter in ln M500 on the test mock (%)")
     ax.legend()
