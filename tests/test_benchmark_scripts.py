@@ -1,0 +1,44 @@
+"""benchmarks/paired_ratio.py: pairing two saved benchmark runs on the same test clusters."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from skcluster.benchmark import paired_scatter_ratio
+
+
+def _script(name):
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"skcluster_bench_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_paired_ratio_pairs_groups_and_refuses_other_clusters(tmp_path, capsys):
+    pr = _script("paired_ratio")
+    rng = np.random.default_rng(0)
+    y = {g: rng.uniform(13.5, 15.0, 200) for g in ("deep", "shallow")}
+    noise = {g: rng.standard_normal(200) for g in y}
+    new = {f"{g}__y_true": y[g] for g in y} | {f"{g}__ensemble__mean": y[g] + 0.10 * noise[g] for g in y}
+    old = {f"{g}__y_true": y[g] for g in y} | {f"{g}__ensemble__mean": y[g] + 0.12 * noise[g] for g in y}
+    old |= {f"{g}__single_depth__mean": y[g] + 0.08 * rng.standard_normal(200) for g in y}
+    np.savez(tmp_path / "new.npz", **new)
+    np.savez(tmp_path / "old.npz", **old)
+    assert pr.main([str(tmp_path / "new.npz"), str(tmp_path / "old.npz"), "--model", "ensemble"]) == 0
+    out = capsys.readouterr().out
+    # the same noise scaled: a ratio of 0.10 / 0.12 on every bootstrap draw
+    assert out.count("| 0.833 [0.833, 0.833] |") == 2 and "| deep |" in out and "| shallow |" in out
+    with np.load(tmp_path / "new.npz") as a, np.load(tmp_path / "old.npz") as b:
+        got = pr.paired_ratios(a, b, "ensemble", "single_depth")
+    ref = paired_scatter_ratio(y["deep"], new["deep__ensemble__mean"], old["deep__single_depth__mean"])
+    assert got["deep"][2:] == pytest.approx(ref)
+    # other test clusters, or no such model: refused with the reason
+    np.savez(tmp_path / "other.npz", **(old | {"deep__y_true": y["deep"] + 0.01}))
+    with np.load(tmp_path / "new.npz") as a, np.load(tmp_path / "other.npz") as b:
+        with pytest.raises(ValueError, match="score different clusters"):
+            pr.paired_ratios(a, b, "ensemble")
+        with pytest.raises(ValueError, match="no group holds 'count_rate'"):
+            pr.paired_ratios(a, b, "count_rate")
