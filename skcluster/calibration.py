@@ -44,6 +44,10 @@ __all__ = ["MassCalibratedRegressor", "RecalibratedRegressor", "conformal_quanti
 
 _METHODS = ("nll", "coverage")
 
+#: Fewest calibration clusters :class:`MassCalibratedRegressor` fits its response on
+#: (six coefficients, with room for their noise).
+MIN_CALIBRATION_CLUSTERS = 12
+
 
 def _checked(y_true, y_mean, y_std):
     from .metrics import _check
@@ -381,8 +385,9 @@ class MassCalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
         where = type(self).__name__
         est, X_cal, y_cal = _fit_or_take(self, X, y, fit_params)
         X_cal, z = sample_redshift(X_cal, where)
-        if y_cal.size < 12:
-            raise ValueError(f"{where}: need at least 12 calibration clusters, got {y_cal.size}")
+        if y_cal.size < MIN_CALIBRATION_CLUSTERS:
+            raise ValueError(f"{where}: need at least {MIN_CALIBRATION_CLUSTERS} calibration clusters, "
+                             f"got {y_cal.size}")
         mean, std = predict_mean_std(est, X_cal, where)
         u = np.log1p(z)
         self.pivot_ = float(np.mean(y_cal))

@@ -226,9 +226,6 @@ def parse_bands(text):
 TRAIN_PRIOR_DEFAULT = "fixed-mass"
 TRAIN_PRIOR_FALLBACK = "flat"
 
-#: Fewest clusters a fixed-mass calibration is made on (MassCalibratedRegressor's own minimum).
-MIN_CALIBRATION_CLUSTERS = 12
-
 
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
     """Each default said once: not appended where the help already states it or there is none."""
@@ -420,7 +417,7 @@ def build_parser():
     p.add_argument("--calibration-clusters", type=_positive_int, default=None, metavar="N",
                    help="with the fixed-mass prior on the built-in mock: a fresh mock of N clusters of the "
                         "training population (another seed) calibrates the response (default: a third of "
-                        f"the training clusters, at least {MIN_CALIBRATION_CLUSTERS})")
+                        "the training clusters, at least the 12 a calibration needs)")
     p.add_argument("--calibration-fraction", type=_open_fraction, default=None, metavar="F",
                    help="with the fixed-mass prior on your own clusters (--data, --catalog): the share of "
                         "them held out of training to calibrate the response (default 0.3)")
@@ -744,6 +741,18 @@ def _simulate(args, n, random_state):
     return data, f"{survey} depth"
 
 
+def _own_clusters(args):
+    """True when train reads the user's clusters (--data, --catalog), False on the built-in mock."""
+    return bool(args.catalog or args.data)
+
+
+def _without_fixed_mass(args, reason):
+    """The fixed-mass calibration cannot be made: an input error if asked for, else a warning."""
+    if args.prior is not None:
+        raise CLIError(reason, EXIT_INPUT)
+    warnings.warn(f"{reason}; the masses carry the {TRAIN_PRIOR_FALLBACK!r} prior instead", stacklevel=3)
+
+
 def _calibration_set(args, X, y, what):
     """(X_train, y_train, (X_cal, y_cal) or None, what) for the fixed-mass prior.
 
@@ -754,23 +763,19 @@ def _calibration_set(args, X, y, what):
     """
     import numpy as np
 
-    explicit = args.prior is not None
-    own = bool(args.catalog or args.data)
+    from .calibration import MIN_CALIBRATION_CLUSTERS
+
+    own = _own_clusters(args)
     n = len(y)
     fraction = 0.3 if args.calibration_fraction is None else args.calibration_fraction
     n_cal = (int(np.ceil(fraction * n)) if own else
              args.calibration_clusters or max(MIN_CALIBRATION_CLUSTERS, -(-n // 3)))
     if n_cal < MIN_CALIBRATION_CLUSTERS or (own and n - n_cal < 2):
-        message = (f"a fixed-mass calibration needs at least {MIN_CALIBRATION_CLUSTERS} calibration clusters "
-                   f"and 2 to train on; {n} clusters with --calibration-fraction {fraction:g} give {n_cal}"
-                   if own else
-                   f"a fixed-mass calibration needs at least {MIN_CALIBRATION_CLUSTERS} calibration clusters, "
-                   f"--calibration-clusters gives {n_cal}")
-        if explicit:
-            raise CLIError(message, EXIT_INPUT)
-        import warnings
-
-        warnings.warn(f"{message}; the masses carry the {TRAIN_PRIOR_FALLBACK!r} prior instead", stacklevel=2)
+        _without_fixed_mass(args, (
+            f"a fixed-mass calibration needs at least {MIN_CALIBRATION_CLUSTERS} calibration clusters "
+            f"and 2 to train on; {n} clusters with --calibration-fraction {fraction:g} give {n_cal}" if own else
+            f"a fixed-mass calibration needs at least {MIN_CALIBRATION_CLUSTERS} calibration clusters, "
+            f"--calibration-clusters gives {n_cal}"))
         return X, y, None, what
     if own:
         order = np.random.default_rng(args.seed).permutation(n)
@@ -789,7 +794,7 @@ def _check_calibration_options(args):
     if given and (args.prior or TRAIN_PRIOR_DEFAULT) != "fixed-mass":
         raise CLIError(f"{' and '.join(given)} only apply to the fixed-mass prior, not --prior {args.prior}",
                        EXIT_INPUT)
-    own = bool(args.catalog or args.data)
+    own = _own_clusters(args)
     if own and args.calibration_clusters is not None:
         raise CLIError("--calibration-clusters sizes the calibration mock of the built-in mock; with --data "
                        "or --catalog, --calibration-fraction holds out a share of your clusters", EXIT_INPUT)
@@ -817,13 +822,9 @@ def _mass_model(args, pipe, X, y, calibration):
             model.estimator = model.estimator_ = FrozenEstimator(pipe)  # the same predictions
             return model, prior
         except ValueError as exc:
-            if args.prior is not None:
-                raise CLIError(f"cannot calibrate the model at fixed mass: {_message(exc)}; train it longer "
-                               "or on more clusters, or choose --prior flat", EXIT_INPUT) from None
-            import warnings
-
-            warnings.warn(f"cannot calibrate the model at fixed mass ({_message(exc)}); the masses carry the "
-                          f"{TRAIN_PRIOR_FALLBACK!r} prior instead", stacklevel=2)
+            _without_fixed_mass(args, f"cannot calibrate the model at fixed mass: {_message(exc)}"
+                                + ("; train it longer or on more clusters, or choose --prior flat"
+                                   if args.prior is not None else ""))
     from .priors import PriorCorrectedRegressor
 
     prior = TRAIN_PRIOR_FALLBACK if prior == "fixed-mass" else prior
