@@ -53,9 +53,23 @@ def _log(msg):
     print(f"[learning_curve {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def _scores(y, mean, std):
+def scores(y, mean, std):
     return {"scatter": mass_scatter(y, mean), "bias": mass_bias(y, mean),
-            "coverage_68": interval_coverage(y, mean, std, 0.68)}
+            "coverage_68": interval_coverage(y, mean, std, 0.68),
+            "coverage_95": interval_coverage(y, mean, std, 0.95)}
+
+
+def mocks(n_train, n_test, seed=0, n_jobs=None):
+    """The training mock (seed 1000 + ``seed``) and test mock (3000 + ``seed``) as ``((X, y), (X, y))``.
+
+    Default eFEDS mocks; the detection catalogue's ``ml_rate`` is joined to
+    each sample (the count-rate method reads it); y is float64 log10 M500.
+    """
+    out = []
+    for n, base in ((n_train, 1000), (n_test, 3000)):
+        d = make_survey("efeds", n_clusters=n, random_state=base + seed, n_jobs=n_jobs, verbose=False)
+        out.append((d.X.assign(ml_rate=catalog_scalars(d.catalog)["ml_rate"]), np.asarray(d.y, dtype=np.float64)))
+    return tuple(out)
 
 
 def main(argv=None):
@@ -78,15 +92,11 @@ def main(argv=None):
     t0 = time.perf_counter()
     n_max = max(cfg["sizes"])
     _log(f"config {cfg}; simulating {n_max} training and {cfg['n_test']} test clusters")
-    train = make_survey("efeds", n_clusters=n_max, random_state=1000 + args.seed, n_jobs=args.n_jobs, verbose=False)
-    test = make_survey("efeds", n_clusters=cfg["n_test"], random_state=3000 + args.seed, n_jobs=args.n_jobs,
-                       verbose=False)
-    X_train, X_test = (d.X.assign(ml_rate=catalog_scalars(d.catalog)["ml_rate"]) for d in (train, test))
-    y_test = np.asarray(test.y, dtype=np.float64)
+    (X_train, y_train), (X_test, y_test) = mocks(n_max, cfg["n_test"], args.seed, args.n_jobs)
     t_sim = time.perf_counter() - t0
     rows, preds = [], {}
     for n in cfg["sizes"]:
-        X, y = X_train[:n], np.asarray(train.y[:n], dtype=np.float64)
+        X, y = X_train[:n], y_train[:n]
         pipe = make_mass_pipeline(bands=args.bands, mask_point_sources=True, n_estimators=cfg["n_members"],
                                   random_state=args.seed, max_epochs=cfg["max_epochs"], patience=cfg["patience"],
                                   n_jobs=args.n_jobs, verbose=1)
@@ -96,8 +106,8 @@ def main(argv=None):
         m, s = pipe.predict(X_test, return_std=True)
         bm, bs = count_rate_method().fit(X, y).predict(X_test, return_std=True)
         preds[n] = m
-        row = {"n_train": n, "fit_seconds": fit_s, "ensemble": _scores(y_test, m, s),
-               "count_rate": _scores(y_test, bm, bs),
+        row = {"n_train": n, "fit_seconds": fit_s, "ensemble": scores(y_test, m, s),
+               "count_rate": scores(y_test, bm, bs),
                "ratio_to_count_rate": list(paired_scatter_ratio(y_test, m, bm, random_state=args.seed))}
         rows.append(row)
         _log(f"N={n}: ensemble {100 * row['ensemble']['scatter']:.1f}%, count rate "

@@ -46,7 +46,7 @@ def fast_autocast(device="cpu"):
 
 def make_cnn(max_epochs=80, patience=15, batch_size=32, lr=1e-3, channels=(16, 32, 64),
              dense=(64,), dropout=0.1, noise_sigma=0.0, fast=True, device="cpu",
-             random_state=None, verbose=0, pool="max"):
+             random_state=None, verbose=0, pool="max", lr_schedule=None, beta=0.0):
     """A :class:`~skcluster.nn.CNNRegressor` with the package's default settings.
 
     Parameters
@@ -83,6 +83,12 @@ def make_cnn(max_epochs=80, patience=15, batch_size=32, lr=1e-3, channels=(16, 3
     pool : {"max", "avg"}, default="max"
         2x2 pooling after each convolution block ("avg" keeps sums of
         flux up to a constant factor, "max" keeps maxima).
+    lr_schedule : {None, "cosine"}, default=None
+        Learning-rate schedule over ``max_epochs`` (see
+        :class:`~skcluster.nn.CNNRegressor`).
+    beta : float, default=0.0
+        beta-NLL exponent of the training loss (Seitzer et al. 2022); 0 is
+        the plain Gaussian NLL.
     """
     from .nn import CNNRegressor
 
@@ -91,6 +97,8 @@ def make_cnn(max_epochs=80, patience=15, batch_size=32, lr=1e-3, channels=(16, 3
         patience=patience,
         batch_size=batch_size,
         lr=lr,
+        lr_schedule=lr_schedule,
+        beta=beta,
         noise_sigma=noise_sigma,
         channels_last=bool(fast),
         autocast=fast_autocast(device) if fast else None,

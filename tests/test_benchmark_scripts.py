@@ -1,4 +1,4 @@
-"""benchmarks/paired_ratio.py: pairing two saved benchmark runs on the same test clusters."""
+"""Benchmark scripts: pairing two saved runs on the same test clusters (paired_ratio.py); the training-levers smoke run."""
 
 import importlib.util
 from pathlib import Path
@@ -42,3 +42,25 @@ def test_paired_ratio_pairs_groups_and_refuses_other_clusters(tmp_path, capsys):
             pr.paired_ratios(a, b, "ensemble")
         with pytest.raises(ValueError, match="no group holds 'count_rate'"):
             pr.paired_ratios(a, b, "count_rate")
+
+
+def test_training_levers_quick_run_scores_each_variant_on_the_same_clusters(tmp_path, monkeypatch, capsys):
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    tl = _script("training_levers")
+    out = tmp_path / "levers"
+    assert tl.main(["--quick", "--variants", "cosine_lr", "--out", str(out), "--n-jobs", "1"]) == 0
+    table = capsys.readouterr().out
+    assert "| standard | - |" in table and "| cosine_lr | lr_schedule=cosine |" in table
+    import json
+
+    res = json.loads((out / "training_levers.json").read_text())
+    assert [r["variant"] for r in res["rows"]] == ["standard", "cosine_lr"]
+    with np.load(out / "predictions.npz") as p:
+        y = p["y_true"]
+        std_ratio = paired_scatter_ratio(y, p["cosine_lr"], p["standard"], random_state=0)
+        assert p["standard"].shape == p["count_rate"].shape == y.shape
+    assert res["rows"][1]["ratio_to_standard"] == pytest.approx(list(std_ratio))
+    assert res["rows"][0]["ratio_to_standard"][0] == pytest.approx(1.0)
+    with pytest.raises(SystemExit):
+        tl.main(["--quick", "--variants", "warp_drive", "--out", str(out)])
+    assert "unknown ['warp_drive']" in capsys.readouterr().err

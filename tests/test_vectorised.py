@@ -129,7 +129,7 @@ def test_member_init_equals_the_sequential_members_init(toy):
         dict(),
         dict(module__batch_norm=True, module__conv_dropout=0.2, noise_sigma=0.1, poisson=True,
              channels_last=True, optimizer=torch.optim.AdamW),
-        dict(train_split=None, augment=False, beta=0.5, module__global_pool=True),
+        dict(train_split=None, augment=False, beta=0.5, module__global_pool=True, lr_schedule="cosine"),
         dict(autocast="bfloat16", channels_last=True, optimizer=torch.optim.SGD, lr=0.05),
     ],
 )
@@ -150,6 +150,28 @@ def test_vectorised_members_equal_sequential_members(toy, options, bootstrap):
         assert a.y_mean_ == b.y_mean_ and a.y_scale_ == b.y_scale_
         assert not hasattr(a, "_generators_")
     np.testing.assert_allclose(vec.predict(X), seq.predict(X), atol=1e-5)
+
+
+@pytest.mark.parametrize("vectorize", [True, False])
+def test_cosine_schedule_sets_each_epochs_rate(toy, vectorize):
+    X, y = toy
+    kw = dict(n_estimators=2, random_state=0, vectorize=vectorize)
+    cos = DeepEnsembleRegressor(tiny_cnn(lr_schedule="cosine", max_epochs=4, early_stopping=False), **kw).fit(X, y)
+    flat = DeepEnsembleRegressor(tiny_cnn(max_epochs=4, early_stopping=False), **kw).fit(X, y)
+    for a, b in zip(cos.estimators_, flat.estimators_):
+        expected = 1e-3 * (1 + np.cos(np.pi * np.arange(4) / 4)) / 2  # epochs 1-4 of 4
+        np.testing.assert_allclose(a.history_[:, "lr"], expected, rtol=1e-12)
+        assert a.optimizer_.param_groups[0]["lr"] == pytest.approx(a.history_[-1, "lr"])
+        assert "lr" not in b.history_[-1]
+        # epoch 1 runs at the full rate in both, so the first epoch's loss agrees and the last does not
+        assert a.history_[0, "train_loss"] == pytest.approx(b.history_[0, "train_loss"], rel=1e-5)
+        assert _max_weight_diff(a, b) > 1e-4
+
+
+def test_bad_lr_schedule_is_refused(toy):
+    X, y = toy
+    with pytest.raises(ValueError, match="lr_schedule must be one of"):
+        tiny_cnn(lr_schedule="step").fit(X, y)
 
 
 def test_members_genuinely_differ(toy):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import math
 import threading
 import warnings
 
@@ -13,7 +14,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from skorch import NeuralNetRegressor
-from skorch.callbacks import EarlyStopping, EpochTimer, PassthroughScoring, PrintLog
+from skorch.callbacks import Callback, EarlyStopping, EpochTimer, PassthroughScoring, PrintLog
 from skorch.dataset import ValidSplit, unpack_data
 from skorch.utils import TeeGenerator, is_dataset, to_tensor
 
@@ -69,6 +70,14 @@ class CNNRegressor(NeuralNetRegressor):
         Called as ``criterion_(mean, var, y, weighted=training)``.
     optimizer : type, default=torch.optim.Adam
     lr : float, default=1e-3
+    lr_schedule : {None, "cosine"}, default=None
+        None keeps ``lr`` constant. "cosine" anneals it over ``max_epochs``
+        (Loshchilov & Hutter 2017, without restarts): epoch ``e`` (1-based)
+        trains at ``lr * (1 + cos(pi * (e - 1) / max_epochs)) / 2``. It
+        depends on the epoch alone, so every member of a vectorised
+        ensemble follows it exactly as a sequential fit does; early
+        stopping may end training before the rate reaches zero. The
+        rate of each epoch is recorded in ``history_`` (key ``"lr"``).
     max_epochs : int, default=100
     batch_size : int, default=64
     beta : float, default=0.0
@@ -166,6 +175,7 @@ class CNNRegressor(NeuralNetRegressor):
         criterion=GaussianNLLLoss,
         optimizer=torch.optim.Adam,
         lr=1e-3,
+        lr_schedule=None,
         max_epochs=100,
         batch_size=64,
         beta=0.0,
@@ -199,6 +209,7 @@ class CNNRegressor(NeuralNetRegressor):
             device=device,
             **kwargs,
         )
+        self.lr_schedule = lr_schedule
         self.beta = beta
         self.validation_fraction = validation_fraction
         self.early_stopping = early_stopping
@@ -217,6 +228,7 @@ class CNNRegressor(NeuralNetRegressor):
     def _default_callbacks(self):
         cbs = [
             ("epoch_timer", EpochTimer()),
+            *([("lr_schedule", _EpochLR())] if self.lr_schedule is not None else []),
             ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
             ("valid_loss", PassthroughScoring(name="valid_loss")),
         ]
@@ -264,6 +276,8 @@ class CNNRegressor(NeuralNetRegressor):
             check_fraction(self.validation_fraction, "validation_fraction", where)
         check_positive_number(self.noise_sigma, "noise_sigma", where, allow_zero=True)
         check_positive_int(self.max_epochs, "max_epochs", where)
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"{where}: lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
 
     def _seed(self, name):
         seeds = getattr(self, "seeds_", None)
@@ -690,6 +704,31 @@ class CNNRegressor(NeuralNetRegressor):
         net.history_ = History(state.get("history", []))
         net._set_training(False)
         return net
+
+
+#: Values of ``CNNRegressor(lr_schedule=...)``.
+LR_SCHEDULES = (None, "cosine")
+
+
+def epoch_lr(net, epoch):
+    """The learning rate of 1-based ``epoch`` under ``net.lr_schedule`` (see :class:`CNNRegressor`)."""
+    if net.lr_schedule is None:
+        return net.lr
+    return net.lr * 0.5 * (1.0 + math.cos(math.pi * (epoch - 1) / net.max_epochs))
+
+
+def set_lr(optimizer, lr):
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+class _EpochLR(Callback):
+    """Sets the optimizer's learning rate at the start of each epoch from :func:`epoch_lr`."""
+
+    def on_epoch_begin(self, net, **kwargs):
+        lr = epoch_lr(net, len(net.history))
+        set_lr(net.optimizer_, lr)
+        net.history.record("lr", lr)
 
 
 def _tensors_to_cpu(obj):

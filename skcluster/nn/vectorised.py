@@ -11,6 +11,7 @@ Each member keeps everything a sequential fit would give it:
 * its shuffling (the member's own ``DataLoader`` and shuffle generator);
 * its augmentation draws (rotations/flips, Poisson resampling, input noise
   from the member's own generator, in the same order) and dropout masks;
+* its learning-rate schedule (a function of the epoch alone);
 * its loss (the Gaussian NLL of its own batch; the members' losses are
   summed, so each member's gradient is its own) and its optimizer update
   (Adam, AdamW and SGD act elementwise);
@@ -36,7 +37,7 @@ from ._data import ArrayDataset, check_sample_weight, network_inputs
 from .augment import _apply_dihedral, _draw_dihedral, add_gaussian_noise, poisson_resample, scale_images
 from .losses import GaussianNLLLoss, gaussian_nll
 from .module import ClusterCNN
-from .regressor import CNNRegressor
+from .regressor import CNNRegressor, epoch_lr, set_lr
 from .stacked import StackedClusterCNN, stackable
 
 __all__ = ["fit_vectorised", "stacked_predict", "vectorise_unsupported"]
@@ -328,6 +329,8 @@ def fit_vectorised(members, X, y, index_sets=None, verbose=0, conv_mode=None, sa
         for epoch in range(1, max_epochs + 1):
             t_epoch = time.perf_counter()
             act = [members[i] for i in active]
+            if ref.lr_schedule is not None:
+                set_lr(optimizer, epoch_lr(ref, epoch))
             stacked.train()
             stacked.set_dropout_generators([mem._generators_["dropout"] for mem in act])
             train_losses, train_sizes = [], []
@@ -365,6 +368,8 @@ def fit_vectorised(members, X, y, index_sets=None, verbose=0, conv_mode=None, sa
             for j, i in enumerate(active):
                 batches = [{"train_loss": float(v), "train_batch_size": int(s)} for v, s in zip(train_losses[:, j], train_sizes)]
                 row = {"epoch": epoch, "batches": batches}
+                if ref.lr_schedule is not None:
+                    row["lr"] = epoch_lr(ref, epoch)
                 row["train_loss"] = float(np.average(train_losses[:, j], weights=train_sizes))
                 if has_valid:
                     batches += [
@@ -414,6 +419,8 @@ def fit_vectorised(members, X, y, index_sets=None, verbose=0, conv_mode=None, sa
         for i, mem in enumerate(members):
             mem.module_.load_state_dict(final_states[i])
             _load_member_optimizer_state(mem, opt_states[i])
+            if mem.lr_schedule is not None and getattr(mem, "optimizer_", None) is not None:
+                set_lr(mem.optimizer_, histories[i][-1]["lr"])  # where a sequential fit leaves it
             mem.history_ = History(histories[i])
             mem.n_epochs_ = len(histories[i])
             es = stoppers[i]
