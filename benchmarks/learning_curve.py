@@ -36,7 +36,7 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 
 from skcluster.baselines import count_rate_method  # noqa: E402
-from skcluster.benchmark import catalog_scalars, paired_scatter_ratio  # noqa: E402
+from skcluster.benchmark import HIGH_LIKELIHOOD, catalog_scalars, paired_scatter_ratio  # noqa: E402
 from skcluster.datasets import make_survey  # noqa: E402
 from skcluster.metrics import interval_coverage, mass_bias, mass_scatter  # noqa: E402
 from skcluster.models import make_mass_pipeline  # noqa: E402
@@ -53,23 +53,37 @@ def _log(msg):
     print(f"[learning_curve {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def scores(y, mean, std):
+def scores(y, mean, std, bright):
+    """Scatter, bias and raw coverage on all test clusters; scatter on the ``bright`` ones."""
     return {"scatter": mass_scatter(y, mean), "bias": mass_bias(y, mean),
             "coverage_68": interval_coverage(y, mean, std, 0.68),
-            "coverage_95": interval_coverage(y, mean, std, 0.95)}
+            "coverage_95": interval_coverage(y, mean, std, 0.95),
+            "scatter_bright": mass_scatter(y[bright], mean[bright]) if bright.sum() > 1 else float("nan")}
+
+
+def bright_ratio(y, mean, reference, bright, seed):
+    """Paired bootstrap ratio of scatters on the bright test clusters (as :func:`paired_scatter_ratio`)."""
+    if bright.sum() < 2:
+        return [float("nan")] * 3
+    return list(paired_scatter_ratio(y[bright], mean[bright], reference[bright], random_state=seed))
 
 
 def mocks(n_train, n_test, seed=0, n_jobs=None):
-    """The training mock (seed 1000 + ``seed``) and test mock (3000 + ``seed``) as ``((X, y), (X, y))``.
+    """The training mock (seed 1000 + ``seed``) and test mock (3000 + ``seed``), and the bright test clusters.
 
     Default eFEDS mocks; the detection catalogue's ``ml_rate`` is joined to
     each sample (the count-rate method reads it); y is float64 log10 M500.
+    Returns ``((X, y), (X_test, y_test), bright)``: ``bright`` marks the
+    test clusters of the benchmark's high-likelihood subset (DET_LIKE and
+    EXT_LIKE > 60).
     """
     out = []
     for n, base in ((n_train, 1000), (n_test, 3000)):
         d = make_survey("efeds", n_clusters=n, random_state=base + seed, n_jobs=n_jobs, verbose=False)
-        out.append((d.X.assign(ml_rate=catalog_scalars(d.catalog)["ml_rate"]), np.asarray(d.y, dtype=np.float64)))
-    return tuple(out)
+        cat = catalog_scalars(d.catalog)
+        out.append((d.X.assign(ml_rate=cat["ml_rate"]), np.asarray(d.y, dtype=np.float64)))
+    bright = (cat["det_like"] > HIGH_LIKELIHOOD) & (cat["ext_like"] > HIGH_LIKELIHOOD)
+    return out[0], out[1], bright
 
 
 def main(argv=None):
@@ -92,7 +106,7 @@ def main(argv=None):
     t0 = time.perf_counter()
     n_max = max(cfg["sizes"])
     _log(f"config {cfg}; simulating {n_max} training and {cfg['n_test']} test clusters")
-    (X_train, y_train), (X_test, y_test) = mocks(n_max, cfg["n_test"], args.seed, args.n_jobs)
+    (X_train, y_train), (X_test, y_test), bright = mocks(n_max, cfg["n_test"], args.seed, args.n_jobs)
     t_sim = time.perf_counter() - t0
     rows, preds = [], {}
     for n in cfg["sizes"]:
@@ -105,27 +119,27 @@ def main(argv=None):
         fit_s = time.perf_counter() - t
         m, s = pipe.predict(X_test, return_std=True)
         bm, bs = count_rate_method().fit(X, y).predict(X_test, return_std=True)
-        preds[n] = m
-        row = {"n_train": n, "fit_seconds": fit_s, "ensemble": scores(y_test, m, s),
-               "count_rate": scores(y_test, bm, bs),
-               "ratio_to_count_rate": list(paired_scatter_ratio(y_test, m, bm, random_state=args.seed))}
+        preds[f"ensemble_{n}"], preds[f"count_rate_{n}"] = m, bm
+        row = {"n_train": n, "fit_seconds": fit_s, "ensemble": scores(y_test, m, s, bright),
+               "count_rate": scores(y_test, bm, bs, bright),
+               "ratio_to_count_rate": list(paired_scatter_ratio(y_test, m, bm, random_state=args.seed)),
+               "bright_ratio_to_count_rate": bright_ratio(y_test, m, bm, bright, args.seed)}
         rows.append(row)
         _log(f"N={n}: ensemble {100 * row['ensemble']['scatter']:.1f}%, count rate "
              f"{100 * row['count_rate']['scatter']:.1f}%, ratio {row['ratio_to_count_rate'][0]:.3f} "
              f"({fit_s:.0f} s to train)")
-        _report(rows, preds, y_test, cfg, args, command, t0, t_sim, out)
+        _report(rows, preds, y_test, bright, cfg, args, command, t0, t_sim, out)
     print((out / "learning_curve.md").read_text())
     return 0
 
 
-def _report(rows, preds, y_test, cfg, args, command, t0, t_sim, out):
+def _report(rows, preds, y_test, bright, cfg, args, command, t0, t_sim, out):
     """Write the table, JSON, predictions and figure of the sizes done so far (after each size)."""
     n_max = rows[-1]["n_train"]
     for row in rows:
-        row["ratio_to_largest"] = list(paired_scatter_ratio(y_test, preds[row["n_train"]], preds[n_max],
-                                                            random_state=args.seed))
-    np.savez_compressed(out / "predictions.npz", y_true=y_test,
-                        **{f"ensemble_{n}": v for n, v in preds.items()})
+        row["ratio_to_largest"] = list(paired_scatter_ratio(y_test, preds[f"ensemble_{row['n_train']}"],
+                                                            preds[f"ensemble_{n_max}"], random_state=args.seed))
+    np.savez_compressed(out / "predictions.npz", y_true=y_test, bright=bright, **preds)
     from _provenance import git_revision
     from bench_model import cpu_info
     from skcluster import __version__
@@ -137,16 +151,24 @@ def _report(rows, preds, y_test, cfg, args, command, t0, t_sim, out):
     (out / "learning_curve.json").write_text(json.dumps(summary, indent=1))
     lines = [f"Command: `{command}`", "", f"Mock version: skcluster {__version__} (git {summary['git']}); "
              f"CPU: {cpu['model_name']} (AVX-512 {cpu['flags']['avx512f']}, fast bfloat16 {cpu['bfloat16_fast']}), "
-             f"float32; test mock of {len(y_test)} clusters", "",
-             "| training clusters | ensemble scatter | bias | cov68 | count rate | ensemble / count rate [95%] "
-             f"| / ensemble at {n_max} [95%] | fit time |", "|---|---|---|---|---|---|---|---|"]
+             f"float32; test mock of {len(y_test)} clusters ({int(bright.sum())} bright: DET_LIKE, EXT_LIKE > 60)", "",
+             "| training clusters | ensemble scatter | bias | cov68 | cov95 | count rate | ensemble / count rate [95%] "
+             f"| / ensemble at {n_max} [95%] | bright: ensemble, count rate, ratio [95%] | fit time |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        e, c, q, q2 = r["ensemble"], r["count_rate"], r["ratio_to_count_rate"], r["ratio_to_largest"]
+        e, c, q, q2, qb = (r["ensemble"], r["count_rate"], r["ratio_to_count_rate"], r["ratio_to_largest"],
+                           r["bright_ratio_to_count_rate"])
         lines.append(f"| {r['n_train']} | {100 * e['scatter']:.1f}% | {100 * e['bias']:+.1f}% | "
-                     f"{e['coverage_68']:.2f} | {100 * c['scatter']:.1f}% | {q[0]:.3f} [{q[1]:.3f}, {q[2]:.3f}] | "
-                     f"{q2[0]:.3f} [{q2[1]:.3f}, {q2[2]:.3f}] | {r['fit_seconds']:.0f} s |")
+                     f"{e['coverage_68']:.2f} | {e['coverage_95']:.2f} | {100 * c['scatter']:.1f}% | "
+                     f"{interval(q)} | {interval(q2)} | {100 * e['scatter_bright']:.1f}%, "
+                     f"{100 * c['scatter_bright']:.1f}%, {interval(qb)} | {r['fit_seconds']:.0f} s |")
     (out / "learning_curve.md").write_text("\n".join(lines) + "\n")
     _plot(rows, out / "learning_curve.png")
+
+
+def interval(q):
+    """A (ratio, lo, hi) triple as the tables print it."""
+    return f"{q[0]:.3f} [{q[1]:.3f}, {q[2]:.3f}]"
 
 
 def _plot(rows, path):

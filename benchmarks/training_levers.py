@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from learning_curve import mocks, scores
+from learning_curve import bright_ratio, interval, mocks, scores
 from skcluster.baselines import count_rate_method
 from skcluster.benchmark import paired_scatter_ratio
 from skcluster.models import make_mass_pipeline
@@ -84,10 +84,10 @@ def main(argv=None):
     command = "python benchmarks/training_levers.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     t0 = time.perf_counter()
     _log(f"config {cfg}; variants {names}; simulating {cfg['n_train']} training and {cfg['n_test']} test clusters")
-    (X, y), (X_test, y_test) = mocks(cfg["n_train"], cfg["n_test"], args.seed, args.n_jobs)
+    (X, y), (X_test, y_test), bright = mocks(cfg["n_train"], cfg["n_test"], args.seed, args.n_jobs)
     t_sim = time.perf_counter() - t0
     bm, bs = count_rate_method().fit(X, y).predict(X_test, return_std=True)
-    reference = {"count_rate": scores(y_test, bm, bs)}
+    reference = {"count_rate": scores(y_test, bm, bs, bright)}
     rows, preds = [], {"count_rate": bm}
     for name in names:
         params = dict(bands=args.bands, mask_point_sources=True, n_estimators=cfg["n_members"],
@@ -103,20 +103,21 @@ def main(argv=None):
         members = pipe.named_steps["model"].estimators_
         row = {"variant": name, "changes": VARIANTS[name], "fit_seconds": fit_s,
                "best_epochs": [int(e.best_epoch_) for e in members], "epochs": [int(e.n_epochs_) for e in members],
-               "scores": scores(y_test, m, s),
+               "scores": scores(y_test, m, s, bright),
                "ratio_to_count_rate": list(paired_scatter_ratio(y_test, m, bm, random_state=args.seed)),
-               "ratio_to_standard": list(paired_scatter_ratio(y_test, m, preds["standard"], random_state=args.seed))}
+               "ratio_to_standard": list(paired_scatter_ratio(y_test, m, preds["standard"], random_state=args.seed)),
+               "bright_ratio_to_count_rate": bright_ratio(y_test, m, bm, bright, args.seed)}
         rows.append(row)
         _log(f"{name}: scatter {100 * row['scores']['scatter']:.1f}%, /standard {row['ratio_to_standard'][0]:.3f}, "
              f"/count rate {row['ratio_to_count_rate'][0]:.3f} ({fit_s:.0f} s to train)")
-        _report(rows, reference, preds, y_test, cfg, args, command, t0, t_sim, out)
+        _report(rows, reference, preds, y_test, bright, cfg, args, command, t0, t_sim, out)
     print((out / "training_levers.md").read_text())
     return 0
 
 
-def _report(rows, reference, preds, y_test, cfg, args, command, t0, t_sim, out):
+def _report(rows, reference, preds, y_test, bright, cfg, args, command, t0, t_sim, out):
     """Write the table, JSON and predictions of the variants done so far."""
-    np.savez_compressed(out / "predictions.npz", y_true=y_test, **preds)
+    np.savez_compressed(out / "predictions.npz", y_true=y_test, bright=bright, **preds)
     from _provenance import git_revision
     from bench_model import cpu_info
     from skcluster import __version__
@@ -131,15 +132,17 @@ def _report(rows, reference, preds, y_test, cfg, args, command, t0, t_sim, out):
              f"Mock version: skcluster {__version__} (git {summary['git']}); CPU: {cpu['model_name']} "
              f"(AVX-512 {cpu['flags']['avx512f']}, fast bfloat16 {cpu['bfloat16_fast']}), float32; "
              f"{cfg['n_train']} training and {len(y_test)} test clusters; count-rate method "
-             f"{100 * c['scatter']:.1f}% scatter on them", "",
+             f"{100 * c['scatter']:.1f}% scatter on them, {100 * c['scatter_bright']:.1f}% on the "
+             f"{int(bright.sum())} bright ones (DET_LIKE, EXT_LIKE > 60)", "",
              "| variant | change | scatter | bias | cov68 | cov95 | / standard [95%] | / count rate [95%] "
-             "| best epochs | fit time |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "| bright / count rate [95%] | best epochs | fit time |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        e, q, q2 = r["scores"], r["ratio_to_standard"], r["ratio_to_count_rate"]
+        e = r["scores"]
         change = ", ".join(f"{k}={v}" for k, v in r["changes"].items()) or "-"
         lines.append(f"| {r['variant']} | {change} | {100 * e['scatter']:.1f}% | {100 * e['bias']:+.1f}% | "
-                     f"{e['coverage_68']:.2f} | {e['coverage_95']:.2f} | {q[0]:.3f} [{q[1]:.3f}, {q[2]:.3f}] | "
-                     f"{q2[0]:.3f} [{q2[1]:.3f}, {q2[2]:.3f}] | {', '.join(map(str, r['best_epochs']))} | "
+                     f"{e['coverage_68']:.2f} | {e['coverage_95']:.2f} | {interval(r['ratio_to_standard'])} | "
+                     f"{interval(r['ratio_to_count_rate'])} | {interval(r['bright_ratio_to_count_rate'])} | "
+                     f"{', '.join(map(str, r['best_epochs']))} | "
                      f"{r['fit_seconds']:.0f} s |")
     (out / "training_levers.md").write_text("\n".join(lines) + "\n")
 
