@@ -398,6 +398,12 @@ def build_parser():
                         "ones; 1: the preset's own draw (exposure log-uniform before the selection)")
     p.add_argument("--n-estimators", type=_positive_int, default=5, help="CNNs in the deep ensemble")
     p.add_argument("--max-epochs", type=_positive_int, default=80, help="training epochs per CNN")
+    p.add_argument("--keep-point-sources", action="store_true",
+                   help="train on the photons of the detected point sources too. By default, where the "
+                        "training clusters come with a detected point-source list (the built-in mock and "
+                        "--data folders: the mock's own detection run), those sources are masked, as "
+                        "'skcluster predict --point-sources' masks a published catalogue; --catalog "
+                        "simulations have no list and are never masked")
     p.add_argument("--size-arcmin", type=_positive_float, default=20.0,
                    help="side of the cut-out box, arcmin (kept in the model)")
     p.add_argument("--npix", type=_positive_int, default=50, help="network input pixels per side")
@@ -843,6 +849,7 @@ def _cmd_train(args):
     calibration = None
     if (args.prior or TRAIN_PRIOR_DEFAULT) == "fixed-mass":
         X, y, calibration, what = _calibration_set(args, X, y, what)
+    mask = "point_sources" in X and "images" not in X and not args.keep_point_sources
     cnn = {"max_epochs": args.max_epochs}
     if args.channels:
         cnn["channels"] = args.channels
@@ -853,7 +860,7 @@ def _cmd_train(args):
                                   n_estimators=args.n_estimators, n_jobs=args.n_jobs,
                                   random_state=args.seed, verbose=0 if args.quiet else 1, flag_domain=True,
                                   extra_scalars=("exposure",) if args.survey == "erosita" else (),
-                                  **cnn)
+                                  mask_point_sources=mask, **cnn)
         if not args.quiet and (args.n_jobs in (None, 1)):
             pipe.set_params(model__estimator__callbacks=[EpochProgress()])
         if not args.quiet:
@@ -871,7 +878,9 @@ def _cmd_train(args):
 
     print(f"saved the model to {args.out!r}: {args.n_estimators} CNN(s) trained on {what}; bands "
           f"{format_bands(pipe['bin'].bands_keV_)}; box {args.size_arcmin:g} arcmin in "
-          f"{args.npix} x {args.npix} pixels; masses carry the {prior!r} prior")
+          f"{args.npix} x {args.npix} pixels; detected point sources "
+          f"{'masked (give skcluster predict --point-sources)' if mask else 'not masked'}; "
+          f"masses carry the {prior!r} prior")
     return EXIT_OK
 
 

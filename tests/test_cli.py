@@ -163,7 +163,7 @@ def test_demo_end_to_end_through_the_installed_command(tmp_path):
 # train + predict on the real eFEDS images
 # ---------------------------------------------------------------------------
 TRAIN = ["--bands", "efeds7", "--n-clusters", "300", "--n-estimators", "2", "--max-epochs", "8",
-         "--channels", "8,16", "--dense", "16", "--seed", "0", "--prior", "flat"]
+         "--channels", "8,16", "--dense", "16", "--seed", "0", "--prior", "flat", "--keep-point-sources"]
 
 
 @pytest.fixture(scope="module")
@@ -435,7 +435,15 @@ def test_train_default_falls_back_to_the_flat_prior_with_a_warning_and_explicit_
     captured = capsys.readouterr()
     assert "cannot calibrate the model at fixed mass" in captured.err and "'flat' prior instead" in captured.err
     assert "carry the 'flat' prior" in captured.out and "calibrated on 14 more" in captured.out
-    assert persist.load(out).mass_prior_ == "flat"
+    model = persist.load(out)
+    assert model.mass_prior_ == "flat"
+    # the mock's detected point sources are masked by default, as predict --point-sources masks a catalogue
+    assert "detected point sources masked" in captured.out
+    assert type(model.estimator_.estimator.steps[0][1]).__name__ == "PointSourceMasker"
+    kept = tmp_path / "kept.skc"
+    assert main(["train", *_WEAK, "--prior", "training", "--keep-point-sources", "--out", str(kept)]) == EXIT_OK
+    assert "detected point sources not masked" in capsys.readouterr().out
+    assert type(persist.load(kept).steps[0][1]).__name__ == "BandBinner"
     for extra, words in ((["--prior", "fixed-mass"], "cannot calibrate the model at fixed mass"),
                          (["--prior", "fixed-mass", "--calibration-clusters", "5"],
                           "at least 12 calibration clusters, --calibration-clusters gives 5")):
