@@ -7,8 +7,9 @@ et al. 2023, arXiv:2305.00016):
    preset ``"efeds"``: event lists, truth, detection catalogue);
 2. split it into a training and a held-out part;
 3. train the standard pipeline (:func:`skcluster.models.make_mass_pipeline`:
-   band binning, resize, smoothing, count scaling, redshift join, a deep
-   ensemble of CNNs with a Gaussian likelihood) on the training part;
+   the mock's detected point sources masked, band binning, resize,
+   smoothing, count scaling, a radial profile and the redshift joined, a
+   deep ensemble of CNNs with a Gaussian likelihood) on the training part;
 4. fit the traditional method on the same clusters: a count-rate scaling
    relation (:class:`~skcluster.baselines.ScalingRelationRegressor` on the
    detection fit's count rate ``ML_CTS / exposure``, column ``ml_rate``,
@@ -186,8 +187,9 @@ def run_demo(out="skcluster-demo", *, n_clusters=DEFAULTS["n_clusters"],
         Parallel workers for the simulation (the ensemble members train one
         after the other: one network already keeps 2 cores busy).
     cnn_params : dict, default=None
-        Extra :func:`~skcluster.models.make_cnn` arguments (e.g. a smaller
-        ``channels`` for a quick run).
+        Extra :func:`~skcluster.models.make_mass_pipeline` arguments (e.g. a
+        smaller ``channels`` for a quick run; ``mask_point_sources=False``
+        keeps the point sources in the images).
     verbose : int, default=1
         0 silent; 1 stage messages and progress bars (simulation, binning,
         members, epochs) on stderr and the table on stdout.
@@ -242,6 +244,7 @@ def run_demo(out="skcluster-demo", *, n_clusters=DEFAULTS["n_clusters"],
                   f"{max_epochs} epochs each) on {len(y_train)} clusters")
     t0 = time.perf_counter()
     params = dict(cnn_params or {})
+    params.setdefault("mask_point_sources", True)  # the mock's detected point sources, as skcluster train
     pipe = make_mass_pipeline(bands=bands, n_estimators=int(n_estimators), max_epochs=int(max_epochs),
                               random_state=random_state, verbose=1 if verbose else 0, **params)
     if verbose:
