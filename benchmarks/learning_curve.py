@@ -71,6 +71,17 @@ def bright_ratio(y, mean, reference, bright, seed):
     return list(paired_scatter_ratio(y[bright], mean[bright], reference[bright], random_state=seed))
 
 
+def argument_parser(doc, name):
+    """The options this script shares with training_levers.py (--quick, --bands, --out, --seed, --n-jobs)."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="a smoke run (seconds, meaningless numbers)")
+    ap.add_argument("--bands", default="broad", help="the pipeline's bands (default: broad, 0.2-2.3 keV)")
+    ap.add_argument("--out", default=str(HERE / "results" / name))
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--n-jobs", type=int, default=None)
+    return ap
+
+
 def mocks(n_train, n_test, seed=0, n_jobs=None):
     """The training mock (seed 1000 + ``seed``) and test mock (3000 + ``seed``), and the bright test clusters.
 
@@ -90,13 +101,8 @@ def mocks(n_train, n_test, seed=0, n_jobs=None):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="a smoke run (seconds, meaningless numbers)")
+    ap = argument_parser(__doc__, "learning_curve")
     ap.add_argument("--sizes", default=None, help="comma-separated training sizes (default 1000,2000,4000,8000)")
-    ap.add_argument("--bands", default="broad", help="the pipeline's bands (default: broad, 0.2-2.3 keV)")
-    ap.add_argument("--out", default=str(HERE / "results" / "learning_curve"))
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--n-jobs", type=int, default=None)
     args = ap.parse_args(argv)
     cfg = dict(SIZES["quick" if args.quick else "default"])
     if args.sizes:

@@ -20,7 +20,6 @@ Writes ``training_levers.json``, ``training_levers.md`` and
 
 from __future__ import annotations
 
-import argparse
 import json
 import shlex
 import sys
@@ -29,12 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from learning_curve import bright_ratio, interval, mocks, scores
+from learning_curve import argument_parser, bright_ratio, interval, mocks, scores
 from skcluster.baselines import count_rate_method
 from skcluster.benchmark import paired_scatter_ratio
 from skcluster.models import make_mass_pipeline
-
-HERE = Path(__file__).resolve().parent
 
 #: One lever each: keyword arguments of make_mass_pipeline that differ from the standard model.
 VARIANTS = {
@@ -57,15 +54,10 @@ def _log(msg):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="a smoke run (seconds, meaningless numbers)")
+    ap = argument_parser(__doc__, "training_levers")
     ap.add_argument("--n-train", type=int, default=None, help="training clusters (default 2000)")
     ap.add_argument("--variants", default=None,
                     help=f"comma-separated subset of {', '.join(VARIANTS)} (standard is always run)")
-    ap.add_argument("--bands", default="broad", help="the pipeline's bands (default: broad, 0.2-2.3 keV)")
-    ap.add_argument("--out", default=str(HERE / "results" / "training_levers"))
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--n-jobs", type=int, default=None)
     args = ap.parse_args(argv)
     cfg = dict(SIZES["quick" if args.quick else "default"])
     if args.n_train is not None:
