@@ -22,7 +22,7 @@ only partly covered, padded with the local background level and flagged
 
 The same from the command line::
 
-    skcluster train --bands efeds7 --n-clusters 3000 --n-estimators 5 --out efeds7.skc
+    skcluster train --bands efeds7 --n-clusters 3000 --n-estimators 5 --keep-point-sources --out efeds7.skc
     skcluster predict --model efeds7.skc --catalog docs/data/efeds_two_clusters.csv \\
         --images $D/img_*.fits.gz --exposure $D/expmap_norm_[0-9]*.fits.gz \\
         --exposure-vignetting unvignetted --out masses.csv

@@ -46,11 +46,12 @@ Usage::
         --sources eRASS1_Main.v1.1.fits --events em01_052118_020_EventList_c010.fits.gz \\
         --expmap em01_052118_024_ExposureMap_c010.fits.gz      # one real tile
 
-Nearly the same from the command line (without the point-source masking,
-which ``skcluster predict`` does not do): ``skcluster train --survey erass1
+Nearly the same from the command line (``skcluster train`` masks the
+mock's detected point sources by default): ``skcluster train --survey erass1
 ... --out erass1.skc`` and ``skcluster predict --model erass1.skc --catalog
 erass1cl_primary_v3.2.fits --events em01_052118_020_EventList_c010.fits.gz
---exposure em01_052118_024_ExposureMap_c010.fits.gz --out masses.fits``.
+--exposure em01_052118_024_ExposureMap_c010.fits.gz --point-sources
+eRASS1_Main.v1.1.fits --out masses.fits``.
 DR1 files of the MPE+IKI sky start with ``eb01_`` instead of ``em01_``.
 """
 

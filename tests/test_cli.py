@@ -356,8 +356,10 @@ def test_simulate_train_from_files_and_predict_from_event_lists(tmp_path, capsys
     assert len(list((sim / "events").iterdir())) == 40
 
     model = tmp_path / "m.skc"
+    # point sources kept: the predictions from the event files below must equal the pipeline's own
     assert main(["train", "--data", str(sim), "--bands", "ho3", "--n-estimators", "1", "--max-epochs", "2",
-                 "--channels", "4,8", "--dense", "8", "--npix", "25", "--out", str(model), "-q"]) == EXIT_OK
+                 "--channels", "4,8", "--dense", "8", "--npix", "25", "--keep-point-sources", "--out", str(model),
+                 "-q"]) == EXIT_OK
     assert "40 clusters read from" in capsys.readouterr().out
     # a box larger than the simulated one cannot be binned from these files
     assert main(["train", "--data", str(sim), "--size-arcmin", "30", "--out", str(tmp_path / "x.skc"),
