@@ -91,13 +91,14 @@ def mocks(n_train, n_test, seed=0, n_jobs=None):
     test clusters of the benchmark's high-likelihood subset (DET_LIKE and
     EXT_LIKE > 60).
     """
-    out = []
-    for n, base in ((n_train, 1000), (n_test, 3000)):
+    def one(n, base):
         d = make_survey("efeds", n_clusters=n, random_state=base + seed, n_jobs=n_jobs, verbose=False)
         cat = catalog_scalars(d.catalog)
-        out.append((d.X.assign(ml_rate=cat["ml_rate"]), np.asarray(d.y, dtype=np.float64)))
-    bright = (cat["det_like"] > HIGH_LIKELIHOOD) & (cat["ext_like"] > HIGH_LIKELIHOOD)
-    return out[0], out[1], bright
+        return (d.X.assign(ml_rate=cat["ml_rate"]), np.asarray(d.y, dtype=np.float64)), cat
+
+    train, _ = one(n_train, 1000)
+    test, cat = one(n_test, 3000)
+    return train, test, (cat["det_like"] > HIGH_LIKELIHOOD) & (cat["ext_like"] > HIGH_LIKELIHOOD)
 
 
 def main(argv=None):
@@ -149,18 +150,11 @@ def _report(rows, preds, y_test, bright, cfg, args, command, t0, t_sim, out):
         row["ratio_to_largest"] = list(paired_scatter_ratio(y_test, preds[f"ensemble_{row['n_train']}"],
                                                             preds[f"ensemble_{n_max}"], random_state=args.seed))
     np.savez_compressed(out / "predictions.npz", y_true=y_test, bright=bright, **preds)
-    from _provenance import git_revision
-    from bench_model import cpu_info
-    from skcluster import __version__
-
-    cpu = cpu_info()
-    summary = {"command": command, "config": {**cfg, "bands": args.bands, "seed": args.seed},
-               "version": __version__, "git": git_revision(), "cpu": cpu,
-               "simulation_seconds": t_sim, "total_seconds": time.perf_counter() - t0, "rows": rows}
+    summary = provenance(command, {**cfg, "bands": args.bands, "seed": args.seed}, t0, t_sim)
+    summary["rows"] = rows
     (out / "learning_curve.json").write_text(json.dumps(summary, indent=1))
-    lines = [f"Command: `{command}`", "", f"Mock version: skcluster {__version__} (git {summary['git']}); "
-             f"CPU: {cpu['model_name']} (AVX-512 {cpu['flags']['avx512f']}, fast bfloat16 {cpu['bfloat16_fast']}), "
-             f"float32; test mock of {len(y_test)} clusters ({int(bright.sum())} bright: DET_LIKE, EXT_LIKE > 60)", "",
+    lines = [f"Command: `{command}`", "", f"{summary['header']}; test mock of {len(y_test)} clusters "
+             f"({int(bright.sum())} bright: DET_LIKE, EXT_LIKE > 60)", "",
              "| training clusters | ensemble scatter | bias | cov68 | cov95 | count rate | ensemble / count rate [95%] "
              f"| / ensemble at {n_max} [95%] | bright: ensemble, count rate, ratio [95%] | fit time |",
              "|---|---|---|---|---|---|---|---|---|---|"]
@@ -173,6 +167,20 @@ def _report(rows, preds, y_test, bright, cfg, args, command, t0, t_sim, out):
                      f"{100 * c['scatter_bright']:.1f}%, {interval(qb)} | {r['fit_seconds']:.0f} s |")
     (out / "learning_curve.md").write_text("\n".join(lines) + "\n")
     _plot(rows, out / "learning_curve.png")
+
+
+def provenance(command, config, t0, t_sim):
+    """The run's command, config, package version, git revision, CPU and times, and a one-line ``header``."""
+    from _provenance import git_revision
+    from bench_model import cpu_info
+    from skcluster import __version__
+
+    cpu = cpu_info()
+    git = git_revision()
+    header = (f"Mock version: skcluster {__version__} (git {git}); CPU: {cpu['model_name']} (AVX-512 "
+              f"{cpu['flags']['avx512f']}, fast bfloat16 {cpu['bfloat16_fast']}), float32")
+    return {"command": command, "config": config, "version": __version__, "git": git, "cpu": cpu,
+            "simulation_seconds": t_sim, "total_seconds": time.perf_counter() - t0, "header": header}
 
 
 def interval(q):

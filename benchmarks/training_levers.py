@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from learning_curve import argument_parser, bright_ratio, interval, mocks, scores
+from learning_curve import argument_parser, bright_ratio, interval, mocks, provenance, scores
 from skcluster.baselines import count_rate_method
 from skcluster.benchmark import paired_scatter_ratio
 from skcluster.models import make_mass_pipeline
@@ -110,20 +110,12 @@ def main(argv=None):
 def _report(rows, reference, preds, y_test, bright, cfg, args, command, t0, t_sim, out):
     """Write the table, JSON and predictions of the variants done so far."""
     np.savez_compressed(out / "predictions.npz", y_true=y_test, bright=bright, **preds)
-    from _provenance import git_revision
-    from bench_model import cpu_info
-    from skcluster import __version__
-
-    cpu = cpu_info()
-    summary = {"command": command, "config": {**cfg, "bands": args.bands, "seed": args.seed},
-               "version": __version__, "git": git_revision(), "cpu": cpu, "simulation_seconds": t_sim,
-               "total_seconds": time.perf_counter() - t0, "reference": reference, "rows": rows}
+    summary = provenance(command, {**cfg, "bands": args.bands, "seed": args.seed}, t0, t_sim)
+    summary.update(reference=reference, rows=rows)
     (out / "training_levers.json").write_text(json.dumps(summary, indent=1))
     c = reference["count_rate"]
     lines = [f"Command: `{command}`", "",
-             f"Mock version: skcluster {__version__} (git {summary['git']}); CPU: {cpu['model_name']} "
-             f"(AVX-512 {cpu['flags']['avx512f']}, fast bfloat16 {cpu['bfloat16_fast']}), float32; "
-             f"{cfg['n_train']} training and {len(y_test)} test clusters; count-rate method "
+             f"{summary['header']}; {cfg['n_train']} training and {len(y_test)} test clusters; count-rate method "
              f"{100 * c['scatter']:.1f}% scatter on them, {100 * c['scatter_bright']:.1f}% on the "
              f"{int(bright.sum())} bright ones (DET_LIKE, EXT_LIKE > 60)", "",
              "| variant | change | scatter | bias | cov68 | cov95 | / standard [95%] | / count rate [95%] "
