@@ -85,8 +85,10 @@ def argument_parser(doc, name):
 def mocks(n_train, n_test, seed=0, n_jobs=None):
     """The training mock (seed 1000 + ``seed``) and test mock (3000 + ``seed``), and the bright test clusters.
 
-    Default eFEDS mocks; the detection catalogue's ``ml_rate`` is joined to
-    each sample (the count-rate method reads it); y is float64 log10 M500.
+    Default eFEDS mocks; the detection catalogue's scalars
+    (:func:`skcluster.benchmark.catalog_scalars`: ``ml_rate``, which the
+    count-rate method reads, ``det_like``, ``ext_like``, ``ext_arcsec``) are
+    joined to each sample; y is float64 log10 M500.
     Returns ``((X, y), (X_test, y_test), bright)``: ``bright`` marks the
     test clusters of the benchmark's high-likelihood subset (DET_LIKE and
     EXT_LIKE > 60).
@@ -94,7 +96,7 @@ def mocks(n_train, n_test, seed=0, n_jobs=None):
     def one(n, base):
         d = make_survey("efeds", n_clusters=n, random_state=base + seed, n_jobs=n_jobs, verbose=False)
         cat = catalog_scalars(d.catalog)
-        return (d.X.assign(ml_rate=cat["ml_rate"]), np.asarray(d.y, dtype=np.float64)), cat
+        return (d.X.assign(**cat), np.asarray(d.y, dtype=np.float64)), cat
 
     train, _ = one(n_train, 1000)
     test, cat = one(n_test, 3000)

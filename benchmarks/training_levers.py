@@ -1,4 +1,4 @@
-"""Training levers: learning-rate schedule, beta-NLL, patience, input noise and members, measured.
+"""Training levers: learning-rate schedule, beta-NLL, patience, input noise, members, capacity, catalogue scalars.
 
 Each lever changes one setting of the standard model and nothing else; all
 are trained on the same clusters and scored on the same test clusters:
@@ -30,7 +30,7 @@ import numpy as np
 
 from learning_curve import argument_parser, bright_ratio, interval, mocks, provenance, scores
 from skcluster.baselines import count_rate_method
-from skcluster.benchmark import paired_scatter_ratio
+from skcluster.benchmark import HYBRID_SCALARS, paired_scatter_ratio
 from skcluster.models import make_mass_pipeline
 
 #: One lever each: keyword arguments of make_mass_pipeline that differ from the standard model.
@@ -41,6 +41,10 @@ VARIANTS = {
     "patience_30": {"patience": 30, "max_epochs": 120},
     "input_noise_0.1": {"noise_sigma": 0.1},
     "5_members": {"n_estimators": 5},
+    # more capacity: 1.5x the channels of every convolution block, twice the dense units
+    "wide": {"channels": (24, 48, 96), "dense": (128,)},
+    # the benchmark's hybrid row: the detection catalogue's scalars beside z and the profile
+    "hybrid": {"extra_scalars": HYBRID_SCALARS},
 }
 
 SIZES = {
