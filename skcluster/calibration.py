@@ -347,12 +347,28 @@ class MassCalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
         The smallest response slope ``b(u)`` accepted over the calibration
         redshifts; below it the model barely responds to mass and the
         inversion would amplify its noise without bound (``fit`` raises).
+    hinge : float or None, default=None
+        A log10 M500c/Msun above which the response may bend: ``g`` gains
+        ``c (m - hinge)_+`` (one coefficient, the same at every redshift),
+        so the slope is ``b(u)`` below the hinge and ``b(u) + c`` above it,
+        and the inversion is piecewise linear (continuous, monotone when
+        both slopes exceed ``min_slope``). A network's response steepens
+        where the training population thins out at high mass; a straight
+        line fitted to a calibration set dominated by the bulk then
+        over-corrects the most massive clusters. ``c`` is set by the
+        calibration clusters above the hinge: calibrate on a set with
+        enough of them (at least ``MIN_CALIBRATION_CLUSTERS``; ``fit``
+        raises otherwise), e.g. a mock whose lowest mass is raised
+        (``SurveyParameters(log10_m500_min=...)``) pooled with one of the
+        training population. Pooling is allowed because the response at
+        fixed true mass and redshift does not depend on the mass function.
 
     Attributes
     ----------
     estimator_ : estimator
-    coef_ : ndarray of shape (6,)
-        ``a(u) = c0 + c1 u + c2 u^2``, ``b(u) = c3 + c4 u + c5 u^2``.
+    coef_ : ndarray of shape (6,) or (7,)
+        ``a(u) = c0 + c1 u + c2 u^2``, ``b(u) = c3 + c4 u + c5 u^2``; with a
+        ``hinge``, ``c6`` is the change of slope above it.
     pivot_ : float
         ``m_0``, the mean calibration mass.
     scale_ : float
@@ -366,17 +382,22 @@ class MassCalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
         :func:`skcluster.predict_catalog` writes it (``MASSPRIOR``).
     """
 
-    def __init__(self, estimator, *, calibration_fraction=0.3, random_state=None, min_slope=0.2):
+    def __init__(self, estimator, *, calibration_fraction=0.3, random_state=None, min_slope=0.2, hinge=None):
         self.estimator = estimator
         self.calibration_fraction = calibration_fraction
         self.random_state = random_state
         self.min_slope = min_slope
+        self.hinge = hinge
 
     def _response(self, u):
         """a(u), b(u) with u clipped to the calibration range."""
         u = np.clip(u, *np.log1p(self.redshift_range_))
         c = self.coef_
         return c[0] + c[1] * u + c[2] * u**2, c[3] + c[4] * u + c[5] * u**2
+
+    def _bend(self):
+        """The change of slope above the hinge (0 without one)."""
+        return float(self.coef_[6]) if self.coef_.size > 6 else 0.0
 
     def fit(self, X, y, **fit_params):
         """Fit (or take) the model, then its response at fixed true mass on the calibration rows."""
@@ -388,20 +409,32 @@ class MassCalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
         if y_cal.size < MIN_CALIBRATION_CLUSTERS:
             raise ValueError(f"{where}: need at least {MIN_CALIBRATION_CLUSTERS} calibration clusters, "
                              f"got {y_cal.size}")
+        if self.hinge is not None:
+            hinge = float(self.hinge)
+            if not np.isfinite(hinge):
+                raise ValueError(f"{where}: hinge must be a finite log10 M500c/Msun, got {self.hinge!r}")
+            n_above = int(np.sum(y_cal > hinge))
+            if n_above < MIN_CALIBRATION_CLUSTERS:
+                raise ValueError(
+                    f"{where}: hinge={hinge} has {n_above} calibration clusters above it (need at least "
+                    f"{MIN_CALIBRATION_CLUSTERS}); calibrate on more massive clusters or lower the hinge")
         mean, std = predict_mean_std(est, X_cal, where)
         u = np.log1p(z)
         self.pivot_ = float(np.mean(y_cal))
         d = y_cal - self.pivot_
-        design = np.column_stack([np.ones_like(u), u, u**2, d, d * u, d * u**2])
-        self.coef_, *_ = np.linalg.lstsq(design, mean, rcond=None)
+        columns = [np.ones_like(u), u, u**2, d, d * u, d * u**2]
+        if self.hinge is not None:
+            columns.append(np.maximum(y_cal - hinge, 0.0))
+        self.coef_, *_ = np.linalg.lstsq(np.column_stack(columns), mean, rcond=None)
         self.redshift_range_ = (float(z.min()), float(z.max()))
         grid = np.linspace(u.min(), u.max(), 64)
-        slope = self._response(np.expm1(grid))[1]
-        if slope.min() < self.min_slope:
-            raise ValueError(
-                f"{where}: the model's response to the true mass falls to {slope.min():.3f} dex per dex "
-                f"at z = {np.expm1(grid[np.argmin(slope)]):.2f} (min_slope={self.min_slope}); it barely "
-                "reads the mass there, and inverting it would multiply its noise")
+        below = self._response(np.expm1(grid))[1]
+        for slope, part in ((below, ""), (below + self._bend(), " above the hinge")):
+            if slope.min() < self.min_slope:
+                raise ValueError(
+                    f"{where}: the model's response to the true mass{part} falls to {slope.min():.3f} dex "
+                    f"per dex at z = {np.expm1(grid[np.argmin(slope)]):.2f} (min_slope={self.min_slope}); it "
+                    "barely reads the mass there, and inverting it would multiply its noise")
         self.estimator_ = est
         self.scale_ = 1.0
         m_cal, s_cal = self._calibrate(mean, std, z)
@@ -412,7 +445,14 @@ class MassCalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
 
     def _calibrate(self, mean, std, z):
         a, b = self._response(np.log1p(z))
-        return self.pivot_ + (mean - a) / b, self.scale_ * std / b
+        if self.hinge is None:
+            return self.pivot_ + (mean - a) / b, self.scale_ * std / b
+        # piecewise-linear inversion: the response at the hinge splits the predictions
+        at_hinge = a + b * (float(self.hinge) - self.pivot_)
+        above = mean > at_hinge
+        slope = np.where(above, b + self._bend(), b)
+        mass = np.where(above, float(self.hinge) + (mean - at_hinge) / slope, self.pivot_ + (mean - a) / b)
+        return mass, self.scale_ * std / slope
 
     def calibrate(self, mean, std, z):
         """The calibrated (mean, std) of the wrapped model's predictions ``mean``, ``std`` at redshifts ``z``.

@@ -206,6 +206,54 @@ def test_mass_calibration_is_unbiased_at_fixed_mass_on_another_population():
     assert 0.6 < interval_coverage(mte[inner], mean[inner], std[inner], 0.68) < 0.76
 
 
+class _Bend(RegressorMixin, BaseEstimator):
+    """A response that steepens above 10^14.4: p = x + 0.5 (x - 14.4)_+."""
+
+    def fit(self, X, y):
+        return self
+
+    def predict(self, X, return_std=False):
+        x = np.asarray(X["x"])
+        p = x + 0.5 * np.maximum(x - 14.4, 0.0)
+        return (p, np.full_like(p, 0.05)) if return_std else p
+
+
+def test_mass_calibration_with_a_hinge_follows_a_response_that_bends():
+    from skcluster import ClusterSample
+    from skcluster.calibration import MassCalibratedRegressor
+
+    rng = np.random.default_rng(4)
+
+    def sky(m):
+        return ClusterSample(x=m + rng.normal(0.0, 0.05, m.size), z=rng.uniform(0.05, 1.0, m.size)), m
+
+    # the training population, pooled with a sample whose lowest mass is raised
+    Xa, ma = sky(rng.normal(13.9, 0.35, 20000))
+    Xb, mb = sky(rng.uniform(14.3, 15.2, 5000))
+    Xcal, mcal = ClusterSample.concat([Xa, Xb]), np.concatenate([ma, mb])
+    model = FrozenEstimator(_Bend())
+    straight = MassCalibratedRegressor(model).fit(Xcal, mcal)
+    bent = MassCalibratedRegressor(model, hinge=14.4).fit(Xcal, mcal)
+    assert straight.coef_.size == 6 and bent.coef_.size == 7
+    assert bent.coef_[6] == pytest.approx(0.5, abs=0.1)  # the change of slope
+    Xte, mte = sky(rng.uniform(13.2, 15.2, 20000))  # another population: flat in log M
+    worst = {}
+    for name, cal in (("straight", straight), ("bent", bent)):
+        mean, std = cal.predict(Xte, return_std=True)
+        assert np.all(np.isfinite(mean)) and np.all(std > 0)
+        worst[name] = max(abs(np.mean(mean[sel] - mte[sel]))
+                          for sel in ((mte >= lo) & (mte < lo + 0.2) for lo in np.arange(13.4, 15.0, 0.2)))
+    assert worst["straight"] > 0.05  # a straight line cannot follow the bend
+    assert worst["bent"] < 0.02
+    # above the hinge the std is divided by the steeper slope
+    hi = bent.predict(ClusterSample(x=np.array([13.9, 14.9]), z=np.array([0.3, 0.3])), return_std=True)[1]
+    assert hi[1] < hi[0]
+    with pytest.raises(ValueError, match="above it"):
+        MassCalibratedRegressor(model, hinge=15.5).fit(Xa, ma)
+    with pytest.raises(ValueError, match="finite"):
+        MassCalibratedRegressor(model, hinge=float("nan")).fit(Xa, ma)
+
+
 def test_mass_calibration_refuses_a_model_that_does_not_read_the_mass():
     from skcluster import ClusterSample
     from skcluster.calibration import MassCalibratedRegressor
