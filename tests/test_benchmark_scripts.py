@@ -1,4 +1,4 @@
-"""Benchmark scripts: pairing two saved runs on the same test clusters (paired_ratio.py); the training-levers smoke run."""
+"""Benchmark scripts: pairing two saved runs on the same test clusters (paired_ratio.py); per-mass-bin ratios (mass_bins.py); the training-levers smoke run."""
 
 import importlib.util
 from pathlib import Path
@@ -65,3 +65,22 @@ def test_training_levers_quick_run_scores_each_variant_on_the_same_clusters(tmp_
     with pytest.raises(SystemExit):
         tl.main(["--quick", "--variants", "warp_drive", "--out", str(out)])
     assert "unknown ['warp_drive']" in capsys.readouterr().err
+
+
+def test_mass_bins_scores_each_model_against_the_count_rate_per_bin_of_true_mass(tmp_path, capsys):
+    mb = _script("mass_bins")
+    rng = np.random.default_rng(1)
+    y = rng.uniform(13.2, 15.0, 600)
+    noise = rng.standard_normal(600)
+    # half the count rate's error above 10^14.2, the same below
+    model = y + 0.1 * noise * np.where(y >= 14.2, 0.5, 1.0)
+    np.savez(tmp_path / "p.npz", y_true=y, bright=y > 14.5, count_rate=y + 0.1 * noise, model=model)
+    assert mb.main([str(tmp_path / "p.npz")]) == 0
+    out = capsys.readouterr().out
+    assert out.count("| model |") == 6  # the header and the five bins; the count rate is only the reference
+    assert "| model | < 13.6 |" in out and "| 1.000 [1.000, 1.000] |" in out
+    assert "| model | >= 14.5 |" in out and "| 0.500 [0.500, 0.500] |" in out
+    np.savez(tmp_path / "none.npz", y_true=y, model=model)
+    with pytest.raises(SystemExit):
+        mb.main([str(tmp_path / "none.npz")])
+    assert "no count_rate" in capsys.readouterr().err
