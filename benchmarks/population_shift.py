@@ -46,6 +46,7 @@ import json
 import shlex
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import matplotlib
@@ -218,14 +219,14 @@ def main(argv=None):
     X_pool, y_pool = ClusterSample.concat([X_cal, X_hi]), np.concatenate([y_cal, y_hi])
     _log(f"calibration mocks: {len(y_cal)} clusters of the training population, {len(y_hi)} above "
          f"10^{HIGH_MASS_MIN} ({int(np.sum(y_pool > HINGE))} of the pooled set above the hinge)")
+    fixed_mass = partial(MassCalibratedRegressor, frozen, min_slope=cfg["min_slope"])
     models = {
         "ensemble_training_prior": PriorCorrectedRegressor(frozen, target="training").fit(X_tr, y_tr),
         "ensemble_flat_prior": PriorCorrectedRegressor(frozen, target="flat").fit(X_tr, y_tr),
         "ensemble_flat_weights": weighted,
-        "ensemble_fixed_mass": MassCalibratedRegressor(frozen, min_slope=cfg["min_slope"]).fit(X_cal, y_cal),
-        "ensemble_fixed_mass_pooled": MassCalibratedRegressor(frozen, min_slope=cfg["min_slope"]).fit(X_pool, y_pool),
-        "ensemble_fixed_mass_hinge": MassCalibratedRegressor(frozen, min_slope=cfg["min_slope"],
-                                                             hinge=HINGE).fit(X_pool, y_pool),
+        "ensemble_fixed_mass": fixed_mass().fit(X_cal, y_cal),
+        "ensemble_fixed_mass_pooled": fixed_mass().fit(X_pool, y_pool),
+        "ensemble_fixed_mass_hinge": fixed_mass(hinge=HINGE).fit(X_pool, y_pool),
         "count_rate": baseline,
     }
     _log(f"hinged response: slope change {models['ensemble_fixed_mass_hinge'].coef_[6]:+.3f} above 10^{HINGE}")
