@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from skcluster.baselines import count_rate_method
-from skcluster.benchmark import catalog_scalars, paired_scatter_ratio
+from skcluster.benchmark import HYBRID_SCALARS, catalog_scalars, paired_scatter_ratio
 from skcluster.datasets import make_depth_balanced_survey, make_survey
 from skcluster.metrics import interval_coverage, mass_bias, mass_scatter, mean_predicted_scatter
 from skcluster.models import make_mass_pipeline
@@ -68,7 +68,7 @@ def simulate(kw, n, seed, n_jobs, balance=0):
                                           **kw)
     else:
         data = make_survey("erosita", n_clusters=n, random_state=seed, n_jobs=n_jobs, verbose=False, **kw)
-    X = data.X.assign(ml_rate=catalog_scalars(data.catalog)["ml_rate"])
+    X = data.X.assign(**catalog_scalars(data.catalog))
     return X, np.asarray(data.y, dtype=np.float64)
 
 
@@ -94,6 +94,11 @@ def main(argv=None):
     ap.add_argument("--n-train", type=int, default=None, metavar="N",
                     help="training clusters of the mixed-depth model (default: the size's, 2400; the "
                          "single-depth models keep that default)")
+    ap.add_argument("--mask-point-sources", action="store_true",
+                    help="mask the mock's detected point sources in the images (as skcluster train does)")
+    ap.add_argument("--hybrid", action="store_true",
+                    help="join the detection catalogue's scalars (count rate, DET_LIKE, EXT_LIKE, extent) "
+                         "beside z and the exposure, as the benchmark's hybrid row")
     ap.add_argument("--single-depth", action="store_true",
                     help="also train on each test depth alone and compare (the 'within 1.1x' check)")
     args = ap.parse_args(argv)
@@ -102,6 +107,8 @@ def main(argv=None):
     cfg["profile"] = not args.no_profile
     cfg["balance_depth"] = args.balance_depth
     cfg["n_train_mixed"] = args.n_train or cfg["n_train"]
+    cfg["mask_point_sources"] = args.mask_point_sources
+    cfg["extra_scalars"] = HYBRID_SCALARS if args.hybrid else ("exposure",)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     command = "python benchmarks/depth_transfer.py " + shlex.join(argv if argv is not None else sys.argv[1:])
@@ -114,7 +121,9 @@ def main(argv=None):
     def new_pipeline():
         return make_mass_pipeline(n_estimators=cfg["n_members"], random_state=args.seed,
                                   max_epochs=cfg["max_epochs"], patience=cfg["patience"],
-                                  extra_scalars=("exposure",), flag_domain=True, profile=cfg["profile"], verbose=1)
+                                  extra_scalars=cfg["extra_scalars"],
+                                  mask_point_sources=cfg["mask_point_sources"], flag_domain=True,
+                                  profile=cfg["profile"], verbose=1)
 
     pipe = new_pipeline()
     t = time.perf_counter()
