@@ -19,7 +19,12 @@
    ``HIGH_MASS_MIN`` (seed 2500; the response at fixed true mass does not
    depend on the mass function, so pooling is allowed): with the same
    straight response (``ensemble_fixed_mass_pooled``) and with a response
-   that may bend at ``HINGE`` (``ensemble_fixed_mass_hinge``).
+   that may bend at ``HINGE`` (``ensemble_fixed_mass_hinge``). Once more,
+   hinged, on a calibration set ``CALIBRATION_SCALE`` times as large (the
+   same two mocks plus fresh ones of each kind, seeds 2100 and 2600):
+   ``ensemble_fixed_mass_hinge_large`` (the response's redshift terms are
+   set by the few hundred calibration clusters at high z, and their noise
+   moves the high-z slope by a few per cent).
 3. Test all three on fresh mocks: the reference (default physics) and
    populations shifted one thing at a time with ``SurveyParameters``
    overrides: the mass function (sigma_8 and Omega_m both +10%), the L_X-M
@@ -93,13 +98,18 @@ SIZES = {
 }
 
 MODELS = ("ensemble_training_prior", "ensemble_flat_prior", "ensemble_flat_weights", "ensemble_fixed_mass",
-          "ensemble_fixed_mass_pooled", "ensemble_fixed_mass_hinge", "count_rate")
+          "ensemble_fixed_mass_pooled", "ensemble_fixed_mass_hinge", "ensemble_fixed_mass_hinge_large",
+          "count_rate")
 
 #: log10 M500c/Msun: the lowest mass of the second calibration mock (the
 #: training population has few clusters above it), and where the hinged
 #: response may bend (the fixed-mass residuals of the straight response rose
 #: above it in the previous run of this benchmark).
 HIGH_MASS_MIN, HINGE = 14.3, 14.4
+
+#: ``ensemble_fixed_mass_hinge_large`` calibrates on this many times the
+#: pooled calibration set (each of its two mocks scaled alike).
+CALIBRATION_SCALE = 4
 
 
 def _log(msg):
@@ -193,7 +203,8 @@ def main(argv=None):
     command = "python benchmarks/population_shift.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     t_start = time.perf_counter()
     seeds = {"train": 1000 + args.seed, "calibration": 2000 + args.seed,
-             "calibration_high_mass": 2500 + args.seed, "test": 3000 + args.seed}
+             "calibration_high_mass": 2500 + args.seed, "calibration_extra": 2100 + args.seed,
+             "calibration_high_mass_extra": 2600 + args.seed, "test": 3000 + args.seed}
 
     _log(f"config {cfg}; simulating the training mock")
     X_tr, y_tr, t_sim = simulate({}, cfg["n_train"], seeds["train"], args.n_jobs)
@@ -219,6 +230,14 @@ def main(argv=None):
     X_pool, y_pool = ClusterSample.concat([X_cal, X_hi]), np.concatenate([y_cal, y_hi])
     _log(f"calibration mocks: {len(y_cal)} clusters of the training population, {len(y_hi)} above "
          f"10^{HIGH_MASS_MIN} ({int(np.sum(y_pool > HINGE))} of the pooled set above the hinge)")
+    n_more = (CALIBRATION_SCALE - 1) * cfg["n_test"]
+    X_cal2, y_cal2, _ = simulate({}, n_more, seeds["calibration_extra"], args.n_jobs)
+    X_hi2, y_hi2, _ = simulate({"log10_m500_min": HIGH_MASS_MIN}, n_more, seeds["calibration_high_mass_extra"],
+                               args.n_jobs)
+    X_large = ClusterSample.concat([X_pool, X_cal2, X_hi2])
+    y_large = np.concatenate([y_pool, y_cal2, y_hi2])
+    del X_cal2, X_hi2
+    _log(f"large calibration set: {len(y_large)} clusters ({len(y_cal) + len(y_cal2)} of the training population, {int(np.sum(y_large > HINGE))} above the hinge)")
     fixed_mass = partial(MassCalibratedRegressor, frozen, min_slope=cfg["min_slope"])
     models = {
         "ensemble_training_prior": PriorCorrectedRegressor(frozen, target="training").fit(X_tr, y_tr),
@@ -227,10 +246,12 @@ def main(argv=None):
         "ensemble_fixed_mass": fixed_mass().fit(X_cal, y_cal),
         "ensemble_fixed_mass_pooled": fixed_mass().fit(X_pool, y_pool),
         "ensemble_fixed_mass_hinge": fixed_mass(hinge=HINGE).fit(X_pool, y_pool),
+        "ensemble_fixed_mass_hinge_large": fixed_mass(hinge=HINGE).fit(X_large, y_large),
         "count_rate": baseline,
     }
-    _log(f"hinged response: slope change {models['ensemble_fixed_mass_hinge'].coef_[6]:+.3f} above 10^{HINGE}")
-    del X_cal, X_hi, X_pool
+    bends = {k: float(models[k].coef_[6]) for k in ("ensemble_fixed_mass_hinge", "ensemble_fixed_mass_hinge_large")}
+    _log(f"hinged response: slope change above 10^{HINGE}: " + ", ".join(f"{k} {v:+.3f}" for k, v in bends.items()))
+    del X_cal, X_hi, X_pool, X_large
     del X_tr
 
     results, diags, saved = {}, {}, {}
@@ -270,8 +291,11 @@ def main(argv=None):
                          ("ensemble_fixed_mass", "ensemble_training_prior"),
                          ("ensemble_fixed_mass", "ensemble_flat_prior"),
                          ("ensemble_fixed_mass_hinge", "ensemble_training_prior"),
-                         ("ensemble_fixed_mass_hinge", "ensemble_fixed_mass"))},
+                         ("ensemble_fixed_mass_hinge", "ensemble_fixed_mass"),
+                         ("ensemble_fixed_mass_hinge_large", "ensemble_training_prior"),
+                         ("ensemble_fixed_mass_hinge_large", "ensemble_fixed_mass_hinge"))},
         "weights_effective_sample_size": weighted.effective_sample_size_,
+        "hinge_slope_change": bends,
     }
     np.savez_compressed(out / "predictions.npz", **saved)
     (out / "population_shift.json").write_text(json.dumps(report, indent=1, default=float))

@@ -325,7 +325,8 @@ class MassCalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
     Int. Stat. Rev. 59, 309; in cluster cosmology, the regression of the
     observable on mass, not of mass on the observable: Mantz 2019, MNRAS
     485, 4863). Its standard deviation is the model's divided by ``b(u)``
-    and then rescaled so the calibration residuals have a unit normalised
+    (its absolute value, should a ``min_slope`` <= 0 let a falling response
+    through) and then rescaled so the calibration residuals have a unit normalised
     variance (:func:`fit_std_scale`, ``method="nll"``).
 
     The price is a larger scatter than the posterior mean's (the
@@ -446,13 +447,13 @@ class MassCalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
     def _calibrate(self, mean, std, z):
         a, b = self._response(np.log1p(z))
         if self.hinge is None:
-            return self.pivot_ + (mean - a) / b, self.scale_ * std / b
+            return self.pivot_ + (mean - a) / b, self.scale_ * std / np.abs(b)
         # piecewise-linear inversion: the response at the hinge splits the predictions
         at_hinge = a + b * (float(self.hinge) - self.pivot_)
         above = mean > at_hinge
         slope = np.where(above, b + self._bend(), b)
         mass = np.where(above, float(self.hinge) + (mean - at_hinge) / slope, self.pivot_ + (mean - a) / b)
-        return mass, self.scale_ * std / slope
+        return mass, self.scale_ * std / np.abs(slope)
 
     def calibrate(self, mean, std, z):
         """The calibrated (mean, std) of the wrapped model's predictions ``mean``, ``std`` at redshifts ``z``.
