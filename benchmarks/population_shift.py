@@ -74,7 +74,7 @@ from skcluster.metrics import (  # noqa: E402
 )
 from skcluster.models import make_mass_pipeline  # noqa: E402
 from skcluster.plotting import plot_transfer  # noqa: E402
-from skcluster.priors import PriorCorrectedRegressor  # noqa: E402
+from skcluster.priors import PriorCorrectedRegressor, mixture_components  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
@@ -138,6 +138,26 @@ def simulate(kw, n, seed, n_jobs):
                        **_overrides(kw))
     X = data.X.assign(ml_rate=catalog_scalars(data.catalog)["ml_rate"])
     return X, np.asarray(data.y, dtype=np.float64), time.perf_counter() - t0
+
+
+def predict_all(models, frozen, X, z):
+    """Every model's (mean, std) on ``X``, running the frozen ensemble once.
+
+    The wrappers of ``frozen`` only transform its mixture: the prior
+    corrections through ``correct``, the fixed-mass calibrations through
+    ``calibrate`` of the mixture's mean and std; any other model predicts.
+    """
+    comps = mixture_components(frozen.estimator, X)
+    raw = models["ensemble_training_prior"].correct(*comps, z)
+    out = {}
+    for name, model in models.items():
+        if isinstance(model, MassCalibratedRegressor) and model.estimator is frozen:
+            out[name] = model.calibrate(*raw, z)
+        elif isinstance(model, PriorCorrectedRegressor) and model.estimator is frozen:
+            out[name] = model.correct(*comps, z)
+        else:
+            out[name] = model.predict(X, return_std=True)
+    return out
 
 
 def evaluate(y, z, mean, std, min_count):
@@ -260,8 +280,7 @@ def main(argv=None):
         z = np.asarray(X["z"], dtype=np.float64)
         results[name] = {"description": desc, "overrides": _overrides(kw), "simulate_s": t_sim}
         preds = {}
-        for model_name, model in models.items():
-            mean, std = model.predict(X, return_std=True)
+        for model_name, (mean, std) in predict_all(models, frozen, X, z).items():
             preds[model_name] = mean
             saved[f"{name}__{model_name}__mean"], saved[f"{name}__{model_name}__std"] = mean, std
             results[name][model_name], diags[(name, model_name)] = evaluate(y, z, mean, std, cfg["min_count"])
