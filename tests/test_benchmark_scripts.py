@@ -48,14 +48,17 @@ def test_training_levers_quick_run_scores_each_variant_on_the_same_clusters(tmp_
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
     tl = _script("training_levers")
     out = tmp_path / "levers"
-    assert tl.main(["--quick", "--variants", "cosine_lr,hybrid", "--out", str(out), "--n-jobs", "1"]) == 0
+    assert tl.main(["--quick", "--variants", "cosine_lr,hybrid,gbm_hybrid_inputs", "--out", str(out),
+                    "--n-jobs", "1"]) == 0
     table = capsys.readouterr().out
     assert "| standard | - |" in table and "| cosine_lr | lr_schedule=cosine |" in table
     assert "| hybrid | extra_scalars=" in table  # the catalogue's scalars reach the network
     import json
 
     res = json.loads((out / "training_levers.json").read_text())
-    assert [r["variant"] for r in res["rows"]] == ["standard", "cosine_lr", "hybrid"]
+    assert [r["variant"] for r in res["rows"]] == ["standard", "cosine_lr", "hybrid", "gbm_hybrid_inputs"]
+    gbm = res["rows"][3]  # boosted trees on the hybrid network's scalars: no members, no epochs
+    assert gbm["best_epochs"] == [] and np.isfinite(gbm["scores"]["scatter"])
     with np.load(out / "predictions.npz") as p:
         y = p["y_true"]
         std_ratio = paired_scatter_ratio(y, p["cosine_lr"], p["standard"], random_state=0)
