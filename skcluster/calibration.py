@@ -363,13 +363,19 @@ class MassCalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
         (``SurveyParameters(log10_m500_min=...)``) pooled with one of the
         training population. Pooling is allowed because the response at
         fixed true mass and redshift does not depend on the mass function.
+    bend_degree : int, default=0
+        With a ``hinge``: the change of slope is a polynomial of this
+        degree in ``u`` (0: one constant ``c``; 1: ``c + c' u``; at most 2).
+        Where a flux-limited selection keeps only the brightest clusters
+        below the hinge (at high z), their response flattens while the
+        massive clusters' does not, so the bend grows with redshift.
 
     Attributes
     ----------
     estimator_ : estimator
-    coef_ : ndarray of shape (6,) or (7,)
+    coef_ : ndarray of shape (6,) or (7 + bend_degree,)
         ``a(u) = c0 + c1 u + c2 u^2``, ``b(u) = c3 + c4 u + c5 u^2``; with a
-        ``hinge``, ``c6`` is the change of slope above it.
+        ``hinge``, the change of slope above it is ``c6 + c7 u + ...``.
     pivot_ : float
         ``m_0``, the mean calibration mass.
     scale_ : float
@@ -383,12 +389,14 @@ class MassCalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
         :func:`skcluster.predict_catalog` writes it (``MASSPRIOR``).
     """
 
-    def __init__(self, estimator, *, calibration_fraction=0.3, random_state=None, min_slope=0.2, hinge=None):
+    def __init__(self, estimator, *, calibration_fraction=0.3, random_state=None, min_slope=0.2, hinge=None,
+                 bend_degree=0):
         self.estimator = estimator
         self.calibration_fraction = calibration_fraction
         self.random_state = random_state
         self.min_slope = min_slope
         self.hinge = hinge
+        self.bend_degree = bend_degree
 
     def _response(self, u):
         """a(u), b(u) with u clipped to the calibration range."""
@@ -396,9 +404,10 @@ class MassCalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
         c = self.coef_
         return c[0] + c[1] * u + c[2] * u**2, c[3] + c[4] * u + c[5] * u**2
 
-    def _bend(self):
-        """The change of slope above the hinge (0 without one)."""
-        return float(self.coef_[6]) if self.coef_.size > 6 else 0.0
+    def _bend(self, z):
+        """The change of slope above the hinge at redshifts ``z`` (0 without one)."""
+        u = np.clip(np.log1p(z), *np.log1p(self.redshift_range_))
+        return sum(c * u**k for k, c in enumerate(self.coef_[6:]))
 
     def fit(self, X, y, **fit_params):
         """Fit (or take) the model, then its response at fixed true mass on the calibration rows."""
@@ -410,6 +419,10 @@ class MassCalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
         if y_cal.size < MIN_CALIBRATION_CLUSTERS:
             raise ValueError(f"{where}: need at least {MIN_CALIBRATION_CLUSTERS} calibration clusters, "
                              f"got {y_cal.size}")
+        if self.bend_degree not in (0, 1, 2):
+            raise ValueError(f"{where}: bend_degree must be 0, 1 or 2, got {self.bend_degree!r}")
+        if self.bend_degree and self.hinge is None:
+            raise ValueError(f"{where}: bend_degree={self.bend_degree} shapes the bend above a hinge; give a hinge")
         if self.hinge is not None:
             hinge = float(self.hinge)
             if not np.isfinite(hinge):
@@ -425,12 +438,12 @@ class MassCalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
         d = y_cal - self.pivot_
         columns = [np.ones_like(u), u, u**2, d, d * u, d * u**2]
         if self.hinge is not None:
-            columns.append(np.maximum(y_cal - hinge, 0.0))
+            columns += [np.maximum(y_cal - hinge, 0.0) * u**k for k in range(int(self.bend_degree) + 1)]
         self.coef_, *_ = np.linalg.lstsq(np.column_stack(columns), mean, rcond=None)
         self.redshift_range_ = (float(z.min()), float(z.max()))
         grid = np.linspace(u.min(), u.max(), 64)
         below = self._response(np.expm1(grid))[1]
-        for slope, part in ((below, ""), (below + self._bend(), " above the hinge")):
+        for slope, part in ((below, ""), (below + self._bend(np.expm1(grid)), " above the hinge")):
             if slope.min() < self.min_slope:
                 raise ValueError(
                     f"{where}: the model's response to the true mass{part} falls to {slope.min():.3f} dex "
@@ -451,7 +464,7 @@ class MassCalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
         # piecewise-linear inversion: the response at the hinge splits the predictions
         at_hinge = a + b * (float(self.hinge) - self.pivot_)
         above = mean > at_hinge
-        slope = np.where(above, b + self._bend(), b)
+        slope = np.where(above, b + self._bend(z), b)
         mass = np.where(above, float(self.hinge) + (mean - at_hinge) / slope, self.pivot_ + (mean - a) / b)
         return mass, self.scale_ * std / np.abs(slope)
 

@@ -250,6 +250,10 @@ def test_mass_calibration_with_a_hinge_follows_a_response_that_bends():
     assert hi[1] < hi[0]
     with pytest.raises(ValueError, match="above it"):
         MassCalibratedRegressor(model, hinge=15.5).fit(Xa, ma)
+    with pytest.raises(ValueError, match="give a hinge"):
+        MassCalibratedRegressor(model, bend_degree=1).fit(Xa, ma)
+    with pytest.raises(ValueError, match="bend_degree must be"):
+        MassCalibratedRegressor(model, hinge=14.4, bend_degree=3).fit(Xa, ma)
     with pytest.raises(ValueError, match="finite"):
         MassCalibratedRegressor(model, hinge=float("nan")).fit(Xa, ma)
 
@@ -282,3 +286,40 @@ def test_mass_calibrated_model_round_trips_through_a_model_file(tmp_path):
     a, b = model.predict(X, return_std=True), back.predict(X, return_std=True)
     np.testing.assert_allclose(a[0], b[0])
     np.testing.assert_allclose(a[1], b[1])
+
+
+class _BendGrowingWithZ(RegressorMixin, BaseEstimator):
+    """Below 10^14.4 the response flattens with z (slope 1 - 0.5 z), above it the slope stays 1."""
+
+    def fit(self, X, y):
+        return self
+
+    def predict(self, X, return_std=False):
+        x, z = np.asarray(X["x"]), np.asarray(X["z"])
+        p = 14.4 + (1.0 - 0.5 * z) * np.minimum(x - 14.4, 0.0) + np.maximum(x - 14.4, 0.0)
+        return (p, np.full_like(p, 0.05)) if return_std else p
+
+
+def test_mass_calibration_bend_may_grow_with_redshift():
+    from skcluster import ClusterSample
+    from skcluster.calibration import MassCalibratedRegressor
+
+    rng = np.random.default_rng(5)
+
+    def sky(m):
+        return ClusterSample(x=m + rng.normal(0.0, 0.05, m.size), z=rng.uniform(0.05, 1.0, m.size)), m
+
+    Xa, ma = sky(np.concatenate([rng.normal(13.9, 0.35, 20000), rng.uniform(14.3, 15.2, 5000)]))
+    model = FrozenEstimator(_BendGrowingWithZ())
+    const = MassCalibratedRegressor(model, hinge=14.4).fit(Xa, ma)
+    growing = MassCalibratedRegressor(model, hinge=14.4, bend_degree=1).fit(Xa, ma)
+    assert growing.coef_.size == 8
+    Xte, mte = sky(rng.uniform(13.4, 15.0, 40000))
+    zte = np.asarray(Xte["z"])
+    bins = [(mte >= lo) & (mte < lo + 0.2) & (zte > 0.7) for lo in (13.6, 13.8, 14.0, 14.2, 14.4, 14.6)]
+    worst = {}
+    for name, cal in (("const", const), ("growing", growing)):
+        mean = cal.predict(Xte)
+        worst[name] = max(abs(np.mean(mean[sel] - mte[sel])) for sel in bins)
+    # a bend constant in z cannot follow one that grows with z; the linear one can
+    assert worst["const"] > 2 * worst["growing"] and worst["growing"] < 0.03
