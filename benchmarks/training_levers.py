@@ -32,9 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from learning_curve import argument_parser, bright_ratio, interval, mocks, provenance, scores
 from sklearn.preprocessing import FunctionTransformer
 
+from learning_curve import argument_parser, bright_ratio, interval, mocks, provenance, scores
 from skcluster.baselines import GradientBoostingMassRegressor, count_rate_method
 from skcluster.benchmark import HYBRID_SCALARS, paired_scatter_ratio
 from skcluster.models import make_mass_pipeline
@@ -71,6 +71,7 @@ def build(name, params, seed):
         pipe.steps[-1:] = [("scalars", FunctionTransformer(joined_scalars)),
                            ("model", GradientBoostingMassRegressor(random_state=seed))]
     return pipe
+
 
 SIZES = {
     "quick": dict(n_train=60, n_test=80, n_members=2, max_epochs=3, patience=3),
