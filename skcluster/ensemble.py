@@ -219,7 +219,12 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         augmentation and dropout draws, and early stopping a sequential fit
         with the same seed gives it; the results differ from the
         sequential ones only by float rounding (the order of operations
-        differs). The members' own ``verbose`` epoch tables are replaced by
+        differs), which many epochs of training amplify: on the learning
+        curve's 8000 training clusters the same three seeds stopped at
+        best epochs 36, 25, 20 vectorised (one thread) and 47, 25, 44 in separate
+        processes (``n_jobs=2``), and the scatter of the two ensembles
+        differed by 0.8% (paired ratio 1.008 [1.002, 1.013]). Compare
+        models trained the same way. The members' own ``verbose`` epoch tables are replaced by
         the ensemble's progress bar (``verbose``). Memory: the M members'
         activations of one batch at once (about M times one member's).
         Prediction runs all members in one stacked forward whenever they are

@@ -138,7 +138,10 @@ def make_mass_pipeline(bands="krippendorf10", size_arcmin=20.0, npix=50, sigma=1
     n_jobs : int or None, default=None
         Members trained in parallel (joblib; a dask backend scales out).
     random_state : int or None, default=None
-        Seeds every member (drawn once, so results do not depend on n_jobs).
+        Seeds every member (drawn once, so the seeds do not depend on
+        n_jobs; with n_jobs 1 or None the members train vectorised, whose
+        float rounding differs from separate processes': see
+        :class:`~skcluster.ensemble.DeepEnsembleRegressor` ``vectorize``).
     verbose : int, default=0
         Progress over ensemble members (and per epoch with ``verbose=2``).
     mask_point_sources : bool, default=False
