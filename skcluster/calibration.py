@@ -404,9 +404,9 @@ class MassCalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
         c = self.coef_
         return c[0] + c[1] * u + c[2] * u**2, c[3] + c[4] * u + c[5] * u**2
 
-    def _bend(self, z):
-        """The change of slope above the hinge at redshifts ``z`` (0 without one)."""
-        u = np.clip(np.log1p(z), *np.log1p(self.redshift_range_))
+    def _bend(self, u):
+        """The change of slope above the hinge at u = log(1 + z), u clipped as in ``_response`` (0 without one)."""
+        u = np.clip(u, *np.log1p(self.redshift_range_))
         return sum(c * u**k for k, c in enumerate(self.coef_[6:]))
 
     def fit(self, X, y, **fit_params):
@@ -442,8 +442,8 @@ class MassCalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
         self.coef_, *_ = np.linalg.lstsq(np.column_stack(columns), mean, rcond=None)
         self.redshift_range_ = (float(z.min()), float(z.max()))
         grid = np.linspace(u.min(), u.max(), 64)
-        below = self._response(np.expm1(grid))[1]
-        for slope, part in ((below, ""), (below + self._bend(np.expm1(grid)), " above the hinge")):
+        below = self._response(grid)[1]
+        for slope, part in ((below, ""), (below + self._bend(grid), " above the hinge")):
             if slope.min() < self.min_slope:
                 raise ValueError(
                     f"{where}: the model's response to the true mass{part} falls to {slope.min():.3f} dex "
@@ -458,13 +458,14 @@ class MassCalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
         return self
 
     def _calibrate(self, mean, std, z):
-        a, b = self._response(np.log1p(z))
+        u = np.log1p(z)
+        a, b = self._response(u)
         if self.hinge is None:
             return self.pivot_ + (mean - a) / b, self.scale_ * std / np.abs(b)
         # piecewise-linear inversion: the response at the hinge splits the predictions
         at_hinge = a + b * (float(self.hinge) - self.pivot_)
         above = mean > at_hinge
-        slope = np.where(above, b + self._bend(z), b)
+        slope = np.where(above, b + self._bend(u), b)
         mass = np.where(above, float(self.hinge) + (mean - at_hinge) / slope, self.pivot_ + (mean - a) / b)
         return mass, self.scale_ * std / np.abs(slope)
 

@@ -323,3 +323,27 @@ def test_mass_calibration_bend_may_grow_with_redshift():
         worst[name] = max(abs(np.mean(mean[sel] - mte[sel])) for sel in bins)
     # a bend constant in z cannot follow one that grows with z; the linear one can
     assert worst["const"] > 2 * worst["growing"] and worst["growing"] < 0.03
+
+
+class _FadingWithZ(RegressorMixin, BaseEstimator):
+    """A response whose slope falls linearly with z, to 0.1 at z = 1."""
+
+    def fit(self, X, y):
+        return self
+
+    def predict(self, X, return_std=False):
+        x, z = np.asarray(X["x"]), np.asarray(X["z"])
+        p = 14.0 + (1.0 - 0.9 * z) * (x - 14.0)
+        return (p, np.full_like(p, 0.05)) if return_std else p
+
+
+def test_mass_calibration_refusal_names_the_redshift_where_the_response_fades():
+    from skcluster import ClusterSample
+    from skcluster.calibration import MassCalibratedRegressor
+
+    rng = np.random.default_rng(6)
+    m = rng.normal(14.0, 0.4, 5000)
+    z = np.concatenate([[0.0, 1.0], rng.uniform(0.0, 1.0, 4998)])
+    X = ClusterSample(x=m, z=z)
+    with pytest.raises(ValueError, match=r"falls to 0\.1\d\d dex per dex at z = 1\.00"):
+        MassCalibratedRegressor(FrozenEstimator(_FadingWithZ()), min_slope=0.2).fit(X, m)
