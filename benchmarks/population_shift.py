@@ -41,7 +41,9 @@
    training-population model on the reference.
 
 Writes ``population_shift.json``, ``population_shift.md``,
-``predictions.npz`` (every model's mean and std on every mock) and
+``predictions.npz`` (every model's mean and std on every mock, and the raw
+ensemble's on every calibration cluster with its true mass, redshift and
+source mock: ``calibration__*``) and
 ``transfer_*.png`` to ``--out`` (default
 ``benchmarks/results/population_shift``) and prints the command.
 """
@@ -71,6 +73,7 @@ from skcluster.metrics import (  # noqa: E402
     mass_bias,
     mass_scatter,
     mean_predicted_scatter,
+    predict_mean_std,
     transfer_diagnostics,
 )
 from skcluster.models import make_mass_pipeline  # noqa: E402
@@ -259,6 +262,9 @@ def main(argv=None):
                                args.n_jobs)
     X_large = ClusterSample.concat([X_pool, X_cal2, X_hi2])
     y_large = np.concatenate([y_pool, y_cal2, y_hi2])
+    # which mock each calibration cluster came from, in the order of the seeds above: 0 calibration, 1 high mass,
+    # 2 calibration extra, 3 high mass extra (the pooled set is 0-1, the large one all four)
+    calibration_source = np.repeat(np.arange(4), [len(y_cal), len(y_hi), len(y_cal2), len(y_hi2)])
     del X_cal2, X_hi2
     _log(f"large calibration set: {len(y_large)} clusters ({len(y_cal) + len(y_cal2)} of the training population, "
          f"{int(np.sum(y_large > HINGE))} above the hinge)")
@@ -287,10 +293,15 @@ def main(argv=None):
     active = [m for m in MODELS if m in models]
     bends = {k: models[k].coef_[6:].tolist() for k in active if "hinge" in k}
     _log(f"hinged responses, slope change above 10^{HINGE} (c + c' log(1+z)): {bends}")
-    del X_cal, X_hi, X_pool, X_large
+    del X_cal, X_hi, X_pool
     del X_tr
 
-    results, diags, saved = {}, {}, {}
+    # the raw ensemble on every calibration cluster, so other responses can be fitted later without retraining
+    saved = dict(zip(("calibration__mean", "calibration__std"), predict_mean_std(frozen, X_large, "population_shift")))
+    saved.update(calibration__y_true=y_large, calibration__z=np.asarray(X_large["z"], dtype=np.float64),
+                 calibration__source=calibration_source)
+    results, diags = {}, {}
+    del X_large
     for name, desc, kw in MOCKS:
         X, y, t_sim = simulate(kw, cfg["n_test"], seeds["test"], args.n_jobs)
         z = np.asarray(X["z"], dtype=np.float64)

@@ -48,6 +48,14 @@ _METHODS = ("nll", "coverage")
 #: (six coefficients, with room for their noise).
 MIN_CALIBRATION_CLUSTERS = 12
 
+#: With a hinge, each slope of :class:`MassCalibratedRegressor` (below and
+#: above the hinge) is fitted over the redshifts of its own side's
+#: calibration clusters and held beyond them: between this quantile and one
+#: minus it of that side's redshifts (a flux limit leaves few clusters below
+#: the hinge at high z, where a polynomial slope would otherwise be an
+#: extrapolation).
+SIDE_QUANTILE = 0.02
+
 
 def _checked(y_true, y_mean, y_std):
     from .metrics import _check
@@ -353,7 +361,12 @@ class MassCalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
         ``c (m - hinge)_+`` (one coefficient, the same at every redshift),
         so the slope is ``b(u)`` below the hinge and ``b(u) + c`` above it,
         and the inversion is piecewise linear (continuous, monotone when
-        both slopes exceed ``min_slope``). A network's response steepens
+        both slopes exceed ``min_slope``). Each slope is used, and checked,
+        only over the redshifts of its own side's calibration clusters
+        (``SIDE_QUANTILE`` to 1 - ``SIDE_QUANTILE`` of them) and held at
+        its value at the nearer end beyond: at high z a flux limit leaves
+        few clusters below the hinge, and there the fitted polynomial would
+        be an extrapolation. A network's response steepens
         where the training population thins out at high mass; a straight
         line fitted to a calibration set dominated by the bulk then
         over-corrects the most massive clusters. ``c`` is set by the
@@ -383,6 +396,9 @@ class MassCalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
     redshift_range_ : (float, float)
         Calibration redshifts (outside them ``a`` and ``b`` are held at
         their values at the nearer end).
+    slope_redshift_ranges_ : ((float, float), (float, float))
+        The redshifts over which the slope below and the slope above the
+        hinge are used (``redshift_range_`` twice without a hinge).
     n_calibration_ : int
     mass_prior_ : str
         ``"fixed-mass"``: what the masses carry (no population prior), as
@@ -404,10 +420,15 @@ class MassCalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
         c = self.coef_
         return c[0] + c[1] * u + c[2] * u**2, c[3] + c[4] * u + c[5] * u**2
 
-    def _bend(self, u):
-        """The change of slope above the hinge at u = log(1 + z), u clipped as in ``_response`` (0 without one)."""
-        u = np.clip(u, *np.log1p(self.redshift_range_))
-        return sum(c * u**k for k, c in enumerate(self.coef_[6:]))
+    def _slopes(self, u):
+        """The response's slope below and above the hinge at u = log(1 + z), each held beyond its side's redshifts."""
+        # files written before the per-side ranges existed used the whole calibration range for both
+        below, above = getattr(self, "slope_redshift_ranges_", (self.redshift_range_,) * 2)
+        c = self.coef_
+        ub, ua = (np.clip(u, *np.log1p(r)) for r in (below, above))
+        b_below = c[3] + c[4] * ub + c[5] * ub**2
+        b_above = c[3] + c[4] * ua + c[5] * ua**2 + sum(k * ua**i for i, k in enumerate(c[6:]))
+        return b_below, b_above
 
     def fit(self, X, y, **fit_params):
         """Fit (or take) the model, then its response at fixed true mass on the calibration rows."""
@@ -441,9 +462,17 @@ class MassCalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
             columns += [np.maximum(y_cal - hinge, 0.0) * u**k for k in range(int(self.bend_degree) + 1)]
         self.coef_, *_ = np.linalg.lstsq(np.column_stack(columns), mean, rcond=None)
         self.redshift_range_ = (float(z.min()), float(z.max()))
-        grid = np.linspace(u.min(), u.max(), 64)
-        below = self._response(grid)[1]
-        for slope, part in ((below, ""), (below + self._bend(grid), " above the hinge")):
+        self.slope_redshift_ranges_ = (self.redshift_range_,) * 2
+        checks = (("", 0),)
+        if self.hinge is not None:
+            upper = y_cal > hinge
+            self.slope_redshift_ranges_ = tuple(
+                tuple(float(q) for q in np.quantile(z[side], [SIDE_QUANTILE, 1.0 - SIDE_QUANTILE]))
+                if side.any() else self.redshift_range_ for side in (~upper, upper))
+            checks = (("", 0), (" above the hinge", 1))
+        for part, k in checks:
+            grid = np.linspace(*np.log1p(self.slope_redshift_ranges_[k]), 64)
+            slope = self._slopes(grid)[k]
             if slope.min() < self.min_slope:
                 raise ValueError(
                     f"{where}: the model's response to the true mass{part} falls to {slope.min():.3f} dex "
@@ -462,12 +491,11 @@ class MassCalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
         a, b = self._response(u)
         if self.hinge is None:
             return self.pivot_ + (mean - a) / b, self.scale_ * std / np.abs(b)
-        # piecewise-linear inversion: the response at the hinge splits the predictions
+        # piecewise-linear inversion about the response at the hinge, which splits the predictions
         at_hinge = a + b * (float(self.hinge) - self.pivot_)
-        above = mean > at_hinge
-        slope = np.where(above, b + self._bend(u), b)
-        mass = np.where(above, float(self.hinge) + (mean - at_hinge) / slope, self.pivot_ + (mean - a) / b)
-        return mass, self.scale_ * std / np.abs(slope)
+        b_below, b_above = self._slopes(u)
+        slope = np.where(mean > at_hinge, b_above, b_below)
+        return float(self.hinge) + (mean - at_hinge) / slope, self.scale_ * std / np.abs(slope)
 
     def calibrate(self, mean, std, z):
         """The calibrated (mean, std) of the wrapped model's predictions ``mean``, ``std`` at redshifts ``z``.

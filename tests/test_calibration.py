@@ -347,3 +347,41 @@ def test_mass_calibration_refusal_names_the_redshift_where_the_response_fades():
     X = ClusterSample(x=m, z=z)
     with pytest.raises(ValueError, match=r"falls to 0\.1\d\d dex per dex at z = 1\.00"):
         MassCalibratedRegressor(FrozenEstimator(_FadingWithZ()), min_slope=0.2).fit(X, m)
+
+
+def test_mass_calibration_holds_each_slope_beyond_its_own_clusters():
+    """A flux limit: below the hinge the calibration clusters stop near z = 0.8 (a few stragglers beyond), above it
+    they reach z = 1.5. Each side's slope is fitted and checked over its own redshifts and held beyond them."""
+    from skcluster import ClusterSample
+    from skcluster.calibration import SIDE_QUANTILE, MassCalibratedRegressor
+
+    rng = np.random.default_rng(7)
+    m_lo, z_lo = rng.normal(13.9, 0.25, 12000), rng.uniform(0.05, 0.8, 12000)
+    m_lo = np.minimum(m_lo, 14.39)
+    # 2% or fewer stragglers below the hinge at z 0.8-1.5, whose predictions sit far off the response
+    z_far = rng.uniform(0.8, 1.5, 60)
+    m_far = rng.uniform(13.9, 14.39, 60)
+    m_hi, z_hi = rng.uniform(14.4, 15.2, 6000), rng.uniform(0.05, 1.5, 6000)
+    m = np.concatenate([m_lo, m_far, m_hi])
+    z = np.concatenate([z_lo, z_far, z_hi])
+    x = m + rng.normal(0.0, 0.05, m.size)
+    x[m_lo.size:m_lo.size + 60] = 14.4 - 2.0 * (x[m_lo.size:m_lo.size + 60] - 14.4)  # falling: pure noise
+    model = FrozenEstimator(_BendGrowingWithZ())
+    # checked over all calibration redshifts, the slope below the hinge extrapolated to z = 1.5 falls to -0.13 (a
+    # refusal); over its own clusters' redshifts it is fine
+    cal = MassCalibratedRegressor(model, hinge=14.4, bend_degree=1).fit(ClusterSample(x=x, z=z), m)
+    (lo_below, hi_below), (lo_above, hi_above) = cal.slope_redshift_ranges_
+    assert hi_below == pytest.approx(np.quantile(z[m <= 14.4], 1 - SIDE_QUANTILE))
+    assert hi_below < 0.85 and hi_above > 1.4 and cal.redshift_range_[1] > 1.49
+    # beyond the clusters below the hinge their slope is held; above the hinge it still follows z
+    b_below, b_above = cal._slopes(np.log1p(np.array([hi_below, 1.0, 1.4])))
+    assert b_below[1] == b_below[0] == b_below[2]
+    assert b_above[2] != b_above[1]
+    # unbiased at fixed true mass where each side has clusters
+    mt = rng.uniform(13.6, 15.0, 40000)
+    zt = np.where(mt > 14.4, rng.uniform(0.05, 1.5, mt.size), rng.uniform(0.05, 0.75, mt.size))
+    Xte = ClusterSample(x=mt + rng.normal(0.0, 0.05, mt.size), z=zt)
+    mean = cal.predict(Xte)
+    for lo in (13.6, 13.8, 14.0, 14.2, 14.4, 14.6, 14.8):
+        sel = (mt >= lo) & (mt < lo + 0.2)
+        assert abs(np.mean(mean[sel] - mt[sel])) < 0.03, lo
