@@ -46,6 +46,13 @@ ensemble's on every calibration cluster with its true mass, redshift and
 source mock: ``calibration__*``) and
 ``transfer_*.png`` to ``--out`` (default
 ``benchmarks/results/population_shift``) and prints the command.
+
+``--refit DIR`` fits the fixed-mass calibrations (``CALIBRATIONS``) again on
+the saved predictions of a finished run in ``DIR``, with no training or
+simulation (seconds): for trying another response on the same ensemble,
+calibration clusters and test mocks. Settings chosen by looking at the test
+mocks' rows are tuned on them; confirm them on a run with another
+``--seed``.
 """
 
 from __future__ import annotations
@@ -61,6 +68,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import numpy as np  # noqa: E402
+from sklearn.base import BaseEstimator, RegressorMixin  # noqa: E402
 from sklearn.frozen import FrozenEstimator  # noqa: E402
 
 from skcluster import ClusterSample  # noqa: E402
@@ -115,6 +123,18 @@ HIGH_MASS_MIN, HINGE = 14.3, 14.4
 #: pooled calibration set (each of its two mocks scaled alike).
 CALIBRATION_SCALE = 4
 
+#: The fixed-mass calibrations: name -> (the calibration mocks it pools, by
+#: ``calibration__source``: 0 the training population, 1 the high-mass mock,
+#: 2 and 3 more of each; its ``MassCalibratedRegressor`` settings).
+CALIBRATIONS = {
+    "ensemble_fixed_mass": ((0,), {}),
+    "ensemble_fixed_mass_pooled": ((0, 1), {}),
+    "ensemble_fixed_mass_hinge": ((0, 1), {"hinge": HINGE}),
+    "ensemble_fixed_mass_hinge_z": ((0, 1), {"hinge": HINGE, "bend_degree": 1}),
+    "ensemble_fixed_mass_hinge_large": ((0, 1, 2, 3), {"hinge": HINGE}),
+    "ensemble_fixed_mass_hinge_z_large": ((0, 1, 2, 3), {"hinge": HINGE, "bend_degree": 1}),
+}
+
 
 def _log(msg):
     print(f"[population_shift {time.strftime('%H:%M:%S')}] {msg}", flush=True)
@@ -144,6 +164,37 @@ def simulate(kw, n, seed, n_jobs):
     return X, np.asarray(data.y, dtype=np.float64), time.perf_counter() - t0
 
 
+class _Stored(RegressorMixin, BaseEstimator):
+    """The raw ensemble's saved mean and std, read from a sample's ``mean`` and ``std`` columns."""
+
+    def fit(self, X, y=None):
+        return self
+
+    def predict(self, X, return_std=False):
+        mean, std = (np.asarray(X[k], dtype=np.float64) for k in ("mean", "std"))
+        return (mean, std) if return_std else mean
+
+
+def fit_calibrations(saved, min_slope):
+    """Every fixed-mass calibration of ``CALIBRATIONS``, fitted on the raw ensemble's saved predictions.
+
+    ``saved`` holds ``calibration__{mean,std,y_true,z,source}``. Returns
+    (fitted models, {name: why} for the refused ones).
+    """
+    X = ClusterSample(mean=saved["calibration__mean"], std=saved["calibration__std"], z=saved["calibration__z"])
+    y, source = saved["calibration__y_true"], saved["calibration__source"]
+    models, refused = {}, {}
+    for name, (mocks, kw) in CALIBRATIONS.items():
+        rows = np.flatnonzero(np.isin(source, mocks))
+        try:
+            models[name] = MassCalibratedRegressor(FrozenEstimator(_Stored()), min_slope=min_slope,
+                                                   **kw).fit(X[rows], y[rows])
+        except ValueError as exc:  # a response it will not invert: reported, the other rows go on
+            refused[name] = str(exc)
+            _log(f"{name} refused: {exc}")
+    return models, refused
+
+
 def predict_all(models, frozen, X, z):
     """Every model's (mean, std) on ``X``, running the frozen ensemble once.
 
@@ -155,7 +206,7 @@ def predict_all(models, frozen, X, z):
     raw = models["ensemble_training_prior"].correct(*comps, z)
     out = {}
     for name, model in models.items():
-        if isinstance(model, MassCalibratedRegressor) and model.estimator is frozen:
+        if isinstance(model, MassCalibratedRegressor):
             out[name] = model.calibrate(*raw, z)
         elif isinstance(model, PriorCorrectedRegressor) and model.estimator is frozen:
             out[name] = model.correct(*comps, z)
@@ -189,6 +240,8 @@ def _ratio(y, a, b):
 def markdown(report):
     lines = [f"Command: `{report['command']}`", "",
              f"Mock version: skcluster {report['version']} (git {report['git']}); CPU: {report['cpu']}", "",
+             *([f"Fixed-mass calibrations fitted again (git {report['git_calibration']}) on the saved predictions "
+                f"of `{report['refit_of']}`", ""] if "refit_of" in report else []),
              "| population | model | scatter | bias | slope | max abs bin bias (dex) | cov68 | cov95 | mean std |",
              "|---|---|---|---|---|---|---|---|---|"]
     for name, res in report["results"].items():
@@ -219,6 +272,9 @@ def main(argv=None):
     ap.add_argument("--n-members", type=int, default=None)
     ap.add_argument("--max-epochs", type=int, default=None)
     ap.add_argument("--patience", type=int, default=None)
+    ap.add_argument("--refit", metavar="DIR", default=None,
+                    help="fit the fixed-mass calibrations again on the saved predictions of a finished run in DIR "
+                         "(its ensemble, calibration clusters and test mocks; no training) and write to --out")
     args = ap.parse_args(argv)
     cfg = dict(SIZES["quick" if args.quick else "default"])
     for k in ("n_train", "n_test", "n_members", "max_epochs", "patience"):
@@ -227,6 +283,10 @@ def main(argv=None):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     command = "python benchmarks/population_shift.py " + shlex.join(argv if argv is not None else sys.argv[1:])
+    if args.refit is not None:
+        if Path(args.refit).resolve() == out.resolve():
+            ap.error("--refit reads DIR's predictions: give another --out")
+        return refit(Path(args.refit), out, command)
     t_start = time.perf_counter()
     seeds = {"train": 1000 + args.seed, "calibration": 2000 + args.seed,
              "calibration_high_mass": 2500 + args.seed, "calibration_extra": 2100 + args.seed,
@@ -253,100 +313,96 @@ def main(argv=None):
     X_cal, y_cal, _ = simulate({}, cfg["n_test"], seeds["calibration"], args.n_jobs)
     X_hi, y_hi, _ = simulate({"log10_m500_min": HIGH_MASS_MIN}, cfg["n_test"], seeds["calibration_high_mass"],
                              args.n_jobs)
-    X_pool, y_pool = ClusterSample.concat([X_cal, X_hi]), np.concatenate([y_cal, y_hi])
-    _log(f"calibration mocks: {len(y_cal)} clusters of the training population, {len(y_hi)} above "
-         f"10^{HIGH_MASS_MIN} ({int(np.sum(y_pool > HINGE))} of the pooled set above the hinge)")
     n_more = (CALIBRATION_SCALE - 1) * cfg["n_test"]
     X_cal2, y_cal2, _ = simulate({}, n_more, seeds["calibration_extra"], args.n_jobs)
     X_hi2, y_hi2, _ = simulate({"log10_m500_min": HIGH_MASS_MIN}, n_more, seeds["calibration_high_mass_extra"],
                                args.n_jobs)
-    X_large = ClusterSample.concat([X_pool, X_cal2, X_hi2])
-    y_large = np.concatenate([y_pool, y_cal2, y_hi2])
-    # which mock each calibration cluster came from, in the order of the seeds above: 0 calibration, 1 high mass,
-    # 2 calibration extra, 3 high mass extra (the pooled set is 0-1, the large one all four)
-    calibration_source = np.repeat(np.arange(4), [len(y_cal), len(y_hi), len(y_cal2), len(y_hi2)])
-    del X_cal2, X_hi2
-    _log(f"large calibration set: {len(y_large)} clusters ({len(y_cal) + len(y_cal2)} of the training population, "
-         f"{int(np.sum(y_large > HINGE))} above the hinge)")
+    X_large = ClusterSample.concat([X_cal, X_hi, X_cal2, X_hi2])
+    y_large = np.concatenate([y_cal, y_hi, y_cal2, y_hi2])
+    del X_cal, X_hi, X_cal2, X_hi2
+    # the raw ensemble on every calibration cluster, saved, so other responses can be fitted without retraining
+    # (--refit); which mock each came from is in the order of the seeds above (see CALIBRATIONS)
+    saved = dict(zip(("calibration__mean", "calibration__std"), predict_mean_std(frozen, X_large, "population_shift")))
+    saved.update(calibration__y_true=y_large, calibration__z=np.asarray(X_large["z"], dtype=np.float64),
+                 calibration__source=np.repeat(np.arange(4), [len(y_cal), len(y_hi), len(y_cal2), len(y_hi2)]))
+    del X_large
+    pooled = np.isin(saved["calibration__source"], (0, 1))
+    _log(f"calibration mocks: {len(y_cal)} clusters of the training population, {len(y_hi)} above "
+         f"10^{HIGH_MASS_MIN} ({int(np.sum(y_large[pooled] > HINGE))} of the pooled set above the hinge); "
+         f"large set {len(y_large)} ({int(np.sum(y_large > HINGE))} above the hinge)")
     models = {
         "ensemble_training_prior": PriorCorrectedRegressor(frozen, target="training").fit(X_tr, y_tr),
         "ensemble_flat_prior": PriorCorrectedRegressor(frozen, target="flat").fit(X_tr, y_tr),
         "ensemble_flat_weights": weighted,
     }
-    hinged, hinged_z = {"hinge": HINGE}, {"hinge": HINGE, "bend_degree": 1}
-    calibrations = {  # name: (calibration set, MassCalibratedRegressor settings)
-        "ensemble_fixed_mass": ((X_cal, y_cal), {}),
-        "ensemble_fixed_mass_pooled": ((X_pool, y_pool), {}),
-        "ensemble_fixed_mass_hinge": ((X_pool, y_pool), hinged),
-        "ensemble_fixed_mass_hinge_z": ((X_pool, y_pool), hinged_z),
-        "ensemble_fixed_mass_hinge_large": ((X_large, y_large), hinged),
-        "ensemble_fixed_mass_hinge_z_large": ((X_large, y_large), hinged_z),
-    }
-    refused = {}
-    for name, ((X_c, y_c), kw) in calibrations.items():
-        try:
-            models[name] = MassCalibratedRegressor(frozen, min_slope=cfg["min_slope"], **kw).fit(X_c, y_c)
-        except ValueError as exc:  # a response it will not invert: reported, the other rows go on
-            refused[name] = str(exc)
-            _log(f"{name} refused: {exc}")
+    calibrated, refused = fit_calibrations(saved, cfg["min_slope"])
+    models.update(calibrated)
     models["count_rate"] = baseline
     active = [m for m in MODELS if m in models]
-    bends = {k: models[k].coef_[6:].tolist() for k in active if "hinge" in k}
-    _log(f"hinged responses, slope change above 10^{HINGE} (c + c' log(1+z)): {bends}")
-    del X_cal, X_hi, X_pool
     del X_tr
 
-    # the raw ensemble on every calibration cluster, so other responses can be fitted later without retraining
-    saved = dict(zip(("calibration__mean", "calibration__std"), predict_mean_std(frozen, X_large, "population_shift")))
-    saved.update(calibration__y_true=y_large, calibration__z=np.asarray(X_large["z"], dtype=np.float64),
-                 calibration__source=calibration_source)
-    results, diags = {}, {}
-    del X_large
     for name, desc, kw in MOCKS:
-        X, y, t_sim = simulate(kw, cfg["n_test"], seeds["test"], args.n_jobs)
+        X, y, _ = simulate(kw, cfg["n_test"], seeds["test"], args.n_jobs)
         z = np.asarray(X["z"], dtype=np.float64)
-        results[name] = {"description": desc, "overrides": _overrides(kw), "simulate_s": t_sim}
-        preds = {}
         for model_name, (mean, std) in predict_all(models, frozen, X, z).items():
-            preds[model_name] = mean
             saved[f"{name}__{model_name}__mean"], saved[f"{name}__{model_name}__std"] = mean, std
-            results[name][model_name], diags[(name, model_name)] = evaluate(y, z, mean, std, cfg["min_count"])
         saved[f"{name}__y_true"], saved[f"{name}__z"] = y, z
-        if name == "reference":
-            ref = (y, preds)
-        _log(f"{name}: " + ", ".join(
-            f"{m} scatter {100 * results[name][m]['scatter']:.1f}% slope {results[name][m]['slope']:.2f}"
-            for m in active))
 
     import platform
 
     from _provenance import git_revision
     from skcluster import __version__
 
-    git = git_revision()
     report = {
-        "command": command, "config": cfg, "seeds": seeds, "version": __version__, "git": git,
+        "command": command, "config": cfg, "seeds": seeds, "version": __version__, "git": git_revision(),
         "cpu": platform.processor() or platform.machine(),
-        "train_seconds": t_train, "total_seconds": time.perf_counter() - t_start,
-        "results": results,
-        "models": active, "refused": refused,
-        "scatter_ratios_reference": {
-            f"{a} / {b}": _ratio(ref[0], ref[1][a], ref[1][b])
-            for a, b in (("ensemble_flat_prior", "ensemble_training_prior"),
-                         ("ensemble_flat_weights", "ensemble_training_prior"),
-                         ("ensemble_flat_weights", "ensemble_flat_prior"),
-                         ("ensemble_fixed_mass", "ensemble_training_prior"),
-                         ("ensemble_fixed_mass", "ensemble_flat_prior"),
-                         ("ensemble_fixed_mass_hinge", "ensemble_training_prior"),
-                         ("ensemble_fixed_mass_hinge", "ensemble_fixed_mass"),
-                         ("ensemble_fixed_mass_hinge_z", "ensemble_training_prior"),
-                         ("ensemble_fixed_mass_hinge_z", "ensemble_fixed_mass_hinge"),
-                         ("ensemble_fixed_mass_hinge_z_large", "ensemble_training_prior"),
-                         ("ensemble_fixed_mass_hinge_z_large", "ensemble_fixed_mass_hinge"))
-            if a in models and b in models},
-        "weights_effective_sample_size": weighted.effective_sample_size_,
-        "hinge_slope_change": bends,
+        "train_seconds": t_train, "weights_effective_sample_size": weighted.effective_sample_size_,
+        "total_seconds": time.perf_counter() - t_start,
     }
+    write_report(out, report, saved, models, refused)
+    _log(f"done in {time.perf_counter() - t_start:.0f} s; results in {out}")
+
+
+def write_report(out, report, saved, calibrations, refused):
+    """Score every model on every test mock from ``saved`` predictions; write the JSON, markdown, npz and figures.
+
+    ``report`` carries the run's provenance; ``calibrations`` (the fitted
+    models, of which the fixed-mass calibrations give their coefficients)
+    and ``refused`` (name: why) say which calibration rows exist.
+    """
+    cfg = report["config"]
+    active = [m for m in MODELS if f"reference__{m}__mean" in saved]
+    results, diags, preds = {}, {}, {}
+    for name, desc, kw in MOCKS:
+        y, z = saved[f"{name}__y_true"], saved[f"{name}__z"]
+        results[name] = {"description": desc, "overrides": _overrides(kw)}
+        for m in active:
+            mean, std = saved[f"{name}__{m}__mean"], saved[f"{name}__{m}__std"]
+            results[name][m], diags[(name, m)] = evaluate(y, z, mean, std, cfg["min_count"])
+        _log(f"{name}: " + ", ".join(
+            f"{m} scatter {100 * results[name][m]['scatter']:.1f}% slope {results[name][m]['slope']:.2f}"
+            for m in active))
+    y_ref = saved["reference__y_true"]
+    ref = {m: saved[f"reference__{m}__mean"] for m in active}
+    bends = {k: calibrations[k].coef_[6:].tolist() for k in active if "hinge" in k}
+    _log(f"hinged responses, slope change above 10^{HINGE} (c + c' log(1+z)): {bends}")
+    report = dict(report, results=results, models=active, refused=refused, hinge_slope_change=bends,
+                  slope_redshift_ranges={k: calibrations[k].slope_redshift_ranges_ for k in active
+                                         if "hinge" in k})
+    report["scatter_ratios_reference"] = {
+        f"{a} / {b}": _ratio(y_ref, ref[a], ref[b])
+        for a, b in (("ensemble_flat_prior", "ensemble_training_prior"),
+                     ("ensemble_flat_weights", "ensemble_training_prior"),
+                     ("ensemble_flat_weights", "ensemble_flat_prior"),
+                     ("ensemble_fixed_mass", "ensemble_training_prior"),
+                     ("ensemble_fixed_mass", "ensemble_flat_prior"),
+                     ("ensemble_fixed_mass_hinge", "ensemble_training_prior"),
+                     ("ensemble_fixed_mass_hinge", "ensemble_fixed_mass"),
+                     ("ensemble_fixed_mass_hinge_z", "ensemble_training_prior"),
+                     ("ensemble_fixed_mass_hinge_z", "ensemble_fixed_mass_hinge"),
+                     ("ensemble_fixed_mass_hinge_z_large", "ensemble_training_prior"),
+                     ("ensemble_fixed_mass_hinge_z_large", "ensemble_fixed_mass_hinge"))
+        if a in ref and b in ref}
     np.savez_compressed(out / "predictions.npz", **saved)
     (out / "population_shift.json").write_text(json.dumps(report, indent=1, default=float))
     md = markdown(report)
@@ -356,7 +412,30 @@ def main(argv=None):
                             title=model_name.replace("_", " "), min_count=cfg["min_count"])
         fig.savefig(out / f"transfer_{model_name}.png", dpi=130)
     print(md)
-    _log(f"done in {report['total_seconds']:.0f} s; results in {out}")
+
+
+def refit(source, out, command):
+    """The fixed-mass calibrations fitted again on a finished run's saved predictions; the other rows as they were.
+
+    Minutes instead of the run's half hour: for trying another response
+    (``CALIBRATIONS``, ``MassCalibratedRegressor``) on the same fitted
+    ensemble, calibration clusters and test mocks.
+    """
+    saved = dict(np.load(source / "predictions.npz"))
+    base = json.loads((source / "population_shift.json").read_text())
+    for key in [k for k in saved if any(f"__{c}__" in k for c in CALIBRATIONS)]:
+        del saved[key]
+    models, refused = fit_calibrations(saved, base["config"]["min_slope"])
+    for name, _, _ in MOCKS:
+        raw = saved[f"{name}__ensemble_training_prior__mean"], saved[f"{name}__ensemble_training_prior__std"]
+        for m, model in models.items():
+            saved[f"{name}__{m}__mean"], saved[f"{name}__{m}__std"] = model.calibrate(*raw, saved[f"{name}__z"])
+    from _provenance import git_revision
+
+    report = {k: base[k] for k in ("config", "seeds", "version", "git", "cpu", "train_seconds",
+                                   "weights_effective_sample_size")}
+    report.update(command=command, git_calibration=git_revision(), refit_of=base["command"])
+    write_report(out, report, saved, models, refused)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Benchmark scripts: pairing two saved runs on the same test clusters (paired_ratio.py); per-mass-bin ratios (mass_bins.py); the training-levers smoke run."""
+"""Benchmark scripts: pairing two saved runs on the same test clusters (paired_ratio.py); per-mass-bin ratios (mass_bins.py); the training-levers smoke run; population_shift.py --refit on a saved run."""
 
 import importlib.util
 from pathlib import Path
@@ -87,3 +87,49 @@ def test_mass_bins_scores_each_model_against_the_count_rate_per_bin_of_true_mass
     with pytest.raises(SystemExit):
         mb.main([str(tmp_path / "none.npz")])
     assert "no count_rate" in capsys.readouterr().err
+
+
+def test_population_shift_refit_fits_the_calibrations_again_on_a_saved_run(tmp_path, monkeypatch, capsys):
+    """--refit: a finished run's saved predictions (here synthetic: a network whose response to the true mass has
+    slope 0.7) give the fixed-mass rows again, with no training; the other rows are copied."""
+    import json
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    ps = _script("population_shift")
+    rng = np.random.default_rng(2)
+
+    def network(m):
+        return 14.0 + 0.7 * (m - 14.0) + rng.normal(0.0, 0.05, m.size), np.full(m.size, 0.08)
+
+    saved = {}
+    m_cal = np.concatenate([rng.normal(13.9, 0.3, 800), rng.uniform(14.3, 15.0, 400)])
+    saved["calibration__mean"], saved["calibration__std"] = network(m_cal)
+    saved.update(calibration__y_true=m_cal, calibration__z=rng.uniform(0.05, 1.0, m_cal.size),
+                 calibration__source=np.repeat([0, 1, 2, 3], [400, 200, 400, 200]))
+    for name, _, _ in ps.MOCKS:
+        m = rng.uniform(13.4, 14.8, 400)
+        saved[f"{name}__y_true"], saved[f"{name}__z"] = m, rng.uniform(0.05, 1.0, m.size)
+        raw = network(m)
+        saved[f"{name}__ensemble_training_prior__mean"], saved[f"{name}__ensemble_training_prior__std"] = raw
+        saved[f"{name}__count_rate__mean"], saved[f"{name}__count_rate__std"] = m + rng.normal(0, 0.1, m.size), \
+            np.full(m.size, 0.1)
+    run = tmp_path / "run"
+    run.mkdir()
+    np.savez(run / "predictions.npz", **saved)
+    base = {"command": "python benchmarks/population_shift.py", "version": "x", "git": "abc", "cpu": "x86_64",
+            "seeds": {}, "train_seconds": 1.0, "weights_effective_sample_size": 1.0,
+            "config": dict(ps.SIZES["default"], min_count=50)}
+    (run / "population_shift.json").write_text(json.dumps(base))
+    ps.main(["--refit", str(run), "--out", str(tmp_path / "refit")])
+    report = json.loads((tmp_path / "refit" / "population_shift.json").read_text())
+    assert report["refit_of"] == base["command"] and report["refused"] == {}
+    assert report["models"] == ["ensemble_training_prior", *ps.CALIBRATIONS, "count_rate"]
+    ref = report["results"]["reference"]
+    assert ref["ensemble_training_prior"]["slope"] == pytest.approx(0.7, abs=0.03)
+    for name in ps.CALIBRATIONS:  # calibrated at fixed true mass: the 1:1 slope
+        assert ref[name]["slope"] == pytest.approx(1.0, abs=0.04), name
+    md = (tmp_path / "refit" / "population_shift.md").read_text()
+    assert "fitted again" in md and "| reference | ensemble_fixed_mass_hinge |" in md
+    with pytest.raises(SystemExit):
+        ps.main(["--refit", str(run), "--out", str(run)])
+    assert "another --out" in capsys.readouterr().err
