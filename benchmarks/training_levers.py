@@ -51,6 +51,9 @@ VARIANTS = {
     "wide": {"channels": (24, 48, 96), "dense": (128,)},
     # the benchmark's hybrid row: the detection catalogue's scalars beside z and the profile
     "hybrid": {"extra_scalars": HYBRID_SCALARS},
+    # the hybrid row trained longer: its members stopped earlier than the standard model's (were the strong
+    # scalars fitted before the image was read?)
+    "hybrid_patience_30": {"extra_scalars": HYBRID_SCALARS, "patience": 30, "max_epochs": 120},
     # not a network: boosted trees on the hybrid row's scalars (GBM_VARIANTS)
     "gbm_hybrid_inputs": {"extra_scalars": HYBRID_SCALARS},
 }
