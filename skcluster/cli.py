@@ -422,8 +422,9 @@ def build_parser():
                         "population")
     p.add_argument("--calibration-clusters", type=_positive_int, default=None, metavar="N",
                    help="with the fixed-mass prior on the built-in mock: a fresh mock of N clusters of the "
-                        "training population (another seed) calibrates the response (default: a third of "
-                        "the training clusters, at least the 12 a calibration needs)")
+                        "training population and N more whose lowest mass is raised to 10^14.3 Msun (other "
+                        "seeds) calibrate the response, which may bend above 10^14.4 Msun (default: a third "
+                        "of the training clusters, at least the 12 a calibration needs)")
     p.add_argument("--calibration-fraction", type=_open_fraction, default=None, metavar="F",
                    help="with the fixed-mass prior on your own clusters (--data, --catalog): the share of "
                         "them held out of training to calibrate the response (default 0.3)")
@@ -730,14 +731,18 @@ def _train_data(args):
     return data.X, data.y, f"{len(data.y)} mock clusters ({survey}, seed {args.seed})"
 
 
-def _simulate(args, n, random_state):
-    """(mock survey, its depth in words) of ``n`` clusters of the training population of --survey."""
+def _simulate(args, n, random_state, **overrides):
+    """(mock survey, its depth in words) of ``n`` clusters of the training population of --survey.
+
+    ``overrides``: :class:`~skcluster.datasets.SurveyParameters` changed from
+    the training population (the calibration's high-mass mock).
+    """
     from .datasets import make_survey
 
     with _input_errors():
         size = max(20.0, float(args.size_arcmin))  # the mock's box; BandBinner cuts the centre
         survey = args.survey or "efeds"
-        kw = dict(n_jobs=args.n_jobs, verbose=not args.quiet, size_arcmin=size)
+        kw = dict(n_jobs=args.n_jobs, verbose=not args.quiet, size_arcmin=size, **overrides)
         if survey == "erosita" and args.depth_strata > 1:
             from .datasets import make_depth_balanced_survey
 
@@ -760,12 +765,16 @@ def _without_fixed_mass(args, reason):
 
 
 def _calibration_set(args, X, y, what):
-    """(X_train, y_train, (X_cal, y_cal) or None, what) for the fixed-mass prior.
+    """(X_train, y_train, (X_cal, y_cal, response) or None, what) for the fixed-mass prior.
 
-    The built-in mock: a fresh mock of the training population (seed
-    derived from --seed). Clusters read from files: a random share held out
-    of training. None (with a warning, or an error if --prior fixed-mass was
-    asked for) where the calibration set would be too small.
+    The built-in mock: a fresh mock of the training population pooled with
+    as many clusters of one whose lowest mass is raised (seeds derived from
+    --seed), and the response that may bend above the hinge
+    (``MOCK_CALIBRATION_RESPONSE``). Clusters read from files: a random
+    share held out of training, and a straight response (they hold no
+    sample of massive clusters to measure the bend on). None (with a
+    warning, or an error if --prior fixed-mass was asked for) where the
+    calibration set would be too small.
     """
     import numpy as np
 
@@ -786,11 +795,20 @@ def _calibration_set(args, X, y, what):
     if own:
         order = np.random.default_rng(args.seed).permutation(n)
         cal, train = np.sort(order[:n_cal]), np.sort(order[n_cal:])
-        return X[train], y[train], (X[cal], y[cal]), f"{what} ({n - n_cal} trained on, {n_cal} held out to calibrate)"
+        return (X[train], y[train], (X[cal], y[cal], {}),
+                f"{what} ({n - n_cal} trained on, {n_cal} held out to calibrate)")
+    from .calibration import MOCK_CALIBRATION_HIGH_MASS_MIN, MOCK_CALIBRATION_RESPONSE
+    from .sample import ClusterSample
+
     if not args.quiet:
-        print(f"simulating {n_cal} calibration clusters of the training population", file=sys.stderr)
+        print(f"simulating {n_cal} calibration clusters of the training population and {n_cal} above "
+              f"10^{MOCK_CALIBRATION_HIGH_MASS_MIN} Msun", file=sys.stderr)
     data, _ = _simulate(args, n_cal, np.random.SeedSequence([args.seed, 1]))
-    return X, y, (data.X, data.y), f"{what}, calibrated on {n_cal} more"
+    massive, _ = _simulate(args, n_cal, np.random.SeedSequence([args.seed, 2]),
+                           log10_m500_min=MOCK_CALIBRATION_HIGH_MASS_MIN)
+    return (X, y, (ClusterSample.concat([data.X, massive.X]), np.concatenate([data.y, massive.y]),
+                   MOCK_CALIBRATION_RESPONSE),
+            f"{what}, calibrated on {n_cal} more and {n_cal} above 10^{MOCK_CALIBRATION_HIGH_MASS_MIN}")
 
 
 def _check_calibration_options(args):
@@ -823,8 +841,9 @@ def _mass_model(args, pipe, X, y, calibration):
 
         # cut-out images are read by the same steps after the event binner (_fit_on_images)
         reader = Pipeline([(pipe.steps[0][0], "passthrough"), *pipe.steps[1:]]) if "images" in X else pipe
+        X_cal, y_cal, response = calibration
         try:
-            model = MassCalibratedRegressor(FrozenEstimator(reader)).fit(*calibration)
+            model = MassCalibratedRegressor(FrozenEstimator(reader), **response).fit(X_cal, y_cal)
             model.estimator = model.estimator_ = FrozenEstimator(pipe)  # the same predictions
             return model, prior
         except ValueError as exc:

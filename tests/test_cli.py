@@ -419,6 +419,22 @@ def test_train_on_the_depth_balanced_erosita_mock(tmp_path, capsys):
     assert not (tmp_path / "x.skc").exists()
 
 
+def test_built_in_mock_calibration_pools_massive_clusters_and_lets_the_response_bend():
+    """On the built-in mock, train's calibration set is the training population pooled with as many clusters above
+    10^14.3, and the response may bend above 10^14.4 with z; held-out clusters of the user's own get a straight one."""
+    from skcluster.calibration import MOCK_CALIBRATION_HIGH_MASS_MIN, MOCK_CALIBRATION_RESPONSE
+
+    args = cli.build_parser().parse_args(["train", *_WEAK, "--calibration-clusters", "30", "--out", "m.skc"])
+    X, y, (X_cal, y_cal, response), what = cli._calibration_set(args, "X", "y", "the mock")
+    assert (X, y) == ("X", "y") and response == MOCK_CALIBRATION_RESPONSE
+    assert len(y_cal) == X_cal.shape[0] == 60 and "calibrated on 30 more and 30 above 10^14.3" in what
+    assert np.sum(y_cal >= MOCK_CALIBRATION_HIGH_MASS_MIN) >= 30
+    own = cli.build_parser().parse_args(["train", "--data", "somewhere", "--out", "m.skc"])
+    rows = np.arange(40.0)
+    _, _, (_, _, response), _ = cli._calibration_set(own, rows, rows, "your clusters")
+    assert response == {}
+
+
 # ---------------------------------------------------------------------------
 # skcluster train's default prior: masses calibrated at fixed true mass
 # ---------------------------------------------------------------------------
@@ -436,7 +452,7 @@ def test_train_default_falls_back_to_the_flat_prior_with_a_warning_and_explicit_
     assert main(["train", *_WEAK, "--out", str(out)]) == EXIT_OK
     captured = capsys.readouterr()
     assert "cannot calibrate the model at fixed mass" in captured.err and "'flat' prior instead" in captured.err
-    assert "carry the 'flat' prior" in captured.out and "calibrated on 14 more" in captured.out
+    assert "carry the 'flat' prior" in captured.out and "calibrated on 14 more and 14 above 10^14.3" in captured.out
     model = persist.load(out)
     assert model.mass_prior_ == "flat"
     # the mock's detected point sources are masked by default, as predict --point-sources masks a catalogue
@@ -475,12 +491,12 @@ def test_fixed_mass_wrapping_of_a_trained_pipeline_from_events_and_from_images()
         pipe.fit(data.X, data.y)
     y_cal = known_response_masses(pipe.predict(data.X))  # any network can be inverted on these
     args = types.SimpleNamespace(prior=None)
-    model, prior = cli._mass_model(args, pipe, data.X, data.y, (data.X, y_cal))
+    model, prior = cli._mass_model(args, pipe, data.X, data.y, (data.X, y_cal, {}))
     assert prior == "fixed-mass" and isinstance(model, MassCalibratedRegressor)
     assert model.estimator_.estimator is pipe and model.mass_prior_ == "fixed-mass"
     np.testing.assert_allclose(model.predict(data.X), y_cal, atol=0.05)
     images = pipe.steps[0][1].transform(data.X)
-    from_images, _ = cli._mass_model(args, pipe, images, data.y, (images, y_cal))
+    from_images, _ = cli._mass_model(args, pipe, images, data.y, (images, y_cal, {}))
     assert from_images.estimator_.estimator is pipe  # saved with the binner: predicts from events
     np.testing.assert_allclose(from_images.coef_, model.coef_, rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(from_images.predict(data.X), model.predict(data.X), atol=1e-9)
