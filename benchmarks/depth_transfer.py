@@ -94,6 +94,8 @@ def main(argv=None):
     ap.add_argument("--n-train", type=int, default=None, metavar="N",
                     help="training clusters of the mixed-depth model (default: the size's, 2400; the "
                          "single-depth models keep that default)")
+    ap.add_argument("--n-test", type=int, default=None, metavar="N",
+                    help="test clusters per depth (default: the size's, 300)")
     ap.add_argument("--mask-point-sources", action="store_true",
                     help="mask the mock's detected point sources in the images (as skcluster train does)")
     ap.add_argument("--hybrid", action="store_true",
@@ -107,6 +109,7 @@ def main(argv=None):
     cfg["profile"] = not args.no_profile
     cfg["balance_depth"] = args.balance_depth
     cfg["n_train_mixed"] = args.n_train or cfg["n_train"]
+    cfg["n_test"] = args.n_test or cfg["n_test"]
     cfg["mask_point_sources"] = args.mask_point_sources
     cfg["extra_scalars"] = HYBRID_SCALARS if args.hybrid else ("exposure",)
     out = Path(args.out)
