@@ -55,7 +55,8 @@ MIN_CALIBRATION_CLUSTERS = 12
 #: a response that may bend above ``MOCK_CALIBRATION_HINGE`` with a change of slope linear in log(1 + z)
 #: (``MassCalibratedRegressor(hinge=MOCK_CALIBRATION_HINGE, bend_degree=1)``). The hinge is where the residuals of
 #: a straight response rose on massive clusters in that benchmark; the bend is the one that kept every
-#: 50-cluster mass bin within 0.05 dex on the mocks whose physics is the training population's (two seeds).
+#: 50-cluster mass bin within 0.05 dex there on the mocks whose physics is the training population's (another
+#: mass function, selection or redshift range; three seeds, the third run as a check after it was chosen).
 MOCK_CALIBRATION_HIGH_MASS_MIN = 14.3
 MOCK_CALIBRATION_HINGE = 14.4
 MOCK_CALIBRATION_RESPONSE = {"hinge": MOCK_CALIBRATION_HINGE, "bend_degree": 1}
@@ -368,7 +369,7 @@ class MassCalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
         The smallest response slope ``b(u)`` accepted over the calibration
         redshifts; below it the model barely responds to mass and the
         inversion would amplify its noise without bound (``fit`` raises).
-    hinge : float or None, default=None
+    hinge : float, sequence of float or None, default=None
         A log10 M500c/Msun above which the response may bend: ``g`` gains
         ``c (m - hinge)_+`` (one coefficient, the same at every redshift),
         so the slope is ``b(u)`` below the hinge and ``b(u) + c`` above it,
@@ -388,6 +389,10 @@ class MassCalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
         (``SurveyParameters(log10_m500_min=...)``) pooled with one of the
         training population. Pooling is allowed because the response at
         fixed true mass and redshift does not depend on the mass function.
+        A sequence of masses gives a response that may bend at each (its
+        own change of slope per hinge; the inversion is piecewise linear
+        over the segments between them), e.g. also where a flux limit
+        flattens the response of the faintest, lowest-mass clusters.
     bend_degree : int, default=0
         With a ``hinge``: the change of slope is a polynomial of this
         degree in ``u`` (0: one constant ``c``; 1: ``c + c' u``; at most 2).
@@ -398,9 +403,10 @@ class MassCalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
     Attributes
     ----------
     estimator_ : estimator
-    coef_ : ndarray of shape (6,) or (7 + bend_degree,)
+    coef_ : ndarray of shape (6 + n_hinges * (1 + bend_degree),)
         ``a(u) = c0 + c1 u + c2 u^2``, ``b(u) = c3 + c4 u + c5 u^2``; with a
-        ``hinge``, the change of slope above it is ``c6 + c7 u + ...``.
+        ``hinge``, the change of slope above it is ``c6 + c7 u + ...`` (then
+        the next hinge's, in ascending order).
     pivot_ : float
         ``m_0``, the mean calibration mass.
     scale_ : float
@@ -408,9 +414,10 @@ class MassCalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
     redshift_range_ : (float, float)
         Calibration redshifts (outside them ``a`` and ``b`` are held at
         their values at the nearer end).
-    slope_redshift_ranges_ : ((float, float), (float, float))
-        The redshifts over which the slope below and the slope above the
-        hinge are used (``redshift_range_`` twice without a hinge).
+    slope_redshift_ranges_ : tuple of (float, float)
+        The redshifts over which the slope below the (first) hinge and the
+        slope above each hinge are used (``redshift_range_`` alone without
+        a hinge).
     n_calibration_ : int
     mass_prior_ : str
         ``"fixed-mass"``: what the masses carry (no population prior), as
@@ -432,15 +439,29 @@ class MassCalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
         c = self.coef_
         return c[0] + c[1] * u + c[2] * u**2, c[3] + c[4] * u + c[5] * u**2
 
+    def _knots(self):
+        """The hinge masses, ascending (empty without a hinge)."""
+        return () if self.hinge is None else tuple(sorted(float(k) for k in np.atleast_1d(self.hinge)))
+
     def _slopes(self, u):
-        """The response's slope below and above the hinge at u = log(1 + z), each held beyond its side's redshifts."""
-        # files written before the per-side ranges existed used the whole calibration range for both
-        below, above = getattr(self, "slope_redshift_ranges_", (self.redshift_range_,) * 2)
+        """The response's slope on each mass segment (below the first hinge, above each) at u = log(1 + z).
+
+        Each is held beyond the redshifts of its segment's calibration
+        clusters (``slope_redshift_ranges_``).
+        """
         c = self.coef_
-        ub, ua = (np.clip(u, *np.log1p(r)) for r in (below, above))
-        b_below = c[3] + c[4] * ub + c[5] * ub**2
-        b_above = c[3] + c[4] * ua + c[5] * ua**2 + sum(k * ua**i for i, k in enumerate(c[6:]))
-        return b_below, b_above
+        n = len(self._knots())
+        # files written before the per-segment ranges existed used the whole calibration range for all
+        ranges = getattr(self, "slope_redshift_ranges_", (self.redshift_range_,) * (n + 1))
+        per_knot = (c.size - 6) // max(n, 1)
+        slopes = []
+        for j, r in enumerate(ranges):
+            v = np.clip(u, *np.log1p(r))
+            slope = c[3] + c[4] * v + c[5] * v**2
+            for i in range(j):  # the changes of slope at the hinges below this segment
+                slope = slope + sum(k * v**d for d, k in enumerate(c[6 + i * per_knot:6 + (i + 1) * per_knot]))
+            slopes.append(slope)
+        return slopes
 
     def fit(self, X, y, **fit_params):
         """Fit (or take) the model, then its response at fixed true mass on the calibration rows."""
@@ -456,33 +477,31 @@ class MassCalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
             raise ValueError(f"{where}: bend_degree must be 0, 1 or 2, got {self.bend_degree!r}")
         if self.bend_degree and self.hinge is None:
             raise ValueError(f"{where}: bend_degree={self.bend_degree} shapes the bend above a hinge; give a hinge")
-        if self.hinge is not None:
-            hinge = float(self.hinge)
-            if not np.isfinite(hinge):
-                raise ValueError(f"{where}: hinge must be a finite log10 M500c/Msun, got {self.hinge!r}")
-            n_above = int(np.sum(y_cal > hinge))
+        knots = self._knots()
+        if not all(np.isfinite(knots)):
+            raise ValueError(f"{where}: hinge must be finite log10 M500c/Msun, got {self.hinge!r}")
+        for knot in knots:
+            n_above = int(np.sum(y_cal > knot))
             if n_above < MIN_CALIBRATION_CLUSTERS:
                 raise ValueError(
-                    f"{where}: hinge={hinge} has {n_above} calibration clusters above it (need at least "
+                    f"{where}: hinge={knot} has {n_above} calibration clusters above it (need at least "
                     f"{MIN_CALIBRATION_CLUSTERS}); calibrate on more massive clusters or lower the hinge")
         mean, std = predict_mean_std(est, X_cal, where)
         u = np.log1p(z)
         self.pivot_ = float(np.mean(y_cal))
         d = y_cal - self.pivot_
         columns = [np.ones_like(u), u, u**2, d, d * u, d * u**2]
-        if self.hinge is not None:
-            columns += [np.maximum(y_cal - hinge, 0.0) * u**k for k in range(int(self.bend_degree) + 1)]
+        for knot in knots:
+            columns += [np.maximum(y_cal - knot, 0.0) * u**k for k in range(int(self.bend_degree) + 1)]
         self.coef_, *_ = np.linalg.lstsq(np.column_stack(columns), mean, rcond=None)
         self.redshift_range_ = (float(z.min()), float(z.max()))
-        self.slope_redshift_ranges_ = (self.redshift_range_,) * 2
-        checks = (("", 0),)
-        if self.hinge is not None:
-            upper = y_cal > hinge
-            self.slope_redshift_ranges_ = tuple(
-                tuple(float(q) for q in np.quantile(z[side], [SIDE_QUANTILE, 1.0 - SIDE_QUANTILE]))
-                if side.any() else self.redshift_range_ for side in (~upper, upper))
-            checks = (("", 0), (" above the hinge", 1))
-        for part, k in checks:
+        # with hinges, each segment's slope is used over the redshifts of its own calibration clusters
+        segment = np.searchsorted(np.asarray(knots), y_cal, side="left")  # 0: below the first hinge
+        self.slope_redshift_ranges_ = tuple(
+            tuple(float(q) for q in np.quantile(z[segment == k], [SIDE_QUANTILE, 1.0 - SIDE_QUANTILE]))
+            if knots and np.any(segment == k) else self.redshift_range_ for k in range(len(knots) + 1))
+        for k in range(len(knots) + 1):
+            part = "" if k == 0 else f" above the hinge at {knots[k - 1]:g}" if len(knots) > 1 else " above the hinge"
             grid = np.linspace(*np.log1p(self.slope_redshift_ranges_[k]), 64)
             slope = self._slopes(grid)[k]
             if slope.min() < self.min_slope:
@@ -503,11 +522,17 @@ class MassCalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
         a, b = self._response(u)
         if self.hinge is None:
             return self.pivot_ + (mean - a) / b, self.scale_ * std / np.abs(b)
-        # piecewise-linear inversion about the response at the hinge, which splits the predictions
-        at_hinge = a + b * (float(self.hinge) - self.pivot_)
-        b_below, b_above = self._slopes(u)
-        slope = np.where(mean > at_hinge, b_above, b_below)
-        return float(self.hinge) + (mean - at_hinge) / slope, self.scale_ * std / np.abs(slope)
+        # piecewise-linear inversion: the responses at the hinges split the predictions into segments
+        knots = self._knots()
+        slopes = self._slopes(u)
+        at_knot = [a + b * (knots[0] - self.pivot_)]
+        for j in range(1, len(knots)):
+            at_knot.append(at_knot[-1] + slopes[j] * (knots[j] - knots[j - 1]))
+        segment = np.sum([mean > r for r in at_knot], axis=0)  # 0: below the first hinge's response
+        k = np.maximum(segment - 1, 0)  # the hinge each prediction is measured from
+        slope = np.choose(segment, slopes)
+        origin = np.choose(k, at_knot)
+        return np.asarray(knots)[k] + (mean - origin) / slope, self.scale_ * std / np.abs(slope)
 
     def calibrate(self, mean, std, z):
         """The calibrated (mean, std) of the wrapped model's predictions ``mean``, ``std`` at redshifts ``z``.

@@ -279,13 +279,15 @@ def test_mass_calibrated_model_round_trips_through_a_model_file(tmp_path):
     rng = np.random.default_rng(3)
     X, m = _mock(rng, 600, peaked=True)
     inner = make_pipeline(ColumnsToArray(columns=["x", "z"]), BayesianRidge()).fit(X[:300], m[:300])
-    model = MassCalibratedRegressor(FrozenEstimator(inner)).fit(X[300:], m[300:])
     trusted = ["sklearn.linear_model._bayes:BayesianRidge"]  # the test's member, not in the allow-list
-    persist.save(model, tmp_path / "cal.skc", trusted=trusted)
-    back = persist.load(tmp_path / "cal.skc", trusted=trusted)
-    a, b = model.predict(X, return_std=True), back.predict(X, return_std=True)
-    np.testing.assert_allclose(a[0], b[0])
-    np.testing.assert_allclose(a[1], b[1])
+    for kw in ({}, {"hinge": (13.6, 14.2), "bend_degree": 1, "min_slope": -np.inf}):  # straight; two hinges
+        model = MassCalibratedRegressor(FrozenEstimator(inner), **kw).fit(X[300:], m[300:])
+        persist.save(model, tmp_path / "cal.skc", trusted=trusted, overwrite=True)
+        back = persist.load(tmp_path / "cal.skc", trusted=trusted)
+        assert back.get_params()["hinge"] == kw.get("hinge")
+        a, b = model.predict(X, return_std=True), back.predict(X, return_std=True)
+        np.testing.assert_allclose(a[0], b[0])
+        np.testing.assert_allclose(a[1], b[1])
 
 
 class _BendGrowingWithZ(RegressorMixin, BaseEstimator):
@@ -385,3 +387,43 @@ def test_mass_calibration_holds_each_slope_beyond_its_own_clusters():
     for lo in (13.6, 13.8, 14.0, 14.2, 14.4, 14.6, 14.8):
         sel = (mt >= lo) & (mt < lo + 0.2)
         assert abs(np.mean(mean[sel] - mt[sel])) < 0.03, lo
+
+
+class _TwoBends(RegressorMixin, BaseEstimator):
+    """Flatter below 10^13.5 (slope 0.6), 1 between, steeper above 10^14.4 (slope 1.5)."""
+
+    def fit(self, X, y):
+        return self
+
+    def predict(self, X, return_std=False):
+        x = np.asarray(X["x"])
+        p = x - 0.4 * np.minimum(x - 13.5, 0.0) + 0.5 * np.maximum(x - 14.4, 0.0)
+        return (p, np.full_like(p, 0.05)) if return_std else p
+
+
+def test_mass_calibration_with_two_hinges_follows_both_bends():
+    from skcluster import ClusterSample
+    from skcluster.calibration import MassCalibratedRegressor
+
+    rng = np.random.default_rng(8)
+
+    def sky(m):
+        return ClusterSample(x=m + rng.normal(0.0, 0.03, m.size), z=rng.uniform(0.05, 1.0, m.size)), m
+
+    Xcal, mcal = sky(np.concatenate([rng.normal(13.9, 0.4, 20000), rng.uniform(14.3, 15.2, 5000)]))
+    model = FrozenEstimator(_TwoBends())
+    one = MassCalibratedRegressor(model, hinge=14.4).fit(Xcal, mcal)
+    two = MassCalibratedRegressor(model, hinge=(14.4, 13.5)).fit(Xcal, mcal)  # any order
+    assert two.coef_.size == 8 and len(two.slope_redshift_ranges_) == 3
+    # the changes of slope, in ascending order of the hinges: +0.4 at 13.5, +0.5 at 14.4
+    np.testing.assert_allclose(two.coef_[6:], [0.4, 0.5], atol=0.05)
+    Xte, mte = sky(rng.uniform(13.0, 15.0, 40000))
+    worst = {}
+    for name, cal in (("one", one), ("two", two)):
+        mean, std = cal.predict(Xte, return_std=True)
+        worst[name] = max(abs(np.mean(mean[sel] - mte[sel]))
+                          for sel in ((mte >= lo) & (mte < lo + 0.2) for lo in np.arange(13.0, 14.8, 0.2)))
+    assert worst["one"] > 0.05 and worst["two"] < 0.02
+    # below the lower hinge the std is divided by the flatter slope
+    lo, mid = two.predict(ClusterSample(x=np.array([13.1, 14.0]), z=np.array([0.3, 0.3])), return_std=True)[1]
+    assert lo > mid
