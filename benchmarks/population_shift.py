@@ -24,7 +24,9 @@
    hinged ones again on a calibration set ``CALIBRATION_SCALE`` times as
    large (the same two mocks plus fresh ones of each kind, seeds 2100 and
    2600; ``..._large``), since the response's redshift terms rest on the
-   few hundred calibration clusters at high z. A calibration that refuses
+   few hundred calibration clusters at high z. And with a second hinge at
+   ``LOW_HINGE`` (``ensemble_fixed_mass_knots_z``), where the flux limit
+   flattens the faintest groups' response. A calibration that refuses
    its response (a slope below ``min_slope``) gives no row; the report
    says why.
 3. Test all three on fresh mocks: the reference (default physics) and
