@@ -1,5 +1,7 @@
 """skcluster.calibration: recalibrating the predicted std on held-out data."""
 
+import functools
+
 import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, RegressorMixin
@@ -206,6 +208,13 @@ def test_mass_calibration_is_unbiased_at_fixed_mass_on_another_population():
     assert 0.6 < interval_coverage(mte[inner], mean[inner], std[inner], 0.68) < 0.76
 
 
+def _sky(rng, m, noise=0.05):
+    """Clusters of true masses ``m`` read as x = m + N(0, noise), at z uniform in 0.05-1."""
+    from skcluster import ClusterSample
+
+    return ClusterSample(x=m + rng.normal(0.0, noise, m.size), z=rng.uniform(0.05, 1.0, m.size)), m
+
+
 class _Bend(RegressorMixin, BaseEstimator):
     """A response that steepens above 10^14.4: p = x + 0.5 (x - 14.4)_+."""
 
@@ -224,8 +233,7 @@ def test_mass_calibration_with_a_hinge_follows_a_response_that_bends():
 
     rng = np.random.default_rng(4)
 
-    def sky(m):
-        return ClusterSample(x=m + rng.normal(0.0, 0.05, m.size), z=rng.uniform(0.05, 1.0, m.size)), m
+    sky = functools.partial(_sky, rng)
 
     # the training population, pooled with a sample whose lowest mass is raised
     Xa, ma = sky(rng.normal(13.9, 0.35, 20000))
@@ -303,13 +311,11 @@ class _BendGrowingWithZ(RegressorMixin, BaseEstimator):
 
 
 def test_mass_calibration_bend_may_grow_with_redshift():
-    from skcluster import ClusterSample
     from skcluster.calibration import MassCalibratedRegressor
 
     rng = np.random.default_rng(5)
 
-    def sky(m):
-        return ClusterSample(x=m + rng.normal(0.0, 0.05, m.size), z=rng.uniform(0.05, 1.0, m.size)), m
+    sky = functools.partial(_sky, rng)
 
     Xa, ma = sky(np.concatenate([rng.normal(13.9, 0.35, 20000), rng.uniform(14.3, 15.2, 5000)]))
     model = FrozenEstimator(_BendGrowingWithZ())
@@ -407,8 +413,7 @@ def test_mass_calibration_with_two_hinges_follows_both_bends():
 
     rng = np.random.default_rng(8)
 
-    def sky(m):
-        return ClusterSample(x=m + rng.normal(0.0, 0.03, m.size), z=rng.uniform(0.05, 1.0, m.size)), m
+    sky = functools.partial(_sky, rng, noise=0.03)
 
     Xcal, mcal = sky(np.concatenate([rng.normal(13.9, 0.4, 20000), rng.uniform(14.3, 15.2, 5000)]))
     model = FrozenEstimator(_TwoBends())
