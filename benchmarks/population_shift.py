@@ -384,7 +384,7 @@ def write_report(out, report, saved, calibrations, refused):
     """
     cfg = report["config"]
     active = [m for m in MODELS if f"reference__{m}__mean" in saved]
-    results, diags, preds = {}, {}, {}
+    results, diags = {}, {}
     for name, desc, kw in MOCKS:
         y, z = saved[f"{name}__y_true"], saved[f"{name}__z"]
         results[name] = {"description": desc, "overrides": _overrides(kw)}
@@ -429,7 +429,7 @@ def write_report(out, report, saved, calibrations, refused):
 def refit(source, out, command):
     """The fixed-mass calibrations fitted again on a finished run's saved predictions; the other rows as they were.
 
-    Minutes instead of the run's half hour: for trying another response
+    Seconds instead of the run's half hour: for trying another response
     (``CALIBRATIONS``, ``MassCalibratedRegressor``) on the same fitted
     ensemble, calibration clusters and test mocks.
     """

@@ -449,19 +449,15 @@ class MassCalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
         Each is held beyond the redshifts of its segment's calibration
         clusters (``slope_redshift_ranges_``).
         """
-        c = self.coef_
+        from numpy.polynomial import polynomial
+
         n = len(self._knots())
         # files written before the per-segment ranges existed used the whole calibration range for all
         ranges = getattr(self, "slope_redshift_ranges_", (self.redshift_range_,) * (n + 1))
-        per_knot = (c.size - 6) // max(n, 1)
-        slopes = []
-        for j, r in enumerate(ranges):
-            v = np.clip(u, *np.log1p(r))
-            slope = c[3] + c[4] * v + c[5] * v**2
-            for i in range(j):  # the changes of slope at the hinges below this segment
-                slope = slope + sum(k * v**d for d, k in enumerate(c[6 + i * per_knot:6 + (i + 1) * per_knot]))
-            slopes.append(slope)
-        return slopes
+        bends = self.coef_[6:].reshape(n, int(self.bend_degree) + 1)  # one polynomial in u per hinge
+        # segment j's slope: b(u) plus the changes of slope at the j hinges below it
+        return [polynomial.polyval(v, self.coef_[3:6]) + sum(polynomial.polyval(v, c) for c in bends[:j])
+                for j, v in enumerate(np.clip(u, *np.log1p(r)) for r in ranges)]
 
     def fit(self, X, y, **fit_params):
         """Fit (or take) the model, then its response at fixed true mass on the calibration rows."""
@@ -501,7 +497,7 @@ class MassCalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
             tuple(float(q) for q in np.quantile(z[segment == k], [SIDE_QUANTILE, 1.0 - SIDE_QUANTILE]))
             if knots and np.any(segment == k) else self.redshift_range_ for k in range(len(knots) + 1))
         for k in range(len(knots) + 1):
-            part = "" if k == 0 else f" above the hinge at {knots[k - 1]:g}" if len(knots) > 1 else " above the hinge"
+            part = f" above the hinge at {knots[k - 1]:g}" if k else ""
             grid = np.linspace(*np.log1p(self.slope_redshift_ranges_[k]), 64)
             slope = self._slopes(grid)[k]
             if slope.min() < self.min_slope:
