@@ -413,7 +413,8 @@ def write_report(out, report, saved, calibrations, refused):
                      ("ensemble_fixed_mass_hinge_z", "ensemble_training_prior"),
                      ("ensemble_fixed_mass_hinge_z", "ensemble_fixed_mass_hinge"),
                      ("ensemble_fixed_mass_hinge_z_large", "ensemble_training_prior"),
-                     ("ensemble_fixed_mass_hinge_z_large", "ensemble_fixed_mass_hinge"))
+                     ("ensemble_fixed_mass_hinge_z_large", "ensemble_fixed_mass_hinge"),
+                     ("ensemble_fixed_mass_knots_z", "ensemble_fixed_mass_hinge_z"))
         if a in ref and b in ref}
     np.savez_compressed(out / "predictions.npz", **saved)
     (out / "population_shift.json").write_text(json.dumps(report, indent=1, default=float))
