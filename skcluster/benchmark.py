@@ -153,6 +153,7 @@ class BenchmarkRow:
     of: str = None
     subset: str = None
     permuted_of: str = None
+    joins_observables: bool = False
     default: bool = True
     plotted: bool = False
 
@@ -191,6 +192,30 @@ def _gbm_scalars(observables):
 
     cols = list(observables) + ["ml_rate", "ext_arcsec", "det_like", "ext_like", "z", "exposure"]
     return GradientBoostingMassRegressor(columns=cols, random_state=0)
+
+
+def _masked_observables(X, cfg):
+    """:class:`~skcluster.baselines.ScalarObservables` measured on the events with the detected point
+    sources masked: the same list, masks and fill as the networks' ``mask`` step, so that no baseline
+    reads the AGN photons that the networks and the count-rate fit are spared."""
+    from .baselines import ScalarObservables
+    from .preprocessing import PointSourceMasker
+
+    masked = PointSourceMasker(size_arcmin=cfg.size_arcmin).fit_transform(X)
+    obs = ScalarObservables(source="events", bands_keV=BASELINE_BANDS_KEV, size_arcmin=cfg.size_arcmin,
+                            verbose=0)
+    return obs.fit_transform(masked).drop("events")
+
+
+def _observable_column(spec):
+    return spec if isinstance(spec, str) else spec[0]
+
+
+#: The image observables (:class:`~skcluster.baselines.ScalarObservables`, point sources masked) that the
+#: ``hybrid_observables`` lever joins beside z on top of :data:`HYBRID_SCALARS`: the apertures'
+#: net counts and L_X (floored at 1 count, so logged) and the hardness ratios in [-1, 1] (linear).
+OBSERVABLE_SCALARS = ("counts_ap", "counts_r500", "counts_ce", "lx_erg_s", "bkg_arcmin2",
+                      ("hr_0_1", "linear"), ("hr_1_2", "linear"), ("hr_2_3", "linear"))
 
 
 #: The detection catalogue's scalars of the ``hybrid`` row, joined beside the
@@ -250,6 +275,12 @@ BENCHMARK_ROWS = (
     BenchmarkRow("hybrid", "ensemble_10band_masked with the detection catalogue's scalars (count rate, DET_LIKE, "
                  "EXT_LIKE, extent, exposure) joined beside z",
                  pipeline=_seed(bands="krippendorf10", mask_point_sources=True, extra_scalars=HYBRID_SCALARS)),
+    BenchmarkRow("hybrid_observables", "lever: hybrid with the radial profile and gbm_scalars' image "
+                 "observables (aperture counts, L_X, background, hardness ratios; point sources masked) also "
+                 "joined beside z: every input of the standard model, hybrid and gbm_scalars at once",
+                 pipeline=dict(bands="krippendorf10", mask_point_sources=True, profile=True,
+                               extra_scalars=HYBRID_SCALARS + OBSERVABLE_SCALARS),
+                 joins_observables=True, default=False),
     BenchmarkRow("ensemble_10band_masked_asinh", "lever: ensemble_10band_masked with an asinh stretch",
                  pipeline=_seed(bands="krippendorf10", mask_point_sources=True, stretch="asinh"),
                  default=False),
@@ -492,15 +523,12 @@ def run_benchmark(out, quick=False, preset=None, n_folds=None, random_state=None
 
     # ---- scalar baselines -------------------------------------------------
     base_rows = [r for r in rows if r.baseline is not None]
-    if base_rows:
-        from .baselines import ScalarObservables
-
+    joins = [r for r in rows if r.pipeline is not None and r.joins_observables]
+    if base_rows or joins:
         t = time.perf_counter()
-        obs = ScalarObservables(source="events", bands_keV=BASELINE_BANDS_KEV,
-                                size_arcmin=cfg.size_arcmin, verbose=0)
-        O = obs.fit_transform(X).drop("events")
+        O = _masked_observables(X, cfg)
         t_obs = time.perf_counter() - t
-        log(f"measured scalar observables of {len(y)} clusters in {t_obs:.1f} s")
+        log(f"measured scalar observables of {len(y)} clusters (detected point sources masked) in {t_obs:.1f} s")
         for row in base_rows:
             reg0 = row.baseline(O.meta["observable_columns"])
             mean, std = np.empty_like(y), np.empty_like(y)
@@ -517,6 +545,9 @@ def run_benchmark(out, quick=False, preset=None, n_folds=None, random_state=None
             # measuring the observables is part of predicting (shared by all baselines)
             timing[row.name] = {"fit_seconds": tf, "predict_seconds": tp + t_obs * row.measures_observables}
             log(f"{row.name:32s} scatter {mass_scatter(y, mean):.3f}")
+        if joins:  # the same measurements, for the networks that get them beside z
+            X = X.assign(**{_observable_column(c): np.asarray(O[_observable_column(c)], dtype=np.float64)
+                            for c in OBSERVABLE_SCALARS})
 
     # ---- CNN ensembles ----------------------------------------------------
     cnn_rows = [r for r in rows if r.pipeline is not None]
@@ -618,7 +649,7 @@ def run_benchmark(out, quick=False, preset=None, n_folds=None, random_state=None
                         "cpu_count": os.cpu_count()},
         "command": _command(name, cfg, out),
     }
-    _write(out, results, y, preds, data, [r.name for r in rows if r.plotted], log)
+    _write(out, results, y, preds, data, high, [r.name for r in rows if r.plotted], log)
     log(f"done in {elapsed / 60:.1f} min; results in {out}")
     return results
 
@@ -679,7 +710,7 @@ def format_table(results):
     return "\n".join(lines)
 
 
-def _write(out, results, y, preds, data, plotted, log):
+def _write(out, results, y, preds, data, high, plotted, log):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -698,7 +729,7 @@ def _write(out, results, y, preds, data, plotted, log):
     with atomic_output(out / "results.md", overwrite=True) as tmp:
         tmp.write_text("\n".join(md))
     with atomic_output(out / "predictions.npz", overwrite=True) as tmp:
-        arrays = {"y_true": y, "z": np.asarray(data.catalog["z"])}
+        arrays = {"y_true": y, "z": np.asarray(data.catalog["z"]), "high_likelihood": high}
         for k, (m, s) in preds.items():
             arrays[f"{k}__mean"], arrays[f"{k}__std"] = m, s
         np.savez_compressed(tmp, **arrays)

@@ -22,7 +22,7 @@ REQUIRED = {"model", "scatter", "bias", "nll", "coverage_68", "coverage_95", "me
 def tiny(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
     rows = ("count_rate", "count_rate_truth_mask", "counts", "gbm_scalars", "ensemble_10band", "cnn_single",
-            "ensemble_10band@high_likelihood", "hybrid", "ensemble_10band_masked_permuted")
+            "ensemble_10band@high_likelihood", "hybrid", "ensemble_10band_masked_permuted", "hybrid_observables")
     res = run_benchmark(out, quick=True, n_clusters=80, n_folds=2, n_estimators=2, max_epochs=2,
                         patience=2, rows=rows, verbose=0, random_state=3)
     return out, res
@@ -59,6 +59,42 @@ def test_hybrid_permuted_and_ratio_columns(tiny):
         assert rows[name]["scatter_high_likelihood"] is None or rows[name]["scatter_high_likelihood"] > 0
     # the lever rows are measured on request only
     assert "ensemble_10band_masked_asinh" in ROWS and "ensemble_10band_masked_asinh" not in rows
+
+
+def test_predictions_carry_the_bright_subset_and_the_observables_lever(tiny):
+    out, res = tiny
+    saved = np.load(out / "predictions.npz")
+    high = saved["high_likelihood"]
+    assert high.dtype == bool and high.shape == saved["y_true"].shape
+    assert high.sum() == res["survey"]["n_high_likelihood"]
+    rows = {r["model"]: r for r in res["rows"]}
+    # the ensemble's bright-subset row is its own predictions on exactly the saved mask
+    from skcluster.metrics import mass_scatter
+
+    m = saved["ensemble_10band__mean"]
+    assert rows["ensemble_10band@high_likelihood"]["scatter"] == pytest.approx(
+        mass_scatter(saved["y_true"][high], m[high]))
+    assert np.all(np.isfinite(saved["hybrid_observables__mean"]))
+
+
+def test_baselines_measure_the_events_with_the_detected_point_sources_masked():
+    """Every method gets the same detected point sources: the observables of the scalar baselines too."""
+    from skcluster.baselines import ScalarObservables
+    from skcluster.benchmark import BASELINE_BANDS_KEV, _masked_observables, catalog_scalars
+    from skcluster.datasets import make_survey
+
+    data = make_survey("efeds", n_clusters=40, random_state=5)
+    X = data.X.assign(**catalog_scalars(data.catalog))
+    cfg = BenchmarkConfig(n_clusters=40)
+    masked = _masked_observables(X, cfg)
+    plain = ScalarObservables(source="events", bands_keV=BASELINE_BANDS_KEV,
+                              size_arcmin=cfg.size_arcmin).fit_transform(X)
+    # clusters with a bright detected source inside the 2' aperture lose its photons (the hole is refilled
+    # at the local level)
+    bright = np.array([len(s) > 0 and np.any((np.hypot(s["x_arcsec"], s["y_arcsec"]) < 100) & (s["counts"] > 30))
+                       for s in X["point_sources"]])
+    assert bright.sum() >= 2
+    assert np.all(masked["counts_ap"][bright] < plain["counts_ap"][bright])
 
 
 def test_paired_scatter_ratio():
