@@ -12,7 +12,9 @@ Rows (:data:`ROWS`):
 * scalar baselines (:mod:`skcluster.baselines`): photon counts in a fixed
   aperture, counts within r500, core-excised counts, L_X, the count rate
   within r500, hardness ratios + counts (gradient boosting), gradient
-  boosting on every scalar, and ``count_rate``, the *traditional method* of
+  boosting on every scalar (all measured on the events with the detected
+  point sources masked, the list the networks and the detection fit
+  mask), and ``count_rate``, the *traditional method* of
   the seed study: the count rate of the detection likelihood fit (eSASS
   ``ML_RATE``; the mock's ``ML_CTS / exposure``) through the Chiu et al.
   2022 scaling-relation form;
@@ -504,7 +506,13 @@ def run_benchmark(out, quick=False, preset=None, n_folds=None, random_state=None
         What ``results.json`` holds: ``config``, ``rows`` (one dict per
         model with ``model``, ``scatter``, ``bias``, ``nll``,
         ``coverage_68``, ``coverage_95``, ``mean_std``, ``fit_seconds``,
-        ``predict_seconds``, ... as fractions, not percent), ``timing``.
+        ``predict_seconds``, ... as fractions, not percent; paired
+        bootstrap ratios ``scatter_ratio_to_count_rate``,
+        ``bright_scatter_ratio_to_count_rate`` (DET_LIKE, EXT_LIKE > 60)
+        and ``scatter_ratio_to_gbm_scalars`` where those rows ran, each
+        ``{"ratio", "ci95"}``), ``timing``. ``predictions.npz`` holds
+        every row's out-of-fold ``{row}__mean``, ``{row}__std``, the true
+        masses ``y_true``, ``z`` and the bright mask ``high_likelihood``.
     """
     name, cfg = _resolve(preset, quick, dict(settings, n_folds=n_folds, random_state=random_state))
     out = check_output_folder(out, BENCHMARK_FILES, overwrite=overwrite)
@@ -629,10 +637,17 @@ def run_benchmark(out, quick=False, preset=None, n_folds=None, random_state=None
                     "scatter_high_likelihood": mass_scatter(y[high], mean[high]) if high.sum() > 1 else None}
         else:
             continue
-        if reference is not None:
-            ratio, lo, hi = paired_scatter_ratio(y[keep], mean[keep], reference[0][keep],
-                                                 random_state=cfg.random_state)
-            more["scatter_ratio_to_count_rate"] = {"ratio": ratio, "ci95": [lo, hi]}
+        # paired ratios on the same clusters: to the count rate (on the row's clusters and, for a whole
+        # row, on the bright ones) and to the strong scalar baseline
+        against = [("scatter_ratio_to_count_rate", reference, keep)]
+        if row.subset is None:
+            against += [("bright_scatter_ratio_to_count_rate", reference, high if high.sum() > 1 else None),
+                        ("scatter_ratio_to_gbm_scalars", preds.get("gbm_scalars"), keep)]
+        for key, ref, where in against:
+            if ref is not None and where is not None:
+                ratio, lo, hi = paired_scatter_ratio(y[where], mean[where], ref[0][where],
+                                                     random_state=cfg.random_state)
+                more[key] = {"ratio": ratio, "ci95": [lo, hi]}
         results_rows.append(_row_result(row.name, y[keep], mean[keep], std[keep], more))
     elapsed = time.perf_counter() - t_start
     results = {
@@ -692,7 +707,7 @@ def _command(name, cfg, out):
 
 def format_table(results):
     """The results as a Markdown table (percent, as the papers quote them)."""
-    head = ("| model | scatter | / count_rate [95%] | bright | bias | NLL | 68% cov. | 95% cov. | mean std "
+    head = ("| model | scatter | / count_rate [95%] | bright (/ count_rate [95%]) | bias | NLL | 68% cov. | 95% cov. | mean std "
             "| scatter by mass bin | fit s | predict s |\n|---|---|---|---|---|---|---|---|---|---|---|---|")
     lines = [head]
     for r in results["rows"]:
@@ -701,6 +716,9 @@ def format_table(results):
         ratio = f"{q['ratio']:.2f} [{q['ci95'][0]:.2f}, {q['ci95'][1]:.2f}]" if q else "-"
         bright = r.get("scatter_high_likelihood")
         bright = f"{100 * bright:.1f}%" if bright is not None else "-"
+        qb = r.get("bright_scatter_ratio_to_count_rate")
+        if qb and r["model"] != "count_rate":
+            bright += f" ({qb['ratio']:.2f} [{qb['ci95'][0]:.2f}, {qb['ci95'][1]:.2f}])"
         lines.append(
             f"| {r['model']} | {100 * r['scatter']:.1f}% | {ratio} | {bright} | {100 * r['bias']:+.1f}% "
             f"| {r['nll']:.2f} "

@@ -75,6 +75,16 @@ def test_predictions_carry_the_bright_subset_and_the_observables_lever(tiny):
     assert rows["ensemble_10band@high_likelihood"]["scatter"] == pytest.approx(
         mass_scatter(saved["y_true"][high], m[high]))
     assert np.all(np.isfinite(saved["hybrid_observables__mean"]))
+    # every whole row carries its paired ratios on the bright clusters and to the boosted trees
+    from skcluster.benchmark import paired_scatter_ratio
+
+    q = rows["hybrid"]["bright_scatter_ratio_to_count_rate"]
+    assert q["ratio"] == pytest.approx(paired_scatter_ratio(
+        saved["y_true"][high], saved["hybrid__mean"][high], saved["count_rate__mean"][high], random_state=3)[0])
+    assert q["ratio"] == pytest.approx(rows["hybrid"]["scatter_high_likelihood"]
+                                       / rows["count_rate"]["scatter_high_likelihood"])
+    assert rows["gbm_scalars"]["scatter_ratio_to_gbm_scalars"]["ratio"] == pytest.approx(1.0)
+    assert "bright_scatter_ratio_to_count_rate" not in rows["ensemble_10band@high_likelihood"]
 
 
 def test_baselines_measure_the_events_with_the_detected_point_sources_masked():
@@ -95,6 +105,13 @@ def test_baselines_measure_the_events_with_the_detected_point_sources_masked():
                        for s in X["point_sources"]])
     assert bright.sum() >= 2
     assert np.all(masked["counts_ap"][bright] < plain["counts_ap"][bright])
+    # a user's baseline pipeline masks them the same way
+    from skcluster.baselines import make_baseline
+
+    obs = ScalarObservables(source="events", bands_keV=BASELINE_BANDS_KEV, size_arcmin=cfg.size_arcmin)
+    pipe = make_baseline("counts", observables=obs, mask_point_sources=True)
+    assert [name for name, _ in pipe.steps] == ["mask", "observables", "regressor"]
+    np.testing.assert_array_equal(pipe[:-1].fit_transform(X)["counts_ap"], masked["counts_ap"])
 
 
 def test_paired_scatter_ratio():

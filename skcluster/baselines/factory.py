@@ -40,7 +40,7 @@ def count_rate_method():
     return ScalingRelationRegressor(observable="ml_rate", redshift_terms=("E", "DL", "1+z"))
 
 
-def make_baseline(name, *, observables=None, random_state=None, **regressor_params):
+def make_baseline(name, *, observables=None, mask_point_sources=False, random_state=None, **regressor_params):
     """A standard baseline pipeline by name: ScalarObservables -> regressor.
 
     ========================  ===================================================
@@ -61,6 +61,11 @@ def make_baseline(name, *, observables=None, random_state=None, **regressor_para
         One of :data:`BASELINE_NAMES`.
     observables : ScalarObservables, default=None
         The measuring step (default settings when None); it is cloned.
+    mask_point_sources : bool, default=False
+        Put a :class:`~skcluster.preprocessing.PointSourceMasker` step
+        ``mask`` first (the detected point sources of the ``point_sources``
+        column, as the networks' ``make_mass_pipeline(mask_point_sources=True)``
+        masks them), so that the observables do not count AGN photons.
     random_state : int or None, default=None
         For the gradient-boosting baselines.
     **regressor_params
@@ -69,7 +74,7 @@ def make_baseline(name, *, observables=None, random_state=None, **regressor_para
     Returns
     -------
     sklearn.pipeline.Pipeline
-        Steps ``observables`` and ``regressor``.
+        Steps ``observables`` and ``regressor`` (``mask`` first where asked for).
     """
     obs = clone(observables) if observables is not None else ScalarObservables()
     if name in _SCALING:
@@ -81,4 +86,10 @@ def make_baseline(name, *, observables=None, random_state=None, **regressor_para
         reg = GradientBoostingMassRegressor(random_state=random_state, **regressor_params)
     else:
         raise ValueError(f"unknown baseline {name!r}; choose one of {list(BASELINE_NAMES)}")
-    return Pipeline([("observables", obs), ("regressor", reg)])
+    mask = []
+    if mask_point_sources:
+        from ..preprocessing import PointSourceMasker
+
+        box = {} if obs.size_arcmin is None else {"size_arcmin": obs.size_arcmin}
+        mask = [("mask", PointSourceMasker(**box))]
+    return Pipeline(mask + [("observables", obs), ("regressor", reg)])
