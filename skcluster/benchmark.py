@@ -137,6 +137,12 @@ class BenchmarkRow:
         on each test fold with the images permuted among the clusters (the
         scalars, e.g. the redshift, kept): how much the network reads the
         image.
+    joins_observables : bool, default=False
+        A CNN row whose ``extra_scalars`` name columns of
+        :data:`OBSERVABLE_SCALARS`: the baselines' measurements (point
+        sources masked) are added to the sample before its pipeline runs.
+        They learn nothing from the data (as the binning), so they are
+        measured once on the whole sample.
     default : bool, default=True
         Part of a run that names no rows (False: a lever measured on
         request, ``rows=(...)``).
@@ -282,6 +288,11 @@ BENCHMARK_ROWS = (
                  "joined beside z: every input of the standard model, hybrid and gbm_scalars at once",
                  pipeline=dict(bands="krippendorf10", mask_point_sources=True, profile=True,
                                extra_scalars=HYBRID_SCALARS + OBSERVABLE_SCALARS),
+                 joins_observables=True, default=False),
+    BenchmarkRow("ensemble_10band_masked_profile_observables", "lever: the standard model with gbm_scalars' "
+                 "image observables (point sources masked) also joined beside z; from the image alone, no "
+                 "catalogue scalars", pipeline=dict(bands="krippendorf10", mask_point_sources=True, profile=True,
+                                                    extra_scalars=OBSERVABLE_SCALARS),
                  joins_observables=True, default=False),
     BenchmarkRow("ensemble_10band_masked_asinh", "lever: ensemble_10band_masked with an asinh stretch",
                  pipeline=_seed(bands="krippendorf10", mask_point_sources=True, stretch="asinh"),

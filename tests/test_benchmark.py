@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from skcluster.benchmark import (
+    OBSERVABLE_SCALARS,
     PRESETS,
     ROWS,
     BenchmarkConfig,
@@ -175,5 +176,9 @@ def test_rows_are_declared_as_data():
         for of in (row.member_of, row.permuted_of):
             if of is not None:
                 assert _ALL_ROWS[of].pipeline is not None
+        # a network joins the baselines' measurements exactly when it says so
+        extra = {c if isinstance(c, str) else c[0] for c in (row.pipeline or {}).get("extra_scalars", ())}
+        observed = {c if isinstance(c, str) else c[0] for c in OBSERVABLE_SCALARS}
+        assert row.joins_observables == bool(extra & observed), row.name
     assert [r.name for r in BENCHMARK_ROWS][:2] == ["counts", "counts_r500"]
     assert _ALL_ROWS["ensemble_10band_noise_0.1"].pipeline["noise_sigma"] == 0.1
