@@ -2,7 +2,8 @@
 
 Reads the ``predictions.npz`` of ``learning_curve.py`` or
 ``training_levers.py`` (``y_true``, ``count_rate`` and one array per model,
-all on the same test clusters) and prints, for every model and bin of true
+all on the same test clusters), or of ``skcluster benchmark`` (one
+``{row}__mean`` per row, out of fold), and prints, for every model and bin of true
 log10 M500c/Msun, its scatter, the count rate's, and the paired bootstrap
 ratio of the two (:func:`skcluster.benchmark.paired_scatter_ratio`).
 
@@ -47,6 +48,8 @@ def main(argv=None):
     with np.load(args.predictions) as f:
         y = f["y_true"]
         preds = {k: f[k] for k in f.files if k not in ("y_true", "bright")}
+        if "count_rate__mean" in preds:  # skcluster benchmark: {row}__mean, {row}__std, z, high_likelihood
+            preds = {k[: -len("__mean")]: v for k, v in preds.items() if k.endswith("__mean")}
     if "count_rate" not in preds:
         ap.error(f"{args.predictions} has no count_rate predictions to compare with")
     print("| model | true log10 M500 | clusters | scatter | count rate | / count rate [95%] |")

@@ -83,6 +83,12 @@ def test_mass_bins_scores_each_model_against_the_count_rate_per_bin_of_true_mass
     assert out.count("| model |") == 6  # the header and the five bins; the count rate is only the reference
     assert "| model | < 13.6 |" in out and "| 1.000 [1.000, 1.000] |" in out
     assert "| model | >= 14.5 |" in out and "| 0.500 [0.500, 0.500] |" in out
+    # the same predictions in skcluster benchmark's layout give the same table
+    np.savez(tmp_path / "bench.npz", y_true=y, z=np.zeros_like(y), high_likelihood=y > 14.5,
+             count_rate__mean=y + 0.1 * noise, count_rate__std=np.full_like(y, 0.1),
+             model__mean=model, model__std=np.full_like(y, 0.1))
+    assert mb.main([str(tmp_path / "bench.npz")]) == 0
+    assert capsys.readouterr().out == out
     np.savez(tmp_path / "none.npz", y_true=y, model=model)
     with pytest.raises(SystemExit):
         mb.main([str(tmp_path / "none.npz")])
