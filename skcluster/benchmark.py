@@ -215,10 +215,6 @@ def _masked_observables(X, cfg):
     return obs.fit_transform(masked).drop("events")
 
 
-def _observable_column(spec):
-    return spec if isinstance(spec, str) else spec[0]
-
-
 #: The image observables (:class:`~skcluster.baselines.ScalarObservables`, point sources masked) that the
 #: ``hybrid_observables`` lever joins beside z on top of :data:`HYBRID_SCALARS`: the apertures'
 #: net counts and L_X (floored at 1 count, so logged) and the hardness ratios in [-1, 1] (linear).
@@ -565,8 +561,10 @@ def run_benchmark(out, quick=False, preset=None, n_folds=None, random_state=None
             timing[row.name] = {"fit_seconds": tf, "predict_seconds": tp + t_obs * row.measures_observables}
             log(f"{row.name:32s} scatter {mass_scatter(y, mean):.3f}")
         if joins:  # the same measurements, for the networks that get them beside z
-            X = X.assign(**{_observable_column(c): np.asarray(O[_observable_column(c)], dtype=np.float64)
-                            for c in OBSERVABLE_SCALARS})
+            from .preprocessing.joining import _parse_extra
+
+            X = X.assign(**{c: np.asarray(O[c], dtype=np.float64)
+                            for c, _ in _parse_extra(OBSERVABLE_SCALARS, "benchmark")})
 
     # ---- CNN ensembles ----------------------------------------------------
     cnn_rows = [r for r in rows if r.pipeline is not None]
@@ -718,8 +716,8 @@ def _command(name, cfg, out):
 
 def format_table(results):
     """The results as a Markdown table (percent, as the papers quote them)."""
-    head = ("| model | scatter | / count_rate [95%] | bright (/ count_rate [95%]) | bias | NLL | 68% cov. | 95% cov. | mean std "
-            "| scatter by mass bin | fit s | predict s |\n|---|---|---|---|---|---|---|---|---|---|---|---|")
+    head = ("| model | scatter | / count_rate [95%] | bright (/ count_rate [95%]) | bias | NLL | 68% cov. | 95% cov. "
+            "| mean std | scatter by mass bin | fit s | predict s |\n|---|---|---|---|---|---|---|---|---|---|---|---|")
     lines = [head]
     for r in results["rows"]:
         bins = " / ".join(f"{100 * b['scatter']:.0f}" for b in r["scatter_mass_bins"])

@@ -165,6 +165,7 @@ def test_presets_and_rows():
 def test_rows_are_declared_as_data():
     """Each row says where its predictions come from: one model factory, pipeline, member or subset."""
     from skcluster.benchmark import _ALL_ROWS, BENCHMARK_ROWS
+    from skcluster.preprocessing.joining import _parse_extra
 
     for row in _ALL_ROWS.values():
         sources = [row.baseline is not None, row.pipeline is not None, row.member_of is not None,
@@ -177,8 +178,8 @@ def test_rows_are_declared_as_data():
             if of is not None:
                 assert _ALL_ROWS[of].pipeline is not None
         # a network joins the baselines' measurements exactly when it says so
-        extra = {c if isinstance(c, str) else c[0] for c in (row.pipeline or {}).get("extra_scalars", ())}
-        observed = {c if isinstance(c, str) else c[0] for c in OBSERVABLE_SCALARS}
+        extra = {c for c, _ in _parse_extra((row.pipeline or {}).get("extra_scalars", ()), "test")}
+        observed = {c for c, _ in _parse_extra(OBSERVABLE_SCALARS, "test")}
         assert row.joins_observables == bool(extra & observed), row.name
     assert [r.name for r in BENCHMARK_ROWS][:2] == ["counts", "counts_r500"]
     assert _ALL_ROWS["ensemble_10band_noise_0.1"].pipeline["noise_sigma"] == 0.1
