@@ -50,12 +50,13 @@ from ._paths import check_output_folder
 from ._validation import check_positive_int
 from .io._util import atomic_output
 from .metrics import binned_mass_metrics, mass_report, mass_scatter
+from .preprocessing.pipeline import OBSERVABLE_BANDS_KEV
 
 __all__ = ["BenchmarkConfig", "PRESETS", "ROWS", "catalog_scalars", "format_table", "run_benchmark"]
 
-#: Bands for the baselines' hardness ratios and counts, keV (0.2-2.3 keV
-#: covers the eFEDS count band; 2.3-7 keV the hard band).
-BASELINE_BANDS_KEV = ((0.2, 0.5), (0.5, 1.2), (1.2, 2.3), (2.3, 7.0))
+#: Bands for the baselines' hardness ratios and counts, keV (those of the
+#: networks' ``observables`` step).
+BASELINE_BANDS_KEV = OBSERVABLE_BANDS_KEV
 
 #: eFEDS high-likelihood subset of Krippendorf et al. 2023.
 HIGH_LIKELIHOOD = 60.0
@@ -137,12 +138,6 @@ class BenchmarkRow:
         on each test fold with the images permuted among the clusters (the
         scalars, e.g. the redshift, kept): how much the network reads the
         image.
-    joins_observables : bool, default=False
-        A CNN row whose ``extra_scalars`` name columns of
-        :data:`OBSERVABLE_SCALARS`: the baselines' measurements (point
-        sources masked) are added to the sample before its pipeline runs.
-        They learn nothing from the data (as the binning), so they are
-        measured once on the whole sample.
     default : bool, default=True
         Part of a run that names no rows (False: a lever measured on
         request, ``rows=(...)``).
@@ -161,7 +156,6 @@ class BenchmarkRow:
     of: str = None
     subset: str = None
     permuted_of: str = None
-    joins_observables: bool = False
     default: bool = True
     plotted: bool = False
 
@@ -213,13 +207,6 @@ def _masked_observables(X, cfg):
     obs = ScalarObservables(source="events", bands_keV=BASELINE_BANDS_KEV, size_arcmin=cfg.size_arcmin,
                             verbose=0)
     return obs.fit_transform(masked).drop("events")
-
-
-#: The image observables (:class:`~skcluster.baselines.ScalarObservables`, point sources masked) that the
-#: ``hybrid_observables`` lever joins beside z on top of :data:`HYBRID_SCALARS`: the apertures'
-#: net counts and L_X (floored at 1 count, so logged) and the hardness ratios in [-1, 1] (linear).
-OBSERVABLE_SCALARS = ("counts_ap", "counts_r500", "counts_ce", "lx_erg_s", "bkg_arcmin2",
-                      ("hr_0_1", "linear"), ("hr_1_2", "linear"), ("hr_2_3", "linear"))
 
 
 #: The detection catalogue's scalars of the ``hybrid`` row, joined beside the
@@ -283,13 +270,11 @@ BENCHMARK_ROWS = (
                  "observables (aperture counts, L_X, background, hardness ratios; point sources masked) also "
                  "joined beside z: every input of the standard model, hybrid and gbm_scalars at once",
                  pipeline=dict(bands="krippendorf10", mask_point_sources=True, profile=True,
-                               extra_scalars=HYBRID_SCALARS + OBSERVABLE_SCALARS),
-                 joins_observables=True, default=False),
+                               extra_scalars=HYBRID_SCALARS, observables=True), default=False),
     BenchmarkRow("ensemble_10band_masked_profile_observables", "lever: the standard model with gbm_scalars' "
                  "image observables (point sources masked) also joined beside z; from the image alone, no "
                  "catalogue scalars", pipeline=dict(bands="krippendorf10", mask_point_sources=True, profile=True,
-                                                    extra_scalars=OBSERVABLE_SCALARS),
-                 joins_observables=True, default=False),
+                                                    observables=True), default=False),
     BenchmarkRow("ensemble_10band_masked_asinh", "lever: ensemble_10band_masked with an asinh stretch",
                  pipeline=_seed(bands="krippendorf10", mask_point_sources=True, stretch="asinh"),
                  default=False),
@@ -538,8 +523,7 @@ def run_benchmark(out, quick=False, preset=None, n_folds=None, random_state=None
 
     # ---- scalar baselines -------------------------------------------------
     base_rows = [r for r in rows if r.baseline is not None]
-    joins = [r for r in rows if r.pipeline is not None and r.joins_observables]
-    if base_rows or joins:
+    if base_rows:
         t = time.perf_counter()
         O = _masked_observables(X, cfg)
         t_obs = time.perf_counter() - t
@@ -560,11 +544,6 @@ def run_benchmark(out, quick=False, preset=None, n_folds=None, random_state=None
             # measuring the observables is part of predicting (shared by all baselines)
             timing[row.name] = {"fit_seconds": tf, "predict_seconds": tp + t_obs * row.measures_observables}
             log(f"{row.name:32s} scatter {mass_scatter(y, mean):.3f}")
-        if joins:  # the same measurements, for the networks that get them beside z
-            from .preprocessing.joining import _parse_extra
-
-            X = X.assign(**{c: np.asarray(O[c], dtype=np.float64)
-                            for c, _ in _parse_extra(OBSERVABLE_SCALARS, "benchmark")})
 
     # ---- CNN ensembles ----------------------------------------------------
     cnn_rows = [r for r in rows if r.pipeline is not None]

@@ -404,6 +404,11 @@ def build_parser():
                         "--data folders: the mock's own detection run), those sources are masked, as "
                         "'skcluster predict --point-sources' masks a published catalogue; --catalog "
                         "simulations have no list and are never masked")
+    p.add_argument("--observables", action="store_true",
+                   help="also measure the image observables the boosted trees read (net counts in "
+                        "apertures, L_X, background, hardness ratios; after the point-source mask) on "
+                        "each cluster's events and join them beside z (make_mass_pipeline(observables="
+                        "True)); event input only, and 'skcluster predict' then needs --events")
     p.add_argument("--size-arcmin", type=_positive_float, default=20.0,
                    help="side of the cut-out box, arcmin (kept in the model)")
     p.add_argument("--npix", type=_positive_int, default=50, help="network input pixels per side")
@@ -869,6 +874,9 @@ def _cmd_train(args):
     if (args.prior or TRAIN_PRIOR_DEFAULT) == "fixed-mass":
         X, y, calibration, what = _calibration_set(args, X, y, what)
     mask = "point_sources" in X and "images" not in X and not args.keep_point_sources
+    if args.observables and "images" in X:
+        raise CLIError("--observables measures the image observables on event lists; train on --events, "
+                       "--data or a mock survey, or leave it out with --images", EXIT_INPUT)
     cnn = {"max_epochs": args.max_epochs}
     if args.channels:
         cnn["channels"] = args.channels
@@ -879,7 +887,7 @@ def _cmd_train(args):
                                   n_estimators=args.n_estimators, n_jobs=args.n_jobs,
                                   random_state=args.seed, verbose=0 if args.quiet else 1, flag_domain=True,
                                   extra_scalars=("exposure",) if args.survey == "erosita" else (),
-                                  mask_point_sources=mask, **cnn)
+                                  mask_point_sources=mask, observables=args.observables, **cnn)
         if not args.quiet and (args.n_jobs in (None, 1)):
             pipe.set_params(model__estimator__callbacks=[EpochProgress()])
         if not args.quiet:

@@ -72,6 +72,7 @@ class _Parts:
     def __init__(self, model):
         from sklearn.frozen import FrozenEstimator
 
+        from .baselines import ScalarObservables
         from .calibration import MassCalibratedRegressor
         from .preprocessing import DomainFlagger, PointSourceMasker
         from .priors import PriorCorrectedRegressor
@@ -86,6 +87,9 @@ class _Parts:
         self.masker = None
         if steps and isinstance(steps[0][1], PointSourceMasker):
             self.masker, i = steps[0][1], 1
+        self.observables = None  # measured on the (masked) events: make_mass_pipeline(observables=True)
+        if i < len(steps) and isinstance(steps[i][1], ScalarObservables):
+            self.observables, i = steps[i][1], i + 1
         self.first = steps[i][1] if i < len(steps) else None
         first = self.first
         if first is None or not hasattr(first, "bands_keV_") or not hasattr(first, "size_arcmin"):
@@ -461,6 +465,9 @@ def predict_catalog(model, catalog, *, images=None, exposures=None, events=None,
     parts = _Parts(model)
     if events is not None and not parts.bins_events:
         raise ValueError("this model cuts images (its first step is not a BandBinner); give images=")
+    if images is not None and parts.observables is not None:
+        raise ValueError("this model measures its image observables on event lists (its 'observables' "
+                         "step, make_mass_pipeline(observables=True)); give events=")
 
     # the catalogue
     if isinstance(catalog, (str, Path)):
@@ -655,6 +662,8 @@ class _EventsPath:
             found = (_empty_sources(len(piece)) if self.sources is None
                      else _sources_around(self.sources, piece, self.parts.size))
             piece = self.masker.transform(piece.assign(**{column: found}))
+        if self.parts.observables is not None:
+            piece = self.parts.observables.transform(piece)
         return self.parts.first.transform(piece)
 
 

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from skcluster.benchmark import (
-    OBSERVABLE_SCALARS,
     PRESETS,
     ROWS,
     BenchmarkConfig,
@@ -166,6 +165,7 @@ def test_rows_are_declared_as_data():
     """Each row says where its predictions come from: one model factory, pipeline, member or subset."""
     from skcluster.benchmark import _ALL_ROWS, BENCHMARK_ROWS
     from skcluster.preprocessing.joining import _parse_extra
+    from skcluster.preprocessing.pipeline import OBSERVABLE_SCALARS
 
     for row in _ALL_ROWS.values():
         sources = [row.baseline is not None, row.pipeline is not None, row.member_of is not None,
@@ -177,9 +177,10 @@ def test_rows_are_declared_as_data():
         for of in (row.member_of, row.permuted_of):
             if of is not None:
                 assert _ALL_ROWS[of].pipeline is not None
-        # a network joins the baselines' measurements exactly when it says so
+        # a network gets the baselines' measurements from its own observables step, on masked events as theirs
         extra = {c for c, _ in _parse_extra((row.pipeline or {}).get("extra_scalars", ()), "test")}
-        observed = {c for c, _ in _parse_extra(OBSERVABLE_SCALARS, "test")}
-        assert row.joins_observables == bool(extra & observed), row.name
+        assert not extra & {c for c, _ in _parse_extra(OBSERVABLE_SCALARS, "test")}, row.name
+        if (row.pipeline or {}).get("observables"):
+            assert row.pipeline["mask_point_sources"], row.name
     assert [r.name for r in BENCHMARK_ROWS][:2] == ["counts", "counts_r500"]
     assert _ALL_ROWS["ensemble_10band_noise_0.1"].pipeline["noise_sigma"] == 0.1

@@ -395,6 +395,25 @@ def test_simulate_train_from_files_and_predict_from_event_lists(tmp_path, capsys
     assert main(argv[:-6] + ["--out", str(tmp_path / "e2.fits"), "--prefix", "p_"]) == EXIT_INPUT
     assert "no exposure" in capsys.readouterr().err
 
+    # a model that also measures the trees' image observables on the events (train --observables) predicts
+    # the same from the event files as from the sample; it refuses images, whose photons it cannot measure
+    obs_model = tmp_path / "obs.skc"
+    assert main(["train", "--data", str(sim), "--bands", "broad", "--n-estimators", "1", "--max-epochs", "2",
+                 "--channels", "4", "--dense", "8", "--npix", "25", "--keep-point-sources", "--observables",
+                 "--prior", "training", "--out", str(obs_model), "-q"]) == EXIT_OK
+    back = persist.load(obs_model)
+    assert [name for name, _ in back.steps[:2]] == ["observables", "bin"]
+    out = tmp_path / "obs.fits"
+    assert main([*argv[:2], str(obs_model), *argv[3:-2], str(out), "--prefix", "pred_", "-q"]) == EXIT_OK
+    t = Table.read(out)
+    ref_mean, ref_std = back.predict(data.X[alone], return_std=True)
+    np.testing.assert_allclose(t["pred_log10_M500"], ref_mean, atol=1e-6)
+    np.testing.assert_allclose(t["pred_log10_M500_err"], ref_std, atol=1e-6)
+    from skcluster.predict import predict_catalog
+
+    with pytest.raises(ValueError, match="observables.*give events="):
+        predict_catalog(obs_model, sub, images=[str(tmp_path / "img_0200_2300.fits")], exposure_seconds=100.0)
+
 
 def test_benchmark_states_the_plan_and_needs_yes_for_long_runs(capsys, tmp_path):
     out = tmp_path / "b"

@@ -257,6 +257,36 @@ def test_new_steps_and_prior_wrapper_round_trip(tmp_path):
         persist.save(model, tmp_path / "bad.skc")
 
 
+def test_the_observables_step_measures_what_the_trees_read_and_round_trips(tmp_path):
+    """make_mass_pipeline(observables=True): the baselines' masked observables, joined beside z, in a model file."""
+    from skcluster.benchmark import BenchmarkConfig, _masked_observables
+    from skcluster.datasets import make_survey
+    from skcluster.models import make_mass_pipeline
+    from skcluster.preprocessing.pipeline import OBSERVABLE_SCALARS
+
+    data = make_survey(n_clusters=30, random_state=4, verbose=False)
+    pipe = make_mass_pipeline(bands="broad", size_arcmin=20.0, npix=16, mask_point_sources=True, observables=True,
+                              n_estimators=2, max_epochs=2, random_state=0, channels=(4,), dense=(8,))
+    assert [name for name, _ in pipe.steps[:3]] == ["mask", "observables", "bin"]
+    # the same numbers as the benchmark's scalar baselines (same mask, bands and box)
+    measured = pipe[:2].fit_transform(data.X)
+    reference = _masked_observables(data.X, BenchmarkConfig(n_clusters=30, size_arcmin=20.0))
+    names = [c if isinstance(c, str) else c[0] for c in OBSERVABLE_SCALARS]
+    for c in names:
+        np.testing.assert_array_equal(measured[c], reference[c])
+    pipe.fit(data.X, data.y)
+    joined = [n[4:-1] if n.startswith("log(") else n for n in pipe["join"].scalar_names_]
+    assert joined[1:1 + len(names)] == names   # after log(1 + z), before the profile
+    persist.save(pipe, tmp_path / "m.skc")
+    back = persist.load(tmp_path / "m.skc")
+    a, b = pipe.predict(data.X, return_std=True), back.predict(data.X, return_std=True)
+    assert np.allclose(a[0], b[0]) and np.allclose(a[1], b[1])
+    # the step reads events: images alone get an error that names the missing column
+    images = pipe[2:5].transform(pipe[:2].transform(data.X)).drop("events")
+    with pytest.raises(KeyError, match="events"):
+        back.predict(images)
+
+
 def test_a_format_1_cnn_pipeline_written_before_the_package_split_still_loads():
     """tests/data/cnn_pipeline_v1.skc: Resizer -> GaussianSmoother -> CountScaler -> RedshiftJoiner ->
     a deep ensemble of two CNNRegressors, saved by the single-module skcluster.persist (format 1)."""

@@ -12,15 +12,30 @@ from .resize import Resizer
 from .scaling import CountScaler
 from .smooth import GaussianSmoother
 
-__all__ = ["make_preprocessing", "STEP_NAMES"]
+__all__ = ["make_preprocessing", "STEP_NAMES", "OBSERVABLE_BANDS_KEV", "OBSERVABLE_SCALARS"]
 
 #: Names of the steps of :func:`make_preprocessing`, in order.
 STEP_NAMES = ("bin", "resize", "smooth", "scale", "join")
 
+#: Bands of the image observables' hardness ratios (and of the baselines'
+#: counts), keV: 0.2-2.3 keV covers the eFEDS detection band (Brunner et al.
+#: 2022, A&A 661, A1) in three parts, 2.3-7 keV is the hard band.
+OBSERVABLE_BANDS_KEV = ((0.2, 0.5), (0.5, 1.2), (1.2, 2.3), (2.3, 7.0))
+
+#: The image observables that ``make_preprocessing(observables=True)``
+#: measures (:class:`~skcluster.baselines.ScalarObservables` on the events,
+#: after the point-source mask) and joins beside z: the net counts in the
+#: 2 arcmin aperture, within the r500 estimate and core-excised, L_X, the
+#: background (floored at 1 count, so logged) and the hardness ratios in
+#: [-1, 1] (linear); the columns the ``gbm_scalars`` baseline reads.
+OBSERVABLE_SCALARS = ("counts_ap", "counts_r500", "counts_ce", "lx_erg_s", "bkg_arcmin2",
+                      ("hr_0_1", "linear"), ("hr_1_2", "linear"), ("hr_2_3", "linear"))
+
 
 def make_preprocessing(bands="krippendorf10", size_arcmin=20.0, npix=50, shape=(50, 50),
                        sigma=1.0, sigma_bands=0.0, stretch="log", use_redshift=True,
-                       extra=(), source=None, mask_point_sources=False, profile=False, verbose=True):
+                       extra=(), source=None, mask_point_sources=False, profile=False, observables=False,
+                       verbose=True):
     """The standard chain from events (or images) to the network's input.
 
     ``bin`` (:class:`BandBinner`, or ``source``) -> ``resize``
@@ -68,6 +83,13 @@ def make_preprocessing(bands="krippendorf10", size_arcmin=20.0, npix=50, shape=(
         bands in annuli out to the box edge) beside the redshift: the
         summed flux a CNN on stretched, max-pooled images cannot add up
         itself.
+    observables : bool, default=False
+        Put a :class:`~skcluster.baselines.ScalarObservables` step
+        ``observables`` before ``bin`` (after ``mask``) that measures the
+        image observables of :data:`OBSERVABLE_SCALARS` on each cluster's
+        events (bands :data:`OBSERVABLE_BANDS_KEV`), and join them beside
+        the redshift: what the boosted trees read, from the same photons.
+        Event input only.
     verbose : bool, default=True
         Progress bars of the binning step (long runs only).
 
@@ -75,8 +97,9 @@ def make_preprocessing(bands="krippendorf10", size_arcmin=20.0, npix=50, shape=(
     -------
     sklearn.pipeline.Pipeline
         Steps named ``bin``, ``resize``, ``smooth``, ``scale``, ``join``
-        (after ``mask`` with ``mask_point_sources``; ``profile`` after
-        ``resize`` with ``profile``), so
+        (after ``mask`` with ``mask_point_sources`` and ``observables``
+        with ``observables``; ``profile`` after ``resize`` with
+        ``profile``), so
         that ``GridSearchCV`` can tune e.g. ``smooth__sigma`` or
         ``bin__bands`` and ``pipe.set_params(bin=ImageCutout(...))`` swaps in
         real data (with the bands and pixel grid the rest was fitted on).
@@ -91,10 +114,16 @@ def make_preprocessing(bands="krippendorf10", size_arcmin=20.0, npix=50, shape=(
     first = source if source is not None else BandBinner(
         bands=bands, size_arcmin=size_arcmin, npix=npix, verbose=verbose)
     mask = [("mask", PointSourceMasker(size_arcmin=size_arcmin))] if mask_point_sources else []
+    obs = []
+    if observables:
+        from ..baselines import ScalarObservables  # the baselines build on this subpackage
+
+        obs = [("observables", ScalarObservables(source="events", bands_keV=OBSERVABLE_BANDS_KEV,
+                                                 size_arcmin=size_arcmin))]
     prof = [("profile", RadialProfile())] if profile else []
-    if profile:
-        extra = (tuple(extra) if not isinstance(extra, str) else (extra,)) + (("profile", "linear"),)
-    return Pipeline(mask + [("bin", first), ("resize", Resizer(shape=shape))] + prof + [
+    extra = ((tuple(extra) if not isinstance(extra, str) else (extra,))
+             + (OBSERVABLE_SCALARS if observables else ()) + ((("profile", "linear"),) if profile else ()))
+    return Pipeline(mask + obs + [("bin", first), ("resize", Resizer(shape=shape))] + prof + [
         ("smooth", GaussianSmoother(sigma=sigma, sigma_bands=sigma_bands)),
         ("scale", CountScaler(stretch=stretch)),
         ("join", RedshiftJoiner(use_redshift=use_redshift, extra=extra)),
