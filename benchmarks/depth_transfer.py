@@ -101,6 +101,10 @@ def main(argv=None):
     ap.add_argument("--hybrid", action="store_true",
                     help="join the detection catalogue's scalars (count rate, DET_LIKE, EXT_LIKE, extent) "
                          "beside z and the exposure, as the benchmark's hybrid row")
+    ap.add_argument("--observables", action="store_true",
+                    help="also measure the boosted trees' image observables (counts, L_X, the background, "
+                         "hardness ratios) on the events and join them beside z "
+                         "(make_mass_pipeline(observables=True))")
     ap.add_argument("--single-depth", action="store_true",
                     help="also train on each test depth alone and compare (the 'within 1.1x' check)")
     args = ap.parse_args(argv)
@@ -112,6 +116,7 @@ def main(argv=None):
     cfg["n_test"] = args.n_test or cfg["n_test"]
     cfg["mask_point_sources"] = args.mask_point_sources
     cfg["extra_scalars"] = HYBRID_SCALARS if args.hybrid else ("exposure",)
+    cfg["observables"] = args.observables
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     command = "python benchmarks/depth_transfer.py " + shlex.join(argv if argv is not None else sys.argv[1:])
@@ -126,6 +131,7 @@ def main(argv=None):
                                   max_epochs=cfg["max_epochs"], patience=cfg["patience"],
                                   extra_scalars=cfg["extra_scalars"],
                                   mask_point_sources=cfg["mask_point_sources"], flag_domain=True,
+                                  observables=cfg["observables"],
                                   profile=cfg["profile"], verbose=1)
 
     pipe = new_pipeline()
