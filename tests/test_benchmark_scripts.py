@@ -139,3 +139,32 @@ def test_population_shift_refit_fits_the_calibrations_again_on_a_saved_run(tmp_p
     with pytest.raises(SystemExit):
         ps.main(["--refit", str(run), "--out", str(run)])
     assert "another --out" in capsys.readouterr().err
+
+
+def test_depth_transfer_quick_run_calibrates_at_fixed_mass_and_reports_slopes(tmp_path, monkeypatch, capsys):
+    """depth_transfer.py --observables --fixed-mass: every depth gets the raw, calibrated and count-rate masses
+    with slopes and mass-bin biases."""
+    import json
+
+    from skcluster import calibration
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    dt = _script("depth_transfer")
+    monkeypatch.setitem(dt.SIZES, "quick", dict(n_train=60, n_test=40, n_members=1, max_epochs=1, patience=1))
+    out = tmp_path / "depth"
+    argv = ["--quick", "--n-jobs", "1", "--mask-point-sources", "--observables", "--fixed-mass", "--out", str(out)]
+    # one epoch barely reads the mass, which the calibration would refuse (as train falls back): check off
+    monkeypatch.setattr(calibration, "MOCK_CALIBRATION_RESPONSE",
+                        dict(calibration.MOCK_CALIBRATION_RESPONSE, min_slope=-1e9))
+    dt.main(argv)
+    res = json.loads((out / "depth_transfer.json").read_text())
+    assert res["fixed_mass_refused"] is None and res["config"]["observables"] is True
+    with np.load(out / "predictions.npz") as p:
+        for name in [d[0] for d in dt.DEPTHS]:
+            r = res["results"][name]
+            for key in ("ensemble", "fixed_mass", "count_rate"):
+                assert np.isfinite(r[key]["slope"]) and "max_abs_bin_bias_dex" in r[key]
+            assert p[f"{name}__fixed_mass__mean"].shape == p[f"{name}__y_true"].shape == (r["ensemble"]["n"],)
+            assert r["fixed_mass"]["scatter"] == pytest.approx(
+                dt.mass_scatter(p[f"{name}__y_true"], p[f"{name}__fixed_mass__mean"]))
+    assert "| deep |" in capsys.readouterr().out.split("Calibrated at fixed true mass")[1]
