@@ -330,6 +330,10 @@ def _reasons(cube, parts, z_range):
     counts = images.reshape(n, -1).sum(axis=1, dtype=np.float64)
     for i in np.flatnonzero(~(counts > 0)):
         reasons[i].append("no photons")
+    if parts.observables is not None and "bkg_arcmin2" in cube:  # joined as a log: none measured, no mass
+        b = np.asarray(cube["bkg_arcmin2"], dtype=np.float64)
+        for i in np.flatnonzero(~(b > 0)):
+            reasons[i].append("no background photons in the box's outer annulus")
     z = np.asarray(cube["z"], dtype=np.float64)
     if z_range is not None:
         lo, hi = z_range

@@ -422,3 +422,18 @@ def test_model_with_a_radial_profile_predicts_from_cut_out_images(survey, tmp_pa
     wider = ImageCutout(images=images, exposures=exposures, size_arcmin=6.0, npix=8, verbose=False)
     with pytest.raises(ValueError, match="fitted on boxes of 4 x 4 arcmin"):
         pipe.named_steps["profile"].transform(wider.fit_transform(read_catalog(cat)))
+
+
+def test_a_cluster_whose_observables_measured_no_background_gets_no_mass_and_a_reason():
+    """The observables step's background enters the network as a log: none measured is flagged, not an error."""
+    from types import SimpleNamespace
+
+    from skcluster.predict import _reasons
+    from skcluster.sample import ClusterSample
+
+    cube = ClusterSample(images=np.ones((3, 1, 4, 4), np.float32), z=np.full(3, 0.3), exposure=np.full(3, 100.0),
+                         bkg_arcmin2=np.array([0.0, 2.0, np.nan]))
+    with_obs = _reasons(cube, SimpleNamespace(observables=object(), flagger=None), None)
+    assert with_obs == [["no background photons in the box's outer annulus"], [],
+                        ["no background photons in the box's outer annulus"]]
+    assert _reasons(cube, SimpleNamespace(observables=None, flagger=None), None) == [[], [], []]
