@@ -32,6 +32,20 @@ def _select_origins(X, origins, where):
     return X.assign(events=out)
 
 
+def _from_binning(pipeline, X):
+    """``(pipeline from its binning step on, X through the steps before it)``.
+
+    Steps before the binning (a :class:`~skcluster.preprocessing.PointSourceMasker`, the
+    observables step of ``make_mass_pipeline(observables=True)``) work on the events; they are
+    applied here, so that what follows starts at the counts cube. The mask's fill photons carry
+    the origin "unknown" (255), in no origin's map.
+    """
+    from ..preprocessing import BandBinner, ImageCutout
+
+    k = next((i for i, (_, step) in enumerate(pipeline.steps) if isinstance(step, (BandBinner, ImageCutout))), 0)
+    return (pipeline[k:], pipeline[:k].transform(X)) if k else (pipeline, X)
+
+
 def _linear_steps(pipeline):
     """The steps right after the binning that are linear in the counts (resize, smooth).
 
@@ -65,7 +79,8 @@ def origin_images(pipeline, X, origins=(0, 1, 2), *, linear_steps=True):
     Parameters
     ----------
     pipeline : sklearn.pipeline.Pipeline
-        Fitted, starting with the binning step.
+        Fitted, with the binning step first or after steps on the events
+        (a point-source mask: its fill photons are in no origin's map).
     X : ClusterSample
         With ``events`` carrying the ``origin`` field (the mock survey).
     origins : sequence of int, default=(0, 1, 2)
@@ -77,6 +92,7 @@ def origin_images(pipeline, X, origins=(0, 1, 2), *, linear_steps=True):
     """
     if not hasattr(pipeline, "steps"):
         raise TypeError(f"origin_images needs the fitted Pipeline (its binning step), got {type(pipeline).__name__}")
+    pipeline, X = _from_binning(pipeline, X)
     steps = [pipeline[0]] + (_linear_steps(pipeline) if linear_steps else [])
     out = None
     for k, o in enumerate(origins):

@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from .attribution import integrated_gradients, saliency
-from .origins import _linear_steps, _select_origins, origin_images, origin_importance
+from .origins import _from_binning, _linear_steps, _select_origins, origin_images, origin_importance
 from .profiles import DEFAULT_R500_BINS, band_importance, core_weight, radial_profile
 
 __all__ = ["explain_predictions"]
@@ -30,8 +30,9 @@ def explain_predictions(model, X, theta500_arcmin, *, method="saliency", baselin
     Parameters
     ----------
     model : Pipeline
-        Fitted, starting with the binning step and ending in a network or
-        ensemble (the standard :func:`skcluster.models.make_mass_pipeline`).
+        Fitted, with the binning step first (or after a point-source mask
+        and the observables step, applied first to ``X``) and ending in a
+        network or ensemble (:func:`skcluster.models.make_mass_pipeline`).
     X : ClusterSample
         The pipeline's input (mock: ``events``, ``z``, ``exposure``).
     theta500_arcmin : str or array-like of shape (n,)
@@ -70,6 +71,7 @@ def explain_predictions(model, X, theta500_arcmin, *, method="saliency", baselin
         raise TypeError("explain_predictions needs the fitted Pipeline (binning step first), "
                         f"got {type(model).__name__}")
     theta = _theta500_column(X, theta500_arcmin)
+    model, X = _from_binning(model, X)   # a point-source mask or the observables step first: applied here
     Xpre = model[:-1].transform(X)
     binned = model[0].transform(X)
     pixel_arcsec = float(binned.meta.get("pixel_arcsec") or Xpre.meta["pixel_arcsec"])
@@ -90,15 +92,12 @@ def explain_predictions(model, X, theta500_arcmin, *, method="saliency", baselin
     else:
         raise ValueError(f"method must be 'saliency' or 'integrated_gradients', got {method!r}")
     importance = np.abs(attr).sum(axis=1, dtype=np.float32)
-    if origins:
-        oc = origin_images(model, X)  # (n, 3, B, H, W), smoothed like the network's input
-        counts = oc.sum(axis=1)
-    else:
-        oc = None
-        counts = binned
-        for step in _linear_steps(model):
-            counts = step.transform(counts)
-        counts = counts["images"]
+    # (n, 3, B, H, W), smoothed like the network's input; they add up to the counts but for a mask's fill photons
+    oc = origin_images(model, X) if origins else None
+    counts = binned
+    for step in _linear_steps(model):
+        counts = step.transform(counts)
+    counts = counts["images"]
     if counts.shape[2:] != importance.shape[1:]:
         raise ValueError(
             f"the binning step's grid {counts.shape[2:]} differs from the network input's "
