@@ -350,8 +350,9 @@ def build_parser():
     src = p.add_mutually_exclusive_group()
     src.add_argument("--survey", choices=("efeds", "erass1", "erosita"), default=None,
                      help="mock survey depth preset (the default source: efeds); 'erosita' mixes every "
-                          "depth from eRASS1 to the deep fields and joins each cluster's exposure beside "
-                          "z, so one model serves every depth")
+                          "depth from eRASS1 to the deep fields and joins each cluster's exposure and "
+                          "measured image observables (the background level among them) beside z, so one "
+                          "model serves every depth")
     src.add_argument("--data", metavar="DIR", help="train on a folder written by 'skcluster simulate'")
     src.add_argument("--catalog", metavar="CAT",
                      help="train on your own simulation: truth catalogue (ra, dec, z, M500; .fits, .ecsv, "
@@ -404,11 +405,13 @@ def build_parser():
                         "--data folders: the mock's own detection run), those sources are masked, as "
                         "'skcluster predict --point-sources' masks a published catalogue; --catalog "
                         "simulations have no list and are never masked")
-    p.add_argument("--observables", action="store_true",
+    p.add_argument("--observables", action=argparse.BooleanOptionalAction, default=None,
                    help="also measure the image observables the boosted trees read (net counts in "
-                        "apertures, L_X, background, hardness ratios; after the point-source mask) on "
-                        "each cluster's events and join them beside z (make_mass_pipeline(observables="
-                        "True)); event input only, and 'skcluster predict' then needs --events")
+                        "apertures, L_X, the background level, hardness ratios; after the point-source "
+                        "mask) on each cluster's events and join them beside z (make_mass_pipeline("
+                        "observables=True)); event input only, so 'skcluster predict' then needs --events. "
+                        "Default: on with --survey erosita (where the background level varies), off "
+                        "otherwise")
     p.add_argument("--size-arcmin", type=_positive_float, default=20.0,
                    help="side of the cut-out box, arcmin (kept in the model)")
     p.add_argument("--npix", type=_positive_int, default=50, help="network input pixels per side")
@@ -874,7 +877,8 @@ def _cmd_train(args):
     if (args.prior or TRAIN_PRIOR_DEFAULT) == "fixed-mass":
         X, y, calibration, what = _calibration_set(args, X, y, what)
     mask = "point_sources" in X and "images" not in X and not args.keep_point_sources
-    if args.observables and "images" in X:
+    observables = args.survey == "erosita" if args.observables is None else args.observables
+    if observables and "images" in X:
         raise CLIError("--observables measures the image observables on event lists; train on --events, "
                        "--data or a mock survey, or leave it out with --images", EXIT_INPUT)
     cnn = {"max_epochs": args.max_epochs}
@@ -887,7 +891,7 @@ def _cmd_train(args):
                                   n_estimators=args.n_estimators, n_jobs=args.n_jobs,
                                   random_state=args.seed, verbose=0 if args.quiet else 1, flag_domain=True,
                                   extra_scalars=("exposure",) if args.survey == "erosita" else (),
-                                  mask_point_sources=mask, observables=args.observables, **cnn)
+                                  mask_point_sources=mask, observables=observables, **cnn)
         if not args.quiet and (args.n_jobs in (None, 1)):
             pipe.set_params(model__estimator__callbacks=[EpochProgress()])
         if not args.quiet:
@@ -907,6 +911,7 @@ def _cmd_train(args):
           f"{format_bands(pipe['bin'].bands_keV_)}; box {args.size_arcmin:g} arcmin in "
           f"{args.npix} x {args.npix} pixels; detected point sources "
           f"{'masked (give skcluster predict --point-sources)' if mask else 'not masked'}; "
+          f"{'image observables measured on the events (predict needs --events); ' if observables else ''}"
           f"masses carry the {prior!r} prior")
     return EXIT_OK
 

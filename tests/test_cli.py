@@ -430,8 +430,17 @@ def test_train_on_the_depth_balanced_erosita_mock(tmp_path, capsys):
             "--n-estimators", "1", "--max-epochs", "1", "--channels", "4", "--dense", "4", "--npix", "25",
             "--prior", "training", "--out", str(model), "-q"]
     assert main(args) == EXIT_OK
-    assert "12 mock clusters (erosita depths, equal numbers in 3 bins of log exposure, seed 0)" in \
-        capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "12 mock clusters (erosita depths, equal numbers in 3 bins of log exposure, seed 0)" in out
+    # every depth: the exposure and the measured observables (the background level among them) beside z
+    from skcluster import persist
+
+    assert "image observables measured on the events" in out
+    steps = [name for name, _ in persist.load(model).steps]
+    assert steps[:3] == ["mask", "observables", "bin"]
+    assert persist.load(model)["join"].scalar_names_[:3] == ["log(1+z)", "log(exposure)", "log(counts_ap)"]
+    assert main([*args[:-3], "--no-observables", "--out", str(tmp_path / "plain.skc"), "-q"]) == EXIT_OK
+    assert "observables" not in persist.load(tmp_path / "plain.skc").named_steps
     # more strata than clusters: a clear input error, no file
     assert main([*args[:5], "--depth-strata", "20", *args[7:-3], "--out", str(tmp_path / "x.skc"), "-q"]) == EXIT_INPUT
     assert "n_strata=20 is more than n_clusters=12" in capsys.readouterr().err
