@@ -17,9 +17,12 @@
    method with a paired bootstrap interval (:func:`skcluster.benchmark.paired_scatter_ratio`).
 4. With ``--fixed-mass``: also calibrate the mixed-depth model at fixed
    true mass as ``skcluster train`` does by default
-   (:class:`skcluster.calibration.MassCalibratedRegressor` with
-   ``MOCK_CALIBRATION_RESPONSE`` on a fresh mock of the training population
-   pooled with as many clusters above ``MOCK_CALIBRATION_HIGH_MASS_MIN``)
+   (:class:`skcluster.calibration.MassCalibratedRegressor` on a fresh mock
+   of the training population pooled with as many clusters above
+   ``MOCK_CALIBRATION_HIGH_MASS_MIN``), with one response for every depth
+   (``MOCK_CALIBRATION_RESPONSE``, ``fixed_mass``) and with one that
+   depends on the exposure too (``MOCK_CALIBRATION_RESPONSE_DEPTHS``,
+   ``fixed_mass_depth``, what ``train --survey erosita`` uses)
    and report per depth its scatter, bias and coverage and, for it, the raw
    model and the count rate, the slope of predicted against true log M and
    the largest bias over the 50-cluster mass bins
@@ -88,7 +91,8 @@ def fixed_mass(pipe, n_train, args):
     from sklearn.frozen import FrozenEstimator
 
     from skcluster.calibration import (MIN_CALIBRATION_CLUSTERS, MOCK_CALIBRATION_HIGH_MASS_MIN,
-                                       MOCK_CALIBRATION_RESPONSE, MassCalibratedRegressor)
+                                       MOCK_CALIBRATION_RESPONSE, MOCK_CALIBRATION_RESPONSE_DEPTHS,
+                                       MassCalibratedRegressor)
     from skcluster.sample import ClusterSample
 
     n_cal = max(MIN_CALIBRATION_CLUSTERS, -(-n_train // 3))   # skcluster train's default size
@@ -96,12 +100,15 @@ def fixed_mass(pipe, n_train, args):
     X2, y2 = simulate({"log10_m500_min": MOCK_CALIBRATION_HIGH_MASS_MIN}, n_cal, 2500 + args.seed, args.n_jobs,
                       balance=args.balance_depth)
     _log(f"calibrating at fixed true mass on {n_cal} + {n_cal} clusters (above 10^{MOCK_CALIBRATION_HIGH_MASS_MIN})")
-    try:
-        return MassCalibratedRegressor(FrozenEstimator(pipe), **MOCK_CALIBRATION_RESPONSE).fit(
-            ClusterSample.concat([X1, X2]), np.concatenate([y1, y2])), None
-    except ValueError as exc:   # train falls back to the flat prior here; this report says why
-        _log(f"the fixed-mass calibration refused: {exc}")
-        return None, str(exc)
+    X_cal, y_cal = ClusterSample.concat([X1, X2]), np.concatenate([y1, y2])
+    models, refused = {}, {}
+    for name, response in (("fixed_mass", MOCK_CALIBRATION_RESPONSE), ("fixed_mass_depth", MOCK_CALIBRATION_RESPONSE_DEPTHS)):
+        try:
+            models[name] = MassCalibratedRegressor(FrozenEstimator(pipe), **response).fit(X_cal, y_cal)
+        except ValueError as exc:   # train falls back to the flat prior here; this report says why
+            _log(f"the {name} calibration refused: {exc}")
+            refused[name] = str(exc)
+    return models, refused
 
 
 def evaluate(y, mean, std):
@@ -174,7 +181,7 @@ def main(argv=None):
     pipe.fit(X_tr, y_tr)
     t_train = time.perf_counter() - t
     del X_tr
-    calibrated, refused = fixed_mass(pipe, cfg["n_train_mixed"], args) if args.fixed_mass else (None, None)
+    calibrated, refused = fixed_mass(pipe, cfg["n_train_mixed"], args) if args.fixed_mass else ({}, {})
     results, saved = {}, {}
     for name, desc, kw in DEPTHS:
         X, y = simulate(kw, cfg["n_test"], 3000 + args.seed, args.n_jobs)
@@ -185,15 +192,19 @@ def main(argv=None):
         ratio, lo, hi = paired_scatter_ratio(y, m, bm, random_state=args.seed)
         results[name] = {"description": desc, "overrides": kw, "ensemble": evaluate(y, m, s),
                          "count_rate": evaluate(y, bm, bs), "scatter_ratio_to_count_rate": [ratio, lo, hi]}
-        if calibrated is not None:
-            fm, fs = calibrated.predict(X, return_std=True)
-            saved.update({f"{name}__fixed_mass__mean": fm, f"{name}__fixed_mass__std": fs})
-            results[name]["fixed_mass"] = evaluate(y, fm, fs)
-            for key, pred in (("ensemble", m), ("fixed_mass", fm), ("count_rate", bm)):
+        preds = {"ensemble": m, "count_rate": bm}
+        for key, model in calibrated.items():
+            fm, fs = model.predict(X, return_std=True)
+            saved.update({f"{name}__{key}__mean": fm, f"{name}__{key}__std": fs})
+            results[name][key] = evaluate(y, fm, fs)
+            preds[key] = fm
+        if calibrated:
+            for key, pred in preds.items():
                 d = transfer_diagnostics(y, pred, np.asarray(X["z"]))
                 results[name][key].update(slope=d["slope"], max_abs_bin_bias_dex=d["mass_bins"]["max_abs_bias_dex"])
-            f = results[name]["fixed_mass"]
-            _log(f"{name}: fixed-mass {100 * f['scatter']:.1f}% (bias {100 * f['bias']:+.1f}%, cov68 "
+        for key in calibrated:
+            f = results[name][key]
+            _log(f"{name}: {key} {100 * f['scatter']:.1f}% (bias {100 * f['bias']:+.1f}%, cov68 "
                  f"{f['coverage_68']:.2f}, slope {f['slope']:.3f}, max bin bias {f['max_abs_bin_bias_dex']:.3f} dex)")
         e, c = results[name]["ensemble"], results[name]["count_rate"]
         _log(f"{name}: ensemble {100 * e['scatter']:.1f}% (bias {100 * e['bias']:+.1f}%, cov68 "
@@ -226,20 +237,21 @@ def main(argv=None):
             q1 = r["scatter_ratio_to_single_depth"]
             line += f" {100 * r['single_depth']['scatter']:.1f}% | {q1[0]:.2f} [{q1[1]:.2f}, {q1[2]:.2f}] |"
         lines.append(line)
-    if refused is not None:
-        lines += ["", f"The fixed-mass calibration refused: {refused}"]
-    if calibrated is not None:
-        lines += ["", "Calibrated at fixed true mass (skcluster train's default); slope of predicted against true "
-                  "log M and the largest |bias| over 0.25-dex mass bins of >= 50 clusters:", "",
-                  "| test depth | fixed-mass scatter | bias | cov68 | cov95 | slope | max bin bias (dex) "
-                  "| raw slope | raw max bin bias | count_rate slope | count_rate max bin bias |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for key, why in refused.items():
+        lines += ["", f"The {key} calibration refused: {why}"]
+    if calibrated:
+        lines += ["", "Calibrated at fixed true mass as skcluster train calibrates (fixed_mass: one response for "
+                  "every depth; fixed_mass_depth: a response that depends on the exposure too, train's default "
+                  "for --survey erosita); slope of predicted against true log M and the largest |bias| over "
+                  "0.25-dex mass bins of >= 50 clusters:", "",
+                  "| test depth | model | scatter | bias | cov68 | cov95 | slope | max bin bias (dex) |",
+                  "|---|---|---|---|---|---|---|---|"]
         for name, r in results.items():
-            f, e, c = r["fixed_mass"], r["ensemble"], r["count_rate"]
-            lines.append(f"| {name} | {100 * f['scatter']:.1f}% | {100 * f['bias']:+.1f}% | {f['coverage_68']:.2f} | "
-                         f"{f['coverage_95']:.2f} | {f['slope']:.3f} | {f['max_abs_bin_bias_dex']:.3f} | "
-                         f"{e['slope']:.3f} | {e['max_abs_bin_bias_dex']:.3f} | {c['slope']:.3f} | "
-                         f"{c['max_abs_bin_bias_dex']:.3f} |")
+            for key in [*calibrated, "ensemble", "count_rate"]:
+                f = r[key]
+                lines.append(f"| {name} | {key} | {100 * f['scatter']:.1f}% | {100 * f['bias']:+.1f}% | "
+                             f"{f['coverage_68']:.2f} | {f['coverage_95']:.2f} | {f['slope']:.3f} | "
+                             f"{f['max_abs_bin_bias_dex']:.3f} |")
     md = "\n".join(lines) + "\n"
     (out / "depth_transfer.md").write_text(md)
     print(md)

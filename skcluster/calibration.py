@@ -61,6 +61,11 @@ MOCK_CALIBRATION_HIGH_MASS_MIN = 14.3
 MOCK_CALIBRATION_HINGE = 14.4
 MOCK_CALIBRATION_RESPONSE = {"hinge": MOCK_CALIBRATION_HINGE, "bend_degree": 1}
 
+#: The same for a model of every depth (``skcluster train --survey erosita``, ``benchmarks/depth_transfer.py``):
+#: the response also depends on the exposure (``exposure_terms``), since one response fitted on the mixed-depth
+#: calibration clusters left the shallowest and deepest clusters' mass bins biased up to 0.076 dex.
+MOCK_CALIBRATION_RESPONSE_DEPTHS = dict(MOCK_CALIBRATION_RESPONSE, exposure_terms=True)
+
 #: With a hinge, each slope of :class:`MassCalibratedRegressor` (below and
 #: above the hinge) is fitted over the redshifts of its own side's
 #: calibration clusters and held beyond them: between this quantile and one
@@ -399,14 +404,29 @@ class MassCalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
         Where a flux-limited selection keeps only the brightest clusters
         below the hinge (at high z), their response flattens while the
         massive clusters' does not, so the bend grows with redshift.
+    exposure_terms : bool, default=False
+        Let the response depend on the depth too: ``a`` and ``b`` gain a
+        term linear in ``w = log10(exposure / s)`` (centred on the
+        calibration clusters' mean, clipped to their range), read from the
+        ``exposure`` column. A model trained on a mix of depths shrinks
+        toward its training population more where the photons are few, so
+        one response fitted on every depth leaves shallow clusters biased
+        one way and deep ones the other; calibrate on clusters spanning the
+        depths it will see.
 
     Attributes
     ----------
     estimator_ : estimator
-    coef_ : ndarray of shape (6 + n_hinges * (1 + bend_degree),)
+    coef_ : ndarray of shape (6 + n_hinges * (1 + bend_degree) (+ 2 with exposure_terms),)
         ``a(u) = c0 + c1 u + c2 u^2``, ``b(u) = c3 + c4 u + c5 u^2``; with a
         ``hinge``, the change of slope above it is ``c6 + c7 u + ...`` (then
-        the next hinge's, in ascending order).
+        the next hinge's, in ascending order); with ``exposure_terms``, the
+        last two are the terms of ``a`` and ``b`` in ``w``.
+    exposure_range_ : (float, float) or None
+        log10 exposure (s) of the calibration clusters, minus ``exposure_pivot_``
+        (with ``exposure_terms``).
+    exposure_pivot_ : float or None
+        Their mean log10 exposure (s).
     pivot_ : float
         ``m_0``, the mean calibration mass.
     scale_ : float
@@ -425,25 +445,46 @@ class MassCalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
     """
 
     def __init__(self, estimator, *, calibration_fraction=0.3, random_state=None, min_slope=0.2, hinge=None,
-                 bend_degree=0):
+                 bend_degree=0, exposure_terms=False):
         self.estimator = estimator
         self.calibration_fraction = calibration_fraction
         self.random_state = random_state
         self.min_slope = min_slope
         self.hinge = hinge
         self.bend_degree = bend_degree
+        self.exposure_terms = exposure_terms
 
-    def _response(self, u):
-        """a(u), b(u) with u clipped to the calibration range."""
+    def _depth(self, w):
+        """(term of a, term of b) at centred log10 exposures ``w`` (zeros without exposure terms)."""
+        if not getattr(self, "exposure_terms", False):
+            return 0.0, 0.0
+        w = np.clip(w, *self.exposure_range_)
+        return self.coef_[-2] * w, self.coef_[-1] * w
+
+    def _w(self, X, where):
+        """Centred log10 exposure of the rows of ``X`` (None without exposure terms)."""
+        if not self.exposure_terms:
+            return None
+        X.require("exposure", step=where)
+        e = np.asarray(X["exposure"], dtype=np.float64)
+        if not np.all(np.isfinite(e) & (e > 0)):
+            bad = np.flatnonzero(~(np.isfinite(e) & (e > 0)))[:5].tolist()
+            raise ValueError(f"{where}: exposure_terms needs exposures > 0 s; rows {bad} have none")
+        pivot = getattr(self, "exposure_pivot_", None)
+        return np.log10(e) - (0.0 if pivot is None else pivot)
+
+    def _response(self, u, w=None):
+        """a(u, w), b(u, w) with u and w clipped to the calibration ranges."""
         u = np.clip(u, *np.log1p(self.redshift_range_))
         c = self.coef_
-        return c[0] + c[1] * u + c[2] * u**2, c[3] + c[4] * u + c[5] * u**2
+        da, db = self._depth(w) if w is not None else (0.0, 0.0)
+        return c[0] + c[1] * u + c[2] * u**2 + da, c[3] + c[4] * u + c[5] * u**2 + db
 
     def _knots(self):
         """The hinge masses, ascending (empty without a hinge)."""
         return () if self.hinge is None else tuple(sorted(float(k) for k in np.atleast_1d(self.hinge)))
 
-    def _slopes(self, u):
+    def _slopes(self, u, w=None):
         """The response's slope on each mass segment (below the first hinge, above each) at u = log(1 + z).
 
         Each is held beyond the redshifts of its segment's calibration
@@ -454,9 +495,10 @@ class MassCalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
         n = len(self._knots())
         # files written before the per-segment ranges existed used the whole calibration range for all
         ranges = getattr(self, "slope_redshift_ranges_", (self.redshift_range_,) * (n + 1))
-        bends = self.coef_[6:].reshape(n, int(self.bend_degree) + 1)  # one polynomial in u per hinge
-        # segment j's slope: b(u) plus the changes of slope at the j hinges below it
-        return [polynomial.polyval(v, self.coef_[3:6]) + sum(polynomial.polyval(v, c) for c in bends[:j])
+        bends = self.coef_[6:6 + n * (int(self.bend_degree) + 1)].reshape(n, int(self.bend_degree) + 1)
+        db = self._depth(w)[1] if w is not None else 0.0
+        # segment j's slope: b(u, w) plus the changes of slope at the j hinges below it
+        return [polynomial.polyval(v, self.coef_[3:6]) + db + sum(polynomial.polyval(v, c) for c in bends[:j])
                 for j, v in enumerate(np.clip(u, *np.log1p(r)) for r in ranges)]
 
     def fit(self, X, y, **fit_params):
@@ -482,6 +524,12 @@ class MassCalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
                 raise ValueError(
                     f"{where}: hinge={knot} has {n_above} calibration clusters above it (need at least "
                     f"{MIN_CALIBRATION_CLUSTERS}); calibrate on more massive clusters or lower the hinge")
+        self.exposure_pivot_ = self.exposure_range_ = None
+        w = self._w(X_cal, where)
+        if w is not None:
+            self.exposure_pivot_ = float(np.mean(w))
+            w = w - self.exposure_pivot_
+            self.exposure_range_ = (float(w.min()), float(w.max()))
         mean, std = predict_mean_std(est, X_cal, where)
         u = np.log1p(z)
         self.pivot_ = float(np.mean(y_cal))
@@ -489,6 +537,8 @@ class MassCalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
         columns = [np.ones_like(u), u, u**2, d, d * u, d * u**2]
         for knot in knots:
             columns += [np.maximum(y_cal - knot, 0.0) * u**k for k in range(int(self.bend_degree) + 1)]
+        if w is not None:
+            columns += [w, d * w]
         self.coef_, *_ = np.linalg.lstsq(np.column_stack(columns), mean, rcond=None)
         self.redshift_range_ = (float(z.min()), float(z.max()))
         # with hinges, each segment's slope is used over the redshifts of its own calibration clusters
@@ -499,28 +549,33 @@ class MassCalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
         for k in range(len(knots) + 1):
             part = f" above the hinge at {knots[k - 1]:g}" if k else ""
             grid = np.linspace(*np.log1p(self.slope_redshift_ranges_[k]), 64)
-            slope = self._slopes(grid)[k]
-            if slope.min() < self.min_slope:
-                raise ValueError(
-                    f"{where}: the model's response to the true mass{part} falls to {slope.min():.3f} dex "
-                    f"per dex at z = {np.expm1(grid[np.argmin(slope)]):.2f} (min_slope={self.min_slope}); it "
-                    "barely reads the mass there, and inverting it would multiply its noise")
+            # linear in w: its extremes are at the ends of the calibration exposures
+            for w_end in (self.exposure_range_ if w is not None else (None,)):
+                slope = self._slopes(grid, None if w_end is None else np.full_like(grid, w_end))[k]
+                if slope.min() < self.min_slope:
+                    depth = "" if w_end is None else \
+                        f" and exposure {10 ** (w_end + self.exposure_pivot_):.0f} s"
+                    raise ValueError(
+                        f"{where}: the model's response to the true mass{part} falls to {slope.min():.3f} dex "
+                        f"per dex at z = {np.expm1(grid[np.argmin(slope)]):.2f}{depth} (min_slope="
+                        f"{self.min_slope}); it barely reads the mass there, and inverting it would multiply "
+                        "its noise")
         self.estimator_ = est
         self.scale_ = 1.0
-        m_cal, s_cal = self._calibrate(mean, std, z)
+        m_cal, s_cal = self._calibrate(mean, std, z, w)
         self.scale_ = fit_std_scale(y_cal, m_cal, s_cal, method="nll")
         self.n_calibration_ = int(y_cal.size)
         self.mass_prior_ = "fixed-mass"
         return self
 
-    def _calibrate(self, mean, std, z):
+    def _calibrate(self, mean, std, z, w=None):
         u = np.log1p(z)
-        a, b = self._response(u)
+        a, b = self._response(u, w)
         if self.hinge is None:
             return self.pivot_ + (mean - a) / b, self.scale_ * std / np.abs(b)
         # piecewise-linear inversion: the responses at the hinges split the predictions into segments
         knots = self._knots()
-        slopes = self._slopes(u)
+        slopes = self._slopes(u, w)
         at_knot = [a + b * (knots[0] - self.pivot_)]
         for j in range(1, len(knots)):
             at_knot.append(at_knot[-1] + slopes[j] * (knots[j] - knots[j - 1]))
@@ -530,18 +585,28 @@ class MassCalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
         origin = np.choose(k, at_knot)
         return np.asarray(knots)[k] + (mean - origin) / slope, self.scale_ * std / np.abs(slope)
 
-    def calibrate(self, mean, std, z):
+    def calibrate(self, mean, std, z, exposure=None):
         """The calibrated (mean, std) of the wrapped model's predictions ``mean``, ``std`` at redshifts ``z``.
 
         What :meth:`predict` does after running the model, for callers
-        that ran it themselves (:func:`skcluster.predict_catalog`).
+        that ran it themselves (:func:`skcluster.predict_catalog`);
+        ``exposure`` (s) is needed with ``exposure_terms``.
         """
         check_is_fitted(self, "coef_")
+        where = f"{type(self).__name__}.calibrate"
         mean, std, z = (np.asarray(v, dtype=np.float64) for v in (mean, std, z))
         if not (mean.shape == std.shape == z.shape):
-            raise ValueError(f"{type(self).__name__}.calibrate: mean, std and z must have one shape, got "
+            raise ValueError(f"{where}: mean, std and z must have one shape, got "
                              f"{mean.shape}, {std.shape}, {z.shape}")
-        return self._calibrate(mean, std, z)
+        w = None
+        if getattr(self, "exposure_terms", False):
+            if exposure is None or np.shape(exposure) != z.shape:
+                raise ValueError(f"{where}: the response depends on the exposure (exposure_terms=True); give "
+                                 f"exposure= of shape {z.shape}")
+            from .sample import ClusterSample
+
+            w = self._w(ClusterSample(exposure=np.asarray(exposure, dtype=np.float64)), where)
+        return self._calibrate(mean, std, z, w)
 
     def predict(self, X, return_std=False):
         """Calibrated log10 M500 (and its standard deviation)."""
@@ -550,5 +615,6 @@ class MassCalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
         check_is_fitted(self, "coef_")
         where = type(self).__name__
         X, z = sample_redshift(X, where)
-        mean, std = self._calibrate(*predict_mean_std(self.estimator_, X, where), z)
+        w = self._w(X, where) if getattr(self, "exposure_terms", False) else None
+        mean, std = self._calibrate(*predict_mean_std(self.estimator_, X, where), z, w)
         return (mean, std) if return_std else mean

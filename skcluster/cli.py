@@ -805,7 +805,8 @@ def _calibration_set(args, X, y, what):
         cal, train = np.sort(order[:n_cal]), np.sort(order[n_cal:])
         return (X[train], y[train], (X[cal], y[cal], {}),
                 f"{what} ({n - n_cal} trained on, {n_cal} held out to calibrate)")
-    from .calibration import MOCK_CALIBRATION_HIGH_MASS_MIN, MOCK_CALIBRATION_RESPONSE
+    from .calibration import (MOCK_CALIBRATION_HIGH_MASS_MIN, MOCK_CALIBRATION_RESPONSE,
+                              MOCK_CALIBRATION_RESPONSE_DEPTHS)
     from .sample import ClusterSample
 
     if not args.quiet:
@@ -814,8 +815,8 @@ def _calibration_set(args, X, y, what):
     data, _ = _simulate(args, n_cal, np.random.SeedSequence([args.seed, 1]))
     massive, _ = _simulate(args, n_cal, np.random.SeedSequence([args.seed, 2]),
                            log10_m500_min=MOCK_CALIBRATION_HIGH_MASS_MIN)
-    return (X, y, (ClusterSample.concat([data.X, massive.X]), np.concatenate([data.y, massive.y]),
-                   MOCK_CALIBRATION_RESPONSE),
+    response = MOCK_CALIBRATION_RESPONSE_DEPTHS if args.survey == "erosita" else MOCK_CALIBRATION_RESPONSE
+    return (X, y, (ClusterSample.concat([data.X, massive.X]), np.concatenate([data.y, massive.y]), response),
             f"{what}, calibrated on {n_cal} more and {n_cal} above 10^{MOCK_CALIBRATION_HIGH_MASS_MIN}")
 
 

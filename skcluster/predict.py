@@ -122,7 +122,8 @@ class _Parts:
             return self.rest.predict(cube, return_std=True)
         z = np.asarray(cube["z"], dtype=np.float64)
         if hasattr(self.prior, "calibrate"):  # MassCalibratedRegressor: the model's mean and std, inverted
-            return self.prior.calibrate(*self.rest.predict(cube, return_std=True), z)
+            exposure = cube["exposure"] if getattr(self.prior, "exposure_terms", False) else None
+            return self.prior.calibrate(*self.rest.predict(cube, return_std=True), z, exposure)
         from .priors import mixture_components
 
         return self.prior.correct(*mixture_components(self.rest, cube), z)

@@ -142,8 +142,8 @@ def test_population_shift_refit_fits_the_calibrations_again_on_a_saved_run(tmp_p
 
 
 def test_depth_transfer_quick_run_calibrates_at_fixed_mass_and_reports_slopes(tmp_path, monkeypatch, capsys):
-    """depth_transfer.py --observables --fixed-mass: every depth gets the raw, calibrated and count-rate masses
-    with slopes and mass-bin biases."""
+    """depth_transfer.py --observables --fixed-mass: every depth gets the raw, both calibrated (one response; one
+    that depends on the exposure) and count-rate masses with slopes and mass-bin biases."""
     import json
 
     from skcluster import calibration
@@ -154,17 +154,18 @@ def test_depth_transfer_quick_run_calibrates_at_fixed_mass_and_reports_slopes(tm
     out = tmp_path / "depth"
     argv = ["--quick", "--n-jobs", "1", "--mask-point-sources", "--observables", "--fixed-mass", "--out", str(out)]
     # one epoch barely reads the mass, which the calibration would refuse (as train falls back): check off
-    monkeypatch.setattr(calibration, "MOCK_CALIBRATION_RESPONSE",
-                        dict(calibration.MOCK_CALIBRATION_RESPONSE, min_slope=-1e9))
+    for name in ("MOCK_CALIBRATION_RESPONSE", "MOCK_CALIBRATION_RESPONSE_DEPTHS"):
+        monkeypatch.setattr(calibration, name, dict(getattr(calibration, name), min_slope=-1e9))
     dt.main(argv)
     res = json.loads((out / "depth_transfer.json").read_text())
-    assert res["fixed_mass_refused"] is None and res["config"]["observables"] is True
+    assert res["fixed_mass_refused"] == {} and res["config"]["observables"] is True
     with np.load(out / "predictions.npz") as p:
         for name in [d[0] for d in dt.DEPTHS]:
             r = res["results"][name]
-            for key in ("ensemble", "fixed_mass", "count_rate"):
+            for key in ("ensemble", "fixed_mass", "fixed_mass_depth", "count_rate"):
                 assert np.isfinite(r[key]["slope"]) and "max_abs_bin_bias_dex" in r[key]
             assert p[f"{name}__fixed_mass__mean"].shape == p[f"{name}__y_true"].shape == (r["ensemble"]["n"],)
-            assert r["fixed_mass"]["scatter"] == pytest.approx(
-                dt.mass_scatter(p[f"{name}__y_true"], p[f"{name}__fixed_mass__mean"]))
+            for key in ("fixed_mass", "fixed_mass_depth"):
+                assert r[key]["scatter"] == pytest.approx(dt.mass_scatter(p[f"{name}__y_true"],
+                                                                          p[f"{name}__{key}__mean"]))
     assert "| deep |" in capsys.readouterr().out.split("Calibrated at fixed true mass")[1]

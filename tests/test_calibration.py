@@ -432,3 +432,52 @@ def test_mass_calibration_with_two_hinges_follows_both_bends():
     # below the lower hinge the std is divided by the flatter slope
     lo, mid = two.predict(ClusterSample(x=np.array([13.1, 14.0]), z=np.array([0.3, 0.3])), return_std=True)[1]
     assert lo > mid
+
+
+class _DepthResponse(RegressorMixin, BaseEstimator):
+    """Shallow clusters lean toward 13.9 more: p = 13.9 + (0.9 + 0.2 w)(m - 13.9) + 0.05 w, w = log10(t / 1000 s)."""
+
+    def fit(self, X, y):
+        return self
+
+    def predict(self, X, return_std=False):
+        x, w = np.asarray(X["x"]), np.log10(np.asarray(X["exposure"]) / 1000.0)
+        p = 13.9 + (0.9 + 0.2 * w) * (x - 13.9) + 0.05 * w
+        return (p, np.full_like(p, 0.05)) if return_std else p
+
+
+def _depth_sky(rng, n, lo_s=100.0, hi_s=5000.0):
+    from skcluster import ClusterSample
+
+    m = rng.uniform(13.2, 14.8, n)
+    t = 10 ** rng.uniform(np.log10(lo_s), np.log10(hi_s), n)
+    return ClusterSample(x=m + rng.normal(0.0, 0.03, n), z=rng.uniform(0.05, 1.0, n), exposure=t), m
+
+
+def test_mass_calibration_with_exposure_terms_is_unbiased_at_every_depth(tmp_path):
+    from skcluster import persist
+    from skcluster.calibration import MassCalibratedRegressor
+
+    rng = np.random.default_rng(5)
+    X_cal, m_cal = _depth_sky(rng, 4000)
+    flat = MassCalibratedRegressor(FrozenEstimator(_DepthResponse())).fit(X_cal, m_cal)
+    deep = MassCalibratedRegressor(FrozenEstimator(_DepthResponse()), exposure_terms=True, hinge=14.4).fit(X_cal, m_cal)
+    assert deep.exposure_range_[0] < 0 < deep.exposure_range_[1]
+    for lo_s, hi_s in ((100.0, 150.0), (3000.0, 5000.0)):  # eRASS1-like and deep
+        X, m = _depth_sky(rng, 3000, lo_s, hi_s)
+        slope = lambda p: np.polyfit(m, p, 1)[0]  # noqa: E731
+        one = flat.predict(X)
+        both = deep.predict(X)
+        assert abs(slope(one) - 1.0) > 0.05 or abs(np.mean(one - m)) > 0.02   # one response misses a depth
+        assert slope(both) == pytest.approx(1.0, abs=0.01) and abs(np.mean(both - m)) < 0.005
+        # the same numbers from the model's own predictions (as predict_catalog calibrates them)
+        raw = _DepthResponse().predict(X, return_std=True)
+        np.testing.assert_allclose(deep.calibrate(*raw, np.asarray(X["z"]), np.asarray(X["exposure"]))[0], both)
+    with pytest.raises(ValueError, match="give exposure="):
+        deep.calibrate(*raw, np.asarray(X["z"]))
+    with pytest.raises(KeyError, match="exposure"):
+        deep.predict(X.drop("exposure"))
+    trusted = ["test_calibration:_DepthResponse"]
+    persist.save(deep, tmp_path / "d.skc", trusted=trusted)
+    back = persist.load(tmp_path / "d.skc", trusted=trusted)
+    np.testing.assert_allclose(back.predict(X), both)

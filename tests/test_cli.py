@@ -457,6 +457,14 @@ def test_built_in_mock_calibration_pools_massive_clusters_and_lets_the_response_
     assert (X, y) == ("X", "y") and response == MOCK_CALIBRATION_RESPONSE
     assert len(y_cal) == X_cal.shape[0] == 60 and "calibrated on 30 more and 30 above 10^14.3" in what
     assert np.sum(y_cal >= MOCK_CALIBRATION_HIGH_MASS_MIN) >= 30
+    # every depth: the response depends on the exposure too
+    from skcluster.calibration import MOCK_CALIBRATION_RESPONSE_DEPTHS
+
+    deep = cli.build_parser().parse_args(["train", *_WEAK, "--survey", "erosita", "--depth-strata", "2",
+                                          "--calibration-clusters", "12", "--out", "m.skc"])
+    _, _, (X_cal, _, response), _ = cli._calibration_set(deep, "X", "y", "the mock")
+    assert response == MOCK_CALIBRATION_RESPONSE_DEPTHS and response["exposure_terms"] is True
+    assert np.ptp(np.log10(np.asarray(X_cal["exposure"]))) > 1.0   # calibration clusters span the depths
     own = cli.build_parser().parse_args(["train", "--data", "somewhere", "--out", "m.skc"])
     rows = np.arange(40.0)
     _, _, (_, _, response), _ = cli._calibration_set(own, rows, rows, "your clusters")
