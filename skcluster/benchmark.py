@@ -103,6 +103,10 @@ PRESETS = {
 #: Files :func:`run_benchmark` writes into its results folder.
 BENCHMARK_FILES = ("results.json", "results.md", "predictions.npz", "performance.png")
 
+#: Written after every finished fold while a run goes on, removed when it ends: what a stopped run has measured
+#: (the layout of ``predictions.npz``, NaN where a row's fold has not finished, and each cluster's ``fold``).
+PARTIAL_FILE = "predictions_partial.npz"
+
 
 @dataclass(frozen=True)
 class BenchmarkRow:
@@ -505,9 +509,13 @@ def run_benchmark(out, quick=False, preset=None, n_folds=None, random_state=None
         ``{"ratio", "ci95"}``), ``timing``. ``predictions.npz`` holds
         every row's out-of-fold ``{row}__mean``, ``{row}__std``, the true
         masses ``y_true``, ``z`` and the bright mask ``high_likelihood``.
+        While the run goes on, :data:`PARTIAL_FILE` holds the same for the
+        rows and folds finished so far (NaN for the rest, ``fold`` says
+        which fold each cluster is tested in), so a stopped run leaves what
+        it measured; it is removed when the run ends.
     """
     name, cfg = _resolve(preset, quick, dict(settings, n_folds=n_folds, random_state=random_state))
-    out = check_output_folder(out, BENCHMARK_FILES, overwrite=overwrite)
+    out = check_output_folder(out, BENCHMARK_FILES + (PARTIAL_FILE,), overwrite=overwrite)
     out.mkdir(parents=True, exist_ok=True)
     log = _Log(verbose)
     t_start = time.perf_counter()
@@ -517,7 +525,18 @@ def run_benchmark(out, quick=False, preset=None, n_folds=None, random_state=None
 
     X, y, high, data = _simulate(cfg, n_jobs, log)
     folds = list(KFold(cfg.n_folds, shuffle=True, random_state=cfg.random_state).split(y))
+    fold_of = np.empty(len(y), dtype=np.int64)
+    for k, (_, te) in enumerate(folds):
+        fold_of[te] = k
     preds = {}    # row -> (mean, std) out of fold
+
+    def save_partial(running=None):
+        """``PARTIAL_FILE``: the finished rows and the finished folds of the ``running`` (name, mean, std)."""
+        with atomic_output(out / PARTIAL_FILE, overwrite=True) as tmp:
+            arrays = _prediction_arrays(y, data, high, preds)
+            if running is not None:
+                arrays[f"{running[0]}__mean"], arrays[f"{running[0]}__std"] = running[1], running[2]
+            np.savez_compressed(tmp, fold=fold_of, **arrays)
     timing = {}   # row -> dict(fit_seconds, predict_seconds)
     extra = {}    # row -> extra numbers
 
@@ -544,6 +563,7 @@ def run_benchmark(out, quick=False, preset=None, n_folds=None, random_state=None
             # measuring the observables is part of predicting (shared by all baselines)
             timing[row.name] = {"fit_seconds": tf, "predict_seconds": tp + t_obs * row.measures_observables}
             log(f"{row.name:32s} scatter {mass_scatter(y, mean):.3f}")
+        save_partial()
 
     # ---- CNN ensembles ----------------------------------------------------
     cnn_rows = [r for r in rows if r.pipeline is not None]
@@ -565,7 +585,7 @@ def run_benchmark(out, quick=False, preset=None, n_folds=None, random_state=None
             binned[key] = (binner.fit_transform(X).drop("events"), time.perf_counter() - t)
             log(f"binned {len(y)} clusters into {binned[key][0]['images'].shape[1:]} in {binned[key][1]:.1f} s")
         Z, t_bin = binned[key]
-        mean, std = np.empty_like(y), np.empty_like(y)
+        mean, std = np.full_like(y, np.nan), np.full_like(y, np.nan)
         m0, s0 = np.empty_like(y), np.empty_like(y)
         pm, ps = np.empty_like(y), np.empty_like(y)
         train_scatter = []
@@ -590,6 +610,7 @@ def run_benchmark(out, quick=False, preset=None, n_folds=None, random_state=None
                 train_scatter.append(mass_scatter(y[tr], pipe.predict(Z[tr])))
             log(f"{row.name:32s} fold {k + 1}/{cfg.n_folds}: scatter {mass_scatter(y[te], mean[te]):.3f} "
                 f"({tf:.0f} s fitting so far)")
+            save_partial((row.name, mean, std))
         preds[row.name] = (mean, std)
         timing[row.name] = {"fit_seconds": tf, "predict_seconds": tp + t_bin * len(te) / len(y) * cfg.n_folds}
         if train_scatter:
@@ -653,6 +674,7 @@ def run_benchmark(out, quick=False, preset=None, n_folds=None, random_state=None
         "command": _command(name, cfg, out),
     }
     _write(out, results, y, preds, data, high, [r.name for r in rows if r.plotted], log)
+    (out / PARTIAL_FILE).unlink(missing_ok=True)   # predictions.npz holds it all now
     log(f"done in {elapsed / 60:.1f} min; results in {out}")
     return results
 
@@ -716,6 +738,14 @@ def format_table(results):
     return "\n".join(lines)
 
 
+def _prediction_arrays(y, data, high, preds):
+    """The arrays of ``predictions.npz``: ``y_true``, ``z``, ``high_likelihood`` and each row's mean and std."""
+    arrays = {"y_true": y, "z": np.asarray(data.catalog["z"]), "high_likelihood": high}
+    for k, (m, s) in preds.items():
+        arrays[f"{k}__mean"], arrays[f"{k}__std"] = m, s
+    return arrays
+
+
 def _write(out, results, y, preds, data, high, plotted, log):
     import matplotlib
 
@@ -735,10 +765,7 @@ def _write(out, results, y, preds, data, high, plotted, log):
     with atomic_output(out / "results.md", overwrite=True) as tmp:
         tmp.write_text("\n".join(md))
     with atomic_output(out / "predictions.npz", overwrite=True) as tmp:
-        arrays = {"y_true": y, "z": np.asarray(data.catalog["z"]), "high_likelihood": high}
-        for k, (m, s) in preds.items():
-            arrays[f"{k}__mean"], arrays[f"{k}__std"] = m, s
-        np.savez_compressed(tmp, **arrays)
+        np.savez_compressed(tmp, **_prediction_arrays(y, data, high, preds))
     shown = {k: preds[k] for k in plotted if k in preds}
     if shown:
         fig = plot_performance(y, shown, z=np.asarray(data.catalog["z"]),

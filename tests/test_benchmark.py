@@ -45,6 +45,36 @@ def test_results_files_and_schema(tiny):
         assert row["scatter"] < 5  # a fraction, not percent
     assert data["survey"]["n_clusters"] == 80
     assert "| count_rate |" in (out / "results.md").read_text()
+    assert not (out / "predictions_partial.npz").exists()   # a finished run leaves only its results
+
+
+def test_a_stopped_run_leaves_what_it_measured(tmp_path, monkeypatch):
+    """Killed during its second CNN fold, a run leaves the finished rows and folds in predictions_partial.npz."""
+    from skcluster.ensemble import DeepEnsembleRegressor
+
+    fit, calls = DeepEnsembleRegressor.fit, []
+
+    def stop_on_the_second_fold(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(DeepEnsembleRegressor, "fit", stop_on_the_second_fold)
+    out = tmp_path / "stopped"
+    with pytest.raises(KeyboardInterrupt):
+        run_benchmark(out, quick=True, n_clusters=60, n_folds=2, n_estimators=1, max_epochs=1, patience=1,
+                      rows=("count_rate", "ensemble_1band"), verbose=0, random_state=3)
+    assert not (out / "predictions.npz").exists()
+    with np.load(out / "predictions_partial.npz") as p:
+        first = p["fold"] == 0
+        assert np.all(np.isfinite(p["count_rate__mean"]))
+        assert np.all(np.isfinite(p["ensemble_1band__mean"][first]))
+        assert np.all(np.isnan(p["ensemble_1band__mean"][~first])) and (~first).any()
+        assert p["y_true"].shape == p["fold"].shape == p["high_likelihood"].shape
+    # a new run into the folder asks before replacing it
+    with pytest.raises(FileExistsError, match="predictions_partial.npz"):
+        run_benchmark(out, quick=True, rows=("count_rate",), verbose=0)
 
 
 def test_hybrid_permuted_and_ratio_columns(tiny):
