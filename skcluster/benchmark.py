@@ -529,6 +529,8 @@ def run_benchmark(out, quick=False, preset=None, n_folds=None, random_state=None
     for k, (_, te) in enumerate(folds):
         fold_of[te] = k
     preds = {}    # row -> (mean, std) out of fold
+    timing = {}   # row -> dict(fit_seconds, predict_seconds)
+    extra = {}    # row -> extra numbers
 
     def save_partial(running=None):
         """``PARTIAL_FILE``: the finished rows and the finished folds of the ``running`` (name, mean, std)."""
@@ -537,8 +539,6 @@ def run_benchmark(out, quick=False, preset=None, n_folds=None, random_state=None
             if running is not None:
                 arrays[f"{running[0]}__mean"], arrays[f"{running[0]}__std"] = running[1], running[2]
             np.savez_compressed(tmp, fold=fold_of, **arrays)
-    timing = {}   # row -> dict(fit_seconds, predict_seconds)
-    extra = {}    # row -> extra numbers
 
     # ---- scalar baselines -------------------------------------------------
     base_rows = [r for r in rows if r.baseline is not None]

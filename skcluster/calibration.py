@@ -463,12 +463,16 @@ class MassCalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
         w = np.clip(w, *self.exposure_range_)
         return self.coef_[-2] * w, self.coef_[-1] * w
 
-    def _w(self, X, where):
-        """Centred log10 exposure of the rows of ``X`` (None without exposure terms)."""
-        if not self.exposure_terms:
+    def _sample_w(self, X, where):
+        """Centred log10 exposure of the rows of the sample ``X`` (None without exposure terms)."""
+        if not getattr(self, "exposure_terms", False):
             return None
         X.require("exposure", step=where)
-        e = np.asarray(X["exposure"], dtype=np.float64)
+        return self._w(X["exposure"], where)
+
+    def _w(self, exposure, where):
+        """Centred log10 of ``exposure`` (s), which must be > 0."""
+        e = np.asarray(exposure, dtype=np.float64)
         if not np.all(np.isfinite(e) & (e > 0)):
             bad = np.flatnonzero(~(np.isfinite(e) & (e > 0)))[:5].tolist()
             raise ValueError(f"{where}: exposure_terms needs exposures > 0 s; rows {bad} have none")
@@ -527,7 +531,7 @@ class MassCalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
                     f"{where}: hinge={knot} has {n_above} calibration clusters above it (need at least "
                     f"{MIN_CALIBRATION_CLUSTERS}); calibrate on more massive clusters or lower the hinge")
         self.exposure_pivot_ = self.exposure_range_ = None
-        w = self._w(X_cal, where)
+        w = self._sample_w(X_cal, where)
         if w is not None:
             self.exposure_pivot_ = float(np.mean(w))
             w = w - self.exposure_pivot_
@@ -605,9 +609,7 @@ class MassCalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
             if exposure is None or np.shape(exposure) != z.shape:
                 raise ValueError(f"{where}: the response depends on the exposure (exposure_terms=True); give "
                                  f"exposure= of shape {z.shape}")
-            from .sample import ClusterSample
-
-            w = self._w(ClusterSample(exposure=np.asarray(exposure, dtype=np.float64)), where)
+            w = self._w(exposure, where)
         return self._calibrate(mean, std, z, w)
 
     def predict(self, X, return_std=False):
@@ -617,6 +619,6 @@ class MassCalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
         check_is_fitted(self, "coef_")
         where = type(self).__name__
         X, z = sample_redshift(X, where)
-        w = self._w(X, where) if getattr(self, "exposure_terms", False) else None
+        w = self._sample_w(X, where)
         mean, std = self._calibrate(*predict_mean_std(self.estimator_, X, where), z, w)
         return (mean, std) if return_std else mean
