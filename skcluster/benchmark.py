@@ -203,14 +203,12 @@ def _gbm_scalars(observables):
 def _masked_observables(X, cfg):
     """:class:`~skcluster.baselines.ScalarObservables` measured on the events with the detected point
     sources masked: the same list, masks and fill as the networks' ``mask`` step, so that no baseline
-    reads the AGN photons that the networks and the count-rate fit are spared."""
-    from .baselines import ScalarObservables
-    from .preprocessing import PointSourceMasker
+    reads the AGN photons that the networks and the count-rate fit are spared: the networks' own
+    ``mask`` and ``observables`` steps (:func:`~skcluster.preprocessing.make_preprocessing`)."""
+    from .preprocessing import make_preprocessing
 
-    masked = PointSourceMasker(size_arcmin=cfg.size_arcmin).fit_transform(X)
-    obs = ScalarObservables(source="events", bands_keV=BASELINE_BANDS_KEV, size_arcmin=cfg.size_arcmin,
-                            verbose=0)
-    return obs.fit_transform(masked).drop("events")
+    steps = make_preprocessing(size_arcmin=cfg.size_arcmin, mask_point_sources=True, observables=True)
+    return steps[:2].fit_transform(X).drop("events")
 
 
 #: The detection catalogue's scalars of the ``hybrid`` row, joined beside the
