@@ -144,6 +144,9 @@ def main(argv=None):
                     help="also measure the boosted trees' image observables (counts, L_X, the background, "
                          "hardness ratios) on the events and join them beside z "
                          "(make_mass_pipeline(observables=True))")
+    ap.add_argument("--nh", action="store_true",
+                    help="with --observables: convert their count rates to L_X with each cluster's Galactic N_H "
+                         "(the mock's nh column) and join log N_H beside z (nh_column='nh')")
     ap.add_argument("--fixed-mass", action="store_true",
                     help="also calibrate the model at fixed true mass as skcluster train does by default and "
                          "report slope and bias per mass bin at each depth")
@@ -159,6 +162,11 @@ def main(argv=None):
     cfg["mask_point_sources"] = args.mask_point_sources
     cfg["extra_scalars"] = HYBRID_SCALARS if args.hybrid else ("exposure",)
     cfg["observables"] = args.observables
+    cfg["nh"] = args.nh
+    if args.nh:
+        if not args.observables:
+            ap.error("--nh needs --observables (it sets their N_H)")
+        cfg["extra_scalars"] = cfg["extra_scalars"] + ("nh",)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     command = "python benchmarks/depth_transfer.py " + shlex.join(argv if argv is not None else sys.argv[1:])
@@ -173,7 +181,7 @@ def main(argv=None):
                                   max_epochs=cfg["max_epochs"], patience=cfg["patience"],
                                   extra_scalars=cfg["extra_scalars"],
                                   mask_point_sources=cfg["mask_point_sources"], flag_domain=True,
-                                  observables=cfg["observables"],
+                                  observables=cfg["observables"], nh_column="nh" if cfg["nh"] else None,
                                   profile=cfg["profile"], verbose=1)
 
     pipe = new_pipeline()

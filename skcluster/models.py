@@ -115,7 +115,7 @@ def make_cnn(max_epochs=80, patience=15, batch_size=32, lr=1e-3, channels=(16, 3
 def make_mass_pipeline(bands="krippendorf10", size_arcmin=20.0, npix=50, sigma=1.0,
                        sigma_bands=0.0, stretch="log", use_redshift=True, n_estimators=5,
                        n_jobs=None, random_state=None, verbose=0, mask_point_sources=False, extra_scalars=(),
-                       flag_domain=False, profile=True, observables=False, **cnn_params):
+                       flag_domain=False, profile=True, observables=False, nh_column=None, **cnn_params):
     """Preprocessing plus a deep ensemble of CNNs, as one sklearn Pipeline.
 
     Parameters
@@ -180,6 +180,11 @@ def make_mass_pipeline(bands="krippendorf10", size_arcmin=20.0, npix=50, sigma=1
         on the DET_LIKE, EXT_LIKE > 60 clusters 0.778x [0.734, 0.823]),
         paired bootstrap on the same folds (``skcluster benchmark --rows
         ensemble_10band_masked_profile_observables``). Event input only.
+    nh_column : str, default=None
+        With ``observables``: the column of each cluster's Galactic N_H
+        (cm^-2) for the observables' count-rate-to-L_X conversion (None:
+        eFEDS's 3e20 for all); put it in ``extra_scalars`` to join it too
+        (``skcluster train --survey erosita`` does both).
     **cnn_params
         Passed to :func:`make_cnn` (``max_epochs``, ``channels``,
         ``noise_sigma``, ``device``, ...).
@@ -197,7 +202,7 @@ def make_mass_pipeline(bands="krippendorf10", size_arcmin=20.0, npix=50, sigma=1
                              sigma=sigma, sigma_bands=sigma_bands, stretch=stretch,
                              use_redshift=use_redshift, mask_point_sources=mask_point_sources,
                              extra=extra_scalars, profile=profile, observables=observables,
-                             verbose=bool(verbose))
+                             nh_column=nh_column, verbose=bool(verbose))
     steps = list(pre.steps)
     if flag_domain:
         from .preprocessing import DomainFlagger

@@ -50,13 +50,14 @@ def kT_of_mass(m500, z):
 
 def make_clusters(rng, m500, z, exposure, bands=BANDS, size_arcmin=20.0, npix=100,
                   bkg_arcmin2=(3.0, 3.0, 5.0), kT=None, rc_frac=0.185, truncate=2.5,
-                  lum_scale=1.0, with_events=False):
+                  lum_scale=1.0, with_events=False, nH_cm2=None):
     """Mock clusters by hand; returns (ClusterSample, truth dict).
 
     Cluster photons follow a projected beta model with beta = 2/3,
     S ~ (1 + x^2)^-1.5, truncated at ``truncate`` r500; its luminosity within
     the projected r500 follows the L-M relation times ``lum_scale``.
-    ``bkg_arcmin2`` is the flat background per band, counts/arcmin^2.
+    ``bkg_arcmin2`` is the flat background per band, counts/arcmin^2;
+    ``nH_cm2`` each cluster's Galactic N_H (default: the eFEDS 3e20).
     """
     m500, z, exposure = (np.broadcast_to(np.asarray(v, dtype=float), np.shape(m500)).copy()
                          for v in (m500, z, exposure))
@@ -71,7 +72,11 @@ def make_clusters(rng, m500, z, exposure, bands=BANDS, size_arcmin=20.0, npix=10
 
     frac500 = cum(X500) / cum(Xt)
     L_tot = lum_scale * lx_of_mass(m500, z) / frac500  # luminosity of the truncated model
-    mu = thermal_band_rates(L_tot, kT, z, bands) * exposure[:, None]  # expected counts (n, B)
+    if nH_cm2 is None:
+        mu = thermal_band_rates(L_tot, kT, z, bands) * exposure[:, None]  # expected counts (n, B)
+    else:
+        mu = np.concatenate([thermal_band_rates(L_tot[i:i + 1], kT[i:i + 1], z[i:i + 1], bands, nH_cm2=nh)
+                             for i, nh in enumerate(nH_cm2)]) * exposure[:, None]
     half = 30.0 * size_arcmin
     edges = np.linspace(-half, half, npix + 1)
     images = np.zeros((n, B, npix, npix), dtype=np.float32)
@@ -203,6 +208,31 @@ def test_lx_recovered_with_known_temperature_and_r500_converges(bright):
     arn = ScalarObservables().fit_transform(X)
     assert not np.allclose(arn["lx_erg_s"], out["lx_erg_s"], rtol=1e-3)
     np.testing.assert_allclose(arn["lx_erg_s"], truth["lx"], rtol=0.10)
+
+
+def test_per_cluster_nh_recovers_lx_where_one_nh_is_biased():
+    nh = np.array([1e20, 3e20, 1e21])  # cm^-2: a node of the N_H grid, between nodes, a node
+    X, truth = make_clusters(np.random.default_rng(5), np.full(3, 3e14), np.full(3, 0.3), 2e5, nH_cm2=nh)
+    X = X.assign(nh=nh)
+    own = ScalarObservables(kT_column="kT", nH_column="nh").fit_transform(X)
+    np.testing.assert_allclose(own["lx_erg_s"], truth["lx"], rtol=0.02)
+    # one (eFEDS) N_H for all: right for the 3e20 cluster, L_X too high where less gas absorbs, too low where more
+    one = ScalarObservables(kT_column="kT").fit_transform(X)["lx_erg_s"] / truth["lx"]
+    assert abs(one[1] - 1) < 0.02 and one[0] > 1.04 and one[2] < 0.93, one
+    # counts in the fixed aperture and the background are measured, not converted: the same either way
+    for col in ("counts_ap", "bkg_arcmin2"):
+        np.testing.assert_allclose(own[col], ScalarObservables(kT_column="kT").fit_transform(X)[col], rtol=1e-6)
+
+
+def test_per_cluster_nh_errors():
+    X, _ = make_clusters(np.random.default_rng(1), np.full(3, 2e14), np.full(3, 0.3), 1000.0, npix=40)
+    obs = ScalarObservables(nH_column="nh")
+    with pytest.raises(KeyError, match="nh"):
+        obs.fit(X)
+    with pytest.raises(ValueError, match=r"'nh'.*row 1: nan"):
+        obs.fit(X.assign(nh=np.full(3, 3e20))).transform(X.assign(nh=np.array([3e20, np.nan, 3e20])))
+    with pytest.raises(ValueError, match=r"N_H \('nh'\).*row 2: 0.3.*cm\^-2"):
+        obs.fit(X.assign(nh=np.full(3, 3e20))).transform(X.assign(nh=np.array([3e20, 3e20, 0.3])))
 
 
 def test_events_and_images_agree(bright):

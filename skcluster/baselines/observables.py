@@ -23,7 +23,7 @@ from ..exceptions import SkclusterWarning
 from ..physics import cosmology
 from ..physics.emission import bremsstrahlung_photon_spectrum
 from ..physics.instrument import PSF_ALPHA, PSF_CORE_ARCSEC
-from ..physics.rates import NH_EFEDS_CM2, BandRateTable, check_bands
+from ..physics.rates import NH_EFEDS_CM2, BandRateTable, NHRateTables, check_bands
 from ..physics.relations import LM_RELATION_EFEDS, MT_RELATION_ARNAUD05, RC_R500_EFEDS
 from ..preprocessing._base import SampleInputMixin
 from ..sample import as_sample
@@ -54,7 +54,12 @@ FLAGS = {
 }
 
 
-@lru_cache(maxsize=8)
+#: Galactic N_H accepted in ``nH_column``, cm^-2: 1e19 lies below the lowest column on the sky
+#: (~4e19 in the Lockman Hole), 3e22 deep in the Galactic plane (HI4PI Collaboration 2016).
+NH_RANGE_CM2 = (1e19, 3e22)
+
+
+@lru_cache(maxsize=64)
 def _rate_table(bands, nH_cm2, lum_band_keV):
     """Shared :class:`BandRateTable`, built once per band set."""
     return BandRateTable([list(b) for b in bands], nH_cm2=nH_cm2, lum_band_keV=lum_band_keV)
@@ -168,7 +173,15 @@ class ScalarObservables(SampleInputMixin, TransformerMixin, BaseEstimator):
         relation (e.g. spectroscopic T).
     nH_cm2 : float, default=3e20
         Galactic hydrogen column, cm^-2 (3-3.5e20 toward eFEDS, Brunner et
-        al. 2022, A&A 661, A1).
+        al. 2022, A&A 661, A1), for every cluster.
+    nH_column : str, default=None
+        Column of each cluster's own Galactic N_H, cm^-2 (e.g. from the
+        HI4PI survey, HI4PI Collaboration 2016, A&A 594, A116; the mock's
+        ``nh``), used instead of ``nH_cm2`` for the count-rate-to-L_X
+        conversion (:class:`~skcluster.physics.rates.NHRateTables`). Across
+        the extragalactic sky N_H spans 1e20-1e21; at 1e21 a 5 keV cluster
+        gives ~26% fewer 0.2-2.3 keV counts per erg/s than at 3e20, so a
+        single N_H biases L_X (and the r500 estimate) by that much.
     psf_correction : bool, default=True
         Correct L_X and the flux for the counts the PSF scatters out of
         (and into) the r500 aperture, assuming a beta model with beta = 2/3
@@ -260,7 +273,7 @@ class ScalarObservables(SampleInputMixin, TransformerMixin, BaseEstimator):
 
     def __init__(self, aperture_arcmin=2.0, background_annulus_arcmin=None, count_band_keV=(0.2, 2.3),
                  lum_band_keV=(0.5, 2.0), lm_relation=LM_RELATION_EFEDS, mt_relation=MT_RELATION_ARNAUD05,
-                 kT_column=None, nH_cm2=NH_EFEDS_CM2, psf_correction=True, core_radius_r500=RC_R500_EFEDS,
+                 kT_column=None, nH_cm2=NH_EFEDS_CM2, nH_column=None, psf_correction=True, core_radius_r500=RC_R500_EFEDS,
                  psf_core_arcsec=PSF_CORE_ARCSEC, count_floor=1.0, max_iter=50, tol=1e-4,
                  source="auto", bands_keV=None, size_arcmin=None, verbose=0):
         self.aperture_arcmin = aperture_arcmin
@@ -271,6 +284,7 @@ class ScalarObservables(SampleInputMixin, TransformerMixin, BaseEstimator):
         self.mt_relation = mt_relation
         self.kT_column = kT_column
         self.nH_cm2 = nH_cm2
+        self.nH_column = nH_column
         self.psf_correction = psf_correction
         self.core_radius_r500 = core_radius_r500
         self.psf_core_arcsec = psf_core_arcsec
@@ -369,6 +383,8 @@ class ScalarObservables(SampleInputMixin, TransformerMixin, BaseEstimator):
         X.require("z", "exposure", step=self._step)
         if self.kT_column is not None:
             X.require(self.kT_column, step=self._step)
+        if self.nH_column is not None:
+            X.require(self.nH_column, step=self._step)
         source = self._resolve_source(X)
         bands, size, pixel, shape = self._geometry(X, source)
         for name in ("aperture_arcmin", "count_floor", "tol", "core_radius_r500"):
@@ -471,13 +487,13 @@ class ScalarObservables(SampleInputMixin, TransformerMixin, BaseEstimator):
             from tqdm.auto import tqdm
 
             starts = tqdm(starts, desc="ScalarObservables", unit="chunk")
-        table = _rate_table(tuple(map(tuple, self.bands_keV_)), float(self.nH_cm2), tuple(self.lum_band_keV))
+        table = self._rate_tables(X)
         parts = []
         for s in starts:
             sl = slice(s, min(s + chunk, n))
             C = self._cumulative_profiles(X, sl, dr, n_ring)
-            parts.append(self._measure(C, dr, z[sl], exposure[sl],
-                                       None if kT_given is None else kT_given[sl], table))
+            parts.append(self._measure(C, dr, z[sl], exposure[sl], None if kT_given is None else kT_given[sl],
+                                       table if isinstance(table, BandRateTable) else table.subset(sl)))
         cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         if "complete" in X:
             incomplete = ~np.asarray(X["complete"], dtype=bool)
@@ -492,6 +508,21 @@ class ScalarObservables(SampleInputMixin, TransformerMixin, BaseEstimator):
                     stacklevel=2,
                 )
         return X.assign(meta={"observable_columns": list(self.observable_columns_)}, **cols)
+
+    def _rate_tables(self, X):
+        """The count-rate-per-luminosity table: one N_H for all, or each cluster's ``nH_column``."""
+        key = tuple(map(tuple, self.bands_keV_)), tuple(self.lum_band_keV)
+        if self.nH_column is None:
+            return _rate_table(key[0], float(self.nH_cm2), key[1])
+        nh = check_positive_column(X, self.nH_column, self._step)
+        lo, hi = NH_RANGE_CM2
+        if np.any((nh < lo) | (nh > hi)):
+            rows = np.flatnonzero((nh < lo) | (nh > hi))
+            raise ValueError(
+                f"{self._step}: Galactic N_H ({self.nH_column!r}) must be within [{lo:g}, {hi:g}] cm^-2; "
+                f"{rows.size} value(s) outside: {rows_text(rows, nh.tolist())} (is the column in cm^-2?)"
+            )
+        return NHRateTables(lambda v: _rate_table(key[0], v, key[1]), nh)
 
     def _cumulative_profiles(self, X, sl, dr, n_ring):
         """Counts within radius k dr, (m, B, n_ring + 1) float64, for rows ``sl``."""
@@ -545,7 +576,7 @@ class ScalarObservables(SampleInputMixin, TransformerMixin, BaseEstimator):
         counts_ce = flags.floored(n500[:, sel].sum(1) - n_core, "core_excised_floored")
         kT, kT_clip = lmap.temperature(M)
         flags.set(kT_clip, "kT_clipped")
-        per_lum = lmap.table(kT, z)[:, sel].sum(1)
+        per_lum = lmap.per_luminosity(kT)
         count_rate = counts_r500 / exposure
         lx = count_rate * lmap.psf_correction(th, radius) / per_lum
         kcorr = _k_correction(kT, z, self.lum_band_keV)

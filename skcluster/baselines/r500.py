@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..physics import cosmology
+from ..physics.rates import NHRateTables
 from ..physics.relations import MASS_PIVOT_MSUN, MT_PIVOT_KEV
 from .apertures import psf_aperture_correction
 
@@ -32,8 +33,9 @@ class LuminosityMassMap:
     net : :class:`~skcluster.baselines.apertures.NetCounts`
     z, exposure : ndarray of shape (m,)
         Redshift, vignetted exposure (s).
-    table : :class:`~skcluster.physics.rates.BandRateTable`
-        Count rate per unit rest-frame luminosity of each band.
+    table : :class:`~skcluster.physics.rates.BandRateTable` or :class:`~skcluster.physics.rates.NHRateTables`
+        Count rate per unit rest-frame luminosity of each band (one Galactic
+        N_H for every cluster, or each cluster's own, rows as ``z``).
     count_bands : sequence of int
         Bands summed for counts.
     lm_relation : (float, float, float)
@@ -85,11 +87,17 @@ class LuminosityMassMap:
         core_r500, psf_core = self.psf
         return psf_aperture_correction(radius, core_r500 * theta500, psf_core)
 
+    def per_luminosity(self, kT, rows=None):
+        """Count rate (counts/s) per erg/s of rest-frame luminosity, count bands summed."""
+        rows = self.every if rows is None else rows
+        if isinstance(self.table, NHRateTables):
+            return self.table(kT, self.z[rows], rows)[:, self.sel].sum(1)
+        return self.table(kT, self.z[rows])[:, self.sel].sum(1)
+
     def luminosity(self, counts, kT, M_theta, radius, rows=None):
         """Rest-frame L_X (erg/s) of ``counts`` within ``radius`` at temperature ``kT``."""
         rows = self.every if rows is None else rows
-        per_lum = self.table(kT, self.z[rows])[:, self.sel].sum(1)  # counts/s per erg/s
-        return counts * self.psf_correction(M_theta, radius) / self.exposure[rows] / per_lum
+        return counts * self.psf_correction(M_theta, radius) / self.exposure[rows] / self.per_luminosity(kT, rows)
 
     def __call__(self, M, rows=None):
         """The next mass (unclipped) for masses ``M`` of rows ``rows``."""

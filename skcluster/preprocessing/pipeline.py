@@ -35,7 +35,7 @@ OBSERVABLE_SCALARS = ("counts_ap", "counts_r500", "counts_ce", "lx_erg_s", "bkg_
 def make_preprocessing(bands="krippendorf10", size_arcmin=20.0, npix=50, shape=(50, 50),
                        sigma=1.0, sigma_bands=0.0, stretch="log", use_redshift=True,
                        extra=(), source=None, mask_point_sources=False, profile=False, observables=False,
-                       verbose=True):
+                       nh_column=None, verbose=True):
     """The standard chain from events (or images) to the network's input.
 
     ``bin`` (:class:`BandBinner`, or ``source``) -> ``resize``
@@ -90,6 +90,12 @@ def make_preprocessing(bands="krippendorf10", size_arcmin=20.0, npix=50, shape=(
         events (bands :data:`OBSERVABLE_BANDS_KEV`), and join them beside
         the redshift: what the boosted trees read, from the same photons.
         Event input only.
+    nh_column : str, default=None
+        With ``observables``: the column of each cluster's Galactic N_H
+        (cm^-2) that converts its count rate to L_X
+        (:class:`~skcluster.baselines.ScalarObservables` ``nH_column``);
+        None assumes eFEDS's 3e20 for every cluster. Add the name to
+        ``extra`` to join it beside the redshift too.
     verbose : bool, default=True
         Progress bars of the binning step (long runs only).
 
@@ -119,7 +125,9 @@ def make_preprocessing(bands="krippendorf10", size_arcmin=20.0, npix=50, shape=(
         from ..baselines import ScalarObservables  # the baselines build on this subpackage
 
         obs = [("observables", ScalarObservables(source="events", bands_keV=OBSERVABLE_BANDS_KEV,
-                                                 size_arcmin=size_arcmin))]
+                                                 size_arcmin=size_arcmin, nH_column=nh_column))]
+    elif nh_column is not None:
+        raise ValueError("nh_column sets the N_H of the observables step: pass observables=True too")
     prof = [("profile", RadialProfile())] if profile else []
     extra = ((tuple(extra) if not isinstance(extra, str) else (extra,))
              + (OBSERVABLE_SCALARS if observables else ()) + ((("profile", "linear"),) if profile else ()))
