@@ -486,6 +486,13 @@ def build_parser():
                       help="catalogue column with each cluster's vignetted exposure (s)")
     p.add_argument("--exposure-vignetting", choices=("vignetted", "unvignetted"), default="vignetted",
                    help="what the exposure maps hold (see below)")
+    nh = p.add_mutually_exclusive_group()
+    nh.add_argument("--nh-col", metavar="NAME",
+                    help="catalogue column with each cluster's Galactic N_H (cm^-2, e.g. HI4PI), for models "
+                         "that convert count rates to L_X with it (train --survey erosita; default: a "
+                         "column named nh, nh_cm2 or nh_hi4pi)")
+    nh.add_argument("--nh-cm2", type=_positive_float, metavar="NH",
+                    help="one Galactic N_H (cm^-2) for every cluster, for such models")
     p.add_argument("--bands", type=parse_bands, default=None,
                    help="bands of --images in the given order, when the file names do not tell")
     p.add_argument("--point-sources", metavar="CAT", default=None,
@@ -940,7 +947,8 @@ def _load_model(path):
 #: predict_catalog's parameters as the command line spells them (in its messages).
 _PREDICT_OPTIONS = {"exposures": "--exposure", "exposure_seconds": "--exposure-seconds",
                     "exposure_col": "--exposure-col", "prefix": "--prefix", "bands": "--bands",
-                    "images": "--images", "events": "--events", "point_sources": "--point-sources"}
+                    "images": "--images", "events": "--events", "point_sources": "--point-sources",
+                    "nh_col": "--nh-col", "nh_cm2": "--nh-cm2"}
 
 
 def _option_words(text):
@@ -964,7 +972,7 @@ def _cmd_predict(args):
         out = predict_catalog(
             model, args.catalog, images=args.images, exposures=args.exposure, events=args.events,
             exposure_seconds=args.exposure_seconds, exposure_col=args.exposure_col,
-            exposure_vignetting=args.exposure_vignetting, bands=args.bands,
+            exposure_vignetting=args.exposure_vignetting, nh_col=args.nh_col, nh_cm2=args.nh_cm2, bands=args.bands,
             point_sources=args.point_sources, pattern_types=args.pattern_types, flag_mask=args.flag_mask,
             ra_col=args.ra_col, dec_col=args.dec_col, z_col=args.z_col, prefix=args.prefix,
             batch_size=args.batch_size, verbose=not args.quiet)

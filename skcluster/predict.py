@@ -90,6 +90,8 @@ class _Parts:
         self.observables = None  # measured on the (masked) events: make_mass_pipeline(observables=True)
         if i < len(steps) and isinstance(steps[i][1], ScalarObservables):
             self.observables, i = steps[i][1], i + 1
+        # each cluster's Galactic N_H, for the observables' L_X (make_mass_pipeline(nh_column=...))
+        self.nh_column = getattr(self.observables, "nH_column", None)
         self.first = steps[i][1] if i < len(steps) else None
         first = self.first
         if first is None or not hasattr(first, "bands_keV_") or not hasattr(first, "size_arcmin"):
@@ -316,6 +318,41 @@ def _exposure_column(table, name):
     return expo
 
 
+#: Catalogue columns tried for the Galactic N_H (cm^-2), case-insensitive.
+NH_NAMES = ("nh", "nh_cm2", "nh_hi4pi")
+
+
+def _with_nh(sample, table, parts, nh_col, nh_cm2):
+    """``sample`` with the model's N_H column (cm^-2) from ``nh_col`` or ``nh_cm2``, where it needs one."""
+    from .baselines.observables import NH_RANGE_CM2
+    from .io import find_column
+    from .io.catalog import _numbers
+
+    if nh_col is not None and nh_cm2 is not None:
+        raise ValueError("give the Galactic N_H one way: nh_col= (a catalogue column) or nh_cm2= (one value)")
+    if parts.nh_column is None:
+        if nh_col is not None or nh_cm2 is not None:
+            warnings.warn("this model assumes one Galactic N_H for every cluster (eFEDS's 3e20 cm^-2); "
+                          "the N_H given is not used", stacklevel=3)
+        return sample
+    if nh_cm2 is not None:
+        what, nh = "nh_cm2", np.full(len(sample), float(nh_cm2))
+    else:
+        try:
+            what = find_column(table, NH_NAMES, nh_col, "Galactic N_H")
+        except KeyError as exc:
+            raise KeyError(f"{exc.args[0]}. This model converts count rates to L_X with each cluster's "
+                           "Galactic N_H (cm^-2, e.g. from HI4PI): give nh_col= (a catalogue column) or "
+                           "nh_cm2= (one value for every cluster)") from None
+        nh = _numbers(table[what], what)
+    lo, hi = NH_RANGE_CM2
+    bad = ~np.isfinite(nh) | (nh < lo) | (nh > hi)
+    if bad.any():
+        raise ValueError(f"Galactic N_H ({what!r}) must be within [{lo:g}, {hi:g}] cm^-2 (is it in cm^-2?); "
+                         f"got {rows_text(np.flatnonzero(bad), nh.tolist())}")
+    return sample.assign(**{parts.nh_column: nh})
+
+
 # ---------------------------------------------------------------------------
 # flags
 # ---------------------------------------------------------------------------
@@ -355,7 +392,8 @@ def _reasons(cube, parts, z_range):
 # the function
 # ---------------------------------------------------------------------------
 def predict_catalog(model, catalog, *, images=None, exposures=None, events=None, exposure_seconds=None,
-                    exposure_col=None, exposure_vignetting="vignetted", bands=None, point_sources=None,
+                    exposure_col=None, exposure_vignetting="vignetted", nh_col=None, nh_cm2=None,
+                    bands=None, point_sources=None,
                     pattern_types=(1, 2, 3, 4), flag_mask=None, ra_col=None, dec_col=None, z_col=None,
                     prefix="", batch_size=1024, verbose=False):
     """Predict the mass of every cluster of a catalogue from eROSITA images or event lists.
@@ -390,6 +428,14 @@ def predict_catalog(model, catalog, *, images=None, exposures=None, events=None,
     exposure_vignetting : {"vignetted", "unvignetted"} or float, default="vignetted"
         What the exposure maps hold
         (:class:`~skcluster.preprocessing.ImageCutout`).
+    nh_col, nh_cm2 : str or float, default=None
+        Each cluster's Galactic N_H (cm^-2), for a model that converts its
+        count rates to L_X with it (``make_mass_pipeline(nh_column=...)``,
+        ``skcluster train --survey erosita``): a catalogue column (by
+        default one named ``nh``, ``nh_cm2`` or ``nh_hi4pi``, any case) or
+        one value for every cluster. N_H at a position
+        comes from the HI4PI survey (HI4PI Collaboration 2016, A&A 594,
+        A116). Ignored, with a warning, by models that do not use it.
     bands : str or sequence of (float, float), default=None
         Bands of ``images`` (and ``exposures``) in the given order, when the
         file names do not carry them.
@@ -498,6 +544,7 @@ def predict_catalog(model, catalog, *, images=None, exposures=None, events=None,
                          else "the catalogue has no rows")
     if exposure_col is not None:
         sample = sample.assign(exposure=_exposure_column(table, exposure_col))
+    sample = _with_nh(sample, table, parts, nh_col, nh_cm2)
 
     sources = None
     if point_sources is not None:

@@ -437,3 +437,47 @@ def test_a_cluster_whose_observables_measured_no_background_gets_no_mass_and_a_r
     assert with_obs == [["no background photons in the box's outer annulus"], [],
                         ["no background photons in the box's outer annulus"]]
     assert _reasons(cube, SimpleNamespace(observables=None, flagger=None), None) == [[], [], []]
+
+
+def test_model_with_per_cluster_nh_reads_it_from_the_catalogue(model, survey):
+    """make_mass_pipeline(nh_column=...): each cluster's N_H comes from a catalogue column or one value."""
+    from skcluster.models import make_mass_pipeline
+
+    nh = np.resize([1e20, 3e20, 1e21], len(survey.y))  # cm^-2
+    X = survey.X.assign(nh=nh)
+    pipe = make_mass_pipeline(bands="broad", size_arcmin=10.0, npix=10, n_estimators=1, max_epochs=1,
+                              channels=(2,), dense=(4,), random_state=0, observables=True, nh_column="nh",
+                              extra_scalars=("nh",))
+    nh_model = _fit_quiet(pipe, X, survey.y)
+    rows = [0, 1, 2]
+    positions = [(10.0, 0.0), (12.0, 0.0), (14.0, 0.0)]
+    cat = Table({"ra": [p[0] for p in positions], "dec": [0.0] * 3, "z": np.asarray(survey.X["z"])[rows],
+                 "exposure": np.asarray(survey.X["exposure"])[rows], "NH": nh[rows]})
+    kw = dict(events=_sky_events(survey, rows, positions), exposure_col="exposure", pattern_types=None,
+              flag_mask="none")
+
+    def masses(m, table, **more):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return np.asarray(predict_catalog(m, table, **kw, **more)["log10_M500"])
+
+    ref = nh_model.predict(X[rows])
+    np.testing.assert_allclose(masses(nh_model, cat), ref, atol=1e-5)  # "NH" found, case-insensitively
+    # one value for every cluster is the same as a column holding it, and differs where N_H does
+    flat = cat.copy()
+    flat["NH"] = 3e20
+    one = masses(nh_model, cat, nh_cm2=3e20)
+    np.testing.assert_allclose(one, masses(nh_model, flat), atol=1e-6)
+    assert one[1] == pytest.approx(ref[1], abs=1e-5) and abs(one[2] - ref[2]) > 1e-4
+    cat.rename_column("NH", "gal_nh")
+    np.testing.assert_allclose(masses(nh_model, cat, nh_col="gal_nh"), ref, atol=1e-5)
+    with pytest.raises(KeyError, match=r"Galactic N_H.*nh_col=.*nh_cm2="):
+        masses(nh_model, cat)
+    cat["gal_nh"][1] = 3e17
+    with pytest.raises(ValueError, match=r"N_H \('gal_nh'\).*row 1: 3e\+17"):
+        masses(nh_model, cat, nh_col="gal_nh")
+    with pytest.raises(ValueError, match="one way"):
+        masses(nh_model, cat, nh_col="gal_nh", nh_cm2=3e20)
+    # a model that assumes one N_H says the given one is not used
+    with pytest.warns(UserWarning, match="N_H given is not used"):
+        predict_catalog(model, cat, nh_cm2=1e21, **kw)
