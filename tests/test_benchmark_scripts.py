@@ -169,3 +169,28 @@ def test_depth_transfer_quick_run_calibrates_at_fixed_mass_and_reports_slopes(tm
                 assert r[key]["scatter"] == pytest.approx(dt.mass_scatter(p[f"{name}__y_true"],
                                                                           p[f"{name}__{key}__mean"]))
     assert "| deep |" in capsys.readouterr().out.split("Calibrated at fixed true mass")[1]
+
+
+def test_surface_density_counts_clusters_per_area_against_the_published_densities(tmp_path, capsys):
+    """surface_density.py: each variant's density and its ratios to eFEDS (above fixed counts too) or eRASS1."""
+    import json
+
+    from skcluster.datasets import make_survey
+
+    sd = _script("surface_density")
+    out = tmp_path / "sd"
+    sd.main(["--variants", "efeds_default,erass1_default", "--area-efeds", "6", "--area-erass1", "40",
+             "--out", str(out)])
+    rows = {r["variant"]: r for r in json.loads((out / "surface_density.json").read_text())["rows"]}
+    ref = make_survey("efeds", area_deg2=6, random_state=0, verbose=False).catalog
+    e = rows["efeds_default"]
+    assert e["n"] == len(ref) and e["per_deg2"] == pytest.approx(len(ref) / 6)
+    assert e["ratio_to_efeds"] == pytest.approx(len(ref) / 6 / (542 / 140))
+    assert e["ratio_above_105_counts"] == pytest.approx(np.sum(ref["ML_CTS"] > 105) / 6 / (0.5 * 542 / 140))
+    r = rows["erass1_default"]
+    assert r["per_deg2_cosmology_z"] <= r["per_deg2"]
+    assert r["ratio_to_erass1_cosmology"] == pytest.approx(r["per_deg2_cosmology_z"] / (5259 / 12791))
+    assert "| erass1_default |" in (out / "surface_density.md").read_text()
+    with pytest.raises(SystemExit):
+        sd.main(["--variants", "nonsense", "--out", str(out)])
+    assert "unknown variants ['nonsense']" in capsys.readouterr().err
