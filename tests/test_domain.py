@@ -56,6 +56,22 @@ def test_coverage_and_bad_parameters():
         f.transform(test.assign(images=test["images"][:, :1]))
 
 
+def test_galactic_nh_outside_the_training_range_is_flagged():
+    rng = np.random.default_rng(3)
+    # one N_H in training (the eFEDS mock's): the same value passes, a few per cent off too, 2x does not
+    one = DomainFlagger().fit(_sample(rng).assign(nh=np.full(200, 3e20)))
+    test = _sample(rng, n=3).assign(nh=np.array([3e20, 3.1e20, 6e20]))
+    flags = one.transform(test)
+    assert list(flags["in_domain"]) == [True, True, False]
+    assert "nh=6e+20 above 3.14" in flags["domain_reason"][2]
+    # a range of N_H (the erosita mock's 1e20-1e21): inside passes, a Galactic-plane column does not
+    wide = DomainFlagger().fit(_sample(rng).assign(nh=10 ** rng.uniform(20, 21, 200)))
+    flags = wide.transform(test.assign(nh=np.array([2e20, 8e20, 5e21])))
+    assert list(flags["in_domain"]) == [True, True, False] and "nh=5e+21 above" in flags["domain_reason"][2]
+    # a sample without N_H is not checked for it
+    assert list(wide.transform(test.drop("nh"))["in_domain"]) == [True, True, True]
+
+
 def test_on_the_mock_after_binning():
     data = make_survey(n_clusters=60, random_state=2, verbose=False)
     pipe = make_pipeline(BandBinner(bands="broad", npix=25), DomainFlagger())

@@ -5,8 +5,8 @@ say outside it. :class:`DomainFlagger` sits right after the step that makes
 the counts cube (``bin`` or an image cut-out) and, in ``fit``, records the
 range of each quantity over the training clusters (the ``quantile`` and
 ``1 - quantile`` points, widened by ``margin`` of the span, in log10 for
-the positive quantities that span decades: z, exposure, 1 + counts and
-the background level); in
+the positive quantities that span decades: z, exposure, 1 + counts, the
+background level and N_H); in
 ``transform`` it passes the sample on with two more columns:
 
 * ``in_domain`` (bool): every quantity of the cluster inside its range, and
@@ -17,7 +17,9 @@ the background level); in
 The quantities: ``z``; ``exposure`` (s) where the sample has it; the total
 counts in the cube; the background level (mean counts per pixel per second
 of exposure in the outer ring of the box, where the cluster contributes
-least); and the cut-out ``coverage`` where the sample has it. A
+least); the Galactic N_H (``nh``, cm^-2) where the sample has it (a
+model trained at one N_H has never seen another's absorption); and the
+cut-out ``coverage`` where the sample has it. A
 prediction for a flagged cluster is not a measurement: the package's
 prediction paths give such clusters no mass (NaN) and say why.
 """
@@ -33,11 +35,14 @@ from ._base import ImageStepMixin
 __all__ = ["DomainFlagger", "DOMAIN_QUANTITIES"]
 
 #: The quantities checked, in the order reasons are given.
-DOMAIN_QUANTITIES = ("z", "exposure", "counts", "background", "coverage")
+DOMAIN_QUANTITIES = ("z", "exposure", "counts", "background", "nh", "coverage")
 #: Quantities whose range is recorded in log10(1 + value) or log10(value):
 #: positive quantities spanning decades, whose margin should be relative.
 _LOG1P = ("counts",)
-_LOG = ("z", "exposure", "background")
+_LOG = ("z", "exposure", "background", "nh")
+#: Least half-width of a recorded range, in the scaled units: a Galactic N_H that was one value in
+#: training (the eFEDS mock's 3e20 cm^-2) is matched to 0.02 dex, about the precision of N_H maps.
+_MIN_PAD = {"nh": 0.02}
 
 
 def _scale(name, v):
@@ -78,6 +83,8 @@ def domain_quantities(X, images):
         out["exposure"] = exposure
         with np.errstate(divide="ignore", invalid="ignore"):
             out["background"] = np.where(exposure > 0, ring_mean / exposure, np.nan)
+    if "nh" in X:
+        out["nh"] = np.asarray(X["nh"], dtype=np.float64)
     if "coverage" in X:
         out["coverage"] = np.asarray(X["coverage"], dtype=np.float64)
     return out
@@ -104,7 +111,7 @@ class DomainFlagger(ImageStepMixin, TransformerMixin, BaseEstimator):
     ----------
     ranges_ : dict
         ``{quantity: (low, high)}`` of the quantities the training sample
-        had, in their own units (z, s, counts, counts/pixel/s, fraction).
+        had, in their own units (z, s, counts, counts/pixel/s, cm^-2, fraction).
     n_bands_, image_shape_, bands_keV_
         The image contract.
     """
@@ -137,7 +144,7 @@ class DomainFlagger(ImageStepMixin, TransformerMixin, BaseEstimator):
             if t.size == 0:
                 continue
             lo, hi = np.quantile(t, [q, 1.0 - q])
-            pad = float(self.margin) * (hi - lo)
+            pad = max(float(self.margin) * (hi - lo), _MIN_PAD.get(name, 0.0))
             self.ranges_[name] = (float(_unscale(name, lo - pad)), float(_unscale(name, hi + pad)))
         return self
 
