@@ -889,6 +889,8 @@ def _cmd_train(args):
     if observables and "images" in X:
         raise CLIError("--observables measures the image observables on event lists; train on --events, "
                        "--data or a mock survey, or leave it out with --images", EXIT_INPUT)
+    # every depth's mock varies the Galactic N_H: each cluster's converts its count rate to L_X and is joined
+    nh = observables and args.survey == "erosita" and "nh" in X
     cnn = {"max_epochs": args.max_epochs}
     if args.channels:
         cnn["channels"] = args.channels
@@ -898,8 +900,10 @@ def _cmd_train(args):
         pipe = make_mass_pipeline(bands=_bands_of(args, X), size_arcmin=args.size_arcmin, npix=args.npix,
                                   n_estimators=args.n_estimators, n_jobs=args.n_jobs,
                                   random_state=args.seed, verbose=0 if args.quiet else 1, flag_domain=True,
-                                  extra_scalars=("exposure",) if args.survey == "erosita" else (),
-                                  mask_point_sources=mask, observables=observables, **cnn)
+                                  extra_scalars=(("exposure",) + (("nh",) if nh else ())
+                                                 if args.survey == "erosita" else ()),
+                                  mask_point_sources=mask, observables=observables,
+                                  nh_column="nh" if nh else None, **cnn)
         if not args.quiet and (args.n_jobs in (None, 1)):
             pipe.set_params(model__estimator__callbacks=[EpochProgress()])
         if not args.quiet:
@@ -915,11 +919,14 @@ def _cmd_train(args):
         persist.save(model, args.out, overwrite=args.overwrite)
     from .preprocessing.bands import format_bands
 
+    nh_text = ("each cluster's Galactic N_H converts its L_X and is joined (predict needs --nh-col or "
+               "--nh-cm2); " if nh else "")
     print(f"saved the model to {args.out!r}: {args.n_estimators} CNN(s) trained on {what}; bands "
           f"{format_bands(pipe['bin'].bands_keV_)}; box {args.size_arcmin:g} arcmin in "
           f"{args.npix} x {args.npix} pixels; detected point sources "
           f"{'masked (give skcluster predict --point-sources)' if mask else 'not masked'}; "
           f"{'image observables measured on the events (predict needs --events); ' if observables else ''}"
+          f"{nh_text}"
           f"masses carry the {prior!r} prior")
     return EXIT_OK
 

@@ -432,13 +432,16 @@ def test_train_on_the_depth_balanced_erosita_mock(tmp_path, capsys):
     assert main(args) == EXIT_OK
     out = capsys.readouterr().out
     assert "12 mock clusters (erosita depths, equal numbers in 3 bins of log exposure, seed 0)" in out
-    # every depth: the exposure and the measured observables (the background level among them) beside z
+    # every depth: the exposure, the Galactic N_H and the measured observables (the background level among them)
+    # beside z
     from skcluster import persist
 
     assert "image observables measured on the events" in out
     steps = [name for name, _ in persist.load(model).steps]
     assert steps[:3] == ["mask", "observables", "bin"]
-    assert persist.load(model)["join"].scalar_names_[:3] == ["log(1+z)", "log(exposure)", "log(counts_ap)"]
+    assert persist.load(model)["join"].scalar_names_[:4] == ["log(1+z)", "log(exposure)", "log(nh)", "log(counts_ap)"]
+    assert persist.load(model)["observables"].nH_column == "nh"  # each cluster's N_H converts its L_X
+    assert "Galactic N_H" in out
     assert main([*args[:-3], "--no-observables", "--out", str(tmp_path / "plain.skc"), "-q"]) == EXIT_OK
     assert "observables" not in persist.load(tmp_path / "plain.skc").named_steps
     # more strata than clusters: a clear input error, no file

@@ -273,8 +273,9 @@ class ScalarObservables(SampleInputMixin, TransformerMixin, BaseEstimator):
 
     def __init__(self, aperture_arcmin=2.0, background_annulus_arcmin=None, count_band_keV=(0.2, 2.3),
                  lum_band_keV=(0.5, 2.0), lm_relation=LM_RELATION_EFEDS, mt_relation=MT_RELATION_ARNAUD05,
-                 kT_column=None, nH_cm2=NH_EFEDS_CM2, nH_column=None, psf_correction=True, core_radius_r500=RC_R500_EFEDS,
-                 psf_core_arcsec=PSF_CORE_ARCSEC, count_floor=1.0, max_iter=50, tol=1e-4,
+                 kT_column=None, nH_cm2=NH_EFEDS_CM2, nH_column=None, psf_correction=True,
+                 core_radius_r500=RC_R500_EFEDS, psf_core_arcsec=PSF_CORE_ARCSEC, count_floor=1.0, max_iter=50,
+                 tol=1e-4,
                  source="auto", bands_keV=None, size_arcmin=None, verbose=0):
         self.aperture_arcmin = aperture_arcmin
         self.background_annulus_arcmin = background_annulus_arcmin
