@@ -1,4 +1,5 @@
-"""Training levers: learning-rate schedule, beta-NLL, patience, input noise, members, capacity, catalogue scalars.
+"""Training levers: learning-rate schedule, beta-NLL, patience, input noise, members, capacity, catalogue scalars,
+fresh photon noise per epoch.
 
 And one reader that is not a network: ``gbm_hybrid_inputs``, gradient-boosted
 trees on every scalar the hybrid network gets (z, the radial profile, the
@@ -56,10 +57,18 @@ VARIANTS = {
     "hybrid_patience_30": {"extra_scalars": HYBRID_SCALARS, "patience": 30, "max_epochs": 120},
     # not a network: boosted trees on the hybrid row's scalars (GBM_VARIANTS)
     "gbm_hybrid_inputs": {"extra_scalars": HYBRID_SCALARS},
+    # the network sees photon counts (COUNTS_VARIANTS: no smoothing, no exposure correction or stretch; log1p
+    # inside the network, the exposure beside z), so that it can redraw their Poisson noise every epoch
+    "counts_log1p": {"extra_scalars": ("exposure",)},
+    "counts_log1p_poisson": {"extra_scalars": ("exposure",)},
 }
 
 #: Variants whose last step is gradient boosting on the joined scalars, not the CNN ensemble.
 GBM_VARIANTS = ("gbm_hybrid_inputs",)
+#: Variants whose network reads the binned counts: the pipeline's smooth and scale steps are left out and
+#: the CNNRegressor gets these settings (log1p inside the network; a Poisson redraw of the counts per epoch).
+COUNTS_VARIANTS = {"counts_log1p": {"input_scaling": "log1p"},
+                   "counts_log1p_poisson": {"input_scaling": "log1p", "poisson": True}}
 
 
 def joined_scalars(X):
@@ -70,6 +79,9 @@ def joined_scalars(X):
 def build(name, params, seed):
     """The variant's pipeline: the standard one with its settings, or its preprocessing and boosted trees."""
     pipe = make_mass_pipeline(**{**params, **VARIANTS[name]})
+    if name in COUNTS_VARIANTS:
+        pipe.steps[:] = [step for step in pipe.steps if step[0] not in ("smooth", "scale")]
+        pipe.set_params(**{f"model__estimator__{k}": v for k, v in COUNTS_VARIANTS[name].items()})
     if name in GBM_VARIANTS:
         pipe.steps[-1:] = [("scalars", FunctionTransformer(joined_scalars)),
                            ("model", GradientBoostingMassRegressor(random_state=seed))]
@@ -125,7 +137,10 @@ def main(argv=None):
         m, s = pipe.predict(X_test, return_std=True)
         preds[name] = m
         members = getattr(pipe.named_steps["model"], "estimators_", [])  # no members: boosted trees
-        row = {"variant": name, "changes": VARIANTS[name], "fit_seconds": fit_s,
+        changes = {**VARIANTS[name], **COUNTS_VARIANTS.get(name, {})}
+        if name in COUNTS_VARIANTS:
+            changes["steps"] = "no smooth, no scale"
+        row = {"variant": name, "changes": changes, "fit_seconds": fit_s,
                "best_epochs": [int(e.best_epoch_) for e in members], "epochs": [int(e.n_epochs_) for e in members],
                "scores": scores(y_test, m, s, bright),
                "ratio_to_count_rate": list(paired_scatter_ratio(y_test, m, bm, random_state=args.seed)),
