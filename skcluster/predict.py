@@ -324,7 +324,7 @@ NH_NAMES = ("nh", "nh_cm2", "nh_hi4pi")
 
 def _with_nh(sample, table, parts, nh_col, nh_cm2):
     """``sample`` with the model's N_H column (cm^-2) from ``nh_col`` or ``nh_cm2``, where it needs one."""
-    from .baselines.observables import NH_RANGE_CM2
+    from .baselines.observables import check_nh
     from .io import find_column
     from .io.catalog import _numbers
 
@@ -345,12 +345,7 @@ def _with_nh(sample, table, parts, nh_col, nh_cm2):
                            "Galactic N_H (cm^-2, e.g. from HI4PI): give nh_col= (a catalogue column) or "
                            "nh_cm2= (one value for every cluster)") from None
         nh = _numbers(table[what], what)
-    lo, hi = NH_RANGE_CM2
-    bad = ~np.isfinite(nh) | (nh < lo) | (nh > hi)
-    if bad.any():
-        raise ValueError(f"Galactic N_H ({what!r}) must be within [{lo:g}, {hi:g}] cm^-2 (is it in cm^-2?); "
-                         f"got {rows_text(np.flatnonzero(bad), nh.tolist())}")
-    return sample.assign(**{parts.nh_column: nh})
+    return sample.assign(**{parts.nh_column: check_nh(nh, what)})
 
 
 # ---------------------------------------------------------------------------

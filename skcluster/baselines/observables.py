@@ -59,6 +59,18 @@ FLAGS = {
 NH_RANGE_CM2 = (1e19, 3e22)
 
 
+def check_nh(nh, what, step=None):
+    """``nh`` as float64 after checking every value is a Galactic N_H in :data:`NH_RANGE_CM2` (cm^-2)."""
+    nh = np.asarray(nh, dtype=np.float64)
+    lo, hi = NH_RANGE_CM2
+    bad = ~np.isfinite(nh) | (nh < lo) | (nh > hi)
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        raise ValueError(f"{step + ': ' if step else ''}Galactic N_H ({what!r}) must be within [{lo:g}, {hi:g}] "
+                         f"cm^-2 (is it in cm^-2?); {rows.size} bad value(s): {rows_text(rows, nh.tolist())}")
+    return nh
+
+
 @lru_cache(maxsize=64)
 def _rate_table(bands, nH_cm2, lum_band_keV):
     """Shared :class:`BandRateTable`, built once per band set."""
@@ -515,14 +527,7 @@ class ScalarObservables(SampleInputMixin, TransformerMixin, BaseEstimator):
         key = tuple(map(tuple, self.bands_keV_)), tuple(self.lum_band_keV)
         if self.nH_column is None:
             return _rate_table(key[0], float(self.nH_cm2), key[1])
-        nh = check_positive_column(X, self.nH_column, self._step)
-        lo, hi = NH_RANGE_CM2
-        if np.any((nh < lo) | (nh > hi)):
-            rows = np.flatnonzero((nh < lo) | (nh > hi))
-            raise ValueError(
-                f"{self._step}: Galactic N_H ({self.nH_column!r}) must be within [{lo:g}, {hi:g}] cm^-2; "
-                f"{rows.size} value(s) outside: {rows_text(rows, nh.tolist())} (is the column in cm^-2?)"
-            )
+        nh = check_nh(check_positive_column(X, self.nH_column, self._step), self.nH_column, self._step)
         return NHRateTables(lambda v: _rate_table(key[0], v, key[1]), nh)
 
     def _cumulative_profiles(self, X, sl, dr, n_ring):

@@ -218,8 +218,6 @@ class NHRateTables:
     nH_cm2 : array-like of shape (n,)
         Galactic hydrogen column of each cluster, cm^-2 (e.g. HI4PI
         Collaboration 2016 at the cluster's position).
-    rows : ndarray of int, default=None
-        Internal: the clusters this view holds (see :meth:`subset`).
 
     Calling the object as ``tables(kT_keV, z, rows)`` gives the rates of the
     clusters ``rows`` (indices into ``nH_cm2``), shape (len(rows), n_bands).
