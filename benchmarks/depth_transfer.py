@@ -200,6 +200,11 @@ def main(argv=None):
         ratio, lo, hi = paired_scatter_ratio(y, m, bm, random_state=args.seed)
         results[name] = {"description": desc, "overrides": kw, "ensemble": evaluate(y, m, s),
                          "count_rate": evaluate(y, bm, bs), "scatter_ratio_to_count_rate": [ratio, lo, hi]}
+        # the clusters predict_catalog would give a mass to: inside the pipeline's DomainFlagger ranges
+        ok = np.asarray(pipe[:[n for n, _ in pipe.steps].index("domain") + 1].transform(X)["in_domain"])
+        results[name]["in_domain_fraction"] = float(ok.mean())
+        results[name]["ensemble_in_domain"] = (evaluate(y[ok], m[ok], s[ok]) if ok.sum() >= 2
+                                               else {"coverage_68": float("nan")})
         preds = {"ensemble": m, "count_rate": bm}
         for key, model in calibrated.items():
             fm, fs = model.predict(X, return_std=True)
@@ -216,7 +221,9 @@ def main(argv=None):
                  f"{f['coverage_68']:.2f}, slope {f['slope']:.3f}, max bin bias {f['max_abs_bin_bias_dex']:.3f} dex)")
         e, c = results[name]["ensemble"], results[name]["count_rate"]
         _log(f"{name}: ensemble {100 * e['scatter']:.1f}% (bias {100 * e['bias']:+.1f}%, cov68 "
-             f"{e['coverage_68']:.2f}, std {100 * e['mean_pred_std']:.1f}%), count rate {100 * c['scatter']:.1f}%")
+             f"{e['coverage_68']:.2f}, std {100 * e['mean_pred_std']:.1f}%), count rate {100 * c['scatter']:.1f}%; "
+             f"{100 * ok.mean():.1f}% in the model's domain, cov68 "
+             f"{results[name]['ensemble_in_domain']['coverage_68']:.3f} there")
         if args.single_depth:
             X_one, y_one = simulate(kw, cfg["n_train"], 5000 + args.seed, args.n_jobs)
             single = new_pipeline().fit(X_one, y_one)
@@ -234,13 +241,15 @@ def main(argv=None):
     np.savez_compressed(out / "predictions.npz", **saved)
     lines = [f"`{command}`", "",
              "| test depth | ensemble scatter | bias | cov68 | cov95 | mean std | count_rate scatter | bias "
-             "| ratio [95%] |" + (" single-depth scatter | mixed / single [95%] |" if args.single_depth else ""),
-             "|---|---|---|---|---|---|---|---|---|" + ("---|---|" if args.single_depth else "")]
+             "| ratio [95%] | in domain, its cov68 |"
+             + (" single-depth scatter | mixed / single [95%] |" if args.single_depth else ""),
+             "|---|---|---|---|---|---|---|---|---|---|" + ("---|---|" if args.single_depth else "")]
     for name, r in results.items():
         e, c, q = r["ensemble"], r["count_rate"], r["scatter_ratio_to_count_rate"]
         line = (f"| {name} | {100 * e['scatter']:.1f}% | {100 * e['bias']:+.1f}% | {e['coverage_68']:.2f} | "
                 f"{e['coverage_95']:.2f} | {100 * e['mean_pred_std']:.1f}% | {100 * c['scatter']:.1f}% | "
-                f"{100 * c['bias']:+.1f}% | {q[0]:.2f} [{q[1]:.2f}, {q[2]:.2f}] |")
+                f"{100 * c['bias']:+.1f}% | {q[0]:.2f} [{q[1]:.2f}, {q[2]:.2f}] | "
+                f"{100 * r['in_domain_fraction']:.1f}%, {r['ensemble_in_domain']['coverage_68']:.3f} |")
         if args.single_depth:
             q1 = r["scatter_ratio_to_single_depth"]
             line += f" {100 * r['single_depth']['scatter']:.1f}% | {q1[0]:.2f} [{q1[1]:.2f}, {q1[2]:.2f}] |"

@@ -159,6 +159,8 @@ def test_depth_transfer_quick_run_calibrates_at_fixed_mass_and_reports_slopes(tm
     dt.main(argv)
     res = json.loads((out / "depth_transfer.json").read_text())
     assert res["fixed_mass_refused"] == {} and res["config"]["observables"] is True
+    for name in [d[0] for d in dt.DEPTHS]:  # the share of clusters inside the model's DomainFlagger ranges
+        assert 0.0 <= res["results"][name]["in_domain_fraction"] <= 1.0
     with np.load(out / "predictions.npz") as p:
         for name in [d[0] for d in dt.DEPTHS]:
             r = res["results"][name]
