@@ -443,6 +443,8 @@ def test_model_with_per_cluster_nh_reads_it_from_the_catalogue(model, survey):
     """make_mass_pipeline(nh_column=...): each cluster's N_H comes from a catalogue column or one value."""
     from skcluster.models import make_mass_pipeline
 
+    with pytest.raises(ValueError, match="observables=True"):  # N_H only converts the observables' L_X
+        make_mass_pipeline(nh_column="nh")
     nh = np.resize([1e20, 3e20, 1e21], len(survey.y))  # cm^-2
     X = survey.X.assign(nh=nh)
     pipe = make_mass_pipeline(bands="broad", size_arcmin=10.0, npix=10, n_estimators=1, max_epochs=1,
