@@ -58,6 +58,17 @@ def test_every_subcommand_has_help_with_examples_and_exit_codes(command, capsys)
     assert "exit codes:" in text and "3  an output exists" in text
 
 
+def test_train_help_states_the_calibration_masses_the_package_uses(capsys):
+    """The help spells the mock calibration's mass limits out (the parser must not import sklearn to read them)."""
+    from skcluster.calibration import MOCK_CALIBRATION_HIGH_MASS_MIN, MOCK_CALIBRATION_HINGE
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"raised to 10^{MOCK_CALIBRATION_HIGH_MASS_MIN:g} Msun" in text
+    assert f"may bend above 10^{MOCK_CALIBRATION_HINGE:g} Msun" in text
+
+
 def test_top_level_help_and_usage_errors(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["--help"])
