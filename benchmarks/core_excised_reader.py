@@ -40,7 +40,8 @@ from pathlib import Path
 import numpy as np
 
 from skcluster.baselines import ScalarObservables, ScalingRelationRegressor
-from skcluster.baselines.apertures import NetCounts, area_in_box, interp_cumulative, n_rings, ring_width_arcsec
+from skcluster.baselines.apertures import (NetCounts, area_in_box, cumulative_profiles_events, interp_cumulative,
+                                           n_rings, ring_width_arcsec)
 from skcluster.benchmark import catalog_scalars, paired_scatter_ratio
 from skcluster.datasets import make_survey
 from skcluster.metrics import mass_scatter
@@ -48,6 +49,9 @@ from skcluster.physics.instrument import PSF_CORE_ARCSEC
 from skcluster.physics.relations import RC_R500_EFEDS
 from skcluster.preprocessing import PointSourceMasker
 from skcluster.preprocessing.pipeline import OBSERVABLE_BANDS_KEV
+
+#: Side of the cut-out box, arcmin (the mock's and the standard pipeline's).
+SIZE_ARCMIN = 20.0
 
 
 def core_excised_fit(net, radius, sel, core_arcsec, psf_core_arcsec, inner=0.15, n_annuli=12, n_steps=60):
@@ -82,13 +86,14 @@ def main(argv=None):
     args = ap.parse_args(argv)
     command = "python benchmarks/core_excised_reader.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     data = make_survey("efeds", n_clusters=args.n_clusters, random_state=args.seed, verbose=False)
-    X = PointSourceMasker(size_arcmin=20.0).fit_transform(data.X)
-    obs = ScalarObservables(source="events", bands_keV=OBSERVABLE_BANDS_KEV, size_arcmin=20.0).fit(X)
+    X = PointSourceMasker(size_arcmin=SIZE_ARCMIN).fit_transform(data.X)
+    obs = ScalarObservables(source="events", bands_keV=OBSERVABLE_BANDS_KEV, size_arcmin=SIZE_ARCMIN).fit(X)
     O = obs.transform(X).assign(**catalog_scalars(data.catalog))
-    dr = ring_width_arcsec(4.0)
-    C = obs._cumulative_profiles(X, slice(0, len(X)), dr, n_rings(1200.0, dr))
+    dr = ring_width_arcsec(4.0)  # the 4" pixels ScalarObservables rings events on
+    C = cumulative_profiles_events(X["events"], 0, obs.bands_keV_, SIZE_ARCMIN, dr, n_rings(60.0 * SIZE_ARCMIN, dr),
+                                   "core_excised_reader")
     r_in, r_out = (60.0 * r for r in obs.background_annulus_arcmin_)
-    net = NetCounts(C, dr, 600.0, (r_in, r_out))
+    net = NetCounts(C, dr, 30.0 * SIZE_ARCMIN, (r_in, r_out))
     sel = np.asarray(obs.count_bands_)
     exposure = np.asarray(X["exposure"], dtype=np.float64)
     y = np.asarray(data.y)

@@ -102,7 +102,8 @@ def fixed_mass(pipe, n_train, args):
     _log(f"calibrating at fixed true mass on {n_cal} + {n_cal} clusters (above 10^{MOCK_CALIBRATION_HIGH_MASS_MIN})")
     X_cal, y_cal = ClusterSample.concat([X1, X2]), np.concatenate([y1, y2])
     models, refused = {}, {}
-    for name, response in (("fixed_mass", MOCK_CALIBRATION_RESPONSE), ("fixed_mass_depth", MOCK_CALIBRATION_RESPONSE_DEPTHS)):
+    for name, response in (("fixed_mass", MOCK_CALIBRATION_RESPONSE),
+                           ("fixed_mass_depth", MOCK_CALIBRATION_RESPONSE_DEPTHS)):
         try:
             models[name] = MassCalibratedRegressor(FrozenEstimator(pipe), **response).fit(X_cal, y_cal)
         except ValueError as exc:   # train falls back to the flat prior here; this report says why
@@ -193,15 +194,18 @@ def main(argv=None):
     results, saved = {}, {}
     for name, desc, kw in DEPTHS:
         X, y = simulate(kw, cfg["n_test"], 3000 + args.seed, args.n_jobs)
-        m, s = pipe.predict(X, return_std=True)
+        # through the steps up to the DomainFlagger once: its flags say which clusters predict_catalog would
+        # give a mass to, and the rest of the pipeline predicts from the same cube
+        k = [n for n, _ in pipe.steps].index("domain") + 1
+        Z = pipe[:k].transform(X)
+        ok = np.asarray(Z["in_domain"])
+        m, s = pipe[k:].predict(Z, return_std=True)
         bm, bs = baseline.predict(X, return_std=True)
         saved.update({f"{name}__y_true": y, f"{name}__ensemble__mean": m, f"{name}__ensemble__std": s,
                       f"{name}__count_rate__mean": bm, f"{name}__count_rate__std": bs})
         ratio, lo, hi = paired_scatter_ratio(y, m, bm, random_state=args.seed)
         results[name] = {"description": desc, "overrides": kw, "ensemble": evaluate(y, m, s),
                          "count_rate": evaluate(y, bm, bs), "scatter_ratio_to_count_rate": [ratio, lo, hi]}
-        # the clusters predict_catalog would give a mass to: inside the pipeline's DomainFlagger ranges
-        ok = np.asarray(pipe[:[n for n, _ in pipe.steps].index("domain") + 1].transform(X)["in_domain"])
         results[name]["in_domain_fraction"] = float(ok.mean())
         results[name]["ensemble_in_domain"] = (evaluate(y[ok], m[ok], s[ok]) if ok.sum() >= 2
                                                else {"coverage_68": float("nan")})
