@@ -900,8 +900,8 @@ def _cmd_train(args):
         pipe = make_mass_pipeline(bands=_bands_of(args, X), size_arcmin=args.size_arcmin, npix=args.npix,
                                   n_estimators=args.n_estimators, n_jobs=args.n_jobs,
                                   random_state=args.seed, verbose=0 if args.quiet else 1, flag_domain=True,
-                                  extra_scalars=(("exposure",) + (("nh",) if nh else ())
-                                                 if args.survey == "erosita" else ()),
+                                  extra_scalars=(("exposure",) if args.survey == "erosita" else ())
+                                  + (("nh",) if nh else ()),
                                   mask_point_sources=mask, observables=observables,
                                   nh_column="nh" if nh else None, **cnn)
         if not args.quiet and (args.n_jobs in (None, 1)):
