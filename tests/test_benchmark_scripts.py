@@ -164,13 +164,31 @@ def test_depth_transfer_quick_run_calibrates_at_fixed_mass_and_reports_slopes(tm
     with np.load(out / "predictions.npz") as p:
         for name in [d[0] for d in dt.DEPTHS]:
             r = res["results"][name]
-            for key in ("ensemble", "fixed_mass", "fixed_mass_depth", "count_rate"):
+            for key in ("ensemble", "fixed_mass", "fixed_mass_depth", "count_rate", "true_lx_inverted"):
                 assert np.isfinite(r[key]["slope"]) and "max_abs_bin_bias_dex" in r[key]
+            assert r["true_lx_inverted"]["scatter"] == pytest.approx(
+                dt.mass_scatter(p[f"{name}__y_true"], p[f"{name}__true_lx_inverted__mean"]))
             assert p[f"{name}__fixed_mass__mean"].shape == p[f"{name}__y_true"].shape == (r["ensemble"]["n"],)
             for key in ("fixed_mass", "fixed_mass_depth"):
                 assert r[key]["scatter"] == pytest.approx(dt.mass_scatter(p[f"{name}__y_true"],
                                                                           p[f"{name}__{key}__mean"]))
     assert "| deep |" in capsys.readouterr().out.split("Calibrated at fixed true mass")[1]
+
+
+def test_depth_transfer_true_lx_inverted_recovers_the_mass_of_a_cluster_on_the_mean_relation():
+    """The selection floor's estimator: a cluster exactly on the mock's mean L_X-M gets its own mass back, one
+    0.1 dex brighter 0.1 / slope dex more."""
+    from types import SimpleNamespace
+
+    from skcluster.datasets.parameters import resolve_parameters
+    from skcluster.datasets.scaling import mean_log_lx
+
+    dt = _script("depth_transfer")
+    p = resolve_parameters("erosita")
+    logm, z = np.array([13.1, 14.0, 14.9]), np.array([0.05, 0.4, 1.2])
+    lx = 10 ** (mean_log_lx(logm, z, p) + np.array([0.0, 0.1, 0.0]))
+    got = dt.true_lx_inverted(SimpleNamespace(params=p, catalog={"z": z, "L_X": lx}))
+    np.testing.assert_allclose(got, logm + np.array([0.0, 0.1 / p.lx_slope, 0.0]), atol=1e-10)
 
 
 def test_surface_density_counts_clusters_per_area_against_the_published_densities(tmp_path, capsys):
@@ -193,6 +211,13 @@ def test_surface_density_counts_clusters_per_area_against_the_published_densitie
     assert r["per_deg2_cosmology_z"] <= r["per_deg2"]
     assert r["ratio_to_erass1_cosmology"] == pytest.approx(r["per_deg2_cosmology_z"] / (5259 / 12791))
     assert "| erass1_default |" in (out / "surface_density.md").read_text()
+    # Eddington shift: masses inferred from L_X lean toward the numerous low-mass halos, so a fit against them
+    # sits above the input relation, more so the larger the scatter, and not at all without scatter
+    shift = e["eddington_shift_dex"]
+    assert 0.0 < shift["0.30"] < shift["0.40"] < 0.2
+    bunch = make_survey("efeds", area_deg2=6, random_state=0, verbose=False)
+    assert shift["0.30"] == pytest.approx(sd.eddington_shift_dex(bunch, 0.30))
+    assert abs(sd.eddington_shift_dex(bunch, 0.02)) < 0.1 * shift["0.30"]
     with pytest.raises(SystemExit):
         sd.main(["--variants", "nonsense", "--out", str(out)])
     assert "unknown variants ['nonsense']" in capsys.readouterr().err

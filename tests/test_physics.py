@@ -104,3 +104,25 @@ def test_band_rate_table_matches_direct_folding():
     np.testing.assert_allclose(table(kT, z), direct, rtol=5e-3)
     with pytest.raises(ValueError, match="kT must be within"):
         table([100.0], [0.3])
+
+
+def test_chiu22_relation_as_mock_parameters_reproduces_the_published_form():
+    """chiu22_lx_parameters: the mock's L_X-M with them equals Chiu et al.'s relation (no slope drift)."""
+    from skcluster.datasets.parameters import resolve_parameters
+    from skcluster.datasets.scaling import mean_log_lx
+    from skcluster.physics.cosmology import efunc, get_cosmology
+    from skcluster.physics.relations import LM_RELATION_CHIU22, MASS_PIVOT_MSUN, chiu22_lx_parameters
+
+    base = resolve_parameters("efeds")
+    p = resolve_parameters("efeds", **chiu22_lx_parameters(base.H0, base.Om0))
+    l_piv, slope, _, opz, z_piv = LM_RELATION_CHIU22
+    z = np.array([0.05, 0.35, 0.8, 1.3])
+    logm = np.array([13.2, 14.0, 14.5, 15.0])
+    ez = efunc(z, get_cosmology(base.H0, base.Om0)) / efunc(z_piv, get_cosmology(base.H0, base.Om0))
+    ln_l = (np.log(l_piv) + slope * np.log(10**logm / MASS_PIVOT_MSUN) + 2 * np.log(ez)
+            - 0.51 * np.log((1 + z) / (1 + z_piv)))
+    np.testing.assert_allclose(mean_log_lx(logm, z, p), ln_l / np.log(10), atol=1e-9)
+    assert mean_log_lx(np.log10(MASS_PIVOT_MSUN), z_piv, p) == pytest.approx(np.log10(3.36e43))
+    assert opz == -0.51 and base.lx_1pz_slope == 0.0   # the eFEDS fit the mock uses is self-similar in z
+    shifted = resolve_parameters("efeds", lx_1pz_slope=1.0)
+    np.testing.assert_allclose(mean_log_lx(logm, z, shifted) - mean_log_lx(logm, z, base), np.log10(1 + z))

@@ -89,6 +89,9 @@ class SurveyParameters:
     lx_pivot_msun: float = _p(MASS_PIVOT_MSUN, 1e13, 1e16, "pivot mass of the L_X-M relation, Msun")
     lx_slope: float = _p(LM_RELATION_EFEDS[1], 0.5, 3.0, "mass slope of L_X-M (eFEDS fit) [measured]")
     lx_ez_slope: float = _p(LM_RELATION_EFEDS[2], -2.0, 4.0, "E(z) exponent of L_X-M (self-similar, eFEDS fit)")
+    lx_1pz_slope: float = _p(0.0, -3.0, 3.0,
+                             "exponent of (1+z) in L_X-M beyond E(z) (0: self-similar, the eFEDS fit; Chiu et al. "
+                             "2022, A&A 661, A11, fit -0.51 with selection modelled)")
     sigma_ln_lx: float = _p(0.30, 0.05, 1.0,
                             "total ln-scatter of L_X at fixed M, z (0.25-0.40: the 0.185 dex rms of the eFEDS fit understates it; default 0.30)")
     sigma_ln_lx_ce: float = _p(0.12, 0.02, 0.8,

@@ -58,10 +58,10 @@ CORE_BETA = 0.8
 
 
 def mean_log_lx(log10_m500, z, params):
-    """Mean log10 L_X (0.5-2 keV, < r500, erg/s) of the eFEDS relation."""
+    """Mean log10 L_X (0.5-2 keV, < r500, erg/s) of the eFEDS relation (times (1+z)^lx_1pz_slope)."""
     ez = efunc(z, get_cosmology(params.H0, params.Om0))
     return (params.lx_log10_norm + params.lx_slope * (log10_m500 - np.log10(params.lx_pivot_msun))
-            + params.lx_ez_slope * np.log10(ez))
+            + params.lx_ez_slope * np.log10(ez) + params.lx_1pz_slope * np.log10(1.0 + z))
 
 
 def mean_log_t(log10_m500, z, params):
