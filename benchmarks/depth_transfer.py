@@ -37,7 +37,9 @@
    model's scatter ratio to it on the same test clusters (paired bootstrap).
 
 Writes ``depth_transfer.json``, ``depth_transfer.md`` and
-``predictions.npz`` (every model's mean and std per test depth) to ``--out``
+``predictions.npz`` (every model's mean and std per test depth; with
+``--fixed-mass`` also the calibration clusters' truth, z, exposure and raw
+predictions, ``calibration__*``) to ``--out``
 (default ``benchmarks/results/depth_transfer``).
 """
 
@@ -125,7 +127,10 @@ def fixed_mass(pipe, n_train, args):
         except ValueError as exc:   # train falls back to the flat prior here; this report says why
             _log(f"the {name} calibration refused: {exc}")
             refused[name] = str(exc)
-    return models, refused
+    m, sd = pipe.predict(X_cal, return_std=True)   # saved, so that other responses can be fitted without training
+    cal = {"y_true": y_cal, "z": np.asarray(X_cal["z"]), "exposure": np.asarray(X_cal["exposure"]),
+           "ensemble__mean": m, "ensemble__std": sd}
+    return models, refused, {f"calibration__{k}": v for k, v in cal.items()}
 
 
 def evaluate(y, mean, std):
@@ -206,8 +211,8 @@ def main(argv=None):
     pipe.fit(X_tr, y_tr)
     t_train = time.perf_counter() - t
     del X_tr
-    calibrated, refused = fixed_mass(pipe, cfg["n_train_mixed"], args) if args.fixed_mass else ({}, {})
-    results, saved = {}, {}
+    calibrated, refused, saved = fixed_mass(pipe, cfg["n_train_mixed"], args) if args.fixed_mass else ({}, {}, {})
+    results = {}
     for name, desc, kw in DEPTHS:
         X, y, floor = simulate(kw, cfg["n_test"], 3000 + args.seed, args.n_jobs, floor=True)
         # through the steps up to the DomainFlagger once: its flags say which clusters predict_catalog would

@@ -172,6 +172,9 @@ def test_depth_transfer_quick_run_calibrates_at_fixed_mass_and_reports_slopes(tm
             for key in ("fixed_mass", "fixed_mass_depth"):
                 assert r[key]["scatter"] == pytest.approx(dt.mass_scatter(p[f"{name}__y_true"],
                                                                           p[f"{name}__{key}__mean"]))
+        n_cal = p["calibration__y_true"].size   # the calibration set, kept for refitting other responses
+        assert n_cal >= 24 and all(p[f"calibration__{k}"].shape == (n_cal,) for k in
+                                   ("z", "exposure", "ensemble__mean", "ensemble__std"))
     assert "| deep |" in capsys.readouterr().out.split("Calibrated at fixed true mass")[1]
 
 
