@@ -37,10 +37,15 @@
    model's scatter ratio to it on the same test clusters (paired bootstrap).
 
 Writes ``depth_transfer.json``, ``depth_transfer.md`` and
-``predictions.npz`` (every model's mean and std per test depth; with
-``--fixed-mass`` also the calibration clusters' truth, z, exposure and raw
-predictions, ``calibration__*``) to ``--out``
+``predictions.npz`` (every model's mean and std, the truth, z and exposure
+per test depth; with ``--fixed-mass`` also the calibration clusters'
+truth, z, exposure and raw predictions, ``calibration__*``) to ``--out``
 (default ``benchmarks/results/depth_transfer``).
+
+``--refit DIR`` fits the fixed-mass calibrations again on a finished
+``--fixed-mass`` run's saved predictions, in seconds, and writes the same
+report into ``--out`` (the other rows as they were); ``--hinge 13.4,14.4``
+tries other hinges there.
 """
 
 from __future__ import annotations
@@ -103,14 +108,11 @@ def simulate(kw, n, seed, n_jobs, balance=0, floor=False):
     return (X, y, true_lx_inverted(data)) if floor else (X, y)
 
 
-def fixed_mass(pipe, n_train, args):
-    """``pipe`` calibrated at fixed true mass as ``skcluster train`` calibrates a model of the built-in mock:
-    on a fresh mock of the training population pooled with as many clusters above the high-mass minimum."""
-    from sklearn.frozen import FrozenEstimator
-
-    from skcluster.calibration import (MIN_CALIBRATION_CLUSTERS, MOCK_CALIBRATION_HIGH_MASS_MIN,
-                                       MOCK_CALIBRATION_RESPONSE, MOCK_CALIBRATION_RESPONSE_DEPTHS,
-                                       MassCalibratedRegressor)
+def calibration_set(pipe, n_train, args):
+    """The clusters ``skcluster train`` calibrates a model of the built-in mock on, with ``pipe``'s raw predictions:
+    a fresh mock of the training population pooled with as many clusters above the high-mass minimum
+    (``calibration__*`` arrays: truth, z, exposure, raw mean and std)."""
+    from skcluster.calibration import MIN_CALIBRATION_CLUSTERS, MOCK_CALIBRATION_HIGH_MASS_MIN
     from skcluster.sample import ClusterSample
 
     n_cal = max(MIN_CALIBRATION_CLUSTERS, -(-n_train // 3))   # skcluster train's default size
@@ -118,19 +120,62 @@ def fixed_mass(pipe, n_train, args):
     X2, y2 = simulate({"log10_m500_min": MOCK_CALIBRATION_HIGH_MASS_MIN}, n_cal, 2500 + args.seed, args.n_jobs,
                       balance=args.balance_depth)
     _log(f"calibrating at fixed true mass on {n_cal} + {n_cal} clusters (above 10^{MOCK_CALIBRATION_HIGH_MASS_MIN})")
-    X_cal, y_cal = ClusterSample.concat([X1, X2]), np.concatenate([y1, y2])
+    X_cal = ClusterSample.concat([X1, X2])
+    m, sd = pipe.predict(X_cal, return_std=True)
+    cal = {"y_true": np.concatenate([y1, y2]), "z": np.asarray(X_cal["z"]), "exposure": np.asarray(X_cal["exposure"]),
+           "ensemble__mean": m, "ensemble__std": sd}
+    return {f"calibration__{k}": v for k, v in cal.items()}
+
+
+def fit_responses(saved, hinge=None):
+    """The fixed-mass calibrations, fitted on the calibration clusters' saved raw predictions: one response for
+    every depth (``MOCK_CALIBRATION_RESPONSE``, ``fixed_mass``) and one with exposure terms
+    (``MOCK_CALIBRATION_RESPONSE_DEPTHS``, ``fixed_mass_depth``); ``hinge`` replaces both responses' hinges.
+    Returns (fitted models, {name: why} for the refused ones)."""
+    from _stored import Stored
+    from sklearn.frozen import FrozenEstimator
+
+    from skcluster.calibration import (MOCK_CALIBRATION_RESPONSE, MOCK_CALIBRATION_RESPONSE_DEPTHS,
+                                       MassCalibratedRegressor)
+    from skcluster.sample import ClusterSample
+
+    X = ClusterSample(**{k: saved[f"calibration__{c}"] for k, c in (("mean", "ensemble__mean"),
+                      ("std", "ensemble__std"), ("z", "z"), ("exposure", "exposure"))})
     models, refused = {}, {}
     for name, response in (("fixed_mass", MOCK_CALIBRATION_RESPONSE),
                            ("fixed_mass_depth", MOCK_CALIBRATION_RESPONSE_DEPTHS)):
+        if hinge is not None:
+            response = dict(response, hinge=hinge)
         try:
-            models[name] = MassCalibratedRegressor(FrozenEstimator(pipe), **response).fit(X_cal, y_cal)
+            models[name] = MassCalibratedRegressor(FrozenEstimator(Stored()), **response).fit(
+                X, saved["calibration__y_true"])
         except ValueError as exc:   # train falls back to the flat prior here; this report says why
             _log(f"the {name} calibration refused: {exc}")
             refused[name] = str(exc)
-    m, sd = pipe.predict(X_cal, return_std=True)   # saved, so that other responses can be fitted without training
-    cal = {"y_true": y_cal, "z": np.asarray(X_cal["z"]), "exposure": np.asarray(X_cal["exposure"]),
-           "ensemble__mean": m, "ensemble__std": sd}
-    return models, refused, {f"calibration__{k}": v for k, v in cal.items()}
+    return models, refused
+
+
+def add_calibrated(results, saved, models):
+    """Each test depth's calibrated masses from its saved raw predictions (into ``saved`` and ``results``), and the
+    slope and largest mass-bin bias of every reading: raw, calibrated, count rate and the true L_X inverted."""
+    for name, r in results.items():
+        y, z, expo = (saved[f"{name}__{k}"] for k in ("y_true", "z", "exposure"))
+        mean, std = saved[f"{name}__ensemble__mean"], saved[f"{name}__ensemble__std"]
+        floor = saved[f"{name}__true_lx_inverted__mean"]
+        preds = {"ensemble": mean, "count_rate": saved[f"{name}__count_rate__mean"], "true_lx_inverted": floor}
+        r["true_lx_inverted"] = {"scatter": mass_scatter(y, floor), "bias": mass_bias(y, floor)}
+        for key, model in models.items():
+            fm, fs = model.calibrate(mean, std, z, expo)
+            saved.update({f"{name}__{key}__mean": fm, f"{name}__{key}__std": fs})
+            r[key] = evaluate(y, fm, fs)
+            preds[key] = fm
+        for key, pred in preds.items():
+            d = transfer_diagnostics(y, pred, z)
+            r[key].update(slope=d["slope"], max_abs_bin_bias_dex=d["mass_bins"]["max_abs_bias_dex"])
+        for key in models:
+            f = r[key]
+            _log(f"{name}: {key} {100 * f['scatter']:.1f}% (bias {100 * f['bias']:+.1f}%, cov68 "
+                 f"{f['coverage_68']:.2f}, slope {f['slope']:.3f}, max bin bias {f['max_abs_bin_bias_dex']:.3f} dex)")
 
 
 def evaluate(y, mean, std):
@@ -174,7 +219,20 @@ def main(argv=None):
                          "report slope and bias per mass bin at each depth")
     ap.add_argument("--single-depth", action="store_true",
                     help="also train on each test depth alone and compare (the 'within 1.1x' check)")
+    ap.add_argument("--refit", metavar="DIR", default=None,
+                    help="fit the fixed-mass calibrations again on DIR's saved predictions (a --fixed-mass run) "
+                         "and report into --out, in seconds, without training")
+    ap.add_argument("--hinge", default=None, metavar="M[,M...]",
+                    help="with --refit: these log10 M500 hinges in place of the responses' own (e.g. 13.4,14.4)")
     args = ap.parse_args(argv)
+    command = "python benchmarks/depth_transfer.py " + shlex.join(argv if argv is not None else sys.argv[1:])
+    if args.hinge is not None and args.refit is None:
+        ap.error("--hinge goes with --refit")
+    if args.refit is not None:
+        if Path(args.refit).resolve() == Path(args.out).resolve():
+            ap.error("--refit reads DIR's predictions: give another --out")
+        hinge = None if args.hinge is None else [float(v) for v in args.hinge.split(",")]
+        return refit(Path(args.refit), Path(args.out), command, hinge)
     cfg = dict(SIZES["quick" if args.quick else "default"])
     cfg.update({k: v for k, v in (("max_epochs", args.max_epochs), ("patience", args.patience)) if v is not None})
     cfg["profile"] = not args.no_profile
@@ -191,7 +249,6 @@ def main(argv=None):
         cfg["extra_scalars"] = cfg["extra_scalars"] + ("nh",)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    command = "python benchmarks/depth_transfer.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     t0 = time.perf_counter()
     _log(f"config {cfg}; simulating the mixed-depth training mock")
     X_tr, y_tr = simulate({}, cfg["n_train_mixed"], 1000 + args.seed, args.n_jobs, balance=args.balance_depth)
@@ -211,7 +268,7 @@ def main(argv=None):
     pipe.fit(X_tr, y_tr)
     t_train = time.perf_counter() - t
     del X_tr
-    calibrated, refused, saved = fixed_mass(pipe, cfg["n_train_mixed"], args) if args.fixed_mass else ({}, {}, {})
+    saved = calibration_set(pipe, cfg["n_train_mixed"], args) if args.fixed_mass else {}
     results = {}
     for name, desc, kw in DEPTHS:
         X, y, floor = simulate(kw, cfg["n_test"], 3000 + args.seed, args.n_jobs, floor=True)
@@ -223,30 +280,15 @@ def main(argv=None):
         m, s = pipe[k:].predict(Z, return_std=True)
         bm, bs = baseline.predict(X, return_std=True)
         saved.update({f"{name}__y_true": y, f"{name}__ensemble__mean": m, f"{name}__ensemble__std": s,
-                      f"{name}__count_rate__mean": bm, f"{name}__count_rate__std": bs})
+                      f"{name}__count_rate__mean": bm, f"{name}__count_rate__std": bs,
+                      f"{name}__z": np.asarray(X["z"]), f"{name}__exposure": np.asarray(X["exposure"]),
+                      f"{name}__true_lx_inverted__mean": floor})
         ratio, lo, hi = paired_scatter_ratio(y, m, bm, random_state=args.seed)
         results[name] = {"description": desc, "overrides": kw, "ensemble": evaluate(y, m, s),
                          "count_rate": evaluate(y, bm, bs), "scatter_ratio_to_count_rate": [ratio, lo, hi]}
         results[name]["in_domain_fraction"] = float(ok.mean())
         results[name]["ensemble_in_domain"] = (evaluate(y[ok], m[ok], s[ok]) if ok.sum() >= 2
                                                else {"coverage_68": float("nan")})
-        preds = {"ensemble": m, "count_rate": bm}
-        for key, model in calibrated.items():
-            fm, fs = model.predict(X, return_std=True)
-            saved.update({f"{name}__{key}__mean": fm, f"{name}__{key}__std": fs})
-            results[name][key] = evaluate(y, fm, fs)
-            preds[key] = fm
-        if calibrated:
-            preds["true_lx_inverted"] = floor
-            saved[f"{name}__true_lx_inverted__mean"] = floor
-            results[name]["true_lx_inverted"] = {"scatter": mass_scatter(y, floor), "bias": mass_bias(y, floor)}
-            for key, pred in preds.items():
-                d = transfer_diagnostics(y, pred, np.asarray(X["z"]))
-                results[name][key].update(slope=d["slope"], max_abs_bin_bias_dex=d["mass_bins"]["max_abs_bias_dex"])
-        for key in calibrated:
-            f = results[name][key]
-            _log(f"{name}: {key} {100 * f['scatter']:.1f}% (bias {100 * f['bias']:+.1f}%, cov68 "
-                 f"{f['coverage_68']:.2f}, slope {f['slope']:.3f}, max bin bias {f['max_abs_bin_bias_dex']:.3f} dex)")
         e, c = results[name]["ensemble"], results[name]["count_rate"]
         _log(f"{name}: ensemble {100 * e['scatter']:.1f}% (bias {100 * e['bias']:+.1f}%, cov68 "
              f"{e['coverage_68']:.2f}, std {100 * e['mean_pred_std']:.1f}%), count rate {100 * c['scatter']:.1f}%; "
@@ -263,22 +305,59 @@ def main(argv=None):
             q = results[name]["scatter_ratio_to_single_depth"]
             _log(f"{name}: trained at this depth alone {100 * results[name]['single_depth']['scatter']:.1f}%; "
                  f"mixed / single {q[0]:.2f} [{q[1]:.2f}, {q[2]:.2f}]")
+    refused = {}
+    if args.fixed_mass:
+        models, refused = fit_responses(saved)
+        add_calibrated(results, saved, models)
     report = {"command": command, "config": cfg, "train_seconds": t_train, "fixed_mass_refused": refused,
               "total_seconds": time.perf_counter() - t0, "results": results}
+    write_report(out, report, saved, calibrated=args.fixed_mass)
+    _log(f"done in {report['total_seconds']:.0f} s")
+
+
+def refit(source, out, command, hinge=None):
+    """The fixed-mass calibrations fitted again on a finished ``--fixed-mass`` run's saved predictions; the other
+    rows as they were. Seconds instead of the run's quarter hour: for trying another response on the same
+    ensemble, calibration clusters and test mocks."""
+    saved = dict(np.load(source / "predictions.npz"))
+    base = json.loads((source / "depth_transfer.json").read_text())
+    results = base["results"]
+    missing = [k for k in ("calibration__y_true", *(f"{n}__z" for n in results)) if k not in saved]
+    if missing:
+        raise SystemExit(f"--refit: {source} has no {missing[0]} (a run without --fixed-mass, or from before the "
+                         "calibration clusters and test redshifts were saved): rerun it")
+    for name, r in results.items():
+        for key in ("fixed_mass", "fixed_mass_depth"):
+            r.pop(key, None)
+            saved.pop(f"{name}__{key}__mean", None)
+            saved.pop(f"{name}__{key}__std", None)
+    t0 = time.perf_counter()
+    models, refused = fit_responses(saved, hinge)
+    add_calibrated(results, saved, models)
+    out.mkdir(parents=True, exist_ok=True)
+    report = dict(base, command=command, refit_of=base["command"], hinge=hinge, fixed_mass_refused=refused,
+                  total_seconds=time.perf_counter() - t0)
+    write_report(out, report, saved, calibrated=True)
+
+
+def write_report(out, report, saved, calibrated):
+    """``depth_transfer.json``, ``predictions.npz`` and ``depth_transfer.md`` (also printed) into ``out``."""
+    results, refused = report["results"], report["fixed_mass_refused"]
+    single_depth = any("single_depth" in r for r in results.values())
     (out / "depth_transfer.json").write_text(json.dumps(report, indent=1, default=float))
     np.savez_compressed(out / "predictions.npz", **saved)
-    lines = [f"`{command}`", "",
+    lines = [f"`{report['command']}`", "",
              "| test depth | ensemble scatter | bias | cov68 | cov95 | mean std | count_rate scatter | bias "
              "| ratio [95%] | in domain, its cov68 |"
-             + (" single-depth scatter | mixed / single [95%] |" if args.single_depth else ""),
-             "|---|---|---|---|---|---|---|---|---|---|" + ("---|---|" if args.single_depth else "")]
+             + (" single-depth scatter | mixed / single [95%] |" if single_depth else ""),
+             "|---|---|---|---|---|---|---|---|---|---|" + ("---|---|" if single_depth else "")]
     for name, r in results.items():
         e, c, q = r["ensemble"], r["count_rate"], r["scatter_ratio_to_count_rate"]
         line = (f"| {name} | {100 * e['scatter']:.1f}% | {100 * e['bias']:+.1f}% | {e['coverage_68']:.2f} | "
                 f"{e['coverage_95']:.2f} | {100 * e['mean_pred_std']:.1f}% | {100 * c['scatter']:.1f}% | "
                 f"{100 * c['bias']:+.1f}% | {q[0]:.2f} [{q[1]:.2f}, {q[2]:.2f}] | "
                 f"{100 * r['in_domain_fraction']:.1f}%, {r['ensemble_in_domain']['coverage_68']:.3f} |")
-        if args.single_depth:
+        if single_depth:
             q1 = r["scatter_ratio_to_single_depth"]
             line += f" {100 * r['single_depth']['scatter']:.1f}% | {q1[0]:.2f} [{q1[1]:.2f}, {q1[2]:.2f}] |"
         lines.append(line)
@@ -293,7 +372,8 @@ def main(argv=None):
                   "| test depth | model | scatter | bias | cov68 | cov95 | slope | max bin bias (dex) |",
                   "|---|---|---|---|---|---|---|---|"]
         for name, r in results.items():
-            for key in [*calibrated, "ensemble", "count_rate", "true_lx_inverted"]:
+            for key in [*(k for k in ("fixed_mass", "fixed_mass_depth") if k in r), "ensemble", "count_rate",
+                        "true_lx_inverted"]:
                 f = r[key]
                 cov = (f"{f['coverage_68']:.2f} | {f['coverage_95']:.2f}" if "coverage_68" in f else "- | -")
                 lines.append(f"| {name} | {key} | {100 * f['scatter']:.1f}% | {100 * f['bias']:+.1f}% | {cov} | "
@@ -301,7 +381,6 @@ def main(argv=None):
     md = "\n".join(lines) + "\n"
     (out / "depth_transfer.md").write_text(md)
     print(md)
-    _log(f"done in {report['total_seconds']:.0f} s")
 
 
 if __name__ == "__main__":

@@ -70,7 +70,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import numpy as np  # noqa: E402
-from sklearn.base import BaseEstimator, RegressorMixin  # noqa: E402
+from _stored import Stored  # noqa: E402  (benchmarks/_stored.py, beside this script)
 from sklearn.frozen import FrozenEstimator  # noqa: E402
 
 from skcluster import ClusterSample  # noqa: E402
@@ -177,17 +177,6 @@ def simulate(kw, n, seed, n_jobs):
     return X, np.asarray(data.y, dtype=np.float64), time.perf_counter() - t0
 
 
-class _Stored(RegressorMixin, BaseEstimator):
-    """The raw ensemble's saved mean and std, read from a sample's ``mean`` and ``std`` columns."""
-
-    def fit(self, X, y=None):
-        return self
-
-    def predict(self, X, return_std=False):
-        mean, std = (np.asarray(X[k], dtype=np.float64) for k in ("mean", "std"))
-        return (mean, std) if return_std else mean
-
-
 def fit_calibrations(saved, min_slope):
     """Every fixed-mass calibration of ``CALIBRATIONS``, fitted on the raw ensemble's saved predictions.
 
@@ -200,7 +189,7 @@ def fit_calibrations(saved, min_slope):
     for name, (mocks, kw) in CALIBRATIONS.items():
         rows = np.flatnonzero(np.isin(source, mocks))
         try:
-            models[name] = MassCalibratedRegressor(FrozenEstimator(_Stored()), min_slope=min_slope,
+            models[name] = MassCalibratedRegressor(FrozenEstimator(Stored()), min_slope=min_slope,
                                                    **kw).fit(X[rows], y[rows])
         except ValueError as exc:  # a response it will not invert: reported, the other rows go on
             refused[name] = str(exc)

@@ -1,6 +1,7 @@
 """Benchmark scripts: pairing two saved runs on the same test clusters (paired_ratio.py); per-mass-bin ratios (mass_bins.py); the training-levers smoke run; population_shift.py --refit on a saved run."""
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,11 @@ from skcluster.benchmark import paired_scatter_ratio
 
 
 def _script(name):
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    """Load a benchmark script as a module, with its folder on sys.path as when it runs (its _helpers import)."""
+    folder = str(Path(__file__).resolve().parents[1] / "benchmarks")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    path = Path(folder) / f"{name}.py"
     spec = importlib.util.spec_from_file_location(f"skcluster_bench_{name}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -176,6 +181,24 @@ def test_depth_transfer_quick_run_calibrates_at_fixed_mass_and_reports_slopes(tm
         assert n_cal >= 24 and all(p[f"calibration__{k}"].shape == (n_cal,) for k in
                                    ("z", "exposure", "ensemble__mean", "ensemble__std"))
     assert "| deep |" in capsys.readouterr().out.split("Calibrated at fixed true mass")[1]
+    # --refit: the calibrations again from the saved predictions, without training: the same numbers
+    dt.main(["--refit", str(out), "--out", str(tmp_path / "refit")])
+    again = json.loads((tmp_path / "refit" / "depth_transfer.json").read_text())
+    assert again["refit_of"] == res["command"] and again["fixed_mass_refused"] == {}
+    for name in [d[0] for d in dt.DEPTHS]:
+        for key in ("fixed_mass", "fixed_mass_depth", "true_lx_inverted", "ensemble"):
+            assert again["results"][name][key] == pytest.approx(res["results"][name][key], nan_ok=True)
+    with np.load(out / "predictions.npz") as p, np.load(tmp_path / "refit" / "predictions.npz") as q:
+        assert sorted(p.files) == sorted(q.files)
+        np.testing.assert_array_equal(p["deep__fixed_mass_depth__mean"], q["deep__fixed_mass_depth__mean"])
+    dt.main(["--refit", str(out), "--hinge", "13.6,14.4", "--out", str(tmp_path / "hinged")])
+    hinged = json.loads((tmp_path / "hinged" / "depth_transfer.json").read_text())
+    assert hinged["hinge"] == [13.6, 14.4]
+    for name, r in hinged["results"].items():   # another response: new calibrated rows (or a reason why not)
+        assert ("fixed_mass_depth" in r) != ("fixed_mass_depth" in hinged["fixed_mass_refused"])
+    for bad in (["--refit", str(out), "--out", str(out)], ["--hinge", "13.5"]):
+        with pytest.raises(SystemExit):
+            dt.main(bad)
 
 
 def test_depth_transfer_true_lx_inverted_recovers_the_mass_of_a_cluster_on_the_mean_relation():
