@@ -31,7 +31,8 @@
    turned into a mass by the mock's mean L_X-M relation, with no prior
    and no photon noise, which is unbiased at fixed mass but for the
    selection (near the detection limit only the clusters scattered bright
-   are kept, so no estimator from the X-ray data is unbiased there).
+   are kept; this row shows how far that alone lifts a mass read from the
+   luminosity).
 5. With ``--single-depth``: also train the same pipeline on a mock of each
    test depth alone (same size, its own seed) and report the mixed-depth
    model's scatter ratio to it on the same test clusters (paired bootstrap).

@@ -70,10 +70,10 @@ from skcluster.physics.relations import LM_RELATION_EFEDS, chiu22_lx_parameters
 
 #: The mock's L_X-M normalisation (log10 erg/s at the pivot mass, eFEDS fit; skcluster.physics.relations).
 LM_NORM = LM_RELATION_EFEDS[0]
-#: The selection-modelled L_X-M-z relation of Chiu et al. 2022 as mock parameters (the mock's cosmology).
 #: ln-scatters of L_X at fixed mass for the Eddington shift: the mock's default and the top of the 0.25-0.40
 #: range (the eFEDS fit's 0.185 dex rms understates the scatter, its masses coming from count rates).
 EDDINGTON_SIGMAS = (0.30, 0.40)
+#: The selection-modelled L_X-M-z relation of Chiu et al. 2022 as mock parameters (the mock's cosmology).
 CHIU22 = chiu22_lx_parameters(resolve_parameters("efeds").H0, resolve_parameters("efeds").Om0)
 
 #: eRASS1 cosmology sample (Ghirardini et al. 2024, A&A 689, A298): clusters, area deg^2, z range.
