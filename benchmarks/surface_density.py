@@ -74,7 +74,8 @@ LM_NORM = LM_RELATION_EFEDS[0]
 #: range (the eFEDS fit's 0.185 dex rms understates the scatter, its masses coming from count rates).
 EDDINGTON_SIGMAS = (0.30, 0.40)
 #: The selection-modelled L_X-M-z relation of Chiu et al. 2022 as mock parameters (the mock's cosmology).
-CHIU22 = chiu22_lx_parameters(resolve_parameters("efeds").H0, resolve_parameters("efeds").Om0)
+_EFEDS = resolve_parameters("efeds")
+CHIU22 = chiu22_lx_parameters(_EFEDS.H0, _EFEDS.Om0)
 
 #: eRASS1 cosmology sample (Ghirardini et al. 2024, A&A 689, A298): clusters, area deg^2, z range.
 ERASS1_COSMOLOGY = {"n": 5259, "area_deg2": 12791.0, "z_range": (0.1, 0.8)}

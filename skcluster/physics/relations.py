@@ -37,7 +37,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["MASS_PIVOT_MSUN", "LM_RELATION_EFEDS", "LM_RELATION_CHIU22", "chiu22_lx_parameters", "MT_RELATION_ARNAUD05", "MT_PIVOT_KEV", "RC_R500_EFEDS", "lx_of_mass", "kT_of_mass"]
+__all__ = ["MASS_PIVOT_MSUN", "LM_RELATION_EFEDS", "LM_RELATION_CHIU22", "chiu22_lx_parameters",
+           "MT_RELATION_ARNAUD05", "MT_PIVOT_KEV", "RC_R500_EFEDS", "lx_of_mass", "kT_of_mass"]
 
 #: Pivot mass of the L_X-M relation, Msun (h = 0.7 absorbed).
 MASS_PIVOT_MSUN = 2e14
