@@ -49,10 +49,10 @@ from ..physics.relations import (
 __all__ = ["SurveyParameters", "PRESETS", "resolve_parameters", "parameter_table"]
 
 
-def _p(default, lo=None, hi=None, doc="", lo_open=False, hi_open=False):
-    """A dataclass field with its valid range and documentation as metadata."""
+def _p(default, lo=None, hi=None, doc="", lo_open=False, hi_open=False, choices=None):
+    """A dataclass field with its valid range (or choices) and documentation as metadata."""
     return field(default=default, metadata={"lo": lo, "hi": hi, "doc": doc,
-                                            "lo_open": lo_open, "hi_open": hi_open})
+                                            "lo_open": lo_open, "hi_open": hi_open, "choices": choices})
 
 
 @dataclass(frozen=True)
@@ -150,6 +150,16 @@ class SurveyParameters:
     exposure_p05_s: float = _p(785.0, 1.0, 1e7, "5th percentile of the exposure, s (eFEDS) [measured]")
     exposure_p95_s: float = _p(1941.0, 1.0, 1e7, "95th percentile of the exposure, s (eFEDS) [measured]")
     exposure_scale: float = _p(1.0, 1e-3, 1e3, "multiplies every exposure (depth knob)")
+    exposure_table: str = _p("none", doc="draw each cluster's exposure from a real catalogue's measured "
+                                         "distribution (skcluster.physics.exposure: 'efeds_clusters', eFEDS "
+                                         "ML_EXP, Liu et al. 2022; 'erass1_clusters', eRASS1 Exp, Bulbul et "
+                                         "al. 2024) instead of the split log-normal ('none')",
+                             choices=("none", "efeds_clusters", "erass1_clusters"))
+    exposure_selection_slope: float = _p(0.0, 0.0, 3.0,
+                                         "with exposure_table: the catalogue's exposures are weighted by "
+                                         "exposure^-slope to undo the selection (more clusters are detected "
+                                         "where the survey is deeper; the slope of the detected density "
+                                         "against exposure, measured on the mock by benchmarks/validate_sky.py)")
     exposure_log_uniform: bool = _p(False, doc="draw each cluster's exposure log-uniform in "
                                                "[exposure_min_s, exposure_max_s] instead of the split "
                                                "log-normal through exposure_p05_s/median/p95 (mixed-depth "
@@ -163,6 +173,14 @@ class SurveyParameters:
                                "eRASS:4-5 depth toward the ecliptic poles (Merloni et al. 2024), above the "
                                "eFEDS 95th percentile of 1941 s (Brunner et al. 2022) [uncertain]")
     background_scale: float = _p(1.0, 0.0, 100.0, "multiplies sky and particle background (robustness: 2)")
+    background_measurement: str = _p("mock_v1",
+                                     doc="the measured background rates the model is fitted to "
+                                         "(skcluster.datasets.background.BACKGROUND_MEASUREMENTS): 'mock_v1', "
+                                         "0.2-2.3 keV 2.1e-3 counts/s/arcmin^2 unvignetted; 'efeds_field', "
+                                         "measured on the public eFEDS images (Brunner et al. 2022) in seven "
+                                         "bands, 0.3-2.2 keV 2.97e-3, and matching the eFEDS catalogue's "
+                                         "ML_BKG / ML_EXP (Liu et al. 2022)",
+                                     choices=("mock_v1", "efeds_field"))
     background_p05_rel: float = _p(1.0, 0.05, 1.0,
                                    "5th percentile of the per-cluster multiplier of the diffuse background "
                                    "rate (1: every cluster the same). Preset 'erosita': 4.7/7.0 = 0.671, the "
@@ -190,6 +208,10 @@ class SurveyParameters:
     agn_flux_min_cgs: float = _p(1e-15, 1e-17, 1e-13,
                                  "faintest discrete AGN, 0.5-2 keV erg/s/cm^2 (Lehmer+12 table starts here)")
     agn_flux_max_cgs: float = _p(1e-11, 1e-14, 1e-9, "brightest AGN drawn, erg/s/cm^2")
+    agn_lognlogs: str = _p("lehmer12", doc="AGN source counts: 'lehmer12' (Lehmer et al. 2012) or 'efeds' (the "
+                                            "eFEDS point-like catalogue above 6.5e-15, Liu T. et al. 2022, "
+                                            "Lehmer et al. below; 1.2-1.55x more AGN at 1e-14 to 1e-13)",
+                           choices=("lehmer12", "efeds"))
     agn_mask_flux_cgs: float = _p(6.5e-15, 1e-16, 1e-11,
                                   "point-source detection limit (0.5-2 keV): brighter field AGN are "
                                   "fitted separately by the detection step and masked from the "
@@ -246,6 +268,10 @@ class SurveyParameters:
             if f.type in ("bool", bool):
                 if not isinstance(value, (bool,)):
                     errors.append(f"{f.name}={value!r} must be True or False")
+                continue
+            if md.get("choices") is not None:
+                if value not in md["choices"]:
+                    errors.append(f"{f.name}={value!r} must be one of {list(md['choices'])}")
                 continue
             if f.type in ("tuple", tuple):
                 try:
@@ -422,5 +448,7 @@ def parameter_table():
     for f in dataclasses.fields(SurveyParameters):
         md = f.metadata
         rng = "" if md.get("lo") is None else f"[{md['lo']:g}, {md['hi']:g}]"
+        if md.get("choices") is not None:
+            rng = " / ".join(map(repr, md["choices"]))
         rows.append(f"| `{f.name}` | {f.default!r} | {rng} | {md.get('doc', '')} |")
     return "\n".join(rows)

@@ -60,13 +60,13 @@ from ..physics.emission import bremsstrahlung_photon_spectrum, mm83_cross_sectio
 from ..physics.instrument import PIXEL_ARCSEC, sample_king_offsets, vignetting_factor
 from ..physics.rates import observed_response
 from .background import (
+    agn_n_above,
     agn_photon_index,
     agn_tables,
     background_model,
     energy_grid,
     faint_agn_map_rate,
     inverse_cdf,
-    lehmer_n_above,
     quantise_gamma,
     sample_agn_fluxes,
 )
@@ -182,9 +182,9 @@ def _agn_energies(rng, gamma_index, tables):
 
 
 @lru_cache(maxsize=8)
-def _agn_density(s_min, s_max):
+def _agn_density(s_min, s_max, lognlogs="lehmer12"):
     """AGN per deg^2 between two fluxes."""
-    return float(lehmer_n_above(s_min) - lehmer_n_above(s_max))
+    return float(agn_n_above(s_min, lognlogs) - agn_n_above(s_max, lognlogs))
 
 
 def _background(rng, n, params, model, where):
@@ -273,9 +273,9 @@ def simulate_cluster(row, params, entropy, keep_events=None):
         cx, cy = sample_king_offsets(rng_src, n_c, psf_rc, p.psf_alpha)
         cx, cy = cx + ox, cy + oy
         side = 2.0 * (half + AGN_MARGIN_ARCSEC)
-        mean_n = _agn_density(p.agn_flux_min_cgs, p.agn_flux_max_cgs)
+        mean_n = _agn_density(p.agn_flux_min_cgs, p.agn_flux_max_cgs, p.agn_lognlogs)
         n_src = rng_src.poisson(mean_n * (side / 3600.0) ** 2)
-        flux = sample_agn_fluxes(rng_src, n_src, p.agn_flux_min_cgs, p.agn_flux_max_cgs)
+        flux = sample_agn_fluxes(rng_src, n_src, p.agn_flux_min_cgs, p.agn_flux_max_cgs, p.agn_lognlogs)
         gi = quantise_gamma(agn_photon_index(flux))
         sx = (rng_src.random(n_src) - 0.5) * side
         sy = (rng_src.random(n_src) - 0.5) * side

@@ -58,6 +58,7 @@ from .._validation import check_positive_int, check_positive_number
 from ..physics import BandRateTable
 from ..physics.cosmology import get_cosmology, luminosity_distance_cm, r500_kpc, theta500_arcmin
 from ..physics.emission import bremsstrahlung_photon_spectrum
+from ..physics.exposure import exposure_sampler
 from ..sample import ClusterSample
 from .background import agn_photon_index, agn_tables, background_model, faint_agn_map_rate, quantise_gamma
 from .parameters import DEFAULT_AREA_DEG2, resolve_parameters
@@ -106,8 +107,11 @@ def _exposures(rng, n, p):
     """Vignetted exposure at 1 keV (s).
 
     A split log-normal through the 5/50/95% points, or (``exposure_log_uniform``)
-    log-uniform in [``exposure_min_s``, ``exposure_max_s``].
+    log-uniform in [``exposure_min_s``, ``exposure_max_s``], or (``exposure_table``)
+    a real catalogue's measured distribution (:mod:`skcluster.physics.exposure`).
     """
+    if p.exposure_table != "none":
+        return p.exposure_scale * exposure_sampler(p.exposure_table, p.exposure_selection_slope)(rng.random(n))
     if p.exposure_log_uniform:
         lo, hi = math.log(p.exposure_min_s), math.log(p.exposure_max_s)
         return p.exposure_scale * np.exp(lo + (hi - lo) * rng.random(n))
