@@ -186,3 +186,28 @@ def test_standard_pipeline_masks_when_asked():
     X = X.assign(exposure=np.full(len(X), 1000.0))
     out = pipe.fit_transform(X)
     assert out["images"].shape[0] == len(X)
+
+
+def test_flux_only_catalogue_is_converted_like_the_mocks_agn():
+    """A catalogue with 0.5-2 keV fluxes only (as the eFEDS point-like catalogue) becomes detection-band rates
+    through the same response the mock's AGN photons are drawn with."""
+    from astropy.table import Table
+
+    from skcluster.datasets.background import agn_tables, quantise_gamma
+    from skcluster.io.point_sources import flux_to_rate, read_point_sources
+
+    flux = np.array([1e-15, 1e-14, 5e-14])
+    table = Table({"RA_CORR": [10.0, 10.1, 10.2], "DEC_CORR": [1.0, 1.1, 1.2], "FluxCorr_Med_s": flux})
+    got = read_point_sources(table)
+    assert got["rate_from_flux"] and "counts" not in got
+    tab = agn_tables(3e20, (0.2, 10.0), (0.2, 2.3))
+    mock_rate = flux * tab["rate_det"][quantise_gamma(1.8)]
+    np.testing.assert_allclose(got["rate"], mock_rate, rtol=1e-3)
+    np.testing.assert_allclose(flux_to_rate(2 * flux), 2 * got["rate"])
+    # a softer spectrum gives more 0.2-2.3 keV counts per 0.5-2 keV flux, the more absorbed fewer
+    assert flux_to_rate(1e-14, photon_index=2.2) > flux_to_rate(1e-14) > flux_to_rate(1e-14, nh_cm2=3e21)
+    table["FluxCorr_Med_s"][1] = np.nan
+    with pytest.raises(ValueError, match="FluxCorr_Med_s.*rows \\[1\\]"):
+        read_point_sources(table)
+    with pytest.raises(KeyError, match="flux"):
+        read_point_sources(Table({"RA": [1.0], "DEC": [1.0], "other": [1.0]}))

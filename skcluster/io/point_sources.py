@@ -5,7 +5,11 @@ main source catalogue (Brunner et al. 2022, A&A 661, A1), for eRASS1 the
 main catalogue of DR1 (Merloni et al. 2024, A&A 682, A34), both with
 ``RA``, ``DEC`` (deg), a count rate per band (``ML_RATE_1`` ... in counts/s)
 and ``DET_LIKE``. The mock survey writes its own detected list in that form
-(``point_sources.fits``, :func:`skcluster.datasets.write_survey`).
+(``point_sources.fits``, :func:`skcluster.datasets.write_survey`). A
+catalogue with fluxes only (the eFEDS point-like catalogue of Liu T. et al.
+2022, A&A 661, A5: 0.5-2 keV ``FluxCorr_Med_s``, no count rates) is
+converted to detection-band count rates through the instrument response
+(:func:`flux_to_rate`).
 
 :func:`point_sources_around` turns such a catalogue into one array per
 cluster of the sources in its box, as offsets from the cluster position in
@@ -19,10 +23,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..physics.rates import NH_EFEDS_CM2, powerlaw_band_rates
 from ._util import check_sky_position, sin_offsets_arcsec
 from .catalog import _degrees, find_column, read_table
 
-__all__ = ["POINT_SOURCE_DTYPE", "point_sources_around", "read_point_sources"]
+__all__ = ["POINT_SOURCE_DTYPE", "point_sources_around", "read_point_sources", "flux_to_rate",
+           "DEFAULT_PHOTON_INDEX"]
 
 #: One point source around a cluster: position (arcsec offsets from the
 #: cluster position, the axes of the event offsets), source counts in the
@@ -40,9 +46,45 @@ DEC_NAMES = ("dec", "dec_corr", "dej2000", "decj2000")
 RATE_NAMES = ("ml_rate_1", "ml_rate", "rate")
 COUNTS_NAMES = ("ml_cts_1", "ml_cts", "counts")
 DETLIKE_NAMES = ("det_like_0", "det_like_1", "det_like")
+FLUX_NAMES = ("fluxcorr_med_s", "ml_flux_1", "ml_flux", "flux")
+#: Photon index that converts a catalogue flux to a count rate: the mock's AGN
+#: spectrum at 1e-14 erg/s/cm^2, where most masked sources are
+#: (``skcluster.datasets.background.agn_photon_index``; unobscured AGN
+#: spectra have Gamma ~1.8-2, e.g. Liu T. et al. 2022).
+DEFAULT_PHOTON_INDEX = 1.8
+#: Detection band of the count rates, keV (eSASS: 0.2-2.3 keV, Brunner et al. 2022).
+DETECTION_BAND_KEV = (0.2, 2.3)
 
 
-def read_point_sources(path_or_table, ra=None, dec=None, rate=None, counts=None, det_like=None, hdu=1):
+def flux_to_rate(flux_cgs, nh_cm2=NH_EFEDS_CM2, photon_index=DEFAULT_PHOTON_INDEX, flux_band_keV=(0.5, 2.0),
+                 band_keV=DETECTION_BAND_KEV):
+    """Count rate (counts per second of vignetted exposure at 1 keV) of point sources of given flux.
+
+    Parameters
+    ----------
+    flux_cgs : array-like
+        Unabsorbed flux in ``flux_band_keV``, erg/s/cm^2.
+    nh_cm2 : float, default=3e20
+        Galactic N_H, cm^-2 (eFEDS: 3e20).
+    photon_index : float, default=1.8
+        Power-law photon index of the sources' spectra.
+    flux_band_keV, band_keV : (float, float)
+        Band of the fluxes and of the rates, keV.
+
+    Returns
+    -------
+    ndarray
+        Counts/s through the eROSITA response (the package's effective area
+        and absorption, :func:`skcluster.physics.powerlaw_band_rates`).
+    """
+    flux = np.asarray(flux_cgs, dtype=np.float64)
+    rates = powerlaw_band_rates(flux.ravel(), photon_index, [tuple(band_keV)], nH_cm2=nh_cm2,
+                                flux_band_keV=tuple(flux_band_keV), reference_keV=1.0)[:, 0]
+    return rates.reshape(flux.shape)
+
+
+def read_point_sources(path_or_table, ra=None, dec=None, rate=None, counts=None, det_like=None, hdu=1,
+                       flux=None, nh_cm2=NH_EFEDS_CM2, photon_index=DEFAULT_PHOTON_INDEX):
     """Read a point-source catalogue into plain arrays.
 
     Parameters
@@ -59,18 +101,25 @@ def read_point_sources(path_or_table, ra=None, dec=None, rate=None, counts=None,
         Source-counts column (e.g. ``ML_CTS_1``), used as it is.
     det_like : str, default=None
         Detection-likelihood column (optional; NaN where absent).
+    flux : str, default=None
+        0.5-2 keV flux column (erg/s/cm^2), used when the catalogue has no
+        rate or counts (found by usual names, e.g. ``FluxCorr_Med_s``):
+        converted to 0.2-2.3 keV count rates with :func:`flux_to_rate`.
+    nh_cm2, photon_index : float
+        The conversion's Galactic N_H (cm^-2) and photon index.
 
     Returns
     -------
     dict
         ``ra``, ``dec`` (deg), ``rate`` (counts/s) or ``counts``, and
-        ``det_like``, float64 arrays of one length.
+        ``det_like``, float64 arrays of one length; ``rate_from_flux``
+        (True where the rates were converted from fluxes).
 
     Raises
     ------
     KeyError
-        A named column is missing, or no rate/counts column is found (the
-        message lists the columns).
+        A named column is missing, or no rate, counts or flux column is
+        found (the message lists the columns).
     ValueError
         Non-finite positions or rates.
     """
@@ -88,13 +137,22 @@ def read_point_sources(path_or_table, ra=None, dec=None, rate=None, counts=None,
             cts_c = None
     else:
         cts_c = None
+    out["rate_from_flux"] = False
     if cts_c is not None:
         out["counts"] = np.asarray(table[cts_c], dtype=np.float64)
         name = cts_c
+    elif flux is not None:
+        name = _rate_from_flux(table, out, flux, nh_cm2, photon_index)
     else:
-        rate_c = find_column(table, RATE_NAMES, rate, "count-rate (ML_RATE_1 or a counts column)")
-        out["rate"] = np.asarray(table[rate_c], dtype=np.float64)
-        name = rate_c
+        try:
+            rate_c = find_column(table, RATE_NAMES, rate, "count-rate (ML_RATE_1, a counts or a flux column)")
+        except KeyError:
+            if rate is not None:
+                raise
+            name = _rate_from_flux(table, out, None, nh_cm2, photon_index)
+        else:
+            out["rate"] = np.asarray(table[rate_c], dtype=np.float64)
+            name = rate_c
     values = out.get("counts", out.get("rate"))
     bad = ~np.isfinite(values) | (values < 0)
     if np.any(bad):
@@ -109,6 +167,20 @@ def read_point_sources(path_or_table, ra=None, dec=None, rate=None, counts=None,
             raise
         out["det_like"] = np.full(len(table), np.nan)
     return out
+
+
+def _rate_from_flux(table, out, flux, nh_cm2, photon_index):
+    """Fill ``out['rate']`` from a flux column (named or found); return the column's name."""
+    flux_c = find_column(table, FLUX_NAMES, flux,
+                         "count-rate (ML_RATE_1), counts (ML_CTS_1) or 0.5-2 keV flux (FluxCorr_Med_s)")
+    values = np.asarray(table[flux_c], dtype=np.float64)
+    bad = ~np.isfinite(values) | (values < 0)
+    if np.any(bad):
+        raise ValueError(f"point-source catalogue: column {flux_c!r} must be finite and >= 0; rows "
+                         f"{np.flatnonzero(bad)[:5].tolist()} are not")
+    out["rate"] = flux_to_rate(values, nh_cm2=nh_cm2, photon_index=photon_index)
+    out["rate_from_flux"] = True
+    return flux_c
 
 
 def point_sources_around(sources, ra, dec, size_arcmin, exposure=None, margin_arcsec=120.0):
