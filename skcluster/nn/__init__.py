@@ -12,6 +12,8 @@
   convolutions, batched dense layers), used by
   :class:`~skcluster.ensemble.DeepEnsembleRegressor` to train and run its
   members together.
+* :func:`training_flops`: FLOPs per cube of predicting and of training
+  (torch's FLOP counter), the unit of the accuracy-per-FLOP benchmark.
 * :func:`make_toy_sample`: a toy sample whose images depend on the target,
   for tests, examples and benchmarks (not physics).
 """
@@ -19,6 +21,7 @@
 from ._data import make_toy_sample
 from .augment import add_gaussian_noise, dihedral, poisson_resample, random_dihedral
 from .losses import GaussianNLLLoss, gaussian_nll
+from .flops import training_flops
 from .module import ClusterCNN, SeededDropout
 from .regressor import CNNRegressor
 from .stacked import StackedClusterCNN
@@ -35,4 +38,5 @@ __all__ = [
     "make_toy_sample",
     "poisson_resample",
     "random_dihedral",
+    "training_flops",
 ]
