@@ -48,7 +48,7 @@ from sklearn.utils.validation import (
 
 from ._validation import check_positive_int
 
-__all__ = ["DeepEnsembleRegressor", "EnsembleFitError", "mixture_moments"]
+__all__ = ["DeepEnsembleRegressor", "EnsembleFitError", "mixture_components", "mixture_moments"]
 
 _MAX_SEED = np.iinfo(np.int32).max
 
@@ -97,6 +97,30 @@ def mixture_moments(means, variances=None):
             )
         aleatoric = variances.mean(axis=0)
     return mean, aleatoric, epistemic
+
+
+def mixture_components(means, variances=None):
+    """The mixture of :func:`mixture_moments` as a Bunch of standard deviations.
+
+    Returns
+    -------
+    sklearn.utils.Bunch
+        ``mean``, ``std`` (total), ``aleatoric_std`` (sqrt of the mean
+        member variance; zeros without ``variances``), ``epistemic_std``
+        (the members' spread, ddof=0), each of shape (n_samples,);
+        ``member_means`` and ``member_stds`` (or None) of shape
+        (n_members, n_samples).
+    """
+    means = np.asarray(means, dtype=np.float64)
+    mean, alea, epi = mixture_moments(means, variances)
+    return Bunch(
+        mean=mean,
+        std=np.sqrt(alea + epi),
+        aleatoric_std=np.sqrt(alea),
+        epistemic_std=np.sqrt(epi),
+        member_means=means,
+        member_stds=None if variances is None else np.sqrt(np.asarray(variances, dtype=np.float64)),
+    )
 
 
 def _final_estimator(est):
@@ -540,6 +564,12 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
 
             members = tqdm(members, desc="ensemble predict", unit="member")
         for est in members:
+            if self.member_has_std_ and hasattr(est, "predict_members"):
+                # a packed ensemble: each of its members joins the mixture
+                mus, var = est.predict_members(X)
+                means.extend(np.asarray(mus, dtype=np.float64))
+                variances.extend(np.asarray(var, dtype=np.float64))
+                continue
             if self.member_has_std_:
                 mu, sd = est.predict(X, return_std=True)
                 variances.append(np.asarray(sd, dtype=np.float64).reshape(-1) ** 2)
@@ -590,15 +620,8 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
             member variance; zeros for members without their own std),
             ``epistemic_std`` (the members' spread, ddof=0), each of shape
             (n_samples,); ``member_means`` and ``member_stds`` (or None) of
-            shape (n_estimators, n_samples).
+            shape (n_estimators, n_samples), or (n_estimators * n_members,
+            n_samples) for :class:`~skcluster.nn.PackedEnsembleRegressor`
+            members, whose own members join the mixture one by one.
         """
-        means, variances = self._member_predictions(X)
-        mean, alea, epi = mixture_moments(means, variances)
-        return Bunch(
-            mean=mean,
-            std=np.sqrt(alea + epi),
-            aleatoric_std=np.sqrt(alea),
-            epistemic_std=np.sqrt(epi),
-            member_means=means,
-            member_stds=None if variances is None else np.sqrt(variances),
-        )
+        return mixture_components(*self._member_predictions(X))

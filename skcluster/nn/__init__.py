@@ -12,6 +12,9 @@
   convolutions, batched dense layers), used by
   :class:`~skcluster.ensemble.DeepEnsembleRegressor` to train and run its
   members together.
+* :class:`~skcluster.nn.packed.PackedEnsembleRegressor`: a Packed-Ensemble
+  (Laurent et al. 2023), M narrower members as grouped convolutions in one
+  network, predicting their Gaussian mixture.
 * :func:`training_flops`: FLOPs per cube of predicting and of training
   (torch's FLOP counter), the unit of the accuracy-per-FLOP benchmark.
 * :func:`make_toy_sample`: a toy sample whose images depend on the target,
@@ -23,6 +26,7 @@ from .augment import add_gaussian_noise, dihedral, poisson_resample, random_dihe
 from .losses import GaussianNLLLoss, gaussian_nll
 from .flops import training_flops
 from .module import ClusterCNN, SeededDropout
+from .packed import PackedClusterCNN, PackedEnsembleRegressor
 from .regressor import CNNRegressor
 from .stacked import StackedClusterCNN
 
@@ -30,6 +34,8 @@ __all__ = [
     "CNNRegressor",
     "ClusterCNN",
     "GaussianNLLLoss",
+    "PackedClusterCNN",
+    "PackedEnsembleRegressor",
     "SeededDropout",
     "StackedClusterCNN",
     "add_gaussian_noise",

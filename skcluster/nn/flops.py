@@ -21,6 +21,26 @@ import torch
 __all__ = ["training_flops"]
 
 
+def _conv_backward_flops(grad_out_shape, x_shape, w_shape, bias, stride, padding, dilation, transposed,
+                         output_padding, groups, output_mask, out_shape, **kwargs):
+    """torch's count of a convolution's backward, with the weight gradient of a grouped one divided by groups.
+
+    torch 2.x's ``conv_backward_flop`` counts the weight gradient of a
+    convolution with ``groups`` groups as if every input channel met every
+    output channel (``groups`` times too much; its input-gradient count is
+    right). A grouped convolution's weight gradient costs what its forward
+    does, as an ungrouped one's does.
+    """
+    from torch.utils.flop_counter import conv_backward_flop
+
+    conv_backward_flop = getattr(conv_backward_flop, "__wrapped__", conv_backward_flop)  # shapes given
+
+    args = (grad_out_shape, x_shape, w_shape, bias, stride, padding, dilation, transposed, output_padding, groups)
+    grad_input = conv_backward_flop(*args, [output_mask[0], False, False], out_shape)
+    grad_weight = conv_backward_flop(*args, [False, output_mask[1], False], out_shape)
+    return grad_input + grad_weight // max(1, int(groups))
+
+
 def _shape(input_shape):
     if isinstance(input_shape, numbers.Integral) or len(input_shape) != 3:
         raise ValueError(f"input_shape must be (bands, H, W), got {input_shape!r}")
@@ -72,6 +92,8 @@ def training_flops(module, input_shape=None, n_scalars=None, batch_size=4, **mod
     """
     from torch.utils.flop_counter import FlopCounterMode
 
+    counter = {"display": False, "custom_mapping": {torch.ops.aten.convolution_backward: _conv_backward_flops}}
+
     net = module
     if hasattr(module, "module_") and hasattr(module, "input_shape_"):  # a fitted CNNRegressor
         net = module.module_
@@ -102,10 +124,10 @@ def training_flops(module, input_shape=None, n_scalars=None, batch_size=4, **mod
     net = copy.deepcopy(net)
     with torch.random.fork_rng(devices=[]):
         net.eval()
-        with torch.no_grad(), FlopCounterMode(display=False) as fwd:
+        with torch.no_grad(), FlopCounterMode(**counter) as fwd:
             net(images, scalars)
         net.train()
-        with FlopCounterMode(display=False) as full:
+        with FlopCounterMode(**counter) as full:
             mean, var = net(images, scalars)
             (mean.float().sum() + var.float().sum()).backward()
     forward = fwd.get_total_flops()

@@ -83,9 +83,11 @@ ALLOWED = {
     # the deep ensemble and its networks
     "skcluster.ensemble:DeepEnsembleRegressor": Allowed(),
     "skcluster.nn.regressor:CNNRegressor": Allowed(skorch=True, fixed=_SKORCH_FIXED),
+    "skcluster.nn.packed:PackedEnsembleRegressor": Allowed(skorch=True, fixed=_SKORCH_FIXED),
     "skcluster.demo:EpochProgress": Allowed(kind="callback"),
     # classes a network builds itself (values of its parameters, never built by the loader)
     "skcluster.nn.module:ClusterCNN": Allowed(kind="class_value", slots=("module",)),
+    "skcluster.nn.packed:PackedClusterCNN": Allowed(kind="class_value", slots=("module",)),
     "skcluster.nn.losses:GaussianNLLLoss": Allowed(kind="class_value", slots=("criterion",)),
     "torch.optim.adam:Adam": Allowed(kind="class_value", slots=("optimizer",)),
     "torch.optim.adamw:AdamW": Allowed(kind="class_value", slots=("optimizer",)),
