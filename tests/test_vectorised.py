@@ -130,6 +130,7 @@ def test_member_init_equals_the_sequential_members_init(toy):
         dict(module__batch_norm=True, module__conv_dropout=0.2, noise_sigma=0.1, poisson=True,
              channels_last=True, optimizer=torch.optim.AdamW),
         dict(train_split=None, augment=False, beta=0.5, module__global_pool=True, lr_schedule="cosine"),
+        dict(lr_schedule="onecycle"),
         dict(autocast="bfloat16", channels_last=True, optimizer=torch.optim.SGD, lr=0.05),
     ],
 )
@@ -412,3 +413,36 @@ def test_ensemble_refuses_sample_weight_its_member_cannot_take():
 
     with pytest.raises(TypeError, match="does not take sample_weight"):
         DeepEnsembleRegressor(NoWeights(), n_estimators=2).fit(X, y, sample_weight=np.ones(30))
+
+
+@pytest.mark.parametrize("vectorize", [True, False])
+def test_onecycle_schedule_sets_each_batchs_rate_as_torchs_one_cycle(toy, vectorize):
+    """lr_schedule="onecycle": torch's OneCycleLR rates (no momentum cycling), stepped every training batch."""
+    from skcluster.nn.regressor import batch_lr
+
+    X, y = toy
+    epochs, lr = 4, 2e-3
+    member = tiny_cnn(lr_schedule="onecycle", lr=lr, max_epochs=epochs, early_stopping=False)
+    ens = DeepEnsembleRegressor(member, n_estimators=2, random_state=0, vectorize=vectorize).fit(X, y)
+    a = ens.estimators_[0]
+    steps = len(a.history_[0, "batches", :, "train_loss"])
+    assert steps > 1  # several batches an epoch: the rate must change within an epoch
+    ref_opt = torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(ref_opt, max_lr=lr, epochs=epochs, steps_per_epoch=steps,
+                                                cycle_momentum=False)
+    torch_rates = []
+    for _ in range(epochs * steps):
+        torch_rates.append(ref_opt.param_groups[0]["lr"])
+        ref_opt.step()
+        sched.step()
+    ours = [batch_lr(a, t, steps) for t in range(epochs * steps)]
+    np.testing.assert_allclose(ours, torch_rates, rtol=1e-12)
+    np.testing.assert_allclose(a.history_[:, "lr"], torch_rates[::steps], rtol=1e-12)  # each epoch's first batch
+    assert a.optimizer_.param_groups[0]["lr"] == pytest.approx(torch_rates[-1])  # left at the last batch's rate
+    # up from lr / 25 to (about: the peak falls between two batches) lr and down to lr / 2.5e5
+    assert 0.95 * lr < max(torch_rates) <= lr and torch_rates[0] == pytest.approx(lr / 25)
+    assert torch_rates[-1] == pytest.approx(lr / 25 / 1e4)
+    # the same training as a constant rate in no epoch: the rates differ from the first batch on
+    flat = DeepEnsembleRegressor(tiny_cnn(max_epochs=epochs, early_stopping=False, lr=lr), n_estimators=2,
+                                 random_state=0, vectorize=vectorize).fit(X, y)
+    assert _max_weight_diff(a, flat.estimators_[0]) > 1e-4

@@ -70,14 +70,21 @@ class CNNRegressor(NeuralNetRegressor):
         Called as ``criterion_(mean, var, y, weighted=training)``.
     optimizer : type, default=torch.optim.Adam
     lr : float, default=1e-3
-    lr_schedule : {None, "cosine"}, default=None
+    lr_schedule : {None, "cosine", "onecycle"}, default=None
         None keeps ``lr`` constant. "cosine" anneals it over ``max_epochs``
         (Loshchilov & Hutter 2017, without restarts): epoch ``e`` (1-based)
-        trains at ``lr * (1 + cos(pi * (e - 1) / max_epochs)) / 2``. It
-        depends on the epoch alone, so every member of a vectorised
-        ensemble follows it exactly as a sequential fit does; early
-        stopping may end training before the rate reaches zero. The
-        rate of each epoch is recorded in ``history_`` (key ``"lr"``).
+        trains at ``lr * (1 + cos(pi * (e - 1) / max_epochs)) / 2``.
+        "onecycle" sets it before every training batch (Smith & Topin 2019,
+        arXiv:1708.07120; the rates of ``torch.optim.lr_scheduler.OneCycleLR``
+        with ``max_lr=lr``, ``epochs=max_epochs``, ``pct_start=0.3``,
+        ``div_factor=25``, ``final_div_factor=1e4``, cosine annealing,
+        without momentum cycling): from ``lr / 25`` up to ``lr`` over the
+        first 30% of the ``max_epochs`` epochs' batches, then down to ``lr
+        / 2.5e5``. Both depend on the epoch and batch alone, so every member
+        of a vectorised ensemble follows them exactly as a sequential fit
+        does; early stopping may end training before the rate reaches its
+        minimum. The rate of each epoch (of its first batch for
+        "onecycle") is recorded in ``history_`` (key ``"lr"``).
     max_epochs : int, default=100
     batch_size : int, default=64
     beta : float, default=0.0
@@ -228,7 +235,8 @@ class CNNRegressor(NeuralNetRegressor):
     def _default_callbacks(self):
         cbs = [
             ("epoch_timer", EpochTimer()),
-            *([("lr_schedule", _EpochLR())] if self.lr_schedule is not None else []),
+            *([("lr_schedule", _BatchLR() if self.lr_schedule == "onecycle" else _EpochLR())]
+              if self.lr_schedule is not None else []),
             ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
             ("valid_loss", PassthroughScoring(name="valid_loss")),
         ]
@@ -707,14 +715,52 @@ class CNNRegressor(NeuralNetRegressor):
 
 
 #: Values of ``CNNRegressor(lr_schedule=...)``.
-LR_SCHEDULES = (None, "cosine")
+LR_SCHEDULES = (None, "cosine", "onecycle")
+
+#: OneCycleLR's defaults (torch.optim.lr_scheduler.OneCycleLR, Smith & Topin 2019): the share of the steps
+#: spent rising, the start rate as a fraction of the peak, and the final rate as a fraction of the start.
+ONECYCLE_PCT_START, ONECYCLE_DIV, ONECYCLE_FINAL_DIV = 0.3, 25.0, 1e4
 
 
 def epoch_lr(net, epoch):
-    """The learning rate of 1-based ``epoch`` under ``net.lr_schedule`` (see :class:`CNNRegressor`)."""
+    """The learning rate of 1-based ``epoch`` under ``net.lr_schedule`` (see :class:`CNNRegressor`).
+
+    For "onecycle", which changes the rate every batch, use :func:`batch_lr`.
+    """
     if net.lr_schedule is None:
         return net.lr
+    if net.lr_schedule == "onecycle":
+        raise ValueError("the one-cycle rate changes every batch: use batch_lr")
     return net.lr * 0.5 * (1.0 + math.cos(math.pi * (epoch - 1) / net.max_epochs))
+
+
+def batch_lr(net, step, steps_per_epoch):
+    """The one-cycle rate of 0-based training batch ``step`` (``steps_per_epoch`` batches an epoch).
+
+    torch's ``OneCycleLR(max_lr=net.lr, epochs=net.max_epochs,
+    steps_per_epoch=steps_per_epoch)`` rate after ``step`` scheduler steps
+    (two cosine phases, see :class:`CNNRegressor` ``lr_schedule``); steps
+    past the last (a ``partial_fit`` beyond ``max_epochs``) keep the final
+    rate.
+    """
+    total = int(net.max_epochs) * int(steps_per_epoch)
+    step = min(int(step), total - 1)
+    top = float(net.lr)
+    start = top / ONECYCLE_DIV
+    end_up = float(ONECYCLE_PCT_START * total) - 1
+    phases = ((0.0, end_up, start, top), (end_up, total - 1.0, top, start / ONECYCLE_FINAL_DIV))
+    for i, (first, last, lr_from, lr_to) in enumerate(phases):
+        if step <= last or i == len(phases) - 1:
+            pct = (step - first) / (last - first) if last > first else 1.0
+            return lr_to + (lr_from - lr_to) / 2.0 * (math.cos(math.pi * pct) + 1.0)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def train_batches(net, n_train):
+    """Batches per training epoch of ``n_train`` clusters (the training iterator's batch size, no drop_last)."""
+    bs = net.get_params_for("iterator_train").get("batch_size", net.batch_size)
+    bs = n_train if bs == -1 else int(bs)
+    return max(1, math.ceil(n_train / max(bs, 1)))
 
 
 def set_lr(optimizer, lr):
@@ -729,6 +775,20 @@ class _EpochLR(Callback):
         lr = epoch_lr(net, len(net.history))
         set_lr(net.optimizer_, lr)
         net.history.record("lr", lr)
+
+
+class _BatchLR(Callback):
+    """Sets the optimizer's learning rate before each training batch from :func:`batch_lr` (one-cycle)."""
+
+    def on_epoch_begin(self, net, dataset_train=None, **kwargs):
+        self.steps_per_epoch_ = train_batches(net, len(dataset_train))
+        self.step_ = (len(net.history) - 1) * self.steps_per_epoch_
+        net.history.record("lr", batch_lr(net, self.step_, self.steps_per_epoch_))
+
+    def on_batch_begin(self, net, training=False, **kwargs):
+        if training:
+            set_lr(net.optimizer_, batch_lr(net, self.step_, self.steps_per_epoch_))
+            self.step_ += 1
 
 
 def _tensors_to_cpu(obj):

@@ -11,7 +11,8 @@ Each member keeps everything a sequential fit would give it:
 * its shuffling (the member's own ``DataLoader`` and shuffle generator);
 * its augmentation draws (rotations/flips, Poisson resampling, input noise
   from the member's own generator, in the same order) and dropout masks;
-* its learning-rate schedule (a function of the epoch alone);
+* its learning-rate schedule (a function of the epoch, and for one-cycle
+  of the batch, alone);
 * its loss (the Gaussian NLL of its own batch; the members' losses are
   summed, so each member's gradient is its own) and its optimizer update
   (Adam, AdamW and SGD act elementwise);
@@ -37,7 +38,7 @@ from ._data import ArrayDataset, check_sample_weight, network_inputs
 from .augment import _apply_dihedral, _draw_dihedral, add_gaussian_noise, poisson_resample, scale_images
 from .losses import GaussianNLLLoss, gaussian_nll
 from .module import ClusterCNN
-from .regressor import CNNRegressor, epoch_lr, set_lr
+from .regressor import CNNRegressor, batch_lr, epoch_lr, set_lr, train_batches
 from .stacked import StackedClusterCNN, stackable
 
 __all__ = ["fit_vectorised", "stacked_predict", "vectorise_unsupported"]
@@ -316,6 +317,7 @@ def fit_vectorised(members, X, y, index_sets=None, verbose=0, conv_mode=None, sa
         histories = [[] for _ in members]
         best_scores = [{"train_loss": np.inf, "valid_loss": np.inf} for _ in members]
         final_states = [None] * m_total
+        final_lr = [ref.lr] * m_total  # the rate each member's optimizer is left at
         opt_states = [None] * m_total
         seconds = np.zeros(m_total)
         max_epochs = int(ref.max_epochs)
@@ -329,14 +331,25 @@ def fit_vectorised(members, X, y, index_sets=None, verbose=0, conv_mode=None, sa
         for epoch in range(1, max_epochs + 1):
             t_epoch = time.perf_counter()
             act = [members[i] for i in active]
-            if ref.lr_schedule is not None:
-                set_lr(optimizer, epoch_lr(ref, epoch))
+            onecycle = ref.lr_schedule == "onecycle"
+            lr = last_lr = ref.lr
+            if onecycle:  # the rate of each batch (batch_lr), as the sequential fit's _BatchLR callback
+                steps = train_batches(ref, len(train_sets[0]))
+                step = (epoch - 1) * steps
+                lr = batch_lr(ref, step, steps)
+            elif ref.lr_schedule is not None:
+                lr = epoch_lr(ref, epoch)
+                set_lr(optimizer, lr)
             stacked.train()
             stacked.set_dropout_generators([mem._generators_["dropout"] for mem in act])
             train_losses, train_sizes = [], []
             for batches in _zip_loaders([train_loaders[i] for i in active]):
                 imgs, scal, yb, wb = _stack_batches(batches, device)
                 imgs = _augment(act, imgs, training=True)
+                if onecycle:
+                    last_lr = batch_lr(ref, step, steps)
+                    set_lr(optimizer, last_lr)
+                    step += 1
                 with ref._autocast_context():
                     mean, var = stacked(imgs, scal)
                 losses = _member_losses(act, mean.float(), var.float(), yb, weighted=True, sample_weight=wb)
@@ -369,7 +382,7 @@ def fit_vectorised(members, X, y, index_sets=None, verbose=0, conv_mode=None, sa
                 batches = [{"train_loss": float(v), "train_batch_size": int(s)} for v, s in zip(train_losses[:, j], train_sizes)]
                 row = {"epoch": epoch, "batches": batches}
                 if ref.lr_schedule is not None:
-                    row["lr"] = epoch_lr(ref, epoch)
+                    row["lr"] = lr
                 row["train_loss"] = float(np.average(train_losses[:, j], weights=train_sizes))
                 if has_valid:
                     batches += [
@@ -397,6 +410,7 @@ def fit_vectorised(members, X, y, index_sets=None, verbose=0, conv_mode=None, sa
                     else:
                         final_states[i] = stacked.member_state_dict(j)
                     opt_states[i] = _member_optimizer_state(stacked, optimizer, j)
+                    final_lr[i] = last_lr if onecycle else lr
                     seconds[i] = time.perf_counter() - start
                 keep = [j for j in range(len(active)) if j not in set(stopping)]
                 active = [active[j] for j in keep]
@@ -420,7 +434,7 @@ def fit_vectorised(members, X, y, index_sets=None, verbose=0, conv_mode=None, sa
             mem.module_.load_state_dict(final_states[i])
             _load_member_optimizer_state(mem, opt_states[i])
             if mem.lr_schedule is not None and getattr(mem, "optimizer_", None) is not None:
-                set_lr(mem.optimizer_, histories[i][-1]["lr"])  # where a sequential fit leaves it
+                set_lr(mem.optimizer_, final_lr[i])  # where a sequential fit leaves it
             mem.history_ = History(histories[i])
             mem.n_epochs_ = len(histories[i])
             es = stoppers[i]
