@@ -37,11 +37,9 @@ def fast_autocast(device="cpu"):
         if not torch.cuda.is_available():
             return None
         return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
-    try:  # private helpers, present in torch >= 2.1
-        fast = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
-    except AttributeError:  # pragma: no cover - older torch
-        fast = False
-    return "bfloat16" if fast else None
+    from .nn.regressor import cpu_bfloat16_fast
+
+    return "bfloat16" if cpu_bfloat16_fast() else None
 
 
 def make_cnn(max_epochs=80, patience=15, batch_size=32, lr=1e-3, channels=(16, 32, 64),
@@ -83,7 +81,7 @@ def make_cnn(max_epochs=80, patience=15, batch_size=32, lr=1e-3, channels=(16, 3
     pool : {"max", "avg"}, default="max"
         2x2 pooling after each convolution block ("avg" keeps sums of
         flux up to a constant factor, "max" keeps maxima).
-    lr_schedule : {None, "cosine"}, default=None
+    lr_schedule : {None, "cosine", "onecycle"}, default=None
         Learning-rate schedule over ``max_epochs`` (see
         :class:`~skcluster.nn.CNNRegressor`).
     beta : float, default=0.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import math
 import threading
@@ -124,7 +125,9 @@ class CNNRegressor(NeuralNetRegressor):
     autocast : {"bfloat16", "float16"} or None, default=None
         Mixed precision for the forward pass (``torch.autocast`` on
         ``device``); the output heads and the loss stay float32. bfloat16 is
-        fast on CPUs with AMX and on recent GPUs; float16 uses a gradient
+        fast on CPUs with AVX512-BF16 or AMX and on recent GPUs; on a CPU
+        without them (:func:`cpu_bfloat16_fast`) "bfloat16" warns
+        (``SkclusterWarning``) and runs in float32. float16 uses a gradient
         scaler.
     random_state : int, RandomState instance or None, default=None
         Seeds of the weight initialisation, the validation split, the
@@ -386,7 +389,17 @@ class CNNRegressor(NeuralNetRegressor):
     def _autocast_context(self):
         if self.autocast is None:
             return contextlib.nullcontext()
-        return torch.autocast(device_type=torch.device(self.device).type, dtype=_AUTOCAST[self.autocast])
+        device = torch.device(self.device).type
+        if self.autocast == "bfloat16" and device == "cpu" and not cpu_bfloat16_fast():
+            warnings.warn(
+                f"{type(self).__name__}: autocast='bfloat16' was asked for, but this CPU has neither "
+                "AVX512-BF16 nor AMX, where bfloat16 is emulated (slower than float32 and less precise); "
+                "running in float32 instead",
+                SkclusterWarning,
+                stacklevel=3,
+            )
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=device, dtype=_AUTOCAST[self.autocast])
 
     def _prepare_images(self, images, training):
         gens = getattr(self, "_generators_", None)
@@ -712,6 +725,25 @@ class CNNRegressor(NeuralNetRegressor):
         net.history_ = History(state.get("history", []))
         net._set_training(False)
         return net
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_bfloat16_fast():
+    """Whether this CPU computes bfloat16 natively: AVX512-BF16 or AMX (torch's CPU feature checks).
+
+    Elsewhere torch emulates bfloat16 on the CPU, slower than float32.
+    Falls back to the ``flags`` of ``/proc/cpuinfo`` (``avx512_bf16``,
+    ``amx_bf16``) for a torch without the checks.
+    """
+    try:  # private helpers, present in torch >= 2.1
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except AttributeError:  # pragma: no cover - older torch
+        try:
+            with open("/proc/cpuinfo") as f:
+                flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+        except OSError:
+            return False
+        return bool({"avx512_bf16", "amx_bf16"} & set(flags))
 
 
 #: Values of ``CNNRegressor(lr_schedule=...)``.

@@ -70,8 +70,8 @@ def vectorise_unsupported(member, fit_params=None):
     :class:`GaussianNLLLoss` criterion, Adam, AdamW or SGD (without
     parameter groups), ``train_split`` "auto" or None, no callbacks other
     than progress displays (which are not run),
-    default iterators, autocast None or "bfloat16", no ``warm_start`` and no
-    fit parameters other than ``sample_weight``. Everything else trains
+    default iterators, autocast None or "bfloat16", no ``warm_start``, no
+    ``compile`` and no fit parameters other than ``sample_weight``. Everything else trains
     sequentially.
     """
     if type(member) is not CNNRegressor:
@@ -93,6 +93,8 @@ def vectorise_unsupported(member, fit_params=None):
         return "float16 autocast (gradient scaler)"
     if member.warm_start:
         return "warm_start"
+    if getattr(member, "compile", False):
+        return "compile=True (torch.compile wraps each member's own network)"
     if not (member.train_split is None or member.train_split == "auto"):
         return "a custom train_split"
     for prefix in ("iterator_train", "iterator_valid"):
