@@ -284,3 +284,43 @@ def test_core_excised_fit_recovers_the_counts_of_a_known_profile():
     expected = total * (1.0 - 1.0 / np.sqrt(1.0 + (theta / rc) ** 2))
     assert np.mean(got) == pytest.approx(expected, rel=0.03)  # unbiased over 400 draws
     assert 0.05 < np.std(got) / expected < 0.5  # and noisy as ~100 counts over background are
+
+
+def test_accuracy_per_flop_quick_run_counts_flops_and_pairs_each_configuration(tmp_path, monkeypatch, capsys):
+    import json
+
+    from skcluster.nn import ClusterCNN, training_flops
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    apf = _script("accuracy_per_flop")
+    out = tmp_path / "apf"
+    argv = ["--quick", "--configs", "standard,packed_alpha2,npix_24,onecycle", "--n-boot", "100", "--out", str(out),
+            "--n-jobs", "1"]
+    assert apf.main(argv) == 0
+    table = capsys.readouterr().out
+    assert "CPU: " in table and "AVX512-BF16" in table and "the standard model runs in" in table
+    res = json.loads((out / "accuracy_per_flop.json").read_text())
+    rows = {r["config"]: r for r in res["rows"]}
+    assert list(rows) == ["standard", "packed_alpha2", "npix_24", "onecycle"]
+    std, packed, small = rows["standard"], rows["packed_alpha2"], rows["npix_24"]
+    # 40 clusters, 2 folds of 20, a 20% validation split: 16 training cubes, 2 members, 2 epochs, 2 folds
+    assert std["cube_passes"] == packed["cube_passes"] == 2 * 16 * 2 * 2
+    one = training_flops(ClusterCNN, (10, 50, 50), n_scalars=std["scalars"])
+    assert std["flops_per_cube_training"] == 2 * one["training"]
+    assert std["training_flops"] == 2 * 2 * 2 * (16 * one["training"] + 4 * one["forward"])
+    # two packed members of width alpha / M = 1: exactly two standard members' arithmetic
+    assert packed["training_flops"] == std["training_flops"]
+    assert small["input_shape"] == [10, 24, 24] and small["training_flops"] < 0.3 * std["training_flops"]
+    assert std["vs_standard"]["scatter_ratio"] == [1.0, 1.0, 1.0]
+    with np.load(out / "predictions.npz") as p:
+        y = p["y_true"]
+        assert p["fold"].shape == y.shape == (40,) and np.isfinite(p["onecycle__mean"]).all()
+        ratio = paired_scatter_ratio(y, p["onecycle__mean"], p["standard__mean"], n_boot=100, random_state=0)
+        assert (p["packed_alpha2__epistemic"] > 0).all()
+    assert rows["onecycle"]["vs_standard"]["scatter_ratio"] == pytest.approx(list(ratio))
+    assert (out / "accuracy_per_flop.png").stat().st_size > 0
+    with pytest.raises(FileExistsError):  # an earlier run's files are not replaced without --overwrite
+        apf.main(argv)
+    with pytest.raises(SystemExit):
+        apf.main(["--quick", "--configs", "warp_drive", "--out", str(tmp_path / "x")])
+    assert "unknown ['warp_drive']" in capsys.readouterr().err

@@ -10,7 +10,7 @@ from skcluster.nn import regressor as regressor_module
 from skcluster.nn.regressor import cpu_bfloat16_fast
 from skcluster.nn.vectorised import vectorise_unsupported
 
-KW = dict(max_epochs=3, random_state=0, input_scaling="log1p", module__channels=(4, 8), module__dense=(16,))
+KW = {"max_epochs": 3, "random_state": 0, "input_scaling": "log1p", "module__channels": (4, 8), "module__dense": (16,)}
 
 
 @pytest.fixture(scope="module")

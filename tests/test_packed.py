@@ -7,12 +7,18 @@ from sklearn.pipeline import Pipeline
 
 from skcluster import ClusterSample, persist
 from skcluster.ensemble import DeepEnsembleRegressor, mixture_moments
-from skcluster.nn import ClusterCNN, CNNRegressor, PackedClusterCNN, PackedEnsembleRegressor, make_toy_sample
+from skcluster.nn import (
+    ClusterCNN,
+    CNNRegressor,
+    PackedClusterCNN,
+    PackedEnsembleRegressor,
+    make_toy_sample,
+)
 from skcluster.nn.flops import training_flops
 from skcluster.nn.packed import packed_width
 from skcluster.preprocessing import RedshiftJoiner
 
-SMALL = dict(module__channels=(4, 8), module__dense=(16,), input_scaling="log1p", batch_size=32)
+SMALL = {"module__channels": (4, 8), "module__dense": (16,), "input_scaling": "log1p", "batch_size": 32}
 
 
 def _net(**kw):
@@ -62,7 +68,7 @@ def test_packed_flops_alpha_equal_to_members_is_members_times_one_network():
 
 
 def test_fit_lowers_the_loss_members_differ_and_mixture_formula(fitted, toy):
-    X, y = toy
+    X, _y = toy
     hist = fitted.history_
     assert hist[-1]["train_loss"] < hist[0]["train_loss"] and hist[-1]["valid_loss"] < hist[0]["valid_loss"]
     means, variances = fitted.predict_members(X)
@@ -75,7 +81,7 @@ def test_fit_lowers_the_loss_members_differ_and_mixture_formula(fitted, toy):
     np.testing.assert_allclose(parts.std**2, parts.aleatoric_std**2 + parts.epistemic_std**2)
     np.testing.assert_allclose(parts.epistemic_std, means.std(0))
     assert float(parts.epistemic_std.mean()) > 1e-3  # the members disagree
-    m, a, e = mixture_moments(means, variances)
+    _m, a, e = mixture_moments(means, variances)
     np.testing.assert_allclose(fitted.predict_gaussian(X)[1], a + e)
 
 
@@ -88,7 +94,7 @@ def test_seeds_reproduce_and_differ(fitted, toy):
 
 
 def test_each_member_gets_its_own_augmentation(fitted, toy):
-    X, y = toy
+    X, _y = toy
     images = torch.from_numpy(X["images"][:8])
     fitted._generators_ = {"augment": torch.Generator().manual_seed(0)}
     try:

@@ -130,7 +130,7 @@ def test_member_init_equals_the_sequential_members_init(toy):
         dict(module__batch_norm=True, module__conv_dropout=0.2, noise_sigma=0.1, poisson=True,
              channels_last=True, optimizer=torch.optim.AdamW),
         dict(train_split=None, augment=False, beta=0.5, module__global_pool=True, lr_schedule="cosine"),
-        dict(lr_schedule="onecycle"),
+        {"lr_schedule": "onecycle"},
         dict(autocast="bfloat16", channels_last=True, optimizer=torch.optim.SGD, lr=0.05),
     ],
 )

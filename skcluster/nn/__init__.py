@@ -23,8 +23,8 @@
 
 from ._data import make_toy_sample
 from .augment import add_gaussian_noise, dihedral, poisson_resample, random_dihedral
-from .losses import GaussianNLLLoss, gaussian_nll
 from .flops import training_flops
+from .losses import GaussianNLLLoss, gaussian_nll
 from .module import ClusterCNN, SeededDropout
 from .packed import PackedClusterCNN, PackedEnsembleRegressor
 from .regressor import CNNRegressor
