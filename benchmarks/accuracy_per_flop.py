@@ -6,7 +6,7 @@ time? Each configuration changes the standard model (the benchmark's
 with the detected point sources masked, the radial profile beside z, 10
 bands, 50 x 50 pixels) in one or a few settings (``CONFIGS``: width, depth,
 input pixels, bands, Packed-Ensemble members, one-cycle learning rate, batch
-size, float32 instead of the fast path), and all are trained and scored on
+size, float32 instead of the fast path, torch.compile), and all are trained and scored on
 the same folds of the same mock:
 
 1. The benchmark's mock and folds (:mod:`skcluster.benchmark`: the default
@@ -89,6 +89,9 @@ CONFIGS = {
     "batch_64": {"batch_size": 64},
     "batch_128_lr2e-3": {"batch_size": 128, "lr": 2e-3},
     "float32": {"fast": False},
+    # torch.compile (skorch's compile=True): the members train one by one (the stacked ensemble cannot hold a
+    # compiled network); the compile time of every member and fold counts in the fit time
+    "compile": {"compile": True},
     # candidates combining cheap settings
     "width_0.5_npix_32_bands_1": {"channels": (8, 16, 32), "dense": (32,), "npix": 32, "bands": "broad"},
     "width_0.5_onecycle_batch_64": {"channels": (8, 16, 32), "dense": (32,), "lr_schedule": "onecycle",
@@ -136,7 +139,9 @@ def build(name, changes, cfg, seed):
 
     changes = dict(changes)
     member, alpha = changes.pop("member", "independent"), changes.pop("alpha", 2.0)
-    cfg = replace(cfg, npix=int(changes.pop("npix", cfg.npix)))
+    compiled = bool(changes.pop("compile", False))
+    # the benchmark's own sizes (pixels per side, batch) are fields of its config, not pipeline settings
+    cfg = replace(cfg, npix=int(changes.pop("npix", cfg.npix)), batch_size=int(changes.pop("batch_size", cfg.batch_size)))
     row = BenchmarkRow(name, name, pipeline={**STANDARD, **changes})
     binner, pipe = _cnn_pipeline(cfg, row)
     if member == "packed":
@@ -145,6 +150,8 @@ def build(name, changes, cfg, seed):
         pipe.set_params(model__estimator=packed, model__n_estimators=1)
     elif member != "independent":
         raise ValueError(f"configuration {name!r}: member must be 'independent' or 'packed', got {member!r}")
+    if compiled:
+        pipe.set_params(model__estimator__compile=True)
     return binner, pipe
 
 

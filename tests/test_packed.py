@@ -141,3 +141,11 @@ def test_from_regressor_keeps_the_settings_and_checks_parameters(toy):
         _net(n_members=0).fit(X, y)
     with pytest.raises(ValueError, match="alpha"):
         _net(alpha=-1.0).fit(X, y)
+
+
+def test_sample_weights_of_one_train_the_same_network(fitted, toy):
+    X, y = toy
+    weighted = _net().fit(X, y, sample_weight=np.ones(len(y)))
+    np.testing.assert_allclose(weighted.predict_members(X)[0], fitted.predict_members(X)[0], rtol=1e-6)
+    heavy = _net().fit(X, y, sample_weight=np.where(y > np.median(y), 5.0, 0.2))
+    assert not np.allclose(heavy.predict(X), fitted.predict(X))
