@@ -80,6 +80,46 @@ def _per_block(value, n, name):
     return value
 
 
+def conv_blocks(n_bands, channels, kernels, image_size, pool, batch_norm, conv_dropout, act, members=1, gamma=1):
+    """The convolution blocks of :class:`ClusterCNN` (``members`` > 1: grouped, as in a Packed-Ensemble).
+
+    Block i is ``conv (same padding) -> [batch norm] -> act -> [dropout] ->
+    [pool 2x2]`` from ``members * channels[i-1]`` to ``members *
+    channels[i]`` channels, in ``members`` groups for the first block (each
+    member reads its own copy of the ``n_bands`` bands) and ``members *
+    gamma`` groups after it.
+
+    Returns
+    -------
+    (torch.nn.Sequential, int, int, int)
+        The blocks, the last block's channels per member, and the output H, W.
+    """
+    h, w = image_size
+    blocks = []
+    c_in = int(n_bands)
+    for i, (c_out, k) in enumerate(zip(channels, kernels)):
+        groups = members if i == 0 else members * gamma
+        layers = [nn.Conv2d(members * c_in, members * c_out, int(k), padding="same", groups=groups,
+                            bias=not batch_norm)]
+        if batch_norm:
+            layers.append(nn.BatchNorm2d(members * c_out))  # per channel, hence per member
+        layers.append(act())
+        if conv_dropout:
+            layers.append(SeededDropout(conv_dropout))
+        if pool is not None:
+            if min(h, w) < 2:
+                raise ValueError(
+                    f"image of {image_size[0]}x{image_size[1]} pixels is too small "
+                    f"for {len(channels)} pooling blocks (block {i + 1} would see "
+                    f"{h}x{w}); use fewer channels entries or pool=None"
+                )
+            layers.append(_POOLS[pool](2))
+            h, w = h // 2, w // 2
+        blocks.append(nn.Sequential(*layers))
+        c_in = c_out
+    return nn.Sequential(*blocks), c_in, h, w
+
+
 class ClusterCNN(nn.Module):
     """CNN on (n, bands, H, W) cubes plus K scalars, with a Gaussian output.
 
@@ -160,27 +200,8 @@ class ClusterCNN(nn.Module):
         kernels = _per_block(kernel_sizes, len(channels), "kernel_sizes")
         act = _ACTIVATIONS[activation]
 
-        blocks = []
-        c_in = int(n_bands)
-        for i, (c_out, k) in enumerate(zip(channels, kernels)):
-            layers = [nn.Conv2d(c_in, c_out, int(k), padding="same", bias=not batch_norm)]
-            if batch_norm:
-                layers.append(nn.BatchNorm2d(c_out))
-            layers.append(act())
-            if conv_dropout:
-                layers.append(SeededDropout(conv_dropout))
-            if pool is not None:
-                if min(h, w) < 2:
-                    raise ValueError(
-                        f"image of {image_size[0]}x{image_size[1]} pixels is too small "
-                        f"for {len(channels)} pooling blocks (block {i + 1} would see "
-                        f"{h}x{w}); use fewer channels entries or pool=None"
-                    )
-                layers.append(_POOLS[pool](2))
-                h, w = h // 2, w // 2
-            blocks.append(nn.Sequential(*layers))
-            c_in = c_out
-        self.features = nn.Sequential(*blocks)
+        self.features, c_in, h, w = conv_blocks(int(n_bands), channels, kernels, (h, w), pool, batch_norm,
+                                                conv_dropout, act)
         self.global_pool = bool(global_pool)
         n_flat = c_in if global_pool else c_in * h * w
         self.n_scalars = int(n_scalars)

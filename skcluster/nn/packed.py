@@ -37,7 +37,14 @@ from torch.nn import functional as F
 
 from .._validation import check_positive_int, check_positive_number
 from ._data import network_inputs
-from .module import _ACTIVATIONS, _POOLS, ClusterCNN, SeededDropout, _per_block
+from .module import (
+    _ACTIVATIONS,
+    _POOLS,
+    ClusterCNN,
+    SeededDropout,
+    _per_block,
+    conv_blocks,
+)
 from .regressor import CNNRegressor
 
 __all__ = ["PackedClusterCNN", "PackedEnsembleRegressor", "packed_width"]
@@ -119,28 +126,8 @@ class PackedClusterCNN(nn.Module):
         self.member_channels = [packed_width(c, m, alpha, g) for c in channels]
         self.member_dense = [packed_width(d, m, alpha) for d in dense]
 
-        blocks = []
-        c_in = self.n_bands
-        for i, (c_out, k) in enumerate(zip(self.member_channels, kernels)):
-            # first block: each member's own copy of the cube (groups = M); then M * gamma groups
-            groups = m if i == 0 else m * g
-            layers = [nn.Conv2d(m * c_in, m * c_out, int(k), padding="same", groups=groups, bias=not batch_norm)]
-            if batch_norm:
-                layers.append(nn.BatchNorm2d(m * c_out))  # per channel, hence per member
-            layers.append(act())
-            if conv_dropout:
-                layers.append(SeededDropout(conv_dropout))
-            if pool is not None:
-                if min(h, w) < 2:
-                    raise ValueError(
-                        f"image of {image_size[0]}x{image_size[1]} pixels is too small for {len(channels)} "
-                        f"pooling blocks (block {i + 1} would see {h}x{w}); use fewer channels entries or pool=None"
-                    )
-                layers.append(_POOLS[pool](2))
-                h, w = h // 2, w // 2
-            blocks.append(nn.Sequential(*layers))
-            c_in = c_out
-        self.features = nn.Sequential(*blocks)
+        self.features, c_in, h, w = conv_blocks(self.n_bands, self.member_channels, kernels, (h, w), pool,
+                                                batch_norm, conv_dropout, act, members=m, gamma=g)
         self.global_pool = bool(global_pool)
         self.n_scalars = int(n_scalars)
         n_in = (c_in if global_pool else c_in * h * w) + self.n_scalars
