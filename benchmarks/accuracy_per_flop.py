@@ -26,6 +26,16 @@ the same folds of the same mock:
    ratio of scatters (:func:`skcluster.benchmark.paired_scatter_ratio`) and
    differences of NLL and coverage (``bench_model._paired_bootstrap``).
 
+4. Off the training physics: the first fold's models also predict a fresh
+   mock of ``--n-shifted`` clusters (seed 3000 + ``--seed``) from one of
+   ``population_shift.py``'s shifted populations (``--shifted``, default
+   the L_X-M normalisation 0.1 dex lower: fainter clusters at each mass):
+   scatter, NLL, coverage, the mean total and epistemic std, and how much
+   the epistemic std (the members' disagreement) grows over that on the
+   fold's own test clusters, paired against the standard model there too.
+   Diversity is what an ensemble is for: independent and packed members
+   are compared on it.
+
 Writes ``accuracy_per_flop.json``, ``accuracy_per_flop.md``,
 ``accuracy_per_flop.png`` (scatter against training FLOPs and against fit
 wall time) and ``predictions.npz`` to ``--out`` (after each configuration)
@@ -52,6 +62,7 @@ import matplotlib
 matplotlib.use("Agg")
 import numpy as np
 from bench_model import _paired_bootstrap, cpu_info
+from population_shift import MOCKS, simulate
 from sklearn.base import clone
 from sklearn.model_selection import KFold
 
@@ -102,11 +113,15 @@ CONFIGS = {
 QUICK_CONFIGS = ("standard", "width_0.5", "npix_24", "bands_1", "packed_alpha2", "onecycle")
 
 SIZES = {
-    "quick": {"n_clusters": 40, "n_folds": 2, "members": 2, "max_epochs": 2, "patience": 2},
+    "quick": {"n_clusters": 40, "n_folds": 2, "members": 2, "max_epochs": 2, "patience": 2, "n_shifted": 20},
     # the training-budget study's scale (benchmarks/README.md): 2400 clusters, 3 folds; 5 members as the
     # standard preset
-    "default": {"n_clusters": 2400, "n_folds": 3, "members": 5, "max_epochs": 80, "patience": 15},
+    "default": {"n_clusters": 2400, "n_folds": 3, "members": 5, "max_epochs": 80, "patience": 15,
+                "n_shifted": 1000},
 }
+
+#: population_shift.py's shifted test populations, by name.
+SHIFTED = {name: (desc, kw) for name, desc, kw in MOCKS if name != "reference"}
 
 FILES = ("accuracy_per_flop.json", "accuracy_per_flop.md", "accuracy_per_flop.png", "predictions.npz")
 
@@ -215,6 +230,9 @@ def main(argv=None):
     ap.add_argument("--members", type=int, default=None)
     ap.add_argument("--max-epochs", type=int, default=None)
     ap.add_argument("--patience", type=int, default=None)
+    ap.add_argument("--shifted", default="lx_norm_-0.1dex", choices=[*SHIFTED, "none"],
+                    help="population_shift.py's shifted mock the first fold's models also predict ('none': skip)")
+    ap.add_argument("--n-shifted", type=int, default=None, help="clusters of the shifted mock (default 1000)")
     ap.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples of the paired intervals")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--n-jobs", type=int, default=None, help="workers of the simulation")
@@ -223,7 +241,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     size = dict(SIZES["quick" if args.quick else "default"])
-    for key in ("n_clusters", "folds", "members", "max_epochs", "patience"):
+    for key in ("n_clusters", "folds", "members", "max_epochs", "patience", "n_shifted"):
         if getattr(args, key) is not None:
             size["n_folds" if key == "folds" else key] = getattr(args, key)
     configs = dict(CONFIGS)
@@ -260,6 +278,12 @@ def main(argv=None):
         ap.error(str(exc))
     t0 = time.perf_counter()
     X, y, _, _ = _simulate(cfg, args.n_jobs, _Quiet())
+    shifted = None
+    if args.shifted != "none":
+        if size["n_shifted"] < 2:
+            ap.error("--n-shifted must be at least 2")
+        Xs, ys, _ = simulate(SHIFTED[args.shifted][1], size["n_shifted"], 3000 + args.seed, args.n_jobs)
+        shifted = {"name": args.shifted, "description": SHIFTED[args.shifted][0], "X": Xs, "y": ys}
     folds = list(KFold(cfg.n_folds, shuffle=True, random_state=cfg.random_state).split(y))
     fold_of = np.empty(len(y), dtype=np.int64)
     for k, (_, te) in enumerate(folds):
@@ -274,9 +298,10 @@ def main(argv=None):
         key = repr(binner.get_params())
         if key not in binned:
             binned.clear()  # one band set and pixel size in memory at a time
-            binned[key] = binner.fit_transform(X).drop("events")
-        Z = binned[key]
+            binned[key] = [binner.fit_transform(d).drop("events") for d in (X, *([shifted["X"]] if shifted else []))]
+        Z, *Zs = binned[key]
         mean, std, epi = (np.full_like(y, np.nan) for _ in range(3))
+        off = None
         cost = {"cube_passes": 0, "training_flops": 0, "epochs": [], "best_epochs": []}
         fit_s = predict_s = 0.0
         for tr, te in folds:
@@ -288,6 +313,10 @@ def main(argv=None):
             comp = pipe[-1].predict_components(pipe[:-1].transform(Z[te]))
             predict_s += time.perf_counter() - t
             mean[te], std[te], epi[te] = comp.mean, comp.std, comp.epistemic_std
+            if Zs and off is None:  # the first fold's models off the training physics
+                far = pipe[-1].predict_components(pipe[:-1].transform(Zs[0]))
+                off = (far.mean, far.std, far.epistemic_std, float(np.mean(comp.epistemic_std)),
+                       float(np.mean(comp.std)))
             c = training_cost(pipe.named_steps["model"])
             for k in ("cube_passes", "training_flops"):
                 cost[k] += c[k]
@@ -296,15 +325,21 @@ def main(argv=None):
             cost["flops_per_cube_training"], cost["flops_per_cube_forward"] = (c["flops_per_cube_training"],
                                                                                 c["flops_per_cube_forward"])
         preds[name] = (mean, std, epi)
+        if off is not None:
+            preds[f"shifted__{name}"] = off[:3]
         row = {"config": name, "changes": {k: list(v) if isinstance(v, tuple) else v for k, v in configs[name].items()},
                "input_shape": list(Z["images"].shape[1:]), "scalars": int(pipe.named_steps["model"].estimators_[0].n_scalars_),
                "fit_seconds": fit_s, "predict_seconds": predict_s,
                **cost, "cube_passes_per_second": cost["cube_passes"] / max(fit_s, 1e-9),
                "scores": scores(y, mean, std, epi)}
+        if off is not None:
+            row["shifted"] = {"mock": shifted["name"], "scores": scores(shifted["y"], *off[:3]),
+                              "epistemic_growth": float(np.mean(off[2])) / max(off[3], 1e-12),
+                              "std_growth": float(np.mean(off[1])) / max(off[4], 1e-12)}
         rows.append(row)
         _log(f"{name}: scatter {100 * row['scores']['scatter']:.1f}%, NLL {row['scores']['nll']:.3f}, "
              f"{row['training_flops'] / 1e12:.3g} TFLOP, {fit_s:.0f} s to train")
-        _report(rows, preds, y, fold_of, host, cfg, args, command, t0, out)
+        _report(rows, preds, y, shifted, fold_of, host, cfg, args, command, t0, out)
     print((out / "accuracy_per_flop.md").read_text())
     return 0
 
@@ -318,15 +353,20 @@ class _Quiet:
         pass
 
 
-def _report(rows, preds, y, fold_of, host, cfg, args, command, t0, out):
-    """Write the table, JSON, predictions and figure of the configurations done so far."""
+def _report(rows, preds, y, shifted, fold_of, host, cfg, args, command, t0, out):
+    """Write the tables, JSON, predictions and figure of the configurations done so far."""
     ref = preds["standard"]
     base = rows[0]
     for r in rows:
         r["vs_standard"] = against_standard(y, preds[r["config"]][:2], ref[:2], args.n_boot, args.seed)
+        if "shifted" in r:
+            r["shifted"]["vs_standard"] = against_standard(shifted["y"], preds[f"shifted__{r['config']}"][:2],
+                                                           preds["shifted__standard"][:2], args.n_boot, args.seed)
         r["fit_time_ratio_to_standard"] = r["fit_seconds"] / max(base["fit_seconds"], 1e-9)
         r["flops_ratio_to_standard"] = r["training_flops"] / max(base["training_flops"], 1)
     arrays = {f"{n}__{what}": p[i] for n, p in preds.items() for i, what in enumerate(("mean", "std", "epistemic"))}
+    if shifted is not None:
+        arrays["shifted__y_true"] = shifted["y"]
     np.savez_compressed(out / "predictions.npz", y_true=y, fold=fold_of, **arrays)
     summary = {"command": command, "machine": host, "config": {**asdict(cfg), "n_boot": args.n_boot},
                "total_seconds": time.perf_counter() - t0, "rows": rows}
@@ -350,6 +390,21 @@ def _report(rows, preds, y, fold_of, host, cfg, args, command, t0, out):
             f"{q[0]:.3f} [{q[1]:.3f}, {q[2]:.3f}] | {s['nll']:.3f} | {d[0]:+.3f} [{d[1]:+.3f}, {d[2]:+.3f}] | "
             f"{s['coverage_68']:.2f} | {s['coverage_95']:.2f} | {c68[0]:+.3f} / {c95[0]:+.3f} | "
             f"{s['mean_epistemic_std']:.3f} |")
+    if shifted is not None:
+        about = (f"Off the training physics: {len(shifted['y'])} clusters of `{shifted['name']}` "
+                 f"({shifted['description']}; population_shift.py's mock, seed {3000 + args.seed}), predicted by "
+                 "the first fold's models; growth: the mean std there over that on the fold's own test clusters.")
+        head = ("| config | scatter | / standard [95%] | NLL | - standard [95%] | cov68 | cov95 | mean std "
+                "| epistemic std | epistemic growth | std growth |")
+        lines += ["", about, "", head, "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for r in rows:
+            sh = r["shifted"]
+            sc, v = sh["scores"], sh["vs_standard"]
+            q, d = v["scatter_ratio"], v["nll_difference"]
+            lines.append(f"| {r['config']} | {100 * sc['scatter']:.1f}% | {q[0]:.3f} [{q[1]:.3f}, {q[2]:.3f}] | "
+                         f"{sc['nll']:.3f} | {d[0]:+.3f} [{d[1]:+.3f}, {d[2]:+.3f}] | {sc['coverage_68']:.2f} | "
+                         f"{sc['coverage_95']:.2f} | {sc['mean_std']:.3f} | {sc['mean_epistemic_std']:.3f} | "
+                         f"{sh['epistemic_growth']:.2f}x | {sh['std_growth']:.2f}x |")
     (out / "accuracy_per_flop.md").write_text("\n".join(lines) + "\n")
     _plot(rows, host, out / "accuracy_per_flop.png")
 

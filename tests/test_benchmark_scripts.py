@@ -294,14 +294,14 @@ def test_accuracy_per_flop_quick_run_counts_flops_and_pairs_each_configuration(t
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
     apf = _script("accuracy_per_flop")
     out = tmp_path / "apf"
-    argv = ["--quick", "--configs", "standard,packed_alpha2,npix_24,onecycle", "--n-boot", "100", "--out", str(out),
+    argv = ["--quick", "--configs", "standard,packed_alpha2,npix_24", "--n-boot", "100", "--out", str(out),
             "--n-jobs", "1"]
     assert apf.main(argv) == 0
     table = capsys.readouterr().out
     assert "CPU: " in table and "AVX512-BF16" in table and "the standard model runs in" in table
     res = json.loads((out / "accuracy_per_flop.json").read_text())
     rows = {r["config"]: r for r in res["rows"]}
-    assert list(rows) == ["standard", "packed_alpha2", "npix_24", "onecycle"]
+    assert list(rows) == ["standard", "packed_alpha2", "npix_24"]
     std, packed, small = rows["standard"], rows["packed_alpha2"], rows["npix_24"]
     # 40 clusters, 2 folds of 20, a 20% validation split: 16 training cubes, 2 members, 2 epochs, 2 folds
     assert std["cube_passes"] == packed["cube_passes"] == 2 * 16 * 2 * 2
@@ -314,10 +314,18 @@ def test_accuracy_per_flop_quick_run_counts_flops_and_pairs_each_configuration(t
     assert std["vs_standard"]["scatter_ratio"] == [1.0, 1.0, 1.0]
     with np.load(out / "predictions.npz") as p:
         y = p["y_true"]
-        assert p["fold"].shape == y.shape == (40,) and np.isfinite(p["onecycle__mean"]).all()
-        ratio = paired_scatter_ratio(y, p["onecycle__mean"], p["standard__mean"], n_boot=100, random_state=0)
+        assert p["fold"].shape == y.shape == (40,) and np.isfinite(p["npix_24__mean"]).all()
+        ratio = paired_scatter_ratio(y, p["npix_24__mean"], p["standard__mean"], n_boot=100, random_state=0)
         assert (p["packed_alpha2__epistemic"] > 0).all()
-    assert rows["onecycle"]["vs_standard"]["scatter_ratio"] == pytest.approx(list(ratio))
+    assert small["vs_standard"]["scatter_ratio"] == pytest.approx(list(ratio))
+    # off the training physics: the first fold's models on 20 clusters of a fainter L_X-M population
+    assert "Off the training physics: 20 clusters of `lx_norm_-0.1dex`" in table
+    with np.load(out / "predictions.npz") as p:
+        far = p["shifted__packed_alpha2__epistemic"]
+        assert p["shifted__y_true"].shape == far.shape == (20,)
+        in_fold = p["packed_alpha2__epistemic"][p["fold"] == 0]
+    sh = packed["shifted"]
+    assert sh["mock"] == "lx_norm_-0.1dex" and sh["epistemic_growth"] == pytest.approx(far.mean() / in_fold.mean())
     assert (out / "accuracy_per_flop.png").stat().st_size > 0
     with pytest.raises(FileExistsError):  # an earlier run's files are not replaced without --overwrite
         apf.main(argv)
