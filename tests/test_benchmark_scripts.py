@@ -332,3 +332,6 @@ def test_accuracy_per_flop_quick_run_counts_flops_and_pairs_each_configuration(t
     with pytest.raises(SystemExit):
         apf.main(["--quick", "--configs", "warp_drive", "--out", str(tmp_path / "x")])
     assert "unknown ['warp_drive']" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        apf.main(["--quick", "--config", "tiny=[4, 8]", "--out", str(tmp_path / "x")])
+    assert "expected NAME=JSON with a JSON object" in capsys.readouterr().err
