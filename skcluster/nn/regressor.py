@@ -789,10 +789,12 @@ def batch_lr(net, step, steps_per_epoch):
 
 
 def train_batches(net, n_train):
-    """Batches per training epoch of ``n_train`` clusters (the training iterator's batch size, no drop_last)."""
-    bs = net.get_params_for("iterator_train").get("batch_size", net.batch_size)
-    bs = n_train if bs == -1 else int(bs)
-    return max(1, math.ceil(n_train / max(bs, 1)))
+    """Batches per training epoch of ``n_train`` clusters (the training iterator's batch size and drop_last)."""
+    kwargs = net.get_params_for("iterator_train")
+    bs = kwargs.get("batch_size", net.batch_size)
+    bs = n_train if bs == -1 else max(int(bs), 1)
+    n = n_train // bs if kwargs.get("drop_last", False) else math.ceil(n_train / bs)
+    return max(1, n)
 
 
 def set_lr(optimizer, lr):
