@@ -95,6 +95,8 @@ CONFIGS = {
     "bands_1": {"bands": "broad"},
     "packed_alpha2": {"member": "packed", "alpha": 2.0},
     "packed_alpha3": {"member": "packed", "alpha": 3.0},
+    # the same network as packed_alpha2 with its convolutions as grouped ones (the default on a CPU: member by member)
+    "packed_alpha2_grouped": {"member": "packed", "alpha": 2.0, "conv_mode": "grouped"},
     "onecycle": {"lr_schedule": "onecycle"},
     "onecycle_lr3e-3": {"lr_schedule": "onecycle", "lr": 3e-3},
     "batch_64": {"batch_size": 64},
@@ -154,6 +156,7 @@ def build(name, changes, cfg, seed):
 
     changes = dict(changes)
     member, alpha = changes.pop("member", "independent"), changes.pop("alpha", 2.0)
+    conv_mode = changes.pop("conv_mode", None)
     compiled = bool(changes.pop("compile", False))
     # the benchmark's own sizes (pixels per side, batch) are fields of its config, not pipeline settings
     cfg = replace(cfg, npix=int(changes.pop("npix", cfg.npix)), batch_size=int(changes.pop("batch_size", cfg.batch_size)))
@@ -162,6 +165,8 @@ def build(name, changes, cfg, seed):
     if member == "packed":
         ens = pipe.named_steps["model"]
         packed = PackedEnsembleRegressor.from_regressor(ens.estimator, n_members=cfg.n_estimators, alpha=alpha)
+        if conv_mode is not None:
+            packed.set_params(module__conv_mode=conv_mode)
         pipe.set_params(model__estimator=packed, model__n_estimators=1)
     elif member != "independent":
         raise ValueError(f"configuration {name!r}: member must be 'independent' or 'packed', got {member!r}")

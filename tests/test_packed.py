@@ -62,7 +62,11 @@ def test_packed_flops_alpha_equal_to_members_is_members_times_one_network():
     one = training_flops(ClusterCNN, (2, 16, 16), channels=(8, 16), dense=(32,))
     four = training_flops(PackedClusterCNN, (2, 16, 16), n_members=4, alpha=4, channels=(8, 16), dense=(32,))
     assert four["training"] == 4 * one["training"] and four["forward"] == 4 * one["forward"]
-    half = training_flops(PackedClusterCNN, (2, 16, 16), n_members=4, alpha=2, channels=(8, 16), dense=(32,))
+    half = training_flops(PackedClusterCNN, (2, 16, 16), n_members=4, alpha=2, channels=(8, 16), dense=(32,),
+                          conv_mode="grouped")  # layer by layer (the loop mode runs the layers' slices)
+    loop = training_flops(PackedClusterCNN, (2, 16, 16), n_members=4, alpha=2, channels=(8, 16), dense=(32,),
+                          conv_mode="loop")
+    assert loop["training"] == half["training"] and loop["forward"] == half["forward"]
     key = "PackedClusterCNN.features.1.0"
     assert half["by_module"][key] == one["by_module"][key.replace("Packed", "")]
 
@@ -149,3 +153,30 @@ def test_sample_weights_of_one_train_the_same_network(fitted, toy):
     np.testing.assert_allclose(weighted.predict_members(X)[0], fitted.predict_members(X)[0], rtol=1e-6)
     heavy = _net().fit(X, y, sample_weight=np.where(y > np.median(y), 5.0, 0.2))
     assert not np.allclose(heavy.predict(X), fitted.predict(X))
+
+
+@pytest.mark.parametrize("per_member", [False, True])
+def test_loop_and_grouped_convolutions_are_the_same_network(per_member):
+    """conv_mode="loop" runs each member's slice of the grouped layers: same outputs, gradients, statistics."""
+    kw = {"n_bands": 2, "image_size": 16, "n_members": 3, "alpha": 2, "gamma": 2, "channels": (6, 12), "dense": (9,),
+              "batch_norm": True, "conv_dropout": 0.0, "dropout": 0.0}
+    torch.manual_seed(0)
+    grouped = PackedClusterCNN(conv_mode="grouped", **kw)
+    loop = PackedClusterCNN(conv_mode="loop", **kw)
+    loop.load_state_dict(grouped.state_dict())
+    x, s = torch.rand(5, 6 if per_member else 2, 16, 16), torch.rand(5, 1)
+    outs = []
+    for net in (grouped, loop):
+        mean, var = net.train()(x, s)
+        (mean.sum() + var.sum()).backward()
+        outs.append((mean, var, {k: p.grad for k, p in net.named_parameters()}, net.state_dict()))
+    (m0, v0, g0, s0), (m1, v1, g1, s1) = outs
+    torch.testing.assert_close(m1, m0, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(v1, v0, rtol=1e-5, atol=1e-6)
+    for k in g0:
+        torch.testing.assert_close(g1[k], g0[k], rtol=1e-4, atol=1e-6)
+    for k in s0:  # batch-norm running statistics and batch counts
+        torch.testing.assert_close(s1[k], s0[k], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(loop.eval()(x, s)[0], grouped.eval()(x, s)[0], rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="conv_mode"):
+        PackedClusterCNN(conv_mode="fast", **kw)

@@ -91,6 +91,14 @@ class PackedClusterCNN(nn.Module):
         member's widths are rounded to a multiple of it).
     channels, kernel_sizes, pool, batch_norm, conv_dropout, dense, dropout, global_pool, activation, var_floor
         The base network's settings, as :class:`~skcluster.nn.ClusterCNN`.
+    conv_mode : {"auto", "grouped", "loop"}, default="auto"
+        How the convolution blocks run; the same weights and arithmetic
+        either way (results equal to float rounding). "grouped": one grouped
+        convolution per layer. "loop": each member's slice of every layer on
+        its own activations, one member after the other (oneDNN's grouped
+        convolutions are slow on CPUs, see
+        :class:`~skcluster.nn.stacked.StackedClusterCNN`). "auto": "grouped"
+        on CUDA, "loop" elsewhere.
 
     Notes
     -----
@@ -102,9 +110,13 @@ class PackedClusterCNN(nn.Module):
 
     def __init__(self, n_bands, image_size, n_scalars=1, n_members=4, alpha=2.0, gamma=1,
                  channels=(16, 32, 64), kernel_sizes=3, pool="max", batch_norm=False, conv_dropout=0.0,
-                 dense=(64,), dropout=0.1, global_pool=False, activation="relu", var_floor=1e-4):
+                 dense=(64,), dropout=0.1, global_pool=False, activation="relu", var_floor=1e-4,
+                 conv_mode="auto"):
         super().__init__()
         where = "PackedClusterCNN"
+        if conv_mode not in ("auto", "grouped", "loop"):
+            raise ValueError(f"{where}: conv_mode must be 'auto', 'grouped' or 'loop', got {conv_mode!r}")
+        self.conv_mode = conv_mode
         m = check_positive_int(n_members, "n_members", where)
         check_positive_number(alpha, "alpha", where)
         g = check_positive_int(gamma, "gamma", where)
@@ -143,17 +155,54 @@ class PackedClusterCNN(nn.Module):
         self.var_floor = float(var_floor)
         nn.init.constant_(self.var_head.bias, math.log(math.e - 1.0))  # unit variance at the start
 
+    def _loop_layer(self, layer, x, i):
+        """Member ``i``'s part of ``layer`` on its own activations ``x``."""
+        m = self.n_members
+        if isinstance(layer, nn.Conv2d):
+            c = layer.out_channels // m
+            bias = None if layer.bias is None else layer.bias[i * c:(i + 1) * c]
+            return F.conv2d(x, layer.weight[i * c:(i + 1) * c], bias, layer.stride, layer.padding, layer.dilation,
+                            layer.groups // m)
+        if isinstance(layer, nn.BatchNorm2d):
+            c = layer.num_features // m
+            part = slice(i * c, (i + 1) * c)  # views of the running statistics: updated in place
+            return F.batch_norm(x, layer.running_mean[part], layer.running_var[part], layer.weight[part],
+                                layer.bias[part], layer.training, layer.momentum, layer.eps)
+        return layer(x)  # activations, dropout, pooling: element- or channel-wise
+
+    def _features_loop(self, images):
+        m, b = self.n_members, self.n_bands
+        shared = images.shape[1] == b
+        if self.training:
+            for layer in self.features.modules():
+                if isinstance(layer, nn.BatchNorm2d):
+                    layer.num_batches_tracked.add_(1)  # once per batch, as the grouped layer counts
+        out = []
+        for i in range(m):
+            x = images if shared else images[:, i * b:(i + 1) * b]
+            for block in self.features:
+                for layer in block:
+                    x = self._loop_layer(layer, x, i)
+            out.append(x.mean(dim=(2, 3)) if self.global_pool else torch.flatten(x, 1))
+        return torch.stack(out)  # (M, n, F)
+
     def forward(self, images, scalars=None):
         m, b = self.n_members, self.n_bands
         if images.dim() != 4 or images.shape[1] not in (b, m * b):
             raise ValueError(f"images must have shape (n, {b}, H, W) (shared by the members) or "
                              f"(n, {m * b}, H, W) (one copy per member), got {tuple(images.shape)}")
-        if images.shape[1] == b and m > 1:
-            images = images.repeat(1, m, 1, 1)
-        x = self.features(images)
-        n = x.shape[0]
-        x = x.mean(dim=(2, 3)) if self.global_pool else x
-        x = x.reshape(n, m, -1).transpose(0, 1)  # (M, n, F): member m's channels are the m-th block
+        mode = self.conv_mode
+        if mode == "auto":
+            mode = "grouped" if images.device.type == "cuda" else "loop"
+        if mode == "loop":
+            x = self._features_loop(images)
+        else:
+            if images.shape[1] == b and m > 1:
+                images = images.repeat(1, m, 1, 1)
+            x = self.features(images)
+            n = x.shape[0]
+            x = x.mean(dim=(2, 3)) if self.global_pool else x
+            x = x.reshape(n, m, -1).transpose(0, 1)  # (M, n, F): member m's channels are the m-th block
         if scalars is not None and scalars.shape[-1] > 0:
             x = torch.cat([x, scalars.to(x.dtype).unsqueeze(0).expand(m, -1, -1)], dim=2)
         elif self.n_scalars:
