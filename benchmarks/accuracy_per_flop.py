@@ -70,6 +70,7 @@ from skcluster.benchmark import (
     BenchmarkConfig,
     BenchmarkRow,
     _cnn_pipeline,
+    _Log,
     _simulate,
     paired_scatter_ratio,
 )
@@ -282,7 +283,7 @@ def main(argv=None):
     except ValueError as exc:
         ap.error(str(exc))
     t0 = time.perf_counter()
-    X, y, _, _ = _simulate(cfg, args.n_jobs, _Quiet())
+    X, y, _, _ = _simulate(cfg, args.n_jobs, _Log(0))
     shifted = None
     if args.shifted != "none":
         if size["n_shifted"] < 2:
@@ -347,15 +348,6 @@ def main(argv=None):
         _report(rows, preds, y, shifted, fold_of, host, cfg, args, command, t0, out)
     print((out / "accuracy_per_flop.md").read_text())
     return 0
-
-
-class _Quiet:
-    """The benchmark's logger, silent."""
-
-    verbose = 0
-
-    def __call__(self, msg):
-        pass
 
 
 def _report(rows, preds, y, shifted, fold_of, host, cfg, args, command, t0, out):
