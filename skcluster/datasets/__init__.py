@@ -11,17 +11,22 @@ writes it as eSASS-format EVENTS files plus a catalogue, and
 Modules: :mod:`.parameters` (every physical number, with sources),
 :mod:`.population`, :mod:`.scaling`, :mod:`.morphology`,
 :mod:`.background` (sky, particle, AGN), :mod:`.photons`,
-:mod:`.detection`, :mod:`.survey`, :mod:`.files`.
+:mod:`.detection`, :mod:`.survey`, :mod:`.files`; :mod:`.physics_prior`
+(a prior over the uncertain physics, :func:`draw_physics`).
 """
 
 from .files import read_survey, write_survey
 from .parameters import PRESETS, SurveyParameters, parameter_table, resolve_parameters
+from .physics_prior import DEFAULT_PHYSICS_PRIOR, PhysicsPrior, draw_physics
 from .survey import catalog_columns, iter_survey, make_depth_balanced_survey, make_survey
 
 __all__ = [
+    "DEFAULT_PHYSICS_PRIOR",
     "PRESETS",
+    "PhysicsPrior",
     "SurveyParameters",
     "catalog_columns",
+    "draw_physics",
     "iter_survey",
     "make_depth_balanced_survey",
     "make_survey",
