@@ -112,6 +112,11 @@ VARIANTS = {
                        "agn_mask_depth_slope": 0.855, "agn_mask_exposure_ref_s": 108.0}},
 }
 VARIANTS["sky_lx1pz"] = {k: {**v, **EVOLUTION_EXPLORATORY} for k, v in VARIANTS["sky"].items()}
+#: Exploratory, not a calibration: the sky variant with groups fainter than the cluster relation extrapolated,
+#: L_X-M steepening to a mass slope of 2.8 below 1e14 Msun (a form the literature reports for groups; the
+#: numbers are not from a paper), to test whether the low-redshift excess is the group-scale relation's.
+GROUPS_EXPLORATORY = {"lx_break_msun": 1e14, "lx_slope_below_break": 2.8}
+VARIANTS["sky_groups"] = {k: {**v, **GROUPS_EXPLORATORY} for k, v in VARIANTS["sky"].items()}
 
 
 # -- real data ---------------------------------------------------------------------------------------------

@@ -453,3 +453,16 @@ def test_expected_halo_density_matches_a_direct_integration_of_the_mass_function
         if previous is not None:
             ccosmo.setCurrent(previous)
     assert expected_halos_per_deg2(p, log10_m_min=14.0, z_max=1.0) == pytest.approx(total, rel=0.01)
+
+
+def test_broken_lx_m_relation_is_continuous_and_steeper_below_the_break():
+    from skcluster.datasets.parameters import resolve_parameters
+    from skcluster.datasets.scaling import mean_log_lx
+
+    plain = resolve_parameters("efeds")
+    broken = resolve_parameters("efeds", lx_break_msun=1e14, lx_slope_below_break=2.5)
+    m = np.array([13.0, 13.5, 14.0, 14.5, 15.0])
+    a, b = mean_log_lx(m, 0.3, plain), mean_log_lx(m, 0.3, broken)
+    np.testing.assert_allclose(b[2:], a[2:])  # at and above the break: unchanged
+    np.testing.assert_allclose(np.diff(b[:3]), 2.5 * 0.5)  # below: the steeper slope
+    np.testing.assert_allclose(a[:2] - b[:2], (2.5 - plain.lx_slope) * np.array([1.0, 0.5]))

@@ -58,10 +58,19 @@ CORE_BETA = 0.8
 
 
 def mean_log_lx(log10_m500, z, params):
-    """Mean log10 L_X (0.5-2 keV, < r500, erg/s) of the eFEDS relation (times (1+z)^lx_1pz_slope)."""
+    """Mean log10 L_X (0.5-2 keV, < r500, erg/s) of the eFEDS relation (times (1+z)^lx_1pz_slope).
+
+    With ``lx_break_msun`` > 0 the relation is a broken power law: below the
+    break the mass slope is ``lx_slope_below_break`` (continuous at the break).
+    """
     ez = efunc(z, get_cosmology(params.H0, params.Om0))
-    return (params.lx_log10_norm + params.lx_slope * (log10_m500 - np.log10(params.lx_pivot_msun))
-            + params.lx_ez_slope * np.log10(ez) + params.lx_1pz_slope * np.log10(1.0 + z))
+    dm = np.asarray(log10_m500, dtype=np.float64) - np.log10(params.lx_pivot_msun)
+    out = (params.lx_log10_norm + params.lx_slope * dm
+           + params.lx_ez_slope * np.log10(ez) + params.lx_1pz_slope * np.log10(1.0 + z))
+    if params.lx_break_msun > 0:
+        below = np.minimum(np.asarray(log10_m500, dtype=np.float64) - np.log10(params.lx_break_msun), 0.0)
+        out = out + (params.lx_slope_below_break - params.lx_slope) * below
+    return out
 
 
 def mean_log_t(log10_m500, z, params):
