@@ -466,3 +466,20 @@ def test_broken_lx_m_relation_is_continuous_and_steeper_below_the_break():
     np.testing.assert_allclose(b[2:], a[2:])  # at and above the break: unchanged
     np.testing.assert_allclose(np.diff(b[:3]), 2.5 * 0.5)  # below: the steeper slope
     np.testing.assert_allclose(a[:2] - b[:2], (2.5 - plain.lx_slope) * np.array([1.0, 0.5]))
+
+
+def test_gaussian_psf_form_keeps_the_half_energy_radius_and_drops_the_wings():
+    from skcluster.physics.instrument import (
+        king_half_energy_radius,
+        sample_gaussian_psf_offsets,
+        sample_king_offsets,
+    )
+
+    rng = np.random.default_rng(0)
+    g = np.hypot(*sample_gaussian_psf_offsets(rng, 100_000, 8.0, 1.5))
+    k = np.hypot(*sample_king_offsets(rng, 100_000, 8.0, 1.5))
+    r_half = float(king_half_energy_radius(8.0, 1.5))
+    assert np.median(g) == pytest.approx(r_half, rel=0.02) and np.median(k) == pytest.approx(r_half, rel=0.02)
+    assert np.percentile(g, 95) < 0.3 * np.percentile(k, 95)  # no King wings
+    data = make_survey("efeds", area_deg2=3, random_state=0, verbose=False, psf_form="gaussian")
+    assert data.params.psf_form == "gaussian" and len(data.y) > 0

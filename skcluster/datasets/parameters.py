@@ -150,6 +150,11 @@ class SurveyParameters:
                           "King PSF slope (1.5, physics.instrument; the detection proxy treats it as 1.5)",
                           lo_open=False)
     psf_scale: float = _p(1.0, 0.2, 5.0, "multiplies the PSF core radius (robustness: 1.3 = 30% wider)")
+    psf_form: str = _p("king", doc="form of the PSF the photons are drawn from: 'king' (the survey PSF) or "
+                                   "'gaussian' (the same half-energy radius, no wings: another form, for "
+                                   "tests of physics the model never saw; the detection step still assumes "
+                                   "the King form, as a pipeline with a wrong PSF model would)",
+                       choices=("king", "gaussian"))
     exposure_median_s: float = _p(1180.0, 1.0, 1e7,
                                   "median vignetted exposure at 1 keV, s (eFEDS at cluster positions) [measured]")
     exposure_p05_s: float = _p(785.0, 1.0, 1e7, "5th percentile of the exposure, s (eFEDS) [measured]")

@@ -57,7 +57,12 @@ import numpy as np
 
 from ..io.events import ORIGIN_AGN, ORIGIN_BACKGROUND, ORIGIN_CLUSTER, make_events
 from ..physics.emission import bremsstrahlung_photon_spectrum, mm83_cross_section_cm2
-from ..physics.instrument import PIXEL_ARCSEC, sample_king_offsets, vignetting_factor
+from ..physics.instrument import (
+    PIXEL_ARCSEC,
+    sample_gaussian_psf_offsets,
+    sample_king_offsets,
+    vignetting_factor,
+)
 from ..physics.rates import observed_response
 from .background import (
     agn_n_above,
@@ -194,6 +199,13 @@ def _background(rng, n, params, model, where):
     return x, y, e
 
 
+def _psf_offsets(rng, n, psf_rc, p):
+    """Photon offsets from the PSF of form ``p.psf_form`` (the detection step always assumes the King form)."""
+    if p.psf_form == "gaussian":
+        return sample_gaussian_psf_offsets(rng, n, psf_rc, p.psf_alpha)
+    return sample_king_offsets(rng, n, psf_rc, p.psf_alpha)
+
+
 def simulate_cluster(row, params, entropy, keep_events=None):
     """Simulate the photons of one cluster box and run the detection.
 
@@ -242,7 +254,7 @@ def simulate_cluster(row, params, entropy, keep_events=None):
     x2, y2 = sample_offsets(rng_src, n_core, row["core_rc_arcsec"], row["core_cusp"], CORE_BETA,
                             row["axis_ratio"], row["angle_rad"], row["xtrunc_core"])
     n_icm = n_ext + n_core
-    px, py = sample_king_offsets(rng_src, n_icm, psf_rc, p.psf_alpha)
+    px, py = _psf_offsets(rng_src, n_icm, psf_rc, p)
     icm_x = np.concatenate([x1, x2]) + ox + px
     icm_y = np.concatenate([y1, y2]) + oy + py
     icm_e = _icm_energies(rng_src, n_icm, float(row["T"]), float(row["z"]), p, nh)
@@ -270,7 +282,7 @@ def simulate_cluster(row, params, entropy, keep_events=None):
     if p.include_agn:
         n_c = rng_src.poisson(row["mu_agn_central"])
         gi_c = np.full(n_c, quantise_gamma(row["gamma_agn_central"]), dtype=np.intp)
-        cx, cy = sample_king_offsets(rng_src, n_c, psf_rc, p.psf_alpha)
+        cx, cy = _psf_offsets(rng_src, n_c, psf_rc, p)
         cx, cy = cx + ox, cy + oy
         side = 2.0 * (half + AGN_MARGIN_ARCSEC)
         mean_n = _agn_density(p.agn_flux_min_cgs, p.agn_flux_max_cgs, p.agn_lognlogs)
@@ -281,7 +293,7 @@ def simulate_cluster(row, params, entropy, keep_events=None):
         sy = (rng_src.random(n_src) - 0.5) * side
         k = rng_src.poisson(flux * tables["rate_full"][gi] * exposure)
         src_of = np.repeat(np.arange(n_src), k)
-        fx, fy = sample_king_offsets(rng_src, src_of.size, psf_rc, p.psf_alpha)
+        fx, fy = _psf_offsets(rng_src, src_of.size, psf_rc, p)
         agn_x = np.concatenate([cx, sx[src_of] + fx])
         agn_y = np.concatenate([cy, sy[src_of] + fy])
         gi_all = np.concatenate([gi_c, gi[src_of]])

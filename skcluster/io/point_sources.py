@@ -112,8 +112,8 @@ def read_point_sources(path_or_table, ra=None, dec=None, rate=None, counts=None,
     -------
     dict
         ``ra``, ``dec`` (deg), ``rate`` (counts/s) or ``counts``, and
-        ``det_like``, float64 arrays of one length; ``rate_from_flux``
-        (True where the rates were converted from fluxes).
+        ``det_like``, float64 arrays of one length (rates converted from
+        fluxes where the catalogue had only fluxes).
 
     Raises
     ------
@@ -137,7 +137,6 @@ def read_point_sources(path_or_table, ra=None, dec=None, rate=None, counts=None,
             cts_c = None
     else:
         cts_c = None
-    out["rate_from_flux"] = False
     if cts_c is not None:
         out["counts"] = np.asarray(table[cts_c], dtype=np.float64)
         name = cts_c
@@ -179,7 +178,6 @@ def _rate_from_flux(table, out, flux, nh_cm2, photon_index):
         raise ValueError(f"point-source catalogue: column {flux_c!r} must be finite and >= 0; rows "
                          f"{np.flatnonzero(bad)[:5].tolist()} are not")
     out["rate"] = flux_to_rate(values, nh_cm2=nh_cm2, photon_index=photon_index)
-    out["rate_from_flux"] = True
     return flux_c
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "king_enclosed_fraction",
     "king_radius_for_fraction",
     "sample_king_offsets",
+    "sample_gaussian_psf_offsets",
     "energy_grid_keV",
 ]
 
@@ -102,6 +103,23 @@ def king_radius_for_fraction(fraction, rc_arcsec=PSF_CORE_ARCSEC, alpha=PSF_ALPH
     if np.any((f < 0) | (f >= 1)):
         raise ValueError("fraction must be in [0, 1)")
     return rc_arcsec * np.sqrt((1.0 - f) ** (1.0 / (1.0 - alpha)) - 1.0)
+
+
+def king_half_energy_radius(rc_arcsec=PSF_CORE_ARCSEC, alpha=PSF_ALPHA):
+    """Radius (arcsec) holding half of a King profile's photons: rc sqrt(2^(1/(alpha-1)) - 1)."""
+    return np.asarray(rc_arcsec) * np.sqrt(2.0 ** (1.0 / (alpha - 1.0)) - 1.0)
+
+
+def sample_gaussian_psf_offsets(rng, n, rc_arcsec=PSF_CORE_ARCSEC, alpha=PSF_ALPHA):
+    """Draw ``n`` 2-D offsets (arcsec) from a circular Gaussian PSF with the King profile's half-energy radius.
+
+    Another *form* of PSF with the same half-energy width and no extended wings (the core-dominated
+    shape of a Gaussian-core model): for tests and mocks with physics the survey King PSF does not
+    describe. ``sigma = r_half / sqrt(2 ln 2)``.
+    """
+    sigma = king_half_energy_radius(rc_arcsec, alpha) / np.sqrt(2.0 * np.log(2.0))
+    d = rng.standard_normal((2, n))
+    return sigma * d[0], sigma * d[1]
 
 
 def sample_king_offsets(rng, n, rc_arcsec=PSF_CORE_ARCSEC, alpha=PSF_ALPHA, r_max_arcsec=None):
