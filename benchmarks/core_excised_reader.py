@@ -48,7 +48,7 @@ from skcluster.metrics import mass_scatter
 from skcluster.physics.instrument import PSF_CORE_ARCSEC
 from skcluster.physics.relations import RC_R500_EFEDS
 from skcluster.preprocessing import PointSourceMasker
-from skcluster.preprocessing.pipeline import OBSERVABLE_BANDS_KEV
+from skcluster.baselines import OBSERVABLE_BANDS_KEV
 
 #: Side of the cut-out box, arcmin (the mock's and the standard pipeline's).
 SIZE_ARCMIN = 20.0

@@ -348,7 +348,7 @@ def test_point_source_catalogue_around_clusters(tmp_path):
     from astropy.table import Table
 
     from skcluster.io import point_sources_around, read_point_sources
-    from skcluster.io._util import sin_offsets_to_radec
+    from skcluster.io.sky import sin_offsets_to_radec
 
     ra0, dec0 = np.array([140.0, 141.0]), np.array([2.0, -1.0])
     r, d = sin_offsets_to_radec(np.array([100.0, -300.0, 900.0]), np.array([50.0, 20.0, 0.0]), ra0[0], dec0[0])

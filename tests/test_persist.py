@@ -262,7 +262,7 @@ def test_the_observables_step_measures_what_the_trees_read_and_round_trips(tmp_p
     from skcluster.benchmark import BenchmarkConfig, _masked_observables
     from skcluster.datasets import make_survey
     from skcluster.models import make_mass_pipeline
-    from skcluster.preprocessing.pipeline import OBSERVABLE_SCALARS
+    from skcluster.baselines import OBSERVABLE_SCALARS
 
     data = make_survey(n_clusters=30, random_state=4, verbose=False)
     pipe = make_mass_pipeline(bands="broad", size_arcmin=20.0, npix=16, mask_point_sources=True, observables=True,

@@ -32,7 +32,7 @@ DATA = Path(__file__).resolve().parent / "data"
 def real(tmp_path_factory):
     """A real saved standard pipeline (1 tiny CNN, 1 epoch) and its JSON and data members."""
     from skcluster.datasets import make_survey
-    from skcluster.demo import EpochProgress
+    from skcluster.nn.progress import EpochProgress
     from skcluster.models import make_mass_pipeline
 
     old = torch.get_num_threads()

@@ -19,9 +19,8 @@ from skcluster.preprocessing import (
     ImageCutout,
     RedshiftJoiner,
     Resizer,
-    STEP_NAMES,
-    make_preprocessing,
 )
+from skcluster.models import STEP_NAMES, make_preprocessing
 
 
 @pytest.fixture(scope="module")

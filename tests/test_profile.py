@@ -5,7 +5,8 @@ import pytest
 
 from skcluster import ClusterSample
 from skcluster.models import make_mass_pipeline
-from skcluster.preprocessing import RadialProfile, RedshiftJoiner, annulus_index, make_preprocessing
+from skcluster.models import make_preprocessing
+from skcluster.preprocessing import RadialProfile, RedshiftJoiner, annulus_index
 
 
 def _sample(images, exposure, pixel_arcsec=24.0, unit="counts"):

@@ -412,6 +412,20 @@ def check_names(overrides):
         )
 
 
+#: Step of the per-cluster N_H grid, dex: each cluster's N_H is a grid value,
+#: so that its spectral tables are exact and shared.
+NH_STEP_DEX = 0.05
+
+
+def nh_grid(p):
+    """The N_H values (cm^-2) a cluster can have when ``nh_vary`` is on (``p``: :class:`SurveyParameters`)."""
+    import numpy as np
+
+    k0 = int(math.floor(math.log10(p.nh_min_cm2) / NH_STEP_DEX + 1e-9))
+    k1 = int(math.ceil(math.log10(p.nh_max_cm2) / NH_STEP_DEX - 1e-9))
+    return 10.0 ** (NH_STEP_DEX * np.arange(k0, k1 + 1))
+
+
 def resolve_parameters(survey="efeds", **overrides):
     """Parameters of a preset with keyword overrides.
 

@@ -53,7 +53,7 @@ _PROGRESS_CALLBACKS = {
     "skorch.callbacks.logging.PrintLog",
     "skorch.callbacks.logging.ProgressBar",
     "skorch.callbacks.training.EpochTimer",
-    "skcluster.demo.EpochProgress",
+    "skcluster.nn.progress.EpochProgress",
 }
 
 #: ``conv_mode`` of :class:`~skcluster.nn.stacked.StackedClusterCNN` used by

@@ -294,6 +294,10 @@ class PointSourceMasker(SampleInputMixin, TransformerMixin, BaseEstimator):
     def _data_column(self, X, step):
         """``"events"``, else ``"images"`` (a counts cube); the sources column is required too."""
         column = "events" if "events" in X or "images" not in X else "images"
+        if self.sources not in X:
+            raise KeyError(f"{step}: the sample has no {self.sources!r} column (the detected point sources to "
+                           f"mask); columns are {X.columns}. Add one (skcluster.io.point_sources_around), or "
+                           "build the model without the mask: make_mass_pipeline(mask_point_sources=False)")
         X.require(column, self.sources, step=step)
         if column == "images":
             unit = X.meta.get("image_unit", "counts")
