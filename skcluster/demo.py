@@ -190,9 +190,10 @@ def run_demo(out="skcluster-demo", *, n_clusters=DEFAULTS["n_clusters"],
     _log(verbose, f"[demo] 2/4 training the CNN deep ensemble ({n_estimators} members, up to "
                   f"{max_epochs} epochs each) on {len(y_train)} clusters")
     t0 = time.perf_counter()
-    # the mock's detected point sources are masked (make_mass_pipeline's default, as skcluster train)
+    params = dict(cnn_params or {})
+    params.setdefault("mask_point_sources", True)  # the mock's detected point sources, as skcluster train
     pipe = make_mass_pipeline(bands=bands, n_estimators=int(n_estimators), max_epochs=int(max_epochs),
-                              random_state=random_state, verbose=1 if verbose else 0, **dict(cnn_params or {}))
+                              random_state=random_state, verbose=1 if verbose else 0, **params)
     if verbose:
         from .nn.progress import EpochProgress
 
