@@ -168,7 +168,7 @@ def bench_ensemble(X, y, n_members, epochs, repeats):
         member = _net(max_epochs=epochs, **spec)
         out = {}
 
-        def fit(n_jobs, threads=None, key=None):
+        def fit(n_jobs, threads=None, key=None, member=member, Xm=Xm, ym=ym, out=out):
             ens = DeepEnsembleRegressor(
                 member, n_estimators=n_members, n_jobs=n_jobs, random_state=0, torch_threads=threads
             ).fit(Xm, ym)

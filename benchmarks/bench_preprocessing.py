@@ -224,7 +224,7 @@ def memory_child(n_clusters):
     gc.collect()
     # a second run under tracemalloc (slower): the peak of numpy's allocations
     tracemalloc.start()
-    out = make_preprocessing(verbose=False).fit_transform(X)
+    make_preprocessing(verbose=False).fit_transform(X)
     _, traced_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     result = dict(

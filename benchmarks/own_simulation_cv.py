@@ -37,10 +37,10 @@ from sklearn.model_selection import KFold, cross_val_predict
 from skcluster._paths import check_output_folder
 from skcluster.datasets import make_survey, read_survey, write_survey
 from skcluster.io import offsets_to_events_table
-from skcluster.workflow import read_training_set
 from skcluster.metrics import mass_bias, mass_scatter
 from skcluster.models import make_mass_pipeline
 from skcluster.preprocessing import BandBinner
+from skcluster.workflow import read_training_set
 
 NAMES = ("own_simulation_cv.json", "own_simulation_cv.md")
 

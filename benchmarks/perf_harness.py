@@ -477,12 +477,11 @@ def run_perf(out, quick=False, sizes=None, n_estimators=None, n_jobs=(1, 2), ver
     FileExistsError
         If ``out/perf.json`` or ``out/perf.md`` exists and ``overwrite`` is false.
     """
-    from sklearn.base import clone
 
     from skcluster import persist
-    from skcluster.datasets import make_survey
     from skcluster._paths import check_output_folder
     from skcluster._validation import check_positive_int
+    from skcluster.datasets import make_survey
     from skcluster.io.atomic import atomic_output
     from skcluster.models import make_mass_pipeline
 

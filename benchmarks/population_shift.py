@@ -342,7 +342,7 @@ def main(argv=None):
     models["count_rate"] = baseline
     del X_tr
 
-    for name, desc, kw in MOCKS:
+    for name, _desc, kw in MOCKS:
         X, y, _ = simulate(kw, cfg["n_test"], seeds["test"], args.n_jobs)
         z = np.asarray(X["z"], dtype=np.float64)
         for model_name, (mean, std) in predict_all(models, frozen, X, z).items():
@@ -352,6 +352,7 @@ def main(argv=None):
     import platform
 
     from _provenance import git_revision
+
     from skcluster import __version__
 
     report = {

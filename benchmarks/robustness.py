@@ -45,8 +45,10 @@ import numpy as np  # noqa: E402
 from sklearn.frozen import FrozenEstimator  # noqa: E402
 
 from skcluster import explain  # noqa: E402
-from skcluster.baselines import count_rate_method  # noqa: E402
-from skcluster.baselines import catalog_scalars  # noqa: E402
+from skcluster.baselines import (
+    catalog_scalars,  # noqa: E402
+    count_rate_method,  # noqa: E402
+)
 from skcluster.calibration import RecalibratedRegressor, conformal_quantile  # noqa: E402
 from skcluster.datasets import make_survey  # noqa: E402
 from skcluster.metrics import (  # noqa: E402

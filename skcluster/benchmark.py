@@ -48,10 +48,10 @@ from sklearn.model_selection import KFold
 
 from ._paths import check_output_folder
 from ._validation import check_positive_int
-from .io.atomic import atomic_output
-from .metrics import binned_mass_metrics, mass_report, mass_scatter
 from .baselines.features import catalog_scalars
 from .baselines.observables import OBSERVABLE_BANDS_KEV
+from .io.atomic import atomic_output
+from .metrics import binned_mass_metrics, mass_report, mass_scatter
 
 __all__ = ["BenchmarkConfig", "PRESETS", "ROWS", "catalog_scalars", "format_table", "run_benchmark"]
 
@@ -519,7 +519,7 @@ def run_benchmark(out, quick=False, preset=None, n_folds=None, random_state=None
     base_rows = [r for r in rows if r.baseline is not None]
     if base_rows:
         t = time.perf_counter()
-        O = _masked_observables(X, cfg)
+        O = _masked_observables(X, cfg)  # noqa: E741 (O: the observables table)
         t_obs = time.perf_counter() - t
         log(f"measured scalar observables of {len(y)} clusters (detected point sources masked) in {t_obs:.1f} s")
         for row in base_rows:

@@ -153,8 +153,7 @@ def run_demo(out="skcluster-demo", *, n_clusters=DEFAULTS["n_clusters"],
     from sklearn.model_selection import train_test_split
 
     from . import persist
-    from .baselines import count_rate_method
-    from .baselines import catalog_scalars
+    from .baselines import catalog_scalars, count_rate_method
     from .datasets import make_survey
     from .io import write_table
     from .io.atomic import commit_files, staged_folder

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from sklearn.pipeline import Pipeline
 
-
 __all__ = ["STEP_NAMES", "fast_autocast", "make_cnn", "make_mass_pipeline", "make_preprocessing"]
 
 #: Names of the steps of :func:`make_preprocessing`, in order.

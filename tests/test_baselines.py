@@ -30,7 +30,7 @@ from skcluster.baselines import (
 from skcluster.baselines.apertures import area_in_box
 from skcluster.io import make_events
 from skcluster.metrics import get_scorer, interval_coverage, make_report_scorer, mass_scatter
-from skcluster.physics import efunc, theta500_arcmin, thermal_band_rates
+from skcluster.physics import efunc, thermal_band_rates, theta500_arcmin
 from skcluster.physics.instrument import sample_king_offsets
 
 BANDS = [(0.5, 1.0), (1.0, 2.0), (2.0, 5.0)]  # keV; the count band (0.2-2.3) takes the first two
@@ -620,10 +620,11 @@ def test_progress_bar_can_be_switched_on(bright, capsys):
 
 def test_real_efeds_clusters(efeds_files):
     """The bright eFEDS cluster: L_X consistent with Liu et al. 2022; the cut-off faint one is flagged."""
+    from conftest import EFEDS_CLUSTERS
+
     from skcluster.exceptions import SkclusterWarning
     from skcluster.io import BandImageStack
     from skcluster.physics.instrument import vignetting_factor
-    from conftest import EFEDS_CLUSTERS
 
     images, exposures = efeds_files
     stack = BandImageStack.from_files(images, exposures=exposures)
@@ -657,8 +658,8 @@ def test_k_correction_matches_quadrature():
     kT, z = np.array([1.5, 5.0, 9.0]), np.array([0.1, 0.5, 1.2])
     got = _k_correction(kT, z, (0.5, 2.0))
     for i in range(3):
-        def energy(a, b):
-            return quad(lambda e: e * bremsstrahlung_photon_spectrum(e, kT[i]), a, b)[0]
+        def energy(a, b, kT_i=kT[i]):
+            return quad(lambda e: e * bremsstrahlung_photon_spectrum(e, kT_i), a, b)[0]
 
         assert got[i] == pytest.approx(energy(0.5, 2.0) / energy(0.5 * (1 + z[i]), 2.0 * (1 + z[i])), rel=1e-4)
 

@@ -15,14 +15,13 @@ import types
 from pathlib import Path
 
 import numpy as np
-from sklearn.utils import Bunch
 import pytest
 from astropy.table import Table
+from conftest import EFEDS_CLUSTERS, known_response_masses, tiny_pipeline
+from sklearn.utils import Bunch
 
 from skcluster import cli
 from skcluster.cli import EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, EXIT_OUTPUT, main
-
-from conftest import EFEDS_CLUSTERS, known_response_masses, tiny_pipeline
 
 REPO = Path(__file__).resolve().parents[1]
 SUBCOMMANDS = ("demo", "simulate", "train", "predict", "benchmark")
@@ -473,7 +472,6 @@ def test_built_in_mock_calibration_pools_massive_clusters_and_lets_the_response_
     """On the built-in mock, train's calibration set is the training population pooled with as many clusters above
     10^14.3, and the response may bend above 10^14.4 with z; held-out clusters of the user's own get a straight one."""
     from skcluster.calibration import MOCK_CALIBRATION_HIGH_MASS_MIN, MOCK_CALIBRATION_RESPONSE
-
     from skcluster.workflow import train
 
     def settings(**kw):

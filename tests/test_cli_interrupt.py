@@ -14,13 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from skorch.net import NeuralNet
 
 from skcluster import cli
 from skcluster.io import atomic as _util
 from skcluster.io.interrupts import CommandInterrupts
-
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

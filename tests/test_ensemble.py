@@ -9,7 +9,6 @@ import time
 import joblib
 import numpy as np
 import pytest
-import torch
 from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import BayesianRidge, LinearRegression

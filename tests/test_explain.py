@@ -112,7 +112,7 @@ def test_pixel_radius_is_centred():
 
 
 def test_radial_profile_of_known_maps():
-    n, npix, pixel_arcsec = 3, 60, 24.0
+    npix, pixel_arcsec = 60, 24.0
     theta500 = np.array([2.0, 3.0, 4.0])  # arcmin -> 5, 7.5, 10 pixels
     r = explain.pixel_radius((npix, npix))
     # map = r / r500: each annulus averages r/r500 over its pixels, i.e. the area-weighted

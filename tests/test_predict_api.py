@@ -13,13 +13,12 @@ import pytest
 from astropy.io import fits
 from astropy.table import Table, vstack
 from astropy.wcs import WCS
+from conftest import known_response_masses, tiny_pipeline
 from sklearn.pipeline import Pipeline
 
 import skcluster
 from skcluster import cli
 from skcluster.predict import predict_catalog
-
-from conftest import known_response_masses, tiny_pipeline
 
 RA0, DEC0 = 150.0, 2.0
 PIX = 4.0  # arcsec, evtool's
@@ -79,7 +78,7 @@ def _images(folder, point_source=None, empty=(150.0, 2.075)):
     rng = np.random.default_rng(1)
     w = _wcs()
     data = rng.poisson(0.05, (N_IMG, N_IMG)).astype(np.float32)
-    for _, ra, dec, z in (r for r in ROWS if r[0] in ("a", "b", "far_z")):
+    for _, ra, dec, _z in (r for r in ROWS if r[0] in ("a", "b", "far_z")):
         _blob(data, w, ra, dec, 300, 8.0, rng)
     x, y = w.all_world2pix([empty[0]], [empty[1]], 0)
     data[int(y[0]) - 45:int(y[0]) + 45, int(x[0]) - 45:int(x[0]) + 45] = 0.0  # the box is 60 pixels
@@ -297,10 +296,10 @@ def _ps_catalog(folder, ra, dec, rate):
 
 
 def test_point_sources_are_masked_in_cut_out_images(model, tmp_path):
-    from skcluster.predict import _ImagesPath, _image_cutout
-    from skcluster.workflow import MassModel
-    from skcluster.preprocessing import PointSourceMasker
     from skcluster.io import read_catalog, read_point_sources
+    from skcluster.predict import _image_cutout, _ImagesPath
+    from skcluster.preprocessing import PointSourceMasker
+    from skcluster.workflow import MassModel
 
     src = (150.0 + 90 / 3600.0 / np.cos(np.radians(2.0)), 2.0)  # 1.5 arcmin from cluster a
     clean = _images(tmp_path)
@@ -333,8 +332,8 @@ def test_point_sources_are_masked_in_cut_out_images(model, tmp_path):
 
 def test_point_sources_are_masked_in_events_from_the_command_line(model, survey, tmp_path, monkeypatch,
                                                                   capsys):
-    from skcluster.io.events import offsets_to_events_table
     from skcluster.io import EVENT_DTYPE
+    from skcluster.io.events import offsets_to_events_table
 
     # cluster 0's events plus a bright point source 1 arcmin from its centre
     rng = np.random.default_rng(3)

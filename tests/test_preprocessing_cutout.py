@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
-
 from conftest import EFEDS_CLUSTERS
 from preprocessing_helpers import synthetic_sample
+
 from skcluster import ClusterSample
 from skcluster.exceptions import CutoutError, IncompleteCutoutWarning, SkclusterWarning
 from skcluster.io import BandImageStack, make_events, offsets_to_events_table
@@ -95,7 +95,7 @@ def test_padding_with_the_background_level(tmp_path):
     w = _wcs()
     lam = [0.2, 0.05]  # background counts per pixel in two bands
     images, exposures = [], []
-    for k, (tag, level) in enumerate(zip(["0500_1200", "1200_2000"], lam)):
+    for tag, level in zip(["0500_1200", "1200_2000"], lam):
         img = rng.poisson(level, (NIMG, NIMG)).astype(np.int32)
         expo = np.full((NIMG, NIMG), 1000.0, np.float32)
         expo[:, 390:] = 0.0  # an unexposed stripe inside the image

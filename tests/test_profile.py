@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 from skcluster import ClusterSample
-from skcluster.models import make_mass_pipeline
-from skcluster.models import make_preprocessing
+from skcluster.models import make_mass_pipeline, make_preprocessing
 from skcluster.preprocessing import RadialProfile, RedshiftJoiner, annulus_index
 
 

@@ -1,6 +1,7 @@
 """Training sets from a user's own simulation: any catalogue, any event files."""
 
 import functools
+
 import numpy as np
 import pytest
 from astropy.io import fits
@@ -8,8 +9,8 @@ from astropy.table import Table
 from sklearn.utils import Bunch
 
 from skcluster.datasets import make_survey, read_survey, write_survey
-from skcluster.io import offsets_to_events_table
 from skcluster.exceptions import SkclusterWarning
+from skcluster.io import offsets_to_events_table
 from skcluster.workflow import read_training_set
 
 

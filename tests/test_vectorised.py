@@ -13,7 +13,6 @@ from skcluster.nn import ClusterCNN, CNNRegressor, make_toy_sample
 from skcluster.nn.stacked import StackedClusterCNN, stackable
 from skcluster.nn.vectorised import vectorise_unsupported
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 

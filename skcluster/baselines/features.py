@@ -13,8 +13,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ..physics import cosmology
 from .._validation import rows_text
+from ..physics import cosmology
 from ..preprocessing._base import SampleInputMixin
 from ..sample import as_sample
 from ._checks import expand_columns, observable_columns

@@ -28,9 +28,8 @@ import json
 from pathlib import Path
 
 import numpy as np
-from sklearn.utils import Bunch
-
 from astropy.table import Table
+from sklearn.utils import Bunch
 
 from ..io import (
     POINT_SOURCE_DTYPE,
@@ -40,8 +39,8 @@ from ..io import (
     read_events,
     write_events,
 )
-from ..io.sky import sin_offsets_arcsec, sin_offsets_to_radec
 from ..io.catalog import read_table, write_table
+from ..io.sky import sin_offsets_arcsec, sin_offsets_to_radec
 from ..sample import ClusterSample
 from .parameters import resolve_parameters
 

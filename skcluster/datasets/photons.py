@@ -70,7 +70,7 @@ from .background import (
     quantise_gamma,
     sample_agn_fluxes,
 )
-from .detection import DETECTION_BIN_ARCSEC, detection_likelihoods, unmasked_fractions
+from .detection import detection_likelihoods, unmasked_fractions
 from .morphology import sample_offsets
 from .parameters import nh_grid
 from .point_sources import detect_point_sources, in_any_disc, mask_radius_arcsec

@@ -17,6 +17,7 @@ still finds it, with a ``FutureWarning``).
 """
 
 from .catalog import check_redshift, find_column, read_catalog, read_table, write_table
+from .erass1 import read_erass1_catalog
 from .events import (
     DR1_FLAG_MASK,
     EVENT_DTYPE,
@@ -32,9 +33,8 @@ from .events import (
     read_events,
     write_events,
 )
-from .point_sources import POINT_SOURCE_DTYPE, point_sources_around, read_point_sources
-from .erass1 import read_erass1_catalog
 from .images import BandImageStack, Cutout, SkyImage, band_from_filename, read_image
+from .point_sources import POINT_SOURCE_DTYPE, point_sources_around, read_point_sources
 
 __all__ = [
     "BandImageStack",

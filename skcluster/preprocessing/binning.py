@@ -22,8 +22,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from ..sample import as_sample
 from .._validation import check_positive_int, check_positive_number, rows_text
+from ..sample import as_sample
 from ._base import SampleInputMixin, check_flag, iter_chunks, rows_per_chunk
 from .bands import resolve_bands
 

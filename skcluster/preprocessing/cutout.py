@@ -35,13 +35,13 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from tqdm.auto import tqdm
 
+from .._validation import check_positive_int, check_positive_number, rows_text
 from ..exceptions import CutoutError, IncompleteCutoutWarning, SkclusterWarning
 from ..io import BandImageStack
 from ..io.exposure import exposure_source, resolve_exposure
 from ..io.sky import check_sky_position
 from ..physics.instrument import vignetting_factor
 from ..sample import as_sample
-from .._validation import check_positive_int, check_positive_number, rows_text
 from ._base import PROGRESS_DELAY_S, SampleInputMixin, check_flag
 from .bands import resolve_bands
 from .resize import overlap_matrix

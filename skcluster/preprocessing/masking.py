@@ -35,11 +35,11 @@ import zlib
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from .._validation import check_positive_number
 from ..datasets.point_sources import in_any_disc, mask_radius_arcsec
 from ..io.events import ORIGIN_UNKNOWN, make_events
 from ..physics.instrument import PSF_ALPHA, PSF_CORE_ARCSEC
 from ..sample import as_sample
-from .._validation import check_positive_number
 from ._base import SampleInputMixin
 
 __all__ = ["PointSourceMasker", "mask_events", "mask_images"]

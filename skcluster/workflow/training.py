@@ -21,11 +21,11 @@ import numpy as np
 from astropy.table import Table
 from sklearn.utils import Bunch
 
+from .._deprecate import renamed_keyword
 from .._validation import rows_text
 from ..exceptions import IncompleteCutoutWarning, SkclusterWarning
 from ..io import DR1_FLAG_MASK, find_column, read_catalog, read_events, read_table
 from ..io.exposure import EXPOSURE_NAMES, exposure_source
-from .._deprecate import renamed_keyword
 from .observations import (
     check_some_exposed,
     event_boxes,
