@@ -4,7 +4,7 @@ Every module of ``skcluster`` is parsed (``ast``, nothing is imported) and
 each of its imports, at module level and inside functions alike, becomes an
 arrow from its unit (a subpackage such as ``io``, or a top-level module such
 as ``cli``) to the imported one. The layers are read from the ``layers``
-block of docs/architecture.md, so the page and the test cannot drift: an
+block of docs/architecture.md (the text block starting ``# layers``), so the page and the test cannot drift: an
 arrow may point to the same or a lower layer only (except the upward ones
 the page lists under ``allowed``), every unit must be placed in a layer,
 and no import circle may exist between units or between the modules of one
@@ -89,8 +89,8 @@ def _imports(module, path):
 def _layers():
     """{unit: layer number} and the allowed upward arrows {(from unit, to unit)}, from the page."""
     text = DOC.read_text()
-    block = re.search(r"```layers\n(.*?)```", text, re.S)
-    assert block, "docs/architecture.md has no ```layers block"
+    block = re.search(r"```text\n# layers[^\n]*\n(.*?)```", text, re.S)
+    assert block, "docs/architecture.md has no ```text block starting '# layers'"
     layers, allowed = {}, set()
     for line in block.group(1).splitlines():
         line = line.split("#")[0].strip()

@@ -189,7 +189,7 @@ def test_cnn_ensemble_takes_a_bare_image_cube():
 
 def test_default_member_is_a_cnn():
     assert DeepEnsembleRegressor()._member_template().__class__ is CNNRegressor
-    assert DeepEnsembleRegressor().n_estimators == 30
+    assert DeepEnsembleRegressor().n_estimators == 5  # the recommended default, make_mass_pipeline's
 
 
 class ToyJoiner(TransformerMixin, BaseEstimator):
