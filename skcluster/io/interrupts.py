@@ -47,6 +47,16 @@ _final = threading.local()
 
 
 @contextmanager
+def _this_thread(name, value):
+    """``_final.<name>`` set to ``value`` for the body (in this thread), then restored."""
+    old = getattr(_final, name, None)
+    setattr(_final, name, value)
+    try:
+        yield
+    finally:
+        setattr(_final, name, old)
+
+
 def on_final_commit(callback):
     """Call ``callback()`` (no arguments) after the commits marked by :func:`final_commit` in the body.
 
@@ -54,23 +64,12 @@ def on_final_commit(callback):
     outputs are in place (a Ctrl-C after that no longer reports "nothing was
     written"); nesting replaces the callback for the body.
     """
-    old = getattr(_final, "callback", None)
-    _final.callback = callback
-    try:
-        yield
-    finally:
-        _final.callback = old
+    return _this_thread("callback", callback)
 
 
-@contextmanager
 def final_commit():
     """Mark the commits made in the body as a command's last step (see :func:`on_final_commit`)."""
-    old = getattr(_final, "on", False)
-    _final.on = True
-    try:
-        yield
-    finally:
-        _final.on = old
+    return _this_thread("on", True)
 
 
 def after_commit():
