@@ -400,12 +400,10 @@ def predict_catalog(model, catalog, *, images=None, exposures=None, events=None,
     z_range = _z_range(parts)
     from tqdm.auto import tqdm
 
-    from .streaming import quiet_steps
+    from .streaming import iter_predictions, quiet_steps
 
-    restore = quiet_steps(parts.pipeline)
-    bar = tqdm(total=n, desc="predict", unit="cluster", disable=not verbose, smoothing=0.05)
-    try:
-        bar.update(int(off.sum()))
+    def cubes():
+        """The in-domain clusters' cubes, batch by batch, each row with its catalogue row."""
         for start in range(0, on.size, batch_size):
             rows = on[start:start + batch_size]
             cube = prepare(sample[rows])
@@ -413,14 +411,21 @@ def predict_catalog(model, catalog, *, images=None, exposures=None, events=None,
                 complete[rows] = np.asarray(cube["complete"], dtype=bool)
                 coverage[rows] = np.asarray(cube["coverage"], dtype=np.float64)
             why = _reasons(cube, parts, z_range)
-            ok = np.flatnonzero([not r for r in why])
             for j, r in zip(rows, why):
                 reasons[j].extend(r)
-            if ok.size:
-                m, s = parts.predict(cube[ok])
-                mean[rows[ok]] = np.asarray(m, dtype=np.float64).reshape(-1)
-                std[rows[ok]] = np.asarray(s, dtype=np.float64).reshape(-1)
+            ok = np.flatnonzero([not r for r in why])
             bar.update(rows.size)
+            if ok.size:
+                yield cube[ok].assign(catalog_row=rows[ok])
+
+    restore = quiet_steps(parts.pipeline)
+    bar = tqdm(total=n, desc="predict", unit="cluster", disable=not verbose, smoothing=0.05)
+    try:
+        bar.update(int(off.sum()))
+        # the one batch-prediction loop (skcluster.streaming), through the model's own predict
+        for got in iter_predictions(parts.from_cubes(), cubes(), batch_size=batch_size, keep=("catalog_row",)):
+            rows = got.columns["catalog_row"]
+            mean[rows], std[rows] = got.mean, got.std
     finally:
         bar.close()
         for obj, value in restore:
