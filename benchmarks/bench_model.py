@@ -168,7 +168,7 @@ def bench_ensemble(X, y, n_members, epochs, repeats):
         member = _net(max_epochs=epochs, **spec)
         out = {}
 
-        def fit(n_jobs, threads=None, key=None):
+        def fit(n_jobs, threads=None, key=None, member=member, Xm=Xm, ym=ym, out=out):
             ens = DeepEnsembleRegressor(
                 member, n_estimators=n_members, n_jobs=n_jobs, random_state=0, torch_threads=threads
             ).fit(Xm, ym)
@@ -510,7 +510,7 @@ def bench_accuracy(n_clusters, n_folds, members, epochs, patience, npix, n_boot,
     t_all = time.perf_counter()
     data = make_survey(survey, n_clusters=n_clusters, random_state=seed)
     X, y = data.X, np.asarray(data.y, dtype=np.float64)
-    pipe = make_mass_pipeline(npix=npix, n_estimators=members, random_state=seed, max_epochs=epochs,
+    pipe = make_mass_pipeline(mask_point_sources=False, npix=npix, n_estimators=members, random_state=seed, max_epochs=epochs,
                               patience=patience, device=DEVICE)
     Xb = pipe[0].fit_transform(X)  # binning is stateless: once for all folds
     folds = list(KFold(n_folds, shuffle=True, random_state=seed).split(y))

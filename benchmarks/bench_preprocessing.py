@@ -46,7 +46,8 @@ sys.path.insert(0, str(HERE.parent))
 
 from skcluster import ClusterSample  # noqa: E402
 from skcluster.io import EVENT_DTYPE, ORIGIN_BACKGROUND, ORIGIN_CLUSTER  # noqa: E402
-from skcluster.preprocessing import BandBinner, make_preprocessing, resolve_bands  # noqa: E402
+from skcluster.models import make_preprocessing  # noqa: E402
+from skcluster.preprocessing import BandBinner, resolve_bands  # noqa: E402
 
 SIZE_ARCMIN = 20.0
 HALF_ARCSEC = 30.0 * SIZE_ARCMIN
@@ -223,7 +224,7 @@ def memory_child(n_clusters):
     gc.collect()
     # a second run under tracemalloc (slower): the peak of numpy's allocations
     tracemalloc.start()
-    out = make_preprocessing(verbose=False).fit_transform(X)
+    make_preprocessing(verbose=False).fit_transform(X)
     _, traced_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     result = dict(

@@ -39,16 +39,21 @@ from pathlib import Path
 
 import numpy as np
 
-from skcluster.baselines import ScalarObservables, ScalingRelationRegressor
-from skcluster.baselines.apertures import (NetCounts, area_in_box, cumulative_profiles_events, interp_cumulative,
-                                           n_rings, ring_width_arcsec)
+from skcluster.baselines import OBSERVABLE_BANDS_KEV, ScalarObservables, ScalingRelationRegressor
+from skcluster.baselines.apertures import (
+    NetCounts,
+    area_in_box,
+    cumulative_profiles_events,
+    interp_cumulative,
+    n_rings,
+    ring_width_arcsec,
+)
 from skcluster.benchmark import catalog_scalars, paired_scatter_ratio
 from skcluster.datasets import make_survey
 from skcluster.metrics import mass_scatter
 from skcluster.physics.instrument import PSF_CORE_ARCSEC
 from skcluster.physics.relations import RC_R500_EFEDS
 from skcluster.preprocessing import PointSourceMasker
-from skcluster.preprocessing.pipeline import OBSERVABLE_BANDS_KEV
 
 #: Side of the cut-out box, arcmin (the mock's and the standard pipeline's).
 SIZE_ARCMIN = 20.0
@@ -88,7 +93,7 @@ def main(argv=None):
     data = make_survey("efeds", n_clusters=args.n_clusters, random_state=args.seed, verbose=False)
     X = PointSourceMasker(size_arcmin=SIZE_ARCMIN).fit_transform(data.X)
     obs = ScalarObservables(source="events", bands_keV=OBSERVABLE_BANDS_KEV, size_arcmin=SIZE_ARCMIN).fit(X)
-    O = obs.transform(X).assign(**catalog_scalars(data.catalog))
+    O = obs.transform(X).assign(**catalog_scalars(data.catalog))  # noqa: E741 (O: the observables)
     dr = ring_width_arcsec(4.0)  # the 4" pixels ScalarObservables rings events on
     C = cumulative_profiles_events(X["events"], 0, obs.bands_keV_, SIZE_ARCMIN, dr, n_rings(60.0 * SIZE_ARCMIN, dr),
                                    "core_excised_reader")

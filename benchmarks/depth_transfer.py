@@ -63,8 +63,7 @@ import numpy as np
 from skcluster.baselines import count_rate_method
 from skcluster.benchmark import HYBRID_SCALARS, catalog_scalars, paired_scatter_ratio
 from skcluster.datasets import make_depth_balanced_survey, make_survey
-from skcluster.metrics import (interval_coverage, mass_bias, mass_scatter, mean_predicted_scatter,
-                               transfer_diagnostics)
+from skcluster.metrics import interval_coverage, mass_bias, mass_scatter, mean_predicted_scatter, transfer_diagnostics
 from skcluster.models import make_mass_pipeline
 
 HERE = Path(__file__).resolve().parent
@@ -136,8 +135,11 @@ def fit_responses(saved, hinge=None):
     from _stored import Stored
     from sklearn.frozen import FrozenEstimator
 
-    from skcluster.calibration import (MOCK_CALIBRATION_RESPONSE, MOCK_CALIBRATION_RESPONSE_DEPTHS,
-                                       MassCalibratedRegressor)
+    from skcluster.calibration import (
+        MOCK_CALIBRATION_RESPONSE,
+        MOCK_CALIBRATION_RESPONSE_DEPTHS,
+        MassCalibratedRegressor,
+    )
     from skcluster.sample import ClusterSample
 
     X = ClusterSample(**{k: saved[f"calibration__{c}"] for k, c in (("mean", "ensemble__mean"),

@@ -175,6 +175,7 @@ def provenance(command, config, t0, t_sim):
     """The run's command, config, package version, git revision, CPU and times, and a one-line ``header``."""
     from _provenance import git_revision
     from bench_model import cpu_info
+
     from skcluster import __version__
 
     cpu = cpu_info()

@@ -6,7 +6,7 @@ simulate`` writes (read by :func:`skcluster.datasets.read_survey`, what
 over (a truth catalogue with other column names and masses in Msun, and the
 photons of many clusters in each of a few event files with only ``RA``,
 ``DEC`` and ``PI``, written by this script's own minimal FITS writer), read by
-:func:`skcluster.io.read_training_set` (what ``skcluster train --catalog
+:func:`skcluster.workflow.read_training_set` (what ``skcluster train --catalog
 --events`` uses). Both samples are binned and compared pixel by pixel, and
 the standard pipeline is cross-validated on each with the same folds and
 seeds. A second model seed on the folder's sample shows the size of the
@@ -36,10 +36,11 @@ from sklearn.model_selection import KFold, cross_val_predict
 
 from skcluster._paths import check_output_folder
 from skcluster.datasets import make_survey, read_survey, write_survey
-from skcluster.io import offsets_to_events_table, read_training_set
+from skcluster.io import offsets_to_events_table
 from skcluster.metrics import mass_bias, mass_scatter
 from skcluster.models import make_mass_pipeline
 from skcluster.preprocessing import BandBinner
+from skcluster.workflow import read_training_set
 
 NAMES = ("own_simulation_cv.json", "own_simulation_cv.md")
 
@@ -52,7 +53,7 @@ def _write_plain_events(path, tables):
 
 
 def _cv(X, y, args, seed):
-    pipe = make_mass_pipeline(bands=args.bands, npix=args.npix, n_estimators=args.n_estimators,
+    pipe = make_mass_pipeline(mask_point_sources=False, bands=args.bands, npix=args.npix, n_estimators=args.n_estimators,
                               max_epochs=args.max_epochs, random_state=seed, channels=(8, 16, 32),
                               dense=(32,))
     cv = KFold(args.folds, shuffle=True, random_state=args.seed)

@@ -477,13 +477,12 @@ def run_perf(out, quick=False, sizes=None, n_estimators=None, n_jobs=(1, 2), ver
     FileExistsError
         If ``out/perf.json`` or ``out/perf.md`` exists and ``overwrite`` is false.
     """
-    from sklearn.base import clone
 
     from skcluster import persist
-    from skcluster.datasets import make_survey
     from skcluster._paths import check_output_folder
     from skcluster._validation import check_positive_int
-    from skcluster.io._util import atomic_output
+    from skcluster.datasets import make_survey
+    from skcluster.io.atomic import atomic_output
     from skcluster.models import make_mass_pipeline
 
     cfg = dict(QUICK if quick else FULL)
@@ -540,7 +539,7 @@ def run_perf(out, quick=False, sizes=None, n_estimators=None, n_jobs=(1, 2), ver
         for label, m in needed:
             log(f"setup: fitting a {m}-member ensemble of the standard CNN for 1 epoch on {n_fit} clusters "
                 "(the weights do not change the cost of inference) ...")
-            pipe = make_mass_pipeline(n_estimators=m, max_epochs=1, random_state=random_state)
+            pipe = make_mass_pipeline(mask_point_sources=False, n_estimators=m, max_epochs=1, random_state=random_state)
             pipe.fit(data.X[:n_fit], data.y[:n_fit])
             models[label] = str(work / f"{label}.skc")
             persist.save(pipe, models[label])

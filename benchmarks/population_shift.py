@@ -298,7 +298,7 @@ def main(argv=None):
     X_tr, y_tr, t_sim = simulate({}, cfg["n_train"], seeds["train"], args.n_jobs)
     _log(f"training mock: {len(y_tr)} clusters in {t_sim:.0f} s; training")
     baseline = count_rate_method().fit(X_tr, y_tr)
-    pipe = make_mass_pipeline(n_estimators=cfg["n_members"], random_state=args.seed,
+    pipe = make_mass_pipeline(mask_point_sources=False, n_estimators=cfg["n_members"], random_state=args.seed,
                               max_epochs=cfg["max_epochs"], patience=cfg["patience"], verbose=1)
     t0 = time.perf_counter()
     pipe.fit(X_tr, y_tr)
@@ -307,7 +307,7 @@ def main(argv=None):
     frozen = FrozenEstimator(pipe)
     t0 = time.perf_counter()
     weighted = PriorCorrectedRegressor(
-        make_mass_pipeline(n_estimators=cfg["n_members"], random_state=args.seed, max_epochs=cfg["max_epochs"],
+        make_mass_pipeline(mask_point_sources=False, n_estimators=cfg["n_members"], random_state=args.seed, max_epochs=cfg["max_epochs"],
                            patience=cfg["patience"], verbose=1),
         target="flat", method="weights").fit(X_tr, y_tr)
     _log(f"importance-weighted ensemble trained in {time.perf_counter() - t0:.0f} s "
@@ -342,7 +342,7 @@ def main(argv=None):
     models["count_rate"] = baseline
     del X_tr
 
-    for name, desc, kw in MOCKS:
+    for name, _desc, kw in MOCKS:
         X, y, _ = simulate(kw, cfg["n_test"], seeds["test"], args.n_jobs)
         z = np.asarray(X["z"], dtype=np.float64)
         for model_name, (mean, std) in predict_all(models, frozen, X, z).items():
@@ -352,6 +352,7 @@ def main(argv=None):
     import platform
 
     from _provenance import git_revision
+
     from skcluster import __version__
 
     report = {

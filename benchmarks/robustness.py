@@ -45,8 +45,10 @@ import numpy as np  # noqa: E402
 from sklearn.frozen import FrozenEstimator  # noqa: E402
 
 from skcluster import explain  # noqa: E402
-from skcluster.baselines import count_rate_method  # noqa: E402
-from skcluster.benchmark import catalog_scalars  # noqa: E402
+from skcluster.baselines import (
+    catalog_scalars,  # noqa: E402
+    count_rate_method,  # noqa: E402
+)
 from skcluster.calibration import RecalibratedRegressor, conformal_quantile  # noqa: E402
 from skcluster.datasets import make_survey  # noqa: E402
 from skcluster.metrics import (  # noqa: E402
@@ -422,7 +424,7 @@ def main(argv=None):
 
     _log("training the count-rate baseline and the ensemble")
     baseline = count_rate_method().fit(X_tr, y_tr)
-    pipe = make_mass_pipeline(n_estimators=cfg["n_members"], random_state=args.seed, max_epochs=cfg["max_epochs"],
+    pipe = make_mass_pipeline(mask_point_sources=False, n_estimators=cfg["n_members"], random_state=args.seed, max_epochs=cfg["max_epochs"],
                               patience=cfg["patience"], verbose=1)
     t0 = time.perf_counter()
     pipe.fit(X_tr, y_tr)

@@ -32,10 +32,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-
+from learning_curve import argument_parser, bright_ratio, interval, mocks, provenance, scores
 from sklearn.preprocessing import FunctionTransformer
 
-from learning_curve import argument_parser, bright_ratio, interval, mocks, provenance, scores
 from skcluster.baselines import GradientBoostingMassRegressor, count_rate_method
 from skcluster.benchmark import HYBRID_SCALARS, paired_scatter_ratio
 from skcluster.models import make_mass_pipeline

@@ -36,12 +36,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from perf_harness import PeakRSS  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 from skcluster.datasets import make_survey  # noqa: E402
 from skcluster.datasets.photons import CHUNK_COLUMNS, simulate_chunk  # noqa: E402
@@ -54,7 +54,6 @@ from skcluster.datasets.validation import (  # noqa: E402
     survey_summary,
 )
 from skcluster.physics import efunc  # noqa: E402
-from perf_harness import PeakRSS  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 from skcluster.plotting import plot_cluster_bands  # noqa: E402
 
 

@@ -238,7 +238,7 @@ def domain_share(mock_cols, real_cols, quantile=0.005, margin=0.1):
     the same level on the images).
     """
     inside = np.ones(len(real_cols["ML_EXP"]), bool)
-    for name, m, r in (("exposure", mock_cols["ML_EXP"], real_cols["ML_EXP"]),
+    for _name, m, r in (("exposure", mock_cols["ML_EXP"], real_cols["ML_EXP"]),
                        ("background", mock_cols["ML_BKG"] / mock_cols["ML_EXP"],
                         real_cols["ML_BKG"] / real_cols["ML_EXP"])):
         lo, hi = np.quantile(np.log10(m), [quantile, 1.0 - quantile])
@@ -451,7 +451,7 @@ def main(argv=None):
               " | ".join(f"{c} median mock / real, D, p" for c in er) + " |",
               "|---|---|---|---|" + "---|" * len(er)]
     res_e = {}
-    for v, (de, dr, mc, rc) in mocks.items():
+    for v, (_de, _dr, mc, _rc) in mocks.items():
         dens = len(mc["z"]) / args.area_efeds
         ks = {c: _ks(mc[c], er[c]) for c in er}
         res_e[v] = {"per_deg2": dens, "ratio": dens / (len(er["z"]) / EFEDS_AREA_DEG2), "ks": ks,
@@ -473,7 +473,7 @@ def main(argv=None):
               "| variant | per deg^2 | / eRASS1 | " + " | ".join(f"{c} median mock / real, D, p" for c in
                                                      ("z", "CTS500", "Exp")) + " |", "|---|---|---|---|---|---|"]
     res_r = {}
-    for v, (de, dr, mc, rc) in mocks.items():
+    for v, (_de, _dr, _mc, rc) in mocks.items():
         dens = len(rc["z"]) / args.area_erass1
         ks = {c: _ks(rc[c], rr[c]) for c in ("z", "CTS500", "Exp")}
         mappings = {f: count_rate_mapping(rc, rr, rng, f) for f in ("forward", "inverted")}

@@ -137,6 +137,7 @@ API_MODULES = [
     "skcluster.explain",
     "skcluster.persist",
     "skcluster.streaming",
+    "skcluster.workflow",
     "skcluster.predict",
     "skcluster.plotting",
     "skcluster.exceptions",

@@ -66,7 +66,8 @@ def main(quick=False, model_path=None, data=None):
         n_clusters, n_members, epochs = (150, 1, 2) if quick else (3000, 5, 30)
         small_net = dict(channels=(8, 16), dense=(16,)) if quick else {}
         mock = make_survey("efeds", n_clusters=n_clusters, random_state=0)
-        pipe = make_mass_pipeline(bands="efeds7", size_arcmin=20.0, npix=50, n_estimators=n_members,
+        # the images come without a detected-source column: no mask step (predict_catalog masks a catalogue)
+        pipe = make_mass_pipeline(mask_point_sources=False, bands="efeds7", size_arcmin=20.0, npix=50, n_estimators=n_members,
                                   max_epochs=epochs, random_state=0, verbose=1, **small_net)
         pipe.fit(mock.X, mock.y)
         if model_path:

@@ -30,7 +30,7 @@ _LAZY = {
     "RadialProfile": "skcluster.preprocessing",
     "RedshiftJoiner": "skcluster.preprocessing",
     "Resizer": "skcluster.preprocessing",
-    "make_preprocessing": "skcluster.preprocessing",
+    "make_preprocessing": "skcluster.models",
     "ColumnsToArray": "skcluster.baselines",
     "GradientBoostingMassRegressor": "skcluster.baselines",
     "ScalarObservables": "skcluster.baselines",
@@ -42,6 +42,9 @@ _LAZY = {
     "DeepEnsembleRegressor": "skcluster.ensemble",
     "EnsembleFitError": "skcluster.ensemble",
     "predict_catalog": "skcluster.predict",
+    "MassModel": "skcluster.workflow",
+    "read_training_set": "skcluster.workflow",
+    "train_mass_model": "skcluster.workflow",
 }
 
 
@@ -75,6 +78,7 @@ __all__ = [
     "IncompleteCutoutWarning",
     "RadialProfile",
     "MassCalibratedRegressor",
+    "MassModel",
     "RecalibratedRegressor",
     "RedshiftJoiner",
     "Resizer",
@@ -86,4 +90,6 @@ __all__ = [
     "make_baseline",
     "make_preprocessing",
     "predict_catalog",
+    "read_training_set",
+    "train_mass_model",
 ]

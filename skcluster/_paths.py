@@ -1,6 +1,7 @@
-"""Output folders: the check, before any work, that results can be written.
+"""Outputs: the check, before any work, that results can be written.
 
-:func:`check_output_folder` is the one pre-check of the commands and
+:func:`check_output_file` is the pre-check of the commands that write one
+file (a model, a catalogue); :func:`check_output_folder` the one pre-check of the commands and
 functions that write a folder of results (the demo, the accuracy benchmark,
 the speed benchmark): nothing a user wrote is replaced without
 ``overwrite``, and a folder that cannot be written fails at once rather than
@@ -12,7 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["check_output_folder"]
+__all__ = ["check_output_file", "check_output_folder"]
 
 
 def _nearest_existing(path):
@@ -61,3 +62,33 @@ def check_output_folder(out, names, overwrite=False):
     if not os.access(base, os.W_OK | os.X_OK):
         raise PermissionError(f"output folder is not writable: {str(base)!r}")
     return out
+
+
+def check_output_file(path, overwrite=False):
+    """Refuse, before any work, an output file that exists or cannot be written.
+
+    Temporary files that a killed earlier run left beside it are removed.
+
+    Raises
+    ------
+    IsADirectoryError
+        ``path`` is a folder.
+    FileExistsError
+        ``path`` exists and ``overwrite`` is false.
+    FileNotFoundError, PermissionError
+        Its folder does not exist, or cannot be written.
+    """
+    from .io.atomic import clean_stale
+
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"output {str(path)!r} is a folder; give a file name")
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"output {str(path)!r} exists; pass --overwrite (overwrite=True) to replace it")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise FileNotFoundError(f"output folder does not exist: {str(parent)!r}")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PermissionError(f"output folder is not writable: {str(parent)!r}")
+    clean_stale(path)
+    return path

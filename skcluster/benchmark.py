@@ -48,9 +48,10 @@ from sklearn.model_selection import KFold
 
 from ._paths import check_output_folder
 from ._validation import check_positive_int
-from .io._util import atomic_output
+from .baselines.features import catalog_scalars
+from .baselines.observables import OBSERVABLE_BANDS_KEV
+from .io.atomic import atomic_output
 from .metrics import binned_mass_metrics, mass_report, mass_scatter
-from .preprocessing.pipeline import OBSERVABLE_BANDS_KEV
 
 __all__ = ["BenchmarkConfig", "PRESETS", "ROWS", "catalog_scalars", "format_table", "run_benchmark"]
 
@@ -204,8 +205,8 @@ def _masked_observables(X, cfg):
     """:class:`~skcluster.baselines.ScalarObservables` measured on the events with the detected point
     sources masked: the same list, masks and fill as the networks' ``mask`` step, so that no baseline
     reads the AGN photons that the networks and the count-rate fit are spared: the networks' own
-    ``mask`` and ``observables`` steps (:func:`~skcluster.preprocessing.make_preprocessing`)."""
-    from .preprocessing import make_preprocessing
+    ``mask`` and ``observables`` steps (:func:`~skcluster.models.make_preprocessing`)."""
+    from .models import make_preprocessing
 
     steps = make_preprocessing(size_arcmin=cfg.size_arcmin, mask_point_sources=True, observables=True)
     return steps[:2].fit_transform(X).drop("events")
@@ -217,8 +218,8 @@ HYBRID_SCALARS = ("ml_rate", "det_like", "ext_like", ("ext_arcsec", "linear"), "
 
 
 def _seed(**settings):
-    """A row's pipeline settings with the seed study's input: images and z, no RadialProfile."""
-    return dict(profile=False, **settings)
+    """A row's pipeline settings with the seed study's input: images and z, no RadialProfile, no mask (unless asked)."""
+    return dict(profile=False, **{"mask_point_sources": False, **settings})
 
 
 def _noise_row(sigma):
@@ -407,30 +408,6 @@ def _simulate(cfg, n_jobs, log):
     return X, np.asarray(data.y, dtype=np.float64), high, data
 
 
-def catalog_scalars(catalog):
-    """Detection-catalogue scalars an astronomer has for every cluster.
-
-    What eSASS's source fit reports (Brunner et al. 2022): the count rate of
-    the likelihood fit (``ml_rate`` = ML_CTS / exposure, counts/s; the
-    traditional mass proxy of Krippendorf et al. 2023 and Chiu et al.
-    2022), the fitted extent (``ext_arcsec``) and the detection and extent
-    likelihoods. The strong baseline (``gbm_scalars``) may use them all. For
-    a mock, ``ml_rate_truthmask`` is the same fit with the simulation's own
-    labels of bright AGN photons left out instead of the detected point
-    sources: a reference row only, since no real pipeline has those labels.
-    """
-    exposure = np.asarray(catalog["exposure"], dtype=np.float64)
-    out = {
-        "ml_rate": np.asarray(catalog["ML_CTS"], dtype=np.float64) / exposure,
-        "ext_arcsec": np.asarray(catalog["EXT_arcsec"], dtype=np.float64),
-        "det_like": np.asarray(catalog["DET_LIKE"], dtype=np.float64),
-        "ext_like": np.asarray(catalog["EXT_LIKE"], dtype=np.float64),
-    }
-    if "ML_CTS_truthmask" in catalog.colnames:  # a mock: the reference fit with truth labels
-        out["ml_rate_truthmask"] = np.asarray(catalog["ML_CTS_truthmask"], dtype=np.float64) / exposure
-    return out
-
-
 def _uniform_mass_resample(y, seed, n_bins=20):
     """Indices of a resample of ``y`` with a flat distribution in log mass."""
     counts, edges = np.histogram(y, bins=n_bins)
@@ -542,7 +519,7 @@ def run_benchmark(out, quick=False, preset=None, n_folds=None, random_state=None
     base_rows = [r for r in rows if r.baseline is not None]
     if base_rows:
         t = time.perf_counter()
-        O = _masked_observables(X, cfg)
+        O = _masked_observables(X, cfg)  # noqa: E741 (O: the observables table)
         t_obs = time.perf_counter() - t
         log(f"measured scalar observables of {len(y)} clusters (detected point sources masked) in {t_obs:.1f} s")
         for row in base_rows:

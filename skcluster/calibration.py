@@ -63,9 +63,9 @@ MOCK_CALIBRATION_RESPONSE = {"hinge": MOCK_CALIBRATION_HINGE, "bend_degree": 1}
 
 #: The same for a model of every depth (``skcluster train --survey erosita``, ``benchmarks/depth_transfer.py``):
 #: the response also depends on the exposure (``exposure_terms``). On the depth benchmark (1200 test clusters at
-#: each of four depths) one response left the mean bias per depth at -8% to +7% and eRASS1-depth mass bins up to
-#: 0.062 dex off; with the exposure terms the mean bias is within +-4% and every bin at eRASS1 and eFEDS depth
-#: within 0.032 dex, for 2.5-5% more scatter (the lowest-mass bin of the deepest mock, at the flux limit, is not fixed).
+#: each of four depths) the exposure terms keep the mean bias per depth and the mass bins at eRASS1 and eFEDS depth
+#: where one response leaves them off (the numbers: the depth page of the benchmark docs,
+#: ``docs/_includes/benchmark_depth.md``).
 MOCK_CALIBRATION_RESPONSE_DEPTHS = dict(MOCK_CALIBRATION_RESPONSE, exposure_terms=True)
 
 #: With a hinge, each slope of :class:`MassCalibratedRegressor` (below and
@@ -78,9 +78,9 @@ SIDE_QUANTILE = 0.02
 
 
 def _checked(y_true, y_mean, y_std):
-    from .metrics import _check
+    from .metrics import check_predictions
 
-    return _check(y_true, y_mean, y_std, names=("y_true", "y_mean", "y_std"))
+    return check_predictions(y_true, y_mean, y_std, names=("y_true", "y_mean", "y_std"))
 
 
 def fit_std_scale(y_true, y_mean, y_std, method="nll", level=0.68):

@@ -35,7 +35,7 @@ import numpy as np
 from ._paths import check_output_folder
 from ._validation import check_positive_int
 
-__all__ = ["run_demo", "EpochProgress", "DEMO_FILES", "DEFAULTS", "check_output_folder"]
+__all__ = ["run_demo", "DEMO_FILES", "DEFAULTS", "check_output_folder"]
 
 #: Files the demo writes into its output folder.
 DEMO_FILES = {
@@ -56,68 +56,14 @@ DEFAULTS = dict(n_clusters=2000, n_estimators=5, max_epochs=30, test_size=0.25)
 LITERATURE = {"cnn_ensemble": 0.188, "count_rate": 0.197}
 
 
-def _make_epoch_progress():
-    """Build :class:`EpochProgress` on first use (importing skorch imports torch, seconds)."""
-    from skorch.callbacks import Callback
-
-    class EpochProgress(Callback):
-        """A skorch callback showing training progress as a tqdm bar over epochs.
-
-        One bar per fit (so one per ensemble member), with the last training
-        and validation loss; removed when the fit ends. Holds no state between
-        fits, so a network carrying it can be saved with :mod:`skcluster.persist`.
-
-        Parameters
-        ----------
-        desc : str, default="CNN epochs"
-            Label of the bar.
-        """
-
-        def __init__(self, desc="CNN epochs"):
-            self.desc = desc
-
-        def on_train_begin(self, net, X=None, y=None, **kwargs):
-            from tqdm.auto import tqdm
-
-            self._bar = tqdm(total=int(net.max_epochs), desc=self.desc, unit="epoch", leave=False,
-                             file=sys.stderr)
-
-        def on_epoch_end(self, net, **kwargs):
-            bar = getattr(self, "_bar", None)
-            if bar is None:
-                return
-            last = net.history[-1]
-            post = {}
-            for key, label in (("train_loss", "train"), ("valid_loss", "valid")):
-                if key in last:
-                    post[label] = f"{last[key]:.3f}"
-            bar.set_postfix(post, refresh=False)
-            bar.update(1)
-
-        def on_train_end(self, net, X=None, y=None, **kwargs):
-            bar = self.__dict__.pop("_bar", None)
-            if bar is not None:
-                bar.close()
-
-    EpochProgress.__module__ = __name__
-    EpochProgress.__qualname__ = "EpochProgress"
-    return EpochProgress
-
-
-def _epoch_progress():
-    cls = globals().get("EpochProgress")
-    if cls is None:
-        cls = globals()["EpochProgress"] = _make_epoch_progress()
-    return cls
-
-
 def __getattr__(name):
-    # EpochProgress subclasses skorch's Callback; it is built when first asked
-    # for, so that importing this module (the command line's --help) does not
-    # import torch. The class is cached, so skcluster.persist finds the same
-    # object under skcluster.demo.EpochProgress when it saves and loads.
+    # EpochProgress (a skorch callback) moved to skcluster.nn.progress; model files written before
+    # name it skcluster.demo:EpochProgress and load as that class. Imported when first asked for, so
+    # that importing this module (the command line's --help) does not import torch.
     if name == "EpochProgress":
-        return _epoch_progress()
+        from .nn.progress import EpochProgress
+
+        return EpochProgress
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -207,11 +153,11 @@ def run_demo(out="skcluster-demo", *, n_clusters=DEFAULTS["n_clusters"],
     from sklearn.model_selection import train_test_split
 
     from . import persist
-    from .baselines import count_rate_method
-    from .benchmark import catalog_scalars
+    from .baselines import catalog_scalars, count_rate_method
     from .datasets import make_survey
     from .io import write_table
-    from .io._util import commit_files, final_commit, staged_folder
+    from .io.atomic import commit_files, staged_folder
+    from .io.interrupts import final_commit
     from .models import make_mass_pipeline
     from .plotting import plot_model_input, plot_performance
 
@@ -248,7 +194,9 @@ def run_demo(out="skcluster-demo", *, n_clusters=DEFAULTS["n_clusters"],
     pipe = make_mass_pipeline(bands=bands, n_estimators=int(n_estimators), max_epochs=int(max_epochs),
                               random_state=random_state, verbose=1 if verbose else 0, **params)
     if verbose:
-        pipe.set_params(model__estimator__callbacks=[_epoch_progress()()])
+        from .nn.progress import EpochProgress
+
+        pipe.set_params(model__estimator__callbacks=[EpochProgress()])
     pipe.fit(X_train, y_train)
     seconds["train"] = time.perf_counter() - t0
 

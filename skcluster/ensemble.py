@@ -33,7 +33,7 @@ import numpy as np
 from joblib import effective_n_jobs
 from joblib.parallel import get_active_backend
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, RegressorMixin, clone
-from sklearn.utils import Bunch, _safe_indexing, check_random_state, get_tags
+from sklearn.utils import _safe_indexing, check_random_state, get_tags
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import (
     _assert_all_finite,
@@ -47,6 +47,7 @@ from sklearn.utils.validation import (
 )
 
 from ._validation import check_positive_int
+from .mixture import mixture_components, mixture_moments
 
 __all__ = ["DeepEnsembleRegressor", "EnsembleFitError", "mixture_components", "mixture_moments"]
 
@@ -59,68 +60,6 @@ class EnsembleFitError(RuntimeError):
     Errors raised by a member's own ``fit`` propagate unchanged (with a note
     naming the member).
     """
-
-
-def mixture_moments(means, variances=None):
-    """Mean, aleatoric and epistemic variance of an equally weighted Gaussian mixture.
-
-    Parameters
-    ----------
-    means : array-like of shape (n_members, n_samples)
-        Member means mu_i.
-    variances : array-like of shape (n_members, n_samples), default=None
-        Member variances sigma_i^2 (not standard deviations); ``None`` for
-        members without an uncertainty (aleatoric part zero).
-
-    Returns
-    -------
-    mean : ndarray of shape (n_samples,)
-        mean_i mu_i.
-    aleatoric : ndarray of shape (n_samples,)
-        mean_i sigma_i^2.
-    epistemic : ndarray of shape (n_samples,)
-        mean_i (mu_i - mean)^2, i.e. mean_i mu_i^2 - mean^2 computed without
-        cancellation. ``aleatoric + epistemic`` is the mixture variance.
-    """
-    means = np.asarray(means, dtype=np.float64)
-    if means.ndim != 2:
-        raise ValueError(f"means must have shape (n_members, n_samples), got {means.shape}")
-    mean = means.mean(axis=0)
-    epistemic = ((means - mean) ** 2).mean(axis=0)
-    if variances is None:
-        aleatoric = np.zeros_like(mean)
-    else:
-        variances = np.asarray(variances, dtype=np.float64)
-        if variances.shape != means.shape:
-            raise ValueError(
-                f"variances must have the shape of means {means.shape}, got {variances.shape}"
-            )
-        aleatoric = variances.mean(axis=0)
-    return mean, aleatoric, epistemic
-
-
-def mixture_components(means, variances=None):
-    """The mixture of :func:`mixture_moments` as a Bunch of standard deviations.
-
-    Returns
-    -------
-    sklearn.utils.Bunch
-        ``mean``, ``std`` (total), ``aleatoric_std`` (sqrt of the mean
-        member variance; zeros without ``variances``), ``epistemic_std``
-        (the members' spread, ddof=0), each of shape (n_samples,);
-        ``member_means`` and ``member_stds`` (or None) of shape
-        (n_members, n_samples).
-    """
-    means = np.asarray(means, dtype=np.float64)
-    mean, alea, epi = mixture_moments(means, variances)
-    return Bunch(
-        mean=mean,
-        std=np.sqrt(alea + epi),
-        aleatoric_std=np.sqrt(alea),
-        epistemic_std=np.sqrt(epi),
-        member_means=means,
-        member_stds=None if variances is None else np.sqrt(np.asarray(variances, dtype=np.float64)),
-    )
 
 
 def _final_estimator(est):
@@ -199,8 +138,10 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         ``BayesianRidge``, ``GaussianProcessRegressor``, or a Pipeline ending
         in one) contribute their own variance; others only their spread.
         ``None`` means ``CNNRegressor()``.
-    n_estimators : int, default=30
-        Number of members (30 in Krippendorf et al. 2023).
+    n_estimators : int, default=5
+        Number of members: 5, the package's recommended default on CPUs
+        (``make_mass_pipeline``, ``skcluster train``); Krippendorf et al.
+        2023 used 30 (pass 30 on a GPU).
     bootstrap : bool, default=False
         Fit each member on a bootstrap resample of the rows instead of all of
         them (deep ensembles usually rely on the random seeds alone).
@@ -291,7 +232,7 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
     def __init__(
         self,
         estimator=None,
-        n_estimators=30,
+        n_estimators=5,
         *,
         bootstrap=False,
         n_jobs=None,

@@ -88,7 +88,7 @@ def _as_1d(name, a):
     return arr
 
 
-def _check(y_true, y_pred, y_std=None, names=("y_true", "y_pred", "y_std")):
+def check_predictions(y_true, y_pred, y_std=None, names=("y_true", "y_pred", "y_std")):
     """Validated float64 1-D copies of the inputs (``y_std`` may be None)."""
     out = [_as_1d(names[0], y_true), _as_1d(names[1], y_pred)]
     if y_std is not None:
@@ -134,7 +134,7 @@ def mass_scatter(y_true, y_pred, *, ddof=0):
     float
         Scatter in ln M (0.188 means 18.8%, the seed study's CNN value).
     """
-    t, p = _check(y_true, y_pred)
+    t, p = check_predictions(y_true, y_pred)
     if t.size <= ddof:
         raise ValueError(f"need more than ddof={ddof} clusters for a scatter, got {t.size}")
     return float(LN10 * np.std(p - t, ddof=ddof))
@@ -154,7 +154,7 @@ def mass_bias(y_true, y_pred):
         Mean offset in ln M (positive: masses overestimated); divide by
         ln(10) for dex.
     """
-    t, p = _check(y_true, y_pred)
+    t, p = check_predictions(y_true, y_pred)
     return float(LN10 * np.mean(p - t))
 
 
@@ -214,7 +214,7 @@ def binned_mass_metrics(y_true, y_pred, by=None, bins=4, *, min_count=2):
         :func:`mass_bias`), ``median_dex``, ``q16_dex`` and ``q84_dex`` (the
         residual y_pred - y_true, dex), each of shape (n_bins,).
     """
-    t, p = _check(y_true, y_pred)
+    t, p = check_predictions(y_true, y_pred)
     x = t if by is None else _as_1d("by", by)
     if x.size != t.size:
         raise ValueError(f"by has {x.size} values but y_true has {t.size}")
@@ -259,7 +259,7 @@ def mass_slope(y_true, y_pred):
         ``pivot`` (mean true mass, log10 Msun) and ``intercept`` (the
         mean prediction at the pivot, log10 Msun).
     """
-    t, p = _check(y_true, y_pred)
+    t, p = check_predictions(y_true, y_pred)
     x = t - t.mean()
     sxx = float(np.sum(x * x))
     if t.size < 3 or sxx == 0.0:
@@ -301,7 +301,7 @@ def transfer_diagnostics(y_true, y_pred, z=None, *, mass_bins=None, z_bins=None,
         ``max_abs_bias_dex``, the largest absolute bias over the bins with at
         least ``min_count`` clusters (NaN when none has).
     """
-    t, p = _check(y_true, y_pred)
+    t, p = check_predictions(y_true, y_pred)
     out = mass_slope(t, p)
     out["bias_dex"] = float(np.mean(p - t))
     out["scatter"] = mass_scatter(t, p)
@@ -334,7 +334,7 @@ def gaussian_nll(y_true, y_mean, y_std):
     y_true, y_mean, y_std : array-like of shape (n_samples,)
         Truth, predicted mean and predicted standard deviation (dex, > 0).
     """
-    t, m, s = _check(y_true, y_mean, y_std, names=("y_true", "y_mean", "y_std"))
+    t, m, s = check_predictions(y_true, y_mean, y_std, names=("y_true", "y_mean", "y_std"))
     return float(np.mean(0.5 * np.log(2.0 * np.pi * s**2) + 0.5 * ((t - m) / s) ** 2))
 
 
@@ -350,7 +350,7 @@ def crps_gaussian(y_true, y_mean, y_std):
     y_true, y_mean, y_std : array-like of shape (n_samples,)
         Truth, predicted mean and predicted standard deviation (dex, > 0).
     """
-    t, m, s = _check(y_true, y_mean, y_std, names=("y_true", "y_mean", "y_std"))
+    t, m, s = check_predictions(y_true, y_mean, y_std, names=("y_true", "y_mean", "y_std"))
     w = (t - m) / s
     pdf = np.exp(-0.5 * w**2) / np.sqrt(2.0 * np.pi)
     return float(np.mean(s * (w * (2.0 * ndtr(w) - 1.0) + 2.0 * pdf - 1.0 / np.sqrt(np.pi))))
@@ -372,7 +372,7 @@ def interval_coverage(y_true, y_mean, y_std, level=0.68):
     -------
     float, or numpy.ndarray of the shape of ``level``
     """
-    t, m, s = _check(y_true, y_mean, y_std, names=("y_true", "y_mean", "y_std"))
+    t, m, s = check_predictions(y_true, y_mean, y_std, names=("y_true", "y_mean", "y_std"))
     lv = _check_levels(level)
     half = ndtri(0.5 * (1.0 + lv))
     w = np.abs(t - m) / s
@@ -591,7 +591,7 @@ def mass_report(y_true, y_mean, y_std, levels=(0.68, 0.95), n_bins=4):
         ``coverage_<percent>``; plain floats.
     """
     levels = tuple(float(lv) for lv in _check_levels(levels))
-    t, m, s = _check(y_true, y_mean, y_std, names=("y", "predicted mean", "predicted std"))
+    t, m, s = check_predictions(y_true, y_mean, y_std, names=("y", "predicted mean", "predicted std"))
     out = {
         "scatter": mass_scatter(t, m),
         "bias": mass_bias(t, m),

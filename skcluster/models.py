@@ -5,7 +5,7 @@ benchmarks and the examples use, so that they all train the same model:
 
     bin -> resize -> profile -> smooth -> scale -> join -> model
 
-(:func:`skcluster.preprocessing.make_preprocessing` for the preprocessing
+(:func:`make_preprocessing` for the preprocessing
 steps; ``profile`` (:class:`~skcluster.preprocessing.RadialProfile`) hands
 the summed counts in annuli to the network beside the redshift; ``model``
 is a :class:`~skcluster.ensemble.DeepEnsembleRegressor` of
@@ -18,9 +18,10 @@ from __future__ import annotations
 
 from sklearn.pipeline import Pipeline
 
-from .preprocessing import make_preprocessing
+__all__ = ["STEP_NAMES", "fast_autocast", "make_cnn", "make_mass_pipeline", "make_preprocessing"]
 
-__all__ = ["make_cnn", "make_mass_pipeline", "fast_autocast"]
+#: Names of the steps of :func:`make_preprocessing`, in order.
+STEP_NAMES = ("bin", "resize", "smooth", "scale", "join")
 
 
 def fast_autocast(device="cpu"):
@@ -51,15 +52,10 @@ def make_cnn(max_epochs=80, patience=15, batch_size=32, lr=1e-3, channels=(16, 3
     ----------
     max_epochs, patience : int, default=80, 15
         Training length and early-stopping patience (on a shuffled 20%
-        validation split).
+        validation split): :class:`~skcluster.nn.CNNRegressor`'s defaults.
     batch_size : int, default=32
-        With 32 instead of 64, and 80/15 epochs instead of 60/10 (or the
-        20/5 of earlier benchmark runs), the masked 10-band ensemble went
-        from 29.6% (20/5, batch 64) and 27.2% (60/10, batch 64) to 26.2%
-        scatter on the 2400-cluster, 3-fold benchmark mock (0.88x [0.87,
-        0.90], paired bootstrap on the same folds): their best epochs at
-        batch 32 are 31-51, so fewer, larger steps stopped them before they
-        had fitted (``benchmarks/README.md``).
+        :class:`~skcluster.nn.CNNRegressor`'s default (why 32: its
+        docstring, and the benchmark page of the docs for the measurement).
     lr : float, default=1e-3
         Adam learning rate.
     channels : tuple of int, default=(16, 32, 64)
@@ -110,9 +106,126 @@ def make_cnn(max_epochs=80, patience=15, batch_size=32, lr=1e-3, channels=(16, 3
     )
 
 
+def make_preprocessing(bands="krippendorf10", size_arcmin=20.0, npix=50, shape=(50, 50),
+                       sigma=1.0, sigma_bands=0.0, stretch="log", use_redshift=True,
+                       extra=(), source=None, mask_point_sources=False, profile=False, observables=False,
+                       nh_column=None, verbose=True):
+    """The standard chain from events (or images) to the network's input.
+
+    ``bin`` (:class:`~skcluster.preprocessing.BandBinner`, or ``source``) ->
+    ``resize`` (:class:`~skcluster.preprocessing.Resizer`) -> ``smooth``
+    (:class:`~skcluster.preprocessing.GaussianSmoother`) -> ``scale``
+    (:class:`~skcluster.preprocessing.CountScaler`) -> ``join``
+    (:class:`~skcluster.preprocessing.RedshiftJoiner`), as in the seed study
+    (Krippendorf et al. 2023: 10 bands over a 20 arcmin box, 50 x 50 pixels,
+    Gaussian smoothing, redshift joined to the network). The
+    events are binned straight to ``npix`` (50 by default): binning to 300
+    first would need 29 GB for 8000 clusters in 10 bands, and gives the same
+    50 x 50 cube after the resize.
+
+    Parameters
+    ----------
+    bands : str or sequence of (float, float), default="krippendorf10"
+        Band preset or explicit bands, keV (:class:`~skcluster.preprocessing.BandBinner`).
+    size_arcmin : float, default=20.0
+        Box side, arcmin.
+    npix : int, default=50
+        Pixels per side of the binned cube.
+    shape : int or (int, int), default=(50, 50)
+        Network input size (the resize is a no-op when it equals ``npix``).
+    sigma : float or (float, float), default=1.0
+        Gaussian smoothing, output pixels.
+    sigma_bands : float, default=0.0
+        Smoothing across bands, in bands.
+    stretch : {"log", "asinh"} or None, default="log"
+        :class:`~skcluster.preprocessing.CountScaler` stretch (after exposure correction).
+    use_redshift : bool, default=True
+        Join ``log(1 + z)`` as a scalar.
+    extra : sequence, default=()
+        Extra scalar columns (:class:`~skcluster.preprocessing.RedshiftJoiner`).
+    source : estimator or None, default=None
+        First step instead of a :class:`~skcluster.preprocessing.BandBinner`, e.g. an
+        :class:`~skcluster.preprocessing.ImageCutout` for real images.
+    mask_point_sources : bool, default=False
+        Put a :class:`~skcluster.preprocessing.PointSourceMasker` step ``mask`` before ``bin``: the
+        detected point sources of the ``point_sources`` column (the mock
+        writes them; :func:`skcluster.io.point_sources_around` makes them
+        from a published catalogue) are masked in the events and refilled at
+        the local level. Event input only.
+    profile : bool, default=False
+        Put a :class:`~skcluster.preprocessing.RadialProfile` step ``profile`` right after
+        ``resize`` (on the network's pixel grid, whatever the source's
+        pixels) and join its ``profile`` column (log10 surface brightness of all
+        bands in annuli out to the box edge) beside the redshift: the
+        summed flux a CNN on stretched, max-pooled images cannot add up
+        itself.
+    observables : bool, default=False
+        Put a :class:`~skcluster.baselines.ScalarObservables` step
+        ``observables`` before ``bin`` (after ``mask``) that measures the
+        image observables of :data:`~skcluster.baselines.OBSERVABLE_SCALARS` on each cluster's
+        events (bands :data:`~skcluster.baselines.OBSERVABLE_BANDS_KEV`), and join them beside
+        the redshift: what the boosted trees read, from the same photons.
+        Event input only.
+    nh_column : str, default=None
+        With ``observables``: the column of each cluster's Galactic N_H
+        (cm^-2) that converts its count rate to L_X
+        (:class:`~skcluster.baselines.ScalarObservables` ``nh_column``);
+        None assumes eFEDS's 3e20 for every cluster. Add the name to
+        ``extra`` to join it beside the redshift too.
+    verbose : bool, default=True
+        Progress bars of the binning step (long runs only).
+
+    Returns
+    -------
+    sklearn.pipeline.Pipeline
+        Steps named ``bin``, ``resize``, ``smooth``, ``scale``, ``join``
+        (after ``mask`` with ``mask_point_sources`` and ``observables``
+        with ``observables``; ``profile`` after ``resize`` with
+        ``profile``), so
+        that ``GridSearchCV`` can tune e.g. ``smooth__sigma`` or
+        ``bin__bands`` and ``pipe.set_params(bin=ImageCutout(...))`` swaps in
+        real data (with the bands and pixel grid the rest was fitted on).
+
+    Examples
+    --------
+    >>> from skcluster.models import make_preprocessing
+    >>> pipe = make_preprocessing(bands="ho3", sigma=1.5)
+    >>> [name for name, _ in pipe.steps]
+    ['bin', 'resize', 'smooth', 'scale', 'join']
+    """
+    from .baselines import OBSERVABLE_BANDS_KEV, OBSERVABLE_SCALARS, ScalarObservables
+    from .preprocessing import (
+        BandBinner,
+        CountScaler,
+        GaussianSmoother,
+        PointSourceMasker,
+        RadialProfile,
+        RedshiftJoiner,
+        Resizer,
+    )
+
+    first = source if source is not None else BandBinner(
+        bands=bands, size_arcmin=size_arcmin, npix=npix, verbose=verbose)
+    mask = [("mask", PointSourceMasker(size_arcmin=size_arcmin))] if mask_point_sources else []
+    obs = []
+    if observables:
+        obs = [("observables", ScalarObservables(source="events", bands_keV=OBSERVABLE_BANDS_KEV,
+                                                 size_arcmin=size_arcmin, nh_column=nh_column))]
+    elif nh_column is not None:
+        raise ValueError("nh_column sets the N_H of the observables step: pass observables=True too")
+    prof = [("profile", RadialProfile())] if profile else []
+    extra = ((tuple(extra) if not isinstance(extra, str) else (extra,))
+             + (OBSERVABLE_SCALARS if observables else ()) + ((("profile", "linear"),) if profile else ()))
+    return Pipeline(mask + obs + [("bin", first), ("resize", Resizer(shape=shape))] + prof + [
+        ("smooth", GaussianSmoother(sigma=sigma, sigma_bands=sigma_bands)),
+        ("scale", CountScaler(stretch=stretch)),
+        ("join", RedshiftJoiner(use_redshift=use_redshift, extra=extra)),
+    ])
+
+
 def make_mass_pipeline(bands="krippendorf10", size_arcmin=20.0, npix=50, sigma=1.0,
                        sigma_bands=0.0, stretch="log", use_redshift=True, n_estimators=5,
-                       n_jobs=None, random_state=None, verbose=0, mask_point_sources=False, extra_scalars=(),
+                       n_jobs=None, random_state=None, verbose=0, mask_point_sources=True, extra_scalars=(),
                        flag_domain=False, profile=True, observables=False, nh_column=None, **cnn_params):
     """Preprocessing plus a deep ensemble of CNNs, as one sklearn Pipeline.
 
@@ -142,9 +255,14 @@ def make_mass_pipeline(bands="krippendorf10", size_arcmin=20.0, npix=50, sigma=1
         :class:`~skcluster.ensemble.DeepEnsembleRegressor` ``vectorize``).
     verbose : int, default=0
         Progress over ensemble members (and per epoch with ``verbose=2``).
-    mask_point_sources : bool, default=False
+    mask_point_sources : bool, default=True
         Mask the detected point sources (``point_sources`` column) in the
-        events first (:class:`~skcluster.preprocessing.PointSourceMasker`).
+        events first (:class:`~skcluster.preprocessing.PointSourceMasker`),
+        as ``skcluster train`` does and as the benchmark's standard model
+        was measured. The built-in mock and :func:`~skcluster.datasets.read_survey`
+        folders carry the column (:func:`skcluster.io.point_sources_around`
+        makes it from a published catalogue); for data without a detected
+        source list (band images, your own simulation) pass False.
     extra_scalars : sequence, default=()
         Further scalar columns joined beside the redshift into the first
         dense layer (:class:`~skcluster.preprocessing.RedshiftJoiner`
@@ -162,22 +280,19 @@ def make_mass_pipeline(bands="krippendorf10", size_arcmin=20.0, npix=50, sigma=1
         Join a radial surface-brightness profile of each cut-out
         (:class:`~skcluster.preprocessing.RadialProfile`, step ``profile``,
         right after ``resize``) beside the redshift: the summed counts a CNN on
-        stretched, max-pooled images does not add up itself. On the
-        benchmark mock (2400 clusters, 3 folds, point sources masked) it
-        took the ensemble from 26.2% to 24.4% scatter (0.933x [0.916, 0.949])
-        and to 0.91x [0.88, 0.94] the count-rate method's 26.8% (paired
-        bootstrap on the same folds). False gives the seed study's input (images and z).
+        stretched, max-pooled images does not add up itself (what it gains
+        on the benchmark mock: the point-source page of the benchmark docs,
+        ``docs/_includes/benchmark_point_sources.md``). False gives the seed
+        study's input (images and z).
     observables : bool, default=False
         Measure the image observables the boosted trees read
-        (:data:`~skcluster.preprocessing.pipeline.OBSERVABLE_SCALARS`: net
+        (:data:`~skcluster.baselines.OBSERVABLE_SCALARS`: net
         counts, L_X, background, hardness ratios) on each cluster's events
         after the point-source mask (step ``observables`` before ``bin``)
-        and join them beside the redshift. On the benchmark mock (6000
-        clusters, 3 folds, 5 members, point sources masked) they took the
-        standard model from 23.4% to 22.9% scatter (0.977x [0.968, 0.985];
-        on the DET_LIKE, EXT_LIKE > 60 clusters 0.778x [0.734, 0.823]),
-        paired bootstrap on the same folds (``skcluster benchmark --rows
-        ensemble_10band_masked_profile_observables``). Event input only.
+        and join them beside the redshift (what they gain on the benchmark
+        mock: ``skcluster benchmark --rows
+        ensemble_10band_masked_profile_observables``, and the models page of
+        the user guide). Event input only.
     nh_column : str, default=None
         With ``observables``: the column of each cluster's Galactic N_H
         (cm^-2) for the observables' count-rate-to-L_X conversion (None:

@@ -41,6 +41,17 @@ from pathlib import Path
 import numpy as np
 
 from ._validation import rows_text
+from .io.exposure import exposure_source
+from .workflow.observations import (
+    check_some_exposed,
+    empty_sources,
+    event_boxes,
+    existing_files,
+    exposure_of,
+    match_band_files,
+    no_data_reasons,
+    sources_around,
+)
 
 __all__ = ["predict_catalog", "MASS_COLUMNS", "Z_RANGE_SD"]
 
@@ -66,99 +77,38 @@ _DESCRIPTIONS = {
 # ---------------------------------------------------------------------------
 # the model
 # ---------------------------------------------------------------------------
-class _Parts:
-    """The steps of a fitted mass pipeline as predict_catalog uses them."""
-
-    def __init__(self, model):
-        from sklearn.frozen import FrozenEstimator
-
-        from .baselines import ScalarObservables
-        from .calibration import MassCalibratedRegressor
-        from .preprocessing import DomainFlagger, PointSourceMasker
-        from .priors import PriorCorrectedRegressor
-
-        # a model whose masses carry a stated prior wraps the pipeline (skcluster train --prior)
-        self.prior = model if isinstance(model, (PriorCorrectedRegressor, MassCalibratedRegressor)) else None
-        if self.prior is not None:
-            model = getattr(model, "estimator_", None)
-            model = model.estimator if isinstance(model, FrozenEstimator) else model
-        steps = list(getattr(model, "steps", None) or [])
-        i = 0
-        self.masker = None
-        if steps and isinstance(steps[0][1], PointSourceMasker):
-            self.masker, i = steps[0][1], 1
-        self.observables = None  # measured on the (masked) events: make_mass_pipeline(observables=True)
-        if i < len(steps) and isinstance(steps[i][1], ScalarObservables):
-            self.observables, i = steps[i][1], i + 1
-        # each cluster's Galactic N_H, for the observables' L_X (make_mass_pipeline(nh_column=...))
-        self.nh_column = getattr(self.observables, "nH_column", None)
-        self.first = steps[i][1] if i < len(steps) else None
-        first = self.first
-        if first is None or not hasattr(first, "bands_keV_") or not hasattr(first, "size_arcmin"):
-            raise ValueError(
-                "not a fitted skcluster mass pipeline (a Pipeline whose first step bins events or "
-                "cuts images: skcluster train / skcluster.models.make_mass_pipeline)")
-        self.flagger = None
-        if i + 1 < len(steps) and isinstance(steps[i + 1][1], DomainFlagger):
-            self.flagger = steps[i + 1][1]
-        self.rest_index = i + 1 + (self.flagger is not None)
-        self.model = model
-        self.bands = [tuple(float(v) for v in b) for b in first.bands_keV_]
-        self.npix = int(first.image_shape_[0])
-        self.size = float(first.size_arcmin)
-        self.pixel = float(getattr(first, "pixel_arcsec_", 60.0 * self.size / self.npix))
-        self.bins_events = type(first).__name__ == "BandBinner"
-
-    @property
-    def rest(self):
-        return self.model[self.rest_index:]
-
-    @property
-    def mass_prior(self):
-        """The prior the masses carry: the wrapper's target, else the training population's."""
-        return "training" if self.prior is None else str(self.prior.mass_prior_)
-
-    def predict(self, cube):
-        """(mean, std) of the prepared clusters ``cube`` (after the first steps)."""
-        if self.prior is None:
-            return self.rest.predict(cube, return_std=True)
-        z = np.asarray(cube["z"], dtype=np.float64)
-        if hasattr(self.prior, "calibrate"):  # MassCalibratedRegressor: the model's mean and std, inverted
-            exposure = cube["exposure"] if getattr(self.prior, "exposure_terms", False) else None
-            return self.prior.calibrate(*self.rest.predict(cube, return_std=True), z, exposure)
-        from .priors import mixture_components
-
-        return self.prior.correct(*mixture_components(self.rest, cube), z)
-
-    def z_range(self):
-        """(lo, hi, where) of the training redshifts, or None."""
-        ranges = getattr(self.flagger, "ranges_", None) or {}
-        if "z" in ranges:
-            return None  # the flagger checks z itself
-        from .preprocessing import RedshiftJoiner
-
-        for _, step in self.rest.steps:
-            names = list(getattr(step, "scalar_names_", []) or [])
-            if isinstance(step, RedshiftJoiner) and "log(1+z)" in names:
-                k = names.index("log(1+z)")
-                m, s = float(step.scalar_mean_[k]), float(step.scalar_scale_[k])
-                return (max(float(np.expm1(m - Z_RANGE_SD * s)), 0.0),
-                        float(np.expm1(m + Z_RANGE_SD * s)))
-        return None
-
-    def domain_note(self):
-        if self.flagger is not None and getattr(self.flagger, "ranges_", None):
-            return ("training ranges of the model's DomainFlagger (" + ", ".join(self.flagger.ranges_)
-                    + "), no photons, off the images or unexposed")
-        note = "hard cases only (no photons, off the images or unexposed"
-        if self.z_range() is not None:
-            note += f", z beyond the training log(1+z) mean +- {Z_RANGE_SD:g} sd"
-        return note + "): the model records no training ranges"
-
-
 def check_model(model):
-    """The model's steps for prediction; ValueError if it is not a fitted mass pipeline."""
-    return _Parts(model)
+    """The model's named parts (:class:`~skcluster.workflow.MassModel`); ValueError if it is not a mass model."""
+    from .workflow.model import MassModel
+
+    return MassModel(model)
+
+
+def _z_range(parts):
+    """(lo, hi) of the training redshifts where no DomainFlagger checks them, or None."""
+    ranges = getattr(parts.flagger, "ranges_", None) or {}
+    if "z" in ranges:
+        return None  # the flagger checks z itself
+    from .preprocessing import RedshiftJoiner
+
+    for _, step in parts.network.steps:
+        names = list(getattr(step, "scalar_names_", []) or [])
+        if isinstance(step, RedshiftJoiner) and "log(1+z)" in names:
+            k = names.index("log(1+z)")
+            m, s = float(step.scalar_mean_[k]), float(step.scalar_scale_[k])
+            return (max(float(np.expm1(m - Z_RANGE_SD * s)), 0.0),
+                    float(np.expm1(m + Z_RANGE_SD * s)))
+    return None
+
+
+def _domain_note(parts):
+    if parts.flagger is not None and getattr(parts.flagger, "ranges_", None):
+        return ("training ranges of the model's DomainFlagger (" + ", ".join(parts.flagger.ranges_)
+                + "), no photons, off the images or unexposed")
+    note = "hard cases only (no photons, off the images or unexposed"
+    if _z_range(parts) is not None:
+        note += f", z beyond the training log(1+z) mean +- {Z_RANGE_SD:g} sd"
+    return note + "): the model records no training ranges"
 
 
 def _load(model):
@@ -174,73 +124,14 @@ def _load(model):
 # ---------------------------------------------------------------------------
 # files and bands
 # ---------------------------------------------------------------------------
-def _files(files, what):
-    files = [files] if isinstance(files, (str, Path)) else list(files)
-    if not files:
-        raise ValueError(f"no {what} given")
-    for f in files:
-        if not Path(f).is_file():
-            raise FileNotFoundError(f"{what[:-1] if what.endswith('s') else what} not found: {str(f)!r}")
-    return files
-
-
-def _file_bands(files, given, what):
-    """The band of each file: ``given`` (bands=) or parsed from the file names."""
-    from .io import band_from_filename
-    from .preprocessing.bands import resolve_bands
-
-    if given is not None:
-        bands = resolve_bands(given)
-        if len(bands) != len(files):
-            raise ValueError(f"bands= lists {len(bands)} bands but {len(files)} {what} were given")
-        return bands
-    bands = []
-    for f in files:
-        b = band_from_filename(f)
-        if b is None:
-            raise ValueError(
-                f"cannot tell the energy band of {str(f)!r} from its name (expected e.g. "
-                "img_0300_0600.fits for 0.3-0.6 keV); pass bands= in the order of the files")
-        bands.append(b)
-    return bands
-
-
-def _match_files(files, bands, model_bands, what):
-    """Order ``files`` (with ``bands``) as ``model_bands``; clear errors otherwise."""
-    from .preprocessing.bands import format_bands, same_bands
-
-    missing = [mb for mb in model_bands if not any(same_bands([mb], [b]) for b in bands)]
-    extra = [b for b in bands if not any(same_bands([b], [mb]) for mb in model_bands)]
-    if missing and extra:
-        raise ValueError(
-            f"the model was trained on other bands than the {what} provide: model "
-            f"{format_bands(model_bands)}; {what} {format_bands(bands)}")
-    if missing:
-        raise ValueError(
-            f"missing {what} for the band(s) {format_bands(missing)}: the model was trained on "
-            f"{format_bands(model_bands)}, the {what} given cover {format_bands(bands)}")
-    if extra:
-        raise ValueError(
-            f"the model was trained on the bands {format_bands(model_bands)}, but the {what} "
-            f"also hold {format_bands(extra)}; give exactly the model's bands")
-    ordered = []
-    for mb in model_bands:
-        hits = [f for f, b in zip(files, bands) if same_bands([mb], [b])]
-        if len(hits) > 1:
-            raise ValueError(f"several {what} for the band {mb[0]:g}-{mb[1]:g} keV: "
-                             f"{', '.join(map(str, hits))}")
-        ordered.append(hits[0])
-    return ordered
-
-
 def _exposure_files(exposures, parts, bands):
     """Exposure maps ordered as the model's bands (or one map for all), or None."""
     if exposures is None:
         return None
-    files = _files(exposures, "exposure maps")
+    files = existing_files(exposures, "exposure maps")
     if len(files) == 1:
         return files
-    return _match_files(files, _file_bands(files, bands, "exposure maps"), parts.bands, "exposure maps")
+    return match_band_files(files, "exposure maps", bands=bands, target=parts.bands)[0]
 
 
 def _off_image(stack, sample, size_arcmin):
@@ -267,55 +158,39 @@ def _image_cutout(images, exposures, exposure_seconds, exposure_vignetting, band
     from .io import BandImageStack
     from .preprocessing import ImageCutout
 
-    files = _files(images, "band images")
-    ordered = _match_files(files, _file_bands(files, bands, "band images"), parts.bands, "band images")
+    files = existing_files(images, "band images")
+    ordered, _ = match_band_files(files, "band images", bands=bands, target=parts.bands)
     cut = ImageCutout(images=ordered, exposures=_exposure_files(exposures, parts, bands),
-                      exposure_seconds=exposure_seconds, size_arcmin=parts.size, npix=parts.npix,
+                      exposure_seconds=exposure_seconds, size_arcmin=parts.size_arcmin, npix=parts.npix,
                       bands_keV=parts.bands, exposure_vignetting=exposure_vignetting, verbose=False)
     try:
         cut.fit()
     except ValueError as exc:
         raise type(exc)(f"reading the images: {exc}") from exc
-    if abs(cut.pixel_arcsec_ / parts.pixel - 1.0) > 0.02:
+    if abs(cut.pixel_arcsec_ / parts.pixel_arcsec - 1.0) > 0.02:
         raise ValueError(
             f"the images' pixels give {cut.pixel_arcsec_:.2f} arcsec per network pixel, the model was "
-            f"trained on {parts.pixel:.2f} arcsec ({parts.npix} pixels over {parts.size:g} arcmin)")
+            f"trained on {parts.pixel_arcsec:.2f} arcsec ({parts.npix} pixels over {parts.size_arcmin:g} arcmin)")
     return cut, BandImageStack.from_files(ordered[:1])
 
 
 def _read_events(files, pattern_types=(1, 2, 3, 4), flag_mask=None):
-    """The event lists stacked (RA, DEC, PI only).
+    """The event lists (RA, DEC, PI only), one table per file.
 
     ``flag_mask`` None: the DR1 mask; ``"none"``: no FLAG filter.
     """
-    from astropy.table import vstack
-
     from .io import read_events
     from .io.events import DR1_FLAG_MASK
 
     mask = DR1_FLAG_MASK if flag_mask is None else (None if flag_mask == "none" else flag_mask)
     tables = []
-    for f in _files(files, "event files"):
+    for f in existing_files(files, "event files"):
         try:
             ev = read_events(f, pattern_types=pattern_types, flag_mask=mask)
         except (OSError, ValueError, KeyError) as exc:
             raise type(exc)(f"reading {str(f)!r}: {exc}") from exc
         tables.append(ev[["RA", "DEC", "PI"]])
-    return tables[0] if len(tables) == 1 else vstack(tables, metadata_conflicts="silent")
-
-
-def _exposure_column(table, name):
-    """Exposures (s) of a catalogue column: finite and >= 0 (0: unexposed)."""
-    from .io import find_column
-    from .io.catalog import _numbers
-
-    col = find_column(table, (), name, "exposure")
-    expo = _numbers(table[col], col)
-    bad = ~np.isfinite(expo) | (expo < 0)
-    if bad.any():
-        raise ValueError(f"column {col!r} must hold exposures >= 0 (s; 0: unexposed); got "
-                         f"{rows_text(np.flatnonzero(bad), expo.tolist())}")
-    return expo
+    return tables
 
 
 #: Catalogue columns tried for the Galactic N_H (cm^-2), case-insensitive.
@@ -326,7 +201,7 @@ def _with_nh(sample, table, parts, nh_col, nh_cm2):
     """``sample`` with the model's N_H column (cm^-2) from ``nh_col`` or ``nh_cm2``, where it needs one."""
     from .baselines.observables import check_nh
     from .io import find_column
-    from .io.catalog import _numbers
+    from .io.catalog import column_numbers
 
     if nh_col is not None and nh_cm2 is not None:
         raise ValueError("give the Galactic N_H one way: nh_col= (a catalogue column) or nh_cm2= (one value)")
@@ -344,7 +219,7 @@ def _with_nh(sample, table, parts, nh_col, nh_cm2):
             raise KeyError(f"{exc.args[0]}. This model converts count rates to L_X with each cluster's "
                            "Galactic N_H (cm^-2, e.g. from HI4PI): give nh_col= (a catalogue column) or "
                            "nh_cm2= (one value for every cluster)") from None
-        nh = _numbers(table[what], what)
+        nh = column_numbers(table[what], what)
     return sample.assign(**{parts.nh_column: check_nh(nh, what)})
 
 
@@ -353,16 +228,7 @@ def _with_nh(sample, table, parts, nh_col, nh_cm2):
 # ---------------------------------------------------------------------------
 def _reasons(cube, parts, z_range):
     """Per row: the list of reasons why the cluster is out of the model's domain."""
-    images = np.asarray(cube["images"])
-    n = images.shape[0]
-    reasons = [[] for _ in range(n)]
-    if "exposure" in cube:
-        e = np.asarray(cube["exposure"], dtype=np.float64)
-        for i in np.flatnonzero(~(e > 0)):
-            reasons[i].append("no exposure")
-    counts = images.reshape(n, -1).sum(axis=1, dtype=np.float64)
-    for i in np.flatnonzero(~(counts > 0)):
-        reasons[i].append("no photons")
+    reasons = no_data_reasons(cube)
     if parts.observables is not None and "bkg_arcmin2" in cube:  # joined as a log: none measured, no mass
         b = np.asarray(cube["bkg_arcmin2"], dtype=np.float64)
         for i in np.flatnonzero(~(b > 0)):
@@ -488,8 +354,6 @@ def predict_catalog(model, catalog, *, images=None, exposures=None, events=None,
     ...                       exposure_vignetting="unvignetted")
     >>> out["log10_M500", "log10_M500_err", "in_domain", "domain_reason"]  # doctest: +SKIP
     """
-    from .io import find_column, read_catalog, read_table
-    from .io.catalog import DEC_NAMES, RA_NAMES, Z_NAMES
     from ._validation import check_positive_int
 
     batch_size = check_positive_int(batch_size, "batch_size", "predict_catalog")
@@ -498,102 +362,48 @@ def predict_catalog(model, catalog, *, images=None, exposures=None, events=None,
                          "one of them")
     if events is not None and bands is not None:
         raise ValueError("bands= describes images=; event lists are binned in the model's bands")
-    given = [n for n, v in (("exposures=", exposures), ("exposure_seconds=", exposure_seconds),
-                            ("exposure_col=", exposure_col)) if v is not None]
-    if len(given) > 1:
-        raise ValueError(f"give one source of exposure, not {' and '.join(given)}")
-    if not given:
-        raise ValueError("no exposure: give exposure maps (exposures=), exposure_seconds= or "
-                         "exposure_col=")
+    exposure_source(exposures, exposure_seconds, exposure_col)
     if not isinstance(prefix, str):
         raise ValueError(f"prefix= must be a string, got {prefix!r}")
     model = _load(model)
-    parts = _Parts(model)
+    parts = check_model(model)
     if events is not None and not parts.bins_events:
         raise ValueError("this model cuts images (its first step is not a BandBinner); give images=")
     if images is not None and parts.observables is not None:
         raise ValueError("this model measures its image observables on event lists (its 'observables' "
                          "step, make_mass_pipeline(observables=True)); give events=")
 
-    # the catalogue
-    if isinstance(catalog, (str, Path)):
-        if not Path(catalog).is_file():
-            raise FileNotFoundError(f"catalogue not found: {str(catalog)!r}")
-        table = read_table(catalog)
-    elif hasattr(catalog, "colnames"):
-        table = catalog
-    else:
-        raise ValueError(f"catalog must be an astropy Table or a file name, got {type(catalog).__name__}")
-    cols = {"ra": find_column(table, RA_NAMES, ra_col, "ra"),
-            "dec": find_column(table, DEC_NAMES, dec_col, "dec"),
-            "z": find_column(table, Z_NAMES, z_col, "redshift")}
-    sample = read_catalog(table, ra=cols["ra"], dec=cols["dec"], z=cols["z"])
-    names = {k: f"{prefix}{k}" for k in MASS_COLUMNS}
-    clash = [v for v in names.values() if v in table.colnames]
-    if clash:
-        raise ValueError(f"the catalogue already has column(s) {clash}; pass prefix= to name the new "
-                         "columns differently (e.g. 'pred_')")
+    table, sample, cols, names = _catalogue(catalog, ra_col, dec_col, z_col, prefix)
     n = len(sample)
     if n == 0:
         raise ValueError(f"the catalogue {str(catalog)!r} has no rows" if isinstance(catalog, (str, Path))
                          else "the catalogue has no rows")
-    if exposure_col is not None:
-        sample = sample.assign(exposure=_exposure_column(table, exposure_col))
+    exposure = exposure_of(table, n, exposure_seconds=exposure_seconds, exposure_col=exposure_col,
+                           maps_given=exposures is not None)
+    check_some_exposed(exposure)
+    if exposure is not None:
+        sample = sample.assign(exposure=exposure)
     sample = _with_nh(sample, table, parts, nh_col, nh_cm2)
 
-    sources = None
-    if point_sources is not None:
-        from .io import read_point_sources
-
-        if isinstance(point_sources, (str, Path)) and not Path(point_sources).is_file():
-            raise FileNotFoundError(f"point-source catalogue not found: {str(point_sources)!r}")
-        sources = point_sources if isinstance(point_sources, dict) else read_point_sources(point_sources)
-    masker = parts.masker
-    if sources is not None and masker is None:
-        from .preprocessing import PointSourceMasker
-
-        masker = PointSourceMasker(size_arcmin=parts.size)
-    elif masker is not None and sources is None:
-        warnings.warn("the model was trained with point sources masked, but no point-source catalogue "
-                      "was given (point_sources=): none are masked", stacklevel=2)
+    sources, masker = _masking(point_sources, parts)
 
     # where each cluster's data come from
-    off = np.zeros(n, dtype=bool)
-    off_reason = "off the images"
-    flags_known = True
-    if images is not None:
-        cut, stack = _image_cutout(images, exposures, exposure_seconds, exposure_vignetting, bands, parts)
-        off = _off_image(stack, sample, parts.size)
-        if off.all():
-            raise ValueError(_all_off_message(stack, sample, off, "images"))
-        prepare = _ImagesPath(cut, masker, sources, parts)
-    else:
-        events = events if hasattr(events, "colnames") else _read_events(events, pattern_types, flag_mask)
-        maps = _exposure_files(exposures, parts, None)
-        if maps is not None:
-            sample, off = _exposure_from_maps(sample, maps, parts, exposure_vignetting)
-            off_reason = "off the exposure maps"
-        elif exposure_seconds is not None:
-            sample = sample.assign(exposure=np.full(n, float(exposure_seconds)))
-        if maps is None:
-            flags_known = False
-            warnings.warn("no exposure maps: whether each cut-out is complete cannot be checked, so "
-                          "the cutout_complete and cutout_coverage columns are not written", stacklevel=2)
-        prepare = _EventsPath(events, masker, sources, parts)
+    sample, off, off_reason, flags_known, prepare = _data_path(
+        sample, parts, masker, sources, images=images, events=events, exposures=exposures,
+        exposure_seconds=exposure_seconds, exposure_vignetting=exposure_vignetting, bands=bands,
+        pattern_types=pattern_types, flag_mask=flag_mask)
 
     mean, std = np.full(n, np.nan), np.full(n, np.nan)
     complete, coverage = np.zeros(n, dtype=bool), np.zeros(n)
     reasons = [[off_reason] if o else [] for o in off]
     on = np.flatnonzero(~off)
-    z_range = parts.z_range()
+    z_range = _z_range(parts)
     from tqdm.auto import tqdm
 
-    from .streaming import _quiet
+    from .streaming import iter_predictions, quiet_steps
 
-    restore = _quiet(parts.model)
-    bar = tqdm(total=n, desc="predict", unit="cluster", disable=not verbose, smoothing=0.05)
-    try:
-        bar.update(int(off.sum()))
+    def cubes():
+        """The in-domain clusters' cubes, batch by batch, each row with its catalogue row."""
         for start in range(0, on.size, batch_size):
             rows = on[start:start + batch_size]
             cube = prepare(sample[rows])
@@ -601,14 +411,21 @@ def predict_catalog(model, catalog, *, images=None, exposures=None, events=None,
                 complete[rows] = np.asarray(cube["complete"], dtype=bool)
                 coverage[rows] = np.asarray(cube["coverage"], dtype=np.float64)
             why = _reasons(cube, parts, z_range)
-            ok = np.flatnonzero([not r for r in why])
             for j, r in zip(rows, why):
                 reasons[j].extend(r)
-            if ok.size:
-                m, s = parts.predict(cube[ok])
-                mean[rows[ok]] = np.asarray(m, dtype=np.float64).reshape(-1)
-                std[rows[ok]] = np.asarray(s, dtype=np.float64).reshape(-1)
+            ok = np.flatnonzero([not r for r in why])
             bar.update(rows.size)
+            if ok.size:
+                yield cube[ok].assign(catalog_row=rows[ok])
+
+    restore = quiet_steps(parts.pipeline)
+    bar = tqdm(total=n, desc="predict", unit="cluster", disable=not verbose, smoothing=0.05)
+    try:
+        bar.update(int(off.sum()))
+        # the one batch-prediction loop (skcluster.streaming), through the model's own predict
+        for got in iter_predictions(parts.from_cubes(), cubes(), batch_size=batch_size, keep=("catalog_row",)):
+            rows = got.columns["catalog_row"]
+            mean[rows], std[rows] = got.mean, got.std
     finally:
         bar.close()
         for obj, value in restore:
@@ -627,10 +444,9 @@ def predict_catalog(model, catalog, *, images=None, exposures=None, events=None,
     from . import __version__
     from .preprocessing.bands import format_bands
 
-    n_members = len(getattr(parts.model[-1], "estimators_", []))
     out.meta.update({
-        "SKCLUSTER": __version__, "BANDS": format_bands(parts.bands), "BOX_AMIN": parts.size,
-        "NPIX": parts.npix, "NMEMBERS": n_members, "DOMAIN": parts.domain_note(),
+        "SKCLUSTER": __version__, "BANDS": format_bands(parts.bands), "BOX_AMIN": parts.size_arcmin,
+        "NPIX": parts.npix, "NMEMBERS": parts.n_members, "DOMAIN": _domain_note(parts),
         "NFLAGGED": int((~in_domain).sum()), "MASKED_PS": sources is not None,
         "MASSPRIOR": parts.mass_prior,
         "RA_COL": cols["ra"], "DEC_COL": cols["dec"], "Z_COL": cols["z"],
@@ -654,16 +470,89 @@ def predict_catalog(model, catalog, *, images=None, exposures=None, events=None,
     return out
 
 
+def _catalogue(catalog, ra_col, dec_col, z_col, prefix):
+    """(table, sample of ra, dec, z, the columns used, the names of the columns to add)."""
+    from .io import find_column, read_catalog, read_table
+    from .io.catalog import DEC_NAMES, RA_NAMES, Z_NAMES
+
+    if isinstance(catalog, (str, Path)):
+        if not Path(catalog).is_file():
+            raise FileNotFoundError(f"catalogue not found: {str(catalog)!r}")
+        table = read_table(catalog)
+    elif hasattr(catalog, "colnames"):
+        table = catalog
+    else:
+        raise ValueError(f"catalog must be an astropy Table or a file name, got {type(catalog).__name__}")
+    cols = {"ra": find_column(table, RA_NAMES, ra_col, "ra"),
+            "dec": find_column(table, DEC_NAMES, dec_col, "dec"),
+            "z": find_column(table, Z_NAMES, z_col, "redshift")}
+    sample = read_catalog(table, ra=cols["ra"], dec=cols["dec"], z=cols["z"])
+    names = {k: f"{prefix}{k}" for k in MASS_COLUMNS}
+    clash = [v for v in names.values() if v in table.colnames]
+    if clash:
+        raise ValueError(f"the catalogue already has column(s) {clash}; pass prefix= to name the new "
+                         "columns differently (e.g. 'pred_')")
+    return table, sample, cols, names
+
+
+def _masking(point_sources, parts):
+    """(the point-source catalogue or None, the masker to apply or None)."""
+    sources = None
+    if point_sources is not None:
+        from .io import read_point_sources
+
+        if isinstance(point_sources, (str, Path)) and not Path(point_sources).is_file():
+            raise FileNotFoundError(f"point-source catalogue not found: {str(point_sources)!r}")
+        sources = point_sources if isinstance(point_sources, dict) else read_point_sources(point_sources)
+    masker = parts.masker
+    if sources is not None and masker is None:
+        from .preprocessing import PointSourceMasker
+
+        masker = PointSourceMasker(size_arcmin=parts.size_arcmin)
+    elif masker is not None and sources is None:
+        warnings.warn("the model was trained with point sources masked, but no point-source catalogue "
+                      "was given (point_sources=): none are masked", stacklevel=3)
+    return sources, masker
+
+
+def _data_path(sample, parts, masker, sources, *, images, events, exposures, exposure_seconds,
+               exposure_vignetting, bands, pattern_types, flag_mask):
+    """(sample, rows off the data, why, whether the cut-out flags are known, the rows -> cubes callable)."""
+    n = len(sample)
+    off = np.zeros(n, dtype=bool)
+    off_reason = "off the images"
+    flags_known = True
+    if images is not None:
+        cut, stack = _image_cutout(images, exposures, exposure_seconds, exposure_vignetting, bands, parts)
+        off = _off_image(stack, sample, parts.size_arcmin)
+        if off.all():
+            raise ValueError(_all_off_message(stack, sample, off, "images"))
+        prepare = _ImagesPath(cut, masker, sources, parts)
+    else:
+        events = [events] if hasattr(events, "colnames") else _read_events(events, pattern_types, flag_mask)
+        maps = _exposure_files(exposures, parts, None)
+        if maps is not None:
+            sample, off = _exposure_from_maps(sample, maps, parts, exposure_vignetting)
+            check_some_exposed(sample["exposure"])
+            off_reason = "off the exposure maps"
+        else:
+            flags_known = False
+            warnings.warn("no exposure maps: whether each cut-out is complete cannot be checked, so "
+                          "the cutout_complete and cutout_coverage columns are not written", stacklevel=3)
+        prepare = _EventsPath(events, masker, sources, parts)
+    return sample, off, off_reason, flags_known, prepare
+
+
 def _exposure_from_maps(sample, maps, parts, vignetting):
     """The sample with exposure, complete and coverage from the maps; and the off-map rows."""
     from .io import BandImageStack
     from .preprocessing import ImageCutout
 
     stack = BandImageStack.from_files(maps[:1])
-    off = _off_image(stack, sample, parts.size)
+    off = _off_image(stack, sample, parts.size_arcmin)
     if off.all():
         raise ValueError(_all_off_message(stack, sample, off, "exposure maps"))
-    emaps = ImageCutout(images=maps, exposures=maps, size_arcmin=parts.size, npix=1,
+    emaps = ImageCutout(images=maps, exposures=maps, size_arcmin=parts.size_arcmin, npix=1,
                         bands_keV=None if len(maps) == 1 else parts.bands,
                         exposure_vignetting=vignetting, verbose=False)
     on = np.flatnonzero(~off)
@@ -676,24 +565,6 @@ def _exposure_from_maps(sample, maps, parts, vignetting):
     return sample.assign(exposure=exposure, complete=complete, coverage=coverage), off
 
 
-def _sources_around(sources, piece, size):
-    from .io import point_sources_around
-
-    expo = np.asarray(piece["exposure"], dtype=np.float64) if "exposure" in piece else None
-    if expo is not None:
-        expo = np.where(np.isfinite(expo) & (expo > 0), expo, 0.0)
-    return point_sources_around(sources, piece["ra"], piece["dec"], size, exposure=expo)
-
-
-def _empty_sources(n):
-    from .io import POINT_SOURCE_DTYPE
-
-    out = np.empty(n, dtype=object)
-    for i in range(n):
-        out[i] = np.zeros(0, POINT_SOURCE_DTYPE)
-    return out
-
-
 class _EventsPath:
     """Catalogue rows -> counts cubes from event lists (masked, binned)."""
 
@@ -701,17 +572,15 @@ class _EventsPath:
         self.events, self.masker, self.sources, self.parts = events, masker, sources, parts
 
     def __call__(self, piece):
-        from .io import cutout_events
-
-        piece = piece.assign(events=cutout_events(self.events, piece["ra"], piece["dec"], self.parts.size))
+        size = self.parts.size_arcmin
+        piece = piece.assign(events=event_boxes(self.events, piece["ra"], piece["dec"], size))
         if self.masker is not None:
-            column = self.masker.sources
-            found = (_empty_sources(len(piece)) if self.sources is None
-                     else _sources_around(self.sources, piece, self.parts.size))
-            piece = self.masker.transform(piece.assign(**{column: found}))
+            found = (empty_sources(len(piece)) if self.sources is None
+                     else sources_around(self.sources, piece, size))
+            piece = self.masker.transform(piece.assign(**{self.masker.sources: found}))
         if self.parts.observables is not None:
             piece = self.parts.observables.transform(piece)
-        return self.parts.first.transform(piece)
+        return self.parts.source.transform(piece)
 
 
 class _ImagesPath:
@@ -727,7 +596,6 @@ class _ImagesPath:
             warnings.simplefilter("ignore", IncompleteCutoutWarning)  # one summary at the end
             cube = self.cut.transform(piece)
         if self.masker is not None and self.sources is not None:
-            column = self.masker.sources
             cube = self.masker.transform(
-                cube.assign(**{column: _sources_around(self.sources, cube, self.parts.size)}))
+                cube.assign(**{self.masker.sources: sources_around(self.sources, cube, self.parts.size_arcmin)}))
         return cube

@@ -120,7 +120,7 @@ def _split(estimator):
     return None, estimator
 
 
-def _quiet(estimator):
+def quiet_steps(estimator):
     """Turn off the progress output of every step; returns what to restore.
 
     The stream shows one progress bar over all clusters; the steps' own bars
@@ -266,7 +266,7 @@ def predict_stream(estimator, X, *, batch_size=DEFAULT_BATCH_SIZE, return_std=Tr
     means, stds, complete, coverage = [], [], [], []
     cols = {c: [] for c in keep}
     n_batches, seconds = 0, 0.0
-    restore = _quiet(estimator)
+    restore = quiet_steps(estimator)
     bar = tqdm(total=total, desc=desc, unit="cluster", disable=not verbose, smoothing=0.05)
     try:
         for res in iter_predictions(estimator, X, batch_size=batch_size, return_std=return_std,

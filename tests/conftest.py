@@ -74,6 +74,7 @@ def tiny_pipeline(bands="broad", n_estimators=1, **settings):
     """
     from skcluster.models import make_mass_pipeline
 
+    settings.setdefault("mask_point_sources", False)
     return make_mass_pipeline(bands=bands, size_arcmin=4.0, npix=8, n_estimators=n_estimators, max_epochs=1,
                               channels=(2,), dense=(4,), random_state=0, verbose=0, **settings)
 

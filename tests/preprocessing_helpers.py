@@ -5,7 +5,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.linear_model import Ridge
 
 from skcluster import ClusterSample
-from skcluster.io import ORIGIN_BACKGROUND, ORIGIN_CLUSTER, EVENT_DTYPE
+from skcluster.io import EVENT_DTYPE, ORIGIN_BACKGROUND, ORIGIN_CLUSTER
 
 
 def synthetic_sample(n=24, n_bkg=300, size_arcmin=20.0, seed=0):

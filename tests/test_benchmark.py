@@ -193,9 +193,9 @@ def test_presets_and_rows():
 
 def test_rows_are_declared_as_data():
     """Each row says where its predictions come from: one model factory, pipeline, member or subset."""
+    from skcluster.baselines import OBSERVABLE_SCALARS
     from skcluster.benchmark import _ALL_ROWS, BENCHMARK_ROWS
     from skcluster.preprocessing.joining import _parse_extra
-    from skcluster.preprocessing.pipeline import OBSERVABLE_SCALARS
 
     for row in _ALL_ROWS.values():
         sources = [row.baseline is not None, row.pipeline is not None, row.member_of is not None,

@@ -194,7 +194,7 @@ def test_depth_transfer_quick_run_calibrates_at_fixed_mass_and_reports_slopes(tm
     dt.main(["--refit", str(out), "--hinge", "13.6,14.4", "--out", str(tmp_path / "hinged")])
     hinged = json.loads((tmp_path / "hinged" / "depth_transfer.json").read_text())
     assert hinged["hinge"] == [13.6, 14.4]
-    for name, r in hinged["results"].items():   # another response: new calibrated rows (or a reason why not)
+    for r in hinged["results"].values():   # another response: new calibrated rows (or a reason why not)
         assert ("fixed_mass_depth" in r) != ("fixed_mass_depth" in hinged["fixed_mass_refused"])
     for bad in (["--refit", str(out), "--out", str(out)], ["--hinge", "13.5"]):
         with pytest.raises(SystemExit):

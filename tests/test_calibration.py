@@ -465,7 +465,7 @@ def test_mass_calibration_with_exposure_terms_is_unbiased_at_every_depth(tmp_pat
     assert deep.exposure_range_[0] < 0 < deep.exposure_range_[1]
     for lo_s, hi_s in ((100.0, 150.0), (3000.0, 5000.0)):  # eRASS1-like and deep
         X, m = _depth_sky(rng, 3000, lo_s, hi_s)
-        slope = lambda p: np.polyfit(m, p, 1)[0]  # noqa: E731
+        slope = lambda p, m=m: np.polyfit(m, p, 1)[0]  # noqa: E731
         one = flat.predict(X)
         both = deep.predict(X)
         assert abs(slope(one) - 1.0) > 0.05 or abs(np.mean(one - m)) > 0.02   # one response misses a depth

@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from astropy.table import Table
+from conftest import EFEDS_CLUSTERS, known_response_masses, tiny_pipeline
+from sklearn.utils import Bunch
 
 from skcluster import cli
 from skcluster.cli import EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, EXIT_OUTPUT, main
-
-from conftest import EFEDS_CLUSTERS, known_response_masses, tiny_pipeline
 
 REPO = Path(__file__).resolve().parents[1]
 SUBCOMMANDS = ("demo", "simulate", "train", "predict", "benchmark")
@@ -402,9 +402,16 @@ def test_simulate_train_from_files_and_predict_from_event_lists(tmp_path, capsys
     np.testing.assert_allclose(t["pred_log10_M500"], ref_mean, atol=1e-6)
     np.testing.assert_allclose(t["pred_log10_M500_err"], ref_std, atol=1e-6)
     assert "cutout_complete" not in t.colnames and "pred_cutout_complete" not in t.colnames
+    # the exposure column is found by its name, as train finds it (one rule for both)
+    assert main(argv[:-5] + ["--out", str(tmp_path / "e2.fits"), "--prefix", "pred_", "-q"]) == EXIT_OK
+    np.testing.assert_array_equal(Table.read(tmp_path / "e2.fits")["pred_log10_M500"], t["pred_log10_M500"])
     # event lists need an exposure from somewhere
-    assert main(argv[:-6] + ["--out", str(tmp_path / "e2.fits"), "--prefix", "p_"]) == EXIT_INPUT
-    assert "no exposure" in capsys.readouterr().err
+    sub.remove_column("exposure")
+    sub.write(tmp_path / "no_exposure.fits")
+    assert main([*argv[:4], str(tmp_path / "no_exposure.fits"), *argv[5:-5], "--out", str(tmp_path / "e3.fits"),
+                 "--prefix", "p_"]) == EXIT_INPUT
+    assert "no exposure: give exposure maps (--exposure), --exposure-seconds or --exposure-col" in \
+        capsys.readouterr().err
 
     # a model that also measures the trees' image observables on the events (train --observables) predicts
     # the same from the event files as from the sample; it refuses images, whose photons it cannot measure
@@ -451,7 +458,7 @@ def test_train_on_the_depth_balanced_erosita_mock(tmp_path, capsys):
     steps = [name for name, _ in persist.load(model).steps]
     assert steps[:3] == ["mask", "observables", "bin"]
     assert persist.load(model)["join"].scalar_names_[:4] == ["log(1+z)", "log(exposure)", "log(nh)", "log(counts_ap)"]
-    assert persist.load(model)["observables"].nH_column == "nh"  # each cluster's N_H converts its L_X
+    assert persist.load(model)["observables"].nh_column == "nh"  # each cluster's N_H converts its L_X
     assert "Galactic N_H" in out
     assert main([*args[:-3], "--no-observables", "--out", str(tmp_path / "plain.skc"), "-q"]) == EXIT_OK
     assert "observables" not in persist.load(tmp_path / "plain.skc").named_steps
@@ -465,23 +472,27 @@ def test_built_in_mock_calibration_pools_massive_clusters_and_lets_the_response_
     """On the built-in mock, train's calibration set is the training population pooled with as many clusters above
     10^14.3, and the response may bend above 10^14.4 with z; held-out clusters of the user's own get a straight one."""
     from skcluster.calibration import MOCK_CALIBRATION_HIGH_MASS_MIN, MOCK_CALIBRATION_RESPONSE
+    from skcluster.workflow import train
 
-    args = cli.build_parser().parse_args(["train", *_WEAK, "--calibration-clusters", "30", "--out", "m.skc"])
-    X, y, (X_cal, y_cal, response), what = cli._calibration_set(args, "X", "y", "the mock")
+    def settings(**kw):
+        return Bunch(**{**dict(survey=None, size_arcmin=4.0, depth_strata=5, n_jobs=None, verbose=0,
+                               random_state=0, prior=None, calibration_clusters=None,
+                               calibration_fraction=None), **kw})
+
+    X, y, (X_cal, y_cal, response), what = train._calibration_set("X", "y", "the mock", False,
+                                                                  settings(calibration_clusters=30))
     assert (X, y) == ("X", "y") and response == MOCK_CALIBRATION_RESPONSE
     assert len(y_cal) == X_cal.shape[0] == 60 and "calibrated on 30 more and 30 above 10^14.3" in what
     assert np.sum(y_cal >= MOCK_CALIBRATION_HIGH_MASS_MIN) >= 30
     # every depth: the response depends on the exposure too
     from skcluster.calibration import MOCK_CALIBRATION_RESPONSE_DEPTHS
 
-    deep = cli.build_parser().parse_args(["train", *_WEAK, "--survey", "erosita", "--depth-strata", "2",
-                                          "--calibration-clusters", "12", "--out", "m.skc"])
-    _, _, (X_cal, _, response), _ = cli._calibration_set(deep, "X", "y", "the mock")
+    deep = settings(survey="erosita", depth_strata=2, calibration_clusters=12)
+    _, _, (X_cal, _, response), _ = train._calibration_set("X", "y", "the mock", False, deep)
     assert response == MOCK_CALIBRATION_RESPONSE_DEPTHS and response["exposure_terms"] is True
     assert np.ptp(np.log10(np.asarray(X_cal["exposure"]))) > 1.0   # calibration clusters span the depths
-    own = cli.build_parser().parse_args(["train", "--data", "somewhere", "--out", "m.skc"])
     rows = np.arange(40.0)
-    _, _, (_, _, response), _ = cli._calibration_set(own, rows, rows, "your clusters")
+    _, _, (_, _, response), _ = train._calibration_set(rows, rows, "your clusters", True, settings())
     assert response == {}
 
 
@@ -540,13 +551,14 @@ def test_fixed_mass_wrapping_of_a_trained_pipeline_from_events_and_from_images()
         warnings.simplefilter("ignore")
         pipe.fit(data.X, data.y)
     y_cal = known_response_masses(pipe.predict(data.X))  # any network can be inverted on these
-    args = types.SimpleNamespace(prior=None)
-    model, prior = cli._mass_model(args, pipe, data.X, data.y, (data.X, y_cal, {}))
+    from skcluster.workflow.train import _with_prior
+
+    model, prior = _with_prior(pipe, data.X, data.y, (data.X, y_cal, {}), None)
     assert prior == "fixed-mass" and isinstance(model, MassCalibratedRegressor)
     assert model.estimator_.estimator is pipe and model.mass_prior_ == "fixed-mass"
     np.testing.assert_allclose(model.predict(data.X), y_cal, atol=0.05)
     images = pipe.steps[0][1].transform(data.X)
-    from_images, _ = cli._mass_model(args, pipe, images, data.y, (images, y_cal, {}))
+    from_images, _ = _with_prior(pipe, images, data.y, (images, y_cal, {}), None)
     assert from_images.estimator_.estimator is pipe  # saved with the binner: predicts from events
     np.testing.assert_allclose(from_images.coef_, model.coef_, rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(from_images.predict(data.X), model.predict(data.X), atol=1e-9)

@@ -14,12 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from skorch.net import NeuralNet
 
 from skcluster import cli
-from skcluster.io import _util
-
+from skcluster.io import atomic as _util
+from skcluster.io.interrupts import CommandInterrupts
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -85,7 +84,7 @@ def test_skorch_swallows_ctrl_c_but_not_under_the_command_line_guard(monkeypatch
     # under the guard: the interrupt leaves fit, and an ensemble trained member by
     # member (skorch's own loop) trains no further member
     c = _Counter(monkeypatch, at_epoch=2)
-    with cli._Interrupts(), pytest.raises(KeyboardInterrupt):
+    with CommandInterrupts(), pytest.raises(KeyboardInterrupt):
         DeepEnsembleRegressor(_toy_net(), n_estimators=3, random_state=0, vectorize=False).fit(X, y)
     assert c.fits == 1 and c.epochs == 2
     # the guard is gone afterwards: skorch and the SIGINT handler are as before
@@ -120,7 +119,7 @@ def test_vectorised_training_stops_on_ctrl_c_and_keeps_no_member(monkeypatch):
     X, y = make_toy_sample(64, random_state=0)
     c = _BatchCounter(monkeypatch, at_batch=3)
     ens = DeepEnsembleRegressor(_toy_net(), n_estimators=3, random_state=0, vectorize=True)
-    with cli._Interrupts(), pytest.raises(KeyboardInterrupt):
+    with CommandInterrupts(), pytest.raises(KeyboardInterrupt):
         ens.fit(X, y)
     assert c.batches == 3 and not hasattr(ens, "estimators_")
 

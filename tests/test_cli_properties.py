@@ -23,13 +23,12 @@ import pytest
 import torch
 from astropy.io import fits
 from astropy.table import Table
+from conftest import tiny_pipeline
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from skcluster import cli
 from skcluster.io import read_table
-
-from conftest import tiny_pipeline
 
 N_EXAMPLES = int(os.environ.get("SKCLUSTER_PROPERTY_EXAMPLES", "500"))
 

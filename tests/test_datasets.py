@@ -4,15 +4,17 @@ Small surveys only (a few deg^2); the realism checks on a moderately sized
 sample are in test_datasets_realism.py.
 """
 
+import dataclasses
+
 import numpy as np
 import pytest
 from scipy.special import pdtrc
 
 from skcluster.datasets import (
     PRESETS,
-    iter_survey,
     SurveyParameters,
     catalog_columns,
+    iter_survey,
     make_survey,
     read_survey,
     resolve_parameters,
@@ -86,7 +88,7 @@ def test_presets_and_overrides():
     assert r.exposure_median_s < 0.2 * e.exposure_median_s and r.psf_scale == 1.3
     assert e.replace(include_agn=False).include_agn is False
     # frozen: parameters cannot be changed in place
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         e.cool_core_fraction = 0.9
 
 
@@ -348,7 +350,7 @@ def test_point_source_catalogue_around_clusters(tmp_path):
     from astropy.table import Table
 
     from skcluster.io import point_sources_around, read_point_sources
-    from skcluster.io._util import sin_offsets_to_radec
+    from skcluster.io.sky import sin_offsets_to_radec
 
     ra0, dec0 = np.array([140.0, 141.0]), np.array([2.0, -1.0])
     r, d = sin_offsets_to_radec(np.array([100.0, -300.0, 900.0]), np.array([50.0, 20.0, 0.0]), ra0[0], dec0[0])

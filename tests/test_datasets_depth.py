@@ -11,8 +11,8 @@ import pytest
 
 from skcluster.datasets import PRESETS, make_survey, resolve_parameters
 from skcluster.datasets.photons import CHUNK_COLUMNS, simulate_chunk
-from skcluster.physics import thermal_band_rates
 from skcluster.datasets.survey import nh_grid, point_source_limits, survey_context, tile_catalog
+from skcluster.physics import thermal_band_rates
 
 
 @pytest.fixture(scope="module")

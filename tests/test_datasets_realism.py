@@ -11,7 +11,6 @@ import pytest
 from skcluster.datasets import make_survey, resolve_parameters
 from skcluster.datasets.scaling import core_calibration
 from skcluster.datasets.survey import tile_catalog
-from skcluster.physics import efunc
 from skcluster.datasets.validation import (
     EFEDS_REFERENCE,
     count_mass_scatter,
@@ -19,6 +18,7 @@ from skcluster.datasets.validation import (
     hard_fraction_by_temperature,
     survey_summary,
 )
+from skcluster.physics import efunc
 
 
 @pytest.fixture(scope="module")

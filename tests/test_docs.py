@@ -63,7 +63,7 @@ def test_api_page_is_generated_from_the_docstrings(built):
     for mod in ("skcluster", "skcluster.datasets", "skcluster.preprocessing", "skcluster.nn",
                 "skcluster.baselines", "skcluster.metrics", "skcluster.explain",
                 "skcluster.calibration", "skcluster.persist", "skcluster.io",
-                "skcluster.plotting", "skcluster.streaming"):
+                "skcluster.plotting", "skcluster.streaming", "skcluster.workflow"):
         assert (out / "api" / f"{mod}.html").is_file(), mod
 
 

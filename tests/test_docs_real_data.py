@@ -19,7 +19,6 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
-import pytest
 from astropy.table import Table
 
 REPO = Path(__file__).resolve().parents[1]

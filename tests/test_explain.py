@@ -112,7 +112,7 @@ def test_pixel_radius_is_centred():
 
 
 def test_radial_profile_of_known_maps():
-    n, npix, pixel_arcsec = 3, 60, 24.0
+    npix, pixel_arcsec = 60, 24.0
     theta500 = np.array([2.0, 3.0, 4.0])  # arcmin -> 5, 7.5, 10 pixels
     r = explain.pixel_radius((npix, npix))
     # map = r / r500: each annulus averages r/r500 over its pixels, i.e. the area-weighted
@@ -209,7 +209,8 @@ def test_origin_images_and_pipeline_explanation():
     # profile=False: integrated gradients attribute over the images; RadialProfile's sums would enter
     # through the scalars, which the attributions do not cover
     pipe = make_mass_pipeline(bands="ho3", npix=20, sigma=1.0, n_estimators=1, random_state=0, max_epochs=2,
-                              channels=(4,), dense=(8,), batch_size=16, fast=False, profile=False)
+                              channels=(4,), dense=(8,), batch_size=16, fast=False, profile=False,
+                              mask_point_sources=False)  # pipe[:3] below: bin -> resize -> smooth
     pipe.set_params(bin__verbose=False)
     pipe.fit(X, y)
     oc = explain.origin_images(pipe, X[:5])

@@ -17,7 +17,7 @@ from skcluster.io import (
     read_events,
     write_events,
 )
-from skcluster.io._util import sin_offsets_arcsec, sin_offsets_to_radec
+from skcluster.io.sky import sin_offsets_arcsec, sin_offsets_to_radec
 
 RA0, DEC0 = 140.3, 3.3
 

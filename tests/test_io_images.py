@@ -3,8 +3,8 @@ import warnings
 import numpy as np
 import pytest
 from astropy.io import fits
-
 from conftest import EFEDS_CLUSTERS
+
 from skcluster.exceptions import CutoutError, DataFormatError, IncompleteCutoutWarning
 from skcluster.io import BandImageStack, band_from_filename, read_image
 from skcluster.io.images import cutout_slices

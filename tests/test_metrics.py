@@ -46,8 +46,8 @@ def test_crps_matches_numerical_integration(rng):
     y, mu, s = rng.normal(size=6), rng.normal(size=6), rng.uniform(0.05, 1.5, 6)
     direct = []
     for yi, mi, si in zip(y, mu, s):
-        left = integrate.quad(lambda x: stats.norm.cdf(x, mi, si) ** 2, -np.inf, yi)[0]
-        right = integrate.quad(lambda x: stats.norm.sf(x, mi, si) ** 2, yi, np.inf)[0]
+        left = integrate.quad(lambda x, mi=mi, si=si: stats.norm.cdf(x, mi, si) ** 2, -np.inf, yi)[0]
+        right = integrate.quad(lambda x, mi=mi, si=si: stats.norm.sf(x, mi, si) ** 2, yi, np.inf)[0]
         direct.append(left + right)
     for i in range(6):
         assert crps_gaussian(y[i:i + 1], mu[i:i + 1], s[i:i + 1]) == pytest.approx(direct[i], rel=1e-6)

@@ -16,8 +16,8 @@ from sklearn.exceptions import NotFittedError
 
 from skcluster import ClusterSample, SkclusterWarning
 from skcluster.nn import (
-    CNNRegressor,
     ClusterCNN,
+    CNNRegressor,
     GaussianNLLLoss,
     add_gaussian_noise,
     dihedral,

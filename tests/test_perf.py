@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 
 
-
 def _harness():
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "perf_harness.py"
     spec = importlib.util.spec_from_file_location("skcluster_perf_harness", path)

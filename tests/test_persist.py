@@ -259,10 +259,10 @@ def test_new_steps_and_prior_wrapper_round_trip(tmp_path):
 
 def test_the_observables_step_measures_what_the_trees_read_and_round_trips(tmp_path):
     """make_mass_pipeline(observables=True): the baselines' masked observables, joined beside z, in a model file."""
+    from skcluster.baselines import OBSERVABLE_SCALARS
     from skcluster.benchmark import BenchmarkConfig, _masked_observables
     from skcluster.datasets import make_survey
     from skcluster.models import make_mass_pipeline
-    from skcluster.preprocessing.pipeline import OBSERVABLE_SCALARS
 
     data = make_survey(n_clusters=30, random_state=4, verbose=False)
     pipe = make_mass_pipeline(bands="broad", size_arcmin=20.0, npix=16, mask_point_sources=True, observables=True,

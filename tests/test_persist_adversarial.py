@@ -9,7 +9,6 @@ created, no directory made).
 """
 
 import copy
-import io
 import json
 import struct
 import sys
@@ -32,8 +31,8 @@ DATA = Path(__file__).resolve().parent / "data"
 def real(tmp_path_factory):
     """A real saved standard pipeline (1 tiny CNN, 1 epoch) and its JSON and data members."""
     from skcluster.datasets import make_survey
-    from skcluster.demo import EpochProgress
     from skcluster.models import make_mass_pipeline
+    from skcluster.nn.progress import EpochProgress
 
     old = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -434,7 +433,7 @@ def test_archive_structure_is_checked(real, tmp_path, capsys):
             zf.writestr("model.json", json.dumps(real["manifest"]))
             zf.writestr("model.json", b"{}")
     cases["duplicate member"] = (path, "unexpected archive members")
-    for what, (path, why) in cases.items():
+    for path, why in cases.values():
         with pytest.raises(ModelFileError, match=why):
             persist.load(path)
         _refused_by_cli(path, tmp_path, capsys)

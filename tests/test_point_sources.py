@@ -176,7 +176,7 @@ def test_masker_errors_name_the_problem():
 
 
 def test_standard_pipeline_masks_when_asked():
-    from skcluster.preprocessing import make_preprocessing
+    from skcluster.models import make_preprocessing
 
     assert [n for n, _ in make_preprocessing().steps] == ["bin", "resize", "smooth", "scale", "join"]
     pipe = make_preprocessing(bands="broad", mask_point_sources=True)

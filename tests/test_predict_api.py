@@ -13,13 +13,12 @@ import pytest
 from astropy.io import fits
 from astropy.table import Table, vstack
 from astropy.wcs import WCS
+from conftest import known_response_masses, tiny_pipeline
 from sklearn.pipeline import Pipeline
 
 import skcluster
 from skcluster import cli
 from skcluster.predict import predict_catalog
-
-from conftest import known_response_masses, tiny_pipeline
 
 RA0, DEC0 = 150.0, 2.0
 PIX = 4.0  # arcsec, evtool's
@@ -79,7 +78,7 @@ def _images(folder, point_source=None, empty=(150.0, 2.075)):
     rng = np.random.default_rng(1)
     w = _wcs()
     data = rng.poisson(0.05, (N_IMG, N_IMG)).astype(np.float32)
-    for _, ra, dec, z in (r for r in ROWS if r[0] in ("a", "b", "far_z")):
+    for _, ra, dec, _z in (r for r in ROWS if r[0] in ("a", "b", "far_z")):
         _blob(data, w, ra, dec, 300, 8.0, rng)
     x, y = w.all_world2pix([empty[0]], [empty[1]], 0)
     data[int(y[0]) - 45:int(y[0]) + 45, int(x[0]) - 45:int(x[0]) + 45] = 0.0  # the box is 60 pixels
@@ -178,7 +177,7 @@ def test_library_errors_name_the_parameters(model, tmp_path):
     cat["log10_M500"] = 1.0
     with pytest.raises(ValueError, match="pass prefix= to name"):
         predict_catalog(model, cat, images=images, exposure_seconds=1.0)
-    with pytest.raises(ValueError, match="trained on other bands than the band images provide"):
+    with pytest.raises(ValueError, match="bands= says the band images hold 0.5-2 keV, their file names say"):
         predict_catalog(model, _catalog(), images=images, exposure_seconds=1.0, bands=[(0.5, 2.0)])
     with pytest.raises(ValueError, match="not a fitted skcluster mass pipeline"):
         predict_catalog(Pipeline([("x", "passthrough")]), _catalog(), images=images, exposure_seconds=1.0)
@@ -297,9 +296,10 @@ def _ps_catalog(folder, ra, dec, rate):
 
 
 def test_point_sources_are_masked_in_cut_out_images(model, tmp_path):
-    from skcluster.predict import _ImagesPath, _Parts, _image_cutout
-    from skcluster.preprocessing import PointSourceMasker
     from skcluster.io import read_catalog, read_point_sources
+    from skcluster.predict import _image_cutout, _ImagesPath
+    from skcluster.preprocessing import PointSourceMasker
+    from skcluster.workflow import MassModel
 
     src = (150.0 + 90 / 3600.0 / np.cos(np.radians(2.0)), 2.0)  # 1.5 arcmin from cluster a
     clean = _images(tmp_path)
@@ -307,12 +307,12 @@ def test_point_sources_are_masked_in_cut_out_images(model, tmp_path):
     dirty_dir.mkdir()
     dirty = _images(dirty_dir, point_source=src)
     ps = _ps_catalog(tmp_path, *src, 0.5)  # 500 counts in 1000 s
-    parts = _Parts(model)
+    parts = MassModel(model)
     sample = read_catalog(_catalog()[[0]])
 
     def cube(files, sources):
         cut, _ = _image_cutout(files[0], files[1], None, "vignetted", None, parts)
-        masker = PointSourceMasker(size_arcmin=parts.size)
+        masker = PointSourceMasker(size_arcmin=parts.size_arcmin)
         got = _ImagesPath(cut, masker, sources, parts)(sample)
         return np.asarray(got["images"][0], dtype=np.float64), got
 
@@ -332,8 +332,8 @@ def test_point_sources_are_masked_in_cut_out_images(model, tmp_path):
 
 def test_point_sources_are_masked_in_events_from_the_command_line(model, survey, tmp_path, monkeypatch,
                                                                   capsys):
-    from skcluster.io.events import offsets_to_events_table
     from skcluster.io import EVENT_DTYPE
+    from skcluster.io.events import offsets_to_events_table
 
     # cluster 0's events plus a bright point source 1 arcmin from its centre
     rng = np.random.default_rng(3)
@@ -346,7 +346,7 @@ def test_point_sources_are_masked_in_events_from_the_command_line(model, survey,
         t["PAT_TYP"] = np.ones(len(t), np.int16)
         t["FLAG"] = np.zeros(len(t), np.int32)
         fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU(t, name="EVENTS")]).writeto(tmp_path / f"{name}.fits")
-    from skcluster.io._util import sin_offsets_to_radec
+    from skcluster.io.sky import sin_offsets_to_radec
 
     ra_s, dec_s = sin_offsets_to_radec(np.array([60.0]), np.array([0.0]), 10.0, 0.0)
     ps = _ps_catalog(tmp_path, float(ra_s[0]), float(dec_s[0]), 3.0)  # 3000 counts in 1000 s
@@ -449,7 +449,7 @@ def test_model_with_per_cluster_nh_reads_it_from_the_catalogue(model, survey):
     X = survey.X.assign(nh=nh)
     pipe = make_mass_pipeline(bands="broad", size_arcmin=10.0, npix=10, n_estimators=1, max_epochs=1,
                               channels=(2,), dense=(4,), random_state=0, observables=True, nh_column="nh",
-                              extra_scalars=("nh",))
+                              extra_scalars=("nh",), mask_point_sources=False)
     nh_model = _fit_quiet(pipe, X, survey.y)
     rows = [0, 1, 2]
     positions = [(10.0, 0.0), (12.0, 0.0), (14.0, 0.0)]

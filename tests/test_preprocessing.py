@@ -6,12 +6,13 @@ import pickle
 import joblib
 import numpy as np
 import pytest
+from conftest import EFEDS_BANDS
+from preprocessing_helpers import FlatRidge, synthetic_sample
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 
-from conftest import EFEDS_BANDS
-from preprocessing_helpers import FlatRidge, synthetic_sample
+from skcluster.models import STEP_NAMES, make_preprocessing
 from skcluster.preprocessing import (
     BandBinner,
     CountScaler,
@@ -19,8 +20,6 @@ from skcluster.preprocessing import (
     ImageCutout,
     RedshiftJoiner,
     Resizer,
-    STEP_NAMES,
-    make_preprocessing,
 )
 
 

@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-
 from preprocessing_helpers import synthetic_sample
+
 from skcluster import ClusterSample
 from skcluster.io import EVENT_DTYPE, make_events
 from skcluster.preprocessing import BAND_PRESETS, BandBinner, Resizer, resolve_bands

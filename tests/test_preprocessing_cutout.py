@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
-
 from conftest import EFEDS_CLUSTERS
 from preprocessing_helpers import synthetic_sample
+
 from skcluster import ClusterSample
 from skcluster.exceptions import CutoutError, IncompleteCutoutWarning, SkclusterWarning
 from skcluster.io import BandImageStack, make_events, offsets_to_events_table
-from skcluster.preprocessing import BandBinner, ImageCutout, make_preprocessing, resolve_bands
+from skcluster.models import make_preprocessing
+from skcluster.preprocessing import BandBinner, ImageCutout, resolve_bands
 
 RA0, DEC0 = 140.2, 3.1
 PIX_ARCSEC = 4.0
@@ -94,7 +95,7 @@ def test_padding_with_the_background_level(tmp_path):
     w = _wcs()
     lam = [0.2, 0.05]  # background counts per pixel in two bands
     images, exposures = [], []
-    for k, (tag, level) in enumerate(zip(["0500_1200", "1200_2000"], lam)):
+    for tag, level in zip(["0500_1200", "1200_2000"], lam):
         img = rng.poisson(level, (NIMG, NIMG)).astype(np.int32)
         expo = np.full((NIMG, NIMG), 1000.0, np.float32)
         expo[:, 390:] = 0.0  # an unexposed stripe inside the image
@@ -137,7 +138,7 @@ def test_no_exposure_maps(synthetic_field):
     assert out["exposure"][0] == 900.0
     out = ImageCutout(images, npix=30).fit_transform(X.assign(exposure=np.array([777.0])))
     assert out["exposure"][0] == 777.0
-    with pytest.raises(ValueError, match="not both"):
+    with pytest.raises(ValueError, match="give one source of exposure, not exposures= and exposure_seconds="):
         ImageCutout(images, exposures=images, exposure_seconds=1.0).fit(X)
 
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from skcluster import ClusterSample
-from skcluster.models import make_mass_pipeline
-from skcluster.preprocessing import RadialProfile, RedshiftJoiner, annulus_index, make_preprocessing
+from skcluster.models import make_mass_pipeline, make_preprocessing
+from skcluster.preprocessing import RadialProfile, RedshiftJoiner, annulus_index
 
 
 def _sample(images, exposure, pixel_arcsec=24.0, unit="counts"):
@@ -108,4 +108,4 @@ def test_pipelines_put_the_profile_on_the_network_pixel_grid():
     assert [n for n, _ in pre.steps] == ["mask", "bin", "resize", "profile", "smooth", "scale", "join"]
     assert ("profile", "linear") in pre.named_steps["join"].extra
     pipe = make_mass_pipeline(flag_domain=True, n_estimators=1)   # the standard model has it
-    assert [n for n, _ in pipe.steps][:4] == ["bin", "domain", "resize", "profile"]
+    assert [n for n, _ in pipe.steps][:5] == ["mask", "bin", "domain", "resize", "profile"]

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skcluster.datasets import make_survey
 from skcluster.datasets import background as bg
+from skcluster.datasets import make_survey
 from skcluster.datasets.parameters import resolve_parameters
 from skcluster.physics.exposure import EXPOSURE_QUANTILES_S, QUANTILE_LEVELS, exposure_sampler
 from skcluster.physics.instrument import vignetting_factor

@@ -1,6 +1,7 @@
 """Training sets from a user's own simulation: any catalogue, any event files."""
 
 import functools
+
 import numpy as np
 import pytest
 from astropy.io import fits
@@ -8,8 +9,9 @@ from astropy.table import Table
 from sklearn.utils import Bunch
 
 from skcluster.datasets import make_survey, read_survey, write_survey
+from skcluster.exceptions import SkclusterWarning
 from skcluster.io import offsets_to_events_table
-from skcluster.io.training import read_training_set
+from skcluster.workflow import read_training_set
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +85,7 @@ def test_mass_units_and_missing_data_are_explained(survey, tmp_path):
                           pattern_types=None, flag_mask=None, allow_empty=True)
     with pytest.raises(KeyError, match="true-mass"):
         read_training_set(Table(base), tmp_path / "sky.fits")
-    with pytest.raises(KeyError, match="exposure_seconds"):
+    with pytest.raises(ValueError, match="no exposure: give exposure maps .*exposure_seconds="):
         read_training_set(Table({k: v for k, v in base.items() if k != "exposure"} | {"M500": survey.y}),
                           tmp_path / "sky.fits")
     with pytest.raises(Exception, match="PAT_TYP"):  # the file has no pattern column: say how to skip
@@ -197,7 +199,7 @@ def test_train_command_explains_wrong_sources(survey, tmp_path, capsys):
         (["--catalog", str(tmp_path / "t.fits"), "--events", str(tmp_path / "sky.fits"), "--exposure-seconds",
           "1000"], "no PAT_TYP column"),
         (["--catalog", str(tmp_path / "t.fits"), "--events", str(tmp_path / "sky.fits"), "--pattern-types",
-          "all", "--flag-mask", "none"], "or give exposure maps (--exposure), --exposure-seconds"),
+          "all", "--flag-mask", "none"], "no exposure: give exposure maps (--exposure), --exposure-seconds"),
         (["--catalog", str(tmp_path / "t.fits"), "--events", str(tmp_path / "sky.fits"), "--exposure-seconds",
           "1000", "--pattern-types", "all", "--flag-mask", "none", "--mass-col", "M200"], "M200"),
         (["--catalog", str(tmp_path / "t2.fits"), "--events", str(tmp_path / "sky.fits"), "--exposure-seconds",
@@ -295,7 +297,11 @@ def test_band_images_with_exposure_maps_read_like_the_event_files(image_field):
                                     pattern_types=None, flag_mask=None)
     # images given in another order than the bands: put in the order asked for
     from_images = read_training_set(f.catalog, images=f.images[::-1], exposures=f.maps[::-1],
-                                    mass_col="logM500", bands_keV="ho3", npix=25)
+                                    mass_col="logM500", bands="ho3", npix=25)
+    with pytest.warns(FutureWarning, match=r"bands_keV=\.\.\.\) is renamed bands="):  # the old name still works
+        old_name = read_training_set(f.catalog, images=f.images, exposures=f.maps, mass_col="logM500",
+                                     bands_keV="ho3", npix=25)
+    np.testing.assert_array_equal(old_name.X["images"], from_images.X["images"])
     X = from_images.X
     assert X["images"].dtype == np.float32 and X["images"].shape == (9, 3, 25, 25)
     assert X["images"].sum() > 2000
@@ -315,25 +321,27 @@ def test_band_images_with_exposure_maps_read_like_the_event_files(image_field):
 def test_band_images_errors_name_the_problem(image_field, tmp_path):
     f = image_field
     read = functools.partial(read_training_set, mass_col="logM500")
-    with pytest.raises(ValueError, match="no band images for the band 0.3-0.6 keV"):
-        read(f.catalog, images=f.images, exposures=f.maps, bands_keV="efeds7")
+    with pytest.raises(ValueError, match="bands= says the (band images|exposure maps) hold 0.3-0.6, .* their file names say 0.5-1.2"):
+        read(f.catalog, images=f.images, exposures=f.maps, bands="efeds7")
     with pytest.raises(ValueError, match="one of the two"):
         read(f.catalog, f.events, images=f.images)
-    with pytest.raises(ValueError, match="not both"):
+    with pytest.raises(ValueError, match="one source of exposure"):
         read(f.catalog, images=f.images, exposures=f.maps, exposure_seconds=100.0)
-    # a cluster over unexposed sky cannot train a model
+    # a cluster over unexposed sky cannot train a model: it is left out, as prediction gives it no mass
     zero = tmp_path / "expo_zero.fits"
     data = fits.getdata(f.maps[0]).copy()
     data[400:500, 400:500] = 0.0
     fits.writeto(zero, data, fits.getheader(f.maps[0]))
-    with pytest.raises(ValueError, match=r"1 cluster\(s\) have no exposure .*rows \[4\]"):
-        read(f.catalog, images=f.images, exposures=[zero])
+    with pytest.warns(SkclusterWarning, match=r"1 of 9 cluster\(s\) have no exposure \(row 4\) and are left out"):
+        got = read(f.catalog, images=f.images, exposures=[zero])
+    assert got.rows.tolist() == [0, 1, 2, 3, 5, 6, 7, 8] and len(got.y) == got.X["images"].shape[0] == 8
+    np.testing.assert_array_equal(got.y, f.y[got.rows])
     # a cluster without a single count in its box
     empty = tmp_path / "empty.fits"
     fits.writeto(empty, np.zeros((_NIMG, _NIMG), np.int32), fits.getheader(f.images[0]))
     with pytest.raises(ValueError, match="9 cluster.* no counts in their box"):
-        read(f.catalog, images=[empty], exposures=[f.maps[0]], bands_keV=[(0.5, 1.2)])
-    got = read(f.catalog, images=[empty], exposures=[f.maps[0]], bands_keV=[(0.5, 1.2)],
+        read(f.catalog, images=[empty], exposures=[f.maps[0]], bands=[(0.5, 1.2)])
+    got = read(f.catalog, images=[empty], exposures=[f.maps[0]], bands=[(0.5, 1.2)],
                             allow_empty=True)
     assert got.X["images"].sum() == 0
 
@@ -361,5 +369,5 @@ def test_train_command_on_band_images_equals_training_on_the_events(image_field,
     # bands the images do not have are named
     assert main(["train", *common, "--images", *map(str, f.images), *tiny, "--bands", "efeds7",
                  "--out", str(tmp_path / "c.skc")]) == EXIT_INPUT
-    assert "no band images for the band 0.3-0.6 keV" in capsys.readouterr().err
+    assert "--bands says the exposure maps hold 0.3-0.6" in capsys.readouterr().err
     assert not (tmp_path / "c.skc").exists()

@@ -3,7 +3,13 @@
 import numpy as np
 import pytest
 
-from skcluster._validation import InvalidParameterError, check_fraction, check_positive_int, check_positive_number, rows_text
+from skcluster._validation import (
+    InvalidParameterError,
+    check_fraction,
+    check_positive_int,
+    check_positive_number,
+    rows_text,
+)
 
 
 def test_positive_int_accepts_integers_and_refuses_bools_and_floats():

@@ -13,7 +13,6 @@ from skcluster.nn import ClusterCNN, CNNRegressor, make_toy_sample
 from skcluster.nn.stacked import StackedClusterCNN, stackable
 from skcluster.nn.vectorised import vectorise_unsupported
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
@@ -284,10 +283,10 @@ def test_vectorize_parameter_clone_and_choice(toy):
     assert "GradientNormClipping" in vectorise_unsupported(tiny_cnn(callbacks=[GradientNormClipping(1.0)]))
     from skorch.callbacks import PrintLog
 
-    from skcluster.demo import _epoch_progress
+    from skcluster.nn.progress import EpochProgress
 
     # progress displays (the demo's epoch bar) do not force the sequential path
-    assert vectorise_unsupported(tiny_cnn(callbacks=[_epoch_progress()(), ("log", PrintLog())])) is None
+    assert vectorise_unsupported(tiny_cnn(callbacks=[EpochProgress(), ("log", PrintLog())])) is None
     assert "float16" in vectorise_unsupported(tiny_cnn(autocast="float16"))
     assert vectorise_unsupported(tiny_cnn()) is None
     clipped = DeepEnsembleRegressor(tiny_cnn(max_epochs=1, callbacks=[GradientNormClipping(1.0)]), n_estimators=2)

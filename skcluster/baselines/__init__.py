@@ -38,8 +38,8 @@ Typical use::
 from ..physics.relations import LM_RELATION_EFEDS, MASS_PIVOT_MSUN, MT_RELATION_ARNAUD05
 from .boosting import GradientBoostingMassRegressor
 from .factory import BASELINE_NAMES, count_rate_method, make_baseline
-from .features import ColumnsToArray, redshift_terms
-from .observables import FLAGS, ScalarObservables
+from .features import ColumnsToArray, catalog_scalars, redshift_terms
+from .observables import FLAGS, OBSERVABLE_BANDS_KEV, OBSERVABLE_SCALARS, ScalarObservables
 from .scaling import ScalingRelationRegressor
 
 __all__ = [
@@ -47,8 +47,11 @@ __all__ = [
     "MT_RELATION_ARNAUD05",
     "MASS_PIVOT_MSUN",
     "FLAGS",
+    "OBSERVABLE_BANDS_KEV",
+    "OBSERVABLE_SCALARS",
     "ScalarObservables",
     "ColumnsToArray",
+    "catalog_scalars",
     "ScalingRelationRegressor",
     "GradientBoostingMassRegressor",
     "redshift_terms",

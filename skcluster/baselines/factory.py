@@ -35,7 +35,7 @@ def count_rate_method():
     The Chiu et al. 2022 count-rate relation form (E(z), D_L, (1+z) terms)
     on the column ``ml_rate``: the detection fit's count rate, counts/s in
     0.2-2.3 keV (eSASS ML_RATE; for the mock,
-    ``skcluster.benchmark.catalog_scalars(catalog)["ml_rate"]``).
+    ``skcluster.baselines.catalog_scalars(catalog)["ml_rate"]``).
     """
     return ScalingRelationRegressor(observable="ml_rate", redshift_terms=("E", "DL", "1+z"))
 

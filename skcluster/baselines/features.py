@@ -13,13 +13,13 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ..physics import cosmology
 from .._validation import rows_text
+from ..physics import cosmology
 from ..preprocessing._base import SampleInputMixin
 from ..sample import as_sample
 from ._checks import expand_columns, observable_columns
 
-__all__ = ["ColumnsToArray", "redshift_terms"]
+__all__ = ["ColumnsToArray", "catalog_scalars", "redshift_terms"]
 
 _Z_TERMS = ("z", "1+z", "E", "DL")
 
@@ -188,3 +188,25 @@ class ColumnsToArray(SampleInputMixin, TransformerMixin, BaseEstimator):
         return np.asarray(self.feature_names_out_, dtype=object)
 
 
+def catalog_scalars(catalog):
+    """Detection-catalogue scalars an astronomer has for every cluster.
+
+    What eSASS's source fit reports (Brunner et al. 2022): the count rate of
+    the likelihood fit (``ml_rate`` = ML_CTS / exposure, counts/s; the
+    traditional mass proxy of Krippendorf et al. 2023 and Chiu et al.
+    2022), the fitted extent (``ext_arcsec``) and the detection and extent
+    likelihoods. The strong baseline (``gbm_scalars``) may use them all. For
+    a mock, ``ml_rate_truthmask`` is the same fit with the simulation's own
+    labels of bright AGN photons left out instead of the detected point
+    sources: a reference row only, since no real pipeline has those labels.
+    """
+    exposure = np.asarray(catalog["exposure"], dtype=np.float64)
+    out = {
+        "ml_rate": np.asarray(catalog["ML_CTS"], dtype=np.float64) / exposure,
+        "ext_arcsec": np.asarray(catalog["EXT_arcsec"], dtype=np.float64),
+        "det_like": np.asarray(catalog["DET_LIKE"], dtype=np.float64),
+        "ext_like": np.asarray(catalog["EXT_LIKE"], dtype=np.float64),
+    }
+    if "ML_CTS_truthmask" in catalog.colnames:  # a mock: the reference fit with truth labels
+        out["ml_rate_truthmask"] = np.asarray(catalog["ML_CTS_truthmask"], dtype=np.float64) / exposure
+    return out

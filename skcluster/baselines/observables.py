@@ -38,7 +38,7 @@ from .apertures import (
 )
 from .r500 import MASS_BOUNDS_MSUN, LuminosityMassMap, solve_fixed_point
 
-__all__ = ["FLAGS", "ScalarObservables"]
+__all__ = ["OBSERVABLE_BANDS_KEV", "OBSERVABLE_SCALARS", "FLAGS", "ScalarObservables"]
 
 #: Bits of the ``obs_flags`` column written by :class:`ScalarObservables`.
 FLAGS = {
@@ -53,8 +53,21 @@ FLAGS = {
     "incomplete_cutout": 256,  # the sample's 'complete' column is False: zero padding biases the background
 }
 
+#: Bands of the image observables' hardness ratios (and of the baselines'
+#: counts), keV: 0.2-2.3 keV covers the eFEDS detection band (Brunner et al.
+#: 2022, A&A 661, A1) in three parts, 2.3-7 keV is the hard band.
+OBSERVABLE_BANDS_KEV = ((0.2, 0.5), (0.5, 1.2), (1.2, 2.3), (2.3, 7.0))
 
-#: Galactic N_H accepted in ``nH_column``, cm^-2: 1e19 lies below the lowest column on the sky
+#: The image observables that ``make_preprocessing(observables=True)``
+#: measures (:class:`~skcluster.baselines.ScalarObservables` on the events,
+#: after the point-source mask) and joins beside z: the net counts in the
+#: 2 arcmin aperture, within the r500 estimate and core-excised, L_X, the
+#: background (floored at 1 count, so logged) and the hardness ratios in
+#: [-1, 1] (linear); the columns the ``gbm_scalars`` baseline reads.
+OBSERVABLE_SCALARS = ("counts_ap", "counts_r500", "counts_ce", "lx_erg_s", "bkg_arcmin2",
+                      ("hr_0_1", "linear"), ("hr_1_2", "linear"), ("hr_2_3", "linear"))
+
+#: Galactic N_H accepted in ``nh_column``, cm^-2: 1e19 lies below the lowest column on the sky
 #: (~4e19 in the Lockman Hole), 3e22 deep in the Galactic plane (HI4PI Collaboration 2016).
 NH_RANGE_CM2 = (1e19, 3e22)
 
@@ -186,7 +199,7 @@ class ScalarObservables(SampleInputMixin, TransformerMixin, BaseEstimator):
     nH_cm2 : float, default=3e20
         Galactic hydrogen column, cm^-2 (3-3.5e20 toward eFEDS, Brunner et
         al. 2022, A&A 661, A1), for every cluster.
-    nH_column : str, default=None
+    nh_column : str, default=None
         Column of each cluster's own Galactic N_H, cm^-2 (e.g. from the
         HI4PI survey, HI4PI Collaboration 2016, A&A 594, A116; the mock's
         ``nh``), used instead of ``nH_cm2`` for the count-rate-to-L_X
@@ -194,6 +207,9 @@ class ScalarObservables(SampleInputMixin, TransformerMixin, BaseEstimator):
         the extragalactic sky N_H spans 1e20-1e21; at 1e21 a 5 keV cluster
         gives ~26% fewer 0.2-2.3 keV counts per erg/s than at 3e20, so a
         single N_H biases L_X (and the r500 estimate) by that much.
+        (Spelled ``nh_column`` as in :func:`~skcluster.models.make_mass_pipeline`;
+        the old ``nH_column`` still works, with a ``FutureWarning`` in
+        ``fit``, and model files that saved it load unchanged.)
     psf_correction : bool, default=True
         Correct L_X and the flux for the counts the PSF scatters out of
         (and into) the r500 aperture, assuming a beta model with beta = 2/3
@@ -285,10 +301,10 @@ class ScalarObservables(SampleInputMixin, TransformerMixin, BaseEstimator):
 
     def __init__(self, aperture_arcmin=2.0, background_annulus_arcmin=None, count_band_keV=(0.2, 2.3),
                  lum_band_keV=(0.5, 2.0), lm_relation=LM_RELATION_EFEDS, mt_relation=MT_RELATION_ARNAUD05,
-                 kT_column=None, nH_cm2=NH_EFEDS_CM2, nH_column=None, psf_correction=True,
+                 kT_column=None, nH_cm2=NH_EFEDS_CM2, nh_column=None, psf_correction=True,
                  core_radius_r500=RC_R500_EFEDS, psf_core_arcsec=PSF_CORE_ARCSEC, count_floor=1.0, max_iter=50,
                  tol=1e-4,
-                 source="auto", bands_keV=None, size_arcmin=None, verbose=0):
+                 source="auto", bands_keV=None, size_arcmin=None, verbose=0, nH_column="deprecated"):
         self.aperture_arcmin = aperture_arcmin
         self.background_annulus_arcmin = background_annulus_arcmin
         self.count_band_keV = count_band_keV
@@ -297,7 +313,8 @@ class ScalarObservables(SampleInputMixin, TransformerMixin, BaseEstimator):
         self.mt_relation = mt_relation
         self.kT_column = kT_column
         self.nH_cm2 = nH_cm2
-        self.nH_column = nH_column
+        self.nh_column = nh_column
+        self.nH_column = nH_column  # the old name of nh_column ("deprecated": not given)
         self.psf_correction = psf_correction
         self.core_radius_r500 = core_radius_r500
         self.psf_core_arcsec = psf_core_arcsec
@@ -310,6 +327,14 @@ class ScalarObservables(SampleInputMixin, TransformerMixin, BaseEstimator):
         self.verbose = verbose
 
     _step = "ScalarObservables"
+
+    def _nh_column(self):
+        """The N_H column: ``nh_column``, or the old ``nH_column`` where given (a loaded older model)."""
+        if isinstance(self.nH_column, str) and self.nH_column == "deprecated":
+            return self.nh_column
+        if self.nh_column is not None:
+            raise TypeError(f"{self._step}: nH_column is the old name of nh_column; give nh_column only")
+        return self.nH_column
 
     # -- validation ---------------------------------------------------------
     def _resolve_source(self, X):
@@ -396,8 +421,13 @@ class ScalarObservables(SampleInputMixin, TransformerMixin, BaseEstimator):
         X.require("z", "exposure", step=self._step)
         if self.kT_column is not None:
             X.require(self.kT_column, step=self._step)
-        if self.nH_column is not None:
-            X.require(self.nH_column, step=self._step)
+        if not (isinstance(self.nH_column, str) and self.nH_column == "deprecated"):
+            import warnings
+
+            warnings.warn(f"{self._step}(nH_column=...) is renamed nh_column=; nH_column= will stop working in a "
+                          "future release", FutureWarning, stacklevel=2)
+        if self._nh_column() is not None:
+            X.require(self._nh_column(), step=self._step)
         source = self._resolve_source(X)
         bands, size, pixel, shape = self._geometry(X, source)
         for name in ("aperture_arcmin", "count_floor", "tol", "core_radius_r500"):
@@ -523,11 +553,12 @@ class ScalarObservables(SampleInputMixin, TransformerMixin, BaseEstimator):
         return X.assign(meta={"observable_columns": list(self.observable_columns_)}, **cols)
 
     def _rate_tables(self, X):
-        """The count-rate-per-luminosity table: one N_H for all, or each cluster's ``nH_column``."""
+        """The count-rate-per-luminosity table: one N_H for all, or each cluster's ``nh_column``."""
         key = tuple(map(tuple, self.bands_keV_)), tuple(self.lum_band_keV)
-        if self.nH_column is None:
+        column = self._nh_column()
+        if column is None:
             return _rate_table(key[0], float(self.nH_cm2), key[1])
-        nh = check_nh(check_positive_column(X, self.nH_column, self._step), self.nH_column, self._step)
+        nh = check_nh(check_positive_column(X, column, self._step), column, self._step)
         return NHRateTables(lambda v: _rate_table(key[0], v, key[1]), nh)
 
     def _cumulative_profiles(self, X, sl, dr, n_ring):

@@ -28,9 +28,8 @@ import json
 from pathlib import Path
 
 import numpy as np
-from sklearn.utils import Bunch
-
 from astropy.table import Table
+from sklearn.utils import Bunch
 
 from ..io import (
     POINT_SOURCE_DTYPE,
@@ -40,8 +39,8 @@ from ..io import (
     read_events,
     write_events,
 )
-from ..io._util import sin_offsets_arcsec, sin_offsets_to_radec
 from ..io.catalog import read_table, write_table
+from ..io.sky import sin_offsets_arcsec, sin_offsets_to_radec
 from ..sample import ClusterSample
 from .parameters import resolve_parameters
 
@@ -214,3 +213,28 @@ def read_survey(folder, energy_range_keV=None):
         **{c: np.asarray(sample[c], dtype=np.float64) for c in depth}, **extra)
     return Bunch(X=X, y=np.asarray(cat["log10_M500"], dtype=np.float64), catalog=cat, params=params,
                  DESCR=f"Mock survey read back from {str(folder)!r}")
+
+
+def write_survey_atomically(data, out):
+    """write_survey into a hidden folder beside ``out``, then move the files in, all or none.
+
+    A failure or a Ctrl-C while writing leaves ``out`` as it was (the hidden
+    folder ``.<out>.skcluster-tmp-<pid>-*`` is removed; one left by a run
+    killed with SIGKILL is removed by the next run). An earlier survey's
+    files in ``out`` (only reached with --overwrite) are replaced, and its
+    event files that the new survey does not have are removed, so the
+    folder holds one consistent survey.
+    """
+    from ..io.atomic import commit_folder, staged_folder
+    from ..io.interrupts import final_commit
+
+    out = Path(out)
+    with staged_folder(out) as stage:
+        new = stage / "survey"
+        write_survey(data, new)
+        remove = []
+        if (out / "events").is_dir():
+            names = {p.name for p in (new / "events").iterdir()}
+            remove = [p for p in (out / "events").glob("cluster_*.fits") if p.name not in names]
+        with final_commit():
+            commit_folder(new, out, remove=remove)

@@ -98,14 +98,16 @@ class SurveyParameters:
                              "exponent of (1+z) in L_X-M beyond E(z) (0: self-similar, the eFEDS fit; Chiu et al. "
                              "2022, A&A 661, A11, fit -0.51 with selection modelled)")
     sigma_ln_lx: float = _p(0.30, 0.05, 1.0,
-                            "total ln-scatter of L_X at fixed M, z (0.25-0.40: the 0.185 dex rms of the eFEDS fit understates it; default 0.30)")
+                            "total ln-scatter of L_X at fixed M, z (0.25-0.40: the 0.185 dex rms of the eFEDS fit "
+                            "understates it; default 0.30)")
     sigma_ln_lx_ce: float = _p(0.12, 0.02, 0.8,
                                "ln-scatter of core-excised L_X(0.15-1 r500) at fixed M, z "
                                "(Maughan 07: 11%; Pratt+09: less than half the total)")
 
     # -- T - M relation ------------------------------------------------------
     t_norm_keV: float = _p(MT_PIVOT_KEV, 1.0, 10.0, "T at the pivot (Arnaud+05: E(z) M500 = 3.84e14 (T/5 keV)^1.71)")
-    t_pivot_msun: float = _p(MT_RELATION_ARNAUD05[0], 1e13, 1e16, "pivot E(z) M500 of the T-M relation, Msun (Arnaud+05)")
+    t_pivot_msun: float = _p(MT_RELATION_ARNAUD05[0], 1e13, 1e16,
+                             "pivot E(z) M500 of the T-M relation, Msun (Arnaud+05)")
     t_mass_slope: float = _p(1.0 / MT_RELATION_ARNAUD05[1], 0.3, 1.0, "slope of ln T vs ln(E(z) M) (Arnaud+05: 1/1.71)")
     sigma_ln_t: float = _p(0.12, 0.0, 0.5, "ln-scatter of T at fixed M, z (0.10-0.15; Magneticum simulations 0.12)")
     rho_lx_t: float = _p(0.3, -0.9, 0.9,
@@ -120,9 +122,11 @@ class SurveyParameters:
                                  "intrinsic ln-scatter of rc/r500 of the extended component; the "
                                  "eFEDS 16-84% range 0.10-0.29 (sigma_ln ~ 0.53) also holds the "
                                  "cool-core mixture and measurement noise [uncertain]")
-    beta_mean: float = _p(0.67, 0.55, 1.0, "mean beta of the extended component (0.67 +- 0.1; eSASS extent fits use 2/3, Brunner+22)")
+    beta_mean: float = _p(0.67, 0.55, 1.0,
+                          "mean beta of the extended component (0.67 +- 0.1; eSASS extent fits use 2/3, Brunner+22)")
     beta_sigma: float = _p(0.1, 0.0, 0.3, "scatter of beta, clipped to [0.55, 1.0]")
-    cool_core_fraction: float = _p(0.4, 0.0, 1.0, "fraction of cuspy cool cores (30-50%, after the smooth cool-core transition of eFEDS, Ghirardini+22) [uncertain]")
+    cool_core_fraction: float = _p(0.4, 0.0, 1.0, "fraction of cuspy cool cores (30-50%, after the smooth cool-core "
+                                                  "transition of eFEDS, Ghirardini+22) [uncertain]")
     core_ratio_cc: float = _p(0.3, 0.0, 5.0,
                               "median luminosity of the core component over the extended "
                               "component, cool cores [uncertain]; with 0.3 the total L_X scatter "
@@ -415,6 +419,20 @@ def check_names(overrides):
             f"unknown mock-survey parameter(s) {', '.join(hints)}; valid parameters are: "
             + ", ".join(_NAMES)
         )
+
+
+#: Step of the per-cluster N_H grid, dex: each cluster's N_H is a grid value,
+#: so that its spectral tables are exact and shared.
+NH_STEP_DEX = 0.05
+
+
+def nh_grid(p):
+    """The N_H values (cm^-2) a cluster can have when ``nh_vary`` is on (``p``: :class:`SurveyParameters`)."""
+    import numpy as np
+
+    k0 = int(math.floor(math.log10(p.nh_min_cm2) / NH_STEP_DEX + 1e-9))
+    k1 = int(math.ceil(math.log10(p.nh_max_cm2) / NH_STEP_DEX - 1e-9))
+    return 10.0 ** (NH_STEP_DEX * np.arange(k0, k1 + 1))
 
 
 def resolve_parameters(survey="efeds", **overrides):

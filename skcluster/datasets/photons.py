@@ -59,9 +59,9 @@ from ..io.events import ORIGIN_AGN, ORIGIN_BACKGROUND, ORIGIN_CLUSTER, make_even
 from ..physics.emission import bremsstrahlung_photon_spectrum, mm83_cross_section_cm2
 from ..physics.instrument import (
     PIXEL_ARCSEC,
+    VIGNETTING_1KEV,
     sample_gaussian_psf_offsets,
     sample_king_offsets,
-    vignetting_factor,
 )
 from ..physics.rates import observed_response
 from .background import (
@@ -75,8 +75,9 @@ from .background import (
     quantise_gamma,
     sample_agn_fluxes,
 )
-from .detection import DETECTION_BIN_ARCSEC, detection_likelihoods, unmasked_fractions
+from .detection import detection_likelihoods, unmasked_fractions
 from .morphology import sample_offsets
+from .parameters import nh_grid
 from .point_sources import detect_point_sources, in_any_disc, mask_radius_arcsec
 from .scaling import CORE_BETA
 
@@ -90,10 +91,6 @@ MAX_MASK_ARCSEC = 120.0
 #: Photons this far from a candidate point source decide its detection:
 #: the local-background annulus (96") plus the source cell (16").
 DETECTION_REACH_ARCSEC = 112.0
-
-#: Survey vignetting at 1 keV: vignetted exposure (quoted at 1 keV) over
-#: unvignetted exposure (0.54, measured from the public eFEDS exposure maps).
-_VIG_1KEV = float(vignetting_factor(1.0))
 
 #: Per-cluster inputs of the photon simulation (catalogue columns).
 CHUNK_COLUMNS = (
@@ -147,8 +144,6 @@ def _icm_energies(rng, n, kT, z, params, nh=None):
         lnx, cdf, edges = _icm_cdf_table(params.nH_cm2, tuple(params.energy_range_keV))
         i = int(np.clip(np.rint((np.log((1.0 + z) / kT) - lnx[0]) / _ICM_DLNX), 0, lnx.size - 1))
         return _invert(rng.random(n), cdf[i], edges)
-    from .survey import nh_grid
-
     nh_base = float(nh_grid(params)[0])
     lnx, cdf, edges = _icm_cdf_table(nh_base, tuple(params.energy_range_keV))
     i = int(np.clip(np.rint((np.log((1.0 + z) / kT) - lnx[0]) / _ICM_DLNX), 0, lnx.size - 1))
@@ -238,7 +233,7 @@ def simulate_cluster(row, params, entropy, keep_events=None):
     half = 30.0 * p.size_arcmin
     psf_rc = p.psf_rc_arcsec
     exposure = float(row["exposure"])
-    t_unvig = exposure / _VIG_1KEV
+    t_unvig = exposure / VIGNETTING_1KEV
     bkg = background_model(p)
     nh = float(row["nh"])
     bkg_rel = float(row["background_rel"])

@@ -49,8 +49,8 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from scipy import ndimage
 from scipy import fft as sp_fft
+from scipy import ndimage
 from scipy.special import gammainc
 
 from ..io.point_sources import POINT_SOURCE_DTYPE

@@ -59,10 +59,11 @@ from ..physics import BandRateTable
 from ..physics.cosmology import get_cosmology, luminosity_distance_cm, r500_kpc, theta500_arcmin
 from ..physics.emission import bremsstrahlung_photon_spectrum
 from ..physics.exposure import exposure_sampler
+from ..physics.instrument import VIGNETTING_1KEV
 from ..sample import ClusterSample
 from .background import agn_photon_index, agn_tables, background_model, faint_agn_map_rate, quantise_gamma
-from .parameters import DEFAULT_AREA_DEG2, resolve_parameters
-from .photons import _VIG_1KEV, CHUNK_COLUMNS, RESULT_COLUMNS, simulate_chunk
+from .parameters import DEFAULT_AREA_DEG2, NH_STEP_DEX, nh_grid, resolve_parameters
+from .photons import CHUNK_COLUMNS, RESULT_COLUMNS, simulate_chunk
 from .population import (
     MAX_AREA_DEG2,
     TILE_DEG2,
@@ -133,18 +134,6 @@ def _background_factors(rng, n, p):
     lo = -math.log(p.background_p05_rel) / _Z95
     hi = math.log(p.background_p95_rel) / _Z95
     return np.exp(np.where(g < 0, lo, hi) * g)
-
-
-#: Step of the per-cluster N_H grid, dex: each cluster's N_H is a grid value,
-#: so that its spectral tables are exact and shared.
-NH_STEP_DEX = 0.05
-
-
-def nh_grid(p):
-    """The N_H values (cm^-2) a cluster can have when ``nh_vary`` is on."""
-    k0 = int(math.floor(math.log10(p.nh_min_cm2) / NH_STEP_DEX + 1e-9))
-    k1 = int(math.ceil(math.log10(p.nh_max_cm2) / NH_STEP_DEX - 1e-9))
-    return 10.0 ** (NH_STEP_DEX * np.arange(k0, k1 + 1))
 
 
 def _nh_values(rng, n, p):
@@ -290,7 +279,7 @@ def tile_catalog(k, area_deg2, params, entropy, context=None):
         "ra": ra, "dec": dec, "z": z, "log10_M500": logm, "M500": m500,
         "r500_kpc": r500_kpc(m500, z, cosmo), "theta500_arcmin": theta,
         "exposure": exposure,
-        "background": map_det / _VIG_1KEV, "nh": nh, "background_rel": bkg_rel, "ps_limit": limit,
+        "background": map_det / VIGNETTING_1KEV, "nh": nh, "background_rel": bkg_rel, "ps_limit": limit,
         **{k_: lum[k_] for k_ in ("L_X", "L_X_ce", "L_X_core", "L_emit", "T")},
         "cool_core": s["cool_core"], "disturbed": s["disturbed"],
         "rc_r500": s["rc_r500"], "beta": s["beta"], "core_rc_r500": s["core_rc_r500"],

@@ -21,7 +21,9 @@ from astropy.table import Table
 from .._validation import rows_text
 from ..exceptions import DataFormatError
 from ..sample import ClusterSample
-from ._util import atomic_output, check_sky_position, existing_file, fits_errors, native
+from .atomic import atomic_output
+from .fitsfiles import existing_file, fits_errors, native
+from .sky import check_sky_position
 
 __all__ = ["read_catalog", "read_table", "write_table", "find_column", "check_redshift"]
 
@@ -35,7 +37,7 @@ Z_NAMES = ("z", "redshift", "best_z", "z_best", "zbest", "z_spec", "z_lambda", "
 Z_RANGE = (0.0, 6.0)
 
 
-def _format_for(path):
+def format_for(path):
     name = Path(path).name.lower()
     for suf in (".gz", ".fz"):
         if name.endswith(suf):
@@ -82,7 +84,7 @@ def read_table(path, hdu=1):
     with its mark is recognised.
     """
     path = existing_file(path, "catalogue")
-    fmt = _format_for(path)
+    fmt = format_for(path)
     try:
         if fmt == "fits":
             with fits_errors(path, "a FITS table"):
@@ -124,7 +126,7 @@ def find_column(table, candidates, given=None, what="column"):
     )
 
 
-def _numbers(col, name):
+def column_numbers(col, name):
     """A column as float64 (masked entries NaN); a column of text raises naming it."""
     try:
         values = np.asarray(native(col), dtype=np.float64)
@@ -139,7 +141,7 @@ def _numbers(col, name):
 
 def _degrees(col, name):
     unit = getattr(col, "unit", None)
-    values = _numbers(col, name)
+    values = column_numbers(col, name)
     if unit is not None and unit != u.dimensionless_unscaled:
         try:
             values = (values * unit).to_value(u.deg)
@@ -197,7 +199,7 @@ def read_catalog(path_or_table, ra=None, dec=None, z=None, columns=(), hdu=1):
     z_name = find_column(table, Z_NAMES, z, "redshift")
     ra_v = _degrees(table[ra_name], ra_name)
     dec_v = _degrees(table[dec_name], dec_name)
-    z_v = _numbers(table[z_name], z_name)
+    z_v = column_numbers(table[z_name], z_name)
     check_sky_position(ra_v, dec_v, where=f"{where} ({ra_name}, {dec_name})")
     check_redshift(z_v, where=f"{where} ({z_name})")
     out = {"ra": np.mod(ra_v, 360.0), "dec": dec_v, "z": z_v}
@@ -213,7 +215,7 @@ def write_table(table, path, overwrite=False):
     An existing file is kept unless ``overwrite=True``; a failed write leaves
     no partial file.
     """
-    fmt = _format_for(path)
+    fmt = format_for(path)
     gz = str(path).lower().endswith(".gz")
     if fmt == "fits":
         # FITS keeps column names as TTYPE keywords, read back without trailing blanks and case-blind:

@@ -29,16 +29,9 @@ from astropy.table import Table
 
 from .._validation import check_positive_number
 from ..exceptions import DataFormatError
-from ._util import (
-    ARCSEC_PER_DEG,
-    atomic_output,
-    check_sky_position,
-    existing_file,
-    fits_errors,
-    native,
-    sin_offsets_arcsec,
-    sin_offsets_to_radec,
-)
+from .atomic import atomic_output
+from .fitsfiles import existing_file, fits_errors, native
+from .sky import ARCSEC_PER_DEG, check_sky_position, sin_offsets_arcsec, sin_offsets_to_radec
 
 __all__ = [
     "EVENT_DTYPE",

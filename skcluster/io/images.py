@@ -27,7 +27,8 @@ from astropy.wcs.utils import proj_plane_pixel_scales
 
 from .._validation import check_positive_number, rows_text
 from ..exceptions import CutoutError, DataFormatError, IncompleteCutoutWarning
-from ._util import ARCSEC_PER_DEG, check_sky_position, existing_file, fits_errors, native
+from .fitsfiles import existing_file, fits_errors, native
+from .sky import ARCSEC_PER_DEG, check_sky_position
 
 __all__ = [
     "SkyImage",

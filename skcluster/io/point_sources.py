@@ -24,8 +24,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..physics.rates import NH_EFEDS_CM2, powerlaw_band_rates
-from ._util import check_sky_position, sin_offsets_arcsec
 from .catalog import _degrees, find_column, read_table
+from .sky import check_sky_position, sin_offsets_arcsec
 
 __all__ = ["POINT_SOURCE_DTYPE", "point_sources_around", "read_point_sources", "flux_to_rate",
            "DEFAULT_PHOTON_INDEX"]

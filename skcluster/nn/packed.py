@@ -338,7 +338,7 @@ class PackedEnsembleRegressor(CNNRegressor):
 
     def predict_gaussian(self, X):
         """Mixture mean and variance of log10 M500c, each of shape (n,), float64."""
-        from ..ensemble import mixture_moments
+        from ..mixture import mixture_moments
 
         mean, alea, epi = mixture_moments(*self.predict_members(X))
         return mean, alea + epi
@@ -351,7 +351,7 @@ class PackedEnsembleRegressor(CNNRegressor):
         member variance), ``epistemic_std`` (the members' spread, ddof=0),
         ``member_means`` and ``member_stds`` (n_members, n).
         """
-        from ..ensemble import mixture_components
+        from ..mixture import mixture_components
 
         return mixture_components(*self.predict_members(X))
 

@@ -86,8 +86,13 @@ class CNNRegressor(NeuralNetRegressor):
         does; early stopping may end training before the rate reaches its
         minimum. The rate of each epoch (of its first batch for
         "onecycle") is recorded in ``history_`` (key ``"lr"``).
-    max_epochs : int, default=100
-    batch_size : int, default=64
+    max_epochs : int, default=80
+    batch_size : int, default=32
+        The package's recommended training length and batch (also those of
+        :func:`skcluster.models.make_cnn` and ``skcluster train``): at batch
+        32 the networks of the benchmark mock reach their best epochs at
+        31-51, so fewer, larger steps stop them before they have fitted
+        (the measurements: the point-source page of the benchmark docs).
     beta : float, default=0.0
         beta-NLL exponent for the training loss (Seitzer et al. 2022); the
         validation loss (early stopping) is always the plain NLL.
@@ -97,7 +102,7 @@ class CNNRegressor(NeuralNetRegressor):
     early_stopping : bool, default=True
         Stop when the validation NLL has not improved by ``tol`` for
         ``patience`` epochs, and restore the best weights.
-    patience : int, default=10
+    patience : int, default=15
     tol : float, default=1e-3
         Absolute improvement of the NLL (in nats per cluster) that counts as
         an improvement. Absolute because the Gaussian NLL is often negative.
@@ -186,12 +191,12 @@ class CNNRegressor(NeuralNetRegressor):
         optimizer=torch.optim.Adam,
         lr=1e-3,
         lr_schedule=None,
-        max_epochs=100,
-        batch_size=64,
+        max_epochs=80,
+        batch_size=32,
         beta=0.0,
         validation_fraction=0.2,
         early_stopping=True,
-        patience=10,
+        patience=15,
         tol=1e-3,
         augment=True,
         noise_sigma=0.0,

@@ -53,7 +53,7 @@ _PROGRESS_CALLBACKS = {
     "skorch.callbacks.logging.PrintLog",
     "skorch.callbacks.logging.ProgressBar",
     "skorch.callbacks.training.EpochTimer",
-    "skcluster.demo.EpochProgress",
+    "skcluster.nn.progress.EpochProgress",
 }
 
 #: ``conv_mode`` of :class:`~skcluster.nn.stacked.StackedClusterCNN` used by
@@ -381,14 +381,16 @@ def fit_vectorised(members, X, y, index_sets=None, verbose=0, conv_mode=None, sa
 
             stopping = []
             for j, i in enumerate(active):
-                batches = [{"train_loss": float(v), "train_batch_size": int(s)} for v, s in zip(train_losses[:, j], train_sizes)]
+                batches = [{"train_loss": float(v), "train_batch_size": int(s)}
+                           for v, s in zip(train_losses[:, j], train_sizes)]
                 row = {"epoch": epoch, "batches": batches}
                 if ref.lr_schedule is not None:
                     row["lr"] = lr
                 row["train_loss"] = float(np.average(train_losses[:, j], weights=train_sizes))
                 if has_valid:
                     batches += [
-                        {"valid_loss": float(v), "valid_batch_size": int(s)} for v, s in zip(valid_losses[:, j], valid_sizes)
+                        {"valid_loss": float(v), "valid_batch_size": int(s)}
+                        for v, s in zip(valid_losses[:, j], valid_sizes)
                     ]
                     row["valid_loss"] = float(np.average(valid_losses[:, j], weights=valid_sizes))
                 for key in ("train_loss", "valid_loss") if has_valid else ("train_loss",):
@@ -460,7 +462,6 @@ def _predict_unsupported(members):
         return "no members"
     if any(type(m) is not CNNRegressor for m in members):
         return "members are not all CNNRegressor"
-    ref = members[0]
     for attr in ("input_scaling", "autocast", "channels_last", "device", "input_shape_", "n_scalars_"):
         values = {repr(getattr(m, attr, None)) for m in members}
         if len(values) != 1:

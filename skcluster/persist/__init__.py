@@ -71,10 +71,10 @@ from ._build import _Builder
 from ._check import _Checker
 from ._encode import _Encoder
 from ._format import _ARRAYS_NAME, _TENSORS_NAME, FORMAT_NAME, FORMAT_VERSION, LIMITS, ModelFileError
-from .registry import ALLOWED, DEFAULT_TRUSTED, Allowed, _registry  # noqa: F401 (Allowed: for extending ALLOWED)
+from .registry import ALLOWED, Allowed, _registry  # noqa: F401 (Allowed: for extending ALLOWED)
 
 __all__ = [
-    "ALLOWED", "DEFAULT_TRUSTED", "FORMAT_NAME", "FORMAT_VERSION", "LIMITS", "ModelFileError",
+    "ALLOWED", "FORMAT_NAME", "FORMAT_VERSION", "LIMITS", "ModelFileError",
     "check_file", "load", "read_manifest", "save",
 ]
 

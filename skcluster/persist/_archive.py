@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io._util import atomic_output
+from ..io.atomic import atomic_output
 from ._format import _ARRAYS_NAME, _JSON_NAME, _TENSORS_NAME, FORMAT_NAME, FORMAT_VERSION, LIMITS, ModelFileError
 
 _SAFETENSORS_DTYPES = {

@@ -170,7 +170,8 @@ class _Checker:
                     or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape)):
                 self.fail(where, f"malformed array shape {shape!r}")
             if not isinstance(body, list) or math.prod(shape) != len(body):
-                self.fail(where, f"array of shape {shape} does not hold {len(body) if isinstance(body, list) else '?'} values")
+                held = len(body) if isinstance(body, list) else "?"
+                self.fail(where, f"array of shape {shape} does not hold {held} values")
             for i, v in enumerate(body):
                 self.value(v, _sub(where, i), objects=False)
         elif tag == "__tuple__":

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["ALLOWED", "DEFAULT_TRUSTED", "Allowed"]
+__all__ = ["ALLOWED", "Allowed"]
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,8 @@ ALLOWED = {
     "skcluster.ensemble:DeepEnsembleRegressor": Allowed(),
     "skcluster.nn.regressor:CNNRegressor": Allowed(skorch=True, fixed=_SKORCH_FIXED),
     "skcluster.nn.packed:PackedEnsembleRegressor": Allowed(skorch=True, fixed=_SKORCH_FIXED),
-    "skcluster.demo:EpochProgress": Allowed(kind="callback"),
+    "skcluster.nn.progress:EpochProgress": Allowed(kind="callback"),
+    "skcluster.demo:EpochProgress": Allowed(kind="callback"),  # its path before it moved to skcluster.nn
     # classes a network builds itself (values of its parameters, never built by the loader)
     "skcluster.nn.module:ClusterCNN": Allowed(kind="class_value", slots=("module",)),
     "skcluster.nn.packed:PackedClusterCNN": Allowed(kind="class_value", slots=("module",)),
@@ -95,9 +96,6 @@ ALLOWED = {
     "torch.utils.data.dataloader:DataLoader": Allowed(kind="class_value", slots=("iterator_train", "iterator_valid")),
     "skorch.dataset:Dataset": Allowed(kind="class_value", slots=("dataset",)),
 }
-
-#: The allowed class paths (kept for code that used the earlier name).
-DEFAULT_TRUSTED = tuple(ALLOWED)
 
 
 def _registry(trusted):

@@ -27,6 +27,7 @@ __all__ = [
     "PSF_ALPHA",
     "effective_area_cm2",
     "vignetting_factor",
+    "VIGNETTING_1KEV",
     "relative_vignetting",
     "king_enclosed_fraction",
     "king_radius_for_fraction",
@@ -73,6 +74,12 @@ def effective_area_cm2(energy_keV):
 def vignetting_factor(energy_keV):
     """Survey-averaged vignetted/unvignetted exposure ratio (0.19-0.54)."""
     return np.interp(np.asarray(energy_keV, dtype=np.float64), _VIG_KEV, _VIG)
+
+
+#: Survey vignetting at 1 keV, the energy exposures are quoted at: vignetted over
+#: unvignetted exposure, 0.54, measured from the public eFEDS exposure maps
+#: (Brunner et al. 2022, A&A 661, A1).
+VIGNETTING_1KEV = float(vignetting_factor(1.0))
 
 
 def relative_vignetting(energy_keV, reference_keV=1.0):

@@ -17,9 +17,12 @@ rest through (docs/architecture.md):
 :class:`RedshiftJoiner`         -> ``images`` + ``scalars``, the network's input
 ==============================  ===================================================
 
-:func:`make_preprocessing` returns the standard chain as a
+:func:`skcluster.models.make_preprocessing` returns the standard chain as a
 :class:`~sklearn.pipeline.Pipeline` with steps ``bin``, ``resize``,
-``smooth``, ``scale``, ``join``.
+``smooth``, ``scale``, ``join`` (it moved there from this subpackage, whose
+steps it puts together with the baselines' ``observables`` step;
+``skcluster.preprocessing.make_preprocessing`` still finds it, with a
+``FutureWarning``).
 """
 
 from .bands import BAND_PRESETS, resolve_bands
@@ -28,7 +31,6 @@ from .cutout import ImageCutout
 from .domain import DomainFlagger
 from .joining import RedshiftJoiner
 from .masking import PointSourceMasker, mask_events
-from .pipeline import STEP_NAMES, make_preprocessing
 from .profile import RadialProfile, annulus_index
 from .resize import Resizer, overlap_matrix, resize_images
 from .scaling import CountScaler
@@ -45,12 +47,24 @@ __all__ = [
     "RadialProfile",
     "RedshiftJoiner",
     "Resizer",
-    "STEP_NAMES",
     "annulus_index",
     "bin_events",
-    "make_preprocessing",
     "mask_events",
     "overlap_matrix",
     "resize_images",
     "resolve_bands",
 ]
+
+
+def __getattr__(name):
+    # moved up to skcluster.models (it puts the baselines' observables step in the chain); the one
+    # upward import docs/architecture.md allows here, until the old names are removed
+    if name in ("make_preprocessing", "STEP_NAMES"):
+        import warnings
+
+        warnings.warn(f"skcluster.preprocessing.{name} moved to skcluster.models.{name}; the old name will "
+                      "stop working in a future release", FutureWarning, stacklevel=2)
+        from .. import models
+
+        return getattr(models, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

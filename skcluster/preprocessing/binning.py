@@ -11,7 +11,7 @@ so an offset that rounded onto the edge is outside) is dropped, as
 
 Memory: the seed study's 300 x 300 cut-outs (Krippendorf et al. 2023) in 10
 bands take 3.6 MB per cluster in float32, 29 GB for 8000 clusters. The
-standard chain (:func:`~skcluster.preprocessing.make_preprocessing`) therefore
+standard chain (:func:`~skcluster.models.make_preprocessing`) therefore
 bins straight to 50 x 50 pixels of 24 arcsec (100 kB per cluster, 800 MB for
 8000), which equals binning at 300 and then summing 6 x 6 blocks exactly (the
 :class:`~skcluster.preprocessing.Resizer` for an integer factor).
@@ -22,8 +22,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from ..sample import as_sample
 from .._validation import check_positive_int, check_positive_number, rows_text
+from ..sample import as_sample
 from ._base import SampleInputMixin, check_flag, iter_chunks, rows_per_chunk
 from .bands import resolve_bands
 

@@ -35,12 +35,13 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from tqdm.auto import tqdm
 
+from .._validation import check_positive_int, check_positive_number, rows_text
 from ..exceptions import CutoutError, IncompleteCutoutWarning, SkclusterWarning
 from ..io import BandImageStack
-from ..io._util import check_sky_position
+from ..io.exposure import exposure_source, resolve_exposure
+from ..io.sky import check_sky_position
 from ..physics.instrument import vignetting_factor
 from ..sample import as_sample
-from .._validation import check_positive_int, check_positive_number, rows_text
 from ._base import PROGRESS_DELAY_S, SampleInputMixin, check_flag
 from .bands import resolve_bands
 from .resize import overlap_matrix
@@ -160,12 +161,12 @@ class ImageCutout(SampleInputMixin, TransformerMixin, BaseEstimator):
             )
         if len(self.images) == 0:
             raise ValueError(f"{step}: images is empty; give one FITS file per band")
-        if self.exposures is not None and self.exposure_seconds is not None:
-            raise ValueError(
-                f"{step}: give exposure maps (exposures=) or one exposure_seconds, not both"
-            )
+        try:  # the one exposure rule (skcluster.io.exposure): maps, seconds or the sample's column
+            exposure_source(self.exposures, self.exposure_seconds)
+        except ValueError as exc:
+            raise ValueError(f"{step}: {exc}") from None
         if self.exposure_seconds is not None:
-            check_positive_number(self.exposure_seconds, "exposure_seconds", step)
+            check_positive_number(self.exposure_seconds, "exposure_seconds", step, unit="s")
         check_positive_number(self.size_arcmin, "size_arcmin", step)
         if self.npix is not None:
             check_positive_int(self.npix, "npix", step)
@@ -335,19 +336,19 @@ class ImageCutout(SampleInputMixin, TransformerMixin, BaseEstimator):
                 images[i] = w @ counts @ w.T
             if cut.exposure_map is not None:
                 exposure[i] = cut.exposure * self._vignetting_factor()
-        if self.exposure_seconds is not None:
-            exposure[:] = float(self.exposure_seconds)
-        elif self.exposures is None:
-            if "exposure" in X:
-                exposure = np.asarray(X["exposure"], dtype=np.float64)
-            else:
-                warnings.warn(
-                    f"{step}: no exposure maps, no exposure_seconds and no 'exposure' "
-                    "column: the exposure column is NaN, so CountScaler(exposure_correct="
-                    "True) will refuse these clusters",
-                    SkclusterWarning,
-                    stacklevel=3,
-                )
+        got = resolve_exposure(
+            n, maps=exposure if self.exposures is not None else None, seconds=self.exposure_seconds,
+            column=X["exposure"] if "exposure" in X else None, where=f"{step}: column 'exposure'")
+        if got is not None:
+            exposure = got
+        else:
+            warnings.warn(
+                f"{step}: no exposure maps, no exposure_seconds and no 'exposure' "
+                "column: the exposure column is NaN, so CountScaler(exposure_correct="
+                "True) will refuse these clusters",
+                SkclusterWarning,
+                stacklevel=3,
+            )
         if not complete.all() or np.any(coverage < 1):
             bad = np.flatnonzero(~complete | (coverage < 1))
             warnings.warn(

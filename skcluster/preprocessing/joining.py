@@ -19,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from ..io.catalog import check_redshift
 from .._validation import rows_text
+from ..io.catalog import check_redshift
 from ._base import ImageStepMixin, check_flag, iter_chunks, rows_per_chunk
 
 __all__ = ["RedshiftJoiner"]

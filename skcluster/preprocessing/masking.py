@@ -35,11 +35,11 @@ import zlib
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from .._validation import check_positive_number
 from ..datasets.point_sources import in_any_disc, mask_radius_arcsec
 from ..io.events import ORIGIN_UNKNOWN, make_events
 from ..physics.instrument import PSF_ALPHA, PSF_CORE_ARCSEC
 from ..sample import as_sample
-from .._validation import check_positive_number
 from ._base import SampleInputMixin
 
 __all__ = ["PointSourceMasker", "mask_events", "mask_images"]
@@ -294,6 +294,10 @@ class PointSourceMasker(SampleInputMixin, TransformerMixin, BaseEstimator):
     def _data_column(self, X, step):
         """``"events"``, else ``"images"`` (a counts cube); the sources column is required too."""
         column = "events" if "events" in X or "images" not in X else "images"
+        if self.sources not in X:
+            raise KeyError(f"{step}: the sample has no {self.sources!r} column (the detected point sources to "
+                           f"mask); columns are {X.columns}. Add one (skcluster.io.point_sources_around), or "
+                           "build the model without the mask: make_mass_pipeline(mask_point_sources=False)")
         X.require(column, self.sources, step=step)
         if column == "images":
             unit = X.meta.get("image_unit", "counts")

@@ -23,8 +23,8 @@ import warnings
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from ..exceptions import SkclusterWarning
 from .._validation import check_positive_number, rows_text
+from ..exceptions import SkclusterWarning
 from ._base import ImageStepMixin, check_flag, iter_chunks, rows_per_chunk
 
 __all__ = ["CountScaler"]

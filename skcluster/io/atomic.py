@@ -1,4 +1,12 @@
-"""Small helpers shared by the readers and writers."""
+"""Outputs written atomically: a temporary name beside the output, renamed when complete.
+
+A failed or interrupted run leaves nothing behind (:func:`atomic_output`,
+:func:`staged_folder` with :func:`commit_files` or :func:`commit_folder`),
+and the temporary files of a run killed with SIGKILL are removed by the next
+(:func:`clean_stale`). A commit inside
+:func:`~skcluster.io.interrupts.final_commit` is a command's last: after it
+the callback given to :func:`~skcluster.io.interrupts.on_final_commit` runs.
+"""
 
 from __future__ import annotations
 
@@ -6,25 +14,14 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import tempfile
-import threading
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
+from .interrupts import after_commit, deferred_interrupts
 
-from .._validation import rows_text
-
-ARCSEC_PER_DEG = 3600.0
-
-
-def existing_file(path, what="file"):
-    """Return ``Path(path)``, raising ``FileNotFoundError`` that names it if absent."""
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"{what} not found: {str(p)!r}")
-    return p
+__all__ = ["atomic_output", "clean_stale", "commit_files", "commit_folder", "new_files_removed_on_failure",
+           "staged_folder"]
 
 
 #: Temporary names beside an output: ``.<name>.skcluster-tmp-<pid>-<random>`` (being
@@ -91,56 +88,6 @@ def clean_stale(path):
     return done
 
 
-@contextmanager
-def deferred_interrupts():
-    """Hold SIGINT back while the body runs; yields a callable telling whether one came.
-
-    Used around the renames that put outputs in place, so that a Ctrl-C
-    cannot leave half of them: the caller checks and undoes its work. Outside
-    the main thread (where signals cannot be handled) nothing is deferred.
-    """
-    pending = []
-    if threading.current_thread() is not threading.main_thread():
-        yield lambda: False
-        return
-    old = signal.getsignal(signal.SIGINT)
-    if old in (signal.SIG_IGN, None):
-        yield lambda: False
-        return
-    signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
-
-    def taken():
-        if pending:
-            pending.clear()
-            return True
-        return False
-
-    try:
-        yield taken
-    finally:
-        signal.signal(signal.SIGINT, old)
-        if pending and callable(old):  # one the body did not take: deliver it now
-            old(signal.SIGINT, None)
-
-
-#: Called (no arguments) after a commit made inside :func:`final_commit` succeeded; the
-#: command line registers one so that a Ctrl-C after its outputs are in place no longer
-#: reports "nothing was written".
-FINAL_COMMIT_HOOKS = []
-_final = threading.local()
-
-
-@contextmanager
-def final_commit():
-    """Mark the commits made in the body as a command's last step (see ``FINAL_COMMIT_HOOKS``)."""
-    old = getattr(_final, "on", False)
-    _final.on = True
-    try:
-        yield
-    finally:
-        _final.on = old
-
-
 def commit_files(moves):
     """Move staged files into place, all or none.
 
@@ -196,9 +143,7 @@ def commit_files(moves):
         for _, _, bak in done:
             if bak is not None:
                 _remove(bak)
-        if getattr(_final, "on", False):
-            for hook in list(FINAL_COMMIT_HOOKS):
-                hook()
+        after_commit()
 
 
 @contextmanager
@@ -284,75 +229,29 @@ def commit_folder(stage, out, remove=()):
 
 
 @contextmanager
-def fits_errors(path, what):
-    """Re-raise errors of reading a FITS file (truncated, not FITS at all) as DataFormatError naming it."""
-    from ..exceptions import DataFormatError
+def new_files_removed_on_failure(folder):
+    """Remove what a failed or interrupted run created in ``folder`` (and the folder, if it made it).
 
+    The benchmarks write their files only at the end, each atomically; this
+    undoes a run stopped between two of them, and the folder made at its
+    start.
+    """
+    folder = Path(folder)
+    existed = folder.is_dir()
+    if existed:
+        clean_stale(folder / "*")  # temporary files of a killed earlier run
+    before = {p.name for p in folder.iterdir()} if existed else set()
     try:
         yield
-    except (DataFormatError, FileNotFoundError, PermissionError, IsADirectoryError):
+    except BaseException:
+        if folder.is_dir():
+            for p in folder.iterdir():
+                if p.name in before:
+                    continue
+                if p.is_dir() and not p.is_symlink():
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    p.unlink(missing_ok=True)
+            if not existed and not any(folder.iterdir()):
+                folder.rmdir()
         raise
-    except (OSError, ValueError, TypeError, IndexError, KeyError, EOFError, AttributeError) as exc:
-        why = " ".join(str(exc).split()) or type(exc).__name__
-        raise DataFormatError(f"cannot read {str(path)!r} as {what}: {why}") from exc
-
-
-def native(arr):
-    """Return ``arr`` in native byte order (FITS data are big-endian)."""
-    arr = np.asarray(arr)
-    if arr.dtype.byteorder not in ("=", "|"):
-        arr = arr.astype(arr.dtype.newbyteorder("="))
-    return arr
-
-
-def sin_offsets_arcsec(ra_deg, dec_deg, ra0_deg, dec0_deg):
-    """Offsets of (ra, dec) from (ra0, dec0) in the SIN (orthographic) projection.
-
-    Returns ``(x, y)`` in arcsec with ``x`` along the sky-pixel X axis of
-    eROSITA products (increasing toward *decreasing* RA, i.e. west, as for a
-    negative CDELT1/TCDLT) and ``y`` toward north. This is the projection of
-    eSASS images and event X/Y (``RA---SIN``/``DEC--SIN``, Brunner et al.
-    2022, A&A 661, A1), so offsets agree with image pixels.
-    """
-    ra = np.deg2rad(np.asarray(ra_deg, dtype=np.float64))
-    dec = np.deg2rad(np.asarray(dec_deg, dtype=np.float64))
-    ra0 = np.deg2rad(ra0_deg)
-    dec0 = np.deg2rad(dec0_deg)
-    dra = ra - ra0
-    cos_dec = np.cos(dec)
-    xi = cos_dec * np.sin(dra)  # toward east
-    eta = np.sin(dec) * np.cos(dec0) - cos_dec * np.sin(dec0) * np.cos(dra)
-    scale = np.rad2deg(1.0) * ARCSEC_PER_DEG
-    return -xi * scale, eta * scale
-
-
-def sin_offsets_to_radec(x_arcsec, y_arcsec, ra0_deg, dec0_deg):
-    """Inverse of :func:`sin_offsets_arcsec`: sky-pixel offsets -> (ra, dec) deg."""
-    scale = np.deg2rad(1.0) / ARCSEC_PER_DEG
-    xi = -np.asarray(x_arcsec, dtype=np.float64) * scale
-    eta = np.asarray(y_arcsec, dtype=np.float64) * scale
-    dec0 = np.deg2rad(dec0_deg)
-    rho2 = xi**2 + eta**2
-    if np.any(rho2 > 1):
-        raise ValueError("offsets beyond 90 degrees cannot be deprojected (SIN)")
-    cosc = np.sqrt(1.0 - rho2)
-    dec = np.arcsin(cosc * np.sin(dec0) + eta * np.cos(dec0))
-    ra = np.deg2rad(ra0_deg) + np.arctan2(xi, cosc * np.cos(dec0) - eta * np.sin(dec0))
-    return np.mod(np.rad2deg(ra), 360.0), np.rad2deg(dec)
-
-
-def check_sky_position(ra, dec, where="position"):
-    """Raise ``ValueError`` naming the rows whose ra/dec are NaN or out of range."""
-    ra = np.atleast_1d(np.asarray(ra, dtype=np.float64))
-    dec = np.atleast_1d(np.asarray(dec, dtype=np.float64))
-    bad_ra = ~np.isfinite(ra) | (ra < -360) | (ra > 360)
-    bad_dec = ~np.isfinite(dec) | (dec < -90) | (dec > 90)
-    for name, bad, vals, rng in (
-        ("ra", bad_ra, ra, "[0, 360) deg"),
-        ("dec", bad_dec, dec, "[-90, 90] deg"),
-    ):
-        if np.any(bad):
-            rows = np.flatnonzero(bad)
-            raise ValueError(
-                f"{where}: {name} must be finite and within {rng}; got {rows_text(rows, vals.tolist())}"
-            )
