@@ -568,32 +568,30 @@ def profile_section(data, efeds_real, mocks, lines, results, out, name="eFEDS J0
     plt.close(fig)
 
 
+def _hist_panel(ax, real, mock_cols, column, log, label):
+    """Normalised histograms of one column: the catalogue's (black) and each mock variant's."""
+    allv = np.concatenate([real[column]] + [m[column] for m in mock_cols.values()])
+    allv = allv[np.isfinite(allv) & ((allv > 0) if log else True)]
+    lo, hi = np.percentile(allv, [0.5, 99.5])
+    bins = np.geomspace(lo, hi, 30) if log else np.linspace(lo, hi, 30)
+    ax.hist(real[column], bins, density=True, histtype="step", color="k", lw=2, label=label)
+    for v, m in mock_cols.items():
+        ax.hist(m[column], bins, density=True, histtype="step", label=f"mock {v}")
+    ax.set(xscale="log" if log else "linear", xlabel=column)
+
+
 def _figures(out, er, rr, mocks, res_r):
     cols = [("z", False), ("ML_CTS", True), ("EXT", False), ("ML_BKG", True), ("ML_EXP", True)]
     fig, axs = plt.subplots(1, len(cols), figsize=(4 * len(cols), 3.4), layout="constrained")
     for ax, (c, log) in zip(axs, cols):
-        allv = np.concatenate([er[c]] + [m[2][c] for m in mocks.values()])
-        allv = allv[np.isfinite(allv) & ((allv > 0) if log else True)]
-        lo, hi = np.percentile(allv, [0.5, 99.5])
-        bins = np.geomspace(lo, hi, 30) if log else np.linspace(lo, hi, 30)
-        ax.hist(er[c], bins, density=True, histtype="step", color="k", lw=2, label="eFEDS")
-        for v, m in mocks.items():
-            ax.hist(m[2][c], bins, density=True, histtype="step", label=f"mock {v}")
-        ax.set(xscale="log" if log else "linear", xlabel=c)
+        _hist_panel(ax, er, {v: m[2] for v, m in mocks.items()}, c, log, "eFEDS")
     axs[0].legend()
     fig.suptitle("eFEDS depth: mock against the eFEDS catalogue (normalised)")
     fig.savefig(out / "sky_efeds_hist.png", dpi=110)
     plt.close(fig)
     fig, axs = plt.subplots(1, 4, figsize=(16, 3.6), layout="constrained")
     for ax, (c, log) in zip(axs[:3], [("z", False), ("CTS500", True), ("Exp", True)]):
-        allv = np.concatenate([rr[c]] + [m[3][c] for m in mocks.values()])
-        allv = allv[np.isfinite(allv) & (allv > 0)]
-        lo, hi = np.percentile(allv, [0.5, 99.5])
-        bins = np.geomspace(lo, hi, 30) if log else np.linspace(lo, hi, 30)
-        ax.hist(rr[c], bins, density=True, histtype="step", color="k", lw=2, label="eRASS1")
-        for v, m in mocks.items():
-            ax.hist(m[3][c], bins, density=True, histtype="step", label=f"mock {v}")
-        ax.set(xscale="log" if log else "linear", xlabel=c)
+        _hist_panel(ax, rr, {v: m[3] for v, m in mocks.items()}, c, log, "eRASS1")
     axs[0].legend()
     ax = axs[3]
     for v in mocks:
