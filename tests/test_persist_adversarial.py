@@ -363,7 +363,7 @@ def _net_variant(real, tmp_path, edit, name):
     (lambda p, m: p.update(module="skcluster.nn.module:ClusterCNN"), "module must be one of the allowed"),
     (lambda p, m: p.update(module__evil=1), "takes no argument 'evil'"),
     (lambda p, m: p.update(callbacks__print_log__sink={"__function__": "builtins:print"}), "callbacks__print_log"),
-    (lambda p, m: p.update(iterator_train__collate_fn={"__function__": "builtins:exec"}), "'builtins:exec'"),
+    (lambda p, m: p.update(iterator_train__collate_fn={"__function__": "builtins:exec"}), "not 'collate_fn'"),
     (lambda p, m: p.update(not_an_argument=1), "takes no argument 'not_an_argument'"),
     (lambda p, m: p.update(callbacks={"__dict__": {}}), "callbacks must be None or a list"),
     (lambda p, m: p.update(callbacks=[_obj("skcluster.ensemble:DeepEnsembleRegressor")]), "not an allowed callback"),
@@ -424,7 +424,8 @@ def test_archive_structure_is_checked(real, tmp_path, capsys):
                         "malformed format_version"),
         "duplicate key": (_write(tmp_path / "d.skc", b'{"format": "skcluster-model", "format": "x", '
                                                      b'"format_version": 1, "root": 1}', data), "duplicate key"),
-        "not json": (_write(tmp_path / "e.skc", b"\x80not json", data), "not valid JSON"),
+        "not utf-8": (_write(tmp_path / "e.skc", b"\x80not json", data), "not UTF-8"),
+        "not json": (_write(tmp_path / "g.skc", b"not json", data), "not valid JSON"),
     }
     path = tmp_path / "f.skc"  # the same member twice
     with warnings.catch_warnings():

@@ -169,13 +169,58 @@ def read_manifest(path):
 
 
 def _check(path, trusted):
+    registry = _registry(trusted)
     manifest, raw_arrays, raw_tensors = _read_archive(path)
     filename = str(path)
     arrays = _safetensors_header(raw_arrays, _ARRAYS_NAME, LIMITS["arrays_bytes"], filename)
     tensors = _safetensors_header(raw_tensors, _TENSORS_NAME, LIMITS["tensors_bytes"], filename)
-    checker = _Checker(_registry(trusted), arrays, tensors, filename)
-    checker.value(manifest["root"], "root")
+    checker = _Checker(registry, arrays, tensors, filename)
+    try:
+        checker.value(manifest["root"], "root")
+    except ModelFileError:
+        raise
+    except (RecursionError, TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
+        raise ModelFileError(f"refusing to load {filename!r}: a malformed object tree ({type(exc).__name__}: "
+                             f"{exc})", where="root") from exc
     return manifest, raw_arrays, raw_tensors, checker
+
+
+def _version_tuple(text):
+    """(major, minor, patch) of a version string ("2.13.0+cpu" -> (2, 13, 0)); None if unreadable."""
+    parts = []
+    for piece in str(text).split("+")[0].split(".")[:3]:
+        digits = ""
+        for ch in piece:
+            if not ch.isdigit():
+                break
+            digits += ch
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts) or None
+
+
+def _warn_if_newer(manifest, filename):
+    """Warn when the file was written by a newer skcluster, torch, skorch, scikit-learn or numpy."""
+    import warnings
+
+    from ..exceptions import SkclusterWarning
+
+    import sys
+
+    saved = manifest.get("versions")
+    if not isinstance(saved, dict):
+        return
+    here = {name: getattr(sys.modules.get(name), "__version__", None)  # the packages this process uses
+            for name in ("skcluster", "sklearn", "skorch", "torch", "numpy")}
+    newer = []
+    for name, version in here.items():
+        theirs, ours = _version_tuple(saved.get(name, "")), _version_tuple(version)
+        if theirs is not None and ours is not None and theirs > ours:
+            newer.append(f"{name} {str(saved[name])[:40]!r} (here {version})")
+    if newer:
+        warnings.warn(f"{filename!r} was written by a newer {', '.join(newer)}: it loaded, but an older version "
+                      "may predict differently; upgrade to match", SkclusterWarning, stacklevel=3)
 
 
 def check_file(path, *, trusted=()):
@@ -240,5 +285,13 @@ def load(path, *, trusted=(), device=None):
             tensors = safetensors.torch.load(raw_tensors)
     except Exception as exc:  # the header was checked; the data itself is malformed
         raise ModelFileError(f"refusing to load {filename!r}: cannot read its arrays: {exc}") from exc
-    builder = _Builder(checker.classes, arrays, tensors, device, filename)
-    return builder.build(manifest["root"])
+    builder = _Builder(checker, arrays, tensors, device, filename)
+    try:
+        model = builder.build(manifest["root"])
+    except ModelFileError:
+        raise
+    except Exception as exc:  # (RecursionError, MemoryError, ... outside any one object)
+        raise ModelFileError(f"refusing to load {filename!r}: building it failed: {type(exc).__name__}: {exc}",
+                             where="root") from exc
+    _warn_if_newer(manifest, filename)
+    return model

@@ -7,9 +7,9 @@ headers are checked against their data, before anything is interpreted.
 
 from __future__ import annotations
 
+import collections
 import json
 import math
-import re
 import struct
 import zipfile
 from pathlib import Path
@@ -17,12 +17,16 @@ from pathlib import Path
 import numpy as np
 
 from ..io.atomic import atomic_output
-from ._format import _ARRAYS_NAME, _JSON_NAME, _TENSORS_NAME, FORMAT_NAME, FORMAT_VERSION, LIMITS, ModelFileError
-
-_SAFETENSORS_DTYPES = {
-    "BOOL": 1, "U8": 1, "I8": 1, "U16": 2, "I16": 2, "F16": 2, "BF16": 2, "U32": 4, "I32": 4,
-    "F32": 4, "U64": 8, "I64": 8, "F64": 8,
-}
+from ._format import (
+    _ARRAYS_NAME,
+    _JSON_NAME,
+    _SAFETENSORS_ITEMSIZE,
+    _TENSORS_NAME,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    LIMITS,
+    ModelFileError,
+)
 
 
 def _read_member(zf, info, cap, filename):
@@ -40,23 +44,75 @@ def _read_member(zf, info, cap, filename):
     return data
 
 
+_SCAN_CHUNK = 2**20  # bytes of model.json scanned at a time (bounds the scan's own memory)
+
+
 def _json_shape_check(text, filename):
-    """Refuse JSON nested or sized over the caps, before parsing it."""
-    stripped = re.sub(rb'"(?:[^"\\]|\\.)*"', b'""', text)
-    codes = np.frombuffer(stripped, dtype=np.uint8)
-    opens = (codes == ord("[")) | (codes == ord("{"))
-    closes = (codes == ord("]")) | (codes == ord("}"))
-    n_values = int(opens.sum()) + int(np.count_nonzero(codes == ord(","))) + 1
+    """Refuse JSON nested or sized over the caps, before parsing it: one linear pass over its bytes.
+
+    Strings are found without a regular expression: a quote ends a string
+    unless an odd run of backslashes precedes it, the runs measured with a
+    cumulative maximum (no backtracking). Only brackets and commas outside
+    strings count towards the depth and the number of values. The bytes are
+    scanned in chunks of ``_SCAN_CHUNK``, carrying the state across.
+    """
+    n_values, depth, max_depth, in_string, run = 1, 0, 0, 0, 0
+    for start in range(0, len(text), _SCAN_CHUNK):
+        codes = np.frombuffer(text, dtype=np.uint8, count=min(_SCAN_CHUNK, len(text) - start), offset=start)
+        quote = codes == ord('"')
+        backslash = codes == ord("\\")
+        if run or backslash.any():
+            idx = np.arange(codes.size, dtype=np.int64)
+            # the index of the last byte that is not a backslash (a run carried in starts at -1 - run)
+            last_plain = np.maximum.accumulate(np.where(backslash, -1 - run, idx))
+            before = np.empty(codes.size, dtype=np.int64)  # backslashes just before each byte
+            before[0] = run
+            before[1:] = idx[:-1] - last_plain[:-1]
+            run = int(idx[-1] - last_plain[-1])
+            quote &= before % 2 == 0
+            del idx, last_plain, before
+        n_quotes = np.cumsum(quote) + in_string
+        outside = ((n_quotes - quote) % 2 == 0) & ~quote  # neither in a string nor a quote
+        in_string = int(n_quotes[-1]) % 2
+        del n_quotes, quote
+        opens = outside & ((codes == ord("[")) | (codes == ord("{")))
+        closes = outside & ((codes == ord("]")) | (codes == ord("}")))
+        n_values += int(opens.sum()) + int(np.count_nonzero(outside & (codes == ord(","))))
+        levels = np.cumsum(opens.astype(np.int64) - closes) + depth
+        max_depth = max(max_depth, int(levels.max()))
+        depth = int(levels[-1])
+    if in_string:
+        raise ModelFileError(f"refusing to load {filename!r}: {_JSON_NAME} ends inside a string",
+                             where=_JSON_NAME)
     if n_values > LIMITS["json_nodes"]:
         raise ModelFileError(
             f"refusing to load {filename!r}: {_JSON_NAME} holds about {n_values} values, over the cap of "
             f"{LIMITS['json_nodes']} (skcluster.persist.LIMITS)", where=_JSON_NAME)
-    if codes.size:
-        depth = int(np.max(np.cumsum(opens.astype(np.int64) - closes.astype(np.int64))))
-        if depth > LIMITS["json_depth"]:
-            raise ModelFileError(
-                f"refusing to load {filename!r}: {_JSON_NAME} is nested {depth} deep, over the cap of "
-                f"{LIMITS['json_depth']} (skcluster.persist.LIMITS)", where=_JSON_NAME)
+    if max_depth > LIMITS["json_depth"]:
+        raise ModelFileError(
+            f"refusing to load {filename!r}: {_JSON_NAME} is nested {max_depth} deep, over the cap of "
+            f"{LIMITS['json_depth']} (skcluster.persist.LIMITS)", where=_JSON_NAME)
+
+
+def _no_constants(name):
+    """json's hook for NaN, Infinity and -Infinity, which save never writes."""
+    raise ValueError(f"the JSON constant {name} is not allowed (save writes non-finite numbers as "
+                     "{\"__float__\": ...})")
+
+
+def _parse_json(raw, filename):
+    """model.json's bytes as a tree: UTF-8 only, checked for shape first, no NaN/Infinity constants."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ModelFileError(f"refusing to load {filename!r}: {_JSON_NAME} is not UTF-8 ({exc.reason} at "
+                             f"byte {exc.start})", where=_JSON_NAME) from None
+    _json_shape_check(raw, filename)
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+    except (ValueError, RecursionError) as exc:
+        raise ModelFileError(f"refusing to load {filename!r}: {_JSON_NAME} is not valid JSON: {exc}",
+                             where=_JSON_NAME) from None
 
 
 def _no_duplicates(pairs):
@@ -98,7 +154,7 @@ def _safetensors_header(raw, member, cap, filename):
         if not (isinstance(info, dict) and set(info) == {"dtype", "shape", "data_offsets"}):
             raise bad(f"malformed entry {name!r}")
         dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
-        if dtype not in _SAFETENSORS_DTYPES:
+        if dtype not in _SAFETENSORS_ITEMSIZE:
             raise bad(f"entry {name!r} has dtype {dtype!r}, which is not allowed")
         if not (isinstance(shape, list) and len(shape) <= 32
                 and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape)):
@@ -107,7 +163,7 @@ def _safetensors_header(raw, member, cap, filename):
                 and all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
                 and 0 <= offsets[0] <= offsets[1] <= data_len):
             raise bad(f"entry {name!r} has data offsets {offsets!r} outside its {data_len} bytes of data")
-        size = math.prod(shape) * _SAFETENSORS_DTYPES[dtype]
+        size = math.prod(shape) * _SAFETENSORS_ITEMSIZE[dtype]
         if size != offsets[1] - offsets[0] or size > cap:
             raise bad(f"entry {name!r} declares shape {shape} of {dtype} ({size} bytes) but "
                       f"{offsets[1] - offsets[0]} bytes of data")
@@ -127,6 +183,22 @@ def _safetensors_header(raw, member, cap, filename):
 _MEMBERS = {_JSON_NAME: "json_bytes", _ARRAYS_NAME: "arrays_bytes", _TENSORS_NAME: "tensors_bytes"}
 
 
+def _check_members(names, filename):
+    """The archive's member names: model.json, at most once each of the three members (linear time)."""
+    counts = collections.Counter(names)
+    if _JSON_NAME not in counts:
+        raise ModelFileError(f"{filename!r} is a zip file but has no {_JSON_NAME}: not a skcluster model file")
+    extra = [n for n in counts if n not in _MEMBERS]
+    twice = [n for n, c in counts.items() if c > 1]
+    if extra or twice:
+        shown = extra or twice
+        listed = ", ".join(repr(n[:80]) for n in shown[:5]) + (f" and {len(shown) - 5} more" if len(shown) > 5 else "")
+        raise ModelFileError(
+            f"refusing to load {filename!r}: unexpected archive members{'' if extra else ' (listed twice or more)'}"
+            f" among its {len(names)} entries: {listed} (a model file holds {', '.join(_MEMBERS)}, each once)",
+            where=shown[0][:80])
+
+
 def _read_archive(path):
     """(manifest, raw arrays, raw tensors) of a model file, with every cap applied."""
     path = Path(path)
@@ -143,14 +215,7 @@ def _read_archive(path):
         raise ModelFileError(f"{filename!r} is not a readable zip file: {exc}") from None
     with zf:
         infos = zf.infolist()
-        names = [i.filename for i in infos]
-        if _JSON_NAME not in names:
-            raise ModelFileError(f"{filename!r} is a zip file but has no {_JSON_NAME}: not a skcluster model file")
-        extra = sorted(set(names) - set(_MEMBERS))
-        if extra or len(names) != len(set(names)):
-            raise ModelFileError(
-                f"refusing to load {filename!r}: unexpected archive members "
-                f"{extra or sorted(n for n in names if names.count(n) > 1)}", where=(extra or names)[0])
+        _check_members([i.filename for i in infos], filename)
         raw = {}
         for info in infos:
             if info.flag_bits & 0x1 or info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
@@ -161,13 +226,7 @@ def _read_archive(path):
             except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError) as exc:
                 raise ModelFileError(f"refusing to load {filename!r}: {info.filename} cannot be read: "
                                      f"{exc}", where=info.filename) from None
-    text = raw[_JSON_NAME]
-    _json_shape_check(text, filename)
-    try:
-        manifest = json.loads(text, object_pairs_hook=_no_duplicates)
-    except (ValueError, RecursionError) as exc:
-        raise ModelFileError(f"refusing to load {filename!r}: {_JSON_NAME} is not valid JSON: {exc}",
-                             where=_JSON_NAME) from None
+    manifest = _parse_json(raw[_JSON_NAME], filename)
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
         got = manifest.get("format") if isinstance(manifest, dict) else None
         raise ModelFileError(f"{filename!r}: unknown format {got!r} (not a skcluster model file)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _bounds
 from ._check import _sub
 from ._format import ModelFileError
 
@@ -11,8 +12,9 @@ from ._format import ModelFileError
 class _Builder:
     """Build the checked tree (only classes the checker resolved)."""
 
-    def __init__(self, classes, arrays, tensors, device, filename):
-        self.classes = classes
+    def __init__(self, checker, arrays, tensors, device, filename):
+        self.classes = checker.classes
+        self.registry = checker.registry
         self.arrays = arrays
         self.tensors = tensors
         self.device = device
@@ -57,12 +59,16 @@ class _Builder:
         if "__object__" in node:
             path = node["__object__"]
             cls = self.classes[path]
-            params = self.build(node["params"], f"{where}.params")
             try:
+                params = self.build(node["params"], f"{where}.params")
                 if "persist" in node:
                     return cls._persist_restore(params, self.build(node["persist"]), device=self.device)
                 obj = cls(**params)
                 obj.__dict__.update(self.build(node["state"], f"{where}.state"))
+                _bounds.images(obj)
+                check = self.registry[path].check
+                if check is not None:
+                    check(obj)
                 return obj
             except ModelFileError:
                 raise

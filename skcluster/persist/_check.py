@@ -8,9 +8,10 @@ import json
 import keyword
 import math
 import re
-import types
 
-from ._format import _ARRAYS_NAME, _TENSORS_NAME, LIMITS, ModelFileError
+import numpy as np
+
+from ._format import _ARRAYS_NAME, _SAFETENSORS_ITEMSIZE, _TENSORS_NAME, LIMITS, ModelFileError
 
 _NUMPY_DTYPE = re.compile(r"^[<>|=]?(?:b1|\?|[iu][1248]|f[248]|U\d{1,6})$")
 _TORCH_DTYPES = {
@@ -39,6 +40,10 @@ def _init_names(cls):
     return names
 
 
+#: What a model file may set of a network's data loaders (``iterator_train__*``, ``iterator_valid__*``):
+#: no worker processes, multiprocessing context, sampler or batch sampler; at prediction the network
+#: also forces these off (CNNRegressor.get_iterator).
+_ITERATOR_OPTIONS = {"iterator_train": ("batch_size", "shuffle", "drop_last"), "iterator_valid": ("batch_size",)}
 _SKORCH_PREFIXES = ("module", "criterion", "optimizer", "iterator_train", "iterator_valid", "dataset")
 _OBJECT_KEYS = ({"__object__", "params", "state"}, {"__object__", "params", "persist"})
 _TAG_KEYS = {
@@ -71,6 +76,9 @@ class _Checker:
         self.tensors = tensors
         self.filename = filename
         self.classes = {}  # path -> class, for the builder
+        self.referenced = set()  # arrays and tensors referenced so far (each at most once, as save writes)
+        self.built_bytes = 0  # what the arrays, tensors and string arrays will occupy as built
+        self.n_objects = 0
 
     # -- errors --------------------------------------------------------------
     def fail(self, where, what, name=None):
@@ -81,6 +89,25 @@ class _Checker:
             self.fail(where, f"a class or function path must be a string, got {type(path).__name__}")
         self.fail(where, f"{path!r} {why}. Only the classes listed in skcluster.persist.ALLOWED "
                          "(or given by exact name in trusted=[...]) may appear in a model file", name=path)
+
+    def count_bytes(self, where, nbytes, what):
+        self.built_bytes += nbytes
+        if self.built_bytes > LIMITS["built_bytes"]:
+            self.fail(where, f"{what} of {nbytes} bytes brings what the file builds to {self.built_bytes} "
+                             f"bytes, over the cap of {LIMITS['built_bytes']} (skcluster.persist.LIMITS)")
+
+    def reference(self, where, key, header, member):
+        """One reference to an array or tensor of the data members: each at most once, its bytes counted."""
+        if key not in header:
+            self.fail(where, f"{'array' if member == _ARRAYS_NAME else 'tensor'} {key!r} is not in {member}")
+        if (member, key) in self.referenced:
+            self.fail(where, f"{key!r} of {member} is referenced a second time (save writes every array and "
+                             "tensor once; a repeated reference would build it again)")
+        self.referenced.add((member, key))
+        info = header[key]
+        if info is not None:  # (save checks its own tree without headers)
+            dtype, shape = info
+            self.count_bytes(where, math.prod(shape) * _SAFETENSORS_ITEMSIZE[dtype], f"{key!r} of {member}")
 
     # -- classes -------------------------------------------------------------
     def resolve(self, path, where):
@@ -142,6 +169,7 @@ class _Checker:
                 self.fail(where, f"__float__ must be one of {sorted(_FLOAT_WORDS)}, got {body!r}")
         elif tag == "__npscalar__":
             self.dtype(body, where)
+            self.count_bytes(where, np.dtype(body).itemsize, "a numpy scalar")
             v = node["value"]
             if isinstance(v, dict):
                 if set(v) != {"__float__"} or v["__float__"] not in _FLOAT_WORDS:
@@ -152,11 +180,9 @@ class _Checker:
             if body != "object":
                 self.dtype(body, where)
         elif tag == "__ndarray__":
-            if body not in self.arrays:
-                self.fail(where, f"array {body!r} is not in {_ARRAYS_NAME}")
+            self.reference(where, body, self.arrays, _ARRAYS_NAME)
         elif tag == "__tensor__":
-            if body not in self.tensors:
-                self.fail(where, f"tensor {body!r} is not in {_TENSORS_NAME}")
+            self.reference(where, body, self.tensors, _TENSORS_NAME)
         elif tag == "__torch_dtype__":
             if body not in _TORCH_DTYPES:
                 self.fail(where, f"torch dtype {body!r} is not allowed")
@@ -172,6 +198,8 @@ class _Checker:
             if not isinstance(body, list) or math.prod(shape) != len(body):
                 held = len(body) if isinstance(body, list) else "?"
                 self.fail(where, f"array of shape {shape} does not hold {held} values")
+            itemsize = 8 if dt == "object" else np.dtype(dt).itemsize
+            self.count_bytes(where, itemsize * len(body), f"an array of {len(body)} {dt!r} values")
             for i, v in enumerate(body):
                 self.value(v, _sub(where, i), objects=False)
         elif tag == "__tuple__":
@@ -206,6 +234,10 @@ class _Checker:
             self.fail(where, f"malformed object node with keys {sorted(node)[:5]}")
         cls = self.resolve(path, where)
         entry = self.registry[path]
+        self.n_objects += 1
+        if self.n_objects > LIMITS["objects"]:
+            self.fail(where, f"more than {LIMITS['objects']} objects (estimators and callbacks) in one file, "
+                             "over the cap (skcluster.persist.LIMITS)", name=path)
         if entry.kind == "class_value":
             self.refuse_name(where, path, "may only be named as a network's parameter, not built from the file")
         if (entry.kind == "callback") != callback:
@@ -239,14 +271,29 @@ class _Checker:
                 here = f"{where}.state[{key!r}]"
                 if not key.isidentifier() or keyword.iskeyword(key) or key.startswith("__") or key in names:
                     self.fail(here, f"{key!r} is not a fitted attribute name", name=path)
-                if isinstance(inspect.getattr_static(cls, key, None), (types.FunctionType, property,
-                                                                        classmethod, staticmethod)):
-                    self.fail(here, f"{key!r} would hide a method of {path!r}", name=path)
+                defined = inspect.getattr_static(cls, key, None)
+                if not (defined is None or isinstance(defined, (bool, int, float, str, tuple))):
+                    self.fail(here, f"{key!r} would hide a method, property or other attribute that {path!r} "
+                                    "defines under that name", name=path)
+                if key == "estimators_":
+                    self.distinct(value, here, path)
                 self.value(value, here)
         else:
             if not callable(getattr(cls, "_persist_restore", None)):
                 self.fail(where, f"{path!r} cannot restore a saved state", name=path)
             self.value(node["persist"], f"{where}.persist", objects=False)
+
+    def distinct(self, members, where, path):
+        """An ensemble's members are distinct (one saved member listed many times would be built many times)."""
+        if not isinstance(members, list):
+            return
+        seen = {}
+        for i, member in enumerate(members):
+            text = json.dumps(member, sort_keys=True)
+            if text in seen:
+                self.fail(_sub(where, i), f"member {i} repeats member {seen[text]}: an ensemble's members are "
+                                          "distinct", name=path)
+            seen[text] = i
 
     def skorch_param(self, cls, key, value, params, here, path):
         """Check a network parameter that is special to skorch; False if it is an ordinary one."""
@@ -261,6 +308,9 @@ class _Checker:
                 self.fail(here, f"{path!r}: {key} must be a class")
             self.fail(here, f"{path!r}: {key} must be one of the allowed classes, got {_short(value)}",
                       name=path)
+        if key == "batch_size":
+            self.batch_option(key, value, here, path)
+            return True
         if key == "callbacks":
             if value is None:
                 return True
@@ -285,13 +335,29 @@ class _Checker:
         if not isinstance(target, type):
             self.fail(here, f"{path!r}: {key!r} given, but its {prefix} is not a known class", name=path)
         allowed = _init_names(target) - {"params"}
+        if prefix in _ITERATOR_OPTIONS and sub not in _ITERATOR_OPTIONS[prefix]:
+            self.fail(here, f"{path!r}: a model file may set only {', '.join(_ITERATOR_OPTIONS[prefix])} of the "
+                            f"{prefix} data loader, not {sub!r} (worker processes, samplers and the like are "
+                            "the caller's to choose)", name=path)
         if sub not in allowed:
             self.fail(here, f"{prefix} {target.__qualname__} takes no argument {sub!r} (its arguments: "
                             f"{', '.join(sorted(allowed))})", name=path)
+        if prefix in _ITERATOR_OPTIONS:
+            self.batch_option(sub, value, here, path)
+            return True
         self.value(value, here, objects=False)
         return True
 
+    def batch_option(self, key, value, where, path):
+        """A data loader's option from the file: a batch size, or (training only) a flag."""
+        if key == "batch_size":
+            if isinstance(value, bool) or not isinstance(value, int) or not (value >= 1 or value == -1):
+                self.fail(where, f"{path!r}: batch_size must be a positive integer (or -1 for all), got "
+                                 f"{_short(value)}", name=path)
+        elif not isinstance(value, bool):
+            self.fail(where, f"{path!r}: {key} must be true or false, got {_short(value)}", name=path)
+
 
 def _short(value):
-    text = json.dumps(value)[:80]
-    return text
+    text = json.dumps(value)
+    return text if len(text) <= 80 else text[:77] + "..."

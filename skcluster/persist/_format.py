@@ -11,10 +11,18 @@ FORMAT_VERSION = 1
 _JSON_NAME = "model.json"
 _ARRAYS_NAME = "arrays.safetensors"
 _TENSORS_NAME = "tensors.safetensors"
+#: Bytes per element of the safetensors dtypes a model file may hold.
+_SAFETENSORS_ITEMSIZE = {
+    "BOOL": 1, "U8": 1, "I8": 1, "U16": 2, "I16": 2, "F16": 2, "BF16": 2, "U32": 4, "I32": 4,
+    "F32": 4, "U64": 8, "I64": 8, "F64": 8,
+}
 
-#: Caps applied before anything is built (bytes, counts). A real model of
-#: the seed study's size (30 members, 60 epochs) is far below each.
+#: Caps applied before anything is built (bytes, counts), each also named in
+#: the refusal it causes. A real model of the seed study's size (30 members,
+#: 60 epochs) is far below each; the model-files page of the user guide says
+#: what a file at the caps costs to load.
 LIMITS = {
+    # the archive, read before anything is parsed
     "json_bytes": 64 * 2**20,  # model.json, uncompressed
     "json_depth": 64,  # nesting of lists/dicts in model.json (real models: about 25)
     "json_nodes": 4_000_000,  # values in model.json
@@ -23,6 +31,12 @@ LIMITS = {
     "safetensors_header_bytes": 16 * 2**20,
     "safetensors_entries": 1_000_000,
     "string_chars": 1_000_000,  # one string value
+    # the object tree, checked before it is built
+    "built_bytes": 2 * 2**30,  # arrays, tensors and string arrays as built, each reference counted
+    "objects": 1_000,  # estimators and callbacks in one file (real models: about 40)
+    "network_layers": 64,  # entries of a network's module__* sequences (channels, dense, ...; real: 2-5)
+    "image_values": 2**22,  # bands x H x W of one cluster's image in any step or network (real: at most 10 x 300 x 300)
+    "max_iter": 10_000,  # iterations of a step's solver per cluster (ScalarObservables; default 50)
 }
 
 

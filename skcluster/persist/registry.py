@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from . import _bounds
+
 __all__ = ["ALLOWED", "Allowed"]
 
 
@@ -33,12 +35,17 @@ class Allowed:
     skorch : bool
         A skorch network: ``<prefix>__<name>`` arguments are checked against
         the class in its ``<prefix>`` parameter.
+    check : callable or None
+        Called with the built object before :func:`~skcluster.persist.load`
+        returns: raises ``ValueError`` for parameters outside their valid
+        ranges or inconsistent with the fitted state (``_bounds``).
     """
 
     kind: str = "estimator"
     fixed: dict = field(default_factory=dict)
     slots: tuple = ()
     skorch: bool = False
+    check: object = None
 
 
 _SKORCH_FIXED = {
@@ -58,20 +65,20 @@ ALLOWED = {
     # containers
     "sklearn.pipeline:Pipeline": Allowed(fixed={"memory": (None,), "transform_input": (None,)}),
     # preprocessing (a saved model starts with BandBinner; ImageCutout holds file names and is not saved)
-    "skcluster.preprocessing.binning:BandBinner": Allowed(),
-    "skcluster.preprocessing.resize:Resizer": Allowed(),
-    "skcluster.preprocessing.smooth:GaussianSmoother": Allowed(),
+    "skcluster.preprocessing.binning:BandBinner": Allowed(check=_bounds.band_binner),
+    "skcluster.preprocessing.resize:Resizer": Allowed(check=_bounds.resizer),
+    "skcluster.preprocessing.smooth:GaussianSmoother": Allowed(check=_bounds.smoother),
     "skcluster.preprocessing.scaling:CountScaler": Allowed(),
     "skcluster.preprocessing.joining:RedshiftJoiner": Allowed(),
     "skcluster.preprocessing.masking:PointSourceMasker": Allowed(),
     "skcluster.preprocessing.domain:DomainFlagger": Allowed(),
     "skcluster.preprocessing.profile:RadialProfile": Allowed(),
     # baselines (the first four paths are those of files written before the package split)
-    "skcluster.baselines:ScalarObservables": Allowed(),
+    "skcluster.baselines:ScalarObservables": Allowed(check=_bounds.observables),
     "skcluster.baselines:ColumnsToArray": Allowed(),
     "skcluster.baselines:ScalingRelationRegressor": Allowed(),
     "skcluster.baselines:GradientBoostingMassRegressor": Allowed(),
-    "skcluster.baselines.observables:ScalarObservables": Allowed(),
+    "skcluster.baselines.observables:ScalarObservables": Allowed(check=_bounds.observables),
     "skcluster.baselines.features:ColumnsToArray": Allowed(),
     "skcluster.baselines.scaling:ScalingRelationRegressor": Allowed(),
     "skcluster.baselines.boosting:GradientBoostingMassRegressor": Allowed(),

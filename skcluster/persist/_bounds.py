@@ -1,0 +1,98 @@
+"""Loading, step four: each built step's parameters in their valid ranges and consistent with its fitted state.
+
+Building one of these steps allocates nothing (its constructor only stores
+parameters), but what the file sets decides what ``transform`` will cost:
+an image of ``npix`` x ``npix`` pixels per band, a resized image, a
+smoothing kernel, a solver's iterations per cluster. These checks run on
+the built step, before :func:`~skcluster.persist.load` returns it, and
+refuse values outside the ranges ``fit`` accepts, a fitted state that
+contradicts the parameters, and sizes over :data:`~skcluster.persist.LIMITS`.
+Each raises ``ValueError``, which the builder turns into a
+:class:`~skcluster.persist.ModelFileError` naming the place in the file.
+"""
+
+from __future__ import annotations
+
+from ._format import LIMITS
+
+__all__ = []
+
+
+def _pair(value, name, step):
+    from ..preprocessing._base import check_shape2
+
+    return check_shape2(value, name, step)
+
+
+def _image_values(step, n_bands, shape, what):
+    from .._validation import check_positive_int
+
+    n_bands = check_positive_int(n_bands, "n_bands_", step)
+    values = n_bands * shape[0] * shape[1]
+    if values > LIMITS["image_values"]:
+        raise ValueError(f"{step}: {what} of {n_bands} x {shape[0]} x {shape[1]} = {values} values per cluster, "
+                         f"over the cap of {LIMITS['image_values']} (skcluster.persist.LIMITS)")
+
+
+def images(obj):
+    """Any step: its fitted image shapes are pairs of positive integers within the cap."""
+    step = type(obj).__name__
+    for attr in ("image_shape_", "output_shape_"):
+        shape = obj.__dict__.get(attr)
+        if shape is not None:
+            _image_values(step, obj.__dict__.get("n_bands_", 1), _pair(shape, attr, step), attr)
+
+
+def band_binner(obj):
+    """BandBinner: valid parameters; ``image_shape_`` is ``(npix, npix)``, its bands those it bins."""
+    step = type(obj).__name__
+    bands, _, npix = obj._params()
+    _image_values(step, len(bands), (npix, npix), "images")
+    state = obj.__dict__
+    if "image_shape_" in state and tuple(state["image_shape_"]) != (npix, npix):
+        raise ValueError(f"{step}: image_shape_ {state['image_shape_']!r} contradicts npix={npix}")
+    if "n_bands_" in state and state["n_bands_"] != len(bands):
+        raise ValueError(f"{step}: n_bands_={state['n_bands_']!r} contradicts its {len(bands)} bands")
+    images(obj)
+
+
+def resizer(obj):
+    """Resizer: ``shape`` a pair of positive integers, equal to ``output_shape_``, within the cap."""
+    step = type(obj).__name__
+    shape = _pair(obj.shape, "shape", step)
+    state = obj.__dict__
+    if "output_shape_" in state and _pair(state["output_shape_"], "output_shape_", step) != shape:
+        raise ValueError(f"{step}: output_shape_ {state['output_shape_']!r} contradicts shape={obj.shape!r}")
+    _image_values(step, state.get("n_bands_", 1), shape, "shape")
+    images(obj)
+
+
+def smoother(obj):
+    """GaussianSmoother: valid parameters equal to ``sigma_``; no kernel wider than the image."""
+    step = type(obj).__name__
+    sb, sy, sx = obj._params()
+    state = obj.__dict__
+    if "sigma_" in state and tuple(state["sigma_"]) != (sb, sy, sx):
+        raise ValueError(f"{step}: sigma_ {state['sigma_']!r} contradicts sigma={obj.sigma!r}, "
+                         f"sigma_bands={obj.sigma_bands!r}")
+    images(obj)
+    truncate = float(obj.truncate)
+    if "image_shape_" in state:
+        h, w = _pair(state["image_shape_"], "image_shape_", step)
+        for sigma, side, what in ((sy, h, "rows"), (sx, w, "columns"), (sb, state.get("n_bands_", 1), "bands")):
+            if truncate * sigma > side:
+                raise ValueError(f"{step}: truncate={truncate!r} x sigma={sigma!r} gives a kernel over {side} "
+                                 f"{what}, wider than the image (a kernel at most as wide as the image needs "
+                                 "truncate * sigma <= its size)")
+
+
+def observables(obj):
+    """ScalarObservables: a solver of at most ``LIMITS["max_iter"]`` iterations and a positive tolerance."""
+    from .._validation import check_positive_int, check_positive_number
+
+    step = type(obj).__name__
+    if check_positive_int(obj.max_iter, "max_iter", step) > LIMITS["max_iter"]:
+        raise ValueError(f"{step}: max_iter={obj.max_iter!r}, over the cap of {LIMITS['max_iter']} "
+                         "(skcluster.persist.LIMITS)")
+    check_positive_number(obj.tol, "tol", step)  # (finite and > 0)
+    images(obj)
