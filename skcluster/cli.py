@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ._cli_parser import build_parser, parse_bands  # noqa: F401  (parse_bands: the --bands converter)
+from ._text import printable
 
 __all__ = ["main", "build_parser", "EXIT_OK", "EXIT_INTERNAL", "EXIT_INPUT", "EXIT_OUTPUT", "EXIT_INTERRUPTED"]
 
@@ -56,7 +57,7 @@ def _message(exc):
         text = str(exc.args[0])
     else:
         text = str(exc) or type(exc).__name__
-    return " ".join(text.split())
+    return printable(text)
 
 
 @contextmanager
@@ -401,7 +402,7 @@ def _run_benchmark(run, args, verbose):
 # entry point
 # ---------------------------------------------------------------------------
 def _showwarning(message, category, filename, lineno, file=None, line=None):
-    print(f"skcluster: warning: {_option_words(' '.join(str(message).split()))}", file=sys.stderr)
+    print(f"skcluster: warning: {_option_words(printable(message))}", file=sys.stderr)
 
 
 def _output_exception(exc):
@@ -429,7 +430,7 @@ def main(argv=None):
             import traceback
 
             traceback.print_exc()
-        print(f"skcluster {args.command}: error: {exc}", file=sys.stderr)
+        print(f"skcluster {args.command}: error: {printable(exc)}", file=sys.stderr)
         return exc.code
     except KeyboardInterrupt:
         print(f"skcluster {args.command}: interrupted; nothing was written", file=sys.stderr)

@@ -62,6 +62,15 @@ class EnsembleFitError(RuntimeError):
     """
 
 
+def _check_rows(means, variances, n):
+    """The members' predictions, one per row of the input each, or RuntimeError."""
+    for what, values in (("means", means), ("variances", variances)):
+        if values is not None and values.shape[1:] != (n,):
+            raise RuntimeError(f"DeepEnsembleRegressor: the members' {what} have shape {values.shape}, "
+                               f"not one per each of the {n} input rows")
+    return means, variances
+
+
 def _final_estimator(est):
     while hasattr(est, "_final_estimator"):  # Pipeline
         est = est._final_estimator
@@ -495,9 +504,10 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
     def _member_predictions(self, X):
         check_is_fitted(self, "estimators_")
         X, _ = self._validate_X_y(X, None, reset=False)
+        n = _num_samples(X)
         stacked = self._stacked_predictions(X)
         if stacked is not None:
-            return stacked
+            return _check_rows(*stacked, n)
         means, variances = [], []
         members = self.estimators_
         if self.verbose > 0 and len(members) > 1:
@@ -523,7 +533,7 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
                     raise ValueError(f"members must predict one value per row, got shape {mu.shape}")
                 mu = mu[:, 0]
             means.append(mu)
-        return np.stack(means), (np.stack(variances) if variances else None)
+        return _check_rows(np.stack(means), (np.stack(variances) if variances else None), n)
 
     def predict(self, X, return_std=False):
         """Mixture mean (and standard deviation) of the members' predictions.

@@ -378,6 +378,12 @@ def predict_catalog(model, catalog, *, images=None, exposures=None, events=None,
     if n == 0:
         raise ValueError(f"the catalogue {str(catalog)!r} has no rows" if isinstance(catalog, (str, Path))
                          else "the catalogue has no rows")
+    _, first_row, copies = np.unique(np.column_stack([sample["ra"], sample["dec"], sample["z"]]), axis=0,
+                                     return_index=True, return_counts=True)
+    if (copies > 1).any():
+        warnings.warn(f"{int((copies - 1).sum())} catalogue row(s) repeat an earlier row's ra, dec and z (first "
+                      f"of each: {rows_text(np.sort(first_row[copies > 1]))}): each is predicted again",
+                      stacklevel=2)
     exposure = exposure_of(table, n, exposure_seconds=exposure_seconds, exposure_col=exposure_col,
                            maps_given=exposures is not None)
     check_some_exposed(exposure)

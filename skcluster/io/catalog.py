@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import gzip
 import io
+import warnings
 import zlib
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from astropy import units as u
 from astropy.table import Table
 
 from .._validation import rows_text
-from ..exceptions import DataFormatError
+from ..exceptions import DataFormatError, SkclusterWarning
 from ..sample import ClusterSample
 from .atomic import atomic_output
 from .fitsfiles import existing_file, fits_errors, native
@@ -76,6 +77,33 @@ def _text_lines(path):
     return text.splitlines()
 
 
+def _table_hdu(path, hdu):
+    """The FITS extension to read: ``hdu`` when it holds a table; else the file's only table, said in a warning.
+
+    (astropy would read the first table elsewhere with a deprecation warning
+    that this will become an error.) Several tables and none at ``hdu``: a
+    DataFormatError listing them.
+    """
+    from astropy.io import fits
+
+    with fits.open(path) as hdus:
+        tables = [i for i, h in enumerate(hdus) if isinstance(h, (fits.BinTableHDU, fits.TableHDU))]
+        names = {i: hdus[i].name for i in tables}
+        try:
+            wanted = hdus.index_of(hdu)
+        except (KeyError, IndexError):
+            wanted = None
+    if wanted in tables or not tables:
+        return hdu  # (astropy says what is wrong when there is no table at all)
+    found = ", ".join(f"HDU {i}" + (f" ({names[i]})" if names[i] else "") for i in tables)
+    if len(tables) > 1:
+        raise DataFormatError(f"{str(path)!r} has no table in HDU {hdu!r} but several elsewhere ({found}); "
+                              "say which to read")
+    warnings.warn(f"{str(path)!r} has no table in HDU {hdu!r}; reading its only table, {found}",
+                  SkclusterWarning, stacklevel=3)
+    return tables[0]
+
+
 def read_table(path, hdu=1):
     """Read a FITS/ECSV/CSV table (format from the file name).
 
@@ -88,7 +116,7 @@ def read_table(path, hdu=1):
     try:
         if fmt == "fits":
             with fits_errors(path, "a FITS table"):
-                table = Table.read(path, format=fmt, hdu=hdu)
+                table = Table.read(path, format=fmt, hdu=_table_hdu(path, hdu))
         else:
             lines = _text_lines(path)
             if not any(line.strip() for line in lines):

@@ -23,12 +23,14 @@ energy in keV.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 
 from .._validation import check_positive_number
-from ..exceptions import DataFormatError
+from ..exceptions import DataFormatError, SkclusterWarning
 from .atomic import atomic_output
 from .fitsfiles import existing_file, fits_errors, native
 from .sky import ARCSEC_PER_DEG, check_sky_position, sin_offsets_arcsec, sin_offsets_to_radec
@@ -337,6 +339,11 @@ def cutout_events(events, ra, dec, size_arcmin, energy_range_keV=None):
     ev_ra = np.asarray(events["RA"], dtype=np.float64)
     ev_dec = np.asarray(events["DEC"], dtype=np.float64)
     energy = np.asarray(events["PI"], dtype=np.float64) / 1000.0
+    finite = np.isfinite(ev_ra) & np.isfinite(ev_dec) & np.isfinite(energy)
+    if not finite.all():
+        warnings.warn(f"{int((~finite).sum())} of {finite.size} events have a non-finite RA, DEC or PI and are "
+                      "left out of every cut-out", SkclusterWarning, stacklevel=2)
+        ev_ra, ev_dec, energy = ev_ra[finite], ev_dec[finite], energy[finite]
     if energy_range_keV is not None:
         lo, hi = energy_range_keV
         sel = (energy >= lo) & (energy < hi)

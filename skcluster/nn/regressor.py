@@ -374,12 +374,21 @@ class CNNRegressor(NeuralNetRegressor):
         return split(dataset, y, **fit_params)
 
     def get_iterator(self, dataset, training=False):
+        """skorch's data loader; for validation and prediction, one with fixed, safe settings.
+
+        Validation and prediction batches come in order from this process:
+        of the ``iterator_valid__*`` options only ``batch_size`` is used (no
+        worker processes, multiprocessing context, sampler, batch sampler,
+        shuffling or dropped last batch), so every cluster gets its own
+        prediction, whatever the estimator or its model file says.
+        """
         prefix = "iterator_train" if training else "iterator_valid"
         kwargs = self.get_params_for(prefix)
         iterator = self.iterator_train if training else self.iterator_valid
+        if not training:
+            kwargs = {"batch_size": kwargs["batch_size"]} if "batch_size" in kwargs else {}
         kwargs.setdefault("batch_size", self.batch_size)
-        if kwargs["batch_size"] == -1:
-            kwargs["batch_size"] = len(dataset)
+        kwargs["batch_size"] = check_batch_size(kwargs["batch_size"], len(dataset), f"{type(self).__name__}")
         if isinstance(_base_dataset(dataset), ArrayDataset):
             kwargs.setdefault("collate_fn", passthrough_collate)
         gens = getattr(self, "_generators_", None)
@@ -646,6 +655,8 @@ class CNNRegressor(NeuralNetRegressor):
             variances.append(var.numpy().reshape(-1))
         mean = np.concatenate(means).astype(np.float64) * self.y_scale_ + self.y_mean_
         var = np.concatenate(variances).astype(np.float64) * self.y_scale_**2
+        if mean.shape != (n,) or var.shape != (n,):
+            raise RuntimeError(f"{where}: the network gave {mean.shape[0]} predictions for {n} clusters")
         return mean, var
 
     def predict(self, X, return_std=False):
@@ -889,6 +900,13 @@ def _tensors_to_cpu(obj):
     if isinstance(obj, (list, tuple)):
         return type(obj)(_tensors_to_cpu(v) for v in obj)
     return obj
+
+
+def check_batch_size(batch_size, n, where):
+    """A positive integer batch size (-1: all ``n`` at once)."""
+    if batch_size == -1 and not isinstance(batch_size, bool):
+        return max(int(n), 1)
+    return check_positive_int(batch_size, "batch_size", where)
 
 
 def _normalise(v):

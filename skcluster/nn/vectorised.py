@@ -38,7 +38,7 @@ from ._data import ArrayDataset, check_sample_weight, network_inputs
 from .augment import _apply_dihedral, _draw_dihedral, add_gaussian_noise, poisson_resample, scale_images
 from .losses import GaussianNLLLoss, gaussian_nll
 from .module import ClusterCNN
-from .regressor import CNNRegressor, batch_lr, epoch_lr, set_lr, train_batches
+from .regressor import CNNRegressor, batch_lr, check_batch_size, epoch_lr, set_lr, train_batches
 from .stacked import StackedClusterCNN, stackable
 
 __all__ = ["fit_vectorised", "stacked_predict", "vectorise_unsupported"]
@@ -515,11 +515,12 @@ def stacked_predict(owner, members, X, conv_mode=None, batch_size=None):
     if n == 0:
         return np.zeros((m, 0)), np.zeros((m, 0))
     stacked = stacked_module(owner, members, conv_mode)
-    bs = int(batch_size or ref.get_params_for("iterator_valid").get("batch_size", ref.batch_size))
-    bs = n if bs == -1 else bs
+    bs = batch_size or ref.get_params_for("iterator_valid").get("batch_size", ref.batch_size)
+    bs = check_batch_size(bs, n, where)
     device = torch.device(ref.device)
-    means = np.empty((m, n), np.float32)
-    variances = np.empty((m, n), np.float32)
+    means = np.full((m, n), np.nan, np.float32)  # (a cluster no batch reached stays NaN, and is refused below)
+    variances = np.full((m, n), np.nan, np.float32)
+    filled = np.zeros(n, dtype=bool)
     imgs_all = torch.from_numpy(np.ascontiguousarray(images))
     scal_all = torch.from_numpy(np.ascontiguousarray(scalars))
     with torch.no_grad():
@@ -531,6 +532,9 @@ def stacked_predict(owner, members, X, conv_mode=None, batch_size=None):
                 mu, var = stacked(x, scal_all[s : s + bs].to(device))
             means[:, s : s + bs] = mu.float().reshape(m, -1).cpu().numpy()
             variances[:, s : s + bs] = var.float().reshape(m, -1).cpu().numpy()
+            filled[s : s + bs] = True
+    if not filled.all():
+        raise RuntimeError(f"{where}: the stacked forward left {int((~filled).sum())} clusters without a prediction")
     y_mean = np.array([mm.y_mean_ for mm in members])[:, None]
     y_scale = np.array([mm.y_scale_ for mm in members])[:, None]
     return means.astype(np.float64) * y_scale + y_mean, variances.astype(np.float64) * y_scale**2

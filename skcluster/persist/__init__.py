@@ -202,11 +202,10 @@ def _version_tuple(text):
 
 def _warn_if_newer(manifest, filename):
     """Warn when the file was written by a newer skcluster, torch, skorch, scikit-learn or numpy."""
+    import sys
     import warnings
 
     from ..exceptions import SkclusterWarning
-
-    import sys
 
     saved = manifest.get("versions")
     if not isinstance(saved, dict):

@@ -11,7 +11,13 @@ import re
 
 import numpy as np
 
-from ._format import _ARRAYS_NAME, _SAFETENSORS_ITEMSIZE, _TENSORS_NAME, LIMITS, ModelFileError
+from ._format import (
+    _ARRAYS_NAME,
+    _SAFETENSORS_ITEMSIZE,
+    _TENSORS_NAME,
+    LIMITS,
+    ModelFileError,
+)
 
 _NUMPY_DTYPE = re.compile(r"^[<>|=]?(?:b1|\?|[iu][1248]|f[248]|U\d{1,6})$")
 _TORCH_DTYPES = {

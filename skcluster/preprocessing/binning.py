@@ -19,10 +19,13 @@ bins straight to 50 x 50 pixels of 24 arcsec (100 kB per cluster, 800 MB for
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from .._validation import check_positive_int, check_positive_number, rows_text
+from ..exceptions import SkclusterWarning
 from ..sample import as_sample
 from ._base import SampleInputMixin, check_flag, iter_chunks, rows_per_chunk
 from .bands import resolve_bands
@@ -403,6 +406,9 @@ class BandBinner(SampleInputMixin, TransformerMixin, BaseEstimator):
         X, events = self._events_of(X)
         images, stats = bin_events(events, bands, size, npix, chunk_size=self.chunk_size,
                                    verbose=self.verbose)
+        if stats["n_nonfinite"]:
+            warnings.warn(f"{type(self).__name__}: {stats['n_nonfinite']} of {stats['n_events']} events have a "
+                          "non-finite offset or energy and are not binned", SkclusterWarning, stacklevel=2)
         meta = dict(bands_keV=bands, size_arcmin=size, pixel_arcsec=60.0 * size / npix,
                     image_unit="counts", binning_stats=stats)
         return X.assign(images=images, meta=meta)

@@ -187,7 +187,14 @@ def no_data_reasons(sample):
         for i in np.flatnonzero(~(e > 0)):
             reasons[i].append("no exposure")
     if "images" in sample:
-        counts = np.asarray(sample["images"]).reshape(n, -1).sum(axis=1, dtype=np.float64)
+        flat = np.asarray(sample["images"]).reshape(n, -1)
+        finite = np.isfinite(flat).all(axis=1)
+        negative = finite & (flat < 0).any(axis=1)
+        for i in np.flatnonzero(~finite):  # (said as what they are, not as "no photons")
+            reasons[i].append("non-finite (NaN or infinite) pixel values")
+        for i in np.flatnonzero(negative):
+            reasons[i].append("negative pixel values")
+        counts = np.where(finite & ~negative, flat.sum(axis=1, dtype=np.float64), 1.0)
     elif "events" in sample:
         counts = np.array([len(e) for e in sample["events"]], dtype=np.float64)
     else:
