@@ -505,3 +505,528 @@ def test_a_moved_class_loads_under_its_old_path_when_both_are_listed(tmp_path, m
     monkeypatch.delitem(persist.ALLOWED, "skcluster.preprocessing.resize:Resizer")
     with pytest.raises(ModelFileError, match="resolves to 'skcluster.preprocessing.resize:Resizer', which is not"):
         persist.load(path)
+
+
+# ---------------------------------------------------------------------------
+# round two (issue 37): files that would cost time, memory or processes, or
+# misbehave at predict. Each is refused by persist.load with ModelFileError in
+# under 2 s and 300 MB, starting no process and touching no file; skcluster
+# predict exits 2 with one printable line.
+# ---------------------------------------------------------------------------
+TIME_BOUND_S = 2.0
+MEMORY_BOUND = 300 * 2**20
+
+
+def _files_state(root):
+    return sorted((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in Path(root).rglob("*"))
+
+
+def _refused_within_bounds(path, match, tmp_path, capsys):
+    """persist.load refuses ``path`` (ModelFileError matching ``match``) within the time and memory bounds,
+    forking nothing and touching no file; then skcluster predict exits 2 with one printable line."""
+    import multiprocessing
+    import time
+
+    import psutil
+
+    proc = psutil.Process()
+    files = _files_state(tmp_path)
+    rss0 = proc.memory_info().rss
+    start = time.perf_counter()
+    with pytest.raises(ModelFileError, match=match) as exc:
+        persist.load(path)
+    elapsed = time.perf_counter() - start
+    rss = proc.memory_info().rss - rss0
+    tracemalloc.start()  # (a second refusal, traced: tracemalloc slows the first down)
+    try:
+        with pytest.raises(ModelFileError, match=match):
+            persist.load(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert elapsed < TIME_BOUND_S, f"refused after {elapsed:.2f} s"
+    assert peak < MEMORY_BOUND and rss < MEMORY_BOUND, (peak, rss)
+    assert proc.children(recursive=True) == [] and multiprocessing.active_children() == []
+    assert _files_state(tmp_path) == files
+    assert len(str(exc.value)) < 2000
+    line = _refused_by_cli(path, tmp_path, capsys)
+    assert line.isprintable(), line
+    return exc.value
+
+
+def _edited(real, tmp_path, edit, name="edited.skc", members=None):
+    m = copy.deepcopy(real["manifest"])
+    edit(m)
+    data = {k: v for k, v in real["members"].items() if k != "model.json"}
+    data.update(members or {})
+    return _write(tmp_path / name, m, data)
+
+
+def _step(manifest, name):
+    return next(s["__tuple__"][1] for s in _steps(manifest) if s["__tuple__"][0] == name)
+
+
+def _member_state(manifest):
+    return _member(manifest)["persist"]["__dict__"]
+
+
+def _many_entries_zip(path, n):
+    """A zip whose central directory lists model.json ``n`` times (zip64 end records, a few MB)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("model.json", b"{}")
+    raw = buf.getvalue()
+    cd_at = raw.index(b"PK\x01\x02")
+    eocd_at = raw.index(b"PK\x05\x06")
+    local, entry = raw[:cd_at], raw[cd_at:eocd_at]
+    directory = entry * n
+    cd_offset, cd_size = len(local), len(directory)
+    zip64_at = cd_offset + cd_size
+    zip64 = struct.pack("<4sQHHIIQQQQ", b"PK\x06\x06", 44, 45, 45, 0, 0, n, n, cd_size, cd_offset)
+    locator = struct.pack("<4sIQI", b"PK\x06\x07", 0, zip64_at, 1)
+    eocd = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0)
+    path.write_bytes(local + directory + zip64 + locator + eocd)
+    return path
+
+
+def _safetensors_blob(arrays):
+    import safetensors.numpy
+
+    return safetensors.numpy.save(arrays)
+
+
+_ESCAPES = "\x1b]52;c;ZXZpbA==\x07\x1b[2K\x1b[1A\r\nwrote 20 masses\x1b[0m"
+
+
+def _crafts():
+    """name -> (make(real, tmp_path) -> path, expected message)."""
+    def json_file(text):
+        return lambda real, tmp_path: _write(tmp_path / "crafted.skc", text)
+
+    def net(key, value):
+        return lambda real, tmp_path: _edited(real, tmp_path, lambda m: _member(m)["params"]["__dict__"].update(
+            {key: value}))
+
+    def member_state(key, value):
+        return lambda real, tmp_path: _edited(real, tmp_path, lambda m: _member_state(m).update({key: value}))
+
+    def step(name, where, key, value):
+        return lambda real, tmp_path: _edited(real, tmp_path, lambda m: _step(m, name)[where]["__dict__"].update(
+            {key: value}))
+
+    def forged(root, members=None):
+        manifest = {"format": "skcluster-model", "format_version": 1, "root": root}
+        return lambda real, tmp_path: _write(tmp_path / "forged.skc", manifest, members)
+
+    head = b'{"format": "skcluster-model", "format_version": 1, "root": '
+
+    def utf16(real, tmp_path):
+        deep = head + b"[" * 900 + b"1" + b"]" * 900 + b"}"
+        return _write(tmp_path / "utf16.skc", deep.decode().encode("utf-16"),
+                      {k: v for k, v in real["members"].items() if k != "model.json"})
+
+    def nan_literal(word):
+        def make(real, tmp_path):
+            m = copy.deepcopy(real["manifest"])
+            _member_state(m)["y_mean_"] = "PLACEHOLDER"
+            text = json.dumps(m).replace('"PLACEHOLDER"', word).encode()
+            return _write(tmp_path / "nan.skc", text, {k: v for k, v in real["members"].items() if k != "model.json"})
+        return make
+
+    def repeated_member(real, tmp_path):
+        def edit(m):
+            ens = _steps(m)[-1]["__tuple__"][1]["state"]["__dict__"]
+            ens["estimators_"] = [ens["estimators_"][0]] * 800
+        return _edited(real, tmp_path, edit)
+
+    one_mib = {"a0": np.zeros(2**18, np.float32)}
+    resize = "skcluster.preprocessing.resize:Resizer"
+    return {
+        # hang or exhaust memory inside persist.load
+        "unterminated_escaped_quotes": (json_file(head + b'"' + b'\\"' * 2000), "ends inside a string"),
+        "zip_lists_model_json_150000_times": (lambda real, tmp_path: _many_entries_zip(tmp_path / "many.skc", 150_000),
+                                              "declares 150000 entries"),
+        "one_array_referenced_64_times": (
+            forged(_obj(resize, {"shape": {"__tuple__": [4, 4]}},
+                        {f"x{i}_": {"__ndarray__": "a0"} for i in range(64)}),
+                   {"arrays.safetensors": _safetensors_blob(one_mib), "tensors.safetensors": b""}),
+            "referenced a second time"),
+        "unicode_999999_x_4096": (forged({"__ndarray_values__": [""] * 4096, "dtype": "<U999999", "shape": [4096]}),
+                                  "over the cap"),
+        "module_channels_21000": (net("module__channels", {"__tuple__": [21000, 21000]}),
+                                  "network its parameters build"),
+        "module_channels_100000_layers": (net("module__channels", {"__tuple__": [4] * 100_000}), "over the cap"),
+        "huge_input_shape": (member_state("input_shape_", {"__tuple__": [10, 100_000, 100_000]}), "over the cap"),
+        "input_shape_not_the_weights": (member_state("input_shape_", {"__tuple__": [10, 64, 64]}),
+                                        "network its parameters build"),
+        "one_member_listed_800_times": (repeated_member, "repeats member 0"),
+        # load fine, then misbehave in predict
+        "num_workers_32": (net("iterator_valid__num_workers", 32), "may set only batch_size"),
+        "multiprocessing_context_spawn": (net("iterator_valid__multiprocessing_context", "spawn"), "may set only"),
+        "batch_sampler_900000": (net("iterator_valid__batch_sampler", [[0] * 900_000]), "may set only"),
+        "sampler": (net("iterator_valid__sampler", [0, 0, 0]), "may set only"),
+        "shuffle_at_predict": (net("iterator_valid__shuffle", True), "may set only"),
+        "drop_last_at_predict": (net("iterator_valid__drop_last", True), "may set only"),
+        "train_workers": (net("iterator_train__num_workers", 4), "may set only"),
+        "batch_size_minus_2": (net("batch_size", -2), "batch_size must be a positive integer"),
+        "valid_batch_size_0": (net("iterator_valid__batch_size", 0), "batch_size must be a positive integer"),
+        "binner_npix_huge": (step("bin", "params", "npix", 10**6), "over the cap"),
+        "binner_npix_not_image_shape": (step("bin", "params", "npix", 32), "contradicts npix=32"),
+        "resizer_output_huge": (step("resize", "state", "output_shape_", {"__tuple__": [10**5, 10**5]}),
+                                "over the cap"),
+        "resizer_output_not_shape": (step("resize", "state", "output_shape_", {"__tuple__": [8, 8]}),
+                                     "contradicts shape"),
+        "resizer_shape_huge": (lambda real, tmp_path: _edited(real, tmp_path, lambda m: (
+            _step(m, "resize")["params"]["__dict__"].update(shape={"__tuple__": [10**5, 10**5]}),
+            _step(m, "resize")["state"]["__dict__"].update(output_shape_={"__tuple__": [10**5, 10**5]}))),
+            "over the cap"),
+        "smoother_truncate_1e9": (step("smooth", "params", "truncate", 1e9), "wider than the image"),
+        "observables_max_iter": (forged(_obj("skcluster.baselines.observables:ScalarObservables",
+                                             {"max_iter": 10**9})), "max_iter=1000000000, over the cap"),
+        "observables_tol_0": (forged(_obj("skcluster.baselines.observables:ScalarObservables", {"tol": 0.0})),
+                              "tol"),
+        "available_if_transform_shadowed": (forged(_obj("sklearn.pipeline:Pipeline", {"steps": []},
+                                                        {"transform": 1.0})), "would hide a method"),
+        "available_if_score_shadowed": (forged(_obj("sklearn.pipeline:Pipeline", {"steps": []}, {"score": 2})),
+                                        "would hide a method"),
+        "nan_literal": (nan_literal("NaN"), "JSON constant NaN"),
+        "infinity_literal": (nan_literal("Infinity"), "JSON constant Infinity"),
+        "minus_infinity_literal": (nan_literal("-Infinity"), "JSON constant -Infinity"),
+        # refusals that were not ModelFileError
+        "utf16_nested_900": (utf16, "not UTF-8"),
+        "utf16_real_manifest": (lambda real, tmp_path: _write(
+            tmp_path / "u16.skc", json.dumps(real["manifest"]).encode("utf-16"),
+            {k: v for k, v in real["members"].items() if k != "model.json"}), "not UTF-8"),
+        "overflowing_param": (forged(_obj(resize, {"shape": {"__tuple__": [{"__npscalar__": "<i1", "value": 100000},
+                                                                             4]}})), "OverflowError"),
+        "unparsable_number_param": (forged(_obj(resize, {"shape": {"__npscalar__": "<f8", "value": "x"}})),
+                                    "ValueError"),
+        "root_not_an_estimator": (forged([{"__npscalar__": "<i8", "value": 1}]), "root is an estimator"),
+        "unparsable_state_scalar": (forged(_obj(resize, {}, {"x_": {"__npscalar__": "<i8", "value": "not a number"}})),
+                                    "ValueError"),
+        "device_with_terminal_escapes": (net("device", "cpu" + _ESCAPES), "device"),
+        "module_state_not_tensors": (member_state("module_state", {"__dict__": {"x": 1}}), "module_state"),
+    }
+
+
+_CRAFTS = _crafts()
+
+
+@pytest.mark.parametrize("name", sorted(_CRAFTS))
+def test_round_two_crafted_files_are_refused_within_bounds(real, tmp_path, capsys, name):
+    make, match = _CRAFTS[name]
+    path = make(real, tmp_path)
+    exc = _refused_within_bounds(path, match, tmp_path, capsys)
+    assert exc.where is not None
+
+
+def test_small_crafted_files_stay_small(real, tmp_path):
+    """The issue's sizes: a 4 kB JSON of escaped quotes, a few-hundred-byte <U999999 declaration."""
+    path = _CRAFTS["unterminated_escaped_quotes"][0](real, tmp_path)
+    with zipfile.ZipFile(path) as zf:
+        assert 4000 <= zf.getinfo("model.json").file_size <= 4200
+    path = _CRAFTS["unicode_999999_x_4096"][0](real, tmp_path)
+    assert path.stat().st_size < 600
+
+
+def test_member_names_are_checked_in_linear_time_with_a_short_message():
+    """Without the end-record check, 150,000 listed names are counted once each (not names.count per name)."""
+    import time
+
+    from skcluster.persist._archive import _check_members
+
+    names = ["model.json"] * 150_000 + [f"evil{i}.pkl" for i in range(100_000)]
+    start = time.perf_counter()
+    with pytest.raises(ModelFileError, match="unexpected archive members") as exc:
+        _check_members(names, "f.skc")
+    assert time.perf_counter() - start < 1.0
+    assert len(str(exc.value)) < 1000 and "and 99995 more" in str(exc.value)
+    with pytest.raises(ModelFileError, match="listed twice or more") as exc:
+        _check_members(["model.json"] * 150_000, "f.skc")
+    assert len(str(exc.value)) < 1000
+
+
+def test_the_json_pre_check_is_linear():
+    """The old regular expression took 16 s on 252 bytes of this; 4 MB now take well under a second."""
+    import time
+
+    from skcluster.persist._archive import _json_shape_check
+
+    for text in (b'"' + b'\\"' * 2**21, b'["' + b'\\\\' * 2**21 + b'"]', b"[" + b'"a\\"b",' * 2**19 + b"1]"):
+        start = time.perf_counter()
+        try:
+            _json_shape_check(text, "f")
+        except ModelFileError:
+            pass
+        assert time.perf_counter() - start < 1.0
+
+
+@pytest.mark.parametrize("text, depth", [
+    (b'["[[[[", {"a": "]]]\\"[["}, [[[1]]]]', 4),
+    (b'["\\\\", [[["\\\\\\"["]]]]', 4),
+    (b'{"a": "{{{{{{{{{{{{{{{"}', 1),
+])
+def test_the_json_pre_check_counts_depth_outside_strings(monkeypatch, text, depth):
+    from skcluster.persist import _archive
+
+    for chunk in (2**20, 3):  # carried across chunk boundaries too
+        monkeypatch.setattr(_archive, "_SCAN_CHUNK", chunk)
+        monkeypatch.setitem(persist.LIMITS, "json_depth", depth)
+        _archive._json_shape_check(text, "f")
+        monkeypatch.setitem(persist.LIMITS, "json_depth", depth - 1)
+        with pytest.raises(ModelFileError, match=f"nested {depth} deep"):
+            _archive._json_shape_check(text, "f")
+    assert json.loads(text) is not None
+
+
+def test_built_bytes_are_capped_across_references(tmp_path, monkeypatch):
+    """Distinct arrays and string arrays count towards one cap on what the file builds."""
+    arrays = {f"a{i}": np.zeros(1000, np.float64) for i in range(4)}
+    root = _obj("skcluster.preprocessing.resize:Resizer", {"shape": {"__tuple__": [4, 4]}},
+                {**{f"x{i}_": {"__ndarray__": f"a{i}"} for i in range(4)},
+                 "s_": {"__ndarray_values__": ["a"] * 10, "dtype": "<U100", "shape": [10]}})
+    path = _write(tmp_path / "b.skc", {"format": "skcluster-model", "format_version": 1, "root": root},
+                  {"arrays.safetensors": _safetensors_blob(arrays), "tensors.safetensors": b""})
+    assert persist.load(path).x3_.shape == (1000,)  # 36,000 bytes
+    monkeypatch.setitem(persist.LIMITS, "built_bytes", 35_000)
+    with pytest.raises(ModelFileError, match=r"s_'\]: an array of 10 '<U100' values .* over the cap of 35000"):
+        persist.load(path)
+
+
+def test_the_cli_escapes_control_characters_in_messages(real, tmp_path, capsys):
+    path = _CRAFTS["device_with_terminal_escapes"][0](real, tmp_path)
+    line = _refused_by_cli(path, tmp_path, capsys)
+    assert "\x1b" not in line and "\r" not in line and "\\x1b" in line and line.isprintable()
+
+
+def test_a_file_from_a_newer_version_loads_with_a_warning(real, tmp_path):
+    from skcluster import SkclusterWarning
+
+    for package in ("skcluster", "torch"):
+        path = _edited(real, tmp_path, lambda m, p=package: m["versions"].update({p: "99.0.0"}), f"newer_{package}.skc")
+        with pytest.warns(SkclusterWarning, match=f"newer {package} '99.0.0'"):
+            loaded = persist.load(path)
+        np.testing.assert_array_equal(loaded.predict(real["X"]), real["pred"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        persist.load(real["path"])  # the same versions: no warning
+
+
+# ---------------------------------------------------------------------------
+# predict-time settings are the caller's, whatever the estimator says
+# ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def pair():
+    """A fitted deep ensemble of two tiny CNNs (stackable) and its inputs."""
+    from skcluster.ensemble import DeepEnsembleRegressor
+    from skcluster.nn import CNNRegressor, make_toy_sample
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        X, y = make_toy_sample(40, n_bands=2, image_size=8, random_state=0)
+        member = CNNRegressor(module__channels=(4,), module__dense=(8,), max_epochs=1, batch_size=16,
+                              random_state=0)
+        ens = DeepEnsembleRegressor(member, n_estimators=2, random_state=0).fit(X, y)
+        ref = ens.predict(X, return_std=True)
+    finally:
+        torch.set_num_threads(old)
+    return ens, X, ref
+
+
+_LOADER_OPTIONS = {"iterator_valid__num_workers": 2, "iterator_valid__multiprocessing_context": "spawn",
+                   "iterator_valid__shuffle": True, "iterator_valid__drop_last": True,
+                   "iterator_valid__batch_size": 3, "iterator_valid__sampler": [0] * 40,
+                   "iterator_valid__persistent_workers": True}
+
+
+@pytest.mark.parametrize("vectorize", [True, False])
+def test_prediction_ignores_loader_options_that_change_rows_or_fork(pair, vectorize):
+    import multiprocessing
+
+    import psutil
+
+    ens, X, (mean, std) = pair
+    ens = copy.deepcopy(ens)
+    ens.set_params(vectorize=vectorize)
+    for member in ens.estimators_:  # (as a net constructed with them holds them; skorch's set_params
+        vars(member).update(_LOADER_OPTIONS)  # refuses to change them on an initialised net)
+    got_mean, got_std = ens.predict(X, return_std=True)
+    np.testing.assert_allclose(got_mean, mean, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(got_std, std, rtol=1e-4)
+    assert psutil.Process().children(recursive=True) == [] and multiprocessing.active_children() == []
+
+
+@pytest.mark.parametrize("vectorize", [True, False])
+@pytest.mark.parametrize("key", ["batch_size", "iterator_valid__batch_size"])
+@pytest.mark.parametrize("bad", [-2, 0, 2.5, True])
+def test_a_nonpositive_batch_size_raises_instead_of_returning_garbage(pair, vectorize, key, bad):
+    ens, X, _ = pair
+    ens = copy.deepcopy(ens)
+    ens.set_params(vectorize=vectorize)
+    for member in ens.estimators_:
+        vars(member).update({key: bad})
+    with pytest.raises(ValueError, match="batch_size"):
+        ens.predict(X)
+
+
+def test_predictions_are_checked_for_one_row_per_cluster(pair, monkeypatch):
+    from skcluster.nn import CNNRegressor
+
+    ens, X, _ = pair
+    ens = copy.deepcopy(ens)
+    ens.set_params(vectorize=False)
+    real_predict = CNNRegressor.predict
+    monkeypatch.setattr(CNNRegressor, "predict", lambda self, X, return_std=False: tuple(
+        v[:-1] for v in real_predict(self, X, return_std=True)))
+    with pytest.raises((RuntimeError, ValueError)):
+        ens.predict(X, return_std=True)
+
+
+# ---------------------------------------------------------------------------
+# the property: a mutated real model file loads and predicts the same, or is refused
+# ---------------------------------------------------------------------------
+def _paths(node, prefix=()):
+    """Every (path, value) of a JSON tree."""
+    yield prefix, node
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _paths(v, (*prefix, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _paths(v, (*prefix, i))
+
+
+def _set(tree, path, value):
+    if not path:
+        return value
+    tree = copy.deepcopy(tree)
+    node = tree
+    for key in path[:-1]:
+        node = node[key]
+    if value is _DELETE:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    return tree
+
+
+_DELETE = object()
+
+
+def _json_values():
+    from hypothesis import strategies as st
+
+    scalars = (st.none() | st.booleans() | st.integers(min_value=-2**70, max_value=2**70)
+               | st.sampled_from([0, -1, -2, 1, 10**9, 2**31, 2**63])
+               | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=12)
+               | st.sampled_from(["\x1b[2K", "cpu", "cuda", "meta", "<U999999", "a0", "t0", "__float__",
+                                  "skcluster.nn.module:ClusterCNN", "builtins:eval", "nan", "inf"]))
+    tags = st.sampled_from(["__tuple__", "__dict__", "__ndarray__", "__tensor__", "__float__", "__npscalar__",
+                            "__object__", "__class__", "__function__", "__dtype__", "__ndarray_values__"])
+    return st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
+                        | st.dictionaries(st.text(max_size=8) | tags, inner, max_size=3), max_leaves=6)
+
+
+def _mutation():
+    from hypothesis import strategies as st
+
+    return st.one_of(
+        st.tuples(st.just("value"), st.integers(min_value=0), _json_values()),
+        st.tuples(st.just("delete"), st.integers(min_value=0), st.none()),
+        st.tuples(st.just("wrap"), st.integers(min_value=0), st.integers(min_value=1, max_value=80)),
+        st.tuples(st.just("encoding"), st.sampled_from(["utf-16", "utf-32", "utf-8-sig", "latin-1", "cp1252"]),
+                  st.none()),
+        st.tuples(st.just("bytes"), st.integers(min_value=0), st.binary(min_size=1, max_size=4)),
+    )
+
+
+def _mutated_bytes(manifest, mutation):
+    kind, where, what = mutation
+    if kind == "encoding":
+        return json.dumps(manifest, ensure_ascii=False).encode(where, errors="replace"), None
+    text = json.dumps(manifest).encode()
+    if kind == "bytes":
+        at = where % len(text)
+        return text[:at] + what + text[at + len(what):], None
+    paths = list(_paths(manifest))
+    path, value = paths[where % len(paths)]
+    if kind == "value":
+        new = _set(manifest, path, what)
+    elif kind == "delete":
+        new = _set(manifest, path, _DELETE) if path else {}
+    else:  # nest the value deeper
+        for _ in range(what):
+            value = [value]
+        new = _set(manifest, path, value)
+    return json.dumps(new).encode(), path
+
+
+def test_a_mutated_real_model_file_loads_the_same_or_is_refused(real, tmp_path_factory):
+    """Values, types, nesting and encodings of the real pipeline's model.json mutated at random: load gives a
+    model that predicts one (finite or NaN) mass per cluster, the same masses when the mutation left the
+    prediction's inputs alone, or raises ModelFileError; never another exception, never over the bounds."""
+    import multiprocessing
+    import time
+
+    import psutil
+    from hypothesis import HealthCheck, given, settings
+
+    data = {k: v for k, v in real["members"].items() if k != "model.json"}
+    folder = tmp_path_factory.mktemp("mutated")
+    # paths whose mutation cannot change the masses: bookkeeping outside what predict reads
+    inert = ("created", "versions", "estimator", "history", "optimizer_state", "fit_seconds_", "seeds_",
+             "n_epochs_", "best_epoch_", "verbose", "random_state", "max_epochs", "lr", "patience", "callbacks")
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+    @given(_mutation())
+    def check(mutation):
+        raw, path = _mutated_bytes(real["manifest"], mutation)
+        target = _write(folder / "m.skc", raw, data)
+        start = time.perf_counter()
+        tracemalloc.start()
+        try:
+            model = persist.load(target)
+        except ModelFileError:
+            model = None
+        finally:
+            _, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+        assert time.perf_counter() - start < 5 * TIME_BOUND_S  # (tracemalloc slows loading down)
+        assert peak < MEMORY_BOUND
+        assert psutil.Process().children(recursive=True) == [] and multiprocessing.active_children() == []
+        if model is None:
+            return
+        try:
+            mean = model.predict(real["X"])
+        except (ValueError, TypeError, KeyError):
+            return  # values the file may hold but the pipeline refuses at predict (skcluster predict: exit 2)
+        assert np.shape(mean) == (len(real["X"]),)
+        if path is not None and any(p in inert for p in path if isinstance(p, str)):
+            np.testing.assert_array_equal(mean, real["pred"])
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check()
+
+
+def test_equivalent_spellings_of_a_real_model_file_load_and_predict_identically(real, tmp_path):
+    """Whitespace, key order and escaped characters do not change what a file means."""
+    import random
+
+    def shuffled(node, rng):
+        if isinstance(node, dict):
+            items = list(node.items())
+            rng.shuffle(items)
+            return {k: shuffled(v, rng) for k, v in items}
+        if isinstance(node, list):
+            return [shuffled(v, rng) for v in node]
+        return node
+
+    data = {k: v for k, v in real["members"].items() if k != "model.json"}
+    rng = random.Random(0)
+    for i, (indent, ascii_) in enumerate([(None, True), (4, False), ("\t", True)]):
+        text = json.dumps(shuffled(real["manifest"], rng), indent=indent, ensure_ascii=ascii_)
+        text = text.replace('"format"', '"\\u0066ormat"')  # an escaped key
+        path = _write(tmp_path / f"same{i}.skc", text.encode(), data)
+        np.testing.assert_array_equal(persist.load(path).predict(real["X"]), real["pred"])

@@ -726,6 +726,7 @@ class CNNRegressor(NeuralNetRegressor):
         from ..persist._format import LIMITS
 
         where = type(self).__name__
+        self._check_params()
         device = torch.device(self.device)  # (a malformed device string raises here)
         if device.type not in ("cpu", "cuda", "mps"):
             raise ValueError(f"{where}: device {str(self.device)[:40]!r} is not a device to predict on "

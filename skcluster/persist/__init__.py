@@ -182,6 +182,9 @@ def _check(path, trusted):
     except (RecursionError, TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
         raise ModelFileError(f"refusing to load {filename!r}: a malformed object tree ({type(exc).__name__}: "
                              f"{exc})", where="root") from exc
+    if not (isinstance(manifest["root"], dict) and "__object__" in manifest["root"]):
+        raise ModelFileError(f"refusing to load {filename!r}: root: a model file's root is an estimator, not "
+                             f"{type(manifest['root']).__name__} data", where="root")
     return manifest, raw_arrays, raw_tensors, checker
 
 

@@ -183,6 +183,19 @@ def _safetensors_header(raw, member, cap, filename):
 _MEMBERS = {_JSON_NAME: "json_bytes", _ARRAYS_NAME: "arrays_bytes", _TENSORS_NAME: "tensors_bytes"}
 
 
+def _declared_entries(path):
+    """The entry count of the zip's end-of-directory record (read before the directory), or None."""
+    end_record = getattr(zipfile, "_EndRecData", None)  # (the reader zipfile itself uses)
+    if end_record is None:  # pragma: no cover - a Python without it: the member check below still holds
+        return None
+    try:
+        with open(path, "rb") as f:
+            record = end_record(f)
+    except (OSError, ValueError, struct.error):
+        return None
+    return int(record[4]) if record else None  # (zipfile._ECD_ENTRIES_TOTAL)
+
+
 def _check_members(names, filename):
     """The archive's member names: model.json, at most once each of the three members (linear time)."""
     counts = collections.Counter(names)
@@ -209,6 +222,11 @@ def _read_archive(path):
         raise ModelFileError(
             f"{filename!r} is not a skcluster model file (expected a zip written by "
             "skcluster.persist.save; pickles are read with joblib.load)")
+    n_entries = _declared_entries(path)
+    if n_entries is not None and n_entries > len(_MEMBERS):
+        raise ModelFileError(f"refusing to load {filename!r}: unexpected archive members: its zip directory "
+                             f"declares {n_entries} entries; a "
+                             f"model file holds at most {len(_MEMBERS)} ({', '.join(_MEMBERS)})", where="zip")
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, ValueError) as exc:

@@ -13,6 +13,8 @@ Each raises ``ValueError``, which the builder turns into a
 
 from __future__ import annotations
 
+import numpy as np
+
 from ._format import LIMITS
 
 __all__ = []
@@ -34,9 +36,17 @@ def _image_values(step, n_bands, shape, what):
                          f"over the cap of {LIMITS['image_values']} (skcluster.persist.LIMITS)")
 
 
+_IMAGE_CONTRACT = ("n_bands_", "image_shape_", "bands_keV_")  # what an image step records in fit, together
+
+
 def images(obj):
-    """Any step: its fitted image shapes are pairs of positive integers within the cap."""
+    """Any step: its fitted image shapes are pairs of positive integers within the cap, recorded together."""
     step = type(obj).__name__
+    if hasattr(obj, "_record_images"):
+        have = [a for a in _IMAGE_CONTRACT if a in obj.__dict__]
+        if have and len(have) < len(_IMAGE_CONTRACT):
+            raise ValueError(f"{step}: its fitted state has {', '.join(have)} but not "
+                             f"{', '.join(a for a in _IMAGE_CONTRACT if a not in have)}")
     for attr in ("image_shape_", "output_shape_"):
         shape = obj.__dict__.get(attr)
         if shape is not None:
@@ -96,3 +106,22 @@ def observables(obj):
                          "(skcluster.persist.LIMITS)")
     check_positive_number(obj.tol, "tol", step)  # (finite and > 0)
     images(obj)
+
+
+def pipeline(obj):
+    """Pipeline: ``steps`` a list of (name, step) pairs that scikit-learn accepts."""
+    obj._validate_steps()
+
+
+def ensemble(obj):
+    """DeepEnsembleRegressor: fitted, it holds a non-empty list of members that predict, and says if they give a std."""
+    state = obj.__dict__
+    if not any(a in state for a in ("estimators_", "member_has_std_", "seeds_")):
+        return  # unfitted
+    members = state.get("estimators_")
+    if not (isinstance(members, list) and members and all(hasattr(m, "predict") for m in members)):
+        raise ValueError(  # noqa: TRY004 (a refused file: the builder turns it into ModelFileError)
+            f"{type(obj).__name__}: estimators_ must be a non-empty list of fitted members")
+    if not isinstance(state.get("member_has_std_"), (bool, np.bool_)):
+        raise ValueError(f"{type(obj).__name__}: member_has_std_ must be true or false, got "
+                         f"{state.get('member_has_std_')!r}")

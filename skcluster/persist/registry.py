@@ -63,7 +63,8 @@ _SKORCH_FIXED = {
 #: to a class whose own path is also listed).
 ALLOWED = {
     # containers
-    "sklearn.pipeline:Pipeline": Allowed(fixed={"memory": (None,), "transform_input": (None,)}),
+    "sklearn.pipeline:Pipeline": Allowed(fixed={"memory": (None,), "transform_input": (None,)},
+                                         check=_bounds.pipeline),
     # preprocessing (a saved model starts with BandBinner; ImageCutout holds file names and is not saved)
     "skcluster.preprocessing.binning:BandBinner": Allowed(check=_bounds.band_binner),
     "skcluster.preprocessing.resize:Resizer": Allowed(check=_bounds.resizer),
@@ -88,7 +89,7 @@ ALLOWED = {
     "skcluster.calibration:RecalibratedRegressor": Allowed(),
     "sklearn.frozen._frozen:FrozenEstimator": Allowed(),  # holds the fitted model RecalibratedRegressor wraps
     # the deep ensemble and its networks
-    "skcluster.ensemble:DeepEnsembleRegressor": Allowed(),
+    "skcluster.ensemble:DeepEnsembleRegressor": Allowed(check=_bounds.ensemble),
     "skcluster.nn.regressor:CNNRegressor": Allowed(skorch=True, fixed=_SKORCH_FIXED),
     "skcluster.nn.packed:PackedEnsembleRegressor": Allowed(skorch=True, fixed=_SKORCH_FIXED),
     "skcluster.nn.progress:EpochProgress": Allowed(kind="callback"),
