@@ -7,7 +7,7 @@ from astropy.table import Table
 
 from skcluster import ClusterSample
 from skcluster.exceptions import DataFormatError
-from skcluster.io import read_catalog, write_table
+from skcluster.io import read_catalog, read_table, write_table
 
 
 def _table():
@@ -86,3 +86,25 @@ def test_write_table_refuses_blank_column_names_in_fits(tmp_path):
         write_table(Table({"ra": [1.0], "RA ": [2]}), tmp_path / "t.fits")
     write_table(t, tmp_path / "t.ecsv")  # a text table keeps the name
     assert (tmp_path / "t.ecsv").is_file()
+
+
+def test_a_fits_table_outside_hdu_1_is_read_with_a_clear_warning(tmp_path):
+    import warnings
+
+    from astropy.io import fits
+
+    from skcluster.exceptions import SkclusterWarning
+
+    t = Table({"ra": [150.0], "dec": [2.0], "z": [0.3]})
+    path = tmp_path / "hdu2.fits"
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(np.zeros((2, 2))), fits.table_to_hdu(t)]).writeto(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        back = read_table(path)
+    assert [str(w.message) for w in caught] == [f"{str(path)!r} has no table in HDU 1; reading its only table, HDU 2"]
+    assert caught[0].category is SkclusterWarning and list(back["z"]) == [0.3]
+    two = tmp_path / "two.fits"
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(np.zeros((2, 2))), fits.table_to_hdu(t),
+                  fits.table_to_hdu(t)]).writeto(two)
+    with pytest.raises(DataFormatError, match=r"no table in HDU 1 but several elsewhere \(HDU 2, HDU 3\)"):
+        read_table(two)

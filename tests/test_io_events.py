@@ -218,3 +218,19 @@ def test_offsets_to_table_round_trip(tmp_path, rng):
     np.testing.assert_allclose(back["x_arcsec"], ev["x_arcsec"], atol=1e-3)
     np.testing.assert_allclose(back["y_arcsec"], ev["y_arcsec"], atol=1e-3)
     np.testing.assert_allclose(back["energy_keV"], ev["energy_keV"], rtol=1e-6)
+
+
+def test_events_with_non_finite_coordinates_are_left_out_with_a_warning(rng):
+    from skcluster.exceptions import SkclusterWarning
+
+    x, y = rng.uniform(-100, 100, 6), rng.uniform(-100, 100, 6)
+    ra, dec = sin_offsets_to_radec(x, y, RA0, DEC0)
+    ra[1], dec[3] = np.nan, np.inf
+    pi = np.full(6, 1000.0)
+    pi[5] = np.nan
+    with pytest.warns(SkclusterWarning, match="3 of 6 events have a non-finite RA, DEC or PI"):
+        out = cutout_events(Table({"RA": ra, "DEC": dec, "PI": pi}), [RA0], [DEC0], size_arcmin=20)
+    assert len(out[0]) == 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # finite events: no warning
+        cutout_events(Table({"RA": ra[[0, 2, 4]], "DEC": dec[[0, 2, 4]], "PI": pi[[0, 2, 4]]}), [RA0], [DEC0], 20)

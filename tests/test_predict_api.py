@@ -483,3 +483,31 @@ def test_model_with_per_cluster_nh_reads_it_from_the_catalogue(model, survey):
     # a model that assumes one N_H says the given one is not used
     with pytest.warns(UserWarning, match="N_H given is not used"):
         predict_catalog(model, cat, nh_cm2=1e21, **kw)
+
+
+def test_nan_or_negative_pixels_are_named_as_such_not_as_no_photons():
+    from types import SimpleNamespace
+
+    from skcluster import ClusterSample
+    from skcluster.predict import _reasons
+
+    images = np.ones((4, 1, 2, 2), np.float32)
+    images[0, 0, 0, 0] = np.nan
+    images[1, 0, 1, 1] = -3.0
+    images[2] = 0.0
+    cube = ClusterSample(images=images, z=np.full(4, 0.3), exposure=np.full(4, 1000.0))
+    reasons = _reasons(cube, SimpleNamespace(observables=None, flagger=None), None)
+    assert reasons == [["non-finite (NaN or infinite) pixel values"], ["negative pixel values"], ["no photons"], []]
+
+
+def test_repeated_catalogue_rows_are_predicted_with_a_warning(model, survey):
+    events = _sky_events(survey, [0], [(10.0, 0.0)])
+    cat = Table({"ra": [10.0, 10.0, 20.0, 10.0], "dec": [0.0] * 4, "z": [0.3, 0.3, 0.3, 0.4]})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = predict_catalog(model, cat, events=events, exposure_seconds=1000.0, pattern_types=None,
+                              flag_mask="none")
+    repeated = [str(w.message) for w in caught if "repeat" in str(w.message)]
+    assert repeated == ["1 catalogue row(s) repeat an earlier row's ra, dec and z (first of each: row 0): "
+                        "each is predicted again"]
+    assert out["log10_M500"][0] == out["log10_M500"][1]

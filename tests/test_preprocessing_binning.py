@@ -87,7 +87,10 @@ def test_dropped_events_are_counted_not_errors():
         [0.0, 0.0, np.inf, 0.0, 0.0, 0.0],
         [1.0, 1.0, 1.0, np.nan, 1.0, 50.0],
     )
-    Xt = BandBinner(bands="broad", npix=10).fit_transform(_sample(ev, ev[:0]))
+    from skcluster.exceptions import SkclusterWarning
+
+    with pytest.warns(SkclusterWarning, match="3 of 6 events have a non-finite offset or energy and are not binned"):
+        Xt = BandBinner(bands="broad", npix=10).fit_transform(_sample(ev, ev[:0]))
     assert Xt["images"][0].sum() == 1 and Xt["images"][1].sum() == 0
     assert Xt.meta["binning_stats"] == dict(
         n_events=6, n_nonfinite=3, n_outside_box=1, n_outside_bands=1, n_binned=1
