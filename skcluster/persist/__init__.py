@@ -280,11 +280,13 @@ def load(path, *, trusted=(), device=None):
     filename = str(path)
     try:
         arrays = safetensors.numpy.load(raw_arrays) if raw_arrays else {}
+        raw_arrays = None  # (each blob is freed once parsed: the peak holds one blob twice, not all of them)
         tensors = {}
         if raw_tensors:
             import safetensors.torch
 
             tensors = safetensors.torch.load(raw_tensors)
+        raw_tensors = None
     except Exception as exc:  # the header was checked; the data itself is malformed
         raise ModelFileError(f"refusing to load {filename!r}: cannot read its arrays: {exc}") from exc
     builder = _Builder(checker, arrays, tensors, device, filename)

@@ -9,6 +9,9 @@ from ._check import _sub
 from ._format import ModelFileError
 
 
+_SCALARS = {type(None), bool, int, float, str}  # (built as they are: no place name formatted for them)
+
+
 class _Builder:
     """Build the checked tree (only classes the checker resolved)."""
 
@@ -24,14 +27,14 @@ class _Builder:
         if node is None or isinstance(node, (bool, int, float, str)):
             return node
         if isinstance(node, list):
-            return [self.build(v, _sub(where, i)) for i, v in enumerate(node)]
+            return [v if type(v) in _SCALARS else self.build(v, _sub(where, i)) for i, v in enumerate(node)]
         if "__float__" in node:
             return float(node["__float__"])
         if "__npscalar__" in node:
             return np.array(self.build(node["value"]), dtype=np.dtype(node["__npscalar__"]))[()]
-        if "__ndarray__" in node:
-            arr = self.arrays[node["__ndarray__"]]
-            return np.array(arr, copy=True)
+        if "__ndarray__" in node:  # (referenced once, as checked: the parsed array itself, not a copy)
+            arr = self.arrays.pop(node["__ndarray__"])
+            return arr if arr.flags.writeable and arr.flags.aligned else np.array(arr, copy=True)
         if "__ndarray_values__" in node:
             values = [self.build(v) for v in node["__ndarray_values__"]]
             shape = tuple(node["shape"])
@@ -45,7 +48,7 @@ class _Builder:
         if "__tuple__" in node:
             return tuple(self.build(v, _sub(where, i)) for i, v in enumerate(node["__tuple__"]))
         if "__dict__" in node:
-            return {k: self.build(v, _sub(where, k)) for k, v in node["__dict__"].items()}
+            return {k: v if type(v) in _SCALARS else self.build(v, _sub(where, k)) for k, v in node["__dict__"].items()}
         if "__dict_items__" in node:
             return {_hashable(self.build(k)): self.build(v) for k, v in node["__dict_items__"]}
         if "__class__" in node:

@@ -24,6 +24,7 @@ _TORCH_DTYPES = {
     "float16", "bfloat16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool",
 }
 _FLOAT_WORDS = {"nan", "inf", "-inf"}
+_NUMBERS = {type(None), bool, int, float}  # plain data with nothing to check (no place name formatted for them)
 
 
 def _init_names(cls):
@@ -150,7 +151,8 @@ class _Checker:
             return
         if isinstance(node, list):
             for i, v in enumerate(node):
-                self.value(v, _sub(where, i), objects)
+                if type(v) not in _NUMBERS:
+                    self.value(v, _sub(where, i), objects)
             return
         if not isinstance(node, dict) or not node:
             self.fail(where, f"malformed node {type(node).__name__}")
@@ -217,7 +219,8 @@ class _Checker:
             if not isinstance(body, dict):
                 self.fail(where, "malformed dict")
             for k, v in body.items():
-                self.value(v, _sub(where, k), objects)
+                if type(v) not in _NUMBERS:
+                    self.value(v, _sub(where, k), objects)
         elif tag == "__dict_items__":
             if not isinstance(body, list):
                 self.fail(where, "malformed dict")
