@@ -7,7 +7,7 @@ smoothing kernel, a solver's iterations per cluster. These checks run on
 the built step, before :func:`~skcluster.persist.load` returns it, and
 refuse values outside the ranges ``fit`` accepts, a fitted state that
 contradicts the parameters, and sizes over :data:`~skcluster.persist.LIMITS`.
-Each raises ``ValueError``, which the builder turns into a
+Each raises ``ValueError`` (or ``TypeError``), which the builder turns into a
 :class:`~skcluster.persist.ModelFileError` naming the place in the file.
 """
 
@@ -120,8 +120,7 @@ def ensemble(obj):
         return  # unfitted
     members = state.get("estimators_")
     if not (isinstance(members, list) and members and all(hasattr(m, "predict") for m in members)):
-        raise ValueError(  # noqa: TRY004 (a refused file: the builder turns it into ModelFileError)
-            f"{type(obj).__name__}: estimators_ must be a non-empty list of fitted members")
+        raise TypeError(f"{type(obj).__name__}: estimators_ must be a non-empty list of fitted members")
     if not isinstance(state.get("member_has_std_"), (bool, np.bool_)):
-        raise ValueError(f"{type(obj).__name__}: member_has_std_ must be true or false, got "
+        raise TypeError(f"{type(obj).__name__}: member_has_std_ must be true or false, got "
                          f"{state.get('member_has_std_')!r}")

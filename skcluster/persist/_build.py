@@ -8,7 +8,6 @@ from . import _bounds
 from ._check import _sub
 from ._format import ModelFileError
 
-
 _SCALARS = {type(None), bool, int, float, str}  # (built as they are: no place name formatted for them)
 
 
