@@ -984,15 +984,19 @@ def test_a_mutated_real_model_file_loads_the_same_or_is_refused(real, tmp_path_f
         raw, path = _mutated_bytes(real["manifest"], mutation)
         target = _write(folder / "m.skc", raw, data)
         start = time.perf_counter()
-        tracemalloc.start()
         try:
             model = persist.load(target)
         except ModelFileError:
             model = None
+        assert time.perf_counter() - start < TIME_BOUND_S
+        tracemalloc.start()  # (again, traced: tracemalloc slows loading down)
+        try:
+            persist.load(target)
+        except ModelFileError:
+            pass
         finally:
             _, peak = tracemalloc.get_traced_memory()
             tracemalloc.stop()
-        assert time.perf_counter() - start < 5 * TIME_BOUND_S  # (tracemalloc slows loading down)
         assert peak < MEMORY_BOUND
         assert psutil.Process().children(recursive=True) == [] and multiprocessing.active_children() == []
         if model is None:

@@ -44,6 +44,15 @@ safetensors header that disagrees with its data are refused with
 any object is built. Extra classes of your own can be trusted by exact
 name: ``load(path, trusted=["mypackage.module:MyTransformer"])``.
 
+What a file can cost is bounded before it is built (:data:`LIMITS`): the
+bytes every array, tensor and string array will occupy (each array and
+tensor referenced once), the number of objects, a network's size (built
+first on torch's ``meta`` device and compared with the saved weights), and
+each step's parameters against its valid ranges and fitted state
+(``_bounds``). Any other failure while checking or building is a
+``ModelFileError`` too. Prediction settings are not the file's: a network
+uses only the batch size of its prediction loader.
+
 What the safe format stores follows the project convention that fitted
 state is only arrays, numbers, strings, None and lists/tuples/dicts of these
 (plus torch modules in networks). Anything else (a ``RandomState`` instance
@@ -53,7 +62,8 @@ offending attribute.
 The package's modules, one step each: :mod:`~skcluster.persist.registry`
 (the allow-list :data:`ALLOWED`), ``_encode`` (object tree to JSON and
 arrays), ``_archive`` (the zip container, read with caps), ``_check`` (the
-tree against the allow-list) and ``_build`` (the checked tree to objects);
+tree against the allow-list), ``_build`` (the checked tree to objects) and
+``_bounds`` (each built step's parameters against its fitted state);
 this module holds the public functions.
 """
 
