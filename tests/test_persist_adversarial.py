@@ -795,6 +795,9 @@ def test_built_bytes_are_capped_across_references(tmp_path, monkeypatch):
 
 def test_the_cli_escapes_control_characters_in_messages(real, tmp_path, capsys):
     path = _CRAFTS["device_with_terminal_escapes"][0](real, tmp_path)
+    with pytest.raises(ModelFileError) as exc:
+        persist.load(path)
+    assert str(exc.value).isprintable() and "\\x1b]52" in str(exc.value)  # (the exception itself too)
     line = _refused_by_cli(path, tmp_path, capsys)
     assert "\x1b" not in line and "\r" not in line and "\\x1b" in line and line.isprintable()
 

@@ -50,9 +50,14 @@ class ModelFileError(ValueError):
         archive member.
     name : str or None
         The class or function path the file named there, if any.
+
+    The message is one line, its control characters escaped (it may quote
+    the file) and at most 2000 characters long.
     """
 
     def __init__(self, message, where=None, name=None):
-        super().__init__(message)
+        from .._text import printable
+
+        super().__init__(printable(message))  # (it may quote the file: no raw control characters)
         self.where = where
         self.name = name
