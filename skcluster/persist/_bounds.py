@@ -124,3 +124,56 @@ def ensemble(obj):
     if not isinstance(state.get("member_has_std_"), (bool, np.bool_)):
         raise TypeError(f"{type(obj).__name__}: member_has_std_ must be true or false, got "
                          f"{state.get('member_has_std_')!r}")
+
+
+def _numbers(step, name, value, n=None, positive=False):
+    """``value`` a 1-D sequence of finite real numbers (``n`` of them; each > 0 where ``positive``)."""
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        arr = None
+    if arr is None or arr.ndim != 1 or (n is not None and arr.shape[0] != n) or not np.isfinite(arr).all() \
+            or (positive and not (arr > 0).all()):
+        what = f"{n} " if n is not None else ""
+        raise ValueError(f"{step}: {name} must be {what}finite{' positive' if positive else ''} numbers, got "
+                         f"{str(value)[:80]}")
+
+
+def _fitted_together(obj, names):
+    """The fitted attributes ``names`` all present or all absent; True when present."""
+    have = [a for a in names if a in obj.__dict__]
+    if have and len(have) < len(names):
+        raise ValueError(f"{type(obj).__name__}: its fitted state has {', '.join(have)} but not "
+                         f"{', '.join(a for a in names if a not in have)}")
+    return bool(have)
+
+
+def count_scaler(obj):
+    """CountScaler: softening, mean and scale, one finite number per band (scale > 0)."""
+    if _fitted_together(obj, (*_IMAGE_CONTRACT, "softening_", "mean_", "scale_")):
+        step, n = type(obj).__name__, obj.n_bands_
+        _numbers(step, "softening_", obj.softening_, n)
+        _numbers(step, "mean_", obj.mean_, n)
+        _numbers(step, "scale_", obj.scale_, n, positive=True)
+    images(obj)
+
+
+def redshift_joiner(obj):
+    """RedshiftJoiner: a name, a mean and a scale (> 0) per joined scalar."""
+    if _fitted_together(obj, (*_IMAGE_CONTRACT, "scalar_names_", "scalar_mean_", "scalar_scale_")):
+        step, names = type(obj).__name__, obj.scalar_names_
+        if not (isinstance(names, list) and all(isinstance(k, str) for k in names)):
+            raise ValueError(f"{step}: scalar_names_ must be a list of names, got {str(names)[:80]}")
+        _numbers(step, "scalar_mean_", obj.scalar_mean_, len(names))
+        _numbers(step, "scalar_scale_", obj.scalar_scale_, len(names), positive=True)
+    images(obj)
+
+
+def radial_profile(obj):
+    """RadialProfile: a box, radii and annulus areas of finite positive numbers (one area more than radii)."""
+    if _fitted_together(obj, (*_IMAGE_CONTRACT, "area_arcmin2_", "box_arcmin_", "radii_arcmin_")):
+        step = type(obj).__name__
+        _numbers(step, "box_arcmin_", obj.box_arcmin_, 2, positive=True)
+        _numbers(step, "radii_arcmin_", obj.radii_arcmin_, positive=True)
+        _numbers(step, "area_arcmin2_", obj.area_arcmin2_, len(obj.radii_arcmin_) + 1, positive=True)
+    images(obj)
