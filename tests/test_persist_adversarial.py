@@ -1002,8 +1002,8 @@ def test_a_mutated_real_model_file_loads_the_same_or_is_refused(real, tmp_path_f
             tracemalloc.stop()
         assert peak < MEMORY_BOUND
         assert psutil.Process().children(recursive=True) == [] and multiprocessing.active_children() == []
-        if model is None:
-            return
+        if model is None or not hasattr(model, "predict"):
+            return  # refused, or a valid pipeline of transformers only (skcluster predict refuses it: exit 2)
         try:
             mean = model.predict(real["X"])
         except (ValueError, TypeError, KeyError):
