@@ -517,6 +517,16 @@ TIME_BOUND_S = 2.0
 MEMORY_BOUND = 300 * 2**20
 
 
+def _children():
+    """This process's child processes (pids) and multiprocessing's children."""
+    import multiprocessing
+
+    import psutil
+
+    return ({p.pid for p in psutil.Process().children(recursive=True)},
+            {p.pid for p in multiprocessing.active_children()})
+
+
 def _files_state(root):
     return sorted((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in Path(root).rglob("*"))
 
@@ -524,12 +534,12 @@ def _files_state(root):
 def _refused_within_bounds(path, match, tmp_path, capsys):
     """persist.load refuses ``path`` (ModelFileError matching ``match``) within the time and memory bounds,
     forking nothing and touching no file; then skcluster predict exits 2 with one printable line."""
-    import multiprocessing
     import time
 
     import psutil
 
     proc = psutil.Process()
+    children = _children()  # (earlier tests may have left worker pools: only new processes count)
     files = _files_state(tmp_path)
     rss0 = proc.memory_info().rss
     start = time.perf_counter()
@@ -546,7 +556,7 @@ def _refused_within_bounds(path, match, tmp_path, capsys):
         tracemalloc.stop()
     assert elapsed < TIME_BOUND_S, f"refused after {elapsed:.2f} s"
     assert peak < MEMORY_BOUND and rss < MEMORY_BOUND, (peak, rss)
-    assert proc.children(recursive=True) == [] and multiprocessing.active_children() == []
+    assert _children() == children, "persist.load started a process"
     assert _files_state(tmp_path) == files
     assert len(str(exc.value)) < 2000
     line = _refused_by_cli(path, tmp_path, capsys)
@@ -845,11 +855,10 @@ _LOADER_OPTIONS = {"iterator_valid__num_workers": 2, "iterator_valid__multiproce
 
 @pytest.mark.parametrize("vectorize", [True, False])
 def test_prediction_ignores_loader_options_that_change_rows_or_fork(pair, vectorize):
-    import multiprocessing
 
-    import psutil
 
     ens, X, (mean, std) = pair
+    children = _children()
     ens = copy.deepcopy(ens)
     ens.set_params(vectorize=vectorize)
     for member in ens.estimators_:  # (as a net constructed with them holds them; skorch's set_params
@@ -857,7 +866,7 @@ def test_prediction_ignores_loader_options_that_change_rows_or_fork(pair, vector
     got_mean, got_std = ens.predict(X, return_std=True)
     np.testing.assert_allclose(got_mean, mean, rtol=0, atol=1e-5)
     np.testing.assert_allclose(got_std, std, rtol=1e-4)
-    assert psutil.Process().children(recursive=True) == [] and multiprocessing.active_children() == []
+    assert _children() == children
 
 
 @pytest.mark.parametrize("vectorize", [True, False])
@@ -969,14 +978,13 @@ def test_a_mutated_real_model_file_loads_the_same_or_is_refused(real, tmp_path_f
     """Values, types, nesting and encodings of the real pipeline's model.json mutated at random: load gives a
     model that predicts one (finite or NaN) mass per cluster, the same masses when the mutation left the
     prediction's inputs alone, or raises ModelFileError; never another exception, never over the bounds."""
-    import multiprocessing
     import time
 
-    import psutil
     from hypothesis import HealthCheck, given, settings
 
     data = {k: v for k, v in real["members"].items() if k != "model.json"}
     folder = tmp_path_factory.mktemp("mutated")
+    children = _children()
     # paths whose mutation cannot change the masses: bookkeeping outside what predict reads
     inert = ("created", "versions", "estimator", "history", "optimizer_state", "fit_seconds_", "seeds_",
              "n_epochs_", "best_epoch_", "verbose", "random_state", "max_epochs", "lr", "patience", "callbacks")
@@ -1001,7 +1009,7 @@ def test_a_mutated_real_model_file_loads_the_same_or_is_refused(real, tmp_path_f
             _, peak = tracemalloc.get_traced_memory()
             tracemalloc.stop()
         assert peak < MEMORY_BOUND
-        assert psutil.Process().children(recursive=True) == [] and multiprocessing.active_children() == []
+        assert _children() == children
         if model is None or not hasattr(model, "predict"):
             return  # refused, or a valid pipeline of transformers only (skcluster predict refuses it: exit 2)
         try:

@@ -69,6 +69,7 @@ def band_binner(obj):
 def resizer(obj):
     """Resizer: ``shape`` a pair of positive integers, equal to ``output_shape_``, within the cap."""
     step = type(obj).__name__
+    _fitted_together(obj, (*_IMAGE_CONTRACT, "output_shape_"))
     shape = _pair(obj.shape, "shape", step)
     state = obj.__dict__
     if "output_shape_" in state and _pair(state["output_shape_"], "output_shape_", step) != shape:
@@ -80,6 +81,7 @@ def resizer(obj):
 def smoother(obj):
     """GaussianSmoother: valid parameters equal to ``sigma_``; no kernel wider than the image."""
     step = type(obj).__name__
+    _fitted_together(obj, (*_IMAGE_CONTRACT, "sigma_"))
     sb, sy, sx = obj._params()
     state = obj.__dict__
     if "sigma_" in state and tuple(state["sigma_"]) != (sb, sy, sx):
@@ -96,11 +98,16 @@ def smoother(obj):
                                  "truncate * sigma <= its size)")
 
 
+_OBSERVABLES_FITTED = ("bands_keV_", "n_bands_", "source_", "image_shape_", "pixel_arcsec_", "size_arcmin_",
+                       "count_bands_", "hardness_pairs_", "background_annulus_arcmin_", "observable_columns_")
+
+
 def observables(obj):
     """ScalarObservables: a solver of at most ``LIMITS["max_iter"]`` iterations and a positive tolerance."""
     from .._validation import check_positive_int, check_positive_number
 
     step = type(obj).__name__
+    _fitted_together(obj, _OBSERVABLES_FITTED)
     if check_positive_int(obj.max_iter, "max_iter", step) > LIMITS["max_iter"]:
         raise ValueError(f"{step}: max_iter={obj.max_iter!r}, over the cap of {LIMITS['max_iter']} "
                          "(skcluster.persist.LIMITS)")
