@@ -9,6 +9,7 @@ created, no directory made).
 """
 
 import copy
+import io
 import json
 import struct
 import sys

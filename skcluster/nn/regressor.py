@@ -715,56 +715,14 @@ class CNNRegressor(NeuralNetRegressor):
             state["optimizer_state"] = _tensors_to_cpu(opt.state_dict())
         return state
 
-    def _check_restorable(self, state):
-        """Before a saved net is built: its settings bounded, its network the shape of the saved weights.
-
-        The network is first built on torch's ``meta`` device (shapes only,
-        no memory), from ``module__*`` and ``input_shape_``, and compared with
-        the saved ``module_state`` tensor by tensor; only a match is built
-        for real. ``ValueError`` otherwise (a refused model file).
-        """
-        from ..persist._format import LIMITS
-
-        where = type(self).__name__
-        self._check_params()
-        device = torch.device(self.device)  # (a malformed device string raises here)
-        if device.type not in ("cpu", "cuda", "mps"):
-            raise ValueError(f"{where}: device {str(self.device)[:40]!r} is not a device to predict on "
-                             "('cpu', 'cuda' or 'mps')")
-        shape = getattr(self, "input_shape_", None)
-        if not (isinstance(shape, tuple) and len(shape) == 3
-                and all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in shape)):
-            raise ValueError(f"{where}: input_shape_ must be (bands, H, W) of positive integers, got {shape!r}")
-        if math.prod(shape) > LIMITS["image_values"]:
-            raise ValueError(f"{where}: input_shape_ {shape} holds {math.prod(shape)} values per cluster, over "
-                             f"the cap of {LIMITS['image_values']} (skcluster.persist.LIMITS)")
-        check_positive_int(self.n_scalars_, "n_scalars_", where, minimum=0)
-        for name in ("y_mean_", "y_scale_"):
-            value = getattr(self, name, None)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f"{where}: {name} must be a finite number, got {value!r}")
-        check_positive_number(self.y_scale_, "y_scale_", where)
-        for key, value in self.get_params_for("module").items():
-            if isinstance(value, (list, tuple)) and len(value) > LIMITS["network_layers"]:
-                raise ValueError(f"{where}: module__{key} has {len(value)} entries, over the cap of "
-                                 f"{LIMITS['network_layers']} (skcluster.persist.LIMITS)")
-        saved = state.get("module_state")
-        if not (isinstance(saved, dict) and all(isinstance(t, torch.Tensor) for t in saved.values())):
-            raise ValueError(f"{where}: module_state must map names to tensors")
-        with torch.device("meta"):
-            shapes = {k: (tuple(t.shape), t.dtype) for k, t in self._build_module().state_dict().items()}
-        if set(shapes) != set(saved):
-            missing, extra = sorted(set(shapes) - set(saved)), sorted(set(saved) - set(shapes))
-            raise ValueError(f"{where}: the saved weights do not fit the network its parameters build (missing "
-                             f"{missing[:5]}, unexpected {[k[:40] for k in extra[:5]]})")
-        for key, (expected, dtype) in shapes.items():
-            if tuple(saved[key].shape) != expected or saved[key].dtype != dtype:
-                raise ValueError(f"{where}: the network its parameters build has {key} of shape {expected} "
-                                 f"({dtype}), the saved weights {tuple(saved[key].shape)} ({saved[key].dtype})")
-
     @classmethod
-    def _persist_restore(cls, params, state, device=None):
-        """Rebuild a fitted net from :meth:`_persist_state` output."""
+    def _persist_restore(cls, params, state, device=None, check=None):
+        """Rebuild a fitted net from :meth:`_persist_state` output.
+
+        ``check(net, state)``, when given, runs after the net is made and its
+        fitted attributes set, before its network is built (skcluster.persist
+        passes its bounds: the network's size against the saved weights).
+        """
         from skorch.history import History
 
         params = dict(params)
@@ -785,7 +743,8 @@ class CNNRegressor(NeuralNetRegressor):
             if key in state:
                 value = state[key]
                 setattr(net, key, tuple(value) if key == "input_shape_" else value)
-        net._check_restorable(state)
+        if check is not None:
+            check(net, state)
         net.initialize()
         net.module_.load_state_dict(state["module_state"])
         if "optimizer_state" in state and getattr(net, "optimizer_", None) is not None:

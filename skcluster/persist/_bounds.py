@@ -13,6 +13,8 @@ Each raises ``ValueError`` (or ``TypeError``), which the builder turns into a
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ._format import LIMITS
@@ -184,3 +186,53 @@ def radial_profile(obj):
         _numbers(step, "radii_arcmin_", obj.radii_arcmin_, positive=True)
         _numbers(step, "area_arcmin2_", obj.area_arcmin2_, len(obj.radii_arcmin_) + 1, positive=True)
     images(obj)
+
+
+def network(net, state):
+    """CNNRegressor, before its network is built: settings bounded, the network the shape of the saved weights.
+
+    The network is first built on torch's ``meta`` device (shapes only,
+    no memory), from ``module__*`` and ``input_shape_``, and compared with
+    the saved ``module_state`` tensor by tensor; only a match is built
+    for real. ``ValueError`` otherwise (a refused model file).
+    """
+    import torch
+
+    from .._validation import check_positive_int, check_positive_number
+
+    where = type(net).__name__
+    net._check_params()
+    device = torch.device(net.device)  # (a malformed device string raises here)
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"{where}: device {str(net.device)[:40]!r} is not a device to predict on "
+                         "('cpu', 'cuda' or 'mps')")
+    shape = getattr(net, "input_shape_", None)
+    if not (isinstance(shape, tuple) and len(shape) == 3
+            and all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in shape)):
+        raise ValueError(f"{where}: input_shape_ must be (bands, H, W) of positive integers, got {shape!r}")
+    if math.prod(shape) > LIMITS["image_values"]:
+        raise ValueError(f"{where}: input_shape_ {shape} holds {math.prod(shape)} values per cluster, over "
+                         f"the cap of {LIMITS['image_values']} (skcluster.persist.LIMITS)")
+    check_positive_int(net.n_scalars_, "n_scalars_", where, minimum=0)
+    for name in ("y_mean_", "y_scale_"):
+        value = getattr(net, name, None)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"{where}: {name} must be a finite number, got {value!r}")
+    check_positive_number(net.y_scale_, "y_scale_", where)
+    for key, value in net.get_params_for("module").items():
+        if isinstance(value, (list, tuple)) and len(value) > LIMITS["network_layers"]:
+            raise ValueError(f"{where}: module__{key} has {len(value)} entries, over the cap of "
+                             f"{LIMITS['network_layers']} (skcluster.persist.LIMITS)")
+    saved = state.get("module_state")
+    if not (isinstance(saved, dict) and all(isinstance(t, torch.Tensor) for t in saved.values())):
+        raise ValueError(f"{where}: module_state must map names to tensors")
+    with torch.device("meta"):
+        shapes = {k: (tuple(t.shape), t.dtype) for k, t in net._build_module().state_dict().items()}
+    if set(shapes) != set(saved):
+        missing, extra = sorted(set(shapes) - set(saved)), sorted(set(saved) - set(shapes))
+        raise ValueError(f"{where}: the saved weights do not fit the network its parameters build (missing "
+                         f"{missing[:5]}, unexpected {[k[:40] for k in extra[:5]]})")
+    for key, (expected, dtype) in shapes.items():
+        if tuple(saved[key].shape) != expected or saved[key].dtype != dtype:
+            raise ValueError(f"{where}: the network its parameters build has {key} of shape {expected} "
+                             f"({dtype}), the saved weights {tuple(saved[key].shape)} ({saved[key].dtype})")

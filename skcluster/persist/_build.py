@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from . import _bounds
@@ -64,7 +66,9 @@ class _Builder:
             try:
                 params = self.build(node["params"], f"{where}.params")
                 if "persist" in node:
-                    return cls._persist_restore(params, self.build(node["persist"]), device=self.device)
+                    restore = cls._persist_restore
+                    extra = {"check": _bounds.network} if "check" in inspect.signature(restore).parameters else {}
+                    return restore(params, self.build(node["persist"]), device=self.device, **extra)
                 obj = cls(**params)
                 obj.__dict__.update(self.build(node["state"], f"{where}.state"))
                 _bounds.images(obj)
