@@ -51,3 +51,21 @@ def test_a_survey_from_a_draw_carries_it():
     for name, v in over.items():
         assert getattr(data.params, name) == pytest.approx(v)
     assert dataclasses.replace(data.params, **over) == data.params
+
+
+def test_make_survey_draws_its_physics_from_its_own_seed():
+    a = make_survey("efeds", area_deg2=3, random_state=11, verbose=False, physics="marginalised")
+    b = make_survey("efeds", area_deg2=3, random_state=11, verbose=False, physics="marginalised")
+    c = make_survey("efeds", area_deg2=3, random_state=12, verbose=False, physics="marginalised")
+    assert a.physics_draw == b.physics_draw != c.physics_draw
+    np.testing.assert_array_equal(a.y, b.y)
+    for name, v in a.physics_draw.items():
+        assert getattr(a.params, name) == pytest.approx(v)
+    # explicit overrides win over the draw; without physics nothing is drawn and the survey is the plain one
+    d = make_survey("efeds", area_deg2=3, random_state=11, verbose=False, physics="marginalised", lx_slope=1.5)
+    assert d.params.lx_slope == 1.5 and d.physics_draw["lx_slope"] != 1.5
+    plain = make_survey("efeds", area_deg2=3, random_state=11, verbose=False)
+    assert plain.physics_draw == {} and plain.params == make_survey("efeds", area_deg2=0.5, random_state=1,
+                                                                       verbose=False).params
+    with pytest.raises(ValueError, match="physics must be None, 'marginalised' or a PhysicsPrior"):
+        make_survey("efeds", area_deg2=3, random_state=11, verbose=False, physics="everything")

@@ -417,7 +417,7 @@ def simulate_tile(k, area_deg2, params, entropy, context=None):
 
 
 def make_survey(survey="efeds", n_clusters=None, area_deg2=None, random_state=None, n_jobs=None,
-                verbose=True, **overrides):
+                verbose=True, physics=None, **overrides):
     """Simulate a mock eROSITA cluster survey: event lists, truth and catalogue.
 
     Parameters
@@ -449,6 +449,13 @@ def make_survey(survey="efeds", n_clusters=None, area_deg2=None, random_state=No
         works too).
     verbose : bool, default=True
         Show a progress bar over the sky tiles (tqdm, on stderr).
+    physics : None, "marginalised" or PhysicsPrior, default=None
+        ``None``: the preset's physics. ``"marginalised"`` (or a
+        :class:`~skcluster.datasets.PhysicsPrior`): the uncertain physics
+        drawn once for this realisation from
+        :data:`~skcluster.datasets.DEFAULT_PHYSICS_PRIOR` (or that prior),
+        seeded by ``random_state`` (its own stream); explicit ``overrides``
+        win over the draw, which ``bunch.physics_draw`` records.
     **overrides
         Any parameter of :class:`~skcluster.datasets.SurveyParameters`,
         e.g. ``cool_core_fraction=0.6``, ``sigma_ln_lx=0.4``,
@@ -477,6 +484,7 @@ def make_survey(survey="efeds", n_clusters=None, area_deg2=None, random_state=No
         ``preselect_miss_bound`` : float, upper bound on the expected
         number of halos the pre-selection dropped that could have passed.
         ``entropy`` : int, the root seed.
+        ``physics_draw`` : dict, the drawn physics (empty without ``physics``).
         ``DESCR`` : str.
 
     Raises
@@ -493,7 +501,9 @@ def make_survey(survey="efeds", n_clusters=None, area_deg2=None, random_state=No
     >>> data = make_survey(area_deg2=5, random_state=0, verbose=False)  # doctest: +SKIP
     >>> data.X, data.y[:3], data.catalog["counts"][:3]  # doctest: +SKIP
     """
-    params, survey_name, entropy, ctx = _setup(survey, n_clusters, area_deg2, random_state, overrides)
+    entropy = _entropy(random_state)
+    draw = _physics_draw(physics, entropy)
+    params, survey_name, entropy, ctx = _setup(survey, n_clusters, area_deg2, entropy, {**draw, **overrides})
     kept, events, stats = [], [], []
     for kp, ev, st in _tile_stream(params, n_clusters, area_deg2, entropy, ctx, n_jobs, verbose):
         kept.append(kp)
@@ -501,7 +511,9 @@ def make_survey(survey="efeds", n_clusters=None, area_deg2=None, random_state=No
         stats.append(st)
     rows = {c: np.concatenate([kp[c] for kp in kept]) for c in kept[0]}
     rows["flux"] = _flux_0p5_2(rows["L_X"], rows["T"], rows["z"], params)
-    return _bunch(rows, events, params, survey_name, entropy, stats)
+    bunch = _bunch(rows, events, params, survey_name, entropy, stats)
+    bunch["physics_draw"] = draw
+    return bunch
 
 
 def iter_survey(survey="efeds", n_clusters=None, area_deg2=None, random_state=None, n_jobs=None,
@@ -527,6 +539,22 @@ def iter_survey(survey="efeds", n_clusters=None, area_deg2=None, random_state=No
         b = _bunch(kp, ev, params, survey_name, entropy, [st])
         b["tile"] = st["tile"]
         yield b
+
+
+def _physics_draw(physics, entropy):
+    """One draw of the uncertain physics for a realisation (its own stream of the root seed), or nothing."""
+    if physics is None:
+        return {}
+    from .physics_prior import DEFAULT_PHYSICS_PRIOR, PhysicsPrior, draw_physics
+
+    if isinstance(physics, str) and physics.lower() == "marginalised":
+        prior = DEFAULT_PHYSICS_PRIOR
+    elif isinstance(physics, PhysicsPrior):
+        prior = physics
+    else:
+        raise ValueError(f"physics must be None, 'marginalised' or a PhysicsPrior, got {physics!r}")
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(entropy, spawn_key=(2,))))
+    return draw_physics(prior, rng)
 
 
 def _setup(survey, n_clusters, area_deg2, random_state, overrides):
