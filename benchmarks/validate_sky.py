@@ -132,19 +132,26 @@ def _f(a):
     return np.asarray(a, dtype=np.float64)
 
 
-def field_background(data, exclude_arcmin=5.0, cell_pix=15):
-    """Background of the real field per band: rate, and counts per cell against the model's Poisson draws."""
+def _field_geometry(data):
+    """The field's folder, its point-source mask (True: kept) and each field cluster's distance map (arcmin)."""
     d = data / "efeds_mbproj2d"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         wcs = WCS(fits.getheader(d / f"img_{FIELD_BANDS_EV[1]}.fits.gz"))
     mask = fits.getdata(d / "mask.fits.gz") > 0
-    ny, nx = mask.shape
-    yy, xx = np.mgrid[:ny, :nx]
-    far = np.ones(mask.shape, bool)
-    for ra, dec, _ in FIELD_CLUSTERS.values():
+    yy, xx = np.mgrid[:mask.shape[0], :mask.shape[1]]
+    radii = {}
+    for name, (ra, dec, _) in FIELD_CLUSTERS.items():
         x, y = wcs.all_world2pix(ra, dec, 0)
-        far &= np.hypot(xx - x, yy - y) * FIELD_PIXEL_ARCSEC / 60.0 > exclude_arcmin
+        radii[name] = np.hypot(xx - x, yy - y) * FIELD_PIXEL_ARCSEC / 60.0
+    return d, mask, radii
+
+
+def field_background(data, exclude_arcmin=5.0, cell_pix=15):
+    """Background of the real field per band: rate, and counts per cell against the model's Poisson draws."""
+    d, mask, radii = _field_geometry(data)
+    ny, nx = mask.shape
+    far = np.all([r > exclude_arcmin for r in radii.values()], axis=0)
     pix_arcmin2 = (FIELD_PIXEL_ARCSEC / 60.0) ** 2
     rows = []
     for band in FIELD_BANDS_EV:
@@ -167,16 +174,9 @@ def field_background(data, exclude_arcmin=5.0, cell_pix=15):
 
 def field_profile(data, name, rmax_arcmin=6.0, step_arcmin=0.5):
     """Counts per arcmin^2 in annuli (0.3-2.2 keV, mask applied) and the background level, of a field cluster."""
-    d = data / "efeds_mbproj2d"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        wcs = WCS(fits.getheader(d / f"img_{FIELD_BANDS_EV[1]}.fits.gz"))
-    mask = fits.getdata(d / "mask.fits.gz") > 0
+    d, mask, radii = _field_geometry(data)
     img = sum(fits.getdata(d / f"img_{b}.fits.gz").astype(np.float64) for b in FIELD_BANDS_EV[:4])
-    ra, dec, _ = FIELD_CLUSTERS[name]
-    x, y = wcs.all_world2pix(ra, dec, 0)
-    yy, xx = np.mgrid[:img.shape[0], :img.shape[1]]
-    r = np.hypot(xx - x, yy - y) * FIELD_PIXEL_ARCSEC / 60.0
+    r = radii[name]
     edges = np.arange(0.0, rmax_arcmin + 1e-9, step_arcmin)
     pa = (FIELD_PIXEL_ARCSEC / 60.0) ** 2
     prof = []

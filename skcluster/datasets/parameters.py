@@ -92,7 +92,8 @@ class SurveyParameters:
                               "mass below which L_X-M takes the slope lx_slope_below_break, Msun (0: no "
                               "break, one power law) [uncertain]; groups are often found steeper than "
                               "clusters, a form the physics prior and test families can vary")
-    lx_slope_below_break: float = _p(1.58, 0.5, 4.0, "mass slope of L_X-M below lx_break_msun [uncertain]")
+    lx_slope_below_break: float = _p(LM_RELATION_EFEDS[1], 0.5, 4.0,
+                                     "mass slope of L_X-M below lx_break_msun [uncertain]")
     lx_ez_slope: float = _p(LM_RELATION_EFEDS[2], -2.0, 4.0, "E(z) exponent of L_X-M (self-similar, eFEDS fit)")
     lx_1pz_slope: float = _p(0.0, -3.0, 3.0,
                              "exponent of (1+z) in L_X-M beyond E(z) (0: self-similar, the eFEDS fit; Chiu et al. "

@@ -172,12 +172,8 @@ def _rate_from_flux(table, out, flux, nh_cm2, photon_index):
     """Fill ``out['rate']`` from a flux column (named or found); return the column's name."""
     flux_c = find_column(table, FLUX_NAMES, flux,
                          "count-rate (ML_RATE_1), counts (ML_CTS_1) or 0.5-2 keV flux (FluxCorr_Med_s)")
-    values = np.asarray(table[flux_c], dtype=np.float64)
-    bad = ~np.isfinite(values) | (values < 0)
-    if np.any(bad):
-        raise ValueError(f"point-source catalogue: column {flux_c!r} must be finite and >= 0; rows "
-                         f"{np.flatnonzero(bad)[:5].tolist()} are not")
-    out["rate"] = flux_to_rate(values, nh_cm2=nh_cm2, photon_index=photon_index)
+    # a non-finite or negative flux stays so as a rate: the caller's check names this column
+    out["rate"] = flux_to_rate(np.asarray(table[flux_c], dtype=np.float64), nh_cm2=nh_cm2, photon_index=photon_index)
     return flux_c
 
 

@@ -36,6 +36,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .._validation import check_positive_int, check_positive_number
+from ..mixture import mixture_components, mixture_moments
 from ._data import network_inputs
 from .module import (
     _ACTIVATIONS,
@@ -338,8 +339,6 @@ class PackedEnsembleRegressor(CNNRegressor):
 
     def predict_gaussian(self, X):
         """Mixture mean and variance of log10 M500c, each of shape (n,), float64."""
-        from ..mixture import mixture_moments
-
         mean, alea, epi = mixture_moments(*self.predict_members(X))
         return mean, alea + epi
 
@@ -351,7 +350,5 @@ class PackedEnsembleRegressor(CNNRegressor):
         member variance), ``epistemic_std`` (the members' spread, ddof=0),
         ``member_means`` and ``member_stds`` (n_members, n).
         """
-        from ..mixture import mixture_components
-
         return mixture_components(*self.predict_members(X))
 
