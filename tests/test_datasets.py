@@ -426,9 +426,11 @@ def test_enclosed_fraction_roundtrip_property():
     check()
 
 
-def test_expected_halo_density_matches_a_direct_integration_of_the_mass_function():
-    """Halos per deg^2 (M500c > 1e14 Msun, z < 1): the package's grid against colossus's Tinker et al. 2008
-    integrated over astropy's comoving volume here, independently (a wrong sr <-> deg^2 or h factor fails)."""
+@pytest.mark.parametrize("model", ["tinker08", "despali16", "bocquet16"])
+def test_expected_halo_density_matches_a_direct_integration_of_the_mass_function(model):
+    """Halos per deg^2 (M500c > 1e14 Msun, z < 1): the package's grid against colossus's mass function (Tinker et
+    al. 2008 by default, or the other forms of mass_function_model) integrated over astropy's comoving volume
+    here, independently (a wrong sr <-> deg^2 or h factor, or a model not passed on, fails)."""
     from astropy.cosmology import FlatLambdaCDM
     from colossus.cosmology import cosmology as ccosmo
     from colossus.lss import mass_function
@@ -436,7 +438,7 @@ def test_expected_halo_density_matches_a_direct_integration_of_the_mass_function
     from skcluster.datasets.parameters import resolve_parameters
     from skcluster.datasets.population import expected_halos_per_deg2
 
-    p = resolve_parameters("efeds")
+    p = resolve_parameters("efeds", mass_function_model=model)
     h = p.H0 / 100.0
     previous = ccosmo.current_cosmo
     ccosmo.setCosmology("skcluster-test", {"flat": True, "H0": p.H0, "Om0": p.Om0, "Ob0": p.Ob0,
@@ -448,13 +450,16 @@ def test_expected_halo_density_matches_a_direct_integration_of_the_mass_function
         total = 0.0
         for z0, z1 in zip(z_edges[:-1], z_edges[1:]):
             zc = 0.5 * (z0 + z1)
-            dn = mass_function.massFunction(10**logm * h, zc, mdef="500c", model="tinker08", q_out="dndlnM") * h**3
+            dn = mass_function.massFunction(10**logm * h, zc, mdef="500c", model=model, q_out="dndlnM") * h**3
             per_deg2 = volume.differential_comoving_volume(zc).value * (np.pi / 180.0) ** 2
             total += np.trapezoid(dn, logm * np.log(10.0)) * per_deg2 * (z1 - z0)
     finally:
         if previous is not None:
             ccosmo.setCurrent(previous)
     assert expected_halos_per_deg2(p, log10_m_min=14.0, z_max=1.0) == pytest.approx(total, rel=0.01)
+    if model != "tinker08":  # another form: the counts differ by more than the tolerance above
+        tinker = expected_halos_per_deg2(resolve_parameters("efeds"), log10_m_min=14.0, z_max=1.0)
+        assert abs(total / tinker - 1) > 0.03
 
 
 def test_broken_lx_m_relation_is_continuous_and_steeper_below_the_break():

@@ -81,6 +81,13 @@ class SurveyParameters:
     z_max: float = _p(1.5, 0.01, 2.0, "highest redshift (seed study: 1.51)")
     log10_m500_min: float = _p(13.0, 12.5, 15.0, "lowest log10 M500c/Msun (seed study)")
     log10_m500_max: float = _p(15.2, 13.5, 16.0, "highest log10 M500c/Msun (seed study)")
+    mass_function_model: str = _p("tinker08",
+                                  doc="form of the halo mass function (colossus): 'tinker08' (Tinker et al. "
+                                      "2008, ApJ 688, 709), 'despali16' (Despali et al. 2016, MNRAS 456, "
+                                      "2486: universal in the peak height nu for any overdensity) or "
+                                      "'bocquet16' (Bocquet et al. 2016, MNRAS 456, 2361: the fit to the "
+                                      "Magneticum hydrodynamical simulations, baryons included)",
+                                  choices=("tinker08", "despali16", "bocquet16"))
 
     # -- L_X(0.5-2 keV, <r500) - M relation --------------------------------
     lx_log10_norm: float = _p(LM_RELATION_EFEDS[0], 41.0, 46.0,

@@ -1,7 +1,8 @@
 """Cluster population: halo masses and redshifts, and sky positions.
 
-Halos are drawn from the Tinker et al. (2008) mass function for M500c
-(computed with ``colossus``, Diemer 2018, ApJS 239, 35) times the comoving
+Halos are drawn from a mass function for M500c (``mass_function_model``:
+Tinker et al. 2008 by default; Despali et al. 2016 or Bocquet et al. 2016;
+computed with ``colossus``, Diemer 2018, ApJS 239, 35) times the comoving
 volume element dV_c/dz/dOmega of the flat LambdaCDM model of
 :mod:`skcluster.physics.cosmology`, between ``z_min`` and ``z_max`` and
 ``10**log10_m500_min`` and ``10**log10_m500_max`` Msun (the
@@ -36,8 +37,8 @@ _DLOGM = 0.005
 _NZ = 300
 
 
-def _colossus_mass_function(log10_m_msun, z, H0, Om0, Ob0, sigma8, ns):
-    """dn/dlnM in Mpc^-3 (h absorbed) on the (z, M) grid, Tinker08 M500c."""
+def _colossus_mass_function(log10_m_msun, z, H0, Om0, Ob0, sigma8, ns, model="tinker08"):
+    """dn/dlnM in Mpc^-3 (h absorbed) on the (z, M) grid, M500c, colossus model ``model``."""
     from colossus.cosmology import cosmology as ccosmo
     from colossus.lss import mass_function
 
@@ -57,7 +58,7 @@ def _colossus_mass_function(log10_m_msun, z, H0, Om0, Ob0, sigma8, ns):
         m_h = 10.0**log10_m_msun * h  # Msun/h
         out = np.empty((z.size, m_h.size))
         for i, zi in enumerate(z):
-            out[i] = mass_function.massFunction(m_h, zi, mdef="500c", model="tinker08", q_out="dndlnM")
+            out[i] = mass_function.massFunction(m_h, zi, mdef="500c", model=model, q_out="dndlnM")
         return out * h**3  # (Mpc/h)^-3 -> Mpc^-3
     finally:
         if previous is not None:
@@ -65,8 +66,8 @@ def _colossus_mass_function(log10_m_msun, z, H0, Om0, Ob0, sigma8, ns):
 
 
 @lru_cache(maxsize=8)
-def halo_density_grid(H0, Om0, Ob0, sigma8, ns, z_min, z_max, log10_m_min, log10_m_max):
-    """Expected halos per deg^2 in each (z, log10 M) cell.
+def halo_density_grid(H0, Om0, Ob0, sigma8, ns, z_min, z_max, log10_m_min, log10_m_max, model="tinker08"):
+    """Expected halos per deg^2 in each (z, log10 M) cell (``model``: the colossus mass function).
 
     Returns
     -------
@@ -81,7 +82,7 @@ def halo_density_grid(H0, Om0, Ob0, sigma8, ns, z_min, z_max, log10_m_min, log10
     z_edges = np.linspace(z_min, z_max, _NZ + 1)
     logm_c = 0.5 * (logm_edges[1:] + logm_edges[:-1])
     z_c = 0.5 * (z_edges[1:] + z_edges[:-1])
-    dndlnm = _colossus_mass_function(logm_c, z_c, H0, Om0, Ob0, sigma8, ns)  # Mpc^-3
+    dndlnm = _colossus_mass_function(logm_c, z_c, H0, Om0, Ob0, sigma8, ns, model)  # Mpc^-3
     dv = dvc_dz_mpc3_sr(z_c, get_cosmology(H0, Om0)) * _SR_PER_DEG2  # Mpc^3 / deg^2 / dz
     dlnm = np.diff(logm_edges) * np.log(10.0)
     counts = dndlnm * dv[:, None] * np.diff(z_edges)[:, None] * dlnm[None, :]
@@ -91,7 +92,8 @@ def halo_density_grid(H0, Om0, Ob0, sigma8, ns, z_min, z_max, log10_m_min, log10
 
 def _grid(params):
     return halo_density_grid(params.H0, params.Om0, params.Ob0, params.sigma8, params.ns,
-                             params.z_min, params.z_max, params.log10_m500_min, params.log10_m500_max)
+                             params.z_min, params.z_max, params.log10_m500_min, params.log10_m500_max,
+                             params.mass_function_model)
 
 
 def expected_halos_per_deg2(params, log10_m_min=None, z_max=None):

@@ -230,7 +230,7 @@ def survey_context(params):
     p = params
     return {
         "grid": halo_density_grid(p.H0, p.Om0, p.Ob0, p.sigma8, p.ns, p.z_min, p.z_max,
-                                  p.log10_m500_min, p.log10_m500_max),
+                                  p.log10_m500_min, p.log10_m500_max, p.mass_function_model),
         "calibration": core_calibration(p),
         "rate_table": _rate_table(p.nH_cm2, tuple(p.energy_range_keV), tuple(p.det_band_keV), p.z_max),
     }
