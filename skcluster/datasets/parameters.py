@@ -133,6 +133,27 @@ class SurveyParameters:
     beta_mean: float = _p(0.67, 0.55, 1.0,
                           "mean beta of the extended component (0.67 +- 0.1; eSASS extent fits use 2/3, Brunner+22)")
     beta_sigma: float = _p(0.1, 0.0, 0.3, "scatter of beta, clipped to [0.55, 1.0]")
+    profile_form: str = _p("beta", doc="form of the extended component's profile: 'beta' (the projected beta "
+                                       "model of the eFEDS fits, closed form) or 'vikhlinin' (the emission "
+                                       "measure n_p n_e of Vikhlinin et al. 2006, ApJ 640, 691, Eq. 3, with a "
+                                       "central cusp vik_alpha_cc/ncc and a steepening beyond vik_rs_r500 of "
+                                       "vik_epsilon, gamma = 3 as in all their fits; rc and beta as for 'beta'; "
+                                       "projected numerically, skcluster.datasets.morphology): another form, for "
+                                       "tests of physics the model never saw",
+                           choices=("beta", "vikhlinin"))
+    vik_alpha_cc: float = _p(1.0, 0.0, 2.5,
+                             "profile_form 'vikhlinin': 3-D cusp alpha of the extended component of cool cores "
+                             "(n_p n_e ~ r^-alpha inside rc; 1 < alpha < 3 projects to S ~ R^(1 - alpha), within "
+                             "the projected cusps 0-1.5 of core_cusp_cc, Ghirardini+19) [uncertain]; 1 keeps the "
+                             "structural L_X scatter (0.29 at the defaults) below sigma_ln_lx, 1.5 would not (0.35)")
+    vik_alpha_ncc: float = _p(0.0, 0.0, 2.5, "the same for non-cool cores (0: a flat core, the beta model's)")
+    vik_rs_r500: float = _p(1.0, 0.2, 5.0,
+                            "profile_form 'vikhlinin': radius / r500 beyond which the emission measure steepens "
+                            "(Vikhlinin et al. 2006: the density steepens continuously with radius, unlike a beta "
+                            "model, near r500 and beyond) [uncertain]")
+    vik_epsilon: float = _p(3.0, 0.0, 5.0,
+                            "profile_form 'vikhlinin': extra logarithmic slope of the emission measure beyond "
+                            "vik_rs_r500 (Vikhlinin et al. 2006 restrict epsilon < 5 in their fits) [uncertain]")
     cool_core_fraction: float = _p(0.4, 0.0, 1.0, "fraction of cuspy cool cores (30-50%, after the smooth cool-core "
                                                   "transition of eFEDS, Ghirardini+22) [uncertain]")
     core_ratio_cc: float = _p(0.3, 0.0, 5.0,

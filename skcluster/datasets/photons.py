@@ -5,7 +5,8 @@ For each candidate cluster the simulation draws, in a square box of side
 in keV; origin 1 = ICM, 2 = AGN, 0 = background):
 
 * ICM photons of the two profile components
-  (:mod:`~skcluster.datasets.morphology`), Poisson numbers from the
+  (:mod:`~skcluster.datasets.morphology`; the extended one a beta model or,
+  with ``profile_form="vikhlinin"``, the Vikhlinin et al. 2006 form), Poisson numbers from the
   expected counts, energies from the folded, redshifted bremsstrahlung
   spectrum at the cluster temperature (:mod:`skcluster.physics`: Born
   Gaunt factor, MM83 absorption, effective area, vignetting relative to
@@ -23,7 +24,8 @@ in keV; origin 1 = ICM, 2 = AGN, 0 = background):
   point-source limit (``ps_limit``, falling with its exposure) are the ones
   the background map leaves out;
 * every source photon is displaced by the King PSF (core radius
-  ``psf_core_arcsec * psf_scale``); photons outside the box are dropped.
+  ``psf_core_arcsec * psf_scale``; a Gaussian of the same half-energy
+  radius with ``psf_form="gaussian"``); photons outside the box are dropped.
 
 The work is staged so that most candidates stop early, with the same
 outcome as the full path: the ICM photons come first; a cluster with fewer
@@ -95,7 +97,7 @@ DETECTION_REACH_ARCSEC = 112.0
 #: Per-cluster inputs of the photon simulation (catalogue columns).
 CHUNK_COLUMNS = (
     "tile", "index", "z", "T", "exposure", "theta500_arcmin",
-    "rc_arcsec", "beta", "core_rc_arcsec", "core_cusp", "axis_ratio", "angle_rad",
+    "rc_arcsec", "beta", "ext_cusp", "ext_rs_rc", "core_rc_arcsec", "core_cusp", "axis_ratio", "angle_rad",
     "offset_x_arcsec", "offset_y_arcsec", "xtrunc_ext", "xtrunc_core",
     "mu_ext", "mu_core", "mu_agn_central", "gamma_agn_central",
     "nh", "background_rel", "ps_limit",
@@ -244,8 +246,10 @@ def simulate_cluster(row, params, entropy, keep_events=None):
     # -- ICM ---------------------------------------------------------------
     n_ext = rng_src.poisson(row["mu_ext"])
     n_core = rng_src.poisson(row["mu_core"])
-    x1, y1 = sample_offsets(rng_src, n_ext, row["rc_arcsec"], 0.0, row["beta"], row["axis_ratio"],
-                            row["angle_rad"], row["xtrunc_ext"])
+    cusp, vik = ((row["ext_cusp"], (row["ext_rs_rc"], p.vik_epsilon)) if p.profile_form == "vikhlinin"
+                 else (0.0, None))
+    x1, y1 = sample_offsets(rng_src, n_ext, row["rc_arcsec"], cusp, row["beta"], row["axis_ratio"],
+                            row["angle_rad"], row["xtrunc_ext"], vikhlinin=vik)
     x2, y2 = sample_offsets(rng_src, n_core, row["core_rc_arcsec"], row["core_cusp"], CORE_BETA,
                             row["axis_ratio"], row["angle_rad"], row["xtrunc_core"])
     n_icm = n_ext + n_core

@@ -42,14 +42,12 @@ import numpy as np
 from scipy.optimize import brentq
 
 from ..physics.cosmology import efunc, get_cosmology
-from .morphology import aperture_fraction
+from .morphology import BETA_RANGE, aperture_fraction
 
 __all__ = ["draw_structure", "core_calibration", "luminosities", "mean_log_lx", "mean_log_t"]
 
 #: Core-excision radius / r500 (Pratt et al. 2009; Maughan 2007).
 CORE_R500 = 0.15
-#: Beta is clipped to this range (beta > 1/2 for finite flux; beta ~ 0.67 +- 0.1).
-BETA_RANGE = (0.55, 1.0)
 #: ln-scatter of the core component's core radius (about its median) [uncertain].
 CORE_RC_SIGMA_LN = 0.3
 #: beta of the core component (steep outside its core, so that it stays
@@ -84,7 +82,8 @@ def draw_structure(rng, n, params, sigma_ln_core):
     """Draw the structural parameters of ``n`` clusters (all in r500 units).
 
     Returns a dict of arrays: ``cool_core`` (bool), ``disturbed`` (bool),
-    ``rc_r500``, ``beta`` (extended component), ``core_rc_r500``,
+    ``rc_r500``, ``beta``, ``ext_cusp`` and ``ext_rs_rc`` (extended component: the
+    3-D cusp alpha and rs / rc of the Vikhlinin form, 0 and rs / rc for a beta model), ``core_rc_r500``,
     ``core_cusp``, ``core_ratio`` (core / extended component luminosity,
     whole truncated profiles), ``axis_ratio``, ``angle_rad``,
     ``offset_r500`` (x and y, centroid offset of disturbed clusters),
@@ -100,6 +99,7 @@ def draw_structure(rng, n, params, sigma_ln_core):
     beta = np.clip(p.beta_mean + p.beta_sigma * g[1], *BETA_RANGE)
     core_rc = p.core_rc_r500 * np.exp(CORE_RC_SIGMA_LN * g[2])
     cusp = np.where(cool, p.core_cusp_cc, p.core_cusp_ncc)
+    ext_cusp = np.where(cool, p.vik_alpha_cc, p.vik_alpha_ncc) if p.profile_form == "vikhlinin" else np.zeros(n)
     med = np.where(cool, p.core_ratio_cc, p.core_ratio_ncc)
     ratio = med * np.exp(sigma_ln_core * g[3])
     q = p.axis_ratio_min + (1.0 - p.axis_ratio_min) * u[2]
@@ -107,6 +107,7 @@ def draw_structure(rng, n, params, sigma_ln_core):
     off = np.where(disturbed, p.disturbed_offset_r500, 0.0)
     return {
         "cool_core": cool, "disturbed": disturbed, "rc_r500": rc, "beta": beta,
+        "ext_cusp": ext_cusp, "ext_rs_rc": p.vik_rs_r500 / rc,
         "core_rc_r500": core_rc, "core_cusp": cusp, "core_ratio": ratio,
         "axis_ratio": q, "angle_rad": angle,
         "offset_x_r500": off * g[4], "offset_y_r500": off * g[5],
@@ -117,17 +118,18 @@ def draw_structure(rng, n, params, sigma_ln_core):
 def _fractions(s, params):
     """Aperture fractions at (0.15, 1) r500 of the extended and core components."""
     radii = np.array([CORE_R500, 1.0])
-    fe = aperture_fraction(radii[None, :] / s["rc_r500"][:, None], 0.0, s["beta"], s["axis_ratio"],
-                           params.truncation_r500 / s["rc_r500"])
+    # the beta model's cusp is the scalar 0 (an array of zeros changes the last bit of the powers)
+    cusp, vik = ((s["ext_cusp"], (s["ext_rs_rc"], params.vik_epsilon)) if params.profile_form == "vikhlinin"
+                 else (0.0, None))
+    fe = aperture_fraction(radii[None, :] / s["rc_r500"][:, None], cusp, s["beta"], s["axis_ratio"],
+                           params.truncation_r500 / s["rc_r500"], vikhlinin=vik)
     fc = aperture_fraction(radii[None, :] / s["core_rc_r500"][:, None], s["core_cusp"], CORE_BETA,
                            s["axis_ratio"], params.truncation_r500 / s["core_rc_r500"])
     return fe, fc
 
 
-def _log_total_over_ce(s, params):
-    """ln(L_X / L_ce) per cluster, from the structure alone."""
-    fe, fc = _fractions(s, params)
-    rho = s["core_ratio"]
+def _log_total_over_ce(fe, fc, rho):
+    """ln(L_X / L_ce) per cluster, from the aperture fractions (:func:`_fractions`) and core ratios."""
     lx = fe[:, 1] + rho * fc[:, 1]
     lce = (fe[:, 1] - fe[:, 0]) + rho * (fc[:, 1] - fc[:, 0])
     return np.log(lx) - np.log(lce)
@@ -176,11 +178,10 @@ def core_calibration(params):
     s = draw_structure(rng, _CAL_N, p, 1.0)
     med = np.where(s["cool_core"], p.core_ratio_cc, p.core_ratio_ncc)
     g = s["g_core"]
+    fe, fc = _fractions(s, p)  # the core ratio does not change them
 
     def stats(sig):
-        s2 = dict(s)
-        s2["core_ratio"] = med * np.exp(sig * g)
-        lr = _log_total_over_ce(s2, p)
+        lr = _log_total_over_ce(fe, fc, med * np.exp(sig * g))
         return lr.mean(), lr.var()
 
     v_lo, v_hi = stats(0.0)[1], stats(3.0)[1]
