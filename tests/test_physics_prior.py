@@ -7,7 +7,16 @@ import pytest
 
 from skcluster.datasets import make_survey
 from skcluster.datasets.parameters import SurveyParameters
-from skcluster.datasets.physics_prior import DEFAULT_PHYSICS_PRIOR, PhysicsPrior, draw_physics
+from skcluster.datasets.physics_prior import (
+    DEFAULT_PHYSICS_PRIOR,
+    FORM_PARAMETERS,
+    OTHER_PHYSICS,
+    OTHER_PHYSICS_PRIOR,
+    PhysicsPrior,
+    draw_physics,
+    physics_forms,
+    shift_physics,
+)
 
 
 def test_draws_stay_in_the_ranges_and_are_reproducible():
@@ -67,5 +76,101 @@ def test_make_survey_draws_its_physics_from_its_own_seed():
     plain = make_survey("efeds", area_deg2=3, random_state=11, verbose=False)
     assert plain.physics_draw == {} and plain.params == make_survey("efeds", area_deg2=0.5, random_state=1,
                                                                        verbose=False).params
-    with pytest.raises(ValueError, match="physics must be None, 'marginalised' or a PhysicsPrior"):
+    with pytest.raises(ValueError, match="physics must be None, 'marginalised', 'other' or a PhysicsPrior"):
         make_survey("efeds", area_deg2=3, random_state=11, verbose=False, physics="everything")
+
+
+# -- the two families of forms, and the distance knob ------------------------------
+def test_the_default_prior_never_leaves_the_built_in_forms_and_the_other_family_shares_none():
+    built_in = physics_forms(SurveyParameters())
+    assert built_in == {"profile": "beta", "psf": "king", "mass_function": "tinker08", "lx_m": "power law"}
+    assert not set(FORM_PARAMETERS) & set(DEFAULT_PHYSICS_PRIOR.ranges) and not DEFAULT_PHYSICS_PRIOR.fixed
+    for s in range(30):
+        assert physics_forms(SurveyParameters(**draw_physics(DEFAULT_PHYSICS_PRIOR, random_state=s))) == built_in
+        other = physics_forms(SurveyParameters(**draw_physics(OTHER_PHYSICS_PRIOR, random_state=s)))
+        assert all(other[k] != built_in[k] for k in built_in), other
+    assert physics_forms(SurveyParameters(**OTHER_PHYSICS)) == other
+    # the numbers both families vary have the same ranges: the families differ in form, not in numbers
+    for name, rng in DEFAULT_PHYSICS_PRIOR.ranges.items():
+        assert OTHER_PHYSICS_PRIOR.ranges[name] == rng
+
+
+def test_other_family_draws_are_valid_reproducible_and_centred_on_other_physics():
+    draws = [draw_physics(OTHER_PHYSICS_PRIOR, random_state=s) for s in range(100)]
+    for d in draws:
+        SurveyParameters(**d)
+        for name, value in OTHER_PHYSICS_PRIOR.fixed.items():
+            assert d[name] == value
+    for name, (lo, hi) in OTHER_PHYSICS_PRIOR.ranges.items():
+        v = np.array([d[name] for d in draws])
+        assert v.min() >= lo and v.max() <= hi and v.max() - v.min() > 0.8 * (hi - lo)
+    assert draw_physics(OTHER_PHYSICS_PRIOR, random_state=4) == draw_physics(OTHER_PHYSICS_PRIOR, random_state=4)
+    assert draw_physics(OTHER_PHYSICS_PRIOR, random_state=9, width=0.0) == OTHER_PHYSICS
+    # the default prior draws exactly what it drew before the fixed forms existed
+    u = np.random.default_rng(7).random(len(DEFAULT_PHYSICS_PRIOR.ranges))
+    want = {n: lo + (hi - lo) * ui for ui, (n, (lo, hi)) in zip(u, DEFAULT_PHYSICS_PRIOR.ranges.items())}
+    got = draw_physics(random_state=np.random.default_rng(7))
+    assert got.keys() == want.keys() and all(got[n] == pytest.approx(want[n], rel=1e-12) for n in want)
+
+
+def test_fixed_forms_are_validated():
+    with pytest.raises(ValueError, match="fixed 'nope' is not a SurveyParameters field"):
+        PhysicsPrior({}, {"nope": "x"}, fixed={"nope": 1})
+    with pytest.raises(ValueError, match="'psf_scale' is both fixed and drawn"):
+        PhysicsPrior({"psf_scale": (0.9, 1.1)}, {"psf_scale": "x"}, fixed={"psf_scale": 1.0})
+    with pytest.raises(ValueError, match="fixed 'psf_form' has no source"):
+        PhysicsPrior({}, {}, fixed={"psf_form": "gaussian"})
+    with pytest.raises(ValueError, match="profile_form='nfw' must be one of"):
+        PhysicsPrior({}, {"profile_form": "x"}, fixed={"profile_form": "nfw"})
+
+
+def test_shift_physics_moves_along_the_direction_by_half_widths():
+    assert shift_physics(size=0.0) == draw_physics(random_state=0, width=0.0)
+    edge = shift_physics(size=1.0)
+    far = shift_physics(size=2.5)
+    for name, (lo, hi) in DEFAULT_PHYSICS_PRIOR.ranges.items():
+        centre, half = 0.5 * (lo + hi), 0.5 * (hi - lo)
+        assert edge[name] == pytest.approx(hi)
+        assert far[name] == pytest.approx(centre + 2.5 * half)
+    one = shift_physics(size=2.0, direction={"lx_slope": -1.0, "psf_scale": 0.5})
+    lo, hi = DEFAULT_PHYSICS_PRIOR.ranges["lx_slope"]
+    assert one["lx_slope"] == pytest.approx(0.5 * (lo + hi) - (hi - lo))
+    assert one["psf_scale"] == pytest.approx(1.1) and one["beta_mean"] == pytest.approx(0.67)
+    other = shift_physics(OTHER_PHYSICS_PRIOR, 1.5)
+    assert physics_forms(SurveyParameters(**other))["profile"] == "vikhlinin"  # the forms stay fixed
+    with pytest.raises(ValueError, match="size must be a finite number >= 0"):
+        shift_physics(size=-1)
+    with pytest.raises(ValueError, match="which the prior does not vary"):
+        shift_physics(size=1, direction={"H0": 1.0})
+    with pytest.raises(ValueError, match=r"direction\['lx_slope'\] must be a number in \[-1, 1\]"):
+        shift_physics(size=1, direction={"lx_slope": 2.0})
+    with pytest.raises(ValueError, match="leaves the valid range.*cool_core_fraction"):
+        shift_physics(size=8.0, direction={"cool_core_fraction": 1.0})
+
+
+def test_make_survey_draws_the_other_family():
+    a = make_survey("efeds", area_deg2=2, random_state=21, verbose=False, physics="other")
+    b = make_survey("efeds", area_deg2=2, random_state=21, verbose=False, physics="other")
+    assert a.physics_draw == b.physics_draw and len(a.y) > 0
+    np.testing.assert_array_equal(a.y, b.y)
+    assert physics_forms(a.params) == physics_forms(SurveyParameters(**OTHER_PHYSICS))
+    for name, v in a.physics_draw.items():
+        assert getattr(a.params, name) == (pytest.approx(v) if isinstance(v, float) else v)
+
+
+def test_make_survey_redraws_physics_the_mock_cannot_build(monkeypatch):
+    from skcluster.datasets import survey as survey_module
+    from skcluster.datasets.scaling import core_calibration
+
+    # total L_X scatter below ~0.23 cannot be reached by the default structure alone
+    prior = PhysicsPrior({"sigma_ln_lx": (0.15, 0.40)}, {"sigma_ln_lx": "test"})
+    entropy = next(e for e in range(100) if draw_physics(prior, np.random.Generator(np.random.PCG64(
+        np.random.SeedSequence(e, spawn_key=(2,)))))["sigma_ln_lx"] < 0.2)
+    with pytest.raises(ValueError, match="cannot be reached"):
+        core_calibration(SurveyParameters(sigma_ln_lx=0.19))
+    data = make_survey("efeds", area_deg2=1, random_state=entropy, verbose=False, physics=prior)
+    assert data.physics_draw["sigma_ln_lx"] > 0.2 and data.params.sigma_ln_lx == data.physics_draw["sigma_ln_lx"]
+    monkeypatch.setattr(survey_module, "_MAX_PHYSICS_DRAWS", 3)
+    never = PhysicsPrior({"sigma_ln_lx": (0.10, 0.15)}, {"sigma_ln_lx": "test"})
+    with pytest.raises(ValueError, match="none of 3 draws of the physics prior"):
+        make_survey("efeds", area_deg2=1, random_state=0, verbose=False, physics=never)

@@ -12,16 +12,28 @@ Modules: :mod:`.parameters` (every physical number, with sources),
 :mod:`.population`, :mod:`.scaling`, :mod:`.morphology`,
 :mod:`.background` (sky, particle, AGN), :mod:`.photons`,
 :mod:`.detection`, :mod:`.survey`, :mod:`.files`; :mod:`.physics_prior`
-(a prior over the uncertain physics, :func:`draw_physics`).
+(a prior over the uncertain physics, :func:`draw_physics`; a held-out
+family of other functional forms, :data:`OTHER_PHYSICS_PRIOR`; and
+:func:`shift_physics`, physics a given distance outside a prior).
 """
 
 from .files import read_survey, write_survey
 from .parameters import PRESETS, SurveyParameters, parameter_table, resolve_parameters
-from .physics_prior import DEFAULT_PHYSICS_PRIOR, PhysicsPrior, draw_physics
+from .physics_prior import (
+    DEFAULT_PHYSICS_PRIOR,
+    OTHER_PHYSICS,
+    OTHER_PHYSICS_PRIOR,
+    PhysicsPrior,
+    draw_physics,
+    physics_forms,
+    shift_physics,
+)
 from .survey import catalog_columns, iter_survey, make_depth_balanced_survey, make_survey
 
 __all__ = [
     "DEFAULT_PHYSICS_PRIOR",
+    "OTHER_PHYSICS",
+    "OTHER_PHYSICS_PRIOR",
     "PRESETS",
     "PhysicsPrior",
     "SurveyParameters",
@@ -31,7 +43,9 @@ __all__ = [
     "make_depth_balanced_survey",
     "make_survey",
     "parameter_table",
+    "physics_forms",
     "read_survey",
     "resolve_parameters",
+    "shift_physics",
     "write_survey",
 ]

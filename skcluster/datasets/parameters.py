@@ -25,6 +25,12 @@ no AGN                         ``include_agn`` (True -> False)
 eRASS1 depth                   ``survey="erass1"`` or
                                ``exposure_scale`` (1 -> 0.092)
 every depth (mixed training)   ``survey="erosita"``
+profile form                   ``profile_form`` ("beta" -> "vikhlinin")
+PSF form                       ``psf_form`` ("king" -> "gaussian")
+mass-function form             ``mass_function_model``
+                               ("tinker08" -> "despali16")
+L_X-M form                     ``lx_break_msun`` (0 -> 1e14)
+all the forms at once          ``physics="other"`` (make_survey)
 =============================  ==========================================
 """
 

@@ -37,19 +37,49 @@ The ranges (uniform; [uncertain] where no paper gives the spread):
   catalogue's ML_BKG / ML_EXP agree to 2%
   (:data:`skcluster.datasets.background.MEASURED_BACKGROUND_FIELD`); 5% also
   covers the field's Poisson errors.
+
+Two families of forms
+---------------------
+Where the literature offers more than one functional form, the forms are
+fields of :class:`~skcluster.datasets.SurveyParameters`
+(:data:`FORM_PARAMETERS`; :func:`physics_forms` names a parameter set's):
+
+=================  ==============================  ===================================
+ingredient         built-in family (default)       other family (OTHER_PHYSICS_PRIOR)
+=================  ==============================  ===================================
+ICM profile        beta model + cuspy core         Vikhlinin et al. 2006 emission
+                   component (``"beta"``)          measure, cusp alpha, steepening
+                                                   beyond rs (``"vikhlinin"``)
+PSF                King (``"king"``)               Gaussian, same half-energy radius
+mass function      Tinker et al. 2008              Despali et al. 2016
+L_X-M              one power law                   broken power law, steeper below
+                                                   0.7-1.5e14 Msun
+=================  ==============================  ===================================
+
+:data:`DEFAULT_PHYSICS_PRIOR` varies numbers within the built-in forms only,
+so a model trained on it (``make_survey(physics="marginalised")``, the
+physics-marginalised ensemble) never sees a form of the other family;
+:data:`OTHER_PHYSICS_PRIOR` (``make_survey(physics="other")``) draws the
+other family, with the same ranges for the numbers both share, for the
+held-out test, or for training the other way round. :data:`OTHER_PHYSICS`
+is its centre. :func:`shift_physics` moves the physics a given number of
+half-widths from a prior's centre, for plots of the uncertainty against
+the distance from the training physics.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 
 import numpy as np
 from sklearn.utils import check_random_state
 
 from .parameters import SurveyParameters
 
-__all__ = ["PhysicsPrior", "DEFAULT_PHYSICS_PRIOR", "draw_physics"]
+__all__ = ["PhysicsPrior", "DEFAULT_PHYSICS_PRIOR", "OTHER_PHYSICS_PRIOR", "OTHER_PHYSICS", "FORM_PARAMETERS",
+           "draw_physics", "shift_physics", "physics_forms"]
 
 _DEFAULTS = SurveyParameters()
 
@@ -58,11 +88,15 @@ _DEFAULTS = SurveyParameters()
 class PhysicsPrior:
     """Uniform ranges ``{parameter: (low, high)}`` over :class:`SurveyParameters` fields, each with its source.
 
-    ``sources`` maps each parameter to the text that justifies its range.
+    ``sources`` maps each parameter (ranged or fixed) to the text that
+    justifies it. ``fixed`` holds parameters every draw sets to one value:
+    the functional *forms* of a family (``profile_form``, ``psf_form``,
+    ``mass_function_model``, ...), which are chosen, not drawn.
     """
 
     ranges: dict
     sources: dict
+    fixed: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         names = {f.name: f for f in dataclasses.fields(SurveyParameters)}
@@ -78,6 +112,15 @@ class PhysicsPrior:
                                  f"valid range [{md['lo']}, {md['hi']}]")
             if name not in self.sources:
                 raise ValueError(f"physics prior: {name!r} has no source")
+        for name in self.fixed:
+            if name not in names:
+                raise ValueError(f"physics prior: fixed {name!r} is not a SurveyParameters field")
+            if name in self.ranges:
+                raise ValueError(f"physics prior: {name!r} is both fixed and drawn")
+            if name not in self.sources:
+                raise ValueError(f"physics prior: fixed {name!r} has no source")
+        if self.fixed:
+            SurveyParameters(**self.fixed)  # a fixed value out of its valid range is refused here
 
 
 def _around(name, half_width):
@@ -113,6 +156,15 @@ DEFAULT_PHYSICS_PRIOR = PhysicsPrior(
 )
 
 
+def _at(prior, scale, coeffs):
+    """The prior's fixed values, and each range's centre + scale x half-width x its coefficient."""
+    out = dict(prior.fixed)
+    for c, (name, (lo, hi)) in zip(coeffs, prior.ranges.items()):
+        centre, half = 0.5 * (lo + hi), 0.5 * (hi - lo)
+        out[name] = float(centre + scale * half * c)
+    return out
+
+
 def draw_physics(prior=DEFAULT_PHYSICS_PRIOR, random_state=None, width=1.0):
     """One draw of the mock's uncertain physics: ``SurveyParameters`` overrides.
 
@@ -126,16 +178,129 @@ def draw_physics(prior=DEFAULT_PHYSICS_PRIOR, random_state=None, width=1.0):
     Returns
     -------
     dict
-        ``{parameter: value}``, in the prior's order, for
-        :func:`~skcluster.datasets.make_survey`'s keywords.
+        ``{parameter: value}``: the prior's fixed values, then its ranges in
+        its order, for :func:`~skcluster.datasets.make_survey`'s keywords.
     """
     width = float(width)
     if not (math.isfinite(width) and width >= 0.0):
         raise ValueError(f"width must be a finite number >= 0, got {width!r}")
     rng = random_state if isinstance(random_state, np.random.Generator) else check_random_state(random_state)
     u = rng.random(len(prior.ranges))
-    out = {}
-    for ui, (name, (lo, hi)) in zip(u, prior.ranges.items()):
-        centre, half = 0.5 * (lo + hi), 0.5 * (hi - lo)
-        out[name] = float(centre + width * half * (2.0 * ui - 1.0))
+    return _at(prior, width, 2.0 * u - 1.0)
+
+
+def shift_physics(prior=DEFAULT_PHYSICS_PRIOR, size=1.0, direction=None):
+    """Physics moved a given distance from the prior's centre: ``SurveyParameters`` overrides.
+
+    The knob of "how far from the training physics": each parameter of
+    the prior goes to centre + ``size`` x half-width x ``direction[name]``,
+    so ``size`` is the distance in units of the prior's half-widths along
+    the largest component of ``direction`` (0: the centre; 1: the prior's
+    edge; 2-3: as far again outside it, where no member of a
+    physics-marginalised ensemble trained). The prior's fixed forms are
+    kept.
+
+    Parameters
+    ----------
+    prior : PhysicsPrior, default=DEFAULT_PHYSICS_PRIOR
+    size : float, default=1.0
+        Distance, >= 0, in half-widths.
+    direction : dict, default=None
+        ``{parameter: coefficient}`` with coefficients in [-1, 1], over the
+        prior's parameters (those left out stay at the centre). ``None``:
+        every parameter +1, toward the upper end of its range (brighter
+        L_X at the pivot, steeper L_X-M, more (1+z) evolution, more
+        scatter, larger cores, steeper profiles, more cool cores and
+        central AGN, a wider PSF, more background for the default prior).
+
+    Returns
+    -------
+    dict
+        ``{parameter: value}`` for :func:`~skcluster.datasets.make_survey`.
+
+    Raises
+    ------
+    ValueError
+        A negative or non-finite size, an unknown parameter or a
+        coefficient outside [-1, 1] in ``direction``, or a shift that
+        leaves a parameter's valid range (the message names it).
+    """
+    size = float(size)
+    if not (math.isfinite(size) and size >= 0.0):
+        raise ValueError(f"size must be a finite number >= 0, got {size!r}")
+    if direction is None:
+        direction = dict.fromkeys(prior.ranges, 1.0)
+    unknown = sorted(set(direction) - set(prior.ranges))
+    if unknown:
+        raise ValueError(f"direction names {unknown}, which the prior does not vary; it varies {list(prior.ranges)}")
+    for name, c in direction.items():
+        if isinstance(c, bool) or not (isinstance(c, numbers.Real) and -1.0 <= c <= 1.0):
+            raise ValueError(f"direction[{name!r}] must be a number in [-1, 1], got {c!r}")
+    out = _at(prior, size, [float(direction.get(name, 0.0)) for name in prior.ranges])
+    try:
+        SurveyParameters(**out)
+    except ValueError as err:
+        raise ValueError(f"shift_physics(size={size:g}) leaves the valid range: {err}") from None
     return out
+
+
+#: The fields of :class:`SurveyParameters` that choose a functional form.
+FORM_PARAMETERS = ("profile_form", "psf_form", "mass_function_model", "lx_break_msun")
+
+
+def physics_forms(params):
+    """The functional forms of a parameter set: profile, PSF, mass function and L_X-M.
+
+    Parameters
+    ----------
+    params : SurveyParameters
+
+    Returns
+    -------
+    dict
+        ``profile`` ('beta' or 'vikhlinin'), ``psf`` ('king' or
+        'gaussian'), ``mass_function`` (colossus model), ``lx_m`` ('power
+        law' or 'broken power law').
+    """
+    return {"profile": params.profile_form, "psf": params.psf_form, "mass_function": params.mass_function_model,
+            "lx_m": "broken power law" if params.lx_break_msun > 0 else "power law"}
+
+
+#: A prior over another *family* of physics: every functional form differs
+#: from the built-in mock's (see :func:`physics_forms`), the numbers the
+#: two families share keep :data:`DEFAULT_PHYSICS_PRIOR`'s ranges. The
+#: held-out test family of issue 35: train on one family, test on the
+#: other (``make_survey(physics="other")`` draws from it).
+OTHER_PHYSICS_PRIOR = PhysicsPrior(
+    ranges={
+        **DEFAULT_PHYSICS_PRIOR.ranges,
+        "vik_alpha_cc": (0.5, 1.5),
+        "vik_rs_r500": (0.6, 1.5),
+        "vik_epsilon": (2.0, 4.0),
+        "lx_break_msun": (7e13, 1.5e14),
+        "lx_slope_below_break": (1.9, 2.5),
+    },
+    sources={
+        **DEFAULT_PHYSICS_PRIOR.sources,
+        "profile_form": "Vikhlinin et al. 2006 (ApJ 640, 691), Eq. 3, gamma = 3: the density steepens "
+                        "continuously with radius, not a beta model",
+        "core_cusp_cc": "0: the core component is Vikhlinin et al.'s second term, a 3-D beta model; the cusp "
+                        "moves to the extended component (vik_alpha_cc)",
+        "vik_alpha_cc": "3-D cusp 0.5-1.5 (projecting to S ~ R^-0.5 at most), within the projected cusps 0-1.5 of "
+                        "cool cores (Ghirardini et al. 2019, A&A 621, A41) [uncertain]; steeper cusps give more "
+                        "L_X scatter than sigma_ln_lx allows",
+        "vik_rs_r500": "steepening near r500 (Vikhlinin et al. 2006) [uncertain: 0.6-1.5 r500]",
+        "vik_epsilon": "epsilon < 5 in Vikhlinin et al. 2006's fits [uncertain: 2-4]",
+        "lx_break_msun": "groups below ~1e14 Msun steeper than clusters [uncertain: break 0.7-1.5e14 Msun]",
+        "lx_slope_below_break": "[uncertain: 1.9-2.5 below the break, against 1.44-1.72 above]",
+        "psf_form": "a Gaussian with the King PSF's half-energy radius and no wings "
+                    "(skcluster.physics.instrument); the detection step still assumes the King form",
+        "mass_function_model": "Despali et al. 2016 (MNRAS 456, 2486) instead of Tinker et al. 2008",
+    },
+    fixed={"profile_form": "vikhlinin", "core_cusp_cc": 0.0, "psf_form": "gaussian",
+           "mass_function_model": "despali16"},
+)
+
+#: The centre of :data:`OTHER_PHYSICS_PRIOR`: one fixed set of overrides of
+#: the other family (``make_survey(**OTHER_PHYSICS)``).
+OTHER_PHYSICS = shift_physics(OTHER_PHYSICS_PRIOR, 0.0)

@@ -450,13 +450,18 @@ def make_survey(survey="efeds", n_clusters=None, area_deg2=None, random_state=No
         works too).
     verbose : bool, default=True
         Show a progress bar over the sky tiles (tqdm, on stderr).
-    physics : None, "marginalised" or PhysicsPrior, default=None
+    physics : None, "marginalised", "other" or PhysicsPrior, default=None
         ``None``: the preset's physics. ``"marginalised"`` (or a
         :class:`~skcluster.datasets.PhysicsPrior`): the uncertain physics
         drawn once for this realisation from
         :data:`~skcluster.datasets.DEFAULT_PHYSICS_PRIOR` (or that prior),
+        ``"other"``: from :data:`~skcluster.datasets.OTHER_PHYSICS_PRIOR`,
+        the held-out family of other functional forms (profile, PSF, mass
+        function, L_X-M; see :mod:`~skcluster.datasets.physics_prior`),
         seeded by ``random_state`` (its own stream); explicit ``overrides``
-        win over the draw, which ``bunch.physics_draw`` records.
+        win over the draw, which ``bunch.physics_draw`` records. A draw the
+        mock cannot build (a total L_X scatter below what the drawn
+        structure gives) is replaced by the next one.
     **overrides
         Any parameter of :class:`~skcluster.datasets.SurveyParameters`,
         e.g. ``cool_core_fraction=0.6``, ``sigma_ln_lx=0.4``,
@@ -503,7 +508,7 @@ def make_survey(survey="efeds", n_clusters=None, area_deg2=None, random_state=No
     >>> data.X, data.y[:3], data.catalog["counts"][:3]  # doctest: +SKIP
     """
     entropy = _entropy(random_state)
-    draw = _physics_draw(physics, entropy)
+    draw = _physics_draw(physics, entropy, survey, overrides)
     params, survey_name, entropy, ctx = _setup(survey, n_clusters, area_deg2, entropy, {**draw, **overrides})
     kept, events, stats = [], [], []
     for kp, ev, st in _tile_stream(params, n_clusters, area_deg2, entropy, ctx, n_jobs, verbose):
@@ -542,20 +547,43 @@ def iter_survey(survey="efeds", n_clusters=None, area_deg2=None, random_state=No
         yield b
 
 
-def _physics_draw(physics, entropy):
-    """One draw of the uncertain physics for a realisation (its own stream of the root seed), or nothing."""
+#: Most draws of a physics prior tried for one realisation (see :func:`_physics_draw`).
+_MAX_PHYSICS_DRAWS = 100
+
+
+def _physics_draw(physics, entropy, survey, overrides):
+    """One draw of the uncertain physics for a realisation (its own stream of the root seed), or nothing.
+
+    A draw the mock cannot build (a total L_X scatter below what the drawn
+    structure alone gives, so that :func:`~.scaling.core_calibration` has no
+    solution: e.g. small core radii with sigma_ln_lx near 0.25) is replaced
+    by the next draw of the same stream: the prior is truncated to the
+    mock's buildable region. The first draw, where buildable, is the one
+    drawn before this rule existed.
+    """
     if physics is None:
         return {}
-    from .physics_prior import DEFAULT_PHYSICS_PRIOR, PhysicsPrior, draw_physics
+    from .physics_prior import DEFAULT_PHYSICS_PRIOR, OTHER_PHYSICS_PRIOR, PhysicsPrior, draw_physics
 
-    if isinstance(physics, str) and physics.lower() == "marginalised":
-        prior = DEFAULT_PHYSICS_PRIOR
+    named = {"marginalised": DEFAULT_PHYSICS_PRIOR, "other": OTHER_PHYSICS_PRIOR}
+    if isinstance(physics, str) and physics.lower() in named:
+        prior = named[physics.lower()]
     elif isinstance(physics, PhysicsPrior):
         prior = physics
     else:
-        raise ValueError(f"physics must be None, 'marginalised' or a PhysicsPrior, got {physics!r}")
+        raise ValueError(f"physics must be None, 'marginalised', 'other' or a PhysicsPrior, got {physics!r}")
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(entropy, spawn_key=(2,))))
-    return draw_physics(prior, rng)
+    for _ in range(_MAX_PHYSICS_DRAWS):
+        draw = draw_physics(prior, rng)
+        params = resolve_parameters(survey, **{**draw, **overrides})  # bad overrides fail here, at once
+        try:
+            core_calibration(params)  # cached: the survey reuses it
+        except ValueError:
+            continue
+        return draw
+    raise ValueError(f"none of {_MAX_PHYSICS_DRAWS} draws of the physics prior gives a mock whose total L_X "
+                     "scatter the drawn structure can reach (skcluster.datasets.scaling.core_calibration); "
+                     "widen the prior's sigma_ln_lx or narrow its structure ranges")
 
 
 def _setup(survey, n_clusters, area_deg2, random_state, overrides):
