@@ -12,11 +12,13 @@ from skcluster.datasets.physics_prior import (
     FORM_PARAMETERS,
     OTHER_PHYSICS,
     OTHER_PHYSICS_PRIOR,
+    SHIFT_DIRECTION,
     PhysicsPrior,
     draw_physics,
     physics_forms,
     shift_physics,
 )
+from skcluster.datasets.scaling import core_calibration
 
 
 def test_draws_stay_in_the_ranges_and_are_reproducible():
@@ -130,14 +132,22 @@ def test_shift_physics_moves_along_the_direction_by_half_widths():
     far = shift_physics(size=2.5)
     for name, (lo, hi) in DEFAULT_PHYSICS_PRIOR.ranges.items():
         centre, half = 0.5 * (lo + hi), 0.5 * (hi - lo)
-        assert edge[name] == pytest.approx(hi)
-        assert far[name] == pytest.approx(centre + 2.5 * half)
+        c = SHIFT_DIRECTION.get(name, 0.0)
+        assert edge[name] == pytest.approx(centre + c * half)
+        assert far[name] == pytest.approx(centre + 2.5 * c * half)
+    assert edge["lx_slope"] == pytest.approx(DEFAULT_PHYSICS_PRIOR.ranges["lx_slope"][0])
+    assert edge["sigma_ln_lx"] == pytest.approx(0.325)
     one = shift_physics(size=2.0, direction={"lx_slope": -1.0, "psf_scale": 0.5})
     lo, hi = DEFAULT_PHYSICS_PRIOR.ranges["lx_slope"]
     assert one["lx_slope"] == pytest.approx(0.5 * (lo + hi) - (hi - lo))
     assert one["psf_scale"] == pytest.approx(1.1) and one["beta_mean"] == pytest.approx(0.67)
-    other = shift_physics(OTHER_PHYSICS_PRIOR, 1.5)
+    other = shift_physics(OTHER_PHYSICS_PRIOR, 3.0)
     assert physics_forms(SurveyParameters(**other))["profile"] == "vikhlinin"  # the forms stay fixed
+    # the mock can be built along the default direction up to 3 half-widths, in both families
+    for size in (0.0, 1.0, 2.0, 3.0):
+        core_calibration(SurveyParameters(**shift_physics(size=size)))
+    core_calibration(SurveyParameters(**other))
+    core_calibration(SurveyParameters(**OTHER_PHYSICS))
     with pytest.raises(ValueError, match="size must be a finite number >= 0"):
         shift_physics(size=-1)
     with pytest.raises(ValueError, match="which the prior does not vary"):
@@ -160,7 +170,6 @@ def test_make_survey_draws_the_other_family():
 
 def test_make_survey_redraws_physics_the_mock_cannot_build(monkeypatch):
     from skcluster.datasets import survey as survey_module
-    from skcluster.datasets.scaling import core_calibration
 
     # total L_X scatter below ~0.23 cannot be reached by the default structure alone
     prior = PhysicsPrior({"sigma_ln_lx": (0.15, 0.40)}, {"sigma_ln_lx": "test"})

@@ -79,7 +79,7 @@ from sklearn.utils import check_random_state
 from .parameters import SurveyParameters
 
 __all__ = ["PhysicsPrior", "DEFAULT_PHYSICS_PRIOR", "OTHER_PHYSICS_PRIOR", "OTHER_PHYSICS", "FORM_PARAMETERS",
-           "draw_physics", "shift_physics", "physics_forms"]
+           "SHIFT_DIRECTION", "draw_physics", "shift_physics", "physics_forms"]
 
 _DEFAULTS = SurveyParameters()
 
@@ -189,6 +189,17 @@ def draw_physics(prior=DEFAULT_PHYSICS_PRIOR, random_state=None, width=1.0):
     return _at(prior, width, 2.0 * u - 1.0)
 
 
+#: The default direction of :func:`shift_physics`: toward a brighter L_X at the pivot with a flatter
+#: slope and negative (1+z) evolution (the way Chiu et al. 2022, A&A 661, A11, differ from the eFEDS fit,
+#: and beyond), larger and steeper cores, more cool cores and central AGN, a wider PSF and more
+#: background. sigma_ln_lx stays at its centre: beyond one half-width the mock cannot be built either
+#: way (below, the drawn structure alone gives more L_X scatter; above, the L_X-T correlation
+#: rho_lx_t would need a core-excised correlation above 1).
+SHIFT_DIRECTION = {"lx_log10_norm": 1.0, "lx_slope": -1.0, "lx_1pz_slope": -1.0, "rc_r500_median": 1.0,
+                   "beta_mean": 1.0, "cool_core_fraction": 1.0, "central_agn_fraction": 1.0, "psf_scale": 1.0,
+                   "background_scale": 1.0}
+
+
 def shift_physics(prior=DEFAULT_PHYSICS_PRIOR, size=1.0, direction=None):
     """Physics moved a given distance from the prior's centre: ``SurveyParameters`` overrides.
 
@@ -208,10 +219,8 @@ def shift_physics(prior=DEFAULT_PHYSICS_PRIOR, size=1.0, direction=None):
     direction : dict, default=None
         ``{parameter: coefficient}`` with coefficients in [-1, 1], over the
         prior's parameters (those left out stay at the centre). ``None``:
-        every parameter +1, toward the upper end of its range (brighter
-        L_X at the pivot, steeper L_X-M, more (1+z) evolution, more
-        scatter, larger cores, steeper profiles, more cool cores and
-        central AGN, a wider PSF, more background for the default prior).
+        :data:`SHIFT_DIRECTION` (its parameters the prior varies), along
+        which the mock stays buildable up to size 3 for both families.
 
     Returns
     -------
@@ -229,7 +238,7 @@ def shift_physics(prior=DEFAULT_PHYSICS_PRIOR, size=1.0, direction=None):
     if not (math.isfinite(size) and size >= 0.0):
         raise ValueError(f"size must be a finite number >= 0, got {size!r}")
     if direction is None:
-        direction = dict.fromkeys(prior.ranges, 1.0)
+        direction = {name: c for name, c in SHIFT_DIRECTION.items() if name in prior.ranges}
     unknown = sorted(set(direction) - set(prior.ranges))
     if unknown:
         raise ValueError(f"direction names {unknown}, which the prior does not vary; it varies {list(prior.ranges)}")
