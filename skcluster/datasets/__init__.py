@@ -12,10 +12,13 @@ Modules: :mod:`.parameters` (every physical number, with sources),
 :mod:`.population`, :mod:`.scaling`, :mod:`.morphology`,
 :mod:`.background` (sky, particle, AGN), :mod:`.photons`,
 :mod:`.detection`, :mod:`.survey`, :mod:`.files`; :mod:`.physics_prior`
-(a prior over the uncertain physics, :func:`draw_physics`).
+(a prior over the uncertain physics, :func:`draw_physics`) and
+:mod:`.marginalised` (:func:`make_marginalised_survey`, a training set of
+several physics draws).
 """
 
 from .files import read_survey, write_survey
+from .marginalised import make_marginalised_survey
 from .parameters import PRESETS, SurveyParameters, parameter_table, resolve_parameters
 from .physics_prior import DEFAULT_PHYSICS_PRIOR, PhysicsPrior, draw_physics
 from .survey import catalog_columns, iter_survey, make_depth_balanced_survey, make_survey
@@ -29,6 +32,7 @@ __all__ = [
     "draw_physics",
     "iter_survey",
     "make_depth_balanced_survey",
+    "make_marginalised_survey",
     "make_survey",
     "parameter_table",
     "read_survey",
