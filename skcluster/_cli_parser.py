@@ -31,6 +31,7 @@ def _number_type(convert, ok, expected, bad_value=None):
 _positive_int = _number_type(int, lambda v: v >= 1, "a positive integer")
 _nonnegative_int = _number_type(int, lambda v: v >= 0, "an integer >= 0")
 _positive_float = _number_type(float, lambda v: 0 < v < float("inf"), "a positive, finite number")
+_nonnegative_float = _number_type(float, lambda v: 0 <= v < float("inf"), "a finite number >= 0")
 _open_fraction = _number_type(float, lambda v: 0 < v < 1, "a number strictly between 0 and 1")
 _n_jobs = _number_type(int, lambda v: v != 0, "an integer (-1: all cores)",
                        "n-jobs must not be 0 (1: serial, -1: all cores)")
@@ -249,6 +250,10 @@ def build_parser():
                    help=OPTION_HELP["train --calibration-clusters"])
     p.add_argument("--calibration-fraction", type=_open_fraction, default=None, metavar="F",
                    help=OPTION_HELP["train --calibration-fraction"])
+    p.add_argument("--physics-marginalised", type=_positive_int, default=None, metavar="K",
+                   help=OPTION_HELP["train --physics-marginalised"])
+    p.add_argument("--physics-width", type=_nonnegative_float, default=1.0, metavar="W",
+                   help=OPTION_HELP["train --physics-width"])
     p.add_argument("--seed", type=_nonnegative_int, default=0, help="random seed")
     p.add_argument("--n-jobs", type=_n_jobs, default=None,
                    help="parallel workers for the simulation and the ensemble members")

@@ -77,7 +77,9 @@ HELP = {
                         "and domain_reason (clusters without data -- off the images, unexposed, no photons -- or "
                         "outside the model's training range get no mass: NaN, and the reason) and, where it can be "
                         "known, cutout_complete (False where the box ran off the images or over unexposed pixels: "
-                        "padded, use with care) and cutout_coverage (fraction of the box with data). Table formats "
+                        "padded, use with care) and cutout_coverage (fraction of the box with data); a "
+                        "physics-marginalised model (train --physics-marginalised) adds log10_M500_err_photon, "
+                        "_network and _physics, the parts of log10_M500_err. Table formats "
                         "from the suffix: .fits, .fits.gz, .ecsv, .csv."),
         "epilog": ("examples:\n"
                    "  skcluster predict --model efeds7.skc --catalog clusters.csv \\\n"
@@ -160,6 +162,16 @@ OPTION_HELP = {
     "train --calibration-fraction":
         ("with the fixed-mass prior on your own clusters (--data, --catalog): the share of them held out of "
          "training to calibrate the response (default 0.3)"),
+    "train --physics-marginalised":
+        ("built-in mock: simulate the clusters in K physics draws of the package's physics prior (the published "
+         "ranges of the L_X-M relation, core radii, cool cores, AGN, PSF and background; "
+         "skcluster.datasets.DEFAULT_PHYSICS_PRIOR), an equal share each, and train each CNN on one draw "
+         "(--n-estimators a multiple of K; --n-clusters a multiple of K trains them vectorised): the ensemble's "
+         "std then carries the physics the mock does not know, and predict splits it into photon, network and "
+         "physics parts. The model file records the prior and the draws. Default: the preset's physics"),
+    "train --physics-width":
+        ("with --physics-marginalised: scale every range of the physics prior about its centre by W (default 1: "
+         "the published ranges; 0: every draw at the centres)"),
     "predict --nh-col":
         ("catalogue column with each cluster's Galactic N_H (cm^-2, e.g. HI4PI), for models that convert count "
          "rates to L_X with it (train --survey erosita; default: a column named nh, nh_cm2 or nh_hi4pi)"),

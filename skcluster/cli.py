@@ -151,7 +151,8 @@ _OPTIONS = {"exposures": "--exposure", "exposure_seconds": "--exposure-seconds",
             "point_sources": "--point-sources", "nh_col": "--nh-col", "nh_cm2": "--nh-cm2",
             "allow_empty": "--allow-empty", "mass_unit": "--mass-unit", "size_arcmin": "--size-arcmin",
             "npix": "--npix", "prior": "--prior", "calibration_clusters": "--calibration-clusters",
-            "calibration_fraction": "--calibration-fraction", "observables": "--observables"}
+            "calibration_fraction": "--calibration-fraction", "observables": "--observables",
+            "physics_marginalised": "--physics-marginalised", "physics_width": "--physics-width"}
 
 
 def _option_words(text):
@@ -243,6 +244,7 @@ def _cmd_train(args):
             max_epochs=args.max_epochs, channels=args.channels, dense=args.dense,
             mask_point_sources=not args.keep_point_sources, observables=args.observables, prior=args.prior,
             calibration_clusters=args.calibration_clusters, calibration_fraction=args.calibration_fraction,
+            physics_marginalised=args.physics_marginalised, physics_width=args.physics_width,
             random_state=args.seed, n_jobs=args.n_jobs, verbose=0 if args.quiet else 1, description=what)
     from .io.interrupts import final_commit
 
@@ -258,8 +260,18 @@ def _cmd_train(args):
           f"{'masked (give skcluster predict --point-sources)' if got.masked else 'not masked'}; "
           f"{'image observables measured on the events (predict needs --events); ' if got.observables else ''}"
           f"{nh_text}"
+          f"{_physics_text(got.physics)}"
           f"masses carry the {got.prior!r} prior")
     return EXIT_OK
+
+
+def _physics_text(physics):
+    """What ``skcluster train`` says of a physics-marginalised model (empty for one physics)."""
+    if physics is None:
+        return ""
+    return (f"physics marginalised over {len(physics['draws'])} draws of a prior of "
+            f"{len(physics['prior']['ranges'])} parameters (width {physics['width']:g}; recorded in the model; "
+            "predict writes the photon, network and physics parts of the std); ")
 
 
 # -- predict -----------------------------------------------------------------

@@ -18,10 +18,22 @@ shuffling, augmentation and early stopping, and the fitted members are
 ordinary ``CNNRegressor`` objects. Otherwise members run one after another
 or in parallel through :mod:`sklearn.utils.parallel`, so
 ``joblib.parallel_config(backend="dask")`` sends them to a Dask cluster.
+
+A physics-marginalised ensemble (``member_groups="physics_draw"``) trains
+each member on the clusters of one physics draw of the mock
+(:func:`skcluster.datasets.make_marginalised_survey`): with K draws and
+K * m members, member i trains on draw i mod K. Its spread then carries
+the physics the mock does not know, and :meth:`predict_components` splits
+the variance by the law of total variance, over draws and then members::
+
+    var = mean_i sigma_i^2                        (photon noise: the members' own)
+        + mean_k mean_{i in k} (mu_i - mu_k)^2    (network: members of one draw disagree)
+        + mean_k (mu_k - mu)^2                    (physics: the draws' means disagree)
 """
 
 from __future__ import annotations
 
+import copy
 import inspect
 import os
 import sys
@@ -47,7 +59,8 @@ from sklearn.utils.validation import (
 )
 
 from ._validation import check_positive_int
-from .mixture import mixture_components, mixture_moments
+from .mixture import mixture_components, mixture_group_components, mixture_moments
+from .sample import ClusterSample
 
 __all__ = ["DeepEnsembleRegressor", "EnsembleFitError", "mixture_components", "mixture_moments"]
 
@@ -131,6 +144,13 @@ def _fit_member(estimator, X, y, indices, fit_params, torch_threads, index, call
     return estimator, time.perf_counter() - start, os.getpid()
 
 
+def _without_column(X, name):
+    """The mapping ``X`` without its column ``name`` (a new one; ``X`` is not modified)."""
+    if isinstance(X, ClusterSample):
+        return X.drop(name)
+    return type(X)(**{k: v for k, v in X.items() if k != name})
+
+
 def _is_worker_death(exc):
     name = type(exc).__name__
     return name in ("TerminatedWorkerError", "KilledWorker", "BrokenProcessPool", "WorkerLostError")
@@ -204,6 +224,19 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         Prediction runs all members in one stacked forward whenever they are
         ``CNNRegressor`` networks of identical architecture and settings
         (also for members trained sequentially), unless ``vectorize=False``.
+    member_groups : None or str, default=None
+        ``None``: every member trains on all rows (or its bootstrap of
+        them). A column name of ``X`` (a mapping such as a
+        :class:`~skcluster.ClusterSample`), e.g. ``"physics_draw"`` of
+        :func:`~skcluster.datasets.make_marginalised_survey`: integer
+        labels of K groups of rows; ``n_estimators`` must be a multiple
+        K * m of K, and member i trains only on the rows of the (i mod K)-th
+        label in sorted order (its bootstrap of them with ``bootstrap``).
+        The column is not passed to the members, in ``fit`` or
+        ``predict``, and is not needed to predict. Vectorised training
+        needs groups of equal size (under "auto" unequal ones train one
+        member after another). :meth:`predict_components` then also splits
+        the std into photon, network and physics parts.
 
     Attributes
     ----------
@@ -218,6 +251,14 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         until the member stopped, the members training at the same time).
     vectorised_ : bool
         Whether the members were trained vectorised.
+    member_groups_ : ndarray of shape (n_estimators,) or None
+        With ``member_groups``: the group label each member trained on.
+    physics_ : dict or None
+        With ``member_groups`` and a sample whose ``meta["physics"]``
+        records its physics (:func:`~skcluster.datasets.make_marginalised_survey`):
+        ``{"prior": {"ranges", "sources"}, "width", "draws"}`` with the
+        draws of the groups the members trained on, in label order; the
+        model file keeps it.
     n_features_in_ : int
         Number of features (only when fitted on a 2-D array).
     feature_names_in_ : ndarray of shape (``n_features_in_``,)
@@ -249,6 +290,7 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         torch_threads=None,
         verbose=0,
         vectorize="auto",
+        member_groups=None,
     ):
         self.estimator = estimator
         self.n_estimators = n_estimators
@@ -258,6 +300,7 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         self.torch_threads = torch_threads
         self.verbose = verbose
         self.vectorize = vectorize
+        self.member_groups = member_groups
 
     # ----------------------------------------------------------------- helpers
     def __sklearn_is_fitted__(self):
@@ -359,7 +402,8 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
             member is kept: the estimator is left unfitted, so nothing
             partial can be saved.
         """
-        for attr in ("estimators_", "seeds_", "member_has_std_", "fit_seconds_", "vectorised_"):
+        for attr in ("estimators_", "seeds_", "member_has_std_", "fit_seconds_", "vectorised_", "member_groups_",
+                     "physics_"):
             if hasattr(self, attr):  # a failed refit must not leave the old model
                 delattr(self, attr)
         check_positive_int(self.n_estimators, "n_estimators")
@@ -370,6 +414,7 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         n = _num_samples(X)
         if n < 1:
             raise ValueError(f"{type(self).__name__}.fit: X has no rows")
+        X, group_rows, physics = self._group_rows(X, n)
         template = self._member_template()
         if sample_weight is not None:
             if not has_fit_parameter(template, "sample_weight"):
@@ -380,18 +425,24 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         rs = check_random_state(self.random_state)
         seeds = rs.randint(_MAX_SEED, size=self.n_estimators)
         members, index_sets = [], []
-        for seed in seeds:
+        for i, seed in enumerate(seeds):
             member = clone(template)
             params = _member_seeds(member, int(seed))
             if params:
                 member.set_params(**params)
             members.append(member)
-            index_sets.append(
-                np.random.RandomState(seed).randint(0, n, n) if self.bootstrap else None
-            )
+            if group_rows is None:
+                index_sets.append(np.random.RandomState(seed).randint(0, n, n) if self.bootstrap else None)
+            else:
+                rows = group_rows[i % len(group_rows)][1]
+                index_sets.append(rows[np.random.RandomState(seed).randint(0, rows.size, rows.size)]
+                                  if self.bootstrap else rows)
+        groups = None if group_rows is None else np.array([group_rows[i % len(group_rows)][0]
+                                                           for i in range(self.n_estimators)])
 
-        if self._use_vectorised(template, fit_params):
-            return self._fit_vectorised(members, X, y, index_sets, seeds, sample_weight)
+        if self._use_vectorised(template, fit_params, index_sets):
+            self._fit_vectorised(members, X, y, index_sets, seeds, sample_weight)
+            return self._set_groups(groups, physics)
 
         n_parallel = min(self.n_estimators, effective_n_jobs(self.n_jobs))
         threads = self._torch_threads(n_parallel)
@@ -435,6 +486,42 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
                 f"{time.perf_counter() - start:.1f} s on {pids} process(es), "
                 f"torch threads per member: {threads or 'unchanged'}"
             )
+        return self._set_groups(groups, physics)
+
+    def _group_rows(self, X, n):
+        """``(X without the group column, [(label, rows), ...] or None, physics record or None)``."""
+        col = self.member_groups
+        if col is None:
+            return X, None, None
+        where = f"{type(self).__name__}.fit"
+        if not isinstance(col, str):
+            raise ValueError(f"member_groups must be None or the name of a column of X, got {col!r}")
+        if not isinstance(X, Mapping) or col not in X:
+            have = sorted(X.keys()) if isinstance(X, Mapping) else f"a {type(X).__name__}, not a mapping"
+            raise ValueError(f"{where}: member_groups={col!r} names a column of X, but X has none of that "
+                             f"name ({have}); a physics-marginalised sample "
+                             "(skcluster.datasets.make_marginalised_survey) has 'physics_draw'")
+        labels = np.asarray(X[col])
+        if labels.shape != (n,) or labels.dtype.kind not in "iu":
+            raise ValueError(f"{where}: column {col!r} must hold one integer label per row, got dtype "
+                             f"{labels.dtype} and shape {labels.shape}")
+        values = np.unique(labels)
+        if self.n_estimators % values.size:
+            raise ValueError(f"{where}: X has {values.size} groups in {col!r} ({values.tolist()[:10]}), so "
+                             f"n_estimators={self.n_estimators} must be a multiple of {values.size} (an equal "
+                             "number of members per group)")
+        record = X.meta.get("physics") if hasattr(X, "meta") else None
+        physics = None
+        if isinstance(record, Mapping) and {"prior", "width", "draws"} <= set(record) \
+                and isinstance(record["draws"], list) and all(0 <= v < len(record["draws"]) for v in values.tolist()):
+            # (a make_marginalised_survey record, of the draws the members train on)
+            physics = copy.deepcopy({"prior": record["prior"], "width": record["width"],
+                                     "draws": [record["draws"][int(v)] for v in values]})
+        return _without_column(X, col), [(v, np.flatnonzero(labels == v)) for v in values], physics
+
+    def _set_groups(self, groups, physics):
+        self.member_groups_ = groups
+        self.physics_ = physics
         return self
 
     def _vectorise_unsupported(self, template, fit_params):
@@ -445,10 +532,14 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
 
         return vectorise_unsupported(template, fit_params)
 
-    def _use_vectorised(self, template, fit_params):
+    def _use_vectorised(self, template, fit_params, index_sets=()):
         if self.vectorize is False or self.vectorize is np.False_:
             return False
         why = self._vectorise_unsupported(template, fit_params)
+        sizes = sorted({len(idx) for idx in index_sets if idx is not None})
+        if not why and len(sizes) > 1:
+            why = (f"the groups of member_groups={self.member_groups!r} hold different numbers of rows "
+                   f"({sizes[0]} to {sizes[-1]})")
         if self.vectorize is True or self.vectorize is np.True_:
             if why:
                 raise ValueError(f"{type(self).__name__}: vectorize=True, but {why}; use vectorize='auto' or False")
@@ -504,6 +595,9 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
     def _member_predictions(self, X):
         check_is_fitted(self, "estimators_")
         X, _ = self._validate_X_y(X, None, reset=False)
+        if getattr(self, "member_groups_", None) is not None and isinstance(X, Mapping) \
+                and self.member_groups in X:  # the training labels are not the members' input
+            X = _without_column(X, self.member_groups)
         n = _num_samples(X)
         stacked = self._stacked_predictions(X)
         if stacked is not None:
@@ -574,5 +668,21 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
             shape (n_estimators, n_samples), or (n_estimators * n_members,
             n_samples) for :class:`~skcluster.nn.PackedEnsembleRegressor`
             members, whose own members join the mixture one by one.
+            Members trained on groups (``member_groups``) add the split of
+            :func:`~skcluster.mixture.mixture_group_components`:
+            ``photon_std`` (the members' own std, = ``aleatoric_std``),
+            ``network_std`` (the spread of the members of one group, pooled
+            over the groups; NaN with one member per group) and
+            ``physics_std`` (the spread of the groups' mean predictions),
+            with ``std**2 == photon_std**2 + network_std**2 + physics_std**2``
+            (network taken as 0 where NaN); and ``members_per_group``. The
+            physics part measures only the spread of the prior the draws came
+            from, not how far the real sky lies from it.
         """
-        return mixture_components(*self._member_predictions(X))
+        means, variances = self._member_predictions(X)
+        out = mixture_components(means, variances)
+        groups = getattr(self, "member_groups_", None)
+        if groups is not None:
+            # packed members: each of their own members belongs to its member's group
+            out.update(mixture_group_components(means, variances, np.repeat(groups, len(means) // len(groups))))
+        return out

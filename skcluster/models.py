@@ -226,7 +226,8 @@ def make_preprocessing(bands="krippendorf10", size_arcmin=20.0, npix=50, shape=(
 def make_mass_pipeline(bands="krippendorf10", size_arcmin=20.0, npix=50, sigma=1.0,
                        sigma_bands=0.0, stretch="log", use_redshift=True, n_estimators=5,
                        n_jobs=None, random_state=None, verbose=0, mask_point_sources=True, extra_scalars=(),
-                       flag_domain=False, profile=True, observables=False, nh_column=None, **cnn_params):
+                       flag_domain=False, profile=True, observables=False, nh_column=None, member_groups=None,
+                       **cnn_params):
     """Preprocessing plus a deep ensemble of CNNs, as one sklearn Pipeline.
 
     Parameters
@@ -298,6 +299,13 @@ def make_mass_pipeline(bands="krippendorf10", size_arcmin=20.0, npix=50, sigma=1
         (cm^-2) for the observables' count-rate-to-L_X conversion (None:
         eFEDS's 3e20 for all); put it in ``extra_scalars`` to join it too
         (``skcluster train --survey erosita`` does both).
+    member_groups : None or str, default=None
+        ``"physics_draw"``: a physics-marginalised ensemble, each member
+        trained on one physics draw of a
+        :func:`~skcluster.datasets.make_marginalised_survey` sample
+        (``n_estimators`` a multiple of its draws; see
+        :class:`~skcluster.ensemble.DeepEnsembleRegressor`); None: every
+        member on all clusters.
     **cnn_params
         Passed to :func:`make_cnn` (``max_epochs``, ``channels``,
         ``noise_sigma``, ``device``, ...).
@@ -324,5 +332,5 @@ def make_mass_pipeline(bands="krippendorf10", size_arcmin=20.0, npix=50, sigma=1
         steps.insert(at, ("domain", DomainFlagger()))
     cnn = make_cnn(verbose=1 if verbose and verbose > 1 else 0, **cnn_params)
     model = DeepEnsembleRegressor(cnn, n_estimators=n_estimators, n_jobs=n_jobs,
-                                  random_state=random_state, verbose=verbose)
+                                  random_state=random_state, verbose=verbose, member_groups=member_groups)
     return Pipeline(steps + [("model", model)])

@@ -53,11 +53,14 @@ from .workflow.observations import (
     sources_around,
 )
 
-__all__ = ["predict_catalog", "MASS_COLUMNS", "Z_RANGE_SD"]
+__all__ = ["predict_catalog", "MASS_COLUMNS", "STD_PART_COLUMNS", "Z_RANGE_SD"]
 
 #: The columns :func:`predict_catalog` adds (before ``prefix``), in order.
 MASS_COLUMNS = ("log10_M500", "log10_M500_err", "cutout_complete", "cutout_coverage",
                 "in_domain", "domain_reason")
+#: The parts of ``log10_M500_err`` that :func:`predict_catalog` adds after it for a
+#: physics-marginalised model (``skcluster train --physics-marginalised``).
+STD_PART_COLUMNS = ("log10_M500_err_photon", "log10_M500_err_network", "log10_M500_err_physics")
 
 #: Without a fitted DomainFlagger, the training redshift range is the
 #: training mean of log(1 + z) plus or minus this many standard deviations
@@ -67,6 +70,10 @@ Z_RANGE_SD = 5.0
 _DESCRIPTIONS = {
     "log10_M500": "predicted log10 M500c / Msun (skcluster); NaN where not in_domain",
     "log10_M500_err": "standard deviation of log10 M500c, dex (skcluster)",
+    "log10_M500_err_photon": "part of log10_M500_err from the data's noise (the members' own std), dex",
+    "log10_M500_err_network": "part of log10_M500_err from networks trained on the same physics disagreeing, dex",
+    "log10_M500_err_physics": "part of log10_M500_err from the mock physics prior's spread (not the sky's "
+                              "distance from it), dex",
     "cutout_complete": "cut-out box wholly on the data (else padded)",
     "cutout_coverage": "fraction of the box with data in every band",
     "in_domain": "the cluster is within what the model was trained on",
@@ -324,7 +331,8 @@ def predict_catalog(model, catalog, *, images=None, exposures=None, events=None,
     Returns
     -------
     astropy.table.Table
-        A copy of the catalogue with the columns of :data:`MASS_COLUMNS`
+        A copy of the catalogue with the columns of :data:`MASS_COLUMNS` (and, for a
+        physics-marginalised model, :data:`STD_PART_COLUMNS` after them)
         (``cutout_complete`` and ``cutout_coverage`` only where exposure
         maps or images tell them), prefixed by ``prefix``. ``log10_M500``
         and ``log10_M500_err`` are NaN where ``in_domain`` is False
@@ -373,7 +381,9 @@ def predict_catalog(model, catalog, *, images=None, exposures=None, events=None,
         raise ValueError("this model measures its image observables on event lists (its 'observables' "
                          "step, make_mass_pipeline(observables=True)); give events=")
 
-    table, sample, cols, names = _catalogue(catalog, ra_col, dec_col, z_col, prefix)
+    split = _StdSplit(parts)
+    columns = MASS_COLUMNS + split.columns
+    table, sample, cols, names = _catalogue(catalog, ra_col, dec_col, z_col, prefix, columns)
     n = len(sample)
     if n == 0:
         raise ValueError(f"the catalogue {str(catalog)!r} has no rows" if isinstance(catalog, (str, Path))
@@ -422,6 +432,7 @@ def predict_catalog(model, catalog, *, images=None, exposures=None, events=None,
             ok = np.flatnonzero([not r for r in why])
             bar.update(rows.size)
             if ok.size:
+                split.add(cube[ok], rows[ok], n)
                 yield cube[ok].assign(catalog_row=rows[ok])
 
     restore = quiet_steps(parts.pipeline)
@@ -442,7 +453,8 @@ def predict_catalog(model, catalog, *, images=None, exposures=None, events=None,
     values = {"log10_M500": mean, "log10_M500_err": std, "cutout_complete": complete,
               "cutout_coverage": coverage, "in_domain": in_domain,
               "domain_reason": np.array(["; ".join(r) for r in reasons], dtype=str)}
-    for key in MASS_COLUMNS:
+    values.update(split.values(std))
+    for key in columns:
         if key.startswith("cutout_") and not flags_known:
             continue
         out[names[key]] = values[key]
@@ -476,7 +488,41 @@ def predict_catalog(model, catalog, *, images=None, exposures=None, events=None,
     return out
 
 
-def _catalogue(catalog, ra_col, dec_col, z_col, prefix):
+class _StdSplit:
+    """The photon, network and physics parts of the std, batch by batch, for a physics-marginalised model.
+
+    For other models it adds no columns and does nothing. Each batch's
+    parts come from the ensemble's ``predict_components`` (a second pass of
+    the preprocessing and the networks); at the end each is rescaled with
+    the std the model reports (a prior wrapper rescales the ensemble's), so
+    their squares add up to its square.
+    """
+
+    _PARTS = ("photon", "network", "physics")
+
+    def __init__(self, parts):
+        self.parts = parts
+        self.columns = STD_PART_COLUMNS if parts.splits_std else ()
+        self.found = {}
+
+    def add(self, cube, rows, n):
+        """Split the ensemble's std of the clusters ``rows`` (of ``n``), whose counts cubes are ``cube``."""
+        if not self.columns:
+            return
+        for key, value in self.parts.std_parts(cube).items():
+            self.found.setdefault(key, np.full(n, np.nan))[rows] = value
+
+    def values(self, std):
+        """``{column: values}`` of the parts, rescaled to ``std`` (the model's)."""
+        if not self.found:
+            return {name: np.full(len(std), np.nan) for name in self.columns}
+        total = self.found["total"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = np.where(total > 0, std / total, 1.0)
+        return {name: scale * self.found[key] for name, key in zip(STD_PART_COLUMNS, self._PARTS)}
+
+
+def _catalogue(catalog, ra_col, dec_col, z_col, prefix, columns=MASS_COLUMNS):
     """(table, sample of ra, dec, z, the columns used, the names of the columns to add)."""
     from .io import find_column, read_catalog, read_table
     from .io.catalog import DEC_NAMES, RA_NAMES, Z_NAMES
@@ -493,7 +539,7 @@ def _catalogue(catalog, ra_col, dec_col, z_col, prefix):
             "dec": find_column(table, DEC_NAMES, dec_col, "dec"),
             "z": find_column(table, Z_NAMES, z_col, "redshift")}
     sample = read_catalog(table, ra=cols["ra"], dec=cols["dec"], z=cols["z"])
-    names = {k: f"{prefix}{k}" for k in MASS_COLUMNS}
+    names = {k: f"{prefix}{k}" for k in columns}
     clash = [v for v in names.values() if v in table.colnames]
     if clash:
         raise ValueError(f"the catalogue already has column(s) {clash}; pass prefix= to name the new "

@@ -27,6 +27,10 @@ rest through):
     vignetted exposure at the cluster position, seconds.
 ``ra``, ``dec``
     sky position, degrees (ICRS/FK5).
+``physics_draw``
+    integer: which physics draw of a physics-marginalised mock the cluster
+    comes from (:func:`skcluster.datasets.make_marginalised_survey`); one of
+    the :data:`LABEL_COLUMNS`.
 """
 
 from __future__ import annotations
@@ -36,7 +40,13 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-__all__ = ["ClusterSample", "as_sample"]
+__all__ = ["ClusterSample", "LABEL_COLUMNS", "as_sample"]
+
+#: Per-cluster labels that travel with the rows through every step to the
+#: final estimator (the last preprocessing step, ``RedshiftJoiner``, keeps
+#: them beside the network input, which the networks ignore):
+#: ``DeepEnsembleRegressor(member_groups="physics_draw")`` reads them in fit.
+LABEL_COLUMNS = ("physics_draw",)
 
 
 def _as_column(name, value):

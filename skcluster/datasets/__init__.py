@@ -14,10 +14,13 @@ Modules: :mod:`.parameters` (every physical number, with sources),
 :mod:`.detection`, :mod:`.survey`, :mod:`.files`; :mod:`.physics_prior`
 (a prior over the uncertain physics, :func:`draw_physics`; a held-out
 family of other functional forms, :data:`OTHER_PHYSICS_PRIOR`; and
-:func:`shift_physics`, physics a given distance outside a prior).
+:func:`shift_physics`, physics a given distance outside a prior) and
+:mod:`.marginalised` (:func:`make_marginalised_survey`, a training set of
+several physics draws).
 """
 
 from .files import read_survey, write_survey
+from .marginalised import make_marginalised_survey
 from .parameters import PRESETS, SurveyParameters, parameter_table, resolve_parameters
 from .physics_prior import (
     DEFAULT_PHYSICS_PRIOR,
@@ -41,6 +44,7 @@ __all__ = [
     "draw_physics",
     "iter_survey",
     "make_depth_balanced_survey",
+    "make_marginalised_survey",
     "make_survey",
     "parameter_table",
     "physics_forms",

@@ -782,8 +782,6 @@ def make_depth_balanced_survey(n_clusters, n_strata=5, survey="erosita", random_
         (of the whole range), ``strata`` (the exposure bin edges, s),
         ``area_deg2`` (per stratum), ``entropy``.
     """
-    from astropy.table import vstack
-
     n_clusters = check_positive_int(n_clusters, "n_clusters")
     n_strata = check_positive_int(n_strata, "n_strata")
     if n_strata > n_clusters:
@@ -806,10 +804,22 @@ def make_depth_balanced_survey(n_clusters, n_strata=5, survey="erosita", random_
         depth = {"exposure_min_s": float(edges[k]), "exposure_max_s": float(edges[k + 1])}
         parts.append(make_survey(survey, n_clusters=int(counts[k]), random_state=seeds[k], n_jobs=n_jobs,
                                  verbose=verbose, **{**overrides, **depth}))
-    catalog = vstack([p.catalog for p in parts], metadata_conflicts="silent")
-    catalog["stratum"] = np.repeat(np.arange(n_strata), counts)
-    X = ClusterSample.concat([p.X for p in parts])
-    return Bunch(X=X, y=np.concatenate([p.y for p in parts]), catalog=catalog, params=params,
+    X, y, catalog = stack_surveys(parts, "stratum")
+    return Bunch(X=X, y=y, catalog=catalog, params=params,
                  strata=edges, area_deg2=np.array([p.area_deg2 for p in parts]), entropy=entropy,
                  DESCR=f"{n_clusters} clusters, {n_strata} strata of equal size in log exposure "
                        f"{edges[0]:.0f}-{edges[-1]:.0f} s")
+
+
+def stack_surveys(parts, label):
+    """``(X, y, catalog)`` of several surveys' Bunches in a row, each cluster labelled with its part.
+
+    The catalogue gains an integer column ``label`` (the part's index);
+    ``X`` keeps the first part's ``meta``.
+    """
+    from astropy.table import vstack
+
+    catalog = vstack([p.catalog for p in parts], metadata_conflicts="silent")
+    catalog[label] = np.repeat(np.arange(len(parts)), [len(p.y) for p in parts])
+    X = ClusterSample.concat([p.X for p in parts])
+    return X, np.concatenate([p.y for p in parts]), catalog

@@ -133,6 +133,68 @@ def ensemble(obj):
     if not isinstance(state.get("member_has_std_"), (bool, np.bool_)):
         raise TypeError(f"{type(obj).__name__}: member_has_std_ must be true or false, got "
                          f"{state.get('member_has_std_')!r}")
+    groups = state.get("member_groups_")
+    if groups is not None:
+        _member_groups(type(obj).__name__, obj.member_groups, groups, len(members))
+    physics = state.get("physics_")
+    if physics is not None:
+        if groups is None:
+            raise ValueError(f"{type(obj).__name__}: physics_ is recorded, but no member_groups_")
+        _physics_record(type(obj).__name__, physics, np.unique(groups).size)
+
+
+def _member_groups(step, column, groups, n_members):
+    """``member_groups_``: one integer label per member, every group with equally many, under ``member_groups``."""
+    if not isinstance(column, str):
+        raise TypeError(f"{step}: member_groups_ is recorded, but member_groups is {str(column)[:80]!r}, "
+                        "not a column name")
+    if not (isinstance(groups, np.ndarray) and groups.dtype.kind in "iu" and groups.shape == (n_members,)):
+        what = f"{groups.dtype} {groups.shape}" if isinstance(groups, np.ndarray) else type(groups).__name__
+        raise TypeError(f"{step}: member_groups_ must be an integer array of one label per member "
+                        f"({n_members}), got {what}")
+    counts = np.unique(groups, return_counts=True)[1]
+    if np.any(counts != counts[0]):
+        raise ValueError(f"{step}: member_groups_ gives the groups unequal numbers of members {counts.tolist()[:10]}")
+
+
+def _physics_record(step, record, n_groups):
+    """``physics_``: a :class:`~skcluster.datasets.PhysicsPrior`'s ranges and sources, a width, a draw per group."""
+    from ..datasets import PhysicsPrior
+
+    if not (isinstance(record, dict) and set(record) == {"prior", "width", "draws"}):
+        raise TypeError(f"{step}: physics_ must be a dict of 'prior', 'width' and 'draws', got "
+                        f"{str(record)[:80]}")
+    prior, draws = record["prior"], record["draws"]
+    if not (isinstance(prior, dict) and set(prior) == {"ranges", "sources"}
+            and isinstance(prior["ranges"], dict) and isinstance(prior["sources"], dict)):
+        raise TypeError(f"{step}: physics_['prior'] must be a dict of 'ranges' and 'sources'")
+    ranges, sources = prior["ranges"], prior["sources"]
+    if set(sources) != set(ranges):
+        raise ValueError(f"{step}: physics_ must give one source for each range of its prior")
+    for name, text in sources.items():
+        if not isinstance(text, str) or len(text) > LIMITS["physics_source_chars"]:
+            raise ValueError(f"{step}: the source of {str(name)[:40]!r} in physics_ must be a text of at most "
+                             f"{LIMITS['physics_source_chars']} characters (skcluster.persist.LIMITS)")
+    for name, pair in ranges.items():
+        _plain_numbers(step, f"physics_ range of {str(name)[:40]!r}", pair, 2)
+    # the names, ranges and sources as a prior would accept them (a frozen dataclass of these dicts; no other object)
+    PhysicsPrior(ranges={k: tuple(float(v) for v in pair) for k, pair in ranges.items()}, sources=sources)
+    _plain_numbers(step, "physics_['width']", [record["width"]], 1)
+    if record["width"] < 0:
+        raise ValueError(f"{step}: physics_['width'] must be >= 0, got {record['width']!r}")
+    if not (isinstance(draws, list) and len(draws) == n_groups):
+        raise ValueError(f"{step}: physics_['draws'] must be a list of one draw per member group ({n_groups})")
+    for k, draw in enumerate(draws):
+        if not (isinstance(draw, dict) and set(draw) == set(ranges)):
+            raise ValueError(f"{step}: physics_ draw {k} must give a value to each parameter of the prior")
+        _plain_numbers(step, f"physics_ draw {k}", list(draw.values()), len(ranges))
+
+
+def _plain_numbers(step, name, values, n):
+    """``values`` a list or tuple of ``n`` finite ints or floats (no strings, bools or arrays)."""
+    if not (isinstance(values, (list, tuple)) and len(values) == n
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)):
+        raise ValueError(f"{step}: {name} must be {n} finite numbers, got {str(values)[:80]}")
 
 
 def _numbers(step, name, value, n=None, positive=False):

@@ -37,6 +37,7 @@ LIMITS = {
     "network_layers": 64,  # entries of a network's module__* sequences (channels, dense, ...; real: 2-5)
     "image_values": 2**22,  # bands x H x W of one cluster's image in any step or network (real: at most 10 x 300 x 300)
     "max_iter": 10_000,  # iterations of a step's solver per cluster (ScalarObservables; default 50)
+    "physics_source_chars": 2_000,  # the source text of one parameter of a recorded physics prior (real: < 120)
 }
 
 

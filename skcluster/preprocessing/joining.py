@@ -5,7 +5,11 @@ Its output is exactly what the network's ``forward(images, scalars)`` takes
 
 * ``images``: float32, shape (n, B, H, W), C-contiguous;
 * ``scalars``: float32, shape (n, K), standardised; ``K = 0`` is allowed
-  (the no-redshift ablation).
+  (the no-redshift ablation);
+
+and the :data:`~skcluster.sample.LABEL_COLUMNS` the input has (a
+physics-marginalised mock's ``physics_draw``), which the network ignores
+and an ensemble may read in ``fit``.
 
 The redshift enters as ``log(1 + z)``, the extra columns as ``log(value)``
 (positive quantities such as the exposure in seconds) or as they are; each
@@ -21,6 +25,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from .._validation import rows_text
 from ..io.catalog import check_redshift
+from ..sample import LABEL_COLUMNS
 from ._base import ImageStepMixin, check_flag, iter_chunks, rows_per_chunk
 
 __all__ = ["RedshiftJoiner"]
@@ -194,7 +199,8 @@ class RedshiftJoiner(ImageStepMixin, TransformerMixin, BaseEstimator):
         -------
         ClusterSample
             Only ``images`` (float32, (n, B, H, W)) and ``scalars`` (float32,
-            (n, K)); ``meta`` plus ``scalar_names``.
+            (n, K)), and the input's label columns (``physics_draw``) where it
+            has them; ``meta`` plus ``scalar_names``.
         """
         X, images = self._images_of(X)
         self._check_images(X, images)
@@ -208,4 +214,5 @@ class RedshiftJoiner(ImageStepMixin, TransformerMixin, BaseEstimator):
         images = np.ascontiguousarray(images, dtype=np.float32)
         meta = dict(X.meta)
         meta["scalar_names"] = list(names)
-        return type(X)(meta=meta, images=images, scalars=scalars)
+        labels = {c: X[c] for c in LABEL_COLUMNS if c in X}
+        return type(X)(meta=meta, images=images, scalars=scalars, **labels)

@@ -127,6 +127,16 @@ class MassModel:
         """Networks in the ensemble."""
         return len(getattr(self.pipeline[-1], "estimators_", []))
 
+    @property
+    def physics(self):
+        """What a physics-marginalised ensemble recorded of its training physics (prior, width, draws), or None."""
+        return getattr(self.pipeline[-1], "physics_", None)
+
+    @property
+    def splits_std(self):
+        """True where the ensemble's members trained on groups (physics draws): its std splits in three."""
+        return getattr(self.pipeline[-1], "member_groups_", None) is not None
+
     # -- prediction ---------------------------------------------------------------
     def from_cubes(self):
         """The model as it predicts from the data source's output (the wrapper's predict, where one)."""
@@ -151,3 +161,26 @@ class MassModel:
         std : ndarray of shape (n,), dex; only with ``return_std``
         """
         return self.from_cubes().predict(cubes, return_std=return_std)
+
+    def std_parts(self, cubes):
+        """The ensemble's std of ``cubes`` and its photon, network and physics parts.
+
+        A prior wrapper (:attr:`prior`) rescales the std that :meth:`predict`
+        returns; rescale each part with it (``part * std / total``) and the
+        squares of the parts still add up to its square.
+
+        Parameters
+        ----------
+        cubes : ClusterSample
+            As :meth:`predict`'s.
+
+        Returns
+        -------
+        dict
+            ``{"total", "photon", "network", "physics"}``: ndarrays of shape
+            (n,), dex (network NaN with one member per physics draw), from
+            the ensemble's ``predict_components``.
+        """
+        net = self.network
+        comp = net[-1].predict_components(net[:-1].transform(cubes) if len(net.steps) > 1 else cubes)
+        return {"total": comp.std, **{k: comp[f"{k}_std"] for k in ("photon", "network", "physics")}}

@@ -49,17 +49,46 @@ def _check_options(own, prior, calibration_clusters, calibration_fraction, surve
                          "calibration_clusters= sizes a fresh calibration mock")
 
 
-def _simulate(n, random_state, survey, size_arcmin, depth_strata, n_jobs, verbose, **overrides):
+def _check_physics(own, draws, width, n_estimators):
+    """``physics_marginalised`` a number of draws that divides ``n_estimators``, on the built-in mock only."""
+    from .._validation import check_positive_int, check_positive_number
+
+    if draws is None:
+        if width != 1.0:
+            raise ValueError(f"physics_width={width!r} scales the physics prior of physics_marginalised=, "
+                             "which was not given")
+        return
+    draws = check_positive_int(draws, "physics_marginalised")
+    check_positive_number(width, "physics_width", allow_zero=True)
+    if own:
+        raise ValueError("physics_marginalised= draws the built-in mock's physics; your clusters (X, y) were given")
+    if n_estimators % draws:
+        raise ValueError(f"physics_marginalised={draws} needs n_estimators a multiple of {draws} (as many CNNs "
+                         f"for each physics draw), got n_estimators={n_estimators}")
+
+
+def _simulate(n, random_state, survey, size_arcmin, depth_strata, n_jobs, verbose, physics_draws=None,
+              physics_width=1.0, **overrides):
     """(mock survey, its depth in words) of ``n`` clusters of the training population of ``survey``.
 
-    ``overrides``: :class:`~skcluster.datasets.SurveyParameters` changed from
-    the training population (the calibration's high-mass mock).
+    ``physics_draws``: that many physics draws of the default prior
+    (:func:`~skcluster.datasets.make_marginalised_survey`), None: the
+    preset's physics. ``overrides``: :class:`~skcluster.datasets.SurveyParameters`
+    changed from the training population (the calibration's high-mass mock).
     """
     from ..datasets import make_survey
 
     size = max(20.0, float(size_arcmin))  # the mock's box; BandBinner cuts the centre
     survey = survey or "efeds"
     kw = dict(n_jobs=n_jobs, verbose=bool(verbose), size_arcmin=size, **overrides)
+    if physics_draws is not None:
+        from ..datasets import make_marginalised_survey
+
+        strata = depth_strata if survey == "erosita" else 1
+        data = make_marginalised_survey(survey, n, n_draws=physics_draws, width=physics_width, depth_strata=strata,
+                                        random_state=random_state, **kw)
+        return data, (f"{survey} depth{'s, balanced' if strata > 1 else ''}, {physics_draws} physics draws "
+                      f"(width {physics_width:g})")
     if survey == "erosita" and depth_strata > 1:
         from ..datasets import make_depth_balanced_survey
 
@@ -115,7 +144,7 @@ def _calibration_set(X, y, what, own, s):
     _log(s.verbose, f"simulating {n_cal} calibration clusters of the training population and {n_cal} above "
                     f"10^{MOCK_CALIBRATION_HIGH_MASS_MIN} Msun")
     mock = dict(survey=s.survey, size_arcmin=s.size_arcmin, depth_strata=s.depth_strata, n_jobs=s.n_jobs,
-                verbose=s.verbose)
+                verbose=s.verbose, physics_draws=s.get("physics_draws"), physics_width=s.get("physics_width", 1.0))
     data, _ = _simulate(n_cal, np.random.SeedSequence([s.random_state, 1]), **mock)
     massive, _ = _simulate(n_cal, np.random.SeedSequence([s.random_state, 2]),
                            log10_m500_min=MOCK_CALIBRATION_HIGH_MASS_MIN, **mock)
@@ -195,7 +224,8 @@ def _with_prior(pipe, X, y, calibration, asked):
 def train_mass_model(X=None, y=None, *, survey=None, n_clusters=None, depth_strata=5, bands=None,
                      size_arcmin=20.0, npix=50, n_estimators=5, max_epochs=80, channels=None, dense=None,
                      mask_point_sources=True, observables=None, prior=None, calibration_clusters=None,
-                     calibration_fraction=None, random_state=0, n_jobs=None, verbose=0, description=None):
+                     calibration_fraction=None, physics_marginalised=None, physics_width=1.0, random_state=0,
+                     n_jobs=None, verbose=0, description=None):
     """Train the mass model as ``skcluster train`` does; the same seed gives the same model.
 
     The standard pipeline (:func:`skcluster.models.make_mass_pipeline`, with
@@ -252,6 +282,20 @@ def train_mass_model(X=None, y=None, *, survey=None, n_clusters=None, depth_stra
     calibration_fraction : float, default=None
         Your clusters with the fixed-mass prior: the share held out of
         training to calibrate (None: 0.3).
+    physics_marginalised : int, default=None
+        Built-in mock only: K physics draws of
+        :data:`~skcluster.datasets.DEFAULT_PHYSICS_PRIOR`, each simulating
+        an equal share of the clusters
+        (:func:`~skcluster.datasets.make_marginalised_survey`; the
+        fixed-mass calibration clusters too), and each of the
+        ``n_estimators`` CNNs (a multiple of K) trained on one draw's
+        clusters (``make_mass_pipeline(member_groups="physics_draw")``):
+        the ensemble's spread then carries the physics the mock does not
+        know, and the model file records the prior and the draws. None: the
+        preset's physics.
+    physics_width : float, default=1.0
+        With ``physics_marginalised``: scales every range of the prior about
+        its centre (0: all draws at the centres).
     random_state : int, default=0
         Seeds the mocks, the hold-out split and the networks.
     n_jobs : int, default=None
@@ -268,7 +312,8 @@ def train_mass_model(X=None, y=None, *, survey=None, n_clusters=None, depth_stra
         masses carry), ``pipeline`` (the fitted pipeline inside), ``bands``,
         ``masked`` (point sources masked), ``observables``, ``nh`` (each
         cluster's Galactic N_H joined), ``description`` (the training data in
-        words).
+        words), ``physics`` (the physics prior and draws a physics-marginalised
+        ensemble trained on, else None).
 
     Raises
     ------
@@ -283,9 +328,11 @@ def train_mass_model(X=None, y=None, *, survey=None, n_clusters=None, depth_stra
     if own != (y is not None):
         raise ValueError("give your clusters as X and y together, or neither (the built-in mock)")
     _check_options(own, prior, calibration_clusters, calibration_fraction, survey)
+    _check_physics(own, physics_marginalised, physics_width, n_estimators)
     s = Bunch(survey=survey, size_arcmin=size_arcmin, depth_strata=depth_strata, n_jobs=n_jobs,
               verbose=verbose, random_state=random_state, prior=prior, calibration_clusters=calibration_clusters,
-              calibration_fraction=calibration_fraction)
+              calibration_fraction=calibration_fraction, physics_draws=physics_marginalised,
+              physics_width=physics_width)
     if own:
         y = np.asarray(y, dtype=np.float64)
         if n_clusters is not None and n_clusters < len(y):
@@ -297,7 +344,8 @@ def train_mass_model(X=None, y=None, *, survey=None, n_clusters=None, depth_stra
         what = description or f"{len(y)} clusters"
     else:
         n = N_CLUSTERS_DEFAULT if n_clusters is None else n_clusters
-        data, depth = _simulate(n, random_state, survey, size_arcmin, depth_strata, n_jobs, verbose)
+        data, depth = _simulate(n, random_state, survey, size_arcmin, depth_strata, n_jobs, verbose,
+                                physics_marginalised, physics_width)
         X, y, what = data.X, data.y, f"{len(data.y)} mock clusters ({depth}, seed {random_state})"
     calibration = None
     if (prior or PRIOR_DEFAULT) == "fixed-mass":
@@ -319,7 +367,8 @@ def train_mass_model(X=None, y=None, *, survey=None, n_clusters=None, depth_stra
                               verbose=1 if verbose else 0, flag_domain=True,
                               extra_scalars=(("exposure",) if survey == "erosita" else ()) + (("nh",) if nh else ()),
                               mask_point_sources=mask, observables=observables,
-                              nh_column="nh" if nh else None, **cnn)
+                              nh_column="nh" if nh else None,
+                              member_groups=None if physics_marginalised is None else "physics_draw", **cnn)
     if verbose and n_jobs in (None, 1):
         from ..nn.progress import EpochProgress
 
@@ -331,4 +380,5 @@ def train_mass_model(X=None, y=None, *, survey=None, n_clusters=None, depth_stra
         pipe.fit(X, y)
     model, used = _with_prior(pipe, X, y, calibration, prior)
     return Bunch(model=model, prior=used, pipeline=pipe, bands=[tuple(b) for b in pipe["bin"].bands_keV_],
-                 masked=mask, observables=observables, nh=nh, description=what)
+                 masked=mask, observables=observables, nh=nh, description=what,
+                 physics=getattr(pipe[-1], "physics_", None))

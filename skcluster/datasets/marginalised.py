@@ -1,0 +1,188 @@
+"""A physics-marginalised training set: several mock realisations, each with its own physics draw.
+
+:func:`make_marginalised_survey` draws the uncertain physics
+(:mod:`.physics_prior`) ``n_draws`` times, simulates a share of the clusters
+under each draw and stacks them; every cluster's ``physics_draw`` column says
+which draw it comes from, so that a
+:class:`~skcluster.ensemble.DeepEnsembleRegressor` with
+``member_groups="physics_draw"`` trains each member on one draw's clusters
+only, and its spread carries the physics uncertainty.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from sklearn.utils import Bunch
+
+from .._validation import check_positive_int
+from .parameters import resolve_parameters
+from .physics_prior import DEFAULT_PHYSICS_PRIOR, PhysicsPrior, draw_physics
+from .survey import _entropy, make_depth_balanced_survey, make_survey, stack_surveys
+
+__all__ = ["make_marginalised_survey", "physics_record"]
+
+#: Draws tried per realisation before giving up on a prior whose draws the mock cannot build.
+MAX_DRAW_TRIES = 100
+
+
+def _buildable_draw(survey, prior, rng, width, overrides):
+    """``(draw, tries)``: the first draw of ``rng`` whose physics the mock can build, and how many it took.
+
+    A draw the mock cannot build is one whose L_X scatter ``sigma_ln_lx``
+    the drawn structure cannot give (below what the core radii, beta and
+    the cool-core mixture alone give, or too large for the L-T correlation;
+    :func:`~skcluster.datasets.scaling.core_calibration` raises): 6 of the
+    first 40 seeds' draws of :data:`~skcluster.datasets.DEFAULT_PHYSICS_PRIOR`.
+    """
+    from .scaling import core_calibration
+
+    for tries in range(1, MAX_DRAW_TRIES + 1):
+        draw = draw_physics(prior, rng, width=width)
+        try:
+            core_calibration(resolve_parameters(survey, **{**draw, **overrides}))
+        except ValueError as exc:
+            why = exc
+            continue
+        return draw, tries
+    raise ValueError(f"none of {MAX_DRAW_TRIES} draws of the physics prior gives physics the mock can build "
+                     f"(the last: {why}); narrow the prior or its width")
+
+
+def physics_record(prior, width, draws):
+    """What a marginalised sample (and a model trained on it) records of its physics.
+
+    Parameters
+    ----------
+    prior : PhysicsPrior
+    width : float
+        The width the draws were made with (:func:`draw_physics`).
+    draws : list of dict
+        The physics of each draw, ``{parameter: value}``.
+
+    Returns
+    -------
+    dict
+        ``{"prior": {"ranges": {name: [low, high]}, "sources": {name: text}},
+        "width": float, "draws": [dict, ...]}``: plain numbers and strings
+        only (a model file stores it).
+    """
+    return {
+        "prior": {"ranges": {k: [float(lo), float(hi)] for k, (lo, hi) in prior.ranges.items()},
+                  "sources": {k: str(prior.sources[k]) for k in prior.ranges}},
+        "width": float(width),
+        "draws": [{k: float(v) for k, v in d.items()} for d in draws],
+    }
+
+
+def make_marginalised_survey(survey="efeds", n_clusters=None, n_draws=5, prior=None, width=1.0, depth_strata=1,
+                             random_state=None, n_jobs=None, verbose=True, **overrides):
+    """A mock survey marginalised over the uncertain physics: ``n_draws`` realisations, stacked.
+
+    Realisation k draws its physics once from ``prior``
+    (:func:`~skcluster.datasets.draw_physics`) and simulates its share of
+    the clusters under it (:func:`~skcluster.datasets.make_survey`, or
+    :func:`~skcluster.datasets.make_depth_balanced_survey` with
+    ``depth_strata`` > 1); the clusters are stacked in draw order. A draw
+    whose physics the mock cannot build (an L_X scatter below what the drawn
+    core radii, beta and cool-core mixture alone give: 6 of the first 40
+    seeds' draws of the default prior) is drawn again from the same stream, so the draws
+    follow the prior restricted to the physics the mock can build
+    (``bunch.draw_tries`` says how many each took).
+
+    Parameters
+    ----------
+    survey : str or SurveyParameters, default="efeds"
+        The preset whose other physics every draw keeps.
+    n_clusters : int
+        Clusters in all, split as evenly as possible over the draws (the
+        first draws get the remainder). A multiple of ``n_draws`` gives
+        draws of equal size, which a vectorised ensemble needs to train one
+        member per draw at once (otherwise its members train one by one).
+    n_draws : int, default=5
+        Physics draws (mock realisations), at most ``n_clusters``.
+    prior : PhysicsPrior, default=None
+        What is drawn (None: :data:`~skcluster.datasets.DEFAULT_PHYSICS_PRIOR`).
+    width : float, default=1.0
+        Scales every range of the prior about its centre
+        (:func:`~skcluster.datasets.draw_physics`; 0: every draw at the centres).
+    depth_strata : int, default=1
+        > 1: each draw is a depth-balanced survey of this many bins of log
+        exposure (``survey`` must draw exposures log-uniform, e.g. ``"erosita"``).
+    random_state : int, numpy Generator/RandomState/SeedSequence or None, default=None
+        Seeds everything: each draw gets two seeds spawned from it, one for
+        its physics and one for its clusters.
+    n_jobs, verbose
+        As :func:`~skcluster.datasets.make_survey`.
+    **overrides
+        Parameters of :class:`~skcluster.datasets.SurveyParameters` fixed for
+        every draw; they win over the drawn values.
+
+    Returns
+    -------
+    bunch : sklearn.utils.Bunch
+        ``X`` : ClusterSample, with an integer ``physics_draw`` column (the
+        draw of each cluster, 0 to ``n_draws - 1``) and ``meta["physics"]``,
+        the record of :func:`physics_record` (the prior, the width and each
+        draw's physics as used, overrides included).
+        ``y`` : ndarray of shape (n_clusters,), log10 M500c / Msun.
+        ``catalog`` : astropy.table.Table with a ``physics_draw`` column.
+        ``params`` : SurveyParameters without any draw (the preset and ``overrides``).
+        ``physics_draws`` : list of dict, the physics of each draw.
+        ``draw_tries`` : list of int, the draws each realisation took to find
+        buildable physics (1: the first).
+        ``prior``, ``width``, ``entropy`` (the root seed), ``area_deg2``
+        (ndarray, per draw), ``DESCR``.
+
+    Raises
+    ------
+    ValueError
+        ``n_draws`` not a positive integer at most ``n_clusters``, a
+        negative or non-finite ``width``, a prior none of whose first
+        :data:`MAX_DRAW_TRIES` draws the mock can build; the errors of
+        :func:`~skcluster.datasets.make_survey`.
+    TypeError
+        ``prior`` not a :class:`~skcluster.datasets.PhysicsPrior`.
+
+    Examples
+    --------
+    >>> from skcluster.datasets import make_marginalised_survey
+    >>> data = make_marginalised_survey(n_clusters=300, n_draws=3, random_state=0)   # doctest: +SKIP
+    >>> np.bincount(data.X["physics_draw"]), data.physics_draws[0]["lx_slope"]        # doctest: +SKIP
+    """
+    n_clusters = check_positive_int(n_clusters, "n_clusters")
+    n_draws = check_positive_int(n_draws, "n_draws")
+    depth_strata = check_positive_int(depth_strata, "depth_strata")
+    if n_draws > n_clusters:
+        raise ValueError(f"n_draws={n_draws} is more than n_clusters={n_clusters}: every draw needs clusters")
+    prior = DEFAULT_PHYSICS_PRIOR if prior is None else prior
+    if not isinstance(prior, PhysicsPrior):
+        raise TypeError(f"prior must be a PhysicsPrior (or None for the default), got {type(prior).__name__}")
+    width = float(width)
+    if not (math.isfinite(width) and width >= 0.0):
+        raise ValueError(f"width must be a finite number >= 0, got {width!r}")
+    params = resolve_parameters(survey, **overrides)  # fails early on bad overrides
+    counts = np.full(n_draws, n_clusters // n_draws)
+    counts[: n_clusters % n_draws] += 1
+    entropy = _entropy(random_state)
+    parts, draws, tries = [], [], []
+    for k, child in enumerate(np.random.SeedSequence(entropy).spawn(n_draws)):
+        physics_seed, data_seed = child.spawn(2)
+        draw, n_tries = _buildable_draw(survey, prior, np.random.default_rng(physics_seed), width, overrides)
+        tries.append(n_tries)
+        draws.append({name: overrides.get(name, value) for name, value in draw.items()})
+        if verbose:
+            print(f"[make_marginalised_survey] physics draw {k + 1}/{n_draws}: {int(counts[k])} clusters",
+                  flush=True)
+        kw = dict(random_state=data_seed, n_jobs=n_jobs, verbose=verbose, **{**draw, **overrides})
+        parts.append(make_depth_balanced_survey(int(counts[k]), n_strata=depth_strata, survey=survey, **kw)
+                     if depth_strata > 1 else make_survey(survey, n_clusters=int(counts[k]), **kw))
+    X, y, catalog = stack_surveys(parts, "physics_draw")
+    record = physics_record(prior, width, draws)
+    X = X.assign(physics_draw=np.asarray(catalog["physics_draw"], dtype=np.int64), meta={"physics": record})
+    return Bunch(X=X, y=y, catalog=catalog, params=params, physics_draws=record["draws"], draw_tries=tries, prior=prior,
+                 width=width, entropy=entropy, area_deg2=np.array([np.sum(p.area_deg2) for p in parts]),
+                 DESCR=f"{n_clusters} mock clusters in {n_draws} physics draws (width {width:g}) of the "
+                       f"{survey if isinstance(survey, str) else 'custom'} survey "
+                       "(skcluster.datasets.make_marginalised_survey)")

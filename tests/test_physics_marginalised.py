@@ -1,0 +1,398 @@
+"""Issue 35: the physics-marginalised training set, the ensemble whose members train on its draws, and the std split."""
+
+import json
+import warnings
+import zipfile
+
+import numpy as np
+import pytest
+from astropy.table import Table
+from conftest import tiny_pipeline
+from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.model_selection import GridSearchCV, KFold
+
+from skcluster import ClusterSample, persist
+from skcluster.cli import EXIT_INPUT, EXIT_OK, main
+from skcluster.datasets import DEFAULT_PHYSICS_PRIOR, make_marginalised_survey
+from skcluster.ensemble import DeepEnsembleRegressor
+from skcluster.mixture import mixture_group_components, mixture_moments
+from skcluster.nn import CNNRegressor, make_toy_sample
+from skcluster.persist import ModelFileError
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+class RowRecorder(RegressorMixin, BaseEstimator):
+    """Predicts the mean y of its training rows; remembers which rows (the ``row`` column) and columns it saw."""
+
+    def fit(self, X, y):
+        self.rows_ = np.asarray(X["row"])
+        self.columns_ = sorted(X.keys())
+        self.mean_ = float(np.mean(y))
+        return self
+
+    def predict(self, X):
+        assert "physics_draw" not in X  # the labels never reach a member
+        return np.full(len(X["row"]), self.mean_)
+
+
+def _grouped(n=30, k=3, seed=0):
+    """Rows 0..n-1 in k draws (draw = row mod k), y far apart by draw: each member's mean says whose rows it saw."""
+    draw = np.arange(n) % k
+    y = 13.0 + 1.0 * draw + np.random.default_rng(seed).normal(0, 0.01, n)
+    return ClusterSample(row=np.arange(n), physics_draw=draw.astype(np.int64)), y
+
+
+# ------------------------------------------------------------------------- the variance split
+def test_group_split_is_the_law_of_total_variance():
+    rng = np.random.default_rng(3)
+    k, m, n = 3, 4, 7
+    means = rng.normal(14.0, 0.3, (k * m, n))
+    variances = rng.uniform(0.01, 0.09, (k * m, n))
+    groups = np.arange(k * m) % k  # member i -> draw i mod k, as the ensemble assigns them
+    parts = mixture_group_components(means, variances, groups)
+    _, alea, epi = mixture_moments(means, variances)
+    total = alea + epi
+    np.testing.assert_allclose(parts.photon_std**2 + parts.network_std**2 + parts.physics_std**2, total, rtol=1e-12)
+    np.testing.assert_allclose(parts.photon_std**2, alea, rtol=1e-12)
+    # the parts computed directly: the variance of the draws' means, and the mean within-draw variance
+    draw_means = np.stack([means[groups == g].mean(axis=0) for g in range(k)])
+    np.testing.assert_allclose(parts.physics_std**2, draw_means.var(axis=0), rtol=1e-12)
+    within = np.mean([means[groups == g].var(axis=0) for g in range(k)], axis=0)
+    np.testing.assert_allclose(parts.network_std**2, within, rtol=1e-12)
+    assert parts.members_per_group == m
+    # draws with identical members: no network part; all members equal: no physics part either
+    same = draw_means[groups]
+    assert np.allclose(mixture_group_components(same, variances, groups).network_std, 0.0)
+    flat = np.broadcast_to(means[:1], means.shape)
+    assert np.allclose(mixture_group_components(flat, variances, groups).physics_std, 0.0)
+
+
+def test_one_member_per_draw_has_no_network_part_and_unequal_groups_are_refused():
+    rng = np.random.default_rng(4)
+    means, variances = rng.normal(14, 0.2, (3, 5)), rng.uniform(0.01, 0.04, (3, 5))
+    parts = mixture_group_components(means, variances, np.arange(3))
+    assert np.isnan(parts.network_std).all()
+    np.testing.assert_allclose(parts.physics_std**2, mixture_moments(means)[2], rtol=1e-12)
+    with pytest.raises(ValueError, match="equally many members"):
+        mixture_group_components(means, variances, np.array([0, 0, 1]))
+    with pytest.raises(ValueError, match="one label per member"):
+        mixture_group_components(means, variances, np.array([0, 1]))
+
+
+# ------------------------------------------------------------------------- members on their draw
+@pytest.mark.parametrize("bootstrap", [False, True])
+def test_each_member_trains_on_its_own_draw_only(bootstrap):
+    X, y = _grouped()
+    ens = DeepEnsembleRegressor(RowRecorder(), n_estimators=6, member_groups="physics_draw", bootstrap=bootstrap,
+                                random_state=0).fit(X, y)
+    draw = np.asarray(X["physics_draw"])
+    assert ens.member_groups_.tolist() == [0, 1, 2, 0, 1, 2]
+    for i, member in enumerate(ens.estimators_):
+        assert set(draw[member.rows_]) == {i % 3}
+        if not bootstrap:
+            np.testing.assert_array_equal(member.rows_, np.flatnonzero(draw == i % 3))
+        assert "physics_draw" not in member.columns_
+    assert ens.physics_ is None  # a sample without meta["physics"] records none
+    # the split: members of one draw agree exactly (no bootstrap), the draws' means differ by 1 dex steps
+    parts = ens.predict_components(X)
+    if not bootstrap:
+        np.testing.assert_allclose(parts.network_std, 0.0, atol=1e-12)
+    np.testing.assert_allclose(parts.physics_std, np.std([13.0, 14.0, 15.0]), atol=0.02)
+    np.testing.assert_allclose(parts.std**2, parts.photon_std**2 + parts.network_std**2 + parts.physics_std**2)
+
+
+def test_without_member_groups_every_member_sees_every_row_as_before():
+    X, y = _grouped()
+    ens = DeepEnsembleRegressor(RowRecorder(), n_estimators=3, bootstrap=True, random_state=0).fit(X, y)
+    assert ens.member_groups_ is None and "photon_std" not in ens.predict_components(X.drop("physics_draw"))
+    for seed, member in zip(ens.seeds_, ens.estimators_):  # the bootstrap rows of today's code, unchanged
+        np.testing.assert_array_equal(member.rows_, np.random.RandomState(seed).randint(0, 30, 30))
+    assert "physics_draw" in ens.estimators_[0].columns_  # (without member_groups the column is data like any)
+
+
+def test_bad_member_groups_are_clear_errors():
+    X, y = _grouped()
+    with pytest.raises(ValueError, match="must be a multiple of 3"):
+        DeepEnsembleRegressor(RowRecorder(), n_estimators=4, member_groups="physics_draw").fit(X, y)
+    with pytest.raises(ValueError, match="names a column of X.*'physics_draw'"):
+        DeepEnsembleRegressor(RowRecorder(), n_estimators=3, member_groups="draw").fit(X, y)
+    with pytest.raises(ValueError, match="one integer label per row"):
+        DeepEnsembleRegressor(RowRecorder(), n_estimators=3, member_groups="physics_draw").fit(
+            X.assign(physics_draw=np.asarray(X["physics_draw"], dtype=float)), y)
+    with pytest.raises(ValueError, match="member_groups must be None or the name of a column"):
+        DeepEnsembleRegressor(RowRecorder(), n_estimators=3, member_groups=3).fit(X, y)
+
+
+def _toy_draws(n=48, k=2):
+    """The toy CNN sample in k draws of equal size; draw d's masses shifted by 2 d dex (separable by y alone)."""
+    X, y = make_toy_sample(n, n_bands=1, image_size=8, random_state=0)
+    draw = (np.arange(n) % k).astype(np.int64)
+    return X.assign(physics_draw=draw), y + 2.0 * draw
+
+
+def _tiny_cnn(**kw):
+    return CNNRegressor(module__channels=(2,), module__dense=(4,), input_scaling="log1p", batch_size=16,
+                        max_epochs=2, **kw)
+
+
+@pytest.mark.parametrize("vectorize", [True, False])
+def test_cnn_members_train_on_their_draw_vectorised_and_sequential(vectorize):
+    X, y = _toy_draws()
+    ens = DeepEnsembleRegressor(_tiny_cnn(), n_estimators=4, member_groups="physics_draw", vectorize=vectorize,
+                                random_state=0).fit(X, y)
+    assert ens.vectorised_ is vectorize
+    draw = np.asarray(X["physics_draw"])
+    for i, member in enumerate(ens.estimators_):  # each network standardised y on its own rows
+        assert member.y_mean_ == pytest.approx(y[draw == i % 2].mean(), abs=1e-9)
+    parts = ens.predict_components(X)
+    np.testing.assert_allclose(parts.std**2, parts.photon_std**2 + parts.network_std**2 + parts.physics_std**2,
+                               rtol=1e-9)
+    np.testing.assert_allclose(parts.photon_std, parts.aleatoric_std)
+    assert parts.members_per_group == 2 and np.isfinite(parts.network_std).all()
+    mean, std = ens.predict(X, return_std=True)  # predict keeps giving the total std
+    np.testing.assert_allclose(std, parts.std)
+    np.testing.assert_allclose(ens.predict(X.drop("physics_draw")), mean)  # no labels needed to predict
+
+
+def test_vectorised_training_needs_draws_of_equal_size():
+    X, y = _toy_draws(n=47)
+    with pytest.raises(ValueError, match="hold different numbers of rows \\(23 to 24\\)"):
+        DeepEnsembleRegressor(_tiny_cnn(), n_estimators=2, member_groups="physics_draw", vectorize=True).fit(X, y)
+    ens = DeepEnsembleRegressor(_tiny_cnn(), n_estimators=2, member_groups="physics_draw", random_state=0).fit(X, y)
+    assert ens.vectorised_ is False  # "auto": one member after another
+
+
+def test_member_groups_none_is_todays_ensemble_bit_for_bit():
+    """The labels column, present or not, changes nothing without member_groups (vectorised CNN members)."""
+    X, y = _toy_draws()
+    kw = dict(n_estimators=2, random_state=0)
+    with_labels = DeepEnsembleRegressor(_tiny_cnn(), **kw).fit(X, y)
+    without = DeepEnsembleRegressor(_tiny_cnn(), **kw).fit(X.drop("physics_draw"), y)
+    for a, b in zip(with_labels.predict(X, return_std=True), without.predict(X.drop("physics_draw"),
+                                                                             return_std=True)):
+        np.testing.assert_array_equal(a, b)
+    assert DeepEnsembleRegressor().get_params()["member_groups"] is None
+
+
+# ------------------------------------------------------------------------- the mock and the pipeline
+@pytest.fixture(scope="module")
+def mock():
+    return make_marginalised_survey("efeds", n_clusters=24, n_draws=2, random_state=0, verbose=False)
+
+
+def test_marginalised_survey_records_its_draws(mock):
+    draw = np.asarray(mock.X["physics_draw"])
+    assert draw.dtype == np.int64 and np.bincount(draw).tolist() == [12, 12]
+    assert np.array_equal(draw, np.asarray(mock.catalog["physics_draw"])) and len(mock.y) == 24
+    record = mock.X.meta["physics"]
+    assert record["draws"] == mock.physics_draws and len(record["draws"]) == 2 and record["width"] == 1.0
+    assert record["prior"]["ranges"] == {k: list(v) for k, v in DEFAULT_PHYSICS_PRIOR.ranges.items()}
+    a, b = mock.physics_draws
+    assert a != b  # two draws, two physics
+    for name, (lo, hi) in DEFAULT_PHYSICS_PRIOR.ranges.items():
+        assert lo <= a[name] <= hi and lo <= b[name] <= hi
+    # each draw's clusters were simulated under its physics (the draw's own realisation, as make_survey gives it)
+    from skcluster.datasets import make_survey
+
+    children = np.random.SeedSequence(mock.entropy).spawn(2)
+    first = make_survey("efeds", n_clusters=12, random_state=children[0].spawn(2)[1], verbose=False, **a)
+    np.testing.assert_array_equal(first.y, mock.y[draw == 0])
+
+
+def test_marginalised_survey_overrides_win_and_bad_arguments_are_refused():
+    data = make_marginalised_survey("efeds", n_clusters=4, n_draws=2, random_state=1, verbose=False,
+                                    lx_slope=1.5, width=0.0)
+    assert [d["lx_slope"] for d in data.physics_draws] == [1.5, 1.5]
+    centre = np.mean(DEFAULT_PHYSICS_PRIOR.ranges["beta_mean"])
+    assert [d["beta_mean"] for d in data.physics_draws] == pytest.approx([centre, centre])  # width 0: centres
+    with pytest.raises(ValueError, match="n_draws=5 is more than n_clusters=4"):
+        make_marginalised_survey(n_clusters=4, n_draws=5, verbose=False)
+    with pytest.raises(TypeError, match="prior must be a PhysicsPrior"):
+        make_marginalised_survey(n_clusters=4, n_draws=2, prior={"lx_slope": (1, 2)}, verbose=False)
+    with pytest.raises(ValueError, match="width must be a finite number >= 0"):
+        make_marginalised_survey(n_clusters=4, n_draws=2, width=-1, verbose=False)
+
+
+def test_draws_the_mock_cannot_build_are_drawn_again(monkeypatch):
+    """An L_X scatter the drawn structure cannot give (too small, or too large for the L-T correlation) cannot
+    be built: the stream draws again."""
+    from skcluster.datasets import PhysicsPrior, draw_physics, marginalised, resolve_parameters
+    from skcluster.datasets.scaling import core_calibration
+
+    prior = PhysicsPrior(ranges={"sigma_ln_lx": (0.25, 0.45)}, sources={"sigma_ln_lx": "test"})
+    draw, tries = marginalised._buildable_draw("efeds", prior, np.random.default_rng(5), 1.0, {})
+    assert tries == 3
+    core_calibration(resolve_parameters("efeds", **draw))  # buildable
+    rng = np.random.default_rng(5)
+    for _ in range(2):  # the stream's first two draws were not
+        with pytest.raises(ValueError, match="cannot be reached|above 1 in size"):
+            core_calibration(resolve_parameters("efeds", **draw_physics(prior, rng)))
+    assert draw == draw_physics(prior, rng)  # the third is the one kept
+    monkeypatch.setattr(marginalised, "MAX_DRAW_TRIES", 2)
+    with pytest.raises(ValueError, match="none of 2 draws of the physics prior gives physics the mock can build"):
+        marginalised._buildable_draw("efeds", prior, np.random.default_rng(5), 1.0, {})
+
+
+@pytest.fixture(scope="module")
+def fitted(mock):
+    pipe = tiny_pipeline(n_estimators=4, member_groups="physics_draw")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pipe.fit(mock.X, mock.y)
+    return pipe
+
+
+def test_pipeline_carries_the_draws_to_the_ensemble(mock, fitted):
+    ens = fitted[-1]
+    assert ens.member_groups_.tolist() == [0, 1, 0, 1] and ens.vectorised_
+    assert ens.physics_["draws"] == mock.physics_draws and ens.physics_ is not mock.X.meta["physics"]
+    Xt = fitted[:-1].transform(mock.X)
+    assert sorted(Xt.keys()) == ["images", "physics_draw", "scalars"]  # the joiner passes the labels on
+    parts = ens.predict_components(Xt)
+    np.testing.assert_allclose(parts.std**2, parts.photon_std**2 + parts.network_std**2 + parts.physics_std**2,
+                               rtol=1e-9)
+    # clone and grid search keep the parameter; each fold's draws train their own members
+    assert clone(fitted).get_params()["model__member_groups"] == "physics_draw"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        search = GridSearchCV(tiny_pipeline(n_estimators=2, member_groups="physics_draw"),
+                              {"model__bootstrap": [False, True]}, cv=KFold(2, shuffle=True, random_state=0))
+        search.fit(mock.X, mock.y)
+    assert search.best_estimator_[-1].member_groups_.tolist() == [0, 1]
+
+
+# ------------------------------------------------------------------------- the model file
+def test_model_file_keeps_the_groups_and_the_physics(mock, fitted, tmp_path):
+    path = persist.save(fitted, tmp_path / "m.skc")
+    back = persist.load(path)
+    assert back[-1].member_groups == "physics_draw"
+    np.testing.assert_array_equal(back[-1].member_groups_, fitted[-1].member_groups_)
+    assert back[-1].physics_ == fitted[-1].physics_
+    a = fitted[-1].predict_components(fitted[:-1].transform(mock.X))
+    b = back[-1].predict_components(back[:-1].transform(mock.X))
+    for key in ("mean", "std", "photon_std", "network_std", "physics_std"):
+        np.testing.assert_allclose(a[key], b[key], rtol=1e-6)
+
+
+def _ensemble_state(manifest):
+    model = manifest["root"]["params"]["__dict__"]["steps"][-1]["__tuple__"][1]
+    return model["state"]["__dict__"]
+
+
+def _forged(fitted, tmp_path, edit):
+    path = persist.save(fitted, tmp_path / "real.skc", overwrite=True)
+    with zipfile.ZipFile(path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    manifest = json.loads(members["model.json"])
+    edit(manifest)
+    members["model.json"] = json.dumps(manifest).encode()
+    out = tmp_path / "forged.skc"
+    with zipfile.ZipFile(out, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return out
+
+
+def _physics(state):
+    return state["physics_"]["__dict__"]
+
+
+def _set(path_in_physics, value):
+    def edit(manifest):
+        node = _physics(_ensemble_state(manifest))
+        for key in path_in_physics[:-1]:
+            node = node[key]["__dict__"] if isinstance(node[key], dict) and "__dict__" in node[key] else node[key]
+        node[path_in_physics[-1]] = value
+    return edit
+
+
+@pytest.mark.parametrize("edit, match", [
+    # a forged huge prior: a source of 100,000 characters, a range the parameter cannot take, an unknown parameter
+    (_set(["prior", "sources", "lx_slope"], "x" * 100_000), "at most 2000 characters"),
+    (_set(["prior", "ranges", "lx_slope"], [1.0, 1e300]), "leaves the parameter's valid range"),
+    (lambda m: _physics(_ensemble_state(m))["prior"]["__dict__"]["ranges"]["__dict__"].update(
+        {"not_a_parameter": [0, 1]}), "one source for each range|not a SurveyParameters field"),
+    # wrong types and shapes
+    (_set(["width"], "wide"), "width.*1 finite numbers"),
+    (_set(["width"], -1.0), "width.*must be >= 0"),
+    (_set(["draws"], [{"__dict__": {}}]), "one draw per member group"),
+    (_set(["prior", "ranges", "lx_slope"], [1.0, "2"]), "range of 'lx_slope' must be 2 finite numbers"),
+    (_set(["prior", "ranges", "lx_slope"], [1.0, 2.0, 3.0]), "range of 'lx_slope' must be 2 finite numbers"),
+    (lambda m: _ensemble_state(m).update(physics_="a prior"), "physics_ must be a dict"),
+    (lambda m: _ensemble_state(m).update(member_groups_=[0, 1, 0, 1]), "member_groups_ must be an integer array"),
+    (lambda m: _ensemble_state(m).update(member_groups_=None), "physics_ is recorded, but no member_groups_"),
+])
+def test_forged_physics_records_are_refused(fitted, tmp_path, edit, match):
+    with pytest.raises(ModelFileError, match=match):
+        persist.load(_forged(fitted, tmp_path, edit))
+
+
+# ------------------------------------------------------------------------- the command line
+_TINY = ["--bands", "broad", "--max-epochs", "1", "--channels", "2", "--dense", "4", "--npix", "8",
+         "--size-arcmin", "4", "-q"]
+
+
+def test_train_physics_marginalised_and_predict_writes_the_three_parts(tmp_path, capsys):
+    model = tmp_path / "m.skc"
+    args = ["train", "--n-clusters", "24", "--physics-marginalised", "2", "--n-estimators", "4", *_TINY]
+    assert main([*args, "--prior", "training", "--out", str(model)]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "24 mock clusters (efeds depth, 2 physics draws (width 1), seed 0)" in out
+    assert "physics marginalised over 2 draws" in out
+    ens = persist.load(model)[-1]
+    assert ens.member_groups == "physics_draw" and ens.member_groups_.tolist() == [0, 1, 0, 1]
+    assert len(ens.physics_["draws"]) == 2 and ens.physics_["prior"]["sources"]["lx_slope"]
+
+    sim = tmp_path / "sim"
+    assert main(["simulate", "--n-clusters", "8", "--seed", "5", "--out", str(sim), "-q"]) == EXIT_OK
+    cat = Table.read(sim / "catalog.fits")
+    files = [str(sim / str(f).strip()) for f in cat["events_file"]]
+    table = tmp_path / "masses.fits"
+    assert main(["predict", "--model", str(model), "--catalog", str(sim / "catalog.fits"), "--events", *files,
+                 "--exposure-col", "exposure", "--prefix", "p_", "--out", str(table), "-q"]) == EXIT_OK
+    t = Table.read(table)
+    parts = [np.asarray(t[f"p_log10_M500_err_{k}"]) for k in ("photon", "network", "physics")]
+    ok = np.isfinite(t["p_log10_M500"])
+    assert ok.any()
+    np.testing.assert_allclose(sum(p[ok] ** 2 for p in parts), np.asarray(t["p_log10_M500_err"])[ok] ** 2,
+                               rtol=1e-6)
+    assert (parts[2][ok] > 0).all()  # two physics draws disagree somewhere in every mass
+
+    # the default prior (fixed-mass, calibrated on physics-marginalised clusters too, or flat where a one-epoch
+    # network cannot be calibrated) rescales the std, and the parts with it
+    wrapped = tmp_path / "wrapped.skc"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main([*args, "--out", str(wrapped)]) == EXIT_OK
+        assert "physics marginalised over 2 draws" in capsys.readouterr().out
+        assert main(["predict", "--model", str(wrapped), "--catalog", str(sim / "catalog.fits"), "--events", *files,
+                     "--exposure-col", "exposure", "--prefix", "p_", "--out", str(tmp_path / "w.fits"),
+                     "-q"]) == EXIT_OK
+    t = Table.read(tmp_path / "w.fits")
+    ok = np.isfinite(t["p_log10_M500"])
+    got = sum(np.asarray(t[f"p_log10_M500_err_{k}"])[ok] ** 2 for k in ("photon", "network", "physics"))
+    np.testing.assert_allclose(got, np.asarray(t["p_log10_M500_err"])[ok] ** 2, rtol=1e-6)
+
+    # a model of one physics writes no parts
+    plain = tmp_path / "plain.skc"
+    assert main(["train", "--n-clusters", "24", "--n-estimators", "1", *_TINY, "--prior", "training",
+                 "--out", str(plain)]) == EXIT_OK
+    assert main(["predict", "--model", str(plain), "--catalog", str(sim / "catalog.fits"), "--events", *files,
+                 "--exposure-col", "exposure", "--prefix", "p_", "--out", str(tmp_path / "plain.fits"),
+                 "-q"]) == EXIT_OK
+    assert "p_log10_M500_err_physics" not in Table.read(tmp_path / "plain.fits").colnames
+
+
+def test_train_physics_marginalised_refuses_what_cannot_work(tmp_path, capsys):
+    bad = tmp_path / "bad.skc"
+    for extra, words in ((["--physics-marginalised", "2", "--n-estimators", "3"],
+                          "--physics-marginalised 2 needs n_estimators a multiple of 2"),
+                         (["--physics-width", "0.5"], "--physics-width 0.5 scales the physics prior")):
+        assert main(["train", "--n-clusters", "24", *extra, *_TINY, "--out", str(bad)]) == EXIT_INPUT
+        assert words in capsys.readouterr().err
+        assert not bad.exists()
+    with pytest.raises(SystemExit) as exc:  # a usage error of the parser
+        main(["train", "--physics-width", "-1", "--out", str(bad)])
+    assert exc.value.code == 2
+    assert "a finite number >= 0" in capsys.readouterr().err
