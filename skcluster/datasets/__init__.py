@@ -16,14 +16,16 @@ Modules: :mod:`.parameters` (every physical number, with sources),
 """
 
 from .files import read_survey, write_survey
-from .parameters import PRESETS, SurveyParameters, parameter_table, resolve_parameters
+from .parameters import DEFAULT_SKY, PRESETS, SKY_VERSIONS, SurveyParameters, parameter_table, resolve_parameters
 from .physics_prior import DEFAULT_PHYSICS_PRIOR, PhysicsPrior, draw_physics
 from .survey import catalog_columns, iter_survey, make_depth_balanced_survey, make_survey
 
 __all__ = [
     "DEFAULT_PHYSICS_PRIOR",
+    "DEFAULT_SKY",
     "PRESETS",
     "PhysicsPrior",
+    "SKY_VERSIONS",
     "SurveyParameters",
     "catalog_columns",
     "draw_physics",

@@ -58,10 +58,17 @@ from .._validation import check_positive_int, check_positive_number
 from ..physics import BandRateTable
 from ..physics.cosmology import get_cosmology, luminosity_distance_cm, r500_kpc, theta500_arcmin
 from ..physics.emission import bremsstrahlung_photon_spectrum
-from ..physics.exposure import exposure_sampler
+from ..physics.exposure import background_sampler, exposure_sampler
 from ..physics.instrument import VIGNETTING_1KEV
 from ..sample import ClusterSample
-from .background import agn_photon_index, agn_tables, background_model, faint_agn_map_rate, quantise_gamma
+from .background import (
+    MEASURED_MASK_FLUX_CGS,
+    agn_photon_index,
+    agn_tables,
+    background_model,
+    faint_agn_map_rate,
+    quantise_gamma,
+)
 from .parameters import DEFAULT_AREA_DEG2, NH_STEP_DEX, nh_grid, resolve_parameters
 from .photons import CHUNK_COLUMNS, RESULT_COLUMNS, simulate_chunk
 from .population import (
@@ -126,8 +133,21 @@ def _background_factors(rng, n, p):
     """Per-cluster multiplier of the diffuse background rate (median 1).
 
     A split log-normal through ``background_p05_rel`` / 1 / ``background_p95_rel``;
-    all ones, without drawing, when both are 1 (every cluster the same).
+    all ones, without drawing, when both are 1 (every cluster the same); or
+    (``background_table``) a real catalogue's measured levels
+    (:mod:`skcluster.physics.exposure`). Those are the level of the whole
+    background map over its median, the diffuse background and the AGN below
+    the point-source limit of the survey they were measured in; the multiplier
+    of the diffuse part that gives a map level r is r + (r - 1) a, with a the
+    faint AGN's share over the diffuse rate at that limit.
     """
+    if p.background_table != "none":
+        r = background_sampler(p.background_table)(rng.random(n))
+        diffuse = background_model(p)["rate_det"]
+        if diffuse <= 0.0:  # background_scale=0: nothing to vary
+            return r
+        a = float(faint_agn_map_rate(p, MEASURED_MASK_FLUX_CGS)) * p.background_scale / diffuse
+        return r + (r - 1.0) * a
     if p.background_p05_rel == 1.0 and p.background_p95_rel == 1.0:
         return np.ones(n)
     g = rng.standard_normal(n)
@@ -459,7 +479,10 @@ def make_survey(survey="efeds", n_clusters=None, area_deg2=None, random_state=No
     **overrides
         Any parameter of :class:`~skcluster.datasets.SurveyParameters`,
         e.g. ``cool_core_fraction=0.6``, ``sigma_ln_lx=0.4``,
-        ``background_scale=2``, ``psf_scale=1.3``, ``include_agn=False``.
+        ``background_scale=2``, ``psf_scale=1.3``, ``include_agn=False``;
+        and ``sky``, the mock version of a preset (``"v2"``: calibrated on
+        the real eFEDS and eRASS1 data, opt-in; see
+        :data:`~skcluster.datasets.parameters.SKY_VERSIONS`).
 
     Returns
     -------
