@@ -119,20 +119,22 @@ def test_efeds_source_counts_are_the_catalogues():
 
 
 @needs_data
-def test_validate_sky_report_runs_and_the_sky_variant_has_the_real_background(tmp_path):
+def test_validate_sky_report_runs_and_the_v2_variant_has_the_real_background(tmp_path):
     """The mock-versus-sky report end to end on small areas: tables, JSON and figures written."""
-    res = _sky_script().main(["--variants", "sky", "--area-efeds", "8", "--area-erass1", "40", "--out", str(tmp_path),
+    res = _sky_script().main(["--variants", "v2", "--area-efeds", "8", "--area-erass1", "40", "--out", str(tmp_path),
                               "--data", str(DATA)])
     md = (tmp_path / "validate_sky.md").read_text()
     for section in ("## eFEDS depth", "## eRASS1 depth", "## The real eFEDS field", "## Point sources per deg^2",
-                    "sky, forward", "sky, inverted"):
+                    "v2, forward", "v2, inverted", "## Clusters per deg^2 by redshift", "| v2 | erass1 | 0-0.3 | CR500 |"):
         assert section in md
     for fig in ("sky_background.png", "sky_lognlogs.png", "sky_efeds_hist.png", "sky_erass1.png"):
         assert (tmp_path / fig).stat().st_size > 0
-    ks = res["efeds"]["sky"]["ks"]["ML_BKG"]
+    ks = res["efeds"]["v2"]["ks"]["ML_BKG"]
     # the catalogue's background level at the clusters (median 6.98 counts/arcmin^2); the old mock's was 4.85
     assert ks["median_mock"] == pytest.approx(ks["median_real"], rel=0.15)
-    assert 0.0 < res["efeds"]["sky"]["per_deg2"] and res["efeds"]["sky"]["real_inside_training_domain"] > 0.5
+    assert 0.0 < res["efeds"]["v2"]["per_deg2"] and res["efeds"]["v2"]["real_inside_training_domain"] > 0.5
+    low_z = res["breakdown_by_z"]["v2"]["efeds_z0-0.3"]
+    assert low_z["all"]["n_mock"] == sum(low_z["ML_CTS"]["n_mock"])  # the count bins cover every cluster
 
 
 # -- the sky-calibrated mock version (SKY_VERSIONS["v2"]) ------------------------------------------------------
