@@ -12,6 +12,9 @@ from . import __version__
 from ._cli_text import EXIT_CODES as _EXIT_CODES
 from ._cli_text import HELP, OPTION_HELP
 
+#: Mock versions (skcluster.datasets.SKY_VERSIONS; named here so that --help imports no physics).
+SKY_CHOICES = ("v1", "v2")
+
 __all__ = ["build_parser", "parse_bands"]
 
 
@@ -175,6 +178,7 @@ def build_parser():
         epilog=HELP["simulate"]["epilog"],
     )
     p.add_argument("--survey", choices=("efeds", "erass1", "erosita"), default="efeds", help="survey depth preset")
+    p.add_argument("--sky", choices=SKY_CHOICES, default=None, help=OPTION_HELP["--sky"])
     size = p.add_mutually_exclusive_group(required=True)
     size.add_argument("--n-clusters", type=_positive_int, help="clusters passing the detection cuts")
     size.add_argument("--area", type=_positive_float, metavar="DEG2", help="sky area, deg^2")
@@ -196,6 +200,7 @@ def build_parser():
     src.add_argument("--survey", choices=("efeds", "erass1", "erosita"), default=None,
                      help=OPTION_HELP["train --survey"])
     src.add_argument("--data", metavar="DIR", help="train on a folder written by 'skcluster simulate'")
+    p.add_argument("--sky", choices=SKY_CHOICES, default=None, help=OPTION_HELP["--sky"])
     src.add_argument("--catalog", metavar="CAT",
                      help=OPTION_HELP["train --catalog"])
     files = p.add_mutually_exclusive_group()

@@ -121,6 +121,11 @@ OPTION_HELP = {
         ("mock survey depth preset (the default source: efeds); 'erosita' mixes every depth from eRASS1 to the deep "
          "fields and joins each cluster's exposure and measured image observables (the background level among them) "
          "beside z, so one model serves every depth"),
+    "--sky":
+        ("mock version of the preset (default v1, the one every benchmark uses); v2: the candidate calibrated on the "
+         "real eFEDS and eRASS1 catalogues and images (background measured on the eFEDS images, each cluster's "
+         "background level and exposure from the catalogues, the eFEDS AGN counts; "
+         "skcluster.datasets.SKY_VERSIONS)"),
     "train --catalog":
         ("train on your own simulation: truth catalogue (ra, dec, z, M500; .fits, .ecsv, .csv) with --events or "
          "--images"),

@@ -132,12 +132,13 @@ def _cmd_simulate(args):
     out = Path(args.out)
     _check_output_folder(out, _SURVEY_FILES, args.overwrite)
     with _input_errors():
-        data = make_survey(args.survey, n_clusters=args.n_clusters, area_deg2=args.area,
+        data = make_survey(args.survey, n_clusters=args.n_clusters, area_deg2=args.area, sky=args.sky,
                            random_state=args.seed, n_jobs=args.n_jobs, verbose=not args.quiet)
     with _output_errors(out):
         write_survey_atomically(data, out)
     n = len(data.y)
-    print(f"wrote {n} clusters ({data.area_deg2:.1f} deg^2, {args.survey} depth, seed {args.seed}) "
+    version = f", mock {args.sky}" if args.sky else ""
+    print(f"wrote {n} clusters ({data.area_deg2:.1f} deg^2, {args.survey} depth{version}, seed {args.seed}) "
           f"into {str(out)!r}: catalog.fits, survey.json, events/ ({n} files)")
     return EXIT_OK
 
@@ -239,7 +240,7 @@ def _cmd_train(args):
     X, y, what = _train_data(args)
     with _library_errors():
         got = train_mass_model(
-            X, y, survey=args.survey, n_clusters=args.n_clusters, depth_strata=args.depth_strata,
+            X, y, survey=args.survey, sky=args.sky, n_clusters=args.n_clusters, depth_strata=args.depth_strata,
             bands=args.bands, size_arcmin=args.size_arcmin, npix=args.npix, n_estimators=args.n_estimators,
             max_epochs=args.max_epochs, channels=args.channels, dense=args.dense,
             mask_point_sources=not args.keep_point_sources, observables=args.observables, prior=args.prior,

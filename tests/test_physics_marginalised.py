@@ -217,11 +217,11 @@ def test_marginalised_survey_overrides_win_and_bad_arguments_are_refused():
 def test_draws_the_mock_cannot_build_are_drawn_again(monkeypatch):
     """An L_X scatter the drawn structure cannot give (too small, or too large for the L-T correlation) cannot
     be built: the stream draws again."""
-    from skcluster.datasets import PhysicsPrior, draw_physics, marginalised, resolve_parameters
+    from skcluster.datasets import PhysicsPrior, draw_physics, physics_prior, resolve_parameters
     from skcluster.datasets.scaling import core_calibration
 
     prior = PhysicsPrior(ranges={"sigma_ln_lx": (0.25, 0.45)}, sources={"sigma_ln_lx": "test"})
-    draw, tries = marginalised._buildable_draw("efeds", prior, np.random.default_rng(5), 1.0, {})
+    draw, tries = physics_prior.buildable_draw(prior, np.random.default_rng(5))
     assert tries == 3
     core_calibration(resolve_parameters("efeds", **draw))  # buildable
     rng = np.random.default_rng(5)
@@ -229,9 +229,9 @@ def test_draws_the_mock_cannot_build_are_drawn_again(monkeypatch):
         with pytest.raises(ValueError, match="cannot be reached|above 1 in size"):
             core_calibration(resolve_parameters("efeds", **draw_physics(prior, rng)))
     assert draw == draw_physics(prior, rng)  # the third is the one kept
-    monkeypatch.setattr(marginalised, "MAX_DRAW_TRIES", 2)
+    monkeypatch.setattr(physics_prior, "MAX_DRAW_TRIES", 2)
     with pytest.raises(ValueError, match="none of 2 draws of the physics prior gives physics the mock can build"):
-        marginalised._buildable_draw("efeds", prior, np.random.default_rng(5), 1.0, {})
+        physics_prior.buildable_draw(prior, np.random.default_rng(5))
 
 
 @pytest.fixture(scope="module")

@@ -169,7 +169,7 @@ def test_make_survey_draws_the_other_family():
 
 
 def test_make_survey_redraws_physics_the_mock_cannot_build(monkeypatch):
-    from skcluster.datasets import survey as survey_module
+    from skcluster.datasets import physics_prior as prior_module
 
     # total L_X scatter below ~0.23 cannot be reached by the default structure alone
     prior = PhysicsPrior({"sigma_ln_lx": (0.15, 0.40)}, {"sigma_ln_lx": "test"})
@@ -179,7 +179,7 @@ def test_make_survey_redraws_physics_the_mock_cannot_build(monkeypatch):
         core_calibration(SurveyParameters(sigma_ln_lx=0.19))
     data = make_survey("efeds", area_deg2=1, random_state=entropy, verbose=False, physics=prior)
     assert data.physics_draw["sigma_ln_lx"] > 0.2 and data.params.sigma_ln_lx == data.physics_draw["sigma_ln_lx"]
-    monkeypatch.setattr(survey_module, "_MAX_PHYSICS_DRAWS", 3)
+    monkeypatch.setattr(prior_module, "MAX_DRAW_TRIES", 3)
     never = PhysicsPrior({"sigma_ln_lx": (0.10, 0.15)}, {"sigma_ln_lx": "test"})
     with pytest.raises(ValueError, match="none of 3 draws of the physics prior"):
         make_survey("efeds", area_deg2=1, random_state=0, verbose=False, physics=never)

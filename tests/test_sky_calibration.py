@@ -15,9 +15,16 @@ import pytest
 
 from skcluster.datasets import background as bg
 from skcluster.datasets import make_survey
-from skcluster.datasets.parameters import resolve_parameters
-from skcluster.physics.exposure import EXPOSURE_QUANTILES_S, QUANTILE_LEVELS, exposure_sampler
-from skcluster.physics.instrument import vignetting_factor
+from skcluster.datasets.parameters import DEFAULT_SKY, PRESETS, SKY_VERSIONS, SurveyParameters, resolve_parameters
+from skcluster.datasets.survey import _exposures, tile_catalog
+from skcluster.physics.exposure import (
+    BACKGROUND_QUANTILES_REL,
+    EXPOSURE_QUANTILES_S,
+    QUANTILE_LEVELS,
+    background_sampler,
+    exposure_sampler,
+)
+from skcluster.physics.instrument import VIGNETTING_1KEV, vignetting_factor
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = next((p for p in (REPO.parent / "shared" / "data", Path("/work/shared/data"))
@@ -88,15 +95,6 @@ def test_exposure_sampler_reproduces_the_table_and_undoes_a_selection(table):
     np.testing.assert_allclose(np.interp(levels, w, ts), q[2:-2], rtol=0.03)
 
 
-def test_exposure_table_is_drawn_by_the_mock():
-    data = make_survey("erass1", area_deg2=60, random_state=0, verbose=False, exposure_table="erass1_clusters",
-                       ext_like_min=3.0)
-    exp = np.asarray(data.catalog["exposure"])
-    q = EXPOSURE_QUANTILES_S["erass1_clusters"]
-    assert exp.min() >= q[0] - 1e-6 and exp.max() <= q[-1] + 1e-6
-    assert np.median(exp) > 130.0  # the split log-normal of the preset stops at 135 s
-
-
 def test_efeds_source_counts_join_lehmer_below_the_limit():
     lo = np.geomspace(1e-16, 6.4e-15, 20)
     # equal below the limit up to the 6.5e-15 knot (the catalogue's 125.93 against Lehmer's 125.92)
@@ -121,17 +119,130 @@ def test_efeds_source_counts_are_the_catalogues():
 
 
 @needs_data
-def test_validate_sky_report_runs_and_the_sky_variant_has_the_real_background(tmp_path):
+def test_validate_sky_report_runs_and_the_v2_variant_has_the_real_background(tmp_path):
     """The mock-versus-sky report end to end on small areas: tables, JSON and figures written."""
-    res = _sky_script().main(["--variants", "sky", "--area-efeds", "8", "--area-erass1", "40", "--out", str(tmp_path),
+    res = _sky_script().main(["--variants", "v2", "--area-efeds", "8", "--area-erass1", "40", "--out", str(tmp_path),
                               "--data", str(DATA)])
     md = (tmp_path / "validate_sky.md").read_text()
     for section in ("## eFEDS depth", "## eRASS1 depth", "## The real eFEDS field", "## Point sources per deg^2",
-                    "sky, forward", "sky, inverted"):
+                    "v2, forward", "v2, inverted", "## Clusters per deg^2 by redshift", "| v2 | erass1 | 0-0.3 | CR500 |"):
         assert section in md
     for fig in ("sky_background.png", "sky_lognlogs.png", "sky_efeds_hist.png", "sky_erass1.png"):
         assert (tmp_path / fig).stat().st_size > 0
-    ks = res["efeds"]["sky"]["ks"]["ML_BKG"]
+    ks = res["efeds"]["v2"]["ks"]["ML_BKG"]
     # the catalogue's background level at the clusters (median 6.98 counts/arcmin^2); the old mock's was 4.85
     assert ks["median_mock"] == pytest.approx(ks["median_real"], rel=0.15)
-    assert 0.0 < res["efeds"]["sky"]["per_deg2"] and res["efeds"]["sky"]["real_inside_training_domain"] > 0.5
+    assert 0.0 < res["efeds"]["v2"]["per_deg2"] and res["efeds"]["v2"]["real_inside_training_domain"] > 0.5
+    low_z = res["breakdown_by_z"]["v2"]["efeds_z0-0.3"]
+    assert low_z["all"]["n_mock"] == sum(low_z["ML_CTS"]["n_mock"])  # the count bins cover every cluster
+
+
+# -- the sky-calibrated mock version (SKY_VERSIONS["v2"]) ------------------------------------------------------
+
+def _table_cdf(quantiles):
+    """The CDF of a quantile table (log-linear between the quantiles), for a KS test against it."""
+    logq = np.log(quantiles)
+    return lambda x: np.interp(np.log(x), logq, QUANTILE_LEVELS)
+
+
+def test_background_sampler_reproduces_the_table():
+    q = BACKGROUND_QUANTILES_REL["efeds_clusters"]
+    r = background_sampler("efeds_clusters")(np.random.default_rng(0).random(200_000))
+    np.testing.assert_allclose(np.quantile(r, QUANTILE_LEVELS[2:-2]), q[2:-2], rtol=0.01)
+    assert np.median(r) == pytest.approx(1.0, rel=0.01)
+    with pytest.raises(ValueError, match="unknown background table 'erass1_clusters'"):
+        background_sampler("erass1_clusters")
+
+
+@needs_data
+def test_background_table_is_the_catalogues():
+    """The table is the eFEDS catalogue's ML_BKG / ML_EXP over its median, at the table's levels."""
+    from astropy.table import Table
+
+    cat = Table.read(DATA / "efeds_catalogs" / "efeds_clusters_ctp_v2.1.csv")
+    level = np.asarray(cat["ML_BKG"], float) / np.asarray(cat["ML_EXP"], float)
+    np.testing.assert_allclose(np.quantile(level / np.median(level), QUANTILE_LEVELS),
+                               BACKGROUND_QUANTILES_REL["efeds_clusters"], rtol=2e-3)
+
+
+def test_sky_versions_are_opt_in():
+    assert DEFAULT_SKY == "v1"
+    for name, preset in PRESETS.items():
+        p = resolve_parameters(name)
+        assert p == resolve_parameters(name, sky="v1") == SurveyParameters(**preset)
+        v2 = resolve_parameters(name, sky="v2")
+        changed = {f for f in p.to_dict() if getattr(p, f) != getattr(v2, f)}
+        assert changed and changed <= set(SKY_VERSIONS["v2"][name])
+        assert v2.background_table == "efeds_clusters" and v2.background_measurement == "efeds_field"
+        # explicit overrides win over the version
+        assert resolve_parameters(name, sky="v2", background_table="none").background_table == "none"
+    assert resolve_parameters("erass1", sky="v2").exposure_table == "erass1_clusters"
+    assert resolve_parameters("erosita", sky="v2").exposure_log_uniform
+    with pytest.raises(ValueError, match="unknown mock version sky='v3'"):
+        resolve_parameters("efeds", sky="v3")
+    with pytest.raises(ValueError, match="selects the version of a preset"):
+        resolve_parameters(SurveyParameters(), sky="v2")
+
+
+def _map_level_at_efeds_limit(cat, p):
+    """Each halo's background-map level with the AGN below the eFEDS point-source limit, over the median level.
+
+    The eFEDS catalogue's ML_BKG / ML_EXP analogue: a cluster's map holds the AGN below its own limit (preset
+    erosita: falling with depth), so those are swapped for the ones below the limit of the measurement.
+    """
+    faint0 = float(bg.faint_agn_map_rate(p, bg.MEASURED_MASK_FLUX_CGS))
+    level = (np.asarray(cat["background"]) * VIGNETTING_1KEV - bg.faint_agn_map_rate(p, np.asarray(cat["ps_limit"]))
+             + faint0)
+    return level / (bg.background_model(p)["rate_det"] + faint0)
+
+
+@pytest.mark.parametrize("preset", ["efeds", "erosita"])
+def test_sky_v2_draws_each_clusters_background_from_the_catalogue(preset):
+    """Every halo's background-map level over its median follows the eFEDS ML_BKG / ML_EXP table (KS)."""
+    from scipy.stats import kstest
+
+    q = BACKGROUND_QUANTILES_REL["efeds_clusters"]
+    p = resolve_parameters(preset, sky="v2")
+    level = _map_level_at_efeds_limit(tile_catalog(0, 10.0, p, 123), p)
+    assert level.size > 1000
+    assert kstest(level, _table_cdf(q)).pvalue > 0.01
+    # the v1 preset's spread is not the catalogue's (efeds: one level; erosita: the 0.67 / 1.90 split log-normal)
+    spread = {k: PRESETS[preset].get(k, 1.0) for k in ("background_p05_rel", "background_p95_rel")}
+    p1 = p.replace(background_table="none", **spread)
+    old = _map_level_at_efeds_limit(tile_catalog(0, 10.0, p1, 123), p1)
+    assert kstest(old, _table_cdf(q)).pvalue < 1e-6
+
+
+def test_sky_v2_erass1_survey_spans_the_catalogues_exposures():
+    """Detected clusters of the v2 eRASS1 preset have the eRASS1 primary catalogue's exposures (KS against Exp)."""
+    from scipy.stats import kstest
+
+    q = EXPOSURE_QUANTILES_S["erass1_clusters"]
+    data = make_survey("erass1", area_deg2=60, random_state=0, verbose=False, sky="v2", ext_like_min=3.0)
+    exp = np.asarray(data.catalog["exposure"])
+    assert exp.min() >= q[0] - 1e-6 and exp.max() <= q[-1] + 1e-6
+    assert kstest(exp, _table_cdf(q)).pvalue > 0.01
+    lo, hi = np.quantile(exp, [0.05, 0.95])
+    assert lo < 1.3 * q[2] and hi > q[-3] / 1.5  # the catalogue's 78-820 s, not the v1 preset's 81-135 s
+    v1 = _exposures(np.random.default_rng(0), exp.size, resolve_parameters("erass1"))
+    assert kstest(v1, _table_cdf(q)).pvalue < 1e-6
+
+
+def test_sky_version_on_the_command_line(tmp_path):
+    """``skcluster simulate --sky v2`` writes the v2 mock; train refuses a version for the user's own clusters."""
+    import json
+
+    from skcluster import cli
+    from skcluster._cli_parser import SKY_CHOICES
+    from skcluster.datasets import read_survey
+    from skcluster.workflow.train import train_mass_model
+
+    assert SKY_CHOICES == tuple(SKY_VERSIONS)
+    out = tmp_path / "mock"
+    assert cli.main(["simulate", "--survey", "erass1", "--sky", "v2", "--area", "10", "--out", str(out), "--quiet"]) == 0
+    stored = json.loads((out / "survey.json").read_text())["params"]
+    assert stored["exposure_table"] == "erass1_clusters" and stored["background_table"] == "efeds_clusters"
+    data = read_survey(out)
+    assert data.params == resolve_parameters("erass1", sky="v2")
+    with pytest.raises(ValueError, match="sky= chooses the version of the built-in mock"):
+        train_mass_model(data.X, data.y, sky="v2")

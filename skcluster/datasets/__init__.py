@@ -21,7 +21,7 @@ several physics draws).
 
 from .files import read_survey, write_survey
 from .marginalised import make_marginalised_survey
-from .parameters import PRESETS, SurveyParameters, parameter_table, resolve_parameters
+from .parameters import DEFAULT_SKY, PRESETS, SKY_VERSIONS, SurveyParameters, parameter_table, resolve_parameters
 from .physics_prior import (
     DEFAULT_PHYSICS_PRIOR,
     OTHER_PHYSICS,
@@ -35,10 +35,12 @@ from .survey import catalog_columns, iter_survey, make_depth_balanced_survey, ma
 
 __all__ = [
     "DEFAULT_PHYSICS_PRIOR",
+    "DEFAULT_SKY",
     "OTHER_PHYSICS",
     "OTHER_PHYSICS_PRIOR",
     "PRESETS",
     "PhysicsPrior",
+    "SKY_VERSIONS",
     "SurveyParameters",
     "catalog_columns",
     "draw_physics",

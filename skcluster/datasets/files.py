@@ -191,8 +191,9 @@ def read_survey(folder, energy_range_keV=None):
         raise FileNotFoundError(
             f"{str(meta_path)!r} not found: {str(folder)!r} is not a folder written by write_survey")
     meta = json.loads(meta_path.read_text())
-    params = resolve_parameters(**{k: (tuple(v) if isinstance(v, list) else v)
-                                   for k, v in meta["params"].items()})
+    # every parameter is stored; one newer than the folder takes its v1 value (the mock the folder was made with)
+    params = resolve_parameters(sky="v1", **{k: (tuple(v) if isinstance(v, list) else v)
+                                             for k, v in meta["params"].items()})
     cat = read_table(folder / _CATALOG)
     depth = tuple(c for c in ("background", "nh") if c in cat.colnames)  # older folders lack them
     sample = read_catalog(cat, columns=("exposure",) + depth)

@@ -18,37 +18,10 @@ from sklearn.utils import Bunch
 
 from .._validation import check_positive_int
 from .parameters import resolve_parameters
-from .physics_prior import DEFAULT_PHYSICS_PRIOR, PhysicsPrior, draw_physics
+from .physics_prior import DEFAULT_PHYSICS_PRIOR, MAX_DRAW_TRIES, PhysicsPrior, buildable_draw
 from .survey import _entropy, make_depth_balanced_survey, make_survey, stack_surveys
 
 __all__ = ["make_marginalised_survey", "physics_record"]
-
-#: Draws tried per realisation before giving up on a prior whose draws the mock cannot build.
-MAX_DRAW_TRIES = 100
-
-
-def _buildable_draw(survey, prior, rng, width, overrides):
-    """``(draw, tries)``: the first draw of ``rng`` whose physics the mock can build, and how many it took.
-
-    A draw the mock cannot build is one whose L_X scatter ``sigma_ln_lx``
-    the drawn structure cannot give (below what the core radii, beta and
-    the cool-core mixture alone give, or too large for the L-T correlation;
-    :func:`~skcluster.datasets.scaling.core_calibration` raises): 6 of the
-    first 40 seeds' draws of :data:`~skcluster.datasets.DEFAULT_PHYSICS_PRIOR`.
-    """
-    from .scaling import core_calibration
-
-    for tries in range(1, MAX_DRAW_TRIES + 1):
-        draw = draw_physics(prior, rng, width=width)
-        try:
-            core_calibration(resolve_parameters(survey, **{**draw, **overrides}))
-        except ValueError as exc:
-            why = exc
-            continue
-        return draw, tries
-    raise ValueError(f"none of {MAX_DRAW_TRIES} draws of the physics prior gives physics the mock can build "
-                     f"(the last: {why}); narrow the prior or its width")
-
 
 def physics_record(prior, width, draws):
     """What a marginalised sample (and a model trained on it) records of its physics.
@@ -169,7 +142,7 @@ def make_marginalised_survey(survey="efeds", n_clusters=None, n_draws=5, prior=N
     parts, draws, tries = [], [], []
     for k, child in enumerate(np.random.SeedSequence(entropy).spawn(n_draws)):
         physics_seed, data_seed = child.spawn(2)
-        draw, n_tries = _buildable_draw(survey, prior, np.random.default_rng(physics_seed), width, overrides)
+        draw, n_tries = buildable_draw(prior, np.random.default_rng(physics_seed), survey, overrides, width)
         tries.append(n_tries)
         draws.append({name: overrides.get(name, value) for name, value in draw.items()})
         if verbose:

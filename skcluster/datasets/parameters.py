@@ -8,7 +8,9 @@ numbers measured from the public eFEDS products (Brunner et al. 2022, A&A
 661, A1; Liu et al. 2022, A&A 661, A2); [uncertain] numbers are parameters
 so that a robustness study can vary them. :func:`resolve_parameters` builds the parameters of a preset with
 keyword overrides and rejects unknown names and out-of-range values with a
-message that says what was expected.
+message that says what was expected. :data:`SKY_VERSIONS` holds the mock
+versions: ``sky="v2"`` is the candidate calibrated on the real eFEDS and
+eRASS1 catalogues and images (opt-in; :data:`DEFAULT_SKY` is ``"v1"``).
 
 Single keywords for the robustness benchmark
 -------------------------------------------
@@ -52,7 +54,7 @@ from ..physics.relations import (
     RC_R500_EFEDS,
 )
 
-__all__ = ["SurveyParameters", "PRESETS", "resolve_parameters", "parameter_table"]
+__all__ = ["SurveyParameters", "PRESETS", "SKY_VERSIONS", "DEFAULT_SKY", "resolve_parameters", "parameter_table"]
 
 
 def _p(default, lo=None, hi=None, doc="", lo_open=False, hi_open=False, choices=None):
@@ -239,7 +241,15 @@ class SurveyParameters:
     background_p95_rel: float = _p(1.0, 1.0, 20.0,
                                    "95th percentile of that multiplier (preset 'erosita': 13.3/7.0 = 1.90). "
                                    "The ML_BKG spread also holds the spread of exposure, so these bounds are "
-                                   "an upper bound on the spread per second [uncertain]")
+                                   "an upper bound on the spread per second (ML_BKG / ML_EXP: 0.895 / 1.496; "
+                                   "sky='v2' draws that, background_table) [uncertain]")
+    background_table: str = _p("none", doc="draw each cluster's background level from a real catalogue's "
+                                           "measured distribution relative to its median "
+                                           "(skcluster.physics.exposure: 'efeds_clusters', eFEDS ML_BKG / "
+                                           "ML_EXP, 5 / 95% at 0.895 / 1.496 of the median, Brunner et al. "
+                                           "2022; Liu et al. 2022) instead of the split log-normal through "
+                                           "background_p05_rel and background_p95_rel ('none')",
+                               choices=("none", "efeds_clusters"))
     nh_vary: bool = _p(False, doc="draw each cluster's Galactic N_H log-uniform in [nh_min_cm2, nh_max_cm2] "
                                   "(on a 0.05 dex grid) instead of the single nH_cm2; it absorbs the ICM and "
                                   "AGN spectra, while the background keeps its measured level at nH_cm2")
@@ -437,6 +447,50 @@ PRESETS = {
     },
 }
 
+# -- sky-calibrated mock versions (issue 34) -------------------------------------------------------------
+#: Settings each preset gets from the real eFEDS and eRASS1 data on top of itself.
+_SKY_V2_COMMON = {
+    # the background measured on the public eFEDS images in seven bands (skcluster.datasets.background)
+    "background_measurement": "efeds_field",
+    # each cluster's background level from ML_BKG / ML_EXP at the 542 eFEDS clusters (physics.exposure)
+    "background_table": "efeds_clusters",
+    "background_p05_rel": 1.0,
+    "background_p95_rel": 1.0,
+    # the eFEDS point-like catalogue's source counts above its limit (Liu T. et al. 2022, A&A 661, A5)
+    "agn_lognlogs": "efeds",
+    # the extent fit capped at 60", the largest EXT of the eFEDS catalogue (Brunner et al. 2022)
+    "det_ext_max_arcsec": 60.0,
+}
+#: Slope k of the detected cluster density against exposure, n_det ~ t^k, measured on the mock between 100
+#: and 1600 s (``python benchmarks/validate_sky.py --selection-slope``): undoes the catalogues' selection.
+_SELECTION_SLOPE_MEASURED = 0.92
+#: Mock versions: overrides of :data:`PRESETS` per preset (``resolve_parameters(..., sky=...)``,
+#: ``make_survey(..., sky=...)``). ``"v1"``: the presets as they are (the default, :data:`DEFAULT_SKY`).
+#: ``"v2"``: the candidate calibrated on the real sky (issue 34, ``benchmarks/validate_sky.py``): the
+#: background measured on the eFEDS images; each cluster's background level drawn from eFEDS's ML_BKG /
+#: ML_EXP (Brunner et al. 2022; Liu et al. 2022; eRASS1's catalogue has no background column, so the
+#: eRASS1 preset takes eFEDS's spread, the only one measured at cluster positions); the eFEDS AGN source
+#: counts; the extent fit capped at 60"; the efeds preset's exposures drawn from the eFEDS catalogue's
+#: ML_EXP, the erass1 preset's from the eRASS1 primary catalogue's Exp (78-820 s for 5-95%, the deep
+#: ecliptic-pole region included; Bulbul et al. 2024, A&A 685, A106; Merloni et al. 2024, A&A 682, A34),
+#: both with the detection's preference for deep sky undone, and there the point-source limit following
+#: each cluster's exposure through the eFEDS and eRASS1 limits. The erosita preset keeps its log-uniform
+#: 80-5000 s exposures (a training design, not the sky's distribution).
+SKY_VERSIONS = {
+    "v1": {name: {} for name in PRESETS},
+    "v2": {
+        "efeds": {**_SKY_V2_COMMON, "exposure_table": "efeds_clusters",
+                  "exposure_selection_slope": _SELECTION_SLOPE_MEASURED},
+        "erass1": {**_SKY_V2_COMMON, "exposure_table": "erass1_clusters",
+                   "exposure_selection_slope": _SELECTION_SLOPE_MEASURED,
+                   "agn_mask_depth_slope": PRESETS["erosita"]["agn_mask_depth_slope"],
+                   "agn_mask_exposure_ref_s": PRESETS["erass1"]["exposure_median_s"]},
+        "erosita": dict(_SKY_V2_COMMON),
+    },
+}
+#: The mock version a preset name resolves to when ``sky`` is not given: flipping it changes every preset.
+DEFAULT_SKY = "v1"
+
 #: Sky area of one eFEDS field, deg^2 (Brunner et al. 2022: ~140 deg^2): the
 #: default area when neither ``n_clusters`` nor ``area_deg2`` is given.
 DEFAULT_AREA_DEG2 = 140.0
@@ -470,13 +524,17 @@ def nh_grid(p):
     return 10.0 ** (NH_STEP_DEX * np.arange(k0, k1 + 1))
 
 
-def resolve_parameters(survey="efeds", **overrides):
+def resolve_parameters(survey="efeds", *, sky=None, **overrides):
     """Parameters of a preset with keyword overrides.
 
     Parameters
     ----------
     survey : {"efeds", "erass1", "erosita"} or SurveyParameters, default="efeds"
         Preset name (case-insensitive), or a parameter set to start from.
+    sky : {"v1", "v2"} or None, default=None
+        Mock version of the preset (:data:`SKY_VERSIONS`: its overrides
+        come between the preset and ``overrides``); ``None`` is
+        :data:`DEFAULT_SKY`. Only with a preset name.
     **overrides
         Any field of :class:`SurveyParameters`.
 
@@ -487,18 +545,23 @@ def resolve_parameters(survey="efeds", **overrides):
     Raises
     ------
     ValueError
-        Unknown survey name, or a value out of its valid range.
+        Unknown survey name or mock version, ``sky`` with a parameter set,
+        or a value out of its valid range.
     TypeError
         Unknown parameter name (the message lists the valid ones).
     """
     check_names(overrides)
+    if sky is not None and (not isinstance(sky, str) or sky not in SKY_VERSIONS):
+        raise ValueError(f"unknown mock version sky={sky!r}; versions are {sorted(SKY_VERSIONS)}")
     if isinstance(survey, SurveyParameters):
+        if sky is not None:
+            raise ValueError(f"sky={sky!r} selects the version of a preset; survey is a full parameter set "
+                             "(pass a preset name, or change the parameters directly)")
         base = survey
         return dataclasses.replace(base, **overrides) if overrides else base
     if not isinstance(survey, str) or survey.lower() not in PRESETS:
         raise ValueError(f"unknown survey {survey!r}; presets are {sorted(PRESETS)}")
-    values = dict(PRESETS[survey.lower()])
-    values.update(overrides)
+    values = {**PRESETS[survey.lower()], **SKY_VERSIONS[sky or DEFAULT_SKY][survey.lower()], **overrides}
     for k in ("det_band_keV", "energy_range_keV"):
         if k in values and isinstance(values[k], list):
             values[k] = tuple(values[k])

@@ -313,3 +313,39 @@ OTHER_PHYSICS_PRIOR = PhysicsPrior(
 #: The centre of :data:`OTHER_PHYSICS_PRIOR`: one fixed set of overrides of
 #: the other family (``make_survey(**OTHER_PHYSICS)``).
 OTHER_PHYSICS = shift_physics(OTHER_PHYSICS_PRIOR, 0.0)
+
+
+#: Most draws of a physics prior tried for one realisation (see :func:`buildable_draw`).
+MAX_DRAW_TRIES = 100
+
+
+def buildable_draw(prior, rng, survey="efeds", overrides=None, width=1.0):
+    """``(draw, tries)``: the first draw of ``rng`` whose physics the mock can build, and how many it took.
+
+    A draw the mock cannot build is one whose L_X scatter ``sigma_ln_lx``
+    the drawn structure cannot give (below what the core radii, beta and
+    the cool-core mixture alone give, e.g. small cores with sigma_ln_lx near
+    0.25, or too large for the L-T correlation), so that
+    :func:`~skcluster.datasets.scaling.core_calibration` has no solution (6
+    of the first 40 seeds' draws of :data:`DEFAULT_PHYSICS_PRIOR`): it is
+    replaced by the next draw of the same stream, so the draws follow the
+    prior truncated to what the mock can build. Explicit ``overrides`` win
+    over the draw (and bad ones fail at once).
+    """
+    from .parameters import resolve_parameters
+    from .scaling import core_calibration
+
+    overrides = dict(overrides or {})
+    why = None
+    for tries in range(1, MAX_DRAW_TRIES + 1):
+        draw = draw_physics(prior, rng, width=width)
+        params = resolve_parameters(survey, **{**draw, **overrides})
+        try:
+            core_calibration(params)  # cached: the survey reuses it
+        except ValueError as exc:
+            why = exc
+            continue
+        return draw, tries
+    raise ValueError(f"none of {MAX_DRAW_TRIES} draws of the physics prior gives physics the mock can build "
+                     f"(skcluster.datasets.scaling.core_calibration; the last: {why}); widen the prior's "
+                     "sigma_ln_lx, narrow its structure ranges or its width")

@@ -58,10 +58,17 @@ from .._validation import check_positive_int, check_positive_number
 from ..physics import BandRateTable
 from ..physics.cosmology import get_cosmology, luminosity_distance_cm, r500_kpc, theta500_arcmin
 from ..physics.emission import bremsstrahlung_photon_spectrum
-from ..physics.exposure import exposure_sampler
+from ..physics.exposure import background_sampler, exposure_sampler
 from ..physics.instrument import VIGNETTING_1KEV
 from ..sample import ClusterSample
-from .background import agn_photon_index, agn_tables, background_model, faint_agn_map_rate, quantise_gamma
+from .background import (
+    MEASURED_MASK_FLUX_CGS,
+    agn_photon_index,
+    agn_tables,
+    background_model,
+    faint_agn_map_rate,
+    quantise_gamma,
+)
 from .parameters import DEFAULT_AREA_DEG2, NH_STEP_DEX, nh_grid, resolve_parameters
 from .photons import CHUNK_COLUMNS, RESULT_COLUMNS, simulate_chunk
 from .population import (
@@ -126,8 +133,21 @@ def _background_factors(rng, n, p):
     """Per-cluster multiplier of the diffuse background rate (median 1).
 
     A split log-normal through ``background_p05_rel`` / 1 / ``background_p95_rel``;
-    all ones, without drawing, when both are 1 (every cluster the same).
+    all ones, without drawing, when both are 1 (every cluster the same); or
+    (``background_table``) a real catalogue's measured levels
+    (:mod:`skcluster.physics.exposure`). Those are the level of the whole
+    background map over its median, the diffuse background and the AGN below
+    the point-source limit of the survey they were measured in; the multiplier
+    of the diffuse part that gives a map level r is r + (r - 1) a, with a the
+    faint AGN's share over the diffuse rate at that limit.
     """
+    if p.background_table != "none":
+        r = background_sampler(p.background_table)(rng.random(n))
+        diffuse = background_model(p)["rate_det"]
+        if diffuse <= 0.0:  # background_scale=0: nothing to vary
+            return r
+        a = float(faint_agn_map_rate(p, MEASURED_MASK_FLUX_CGS)) * p.background_scale / diffuse
+        return r + (r - 1.0) * a
     if p.background_p05_rel == 1.0 and p.background_p95_rel == 1.0:
         return np.ones(n)
     g = rng.standard_normal(n)
@@ -465,7 +485,10 @@ def make_survey(survey="efeds", n_clusters=None, area_deg2=None, random_state=No
     **overrides
         Any parameter of :class:`~skcluster.datasets.SurveyParameters`,
         e.g. ``cool_core_fraction=0.6``, ``sigma_ln_lx=0.4``,
-        ``background_scale=2``, ``psf_scale=1.3``, ``include_agn=False``.
+        ``background_scale=2``, ``psf_scale=1.3``, ``include_agn=False``;
+        and ``sky``, the mock version of a preset (``"v2"``: calibrated on
+        the real eFEDS and eRASS1 data, opt-in; see
+        :data:`~skcluster.datasets.parameters.SKY_VERSIONS`).
 
     Returns
     -------
@@ -547,23 +570,16 @@ def iter_survey(survey="efeds", n_clusters=None, area_deg2=None, random_state=No
         yield b
 
 
-#: Most draws of a physics prior tried for one realisation (see :func:`_physics_draw`).
-_MAX_PHYSICS_DRAWS = 100
-
-
 def _physics_draw(physics, entropy, survey, overrides):
     """One draw of the uncertain physics for a realisation (its own stream of the root seed), or nothing.
 
-    A draw the mock cannot build (a total L_X scatter below what the drawn
-    structure alone gives, so that :func:`~.scaling.core_calibration` has no
-    solution: e.g. small core radii with sigma_ln_lx near 0.25) is replaced
-    by the next draw of the same stream: the prior is truncated to the
-    mock's buildable region. The first draw, where buildable, is the one
-    drawn before this rule existed.
+    A draw the mock cannot build is replaced by the next draw of the same
+    stream (:func:`~.physics_prior.buildable_draw`); the first draw, where
+    buildable, is the one drawn before this rule existed.
     """
     if physics is None:
         return {}
-    from .physics_prior import DEFAULT_PHYSICS_PRIOR, OTHER_PHYSICS_PRIOR, PhysicsPrior, draw_physics
+    from .physics_prior import DEFAULT_PHYSICS_PRIOR, OTHER_PHYSICS_PRIOR, PhysicsPrior, buildable_draw
 
     named = {"marginalised": DEFAULT_PHYSICS_PRIOR, "other": OTHER_PHYSICS_PRIOR}
     if isinstance(physics, str) and physics.lower() in named:
@@ -573,17 +589,7 @@ def _physics_draw(physics, entropy, survey, overrides):
     else:
         raise ValueError(f"physics must be None, 'marginalised', 'other' or a PhysicsPrior, got {physics!r}")
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(entropy, spawn_key=(2,))))
-    for _ in range(_MAX_PHYSICS_DRAWS):
-        draw = draw_physics(prior, rng)
-        params = resolve_parameters(survey, **{**draw, **overrides})  # bad overrides fail here, at once
-        try:
-            core_calibration(params)  # cached: the survey reuses it
-        except ValueError:
-            continue
-        return draw
-    raise ValueError(f"none of {_MAX_PHYSICS_DRAWS} draws of the physics prior gives a mock whose total L_X "
-                     "scatter the drawn structure can reach (skcluster.datasets.scaling.core_calibration); "
-                     "widen the prior's sigma_ln_lx or narrow its structure ranges")
+    return buildable_draw(prior, rng, survey, overrides)[0]
 
 
 def _setup(survey, n_clusters, area_deg2, random_state, overrides):

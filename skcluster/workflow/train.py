@@ -29,7 +29,7 @@ def _log(verbose, text):
         print(text, file=sys.stderr, flush=True)
 
 
-def _check_options(own, prior, calibration_clusters, calibration_fraction, survey):
+def _check_options(own, prior, calibration_clusters, calibration_fraction, survey, sky=None):
     """Refuse options that would do nothing (another prior, or the other kind of data)."""
     if prior is not None and prior not in PRIORS:
         raise ValueError(f"prior= must be one of {PRIORS}, got {prior!r}")
@@ -37,6 +37,8 @@ def _check_options(own, prior, calibration_clusters, calibration_fraction, surve
         raise ValueError(f"survey= must be one of {SURVEYS}, got {survey!r}")
     if own and survey is not None:
         raise ValueError("survey= chooses the built-in mock; your clusters (X, y) were given")
+    if own and sky is not None:
+        raise ValueError("sky= chooses the version of the built-in mock; your clusters (X, y) were given")
     given = [k for k, v in (("calibration_clusters=", calibration_clusters),
                             ("calibration_fraction=", calibration_fraction)) if v is not None]
     if given and (prior or PRIOR_DEFAULT) != "fixed-mass":
@@ -67,10 +69,11 @@ def _check_physics(own, draws, width, n_estimators):
                          f"for each physics draw), got n_estimators={n_estimators}")
 
 
-def _simulate(n, random_state, survey, size_arcmin, depth_strata, n_jobs, verbose, physics_draws=None,
+def _simulate(n, random_state, survey, size_arcmin, depth_strata, n_jobs, verbose, sky=None, physics_draws=None,
               physics_width=1.0, **overrides):
     """(mock survey, its depth in words) of ``n`` clusters of the training population of ``survey``.
 
+    ``sky``: the mock version (:data:`~skcluster.datasets.SKY_VERSIONS`; None: the default).
     ``physics_draws``: that many physics draws of the default prior
     (:func:`~skcluster.datasets.make_marginalised_survey`), None: the
     preset's physics. ``overrides``: :class:`~skcluster.datasets.SurveyParameters`
@@ -80,21 +83,22 @@ def _simulate(n, random_state, survey, size_arcmin, depth_strata, n_jobs, verbos
 
     size = max(20.0, float(size_arcmin))  # the mock's box; BandBinner cuts the centre
     survey = survey or "efeds"
-    kw = dict(n_jobs=n_jobs, verbose=bool(verbose), size_arcmin=size, **overrides)
+    kw = dict(n_jobs=n_jobs, verbose=bool(verbose), size_arcmin=size, sky=sky, **overrides)
+    version = f", mock {sky}" if sky else ""
     if physics_draws is not None:
         from ..datasets import make_marginalised_survey
 
         strata = depth_strata if survey == "erosita" else 1
         data = make_marginalised_survey(survey, n, n_draws=physics_draws, width=physics_width, depth_strata=strata,
                                         random_state=random_state, **kw)
-        return data, (f"{survey} depth{'s, balanced' if strata > 1 else ''}, {physics_draws} physics draws "
-                      f"(width {physics_width:g})")
+        return data, (f"{survey} depth{'s, balanced' if strata > 1 else ''}{version}, {physics_draws} physics "
+                      f"draws (width {physics_width:g})")
     if survey == "erosita" and depth_strata > 1:
         from ..datasets import make_depth_balanced_survey
 
         data = make_depth_balanced_survey(n, n_strata=depth_strata, random_state=random_state, **kw)
-        return data, f"erosita depths, equal numbers in {depth_strata} bins of log exposure"
-    return make_survey(survey, n_clusters=n, random_state=random_state, **kw), f"{survey} depth"
+        return data, f"erosita depths, equal numbers in {depth_strata} bins of log exposure{version}"
+    return make_survey(survey, n_clusters=n, random_state=random_state, **kw), f"{survey} depth{version}"
 
 
 def _without_fixed_mass(asked, reason):
@@ -143,7 +147,7 @@ def _calibration_set(X, y, what, own, s):
 
     _log(s.verbose, f"simulating {n_cal} calibration clusters of the training population and {n_cal} above "
                     f"10^{MOCK_CALIBRATION_HIGH_MASS_MIN} Msun")
-    mock = dict(survey=s.survey, size_arcmin=s.size_arcmin, depth_strata=s.depth_strata, n_jobs=s.n_jobs,
+    mock = dict(survey=s.survey, sky=s.sky, size_arcmin=s.size_arcmin, depth_strata=s.depth_strata, n_jobs=s.n_jobs,
                 verbose=s.verbose, physics_draws=s.get("physics_draws"), physics_width=s.get("physics_width", 1.0))
     data, _ = _simulate(n_cal, np.random.SeedSequence([s.random_state, 1]), **mock)
     massive, _ = _simulate(n_cal, np.random.SeedSequence([s.random_state, 2]),
@@ -221,7 +225,7 @@ def _with_prior(pipe, X, y, calibration, asked):
     return PriorCorrectedRegressor(FrozenEstimator(pipe), target=prior).fit(X, y), prior
 
 
-def train_mass_model(X=None, y=None, *, survey=None, n_clusters=None, depth_strata=5, bands=None,
+def train_mass_model(X=None, y=None, *, survey=None, sky=None, n_clusters=None, depth_strata=5, bands=None,
                      size_arcmin=20.0, npix=50, n_estimators=5, max_epochs=80, channels=None, dense=None,
                      mask_point_sources=True, observables=None, prior=None, calibration_clusters=None,
                      calibration_fraction=None, physics_marginalised=None, physics_width=1.0, random_state=0,
@@ -245,6 +249,10 @@ def train_mass_model(X=None, y=None, *, survey=None, n_clusters=None, depth_stra
         Depth preset of the built-in mock (None: ``"efeds"``). ``"erosita"``
         mixes every depth and joins each cluster's exposure, its measured
         image observables and Galactic N_H beside z.
+    sky : {"v1", "v2"}, default=None
+        Version of the built-in mock (:data:`~skcluster.datasets.SKY_VERSIONS`;
+        None: :data:`~skcluster.datasets.DEFAULT_SKY`). ``"v2"``: the candidate
+        calibrated on the real eFEDS and eRASS1 data.
     n_clusters : int, default=None
         Clusters to simulate (None: 2000); with ``X``, the first
         ``n_clusters`` are used (None: all).
@@ -327,9 +335,9 @@ def train_mass_model(X=None, y=None, *, survey=None, n_clusters=None, depth_stra
     own = X is not None
     if own != (y is not None):
         raise ValueError("give your clusters as X and y together, or neither (the built-in mock)")
-    _check_options(own, prior, calibration_clusters, calibration_fraction, survey)
+    _check_options(own, prior, calibration_clusters, calibration_fraction, survey, sky)
     _check_physics(own, physics_marginalised, physics_width, n_estimators)
-    s = Bunch(survey=survey, size_arcmin=size_arcmin, depth_strata=depth_strata, n_jobs=n_jobs,
+    s = Bunch(survey=survey, sky=sky, size_arcmin=size_arcmin, depth_strata=depth_strata, n_jobs=n_jobs,
               verbose=verbose, random_state=random_state, prior=prior, calibration_clusters=calibration_clusters,
               calibration_fraction=calibration_fraction, physics_draws=physics_marginalised,
               physics_width=physics_width)
@@ -344,7 +352,7 @@ def train_mass_model(X=None, y=None, *, survey=None, n_clusters=None, depth_stra
         what = description or f"{len(y)} clusters"
     else:
         n = N_CLUSTERS_DEFAULT if n_clusters is None else n_clusters
-        data, depth = _simulate(n, random_state, survey, size_arcmin, depth_strata, n_jobs, verbose,
+        data, depth = _simulate(n, random_state, survey, size_arcmin, depth_strata, n_jobs, verbose, sky,
                                 physics_marginalised, physics_width)
         X, y, what = data.X, data.y, f"{len(data.y)} mock clusters ({depth}, seed {random_state})"
     calibration = None
