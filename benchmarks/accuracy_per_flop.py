@@ -78,8 +78,10 @@ from skcluster.metrics import gaussian_nll, interval_coverage, mass_bias, mass_s
 
 HERE = Path(__file__).resolve().parent
 
-#: The standard model's row (skcluster.benchmark's ensemble_10band_masked_profile).
+#: The standard model's row (skcluster.benchmark's ensemble_10band_masked_profile) at the seed study's 50 pixels
+#: per side: the package default before this sweep moved it to 32 (the ``npix_32`` configuration).
 STANDARD = {"bands": "krippendorf10", "mask_point_sources": True, "profile": True}
+STANDARD_NPIX = 50
 
 #: One configuration each: settings that differ from the standard model. ``npix`` is the input's pixels per side
 #: (the cut-out stays 20 arcmin); ``member="packed"`` trains a Packed-Ensemble of ``--members`` members
@@ -110,6 +112,13 @@ CONFIGS = {
     "width_0.5_npix_32_bands_1": {"channels": (8, 16, 32), "dense": (32,), "npix": 32, "bands": "broad"},
     "width_0.5_onecycle_batch_64": {"channels": (8, 16, 32), "dense": (32,), "lr_schedule": "onecycle",
                                     "batch_size": 64},
+    "width_0.5_npix_32": {"channels": (8, 16, 32), "dense": (32,), "npix": 32},
+    # one-cycle over a fixed, shorter schedule: the rate anneals to its end, so early stopping rarely fires
+    "onecycle_30": {"lr_schedule": "onecycle", "max_epochs": 30},
+    "width_0.5_npix_32_onecycle_30": {"channels": (8, 16, 32), "dense": (32,), "npix": 32, "lr_schedule": "onecycle",
+                                      "max_epochs": 30},
+    "width_0.5_npix_24_onecycle_30": {"channels": (8, 16, 32), "dense": (32,), "npix": 24, "lr_schedule": "onecycle",
+                                      "max_epochs": 30},
 }
 
 #: Configurations of a ``--quick`` run (a smoke test: seconds, meaningless numbers).
@@ -160,7 +169,8 @@ def build(name, changes, cfg, seed):
     conv_mode = changes.pop("conv_mode", None)
     compiled = bool(changes.pop("compile", False))
     # the benchmark's own sizes (pixels per side, batch) are fields of its config, not pipeline settings
-    cfg = replace(cfg, npix=int(changes.pop("npix", cfg.npix)), batch_size=int(changes.pop("batch_size", cfg.batch_size)))
+    cfg = replace(cfg, **{k: int(changes.pop(k, getattr(cfg, k))) for k in ("npix", "batch_size", "max_epochs",
+                                                                              "patience")})
     row = BenchmarkRow(name, name, pipeline={**STANDARD, **changes})
     binner, pipe = _cnn_pipeline(cfg, row)
     if member == "packed":
@@ -244,6 +254,14 @@ def main(argv=None):
     ap.add_argument("--n-jobs", type=int, default=None, help="workers of the simulation")
     ap.add_argument("--out", default=str(HERE / "results" / "accuracy_per_flop"))
     ap.add_argument("--overwrite", action="store_true", help="replace the files of an earlier run in --out")
+    ap.add_argument("--throughput", action="store_true",
+                    help="time only: each configuration trains --epochs-timed epochs (no early stopping) on the "
+                    "first fold's training clusters, --repeats times; with --passes-from, the speed-up to the "
+                    "sweep's accuracy (an idle machine's minutes instead of hours)")
+    ap.add_argument("--epochs-timed", type=int, default=3, help="epochs of each timed fit (--throughput)")
+    ap.add_argument("--repeats", type=int, default=3, help="timed fits per configuration; the median counts")
+    ap.add_argument("--passes-from", default=None, metavar="JSON",
+                    help="a sweep's accuracy_per_flop.json: its cube-passes to early stopping per configuration")
     args = ap.parse_args(argv)
 
     size = dict(SIZES["quick" if args.quick else "default"])
@@ -272,6 +290,8 @@ def main(argv=None):
 
     from skcluster._paths import check_output_folder
 
+    if args.throughput:
+        return throughput(args, names, configs, size, ap)
     out = check_output_folder(args.out, FILES, overwrite=args.overwrite)
     out.mkdir(parents=True, exist_ok=True)
     command = "python benchmarks/accuracy_per_flop.py " + shlex.join(argv if argv is not None else sys.argv[1:])
@@ -279,7 +299,7 @@ def main(argv=None):
     _log(host["text"])
     try:
         cfg = BenchmarkConfig(n_clusters=size["n_clusters"], n_folds=size["n_folds"], n_estimators=size["members"],
-                              max_epochs=size["max_epochs"], patience=size["patience"], random_state=args.seed)
+                              npix=STANDARD_NPIX, max_epochs=size["max_epochs"], patience=size["patience"], random_state=args.seed)
     except ValueError as exc:
         ap.error(str(exc))
     t0 = time.perf_counter()
@@ -347,6 +367,99 @@ def main(argv=None):
              f"{row['training_flops'] / 1e12:.3g} TFLOP, {fit_s:.0f} s to train")
         _report(rows, preds, y, shifted, fold_of, host, cfg, args, command, t0, out)
     print((out / "accuracy_per_flop.md").read_text())
+    return 0
+
+
+THROUGHPUT_FILES = ("throughput.json", "throughput.md")
+
+
+def throughput(args, names, configs, size, ap):
+    """Training speed only: cube-passes per second of each configuration on the same clusters, timed fits.
+
+    Every configuration's network (the ensemble, after the preprocessing steps, which run once) trains
+    ``--epochs-timed`` epochs (early stopping off) on the first fold's training clusters, ``--repeats`` times
+    after one untimed warm-up fit; the median fit time counts (it includes the validation forwards, as in the
+    sweep); prediction is timed the same way on the same clusters. Cube-passes per second do not depend on what the clusters look
+    like, so a sweep's cube-passes to early stopping (``--passes-from``, measured on any machine) divided by
+    them gives each configuration's time to the sweep's accuracy on this machine, and the speed-up over the
+    standard model.
+    """
+    from skcluster._paths import check_output_folder
+
+    out = check_output_folder(args.out, THROUGHPUT_FILES, overwrite=args.overwrite)
+    out.mkdir(parents=True, exist_ok=True)
+    command = "python benchmarks/accuracy_per_flop.py " + shlex.join(sys.argv[1:])
+    host = machine()
+    _log(host["text"])
+    if args.epochs_timed < 1 or args.repeats < 1:
+        ap.error("--epochs-timed and --repeats must be at least 1")
+    sweep = json.loads(Path(args.passes_from).read_text()) if args.passes_from else None
+    passes = {r["config"]: r["cube_passes"] for r in sweep["rows"]} if sweep else {}
+    cfg = BenchmarkConfig(n_clusters=size["n_clusters"], n_folds=size["n_folds"], n_estimators=size["members"],
+                          npix=STANDARD_NPIX, max_epochs=args.epochs_timed, patience=args.epochs_timed + 1, random_state=args.seed)
+    X, y, _, _ = _simulate(cfg, args.n_jobs, _Log(0))
+    tr = next(iter(KFold(cfg.n_folds, shuffle=True, random_state=cfg.random_state).split(y)))[0]
+    warm_up(X, y, cfg, args.seed)
+    rows, binned = [], {}
+    for name in names:
+        binner, pipe0 = build(name, configs[name], cfg, args.seed)
+        key = repr(binner.get_params())
+        if key not in binned:
+            binned.clear()
+            binned[key] = binner.fit_transform(X[tr]).drop("events")
+        # the network's input, prepared once: smoothing, scaling and the profile are not the network's cost
+        Zt = clone(pipe0[:-1]).fit_transform(binned[key], y[tr])
+        model0 = pipe0[-1]
+        clone(model0).fit(Zt[:64], y[tr][:64])  # untimed: this configuration's one-time set-up (compile, kernels)
+        times = []
+        for _ in range(args.repeats):
+            model = clone(model0)
+            t = time.perf_counter()
+            model.fit(Zt, y[tr])
+            times.append(time.perf_counter() - t)
+        cost = training_cost(model)
+        fit_s = float(np.median(times))
+        pred_s = []
+        for _ in range(args.repeats):  # the fitted ensemble's mean and std of the same clusters, all members
+            t = time.perf_counter()
+            model.predict(Zt, return_std=True)
+            pred_s.append(time.perf_counter() - t)
+        row = {"config": name, "input_shape": list(binned[key]["images"].shape[1:]), "fit_seconds": times,
+               "cube_passes": cost["cube_passes"], "cube_passes_per_second": cost["cube_passes"] / fit_s,
+               "flops_per_cube_training": cost["flops_per_cube_training"], "predict_seconds": pred_s,
+               "predict_clusters_per_second": len(tr) / float(np.median(pred_s))}
+        rows.append(row)
+        _log(f"{name}: {row['cube_passes_per_second']:.0f} cube-passes/s (fits {', '.join(f'{t:.1f}' for t in times)} "
+             f"s), prediction {row['predict_clusters_per_second']:.0f} clusters/s")
+    base = rows[0]["cube_passes_per_second"]
+    lines = [f"Command: `{command}`", "", host["text"] + ".", "",
+             (f"{len(tr)} training clusters (the first of {cfg.n_folds} folds of {cfg.n_clusters}), "
+              f"{cfg.n_estimators} members, {args.epochs_timed} epochs per fit, median of {args.repeats} fits."
+              + (f" Cube-passes to early stopping from `{args.passes_from}` (all folds)." if sweep else "")), "",
+             "| config | input | ensemble MFLOP/cube | cube-passes/s | / standard | sweep cube-passes | "
+             "time to the sweep's accuracy | speed-up over standard | prediction clusters/s | / standard |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    t_std = passes["standard"] / base if "standard" in passes else None
+    for r in rows:
+        r["throughput_ratio_to_standard"] = r["cube_passes_per_second"] / base
+        n = passes.get(r["config"])
+        if n is not None:
+            r["sweep_cube_passes"] = n
+            r["seconds_to_sweep_accuracy"] = n / r["cube_passes_per_second"]
+            if t_std:
+                r["speedup_to_sweep_accuracy"] = t_std / r["seconds_to_sweep_accuracy"]
+        lines.append(f"| {r['config']} | {'x'.join(map(str, r['input_shape']))} | "
+                     f"{r['flops_per_cube_training'] / 1e6:.1f} | {r['cube_passes_per_second']:.0f} | "
+                     f"{r['throughput_ratio_to_standard']:.2f} | {n if n is not None else '-'} | "
+                     + (f"{r['seconds_to_sweep_accuracy']:.0f} s | " if n is not None else "- | ")
+                     + (f"{r['speedup_to_sweep_accuracy']:.2f}x |" if "speedup_to_sweep_accuracy" in r else "- |")
+                     + f" {r['predict_clusters_per_second']:.0f} | "
+                     f"{r['predict_clusters_per_second'] / rows[0]['predict_clusters_per_second']:.2f} |")
+    (out / "throughput.json").write_text(json.dumps({"command": command, "machine": host, "rows": rows,
+                                                      "load_average_end": list(os.getloadavg())},
+                                                     indent=1, default=_plain))
+    (out / "throughput.md").write_text("\n".join(lines) + "\n")
+    print((out / "throughput.md").read_text())
     return 0
 
 

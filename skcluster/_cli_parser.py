@@ -14,6 +14,9 @@ from ._cli_text import HELP, OPTION_HELP
 
 #: Mock versions (skcluster.datasets.SKY_VERSIONS; named here so that --help imports no physics).
 SKY_CHOICES = ("v1", "v2")
+#: The network input's pixels per side (skcluster.models.DEFAULT_NPIX; named here so that --help imports no
+#: scikit-learn; tests/test_cli.py checks they agree).
+DEFAULT_NPIX = 32
 
 __all__ = ["build_parser", "parse_bands"]
 
@@ -165,7 +168,8 @@ def build_parser():
                    help="training epochs per CNN (early stopping may stop sooner)")
     p.add_argument("--seed", type=_nonnegative_int, default=0, help="random seed (mock, split, networks)")
     _add_bands(p)
-    p.add_argument("--n-jobs", type=_n_jobs, default=None, help="parallel workers for the simulation")
+    p.add_argument("--n-jobs", type=_n_jobs, default=-1,
+                   help="parallel workers for the simulation (-1: all cores; the mock does not depend on it)")
     p.add_argument("--overwrite", action="store_true", help="replace the files of an earlier demo")
     _common(p)
     p.set_defaults(func="demo")
@@ -244,7 +248,8 @@ def build_parser():
                    help=OPTION_HELP["train --observables"])
     p.add_argument("--size-arcmin", type=_positive_float, default=20.0,
                    help="side of the cut-out box, arcmin (kept in the model)")
-    p.add_argument("--npix", type=_positive_int, default=50, help="network input pixels per side")
+    p.add_argument("--npix", type=_positive_int, default=DEFAULT_NPIX,
+                   help="network input pixels per side over the box (50 in the seed study)")
     p.add_argument("--channels", type=_int_tuple, default=None, metavar="C1,C2,...",
                    help="convolution channels per block (default: the package's, 16,32,64)")
     p.add_argument("--dense", type=_int_tuple, default=None, metavar="D1,...",

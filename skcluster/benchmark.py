@@ -52,6 +52,7 @@ from .baselines.features import catalog_scalars
 from .baselines.observables import OBSERVABLE_BANDS_KEV
 from .io.atomic import atomic_output
 from .metrics import binned_mass_metrics, mass_report, mass_scatter
+from .models import DEFAULT_NPIX
 
 __all__ = ["BenchmarkConfig", "PRESETS", "ROWS", "catalog_scalars", "format_table", "run_benchmark"]
 
@@ -76,7 +77,7 @@ class BenchmarkConfig:
     noise_levels: tuple = (0.01, 0.1, 0.2)
     survey: str = "efeds"
     size_arcmin: float = 20.0
-    npix: int = 50
+    npix: int = DEFAULT_NPIX
     random_state: int = 0
     device: str = "cpu"
     rows: tuple = field(default=())

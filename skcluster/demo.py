@@ -103,7 +103,7 @@ def _write_text(path, text):
 
 def run_demo(out="skcluster-demo", *, n_clusters=DEFAULTS["n_clusters"],
              n_estimators=DEFAULTS["n_estimators"], max_epochs=DEFAULTS["max_epochs"],
-             test_size=DEFAULTS["test_size"], bands="krippendorf10", random_state=0, n_jobs=None,
+             test_size=DEFAULTS["test_size"], bands="krippendorf10", random_state=0, n_jobs=-1,
              cnn_params=None, verbose=1, overwrite=False):
     """Simulate a mock, train the CNN ensemble, compare with the count-rate method, save.
 
@@ -129,9 +129,10 @@ def run_demo(out="skcluster-demo", *, n_clusters=DEFAULTS["n_clusters"],
     random_state : int, default=0
         Seeds the mock, the split and the ensemble: the same value gives the
         same demo.
-    n_jobs : int, default=None
-        Parallel workers for the simulation (the ensemble members train one
-        after the other: one network already keeps 2 cores busy).
+    n_jobs : int, default=-1
+        Parallel workers for the simulation (-1: all cores; the mock is the
+        same, bit for bit, for any value; the ensemble members train
+        vectorised: one stacked network already keeps 2 cores busy).
     cnn_params : dict, default=None
         Extra :func:`~skcluster.models.make_mass_pipeline` arguments (e.g. a
         smaller ``channels`` for a quick run; ``mask_point_sources=False``

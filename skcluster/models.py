@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from sklearn.pipeline import Pipeline
 
-__all__ = ["STEP_NAMES", "fast_autocast", "make_cnn", "make_mass_pipeline", "make_preprocessing"]
+__all__ = ["DEFAULT_NPIX", "STEP_NAMES", "fast_autocast", "make_cnn", "make_mass_pipeline", "make_preprocessing"]
 
 #: Names of the steps of :func:`make_preprocessing`, in order.
 STEP_NAMES = ("bin", "resize", "smooth", "scale", "join")
@@ -41,6 +41,14 @@ def fast_autocast(device="cpu"):
     from .nn.regressor import cpu_bfloat16_fast
 
     return "bfloat16" if cpu_bfloat16_fast() else None
+
+
+#: Pixels per side of the network input over the 20 arcmin box (37.5 arcsec pixels). The seed study
+#: (Krippendorf et al. 2023) used 50; 32 gives the same accuracy on the benchmark mock (scatter 1.006
+#: [0.992, 1.021] and NLL +0.006 [-0.006, +0.019] against 50, paired over 2400 clusters in 3 folds) for
+#: 0.42x the training arithmetic and 1.56x the training speed on a 2-core CPU
+#: (``benchmarks/accuracy_per_flop.py``, issue 38; the benchmark page of the docs).
+DEFAULT_NPIX = 32
 
 
 def make_cnn(max_epochs=80, patience=15, batch_size=32, lr=1e-3, channels=(16, 32, 64),
@@ -106,7 +114,7 @@ def make_cnn(max_epochs=80, patience=15, batch_size=32, lr=1e-3, channels=(16, 3
     )
 
 
-def make_preprocessing(bands="krippendorf10", size_arcmin=20.0, npix=50, shape=(50, 50),
+def make_preprocessing(bands="krippendorf10", size_arcmin=20.0, npix=DEFAULT_NPIX, shape=(DEFAULT_NPIX, DEFAULT_NPIX),
                        sigma=1.0, sigma_bands=0.0, stretch="log", use_redshift=True,
                        extra=(), source=None, mask_point_sources=False, profile=False, observables=False,
                        nh_column=None, verbose=True):
@@ -118,10 +126,11 @@ def make_preprocessing(bands="krippendorf10", size_arcmin=20.0, npix=50, shape=(
     (:class:`~skcluster.preprocessing.CountScaler`) -> ``join``
     (:class:`~skcluster.preprocessing.RedshiftJoiner`), as in the seed study
     (Krippendorf et al. 2023: 10 bands over a 20 arcmin box, 50 x 50 pixels,
-    Gaussian smoothing, redshift joined to the network). The
-    events are binned straight to ``npix`` (50 by default): binning to 300
-    first would need 29 GB for 8000 clusters in 10 bands, and gives the same
-    50 x 50 cube after the resize.
+    Gaussian smoothing, redshift joined to the network), at
+    :data:`DEFAULT_NPIX` (32) pixels per side by default, which gives the
+    seed study's accuracy with 0.42x the arithmetic. The events are binned
+    straight to ``npix``: binning to 300 first would need 29 GB for 8000
+    clusters in 10 bands, and gives the same cube after the resize.
 
     Parameters
     ----------
@@ -129,12 +138,12 @@ def make_preprocessing(bands="krippendorf10", size_arcmin=20.0, npix=50, shape=(
         Band preset or explicit bands, keV (:class:`~skcluster.preprocessing.BandBinner`).
     size_arcmin : float, default=20.0
         Box side, arcmin.
-    npix : int, default=50
-        Pixels per side of the binned cube.
-    shape : int or (int, int), default=(50, 50)
+    npix : int, default=DEFAULT_NPIX (32)
+        Pixels per side of the binned cube (50 in the seed study).
+    shape : int or (int, int), default=(32, 32)
         Network input size (the resize is a no-op when it equals ``npix``).
     sigma : float or (float, float), default=1.0
-        Gaussian smoothing, output pixels.
+        Gaussian smoothing, output pixels (37.5 arcsec at 32 pixels over 20 arcmin).
     sigma_bands : float, default=0.0
         Smoothing across bands, in bands.
     stretch : {"log", "asinh"} or None, default="log"
@@ -223,7 +232,7 @@ def make_preprocessing(bands="krippendorf10", size_arcmin=20.0, npix=50, shape=(
     ])
 
 
-def make_mass_pipeline(bands="krippendorf10", size_arcmin=20.0, npix=50, sigma=1.0,
+def make_mass_pipeline(bands="krippendorf10", size_arcmin=20.0, npix=DEFAULT_NPIX, sigma=1.0,
                        sigma_bands=0.0, stretch="log", use_redshift=True, n_estimators=5,
                        n_jobs=None, random_state=None, verbose=0, mask_point_sources=True, extra_scalars=(),
                        flag_domain=False, profile=True, observables=False, nh_column=None, member_groups=None,
@@ -238,8 +247,11 @@ def make_mass_pipeline(bands="krippendorf10", size_arcmin=20.0, npix=50, sigma=1
     size_arcmin : float, default=20.0
         Side of the cut-out box (20 arcmin: 300 pixels of 4 arcsec, as the
         seed study).
-    npix : int, default=50
-        Pixels per side of the network input (50, as the seed study).
+    npix : int, default=DEFAULT_NPIX (32)
+        Pixels per side of the network input (37.5 arcsec pixels over the
+        20 arcmin box; the seed study used 50, which gives the same
+        accuracy on the benchmark mock for 2.4x the training arithmetic:
+        :data:`DEFAULT_NPIX`).
     sigma, sigma_bands : float, default=1.0, 0.0
         Gaussian smoothing in pixels, and across bands.
     stretch : {"log", "asinh"} or None, default="log"

@@ -58,6 +58,14 @@ def test_every_subcommand_has_help_with_examples_and_exit_codes(command, capsys)
     assert "exit codes:" in text and "3  an output exists" in text
 
 
+def test_train_npix_default_is_the_packages():
+    from skcluster._cli_parser import DEFAULT_NPIX, build_parser
+    from skcluster.models import DEFAULT_NPIX as PACKAGE_NPIX
+
+    assert DEFAULT_NPIX == PACKAGE_NPIX
+    assert build_parser().parse_args(["train", "--out", "m.skc"]).npix == PACKAGE_NPIX
+
+
 def test_train_help_states_the_calibration_masses_the_package_uses(capsys):
     """The help spells the mock calibration's mass limits out (the parser must not import sklearn to read them)."""
     from skcluster.calibration import MOCK_CALIBRATION_HIGH_MASS_MIN, MOCK_CALIBRATION_HINGE

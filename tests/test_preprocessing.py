@@ -12,7 +12,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 
-from skcluster.models import STEP_NAMES, make_preprocessing
+from skcluster.models import DEFAULT_NPIX, STEP_NAMES, make_preprocessing
 from skcluster.preprocessing import (
     BandBinner,
     CountScaler,
@@ -150,7 +150,7 @@ def test_standard_chain_output_contract(sample):
     X, _ = sample
     out = make_preprocessing().fit_transform(X)
     assert sorted(out.keys()) == ["images", "scalars"]
-    assert out["images"].shape == (30, 10, 50, 50) and out["images"].dtype == np.float32
+    assert out["images"].shape == (30, 10, DEFAULT_NPIX, DEFAULT_NPIX) and out["images"].dtype == np.float32
     assert out["scalars"].shape == (30, 1) and out["scalars"].dtype == np.float32
     meta = out.meta
     assert len(meta["bands_keV"]) == 10 and meta["size_arcmin"] == 20.0

@@ -12,7 +12,7 @@ from preprocessing_helpers import synthetic_sample
 from skcluster import ClusterSample
 from skcluster.exceptions import CutoutError, IncompleteCutoutWarning, SkclusterWarning
 from skcluster.io import BandImageStack, make_events, offsets_to_events_table
-from skcluster.models import make_preprocessing
+from skcluster.models import DEFAULT_NPIX, make_preprocessing
 from skcluster.preprocessing import BandBinner, ImageCutout, resolve_bands
 
 RA0, DEC0 = 140.2, 3.1
@@ -226,7 +226,8 @@ def test_swap_the_first_step_of_a_fitted_pipeline_for_real_images(efeds_files, e
     with pytest.warns(IncompleteCutoutWarning):
         out = pipe.transform(efeds_catalog)
     assert sorted(out.keys()) == ["images", "scalars"]
-    assert out["images"].shape == (2, 7, 50, 50) and out["scalars"].shape == (2, 1)
+    # cut at 50 pixels, resized to the fitted chain's input
+    assert out["images"].shape == (2, 7, DEFAULT_NPIX, DEFAULT_NPIX) and out["scalars"].shape == (2, 1)
     assert np.all(np.isfinite(out["images"])) and np.all(np.isfinite(out["scalars"]))
     # the bright cluster's centre stands out after the whole chain
     centre = out["images"][0][:, 23:27, 23:27].mean()

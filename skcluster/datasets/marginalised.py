@@ -18,7 +18,7 @@ from sklearn.utils import Bunch
 
 from .._validation import check_positive_int
 from .parameters import resolve_parameters
-from .physics_prior import DEFAULT_PHYSICS_PRIOR, MAX_DRAW_TRIES, PhysicsPrior, buildable_draw
+from .physics_prior import DEFAULT_PHYSICS_PRIOR, PhysicsPrior, buildable_draw
 from .survey import _entropy, make_depth_balanced_survey, make_survey, stack_surveys
 
 __all__ = ["make_marginalised_survey", "physics_record"]
@@ -113,7 +113,7 @@ def make_marginalised_survey(survey="efeds", n_clusters=None, n_draws=5, prior=N
     ValueError
         ``n_draws`` not a positive integer at most ``n_clusters``, a
         negative or non-finite ``width``, a prior none of whose first
-        :data:`MAX_DRAW_TRIES` draws the mock can build; the errors of
+        :data:`~skcluster.datasets.physics_prior.MAX_DRAW_TRIES` draws the mock can build; the errors of
         :func:`~skcluster.datasets.make_survey`.
     TypeError
         ``prior`` not a :class:`~skcluster.datasets.PhysicsPrior`.

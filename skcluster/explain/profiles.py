@@ -90,8 +90,8 @@ def radial_profile(maps, theta500_arcmin, pixel_arcsec, bins=DEFAULT_R500_BINS, 
         ``theta500_arcmin``, or a measured one such as
         :class:`~skcluster.baselines.ScalarObservables`' column).
     pixel_arcsec : float
-        Pixel side of the maps, arcsec (``X.meta["pixel_arcsec"]``; 24 in
-        the standard 50 x 50 chain over 20 arcmin).
+        Pixel side of the maps, arcsec (``X.meta["pixel_arcsec"]``; 37.5 in
+        the standard 32 x 32 chain over 20 arcmin, 24 at 50 x 50).
     bins : array-like of float, default=DEFAULT_R500_BINS
         Annulus edges in units of r500.
     normalize : bool, default=True

@@ -760,8 +760,13 @@ def cpu_bfloat16_fast():
 
     Elsewhere torch emulates bfloat16 on the CPU, slower than float32.
     Falls back to the ``flags`` of ``/proc/cpuinfo`` (``avx512_bf16``,
-    ``amx_bf16``) for a torch without the checks.
+    ``amx_bf16``) for a torch without the checks. False where torch's
+    kernels are capped below AVX-512 (``ATEN_CPU_CAPABILITY=avx2``, which
+    also emulates an AVX2-only CPU for benchmarks).
     """
+    capability = getattr(getattr(torch.backends, "cpu", None), "get_cpu_capability", lambda: "")()
+    if capability in ("DEFAULT", "NO AVX", "AVX2"):
+        return False
     try:  # private helpers, present in torch >= 2.1
         return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
     except AttributeError:  # pragma: no cover - older torch

@@ -12,8 +12,9 @@ so an offset that rounded onto the edge is outside) is dropped, as
 Memory: the seed study's 300 x 300 cut-outs (Krippendorf et al. 2023) in 10
 bands take 3.6 MB per cluster in float32, 29 GB for 8000 clusters. The
 standard chain (:func:`~skcluster.models.make_preprocessing`) therefore
-bins straight to 50 x 50 pixels of 24 arcsec (100 kB per cluster, 800 MB for
-8000), which equals binning at 300 and then summing 6 x 6 blocks exactly (the
+bins straight to 32 x 32 pixels of 37.5 arcsec (41 kB per cluster, 330 MB for
+8000; the seed study's 50 x 50 would be 100 kB and 800 MB, and equals binning at
+300 and then summing 6 x 6 blocks exactly, the
 :class:`~skcluster.preprocessing.Resizer` for an integer factor).
 """
 

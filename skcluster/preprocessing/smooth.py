@@ -27,8 +27,9 @@ class GaussianSmoother(ImageStepMixin, TransformerMixin, BaseEstimator):
     ----------
     sigma : float or (float, float), default=1.0
         Standard deviation in output pixels along (rows, columns); a float
-        for both. 1 pixel of the standard 50 x 50 grid is 24 arcsec, about
-        the eROSITA survey PSF's half-energy width of ~30 arcsec (Predehl et al. 2021).
+        for both. 1 pixel of the standard 32 x 32 grid over 20 arcmin is
+        37.5 arcsec (24 arcsec on the seed study's 50 x 50), about the
+        eROSITA survey PSF's half-energy width of ~30 arcsec (Predehl et al. 2021).
     sigma_bands : float, default=0.0
         Standard deviation along the band axis, in bands (0: bands are not
         mixed).

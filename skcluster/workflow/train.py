@@ -8,6 +8,8 @@ import warnings
 import numpy as np
 from sklearn.utils import Bunch
 
+from ..models import DEFAULT_NPIX
+
 __all__ = ["train_mass_model", "PRIORS", "PRIOR_DEFAULT", "PRIOR_FALLBACK", "SURVEYS"]
 
 #: The priors the masses may carry (``prior=``).
@@ -226,7 +228,7 @@ def _with_prior(pipe, X, y, calibration, asked):
 
 
 def train_mass_model(X=None, y=None, *, survey=None, sky=None, n_clusters=None, depth_strata=5, bands=None,
-                     size_arcmin=20.0, npix=50, n_estimators=5, max_epochs=80, channels=None, dense=None,
+                     size_arcmin=20.0, npix=DEFAULT_NPIX, n_estimators=5, max_epochs=80, channels=None, dense=None,
                      mask_point_sources=True, observables=None, prior=None, calibration_clusters=None,
                      calibration_fraction=None, physics_marginalised=None, physics_width=1.0, random_state=0,
                      n_jobs=None, verbose=0, description=None):
@@ -264,7 +266,7 @@ def train_mass_model(X=None, y=None, *, survey=None, sky=None, n_clusters=None, 
         ``"krippendorf10"``).
     size_arcmin : float, default=20.0
         Side of the cut-out box, arcmin (kept in the model).
-    npix : int, default=50
+    npix : int, default=DEFAULT_NPIX (32)
         Network input pixels per side.
     n_estimators, max_epochs : int, default=5, 80
         CNNs in the ensemble, training epochs per CNN.
