@@ -251,11 +251,12 @@ def test_predict_real_efeds_two_clusters(efeds7_model, efeds_files, tmp_path, ca
     # same numbers as the model itself with the cut-out step swapped in
     from skcluster import persist
     from skcluster.io import read_catalog
+    from skcluster.models import DEFAULT_NPIX
     from skcluster.preprocessing import ImageCutout
 
     model = persist.load(efeds7_model)
     assert model.mass_prior_ == "flat"
-    model.estimator_.estimator.set_params(bin=ImageCutout(images=images, exposures=exposures, npix=50,
+    model.estimator_.estimator.set_params(bin=ImageCutout(images=images, exposures=exposures, npix=DEFAULT_NPIX,
                                                           size_arcmin=20, exposure_vignetting="unvignetted",
                                                           verbose=False))
     with pytest.warns(Warning):

@@ -154,7 +154,7 @@ def test_standard_chain_output_contract(sample):
     assert out["scalars"].shape == (30, 1) and out["scalars"].dtype == np.float32
     meta = out.meta
     assert len(meta["bands_keV"]) == 10 and meta["size_arcmin"] == 20.0
-    assert meta["pixel_arcsec"] == 24.0 and meta["scalar_names"] == ["log(1+z)"]
+    assert meta["pixel_arcsec"] == 1200.0 / DEFAULT_NPIX and meta["scalar_names"] == ["log(1+z)"]
     assert meta["image_unit"] == "scaled"
     pipe = make_preprocessing()
     assert [name for name, _ in pipe.steps] == list(STEP_NAMES)
@@ -166,8 +166,8 @@ def test_standard_chain_output_contract(sample):
 def test_binning_straight_to_50_equals_binning_at_300_then_resizing(sample):
     X, _ = sample
     X = X[:6]
-    direct = make_preprocessing(bands="ho3", npix=50).fit_transform(X)
-    via300 = make_preprocessing(bands="ho3", npix=300).fit_transform(X)
+    direct = make_preprocessing(bands="ho3", npix=50, shape=50).fit_transform(X)
+    via300 = make_preprocessing(bands="ho3", npix=300, shape=50).fit_transform(X)
     np.testing.assert_array_equal(direct["images"], via300["images"])
     np.testing.assert_array_equal(direct["scalars"], via300["scalars"])
 

@@ -222,19 +222,19 @@ def test_swap_the_first_step_of_a_fitted_pipeline_for_real_images(efeds_files, e
     images, exposures = efeds_files
     X, y = synthetic_sample(n=12, seed=4)
     pipe = make_preprocessing(bands="efeds7").fit(X, y)
-    pipe.set_params(bin=ImageCutout(images, exposures=exposures, npix=50))
+    pipe.set_params(bin=ImageCutout(images, exposures=exposures, npix=DEFAULT_NPIX))
     with pytest.warns(IncompleteCutoutWarning):
         out = pipe.transform(efeds_catalog)
     assert sorted(out.keys()) == ["images", "scalars"]
-    # cut at 50 pixels, resized to the fitted chain's input
     assert out["images"].shape == (2, 7, DEFAULT_NPIX, DEFAULT_NPIX) and out["scalars"].shape == (2, 1)
     assert np.all(np.isfinite(out["images"])) and np.all(np.isfinite(out["scalars"]))
     # the bright cluster's centre stands out after the whole chain
-    centre = out["images"][0][:, 23:27, 23:27].mean()
+    c = DEFAULT_NPIX // 2
+    centre = out["images"][0][:, c - 2:c + 2, c - 2:c + 2].mean()
     assert centre > out["images"][0].mean() + 2.0
     # a chain fitted on other bands refuses the real images
     k10 = make_preprocessing().fit(X, y)
-    k10.set_params(bin=ImageCutout(images, exposures=exposures, npix=50))
+    k10.set_params(bin=ImageCutout(images, exposures=exposures, npix=DEFAULT_NPIX))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", IncompleteCutoutWarning)
         with pytest.raises(ValueError, match="fitted on 10 bands .* got 7"):

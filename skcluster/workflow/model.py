@@ -123,19 +123,24 @@ class MassModel:
         return "training" if self.prior is None else str(self.prior.mass_prior_)
 
     @property
+    def _final_step(self):
+        """The pipeline's last step (the ensemble)."""
+        return self.pipeline.steps[-1][1]
+
+    @property
     def n_members(self):
         """Networks in the ensemble."""
-        return len(getattr(self.pipeline[-1], "estimators_", []))
+        return len(getattr(self._final_step, "estimators_", []))
 
     @property
     def physics(self):
         """What a physics-marginalised ensemble recorded of its training physics (prior, width, draws), or None."""
-        return getattr(self.pipeline[-1], "physics_", None)
+        return getattr(self._final_step, "physics_", None)
 
     @property
     def splits_std(self):
         """True where the ensemble's members trained on groups (physics draws): its std splits in three."""
-        return getattr(self.pipeline[-1], "member_groups_", None) is not None
+        return getattr(self._final_step, "member_groups_", None) is not None
 
     # -- prediction ---------------------------------------------------------------
     def from_cubes(self):

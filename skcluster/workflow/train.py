@@ -149,8 +149,9 @@ def _calibration_set(X, y, what, own, s):
 
     _log(s.verbose, f"simulating {n_cal} calibration clusters of the training population and {n_cal} above "
                     f"10^{MOCK_CALIBRATION_HIGH_MASS_MIN} Msun")
-    mock = dict(survey=s.survey, sky=s.sky, size_arcmin=s.size_arcmin, depth_strata=s.depth_strata, n_jobs=s.n_jobs,
-                verbose=s.verbose, physics_draws=s.get("physics_draws"), physics_width=s.get("physics_width", 1.0))
+    mock = dict(survey=s.survey, sky=s.get("sky"), size_arcmin=s.size_arcmin, depth_strata=s.depth_strata,
+                n_jobs=s.n_jobs, verbose=s.verbose, physics_draws=s.get("physics_draws"),
+                physics_width=s.get("physics_width", 1.0))
     data, _ = _simulate(n_cal, np.random.SeedSequence([s.random_state, 1]), **mock)
     massive, _ = _simulate(n_cal, np.random.SeedSequence([s.random_state, 2]),
                            log10_m500_min=MOCK_CALIBRATION_HIGH_MASS_MIN, **mock)
