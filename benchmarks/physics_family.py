@@ -44,6 +44,10 @@ trains on one family of physics and tests on the other:
    seed: paired skies), where the built-in models' 68% coverage and the
    marginalised model's mean physics and total std are measured against
    the size of the physics change.
+6. ``--split-control`` adds ``fixed_split``: the fixed model's mock cut into
+   ``--members`` random equal shares, each member trained on one share, as
+   the marginalised members are on their draws: what the split of the
+   clusters alone costs, without other physics.
 
 The network is the cheaper one (``NETWORK``: 32 pixels, channels 8-16-32,
 one dense layer of 32; 10 bands, point sources masked, radial profile),
@@ -101,6 +105,7 @@ SHIFT_SIZES = (0.0, 1.0, 2.0, 3.0)
 MODELS = {
     "fixed": ("preset physics", None, None),
     "marginalised": ("draws of the built-in prior", "count_rate", "fixed"),
+    "fixed_split": ("preset physics, each member on its own 1/K share (--split-control)", None, None),
     "count_rate": ("count-rate relation on fixed's mock", None, None),
     "fixed_other": ("other family's centre", None, None),
     "marginalised_other": ("draws of the other prior", "count_rate_other", "fixed_other"),
@@ -184,7 +189,7 @@ def train(name, data, cfg, args):
     if name.startswith("count_rate"):
         model = count_rate_method().fit(X, y)
     else:
-        groups = "physics_draw" if name.startswith("marginalised") else None
+        groups = "physics_draw" if name.startswith("marginalised") or name == "fixed_split" else None
         model = make_mass_pipeline(**NETWORK, n_estimators=cfg["members"] * args.members_per_draw,
                                    member_groups=groups, random_state=args.seed, max_epochs=cfg["max_epochs"],
                                    patience=cfg["patience"], verbose=1).fit(X, y)
@@ -203,6 +208,17 @@ def predict(model, X):
     return {k: np.asarray(comp[k], dtype=np.float64) for k in keys}
 
 
+def split_shares(X, y, n_shares, seed):
+    """The fixed mock with a ``physics_draw`` column of ``n_shares`` random equal shares (no physics behind them).
+
+    The control of ``--split-control``: an ensemble with
+    ``member_groups="physics_draw"`` on it trains each member on 1/K of the
+    clusters, as the marginalised one does, on one physics.
+    """
+    share = np.random.default_rng(seed).permutation(np.arange(len(y)) % n_shares)
+    return X.assign(physics_draw=share.astype(np.int64)), y
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="a smoke run (seconds, meaningless numbers)")
@@ -216,6 +232,9 @@ def main(argv=None):
     ap.add_argument("--max-epochs", type=int, default=None)
     ap.add_argument("--patience", type=int, default=None)
     ap.add_argument("--no-reverse", action="store_true", help="skip training on the other family")
+    ap.add_argument("--split-control", action="store_true",
+                    help="also train fixed_split: the fixed mock, each member on its own 1/K share (the marginalised "
+                         "model's split of the data without its physics draws)")
     ap.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples of the paired intervals")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--n-jobs", type=int, default=None, help="workers of the simulation")
@@ -266,7 +285,8 @@ def main(argv=None):
         for test, (X, y) in tests.items():
             run["tests"][test] = y
             for name, model in run["models"].items():
-                run["preds"][(test, name)] = predict(model, X)
+                if (test, name) not in run["preds"]:
+                    run["preds"][(test, name)] = predict(model, X)
 
     # the built-in family: fixed, marginalised and the count rate on the fixed model's mock
     train_fixed = simulate("fixed training mock", lambda: fixed_mock(cfg["n_train"], 1000 + s))
@@ -275,7 +295,10 @@ def main(argv=None):
     tests = {"builtin": simulate("in-family test mock", lambda: fixed_mock(cfg["n_test"], 3000 + s)),
              "other_mix": simulate("other-family test mock", lambda: mixed_mock(
                  cfg["n_test"], cfg["test_draws"], 3100 + s, OTHER_PHYSICS_PRIOR))}
-    fit_and_score([("fixed", train_fixed), ("marginalised", train_marg), ("count_rate", train_fixed)], tests)
+    forward = [("fixed", train_fixed), ("marginalised", train_marg), ("count_rate", train_fixed)]
+    if args.split_control:
+        forward.append(("fixed_split", split_shares(*train_fixed, cfg["members"], s)))
+    fit_and_score(forward, tests)
     for size in SHIFT_SIZES:
         shifted = shift_physics(DEFAULT_PHYSICS_PRIOR, size)
         X, y = simulate(f"shifted mock, {size:g} half-widths",
@@ -316,7 +339,8 @@ def _evaluate(run, n_boot, seed):
         y = run["tests"][test]
         row = {"test": test, "model": name, "scores": scores(y, pred)}
         _, cr_name, fixed_name = MODELS[name]
-        for other, key in ((fixed_name, "vs_fixed"), (cr_name, "vs_count_rate")):
+        split = "fixed_split" if name == "marginalised" else None
+        for other, key in ((fixed_name, "vs_fixed"), (cr_name, "vs_count_rate"), (split, "vs_fixed_split")):
             if other is not None and (test, other) in run["preds"]:
                 ref = run["preds"][(test, other)]
                 row[key] = {"scatter_ratio": list(paired_scatter_ratio(y, pred["mean"], ref["mean"], n_boot=n_boot,
@@ -389,9 +413,10 @@ def _markdown(rows, shift, summary, cfg, args, command):
     for r in rows:
         targets = r.get("targets")
         tick = "; ".join(f"{k}: {'yes' if ok else 'NO'}" for k, ok in targets.items()) if targets else "-"
-        for key in ("vs_fixed", "vs_count_rate"):
+        for key, against in (("vs_fixed", MODELS[r["model"]][2]), ("vs_count_rate", MODELS[r["model"]][1]),
+                             ("vs_fixed_split", "fixed_split")):
             if key in r:
-                p, against = r[key], MODELS[r["model"]][2 if key == "vs_fixed" else 1]
+                p = r[key]
                 diffs = " | ".join(f"{p[k][0]:+.3f} [{p[k][1]:+.3f}, {p[k][2]:+.3f}]"
                                    for k in ("slope", "abs_median_bias_dex", "coverage_68", "coverage_95"))
                 lines.append(f"| {r['test']} | {r['model']} | {against} | {interval(p['scatter_ratio'])} | {diffs} "
