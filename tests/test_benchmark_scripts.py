@@ -1,4 +1,4 @@
-"""Benchmark scripts: pairing two saved runs on the same test clusters (paired_ratio.py); per-mass-bin ratios (mass_bins.py); the training-levers smoke run; population_shift.py --refit on a saved run."""
+"""Benchmark scripts: pairing two saved runs on the same test clusters (paired_ratio.py); per-mass-bin ratios (mass_bins.py); the training-levers smoke run; population_shift.py --refit on a saved run; the physics-family smoke run."""
 
 import importlib.util
 import sys
@@ -335,3 +335,51 @@ def test_accuracy_per_flop_quick_run_counts_flops_and_pairs_each_configuration(t
     with pytest.raises(SystemExit):
         apf.main(["--quick", "--config", "tiny=[4, 8]", "--out", str(tmp_path / "x")])
     assert "expected NAME=JSON with a JSON object" in capsys.readouterr().err
+
+
+def test_physics_family_quick_run_scores_both_directions_and_the_std_parts(tmp_path, monkeypatch, capsys):
+    """physics_family.py: every model on every test mock, the marginalised ones' std split into its parts,
+    paired comparisons recomputable from the saved predictions, the issue's targets on the held-out rows."""
+    import json
+
+    from skcluster.metrics import mass_slope
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    pf = _script("physics_family")
+    monkeypatch.setitem(pf.SIZES, "quick", dict(n_train=24, n_test=12, n_shift=8, members=2, test_draws=2,
+                                                max_epochs=1, patience=1))
+    monkeypatch.setattr(pf, "SHIFT_SIZES", (0.0, 3.0))
+    out = tmp_path / "family"
+    argv = ["--quick", "--n-jobs", "1", "--n-boot", "50", "--out", str(out)]
+    assert pf.main(argv) == 0
+    table = capsys.readouterr().out
+    res = json.loads((out / "physics_family.json").read_text())
+    rows = {(r["test"], r["model"]): r for r in res["rows"]}
+    assert set(rows) == {(t, m) for t in pf.TESTS for m in pf.MODELS if m != "fixed_split"}  # no --split-control
+    with np.load(out / "predictions.npz") as p:
+        for test, name in (("other_mix", "marginalised"), ("builtin_mix", "marginalised_other")):
+            y, mean = p[f"{test}__y_true"], p[f"{test}__{name}__mean"]
+            std, photon, physics = (p[f"{test}__{name}__{k}"] for k in ("std", "photon_std", "physics_std"))
+            assert np.isnan(p[f"{test}__{name}__network_std"]).all()  # one member per draw
+            np.testing.assert_allclose(std**2, photon**2 + physics**2, rtol=1e-5)
+            assert (physics > 0).all() and f"{test}__fixed__physics_std" not in p
+            r, fixed = rows[(test, name)], p[f"{test}__{pf.MODELS[name][2]}__mean"]
+            assert r["scores"]["median_bias_dex"] == pytest.approx(np.median(mean - y))
+            assert r["scores"]["slope"] == pytest.approx(mass_slope(y, mean)["slope"])
+            assert r["vs_fixed"]["slope"][0] == pytest.approx(mass_slope(y, mean)["slope"]
+                                                              - mass_slope(y, fixed)["slope"])
+            assert r["vs_fixed"]["scatter_ratio"] == pytest.approx(
+                list(paired_scatter_ratio(y, mean, fixed, n_boot=50, random_state=0)))
+            assert set(r["targets"]) == {"slope >= 0.9", "slope >= count rate's", "|bias| <= count rate's",
+                                         "cov68 0.60-0.80", "cov95 >= 0.90"}
+        assert p["shift3__y_true"].shape == p["shift3__marginalised__physics_std"].shape == (8,)
+    assert set(rows[("builtin", "marginalised")]["targets"]) == {"scatter <= 1.05x fixed (interval)",
+                                                                 "cov68 0.63-0.73"}
+    assert [e["size"] for e in res["shift"]] == [0.0, 3.0]
+    assert "Command: `python benchmarks/physics_family.py --quick" in table and "| 3 |" in table
+    assert (out / "physics_family.png").stat().st_size > 0
+    with pytest.raises(FileExistsError):  # an earlier run's files are not replaced without --overwrite
+        pf.main(argv)
+    with pytest.raises(SystemExit):
+        pf.main(["--quick", "--members-per-draw", "0", "--out", str(tmp_path / "x")])
+    assert "--members-per-draw must be at least 1, got 0" in capsys.readouterr().err

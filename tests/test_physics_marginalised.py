@@ -214,6 +214,18 @@ def test_marginalised_survey_overrides_win_and_bad_arguments_are_refused():
         make_marginalised_survey(n_clusters=4, n_draws=2, width=-1, verbose=False)
 
 
+def test_a_prior_with_fixed_forms_is_drawn_and_recorded_as_numbers():
+    from skcluster.datasets import OTHER_PHYSICS_PRIOR
+
+    data = make_marginalised_survey("efeds", n_clusters=4, n_draws=2, prior=OTHER_PHYSICS_PRIOR, random_state=0,
+                                    verbose=False)
+    assert [d["profile_form"] for d in data.physics_draws] == ["vikhlinin", "vikhlinin"]  # the forms were used
+    record = data.X.meta["physics"]
+    for used, kept in zip(data.physics_draws, record["draws"]):
+        assert list(kept) == list(OTHER_PHYSICS_PRIOR.ranges)  # the ranged parameters only, as numbers
+        assert all(isinstance(v, float) and kept[k] == used[k] for k, v in kept.items())
+
+
 def test_draws_the_mock_cannot_build_are_drawn_again(monkeypatch):
     """An L_X scatter the drawn structure cannot give (too small, or too large for the L-T correlation) cannot
     be built: the stream draws again."""

@@ -32,20 +32,23 @@ def physics_record(prior, width, draws):
     width : float
         The width the draws were made with (:func:`draw_physics`).
     draws : list of dict
-        The physics of each draw, ``{parameter: value}``.
+        The physics of each draw, ``{parameter: value}`` (the prior's fixed
+        forms, e.g. :data:`~skcluster.datasets.OTHER_PHYSICS_PRIOR`'s
+        ``profile_form``, may be among them).
 
     Returns
     -------
     dict
         ``{"prior": {"ranges": {name: [low, high]}, "sources": {name: text}},
         "width": float, "draws": [dict, ...]}``: plain numbers and strings
-        only (a model file stores it).
+        only (a model file stores it); each draw gives the prior's ranged
+        parameters only, as numbers (its fixed forms are not recorded).
     """
     return {
         "prior": {"ranges": {k: [float(lo), float(hi)] for k, (lo, hi) in prior.ranges.items()},
                   "sources": {k: str(prior.sources[k]) for k in prior.ranges}},
         "width": float(width),
-        "draws": [{k: float(v) for k, v in d.items()} for d in draws],
+        "draws": [{k: float(d[k]) for k in prior.ranges} for d in draws],
     }
 
 
@@ -98,11 +101,12 @@ def make_marginalised_survey(survey="efeds", n_clusters=None, n_draws=5, prior=N
         ``X`` : ClusterSample, with an integer ``physics_draw`` column (the
         draw of each cluster, 0 to ``n_draws - 1``) and ``meta["physics"]``,
         the record of :func:`physics_record` (the prior, the width and each
-        draw's physics as used, overrides included).
+        draw's ranged parameters as used, overrides included).
         ``y`` : ndarray of shape (n_clusters,), log10 M500c / Msun.
         ``catalog`` : astropy.table.Table with a ``physics_draw`` column.
         ``params`` : SurveyParameters without any draw (the preset and ``overrides``).
-        ``physics_draws`` : list of dict, the physics of each draw.
+        ``physics_draws`` : list of dict, the physics of each draw, the
+        prior's fixed forms included.
         ``draw_tries`` : list of int, the draws each realisation took to find
         buildable physics (1: the first).
         ``prior``, ``width``, ``entropy`` (the root seed), ``area_deg2``
@@ -154,7 +158,7 @@ def make_marginalised_survey(survey="efeds", n_clusters=None, n_draws=5, prior=N
     X, y, catalog = stack_surveys(parts, "physics_draw")
     record = physics_record(prior, width, draws)
     X = X.assign(physics_draw=np.asarray(catalog["physics_draw"], dtype=np.int64), meta={"physics": record})
-    return Bunch(X=X, y=y, catalog=catalog, params=params, physics_draws=record["draws"], draw_tries=tries, prior=prior,
+    return Bunch(X=X, y=y, catalog=catalog, params=params, physics_draws=draws, draw_tries=tries, prior=prior,
                  width=width, entropy=entropy, area_deg2=np.array([np.sum(p.area_deg2) for p in parts]),
                  DESCR=f"{n_clusters} mock clusters in {n_draws} physics draws (width {width:g}) of the "
                        f"{survey if isinstance(survey, str) else 'custom'} survey "
