@@ -50,6 +50,7 @@ from ._paths import check_output_folder
 from ._validation import check_positive_int
 from .baselines.features import catalog_scalars
 from .baselines.observables import OBSERVABLE_BANDS_KEV
+from .datasets.parameters import DEFAULT_SKY
 from .io.atomic import atomic_output
 from .metrics import binned_mass_metrics, mass_report, mass_scatter
 from .models import DEFAULT_NPIX
@@ -637,7 +638,7 @@ def run_benchmark(out, quick=False, preset=None, n_folds=None, random_state=None
     elapsed = time.perf_counter() - t_start
     results = {
         "config": {"preset": name, **asdict(cfg), "rows": [r.name for r in rows]},
-        "survey": {"n_clusters": int(len(y)), "area_deg2": float(data.area_deg2),
+        "survey": {"n_clusters": int(len(y)), "mock_version": DEFAULT_SKY, "area_deg2": float(data.area_deg2),
                    "n_high_likelihood": int(high.sum()),
                    "median_counts": float(np.median(data.catalog["counts"])),
                    "median_z": float(np.median(data.catalog["z"]))},

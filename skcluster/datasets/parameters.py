@@ -9,8 +9,9 @@ numbers measured from the public eFEDS products (Brunner et al. 2022, A&A
 so that a robustness study can vary them. :func:`resolve_parameters` builds the parameters of a preset with
 keyword overrides and rejects unknown names and out-of-range values with a
 message that says what was expected. :data:`SKY_VERSIONS` holds the mock
-versions: ``sky="v2"`` is the candidate calibrated on the real eFEDS and
-eRASS1 catalogues and images (opt-in; :data:`DEFAULT_SKY` is ``"v1"``).
+versions: ``sky="v2"`` is the one calibrated on the real eFEDS and
+eRASS1 catalogues and images, the default (:data:`DEFAULT_SKY`); ``sky="v1"``
+is the earlier mock.
 
 Single keywords for the robustness benchmark
 -------------------------------------------
@@ -465,8 +466,8 @@ _SKY_V2_COMMON = {
 #: and 1600 s (``python benchmarks/validate_sky.py --selection-slope``): undoes the catalogues' selection.
 _SELECTION_SLOPE_MEASURED = 0.92
 #: Mock versions: overrides of :data:`PRESETS` per preset (``resolve_parameters(..., sky=...)``,
-#: ``make_survey(..., sky=...)``). ``"v1"``: the presets as they are (the default, :data:`DEFAULT_SKY`).
-#: ``"v2"``: the candidate calibrated on the real sky (issue 34, ``benchmarks/validate_sky.py``): the
+#: ``make_survey(..., sky=...)``). ``"v1"``: the presets as they are (the earlier mock).
+#: ``"v2"``: calibrated on the real sky (the default, :data:`DEFAULT_SKY`) (issue 34, ``benchmarks/validate_sky.py``): the
 #: background measured on the eFEDS images; each cluster's background level drawn from eFEDS's ML_BKG /
 #: ML_EXP (Brunner et al. 2022; Liu et al. 2022; eRASS1's catalogue has no background column, so the
 #: eRASS1 preset takes eFEDS's spread, the only one measured at cluster positions); the eFEDS AGN source
@@ -489,7 +490,7 @@ SKY_VERSIONS = {
     },
 }
 #: The mock version a preset name resolves to when ``sky`` is not given: flipping it changes every preset.
-DEFAULT_SKY = "v1"
+DEFAULT_SKY = "v2"
 
 #: Sky area of one eFEDS field, deg^2 (Brunner et al. 2022: ~140 deg^2): the
 #: default area when neither ``n_clusters`` nor ``area_deg2`` is given.
