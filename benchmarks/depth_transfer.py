@@ -312,7 +312,9 @@ def main(argv=None):
     if args.fixed_mass:
         models, refused = fit_responses(saved)
         add_calibrated(results, saved, models)
-    report = {"command": command, "config": cfg, "train_seconds": t_train, "fixed_mass_refused": refused,
+    from skcluster.datasets import DEFAULT_SKY
+
+    report = {"command": command, "mock_version": DEFAULT_SKY, "config": cfg, "train_seconds": t_train, "fixed_mass_refused": refused,
               "total_seconds": time.perf_counter() - t0, "results": results}
     write_report(out, report, saved, calibrated=args.fixed_mass)
     _log(f"done in {report['total_seconds']:.0f} s")
@@ -349,7 +351,7 @@ def write_report(out, report, saved, calibrated):
     single_depth = any("single_depth" in r for r in results.values())
     (out / "depth_transfer.json").write_text(json.dumps(report, indent=1, default=float))
     np.savez_compressed(out / "predictions.npz", **saved)
-    lines = [f"`{report['command']}`", "",
+    lines = [f"`{report['command']}`", "", f"Mock version: {report.get('mock_version', 'v1')}.", "",
              "| test depth | ensemble scatter | bias | cov68 | cov95 | mean std | count_rate scatter | bias "
              "| ratio [95%] | in domain, its cov68 |"
              + (" single-depth scatter | mixed / single [95%] |" if single_depth else ""),

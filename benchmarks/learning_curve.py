@@ -177,15 +177,16 @@ def provenance(command, config, t0, t_sim):
     from bench_model import cpu_info
 
     from skcluster import __version__
+    from skcluster.datasets import DEFAULT_SKY
     from skcluster.models import fast_autocast
 
     cpu = cpu_info()
     git = git_revision()
     # the precision make_mass_pipeline's default (fast=True) trains in here: bfloat16 where the CPU computes it
     precision = fast_autocast("cpu") or "float32"
-    header = (f"Mock version: skcluster {__version__} (git {git}); CPU: {cpu['model_name']} (AVX-512 "
+    header = (f"Mock version: {DEFAULT_SKY} (skcluster {__version__}, git {git}); CPU: {cpu['model_name']} (AVX-512 "
               f"{cpu['flags']['avx512f']}, fast bfloat16 {cpu['bfloat16_fast']}), {precision}")
-    return {"command": command, "config": config, "version": __version__, "git": git, "cpu": cpu,
+    return {"command": command, "config": config, "mock_version": DEFAULT_SKY, "version": __version__, "git": git, "cpu": cpu,
             "simulation_seconds": t_sim, "total_seconds": time.perf_counter() - t0, "header": header}
 
 

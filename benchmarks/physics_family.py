@@ -231,6 +231,9 @@ def main(argv=None):
     ap.add_argument("--test-draws", type=int, default=None, help="physics draws of each mixed test mock (default 5)")
     ap.add_argument("--max-epochs", type=int, default=None)
     ap.add_argument("--patience", type=int, default=None)
+    ap.add_argument("--full-draws", action="store_true",
+                    help="give every physics draw of the marginalised training mocks --n-train clusters (K times the "
+                         "simulation; each member then sees as many clusters as a fixed member), not a 1/K share")
     ap.add_argument("--no-reverse", action="store_true", help="skip training on the other family")
     ap.add_argument("--split-control", action="store_true",
                     help="also train fixed_split: the fixed mock, each member on its own 1/K share (the marginalised "
@@ -266,6 +269,8 @@ def main(argv=None):
     def fixed_mock(n, seed, **physics):
         return _with_scalars(make_survey("efeds", n_clusters=n, random_state=seed, **sim, **physics))
 
+    per_draw = cfg["members"] if args.full_draws else 1   # training clusters: n_train per draw, or in all
+
     def mixed_mock(n, draws, seed, prior):
         return _with_scalars(make_marginalised_survey("efeds", n_clusters=n, n_draws=draws, prior=prior,
                                                       random_state=seed, **sim))
@@ -291,7 +296,7 @@ def main(argv=None):
     # the built-in family: fixed, marginalised and the count rate on the fixed model's mock
     train_fixed = simulate("fixed training mock", lambda: fixed_mock(cfg["n_train"], 1000 + s))
     train_marg = simulate("marginalised training mock", lambda: mixed_mock(
-        cfg["n_train"], cfg["members"], 1100 + s, DEFAULT_PHYSICS_PRIOR))
+        cfg["n_train"] * per_draw, cfg["members"], 1100 + s, DEFAULT_PHYSICS_PRIOR))
     tests = {"builtin": simulate("in-family test mock", lambda: fixed_mock(cfg["n_test"], 3000 + s)),
              "other_mix": simulate("other-family test mock", lambda: mixed_mock(
                  cfg["n_test"], cfg["test_draws"], 3100 + s, OTHER_PHYSICS_PRIOR))}
@@ -310,7 +315,7 @@ def main(argv=None):
         train_fixed = simulate("other-family fixed training mock", lambda: fixed_mock(
             cfg["n_train"], 1200 + s, **OTHER_PHYSICS))
         train_marg = simulate("other-family marginalised training mock", lambda: mixed_mock(
-            cfg["n_train"], cfg["members"], 1300 + s, OTHER_PHYSICS_PRIOR))
+            cfg["n_train"] * per_draw, cfg["members"], 1300 + s, OTHER_PHYSICS_PRIOR))
         tests["builtin_mix"] = simulate("built-in mixed test mock", lambda: mixed_mock(
             cfg["n_test"], cfg["test_draws"], 3300 + s, DEFAULT_PHYSICS_PRIOR))
         fit_and_score([("fixed_other", train_fixed), ("marginalised_other", train_marg),
@@ -364,7 +369,7 @@ def _evaluate(run, n_boot, seed):
 def _report(run, cfg, args, command, t0, out):
     """Write the table, JSON, predictions and figure of what is done so far."""
     rows, shift = _evaluate(run, args.n_boot, args.seed)
-    summary = provenance(command, {**cfg, "members_per_draw": args.members_per_draw, "network": NETWORK,
+    summary = provenance(command, {**cfg, "members_per_draw": args.members_per_draw, "full_draws": args.full_draws, "network": NETWORK,
                                    "seed": args.seed, "n_boot": args.n_boot}, t0, run["simulation_seconds"])
     summary.update(rows=rows, shift=shift, fit_seconds=run["fit_seconds"])
     (out / "physics_family.json").write_text(json.dumps(summary, indent=1))
@@ -386,7 +391,9 @@ def _markdown(rows, shift, summary, cfg, args, command):
     lines = [f"Command: `{command}`", "",
              f"{summary['header']}; {summary['total_seconds']:.0f} s in all, {summary['simulation_seconds']:.0f} s "
              "simulating", "",
-             f"Each model trained on {cfg['n_train']} eFEDS-preset clusters; ensembles of {members} members "
+             f"Each model trained on {cfg['n_train']} eFEDS-preset clusters"
+             + (" (the marginalised ones on that many per physics draw)" if args.full_draws else "")
+             + f"; ensembles of {members} members "
              f"({cfg['members']} physics draws x {args.members_per_draw} for the marginalised ones) of the network "
              f"{NETWORK} (10 bands, point sources masked, radial profile), <= {cfg['max_epochs']} epochs, patience "
              f"{cfg['patience']}. Test mocks of {cfg['n_test']} clusters; the mixed ones hold {cfg['test_draws']} "

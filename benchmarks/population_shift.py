@@ -241,7 +241,7 @@ def _ratio(y, a, b):
 
 def markdown(report):
     lines = [f"Command: `{report['command']}`", "",
-             f"Mock version: skcluster {report['version']} (git {report['git']}); CPU: {report['cpu']}", "",
+             f"Mock version: {report.get('mock_version', 'v1')} (skcluster {report['version']}, git {report['git']}); CPU: {report['cpu']}", "",
              *([f"Fixed-mass calibrations fitted again (git {report['git_calibration']}) on the saved predictions "
                 f"of `{report['refit_of']}`", ""] if "refit_of" in report else []),
              "| population | model | scatter | bias | slope | max abs bin bias (dex) | cov68 | cov95 | mean std |",
@@ -354,9 +354,10 @@ def main(argv=None):
     from _provenance import git_revision
 
     from skcluster import __version__
+    from skcluster.datasets import DEFAULT_SKY
 
     report = {
-        "command": command, "config": cfg, "seeds": seeds, "version": __version__, "git": git_revision(),
+        "command": command, "config": cfg, "seeds": seeds, "mock_version": DEFAULT_SKY, "version": __version__, "git": git_revision(),
         "cpu": platform.processor() or platform.machine(),
         "train_seconds": t_train, "weights_effective_sample_size": weighted.effective_sample_size_,
         "total_seconds": time.perf_counter() - t_start,

@@ -196,7 +196,8 @@ def markdown(report):
     lines = [
         "### Robustness to a change of mock physics",
         "",
-        f"Trained on {report['config']['n_train']} clusters of the default eFEDS mock; "
+        f"Trained on {report['config']['n_train']} clusters of the default eFEDS mock (mock version "
+        f"{report.get('mock_version', 'v1')}); "
         f"{report['config']['n_test']} test clusters per mock. Scatter and bias in % of ln M "
         "(ln 10 x std / mean of the log10 residuals); cov68 / cov95: observed coverage of the "
         "68% / 95% Gaussian intervals; <std>: mean predicted std (ln 10 x mean, %). "
@@ -469,8 +470,10 @@ def main(argv=None):
             ref_keep = (X, y, cat, mean, std, bm, bs)
         del X
 
+    from skcluster.datasets import DEFAULT_SKY
+
     report = {
-        "command": command,
+        "command": command, "mock_version": DEFAULT_SKY,
         "machine": f"{os.cpu_count()} CPU cores (shared; load average {os.getloadavg()[0]:.1f} at the end)",
         "config": cfg, "seeds": seeds, "torch_threads": args.torch_threads, "bands_keV": bands_keV,
         "members": member_info,

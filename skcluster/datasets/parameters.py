@@ -467,7 +467,7 @@ _SKY_V2_COMMON = {
 _SELECTION_SLOPE_MEASURED = 0.92
 #: Mock versions: overrides of :data:`PRESETS` per preset (``resolve_parameters(..., sky=...)``,
 #: ``make_survey(..., sky=...)``). ``"v1"``: the presets as they are (the earlier mock).
-#: ``"v2"``: calibrated on the real sky (the default, :data:`DEFAULT_SKY`) (issue 34, ``benchmarks/validate_sky.py``): the
+#: ``"v2"``: calibrated on the real sky, the default (:data:`DEFAULT_SKY`; issue 34, benchmarks/validate_sky.py): the
 #: background measured on the eFEDS images; each cluster's background level drawn from eFEDS's ML_BKG /
 #: ML_EXP (Brunner et al. 2022; Liu et al. 2022; eRASS1's catalogue has no background column, so the
 #: eRASS1 preset takes eFEDS's spread, the only one measured at cluster positions); the eFEDS AGN source
