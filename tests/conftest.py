@@ -2,8 +2,10 @@
 
 Real eFEDS products live outside the repository (they are not copied in):
 ``$SKCLUSTER_EFEDS_DIR``, else ``../shared/data/efeds_mbproj2d`` next to the
-checkout, else ``/work/shared/data/efeds_mbproj2d``. Tests that need them are
-skipped, with the paths tried, when none exists.
+checkout, else ``/work/shared/data/efeds_mbproj2d``; the eFEDS AGN catalogue
+(Liu T. et al. 2022) at ``efeds_catalogs/efeds_agn_liu22.fits`` beside that
+folder. Tests that need them are skipped, with the paths tried, when they
+are absent.
 """
 
 import os
@@ -41,6 +43,15 @@ def efeds_dir():
     if d is None:
         pytest.skip(f"real eFEDS images not found in {[str(c) for c in _CANDIDATES if c]}")
     return d
+
+
+@pytest.fixture(scope="session")
+def efeds_agn(efeds_dir):
+    """The eFEDS AGN catalogue (0.5-2 keV fluxes) beside the images' folder."""
+    agn = efeds_dir.parent / "efeds_catalogs" / "efeds_agn_liu22.fits"
+    if not agn.is_file():
+        pytest.skip(f"the eFEDS AGN catalogue is not at {agn}")
+    return agn
 
 
 @pytest.fixture(scope="session")

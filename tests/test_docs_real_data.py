@@ -21,7 +21,6 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
-import pytest
 from astropy.table import Table
 
 REPO = Path(__file__).resolve().parents[1]
@@ -54,13 +53,10 @@ def test_the_page_holds_commands_and_their_output():
     assert len(rows) == 2
 
 
-def test_walkthrough_reproduces_the_printed_masses(efeds_dir, tmp_path):
-    agn = efeds_dir.parent / "efeds_catalogs" / "efeds_agn_liu22.fits"
-    if not agn.is_file():
-        pytest.skip(f"the eFEDS AGN catalogue is not at {agn}")
+def test_walkthrough_reproduces_the_printed_masses(efeds_dir, efeds_agn, tmp_path):
     (tmp_path / "docs").symlink_to(REPO / "docs")  # the clone's example catalogue, nothing else
     cmds = [c for c in _page_commands() if not c.startswith("export ")]  # the user's: the test sets D, AGN
-    env = dict(os.environ, D=str(efeds_dir), AGN=str(agn), MPLBACKEND="Agg",
+    env = dict(os.environ, D=str(efeds_dir), AGN=str(efeds_agn), MPLBACKEND="Agg",
                PYTHONPATH=os.pathsep.join([str(REPO)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
     out = ""
     for cmd in cmds:

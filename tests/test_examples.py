@@ -9,12 +9,16 @@ synthetic DR1 files, GridSearchCV, and Dask
 """
 
 import ast
+import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from skcluster.models import DEFAULT_NPIX
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((REPO / "examples").glob("*.py"))
@@ -54,12 +58,37 @@ def test_train_on_mock_runs(tmp_path):
     assert (tmp_path / "mock_model.skc").is_file() and (tmp_path / "mock_model_performance.png").is_file()
 
 
-def test_predict_efeds_runs(tmp_path, efeds_dir):
-    proc = _run(REPO / "examples" / "predict_efeds.py", tmp_path, "--data", str(efeds_dir))
+def test_predict_efeds_runs(tmp_path, efeds_dir, efeds_agn):
+    model = tmp_path / "efeds7-quick.skc"
+    proc = _run(REPO / "examples" / "predict_efeds.py", tmp_path, "--data", str(efeds_dir),
+                "--point-sources", str(efeds_agn), "--model", str(model))
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"box 20 arcmin on {DEFAULT_NPIX} x {DEFAULT_NPIX} pixels of {1200 / DEFAULT_NPIX:.1f} arcsec" in proc.stdout
+    assert "22079 point sources in efeds_agn_liu22.fits (count rates from 0.5-2 keV fluxes)" in proc.stdout
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("eFEDS J")]
-    assert len(lines) == 2 and "log10 M500c/Msun" in lines[0]
+    assert len(lines) == 2 and "log10 M500c/Msun = " in lines[0]
+    for ln in lines:  # the catalogue's sources in each box were masked
+        n_src, frac = ln.split("  ")[2].split(" point sources, ")
+        assert int(n_src) > 0 and float(frac.split("%")[0]) > 0, ln
     assert "incomplete" not in lines[0] and "cut-out incomplete: coverage" in lines[1]
+    # the faint cluster's box is a third off the images: no mass, as skcluster predict gives it none
+    assert "no mass (outside the training domain: cut-out coverage" in lines[1]
+
+    # the script's masses are those of skcluster predict --point-sources on the model it saved
+    from skcluster import predict_catalog
+
+    spec = importlib.util.spec_from_file_location("predict_efeds", REPO / "examples" / "predict_efeds.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    _, mass, err, _ = script.main(model_path=model, data=efeds_dir, point_sources=efeds_agn)  # loads it
+    images = sorted(efeds_dir.glob("img_*.fits.gz"))
+    exposures = sorted(p for p in efeds_dir.glob("expmap_norm_*.fits.gz") if "novig" not in p.name)
+    got = predict_catalog(model, REPO / "docs" / "data" / "efeds_two_clusters.csv", images=images,
+                          exposures=exposures, exposure_vignetting="unvignetted", point_sources=efeds_agn)
+    assert got.meta["MASKED_PS"]
+    np.testing.assert_allclose(mass, got["log10_M500"], rtol=0, atol=1e-5)   # NaN for the faint one in both
+    np.testing.assert_allclose(err, got["log10_M500_err"], rtol=0, atol=1e-5)
+    assert np.isnan(mass[1]) and f"{mass[0]:.2f} +- {err[0]:.2f}" in lines[0]
 
 
 def test_predict_erass1_runs(tmp_path):
