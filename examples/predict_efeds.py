@@ -54,6 +54,8 @@ ensemble's posterior mean after 30 epochs)::
 
     python examples/predict_efeds.py --data $D --point-sources $AGN           # 3000 mock clusters, 5 CNNs
     python examples/predict_efeds.py --data $D --point-sources $AGN --quick   # a tiny model, to check that it runs
+    python examples/predict_efeds.py --data $D --point-sources $AGN --model efeds7.skc
+        # load that model (skcluster train's too) if it exists, else train and save it there
 """
 
 import argparse
