@@ -49,7 +49,7 @@ def test_field_background_model_reproduces_the_measured_bands():
     want = np.array(list(bg.MEASURED_BACKGROUND_FIELD.values()))
     assert np.all(np.abs(got / want - 1.0) < 0.05), got / want
     # the mock's earlier rates fall short in the soft bands: the deficit the real images show
-    old = bg.background_band_rates(resolve_parameters("efeds"), bands)
+    old = bg.background_band_rates(resolve_parameters("efeds", sky="v1"), bands)
     assert old[0] / want[0] < 0.5 and old[1] / want[1] < 0.75
 
 
@@ -165,12 +165,13 @@ def test_background_table_is_the_catalogues():
                                BACKGROUND_QUANTILES_REL["efeds_clusters"], rtol=2e-3)
 
 
-def test_sky_versions_are_opt_in():
-    assert DEFAULT_SKY == "v1"
+def test_sky_version_v2_is_the_default_and_v1_the_presets_as_they_were():
+    assert DEFAULT_SKY == "v2"
     for name, preset in PRESETS.items():
-        p = resolve_parameters(name)
-        assert p == resolve_parameters(name, sky="v1") == SurveyParameters(**preset)
-        v2 = resolve_parameters(name, sky="v2")
+        p = resolve_parameters(name, sky="v1")
+        assert p == SurveyParameters(**preset)
+        v2 = resolve_parameters(name)
+        assert v2 == resolve_parameters(name, sky="v2")
         changed = {f for f in p.to_dict() if getattr(p, f) != getattr(v2, f)}
         assert changed and changed <= set(SKY_VERSIONS["v2"][name])
         assert v2.background_table == "efeds_clusters" and v2.background_measurement == "efeds_field"
@@ -224,7 +225,7 @@ def test_sky_v2_erass1_survey_spans_the_catalogues_exposures():
     assert kstest(exp, _table_cdf(q)).pvalue > 0.01
     lo, hi = np.quantile(exp, [0.05, 0.95])
     assert lo < 1.3 * q[2] and hi > q[-3] / 1.5  # the catalogue's 78-820 s, not the v1 preset's 81-135 s
-    v1 = _exposures(np.random.default_rng(0), exp.size, resolve_parameters("erass1"))
+    v1 = _exposures(np.random.default_rng(0), exp.size, resolve_parameters("erass1", sky="v1"))
     assert kstest(v1, _table_cdf(q)).pvalue < 1e-6
 
 

@@ -254,8 +254,8 @@ def train_mass_model(X=None, y=None, *, survey=None, sky=None, n_clusters=None, 
         image observables and Galactic N_H beside z.
     sky : {"v1", "v2"}, default=None
         Version of the built-in mock (:data:`~skcluster.datasets.SKY_VERSIONS`;
-        None: :data:`~skcluster.datasets.DEFAULT_SKY`). ``"v2"``: the candidate
-        calibrated on the real eFEDS and eRASS1 data.
+        None: :data:`~skcluster.datasets.DEFAULT_SKY`, ``"v2"``, calibrated on
+        the real eFEDS and eRASS1 data; ``"v1"``: the earlier mock).
     n_clusters : int, default=None
         Clusters to simulate (None: 2000); with ``X``, the first
         ``n_clusters`` are used (None: all).
