@@ -82,9 +82,10 @@ def test_area_that_cannot_supply_n_clusters():
 
 def test_presets_and_overrides():
     assert set(PRESETS) == {"efeds", "erass1", "erosita"}
-    e = resolve_parameters("efeds")
+    e = resolve_parameters("efeds", sky="v1")
     r = resolve_parameters("ERASS1", psf_scale=1.3)
-    assert e == SurveyParameters()
+    assert e == SurveyParameters()   # the dataclass's defaults: the efeds preset of the mock version v1
+    assert resolve_parameters("efeds") == resolve_parameters("efeds", sky="v2") != e
     assert r.exposure_median_s < 0.2 * e.exposure_median_s and r.psf_scale == 1.3
     assert e.replace(include_agn=False).include_agn is False
     # frozen: parameters cannot be changed in place
@@ -229,13 +230,13 @@ def test_agn_counts_follow_lehmer(rng):
 
 
 def test_background_model_reproduces_measured_rates():
-    m = bg.background_model(resolve_parameters())
+    m = bg.background_model(resolve_parameters(sky="v1"))   # v1's fit (v2's: tests/test_sky_calibration.py)
     assert np.allclose(m["fit_rates"], m["measured"], rtol=0.02)
     # particle level near the eFEDS ~4e-4 counts/s/arcmin^2/keV and falling above 2.3 keV
     assert 3e-4 < m["particle_norm"] < 6e-4 and m["particle_slope"] > 0
-    doubled = bg.background_model(resolve_parameters(background_scale=2.0))
+    doubled = bg.background_model(resolve_parameters(sky="v1", background_scale=2.0))
     assert doubled["rate_full"] == pytest.approx(2 * m["rate_full"])
-    no_agn = bg.background_model(resolve_parameters(include_agn=False))
+    no_agn = bg.background_model(resolve_parameters(sky="v1", include_agn=False))
     assert no_agn["rate_det"] > m["rate_det"]  # the AGN flux returns to the diffuse part
     assert no_agn["map_det"] == pytest.approx(m["map_det"], rel=0.02)
 

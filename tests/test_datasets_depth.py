@@ -17,13 +17,13 @@ from skcluster.physics import thermal_band_rates
 
 @pytest.fixture(scope="module")
 def erosita():
-    p = resolve_parameters("erosita")
+    p = resolve_parameters("erosita", sky="v1")   # the preset's own draws (v2's background: test_sky_calibration)
     return p, tile_catalog(0, 10.0, p, 123, survey_context(p))
 
 
 def test_preset_is_selectable_and_documented():
     assert "erosita" in PRESETS
-    p = resolve_parameters("EROSITA")
+    p = resolve_parameters("EROSITA", sky="v1")
     assert p.exposure_log_uniform and p.nh_vary and p.agn_mask_depth_slope > 0
     # the sourced ranges: eRASS1 equator to eRASS:4-5 poles, ML_BKG 4.7/7.0/13.3, HI4PI 1e20-1e21
     assert (p.exposure_min_s, p.exposure_max_s) == (80.0, 5000.0)
@@ -76,7 +76,7 @@ def test_each_cluster_is_absorbed_by_its_own_nh(erosita):
     hi = thermal_band_rates([1.0], [2.0], [0.3], [(0.2, 2.3)], nH_cm2=1e21)[0, 0]
     assert hi < 0.75 * lo
     # the efeds preset: one N_H and one background level
-    e = tile_catalog(0, 2.0, resolve_parameters("efeds"), 123)
+    e = tile_catalog(0, 2.0, resolve_parameters("efeds", sky="v1"), 123)
     assert np.all(e["nh"] == 3e20) and np.all(e["background_rel"] == 1.0)
 
 
@@ -140,7 +140,7 @@ def test_existing_presets_unchanged():
     subtracts the AGN between the eFEDS and eRASS1 point-source limits, see
     skcluster.datasets.background).
     """
-    b = make_survey(survey="efeds", area_deg2=3, random_state=5, verbose=False)
+    b = make_survey(survey="efeds", area_deg2=3, random_state=5, verbose=False, sky="v1")
     c = b.catalog
     assert len(c) == 18
     assert float(np.sum(b.y)) == pytest.approx(248.01590255782062, rel=1e-12)
@@ -150,7 +150,7 @@ def test_existing_presets_unchanged():
     assert np.all(b.X["nh"] == 3e20)
     for name, mu, t, agn in (("efeds", 17109.27053181771, 6377158.487378227, 4589.548775412137),
                              ("erass1", 1454.211415053071, 547101.4942642907, 394.2530141048821)):
-        cat = tile_catalog(2, 10.0, resolve_parameters(name), 99)
+        cat = tile_catalog(2, 10.0, resolve_parameters(name, sky="v1"), 99)
         assert cat["z"].size == 5089
         assert float(cat["counts_expected"].sum()) == pytest.approx(mu, rel=1e-12)
         assert float(cat["exposure"].sum()) == pytest.approx(t, rel=1e-12)
