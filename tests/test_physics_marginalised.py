@@ -7,7 +7,7 @@ import zipfile
 import numpy as np
 import pytest
 from astropy.table import Table
-from conftest import tiny_pipeline
+from conftest import known_response_masses, tiny_pipeline
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.model_selection import GridSearchCV, KFold
 
@@ -338,6 +338,71 @@ def _set(path_in_physics, value):
 def test_forged_physics_records_are_refused(fitted, tmp_path, edit, match):
     with pytest.raises(ModelFileError, match=match):
         persist.load(_forged(fitted, tmp_path, edit))
+
+
+# ------------------------------------------------------------------------- predict: one pass
+def _wrapped(fitted, mock, kind):
+    """The pipeline as it is, or frozen inside a flat-prior or a fixed-mass wrapper (skcluster train --prior)."""
+    from sklearn.frozen import FrozenEstimator
+
+    from skcluster.calibration import MassCalibratedRegressor
+    from skcluster.priors import PriorCorrectedRegressor
+
+    if kind == "bare":
+        return fitted
+    if kind == "flat":
+        return PriorCorrectedRegressor(FrozenEstimator(fitted), target="flat").fit(mock.X, mock.y)
+    # a one-epoch network barely reads the mass: calibrate it on masses whose response is known
+    return MassCalibratedRegressor(FrozenEstimator(fitted)).fit(mock.X, known_response_masses(fitted.predict(mock.X)))
+
+
+@pytest.mark.parametrize("kind", ["bare", "flat", "fixed-mass"])
+def test_predict_runs_the_networks_once_for_the_mass_and_the_std_parts(mock, fitted, kind, monkeypatch):
+    """predict_catalog gets the masses, their std and the std's parts from one pass of the ensemble (before:
+    two, one for the mass and one for the parts), and gives what the model's predict and std_parts give."""
+    from astropy.table import vstack
+
+    from skcluster.io.events import offsets_to_events_table
+    from skcluster.predict import predict_catalog
+    from skcluster.workflow import MassModel
+
+    model = _wrapped(fitted, mock, kind)
+    rows = np.arange(6)
+    positions = [(10.0 + 2 * i, 0.0) for i in rows]
+    events = vstack([offsets_to_events_table(mock.X["events"][i], ra, dec) for i, (ra, dec) in zip(rows, positions)])
+    cat = Table({"ra": [p[0] for p in positions], "dec": [0.0] * rows.size, "z": np.asarray(mock.X["z"])[rows],
+                 "exposure": np.asarray(mock.X["exposure"])[rows]})
+    # the two-pass answer: the model's own predict, and the ensemble's parts rescaled to its std
+    ref_mean, ref_std = model.predict(mock.X[rows], return_std=True)
+    mm = MassModel(model)
+    ref_parts = mm.std_parts(mm.source.transform(mock.X[rows]))
+
+    calls = []
+    forward = DeepEnsembleRegressor._member_predictions
+
+    def counted(self, X):
+        calls.append(len(X["images"]))
+        return forward(self, X)
+
+    monkeypatch.setattr(DeepEnsembleRegressor, "_member_predictions", counted)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = predict_catalog(model, cat, events=events, exposure_col="exposure", pattern_types=None,
+                              flag_mask="none", batch_size=4)
+    assert calls == [4, 2]  # one pass per batch of clusters
+    assert np.asarray(out["in_domain"]).all()
+    np.testing.assert_allclose(out["log10_M500"], ref_mean, atol=1e-5)
+    np.testing.assert_allclose(out["log10_M500_err"], ref_std, rtol=1e-5)
+    scale = ref_std / ref_parts["total"]
+    for key in ("photon", "network", "physics"):
+        np.testing.assert_allclose(out[f"log10_M500_err_{key}"], scale * ref_parts[key], rtol=1e-5)
+    # predict_with_parts is the model's predict, bit for bit, on the same cubes
+    cubes = mm.source.transform(mock.X[rows])
+    mean, std, parts = mm.predict_with_parts(cubes)
+    a, b = mm.predict(cubes)
+    np.testing.assert_array_equal(mean, a)
+    np.testing.assert_array_equal(std, b)
+    assert sorted(parts) == ["network", "photon", "physics", "total"]
 
 
 # ------------------------------------------------------------------------- the command line
