@@ -530,9 +530,8 @@ def make_survey(survey="efeds", n_clusters=None, area_deg2=None, random_state=No
     >>> data = make_survey(area_deg2=5, random_state=0, verbose=False)  # doctest: +SKIP
     >>> data.X, data.y[:3], data.catalog["counts"][:3]  # doctest: +SKIP
     """
-    entropy = _entropy(random_state)
-    draw = _physics_draw(physics, entropy, survey, overrides)
-    params, survey_name, entropy, ctx = _setup(survey, n_clusters, area_deg2, entropy, {**draw, **overrides})
+    params, survey_name, entropy, ctx, draw = _setup(survey, n_clusters, area_deg2, random_state, overrides,
+                                                     physics)
     kept, events, stats = [], [], []
     for kp, ev, st in _tile_stream(params, n_clusters, area_deg2, entropy, ctx, n_jobs, verbose):
         kept.append(kp)
@@ -546,11 +545,12 @@ def make_survey(survey="efeds", n_clusters=None, area_deg2=None, random_state=No
 
 
 def iter_survey(survey="efeds", n_clusters=None, area_deg2=None, random_state=None, n_jobs=None,
-                verbose=True, **overrides):
+                verbose=True, physics=None, **overrides):
     """The survey of :func:`make_survey`, one sky tile at a time (bounded memory).
 
-    Same parameters as :func:`make_survey`, and the same clusters: the
-    concatenation of the yielded pieces is ``make_survey(...)`` with the
+    Same parameters as :func:`make_survey` (``physics`` included: the
+    physics is drawn once, before the first tile), and the same clusters:
+    the concatenation of the yielded pieces is ``make_survey(...)`` with the
     same arguments. Use it for surveys whose event lists do not fit in
     memory (an eFEDS-depth box holds ~5000 photons, 65 kB; 10^5 clusters
     hold ~6.5 GB), e.g. to bin each piece into images before the next.
@@ -560,13 +560,16 @@ def iter_survey(survey="efeds", n_clusters=None, area_deg2=None, random_state=No
     bunch : sklearn.utils.Bunch
         ``X``, ``y``, ``catalog`` of the clusters of one tile (possibly
         none), with ``tile``, ``area_deg2``, ``n_halos``, ``n_candidates``
-        and ``preselect_miss_bound`` of that tile.
+        and ``preselect_miss_bound`` of that tile, and the survey's
+        ``physics_draw`` (as :func:`make_survey`'s).
     """
-    params, survey_name, entropy, ctx = _setup(survey, n_clusters, area_deg2, random_state, overrides)
+    params, survey_name, entropy, ctx, draw = _setup(survey, n_clusters, area_deg2, random_state, overrides,
+                                                     physics)
     for kp, ev, st in _tile_stream(params, n_clusters, area_deg2, entropy, ctx, n_jobs, verbose):
         kp["flux"] = _flux_0p5_2(kp["L_X"], kp["T"], kp["z"], params)
         b = _bunch(kp, ev, params, survey_name, entropy, [st])
         b["tile"] = st["tile"]
+        b["physics_draw"] = dict(draw)
         yield b
 
 
@@ -592,13 +595,19 @@ def _physics_draw(physics, entropy, survey, overrides):
     return buildable_draw(prior, rng, survey, overrides)[0]
 
 
-def _setup(survey, n_clusters, area_deg2, random_state, overrides):
-    params = resolve_parameters(survey, **overrides)
+def _setup(survey, n_clusters, area_deg2, random_state, overrides, physics=None):
+    """(parameters, survey name, root seed, survey context, physics draw) of a realisation.
+
+    The physics is drawn (``physics``, its own stream of the root seed) before
+    the parameters are resolved; ``overrides`` win over the draw.
+    """
+    entropy = _entropy(random_state)
+    draw = _physics_draw(physics, entropy, survey, overrides)
+    params = resolve_parameters(survey, **{**draw, **overrides})
     survey_name = (survey if isinstance(survey, str) else "custom").lower()
     _check_size_args(n_clusters, area_deg2)
-    entropy = _entropy(random_state)
     ctx = survey_context(params)  # also fails early on unreachable scatter settings
-    return params, survey_name, entropy, ctx
+    return params, survey_name, entropy, ctx, draw
 
 
 def _truncate(kept, events, st, n_keep):
