@@ -256,9 +256,11 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
     physics_ : dict or None
         With ``member_groups`` and a sample whose ``meta["physics"]``
         records its physics (:func:`~skcluster.datasets.make_marginalised_survey`):
-        ``{"prior": {"ranges", "sources"}, "width", "draws"}`` with the
-        draws of the groups the members trained on, in label order; the
-        model file keeps it.
+        ``{"prior": {"ranges", "sources", "fixed"}, "width", "draws",
+        "forms"}`` (:func:`~skcluster.datasets.marginalised.physics_record`)
+        with the draws (and the functional forms each was simulated with)
+        of the groups the members trained on, in label order; the model
+        file keeps it.
     n_features_in_ : int
         Number of features (only when fitted on a 2-D array).
     feature_names_in_ : ndarray of shape (``n_features_in_``,)
@@ -515,8 +517,11 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         if isinstance(record, Mapping) and {"prior", "width", "draws"} <= set(record) \
                 and isinstance(record["draws"], list) and all(0 <= v < len(record["draws"]) for v in values.tolist()):
             # (a make_marginalised_survey record, of the draws the members train on)
-            physics = copy.deepcopy({"prior": record["prior"], "width": record["width"],
-                                     "draws": [record["draws"][int(v)] for v in values]})
+            physics = {"prior": record["prior"], "width": record["width"],
+                       "draws": [record["draws"][int(v)] for v in values]}
+            if isinstance(record.get("forms"), list) and len(record["forms"]) == len(record["draws"]):
+                physics["forms"] = [record["forms"][int(v)] for v in values]  # (the forms each draw used)
+            physics = copy.deepcopy(physics)
         return _without_column(X, col), [(v, np.flatnonzero(labels == v)) for v in values], physics
 
     def _set_groups(self, groups, physics):

@@ -340,6 +340,96 @@ def test_forged_physics_records_are_refused(fitted, tmp_path, edit, match):
         persist.load(_forged(fitted, tmp_path, edit))
 
 
+# ------------------------------------------------------------------------- the forms in the record
+_BUILT_IN_FORMS = {"profile_form": "beta", "psf_form": "king", "mass_function_model": "tinker08", "lx_break_msun": 0.0}
+
+
+@pytest.fixture(scope="module")
+def other_fitted():
+    """A tiny ensemble trained the other way round: on two draws of the other family of forms."""
+    from skcluster.datasets import OTHER_PHYSICS_PRIOR
+
+    data = make_marginalised_survey("efeds", n_clusters=12, n_draws=2, prior=OTHER_PHYSICS_PRIOR, random_state=0,
+                                    verbose=False)
+    pipe = tiny_pipeline(n_estimators=2, member_groups="physics_draw")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pipe.fit(data.X, data.y)
+    return data, pipe
+
+
+def test_the_record_names_the_forms_each_draw_was_simulated_with(mock, fitted, other_fitted, tmp_path):
+    from skcluster.datasets import OTHER_PHYSICS_PRIOR
+
+    # the built-in family: no fixed values, the preset's forms
+    record = fitted[-1].physics_
+    assert record["prior"]["fixed"] == {} and record["forms"] == [_BUILT_IN_FORMS] * 2
+    # the other family: its fixed forms and sources, and each draw's own L_X-M break
+    data, pipe = other_fitted
+    record = pipe[-1].physics_
+    assert record["prior"]["fixed"] == OTHER_PHYSICS_PRIOR.fixed
+    assert set(record["prior"]["sources"]) == set(OTHER_PHYSICS_PRIOR.ranges) | set(OTHER_PHYSICS_PRIOR.fixed)
+    for used, forms in zip(data.physics_draws, record["forms"]):
+        assert forms == {"profile_form": "vikhlinin", "psf_form": "gaussian", "mass_function_model": "despali16",
+                         "lx_break_msun": used["lx_break_msun"]}
+    back = persist.load(persist.save(pipe, tmp_path / "other.skc"))
+    assert back[-1].physics_ == record
+    # an override wins over a fixed form, and the record says what was used
+    over = make_marginalised_survey("efeds", n_clusters=4, n_draws=2, prior=OTHER_PHYSICS_PRIOR, random_state=0,
+                                    verbose=False, psf_form="king")
+    assert [f["psf_form"] for f in over.X.meta["physics"]["forms"]] == ["king", "king"]
+
+
+def test_a_record_written_before_the_forms_still_loads(fitted, tmp_path):
+    def old(manifest):
+        physics = _physics(_ensemble_state(manifest))
+        del physics["forms"], physics["prior"]["__dict__"]["fixed"]
+
+    back = persist.load(_forged(fitted, tmp_path, old))
+    assert set(back[-1].physics_) == {"prior", "width", "draws"}
+    assert back[-1].physics_["draws"] == fitted[-1].physics_["draws"]
+
+
+def _form(k, name, value):
+    def edit(manifest):
+        _physics(_ensemble_state(manifest))["forms"][k]["__dict__"][name] = value
+    return edit
+
+
+def _fixed(name, value, source="test"):
+    def edit(manifest):
+        prior = _physics(_ensemble_state(manifest))["prior"]["__dict__"]
+        prior["fixed"]["__dict__"][name] = value
+        if source is not None:
+            prior["sources"]["__dict__"][name] = source
+    return edit
+
+
+@pytest.mark.parametrize("edit, match", [
+    (_form(0, "profile_form", "nfw"), r"forms of draw 0: .*profile_form='nfw' must be one of \['beta', 'vikhlinin'\]"),
+    (_form(1, "mass_function_model", "x" * 100_000), "text of at most 2000 characters"),
+    (_form(0, "lx_break_msun", [1, 2]), "must be a text of at most 2000 characters or a finite number"),
+    (_form(0, "not_a_form", "beta"), "must name exactly"),
+    (lambda m: _physics(_ensemble_state(m))["forms"].pop(), "a list of the forms of each draw"),
+    (lambda m: _physics(_ensemble_state(m)).update(forms="beta"), "a list of the forms of each draw"),
+    (lambda m: _physics(_ensemble_state(m)).update(extra=1), "physics_ must be a dict of"),
+    (_fixed("psf_form", "airy"), r"psf_form='airy' must be one of \['king', 'gaussian'\]"),
+    (_fixed("not_a_parameter", "beta"), "fixed 'not_a_parameter' is not a SurveyParameters field"),
+    (_fixed("profile_form", "vikhlinin", source=None), "one source for each range and each fixed value"),
+    (_fixed("lx_slope", 1.5), "'lx_slope' is both fixed and drawn"),
+    (_fixed("profile_form", {"__dict__": {}}), "must be a text of at most 2000 characters or a finite number"),
+])
+def test_forged_forms_and_fixed_values_are_refused(fitted, tmp_path, edit, match):
+    with pytest.raises(ModelFileError, match=match):
+        persist.load(_forged(fitted, tmp_path, edit))
+
+
+def test_forms_that_contradict_their_draw_are_refused(other_fitted, tmp_path):
+    _, pipe = other_fitted
+    with pytest.raises(ModelFileError, match=r"forms of draw 1 give lx_break_msun=2\d+\.0, but the draw has 846"):
+        persist.load(_forged(pipe, tmp_path, _form(1, "lx_break_msun", 2e14)))
+
+
 # ------------------------------------------------------------------------- predict: one pass
 def _wrapped(fitted, mock, kind):
     """The pipeline as it is, or frozen inside a flat-prior or a fixed-mass wrapper (skcluster train --prior)."""
