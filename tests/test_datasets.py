@@ -98,7 +98,11 @@ def test_survey_structure(small):
     n = len(y)
     assert n > 10 and len(X) == n == len(cat)
     assert set(X.columns) == {"events", "point_sources", "z", "exposure", "background", "nh", "ra", "dec"}
+    physics = X.meta.pop("physics")  # the preset's physics: no prior, its functional forms
     assert X.meta == {"survey": "efeds", "size_arcmin": 20.0, "energy_range_keV": (0.2, 10.0)}
+    X.meta["physics"] = physics
+    assert physics["draws"] == [{}] and physics["forms"] == [
+        {"profile_form": "beta", "psf_form": "king", "mass_function_model": "tinker08", "lx_break_msun": 0.0}]
     assert y.dtype == np.float64 and np.array_equal(y, np.asarray(cat["log10_M500"]))
     assert 13.0 <= y.min() and y.max() <= 15.2
     for c in BRIEF_COLUMNS:
@@ -184,6 +188,7 @@ def test_iter_survey_draws_the_physics_as_make_survey_does():
     pieces = list(iter_survey(n_clusters=10, random_state=4, physics="other", verbose=False))
     assert whole.physics_draw and whole.params.profile_form == "vikhlinin"  # the other family's forms were used
     assert all(b.physics_draw == whole.physics_draw and b.params == whole.params for b in pieces)
+    assert all(b.X.meta == whole.X.meta for b in pieces) and whole.X.meta["physics"]["forms"][0]["psf_form"] == "gaussian"
     assert np.array_equal(np.concatenate([b.y for b in pieces]), whole.y)
     for c in ("ML_CTS", "z", "exposure"):
         assert np.array_equal(np.concatenate([np.asarray(b.catalog[c]) for b in pieces]), np.asarray(whole.catalog[c]))

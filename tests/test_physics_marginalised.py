@@ -430,6 +430,39 @@ def test_forms_that_contradict_their_draw_are_refused(other_fitted, tmp_path):
         persist.load(_forged(pipe, tmp_path, _form(1, "lx_break_msun", 2e14)))
 
 
+def test_a_model_of_one_physics_records_the_forms_it_trained_under(tmp_path):
+    """make_survey's sample records its physics (the preset's forms, or its draw of physics=); a model trained on
+    it keeps the record in its file, a tampered one is refused, and samples of different physics stacked lose it."""
+    from skcluster.datasets import OTHER_PHYSICS_PRIOR, make_survey
+
+    plain = make_survey("efeds", n_clusters=8, random_state=0, verbose=False)
+    other = make_survey("efeds", n_clusters=8, random_state=0, verbose=False, physics="other")
+    pipe = tiny_pipeline(n_estimators=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pipe.fit(other.X, other.y)
+    record = pipe[-1].physics_
+    assert pipe[-1].member_groups_ is None
+    assert record["forms"] == [{"profile_form": "vikhlinin", "psf_form": "gaussian", "mass_function_model": "despali16",
+                                "lx_break_msun": other.physics_draw["lx_break_msun"]}]
+    assert record["prior"]["fixed"] == OTHER_PHYSICS_PRIOR.fixed and record["width"] == 1.0
+    assert record["draws"] == [{k: other.physics_draw[k] for k in OTHER_PHYSICS_PRIOR.ranges}]
+    back = persist.load(persist.save(pipe, tmp_path / "one.skc"))
+    assert back[-1].physics_ == record
+    from skcluster.workflow import MassModel
+
+    assert MassModel(back).physics == record and not MassModel(back).splits_std
+    with pytest.raises(ModelFileError, match=r"psf_form='airy' must be one of"):
+        persist.load(_forged(pipe, tmp_path, _form(0, "psf_form", "airy")))
+    with pytest.raises(ModelFileError, match="at least one draw without member groups"):
+        persist.load(_forged(pipe, tmp_path, lambda m: _physics(_ensemble_state(m)).update(draws=[], forms=[])))
+    # the preset's physics: an empty prior and the preset's forms
+    assert plain.X.meta["physics"]["forms"] == [_BUILT_IN_FORMS] and plain.X.meta["physics"]["draws"] == [{}]
+    # stacked samples keep a record they share, and drop one they do not (no record says what a mix is)
+    assert ClusterSample.concat([plain.X[:4], plain.X[4:]]).meta["physics"] == plain.X.meta["physics"]
+    assert "physics" not in ClusterSample.concat([plain.X, other.X]).meta
+
+
 # ------------------------------------------------------------------------- predict: one pass
 def _wrapped(fitted, mock, kind):
     """The pipeline as it is, or frozen inside a flat-prior or a fixed-mass wrapper (skcluster train --prior)."""

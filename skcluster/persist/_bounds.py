@@ -138,9 +138,12 @@ def ensemble(obj):
         _member_groups(type(obj).__name__, obj.member_groups, groups, len(members))
     physics = state.get("physics_")
     if physics is not None:
-        if groups is None:
+        if groups is None and getattr(obj, "member_groups", None) is not None:
             raise ValueError(f"{type(obj).__name__}: physics_ is recorded, but no member_groups_")
-        _physics_record(type(obj).__name__, physics, np.unique(groups).size)
+        # with groups, one draw per group; without (one set of members for all rows), the sample's draws
+        n_draws = np.unique(groups).size if groups is not None else \
+            len(physics["draws"]) if isinstance(physics, dict) and isinstance(physics.get("draws"), list) else -1
+        _physics_record(type(obj).__name__, physics, n_draws)
 
 
 def _member_groups(step, column, groups, n_members):
@@ -159,7 +162,7 @@ def _member_groups(step, column, groups, n_members):
 
 def _physics_record(step, record, n_groups):
     """``physics_``: a :class:`~skcluster.datasets.PhysicsPrior`'s ranges, sources and fixed values, a width,
-    a draw per group and the functional forms each draw used.
+    ``n_groups`` draws (one per member group, or the sample's without groups) and the forms each draw used.
 
     Files written before the fixed values and forms were recorded (no
     ``fixed``, no ``forms``) still load; where recorded, both are checked.
@@ -193,8 +196,9 @@ def _physics_record(step, record, n_groups):
     _plain_numbers(step, "physics_['width']", [record["width"]], 1)
     if record["width"] < 0:
         raise ValueError(f"{step}: physics_['width'] must be >= 0, got {record['width']!r}")
-    if not (isinstance(draws, list) and len(draws) == n_groups):
-        raise ValueError(f"{step}: physics_['draws'] must be a list of one draw per member group ({n_groups})")
+    if not (isinstance(draws, list) and len(draws) == n_groups and n_groups >= 1):
+        raise ValueError(f"{step}: physics_['draws'] must be a list of one draw per member group ({n_groups}), "
+                         "or of at least one draw without member groups")
     for k, draw in enumerate(draws):
         if not (isinstance(draw, dict) and set(draw) == set(ranges)):
             raise ValueError(f"{step}: physics_ draw {k} must give a value to each parameter of the prior")

@@ -137,7 +137,13 @@ class MassModel:
 
     @property
     def physics(self):
-        """What a physics-marginalised ensemble recorded of its training physics (prior, width, draws), or None."""
+        """What the ensemble recorded of its training physics (prior, width, draws, forms), or None.
+
+        A physics-marginalised ensemble records the draws its member groups
+        trained on; an ensemble of one physics the mock's record (one draw:
+        the preset's functional forms, or its draw of ``make_survey(physics=)``);
+        a model trained on clusters that record no physics, None.
+        """
         return getattr(self._final_step, "physics_", None)
 
     @property
