@@ -204,12 +204,7 @@ class MassModel:
         The ensemble's ``predict_components`` runs once; the masses and std
         are what :meth:`predict` returns (the wrapper's prior or
         calibration applied to the same components), the parts those of
-        :meth:`std_parts`.
-
-        Parameters
-        ----------
-        cubes : ClusterSample
-            As :meth:`predict`'s.
+        :meth:`std_parts`. ``cubes`` (a ClusterSample) are :meth:`predict`'s.
 
         Returns
         -------
