@@ -254,11 +254,17 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
     member_groups_ : ndarray of shape (n_estimators,) or None
         With ``member_groups``: the group label each member trained on.
     physics_ : dict or None
-        With ``member_groups`` and a sample whose ``meta["physics"]``
-        records its physics (:func:`~skcluster.datasets.make_marginalised_survey`):
-        ``{"prior": {"ranges", "sources"}, "width", "draws"}`` with the
-        draws of the groups the members trained on, in label order; the
-        model file keeps it.
+        With a sample whose ``meta["physics"]`` records its physics
+        (:func:`~skcluster.datasets.make_survey`,
+        :func:`~skcluster.datasets.make_marginalised_survey`): ``{"prior":
+        {"ranges", "sources", "fixed"}, "width", "draws", "forms"}``
+        (:func:`~skcluster.datasets.marginalised.physics_record`): with
+        ``member_groups``, the draws (and the functional forms each was
+        simulated with) of the groups the members trained on, in label
+        order; without, the sample's record as it is (one draw for a
+        :func:`~skcluster.datasets.make_survey` sample: the preset's forms,
+        or its draw of ``physics=``). None for a sample that records no
+        physics (your own clusters). The model file keeps it.
     n_features_in_ : int
         Number of features (only when fitted on a 2-D array).
     feature_names_in_ : ndarray of shape (``n_features_in_``,)
@@ -491,8 +497,13 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
     def _group_rows(self, X, n):
         """``(X without the group column, [(label, rows), ...] or None, physics record or None)``."""
         col = self.member_groups
-        if col is None:
-            return X, None, None
+        record = X.meta.get("physics") if hasattr(X, "meta") else None
+        if not (isinstance(record, Mapping) and {"prior", "width", "draws"} <= set(record)
+                and isinstance(record["draws"], list)):
+            record = None
+        if col is None:  # one set of members for all rows: the sample's whole record (make_survey's one draw)
+            keep = ("prior", "width", "draws", "forms")
+            return X, None, None if record is None else copy.deepcopy({k: record[k] for k in keep if k in record})
         where = f"{type(self).__name__}.fit"
         if not isinstance(col, str):
             raise ValueError(f"member_groups must be None or the name of a column of X, got {col!r}")
@@ -510,13 +521,14 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
             raise ValueError(f"{where}: X has {values.size} groups in {col!r} ({values.tolist()[:10]}), so "
                              f"n_estimators={self.n_estimators} must be a multiple of {values.size} (an equal "
                              "number of members per group)")
-        record = X.meta.get("physics") if hasattr(X, "meta") else None
         physics = None
-        if isinstance(record, Mapping) and {"prior", "width", "draws"} <= set(record) \
-                and isinstance(record["draws"], list) and all(0 <= v < len(record["draws"]) for v in values.tolist()):
+        if record is not None and all(0 <= v < len(record["draws"]) for v in values.tolist()):
             # (a make_marginalised_survey record, of the draws the members train on)
-            physics = copy.deepcopy({"prior": record["prior"], "width": record["width"],
-                                     "draws": [record["draws"][int(v)] for v in values]})
+            physics = {"prior": record["prior"], "width": record["width"],
+                       "draws": [record["draws"][int(v)] for v in values]}
+            if isinstance(record.get("forms"), list) and len(record["forms"]) == len(record["draws"]):
+                physics["forms"] = [record["forms"][int(v)] for v in values]  # (the forms each draw used)
+            physics = copy.deepcopy(physics)
         return _without_column(X, col), [(v, np.flatnonzero(labels == v)) for v in values], physics
 
     def _set_groups(self, groups, physics):

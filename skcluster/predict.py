@@ -432,17 +432,18 @@ def predict_catalog(model, catalog, *, images=None, exposures=None, events=None,
             ok = np.flatnonzero([not r for r in why])
             bar.update(rows.size)
             if ok.size:
-                split.add(cube[ok], rows[ok], n)
                 yield cube[ok].assign(catalog_row=rows[ok])
 
     restore = quiet_steps(parts.pipeline)
     bar = tqdm(total=n, desc="predict", unit="cluster", disable=not verbose, smoothing=0.05)
     try:
         bar.update(int(off.sum()))
-        # the one batch-prediction loop (skcluster.streaming), through the model's own predict
-        for got in iter_predictions(parts.from_cubes(), cubes(), batch_size=batch_size, keep=("catalog_row",)):
+        # the one batch-prediction loop (skcluster.streaming), through the model's own predict; the std's
+        # parts come from the same pass of the networks
+        for got in iter_predictions(split, cubes(), batch_size=batch_size, keep=("catalog_row",)):
             rows = got.columns["catalog_row"]
             mean[rows], std[rows] = got.mean, got.std
+            split.keep(rows, n)
     finally:
         bar.close()
         for obj, value in restore:
@@ -489,13 +490,14 @@ def predict_catalog(model, catalog, *, images=None, exposures=None, events=None,
 
 
 class _StdSplit:
-    """The photon, network and physics parts of the std, batch by batch, for a physics-marginalised model.
+    """The model's predict, batch by batch, keeping the photon, network and physics parts of the std.
 
-    For other models it adds no columns and does nothing. Each batch's
-    parts come from the ensemble's ``predict_components`` (a second pass of
-    the preprocessing and the networks); at the end each is rescaled with
-    the std the model reports (a prior wrapper rescales the ensemble's), so
-    their squares add up to its square.
+    For a physics-marginalised model each batch runs the networks once
+    (:meth:`~skcluster.workflow.MassModel.predict_with_parts`): the masses,
+    the std and its parts come from the same ensemble components. Other
+    models predict as they do and add no columns. At the end each part is
+    rescaled with the std the model reports (a prior wrapper rescales the
+    ensemble's), so their squares add up to its square.
     """
 
     _PARTS = ("photon", "network", "physics")
@@ -504,13 +506,20 @@ class _StdSplit:
         self.parts = parts
         self.columns = STD_PART_COLUMNS if parts.splits_std else ()
         self.found = {}
+        self._last = None
 
-    def add(self, cube, rows, n):
-        """Split the ensemble's std of the clusters ``rows`` (of ``n``), whose counts cubes are ``cube``."""
-        if not self.columns:
+    def predict(self, cubes, return_std=True):
+        """``(mean, std)`` of the counts cubes ``cubes`` through the model's own predict; the parts are kept."""
+        mean, std, self._last = self.parts.predict_with_parts(cubes)
+        return (mean, std) if return_std else mean
+
+    def keep(self, rows, n):
+        """File the parts of the batch just predicted under its catalogue ``rows`` (of ``n``)."""
+        if self._last is None:
             return
-        for key, value in self.parts.std_parts(cube).items():
+        for key, value in self._last.items():
             self.found.setdefault(key, np.full(n, np.nan))[rows] = value
+        self._last = None
 
     def values(self, std):
         """``{column: values}`` of the parts, rescaled to ``std`` (the model's)."""

@@ -57,7 +57,8 @@ from sklearn.utils.validation import check_is_fitted
 from ._validation import check_positive_int
 from .sample import as_sample
 
-__all__ = ["PRIOR_METHODS", "PriorCorrectedRegressor", "TARGET_PRIORS", "mixture_components", "training_prior_table"]
+__all__ = ["PRIOR_METHODS", "PriorCorrectedRegressor", "TARGET_PRIORS", "component_mixture", "mixture_components",
+           "training_prior_table"]
 
 #: The target priors :class:`PriorCorrectedRegressor` knows.
 TARGET_PRIORS = ("flat", "training", "mass_function")
@@ -142,13 +143,20 @@ def mixture_components(estimator, X):
                 Xt = step.transform(Xt)
         final = estimator.steps[-1][1]
     if hasattr(final, "predict_components"):
-        comp = final.predict_components(Xt)
-        stds = comp.member_stds
-        if stds is None:
-            stds = np.broadcast_to(comp.std, comp.member_means.shape)
-        return np.asarray(comp.member_means, dtype=np.float64), np.asarray(stds, dtype=np.float64)
+        return component_mixture(final.predict_components(Xt))
     mean, std = final.predict(Xt, return_std=True)
     return np.asarray(mean, dtype=np.float64)[None], np.asarray(std, dtype=np.float64)[None]
+
+
+def component_mixture(comp):
+    """Member means and standard deviations, each of shape (K, n), of an ensemble's ``predict_components``.
+
+    Members without their own std take the mixture's total std.
+    """
+    stds = comp.member_stds
+    if stds is None:
+        stds = np.broadcast_to(comp.std, comp.member_means.shape)
+    return np.asarray(comp.member_means, dtype=np.float64), np.asarray(stds, dtype=np.float64)
 
 
 def sample_redshift(X, where):

@@ -276,7 +276,12 @@ class ClusterSample(dict):
 
     @classmethod
     def concat(cls, samples: Iterable[ClusterSample]):
-        """Stack samples with the same columns row-wise (metadata of the first)."""
+        """Stack samples with the same columns row-wise (metadata of the first).
+
+        A ``meta["physics"]`` record (the mock physics the rows were simulated
+        under, :func:`~skcluster.datasets.make_survey`) that the samples do
+        not all share is dropped: no record says what a mix of physics is.
+        """
         samples = list(samples)
         if not samples:
             raise ValueError("need at least one ClusterSample to concatenate")
@@ -286,8 +291,11 @@ class ClusterSample(dict):
                 raise ValueError(
                     f"cannot concatenate samples with different columns: {keys} vs {s.columns}"
                 )
+        meta = dict(samples[0].meta)
+        if "physics" in meta and any(s.meta.get("physics") != meta["physics"] for s in samples[1:]):
+            del meta["physics"]
         return cls(
-            meta=samples[0].meta,
+            meta=meta,
             **{k: np.concatenate([np.asarray(s[k]) for s in samples]) for k in keys},
         )
 

@@ -99,7 +99,11 @@ def test_survey_structure(small):
     n = len(y)
     assert n > 10 and len(X) == n == len(cat)
     assert set(X.columns) == {"events", "point_sources", "z", "exposure", "background", "nh", "ra", "dec"}
+    physics = X.meta.pop("physics")  # the preset's physics: no prior, its functional forms
     assert X.meta == {"survey": "efeds", "size_arcmin": 20.0, "energy_range_keV": (0.2, 10.0)}
+    X.meta["physics"] = physics
+    assert physics["draws"] == [{}] and physics["forms"] == [
+        {"profile_form": "beta", "psf_form": "king", "mass_function_model": "tinker08", "lx_break_msun": 0.0}]
     assert y.dtype == np.float64 and np.array_equal(y, np.asarray(cat["log10_M500"]))
     assert 13.0 <= y.min() and y.max() <= 15.2
     for c in BRIEF_COLUMNS:
@@ -176,6 +180,26 @@ def test_n_clusters_is_the_first_passing_clusters_of_the_sky():
     assert np.array_equal(np.concatenate([b.y for b in pieces]), by_n.y)
     assert sum(b.area_deg2 for b in pieces) == pytest.approx(by_n.area_deg2)
     assert all(np.array_equal(a, b) for a, b in zip((e for b in pieces for e in b.X["events"]), by_n.X["events"]))
+
+
+def test_iter_survey_draws_the_physics_as_make_survey_does():
+    """physics= (here the held-out family of other forms): the pieces of iter_survey are make_survey's survey,
+    drawn under the same physics, which each piece records."""
+    whole = make_survey(n_clusters=10, random_state=4, physics="other", verbose=False)
+    pieces = list(iter_survey(n_clusters=10, random_state=4, physics="other", verbose=False))
+    assert whole.physics_draw and whole.params.profile_form == "vikhlinin"  # the other family's forms were used
+    assert all(b.physics_draw == whole.physics_draw and b.params == whole.params for b in pieces)
+    assert all(b.X.meta == whole.X.meta for b in pieces) and whole.X.meta["physics"]["forms"][0]["psf_form"] == "gaussian"
+    assert np.array_equal(np.concatenate([b.y for b in pieces]), whole.y)
+    for c in ("ML_CTS", "z", "exposure"):
+        assert np.array_equal(np.concatenate([np.asarray(b.catalog[c]) for b in pieces]), np.asarray(whole.catalog[c]))
+    assert all(np.array_equal(a, b) for a, b in zip((e for b in pieces for e in b.X["events"]), whole.X["events"]))
+    # not the preset's physics, and overrides win over the draw as in make_survey
+    assert not np.array_equal(make_survey(n_clusters=10, random_state=4, verbose=False).y, whole.y)
+    first = next(iter_survey(n_clusters=10, random_state=4, physics="other", verbose=False, lx_slope=1.5))
+    assert first.params.lx_slope == 1.5 and first.physics_draw == whole.physics_draw
+    with pytest.raises(ValueError, match="physics must be None, 'marginalised', 'other' or a PhysicsPrior"):
+        next(iter_survey(n_clusters=10, random_state=4, physics="wrong", verbose=False))
 
 
 def test_preselection_drops_no_cluster_that_would_pass():

@@ -7,7 +7,7 @@ import zipfile
 import numpy as np
 import pytest
 from astropy.table import Table
-from conftest import tiny_pipeline
+from conftest import known_response_masses, tiny_pipeline
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.model_selection import GridSearchCV, KFold
 
@@ -338,6 +338,194 @@ def _set(path_in_physics, value):
 def test_forged_physics_records_are_refused(fitted, tmp_path, edit, match):
     with pytest.raises(ModelFileError, match=match):
         persist.load(_forged(fitted, tmp_path, edit))
+
+
+# ------------------------------------------------------------------------- the forms in the record
+_BUILT_IN_FORMS = {"profile_form": "beta", "psf_form": "king", "mass_function_model": "tinker08", "lx_break_msun": 0.0}
+
+
+@pytest.fixture(scope="module")
+def other_fitted():
+    """A tiny ensemble trained the other way round: on two draws of the other family of forms."""
+    from skcluster.datasets import OTHER_PHYSICS_PRIOR
+
+    data = make_marginalised_survey("efeds", n_clusters=12, n_draws=2, prior=OTHER_PHYSICS_PRIOR, random_state=0,
+                                    verbose=False)
+    pipe = tiny_pipeline(n_estimators=2, member_groups="physics_draw")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pipe.fit(data.X, data.y)
+    return data, pipe
+
+
+def test_the_record_names_the_forms_each_draw_was_simulated_with(mock, fitted, other_fitted, tmp_path):
+    from skcluster.datasets import OTHER_PHYSICS_PRIOR
+
+    # the built-in family: no fixed values, the preset's forms
+    record = fitted[-1].physics_
+    assert record["prior"]["fixed"] == {} and record["forms"] == [_BUILT_IN_FORMS] * 2
+    # the other family: its fixed forms and sources, and each draw's own L_X-M break
+    data, pipe = other_fitted
+    record = pipe[-1].physics_
+    assert record["prior"]["fixed"] == OTHER_PHYSICS_PRIOR.fixed
+    assert set(record["prior"]["sources"]) == set(OTHER_PHYSICS_PRIOR.ranges) | set(OTHER_PHYSICS_PRIOR.fixed)
+    for used, forms in zip(data.physics_draws, record["forms"]):
+        assert forms == {"profile_form": "vikhlinin", "psf_form": "gaussian", "mass_function_model": "despali16",
+                         "lx_break_msun": used["lx_break_msun"]}
+    back = persist.load(persist.save(pipe, tmp_path / "other.skc"))
+    assert back[-1].physics_ == record
+    # an override wins over a fixed form, and the record says what was used
+    over = make_marginalised_survey("efeds", n_clusters=4, n_draws=2, prior=OTHER_PHYSICS_PRIOR, random_state=0,
+                                    verbose=False, psf_form="king")
+    assert [f["psf_form"] for f in over.X.meta["physics"]["forms"]] == ["king", "king"]
+
+
+def test_a_record_written_before_the_forms_still_loads(fitted, tmp_path):
+    def old(manifest):
+        physics = _physics(_ensemble_state(manifest))
+        del physics["forms"], physics["prior"]["__dict__"]["fixed"]
+
+    back = persist.load(_forged(fitted, tmp_path, old))
+    assert set(back[-1].physics_) == {"prior", "width", "draws"}
+    assert back[-1].physics_["draws"] == fitted[-1].physics_["draws"]
+
+
+def _form(k, name, value):
+    def edit(manifest):
+        _physics(_ensemble_state(manifest))["forms"][k]["__dict__"][name] = value
+    return edit
+
+
+def _fixed(name, value, source="test"):
+    def edit(manifest):
+        prior = _physics(_ensemble_state(manifest))["prior"]["__dict__"]
+        prior["fixed"]["__dict__"][name] = value
+        if source is not None:
+            prior["sources"]["__dict__"][name] = source
+    return edit
+
+
+@pytest.mark.parametrize("edit, match", [
+    (_form(0, "profile_form", "nfw"), r"forms of draw 0: .*profile_form='nfw' must be one of \['beta', 'vikhlinin'\]"),
+    (_form(1, "mass_function_model", "x" * 100_000), "text of at most 2000 characters"),
+    (_form(0, "lx_break_msun", [1, 2]), "must be a text of at most 2000 characters or a finite number"),
+    (_form(0, "not_a_form", "beta"), "must name exactly"),
+    (lambda m: _physics(_ensemble_state(m))["forms"].pop(), "a list of the forms of each draw"),
+    (lambda m: _physics(_ensemble_state(m)).update(forms="beta"), "a list of the forms of each draw"),
+    (lambda m: _physics(_ensemble_state(m)).update(extra=1), "physics_ must be a dict of"),
+    (_fixed("psf_form", "airy"), r"psf_form='airy' must be one of \['king', 'gaussian'\]"),
+    (_fixed("not_a_parameter", "beta"), "fixed 'not_a_parameter' is not a SurveyParameters field"),
+    (_fixed("profile_form", "vikhlinin", source=None), "one source for each range and each fixed value"),
+    (_fixed("lx_slope", 1.5), "'lx_slope' is both fixed and drawn"),
+    (_fixed("profile_form", {"__dict__": {}}), "must be a text of at most 2000 characters or a finite number"),
+])
+def test_forged_forms_and_fixed_values_are_refused(fitted, tmp_path, edit, match):
+    with pytest.raises(ModelFileError, match=match):
+        persist.load(_forged(fitted, tmp_path, edit))
+
+
+def test_forms_that_contradict_their_draw_are_refused(other_fitted, tmp_path):
+    _, pipe = other_fitted
+    with pytest.raises(ModelFileError, match=r"forms of draw 1 give lx_break_msun=2\d+\.0, but the draw has 846"):
+        persist.load(_forged(pipe, tmp_path, _form(1, "lx_break_msun", 2e14)))
+
+
+def test_a_model_of_one_physics_records_the_forms_it_trained_under(tmp_path):
+    """make_survey's sample records its physics (the preset's forms, or its draw of physics=); a model trained on
+    it keeps the record in its file, a tampered one is refused, and samples of different physics stacked lose it."""
+    from skcluster.datasets import OTHER_PHYSICS_PRIOR, make_survey
+
+    plain = make_survey("efeds", n_clusters=8, random_state=0, verbose=False)
+    other = make_survey("efeds", n_clusters=8, random_state=0, verbose=False, physics="other")
+    pipe = tiny_pipeline(n_estimators=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pipe.fit(other.X, other.y)
+    record = pipe[-1].physics_
+    assert pipe[-1].member_groups_ is None
+    assert record["forms"] == [{"profile_form": "vikhlinin", "psf_form": "gaussian", "mass_function_model": "despali16",
+                                "lx_break_msun": other.physics_draw["lx_break_msun"]}]
+    assert record["prior"]["fixed"] == OTHER_PHYSICS_PRIOR.fixed and record["width"] == 1.0
+    assert record["draws"] == [{k: other.physics_draw[k] for k in OTHER_PHYSICS_PRIOR.ranges}]
+    back = persist.load(persist.save(pipe, tmp_path / "one.skc"))
+    assert back[-1].physics_ == record
+    from skcluster.workflow import MassModel
+
+    assert MassModel(back).physics == record and not MassModel(back).splits_std
+    with pytest.raises(ModelFileError, match=r"psf_form='airy' must be one of"):
+        persist.load(_forged(pipe, tmp_path, _form(0, "psf_form", "airy")))
+    with pytest.raises(ModelFileError, match="at least one draw without member groups"):
+        persist.load(_forged(pipe, tmp_path, lambda m: _physics(_ensemble_state(m)).update(draws=[], forms=[])))
+    # the preset's physics: an empty prior and the preset's forms
+    assert plain.X.meta["physics"]["forms"] == [_BUILT_IN_FORMS] and plain.X.meta["physics"]["draws"] == [{}]
+    # stacked samples keep a record they share, and drop one they do not (no record says what a mix is)
+    assert ClusterSample.concat([plain.X[:4], plain.X[4:]]).meta["physics"] == plain.X.meta["physics"]
+    assert "physics" not in ClusterSample.concat([plain.X, other.X]).meta
+
+
+# ------------------------------------------------------------------------- predict: one pass
+def _wrapped(fitted, mock, kind):
+    """The pipeline as it is, or frozen inside a flat-prior or a fixed-mass wrapper (skcluster train --prior)."""
+    from sklearn.frozen import FrozenEstimator
+
+    from skcluster.calibration import MassCalibratedRegressor
+    from skcluster.priors import PriorCorrectedRegressor
+
+    if kind == "bare":
+        return fitted
+    if kind == "flat":
+        return PriorCorrectedRegressor(FrozenEstimator(fitted), target="flat").fit(mock.X, mock.y)
+    # a one-epoch network barely reads the mass: calibrate it on masses whose response is known
+    return MassCalibratedRegressor(FrozenEstimator(fitted)).fit(mock.X, known_response_masses(fitted.predict(mock.X)))
+
+
+@pytest.mark.parametrize("kind", ["bare", "flat", "fixed-mass"])
+def test_predict_runs_the_networks_once_for_the_mass_and_the_std_parts(mock, fitted, kind, monkeypatch):
+    """predict_catalog gets the masses, their std and the std's parts from one pass of the ensemble (before:
+    two, one for the mass and one for the parts), and gives what the model's predict and std_parts give."""
+    from astropy.table import vstack
+
+    from skcluster.io.events import offsets_to_events_table
+    from skcluster.predict import predict_catalog
+    from skcluster.workflow import MassModel
+
+    model = _wrapped(fitted, mock, kind)
+    rows = np.arange(6)
+    positions = [(10.0 + 2 * i, 0.0) for i in rows]
+    events = vstack([offsets_to_events_table(mock.X["events"][i], ra, dec) for i, (ra, dec) in zip(rows, positions)])
+    cat = Table({"ra": [p[0] for p in positions], "dec": [0.0] * rows.size, "z": np.asarray(mock.X["z"])[rows],
+                 "exposure": np.asarray(mock.X["exposure"])[rows]})
+    # the two-pass answer: the model's own predict, and the ensemble's parts rescaled to its std
+    ref_mean, ref_std = model.predict(mock.X[rows], return_std=True)
+    mm = MassModel(model)
+    ref_parts = mm.std_parts(mm.source.transform(mock.X[rows]))
+
+    calls = []
+    forward = DeepEnsembleRegressor._member_predictions
+
+    def counted(self, X):
+        calls.append(len(X["images"]))
+        return forward(self, X)
+
+    monkeypatch.setattr(DeepEnsembleRegressor, "_member_predictions", counted)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = predict_catalog(model, cat, events=events, exposure_col="exposure", pattern_types=None,
+                              flag_mask="none", batch_size=4)
+    assert calls == [4, 2]  # one pass per batch of clusters
+    assert np.asarray(out["in_domain"]).all()
+    np.testing.assert_allclose(out["log10_M500"], ref_mean, atol=1e-5)
+    np.testing.assert_allclose(out["log10_M500_err"], ref_std, rtol=1e-5)
+    scale = ref_std / ref_parts["total"]
+    for key in ("photon", "network", "physics"):
+        np.testing.assert_allclose(out[f"log10_M500_err_{key}"], scale * ref_parts[key], rtol=1e-5)
+    # predict_with_parts is the model's predict, bit for bit, on the same cubes
+    cubes = mm.source.transform(mock.X[rows])
+    mean, std, parts = mm.predict_with_parts(cubes)
+    a, b = mm.predict(cubes)
+    np.testing.assert_array_equal(mean, a)
+    np.testing.assert_array_equal(std, b)
+    assert sorted(parts) == ["network", "photon", "physics", "total"]
 
 
 # ------------------------------------------------------------------------- the command line

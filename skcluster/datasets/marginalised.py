@@ -18,12 +18,12 @@ from sklearn.utils import Bunch
 
 from .._validation import check_positive_int
 from .parameters import resolve_parameters
-from .physics_prior import DEFAULT_PHYSICS_PRIOR, PhysicsPrior, buildable_draw
+from .physics_prior import DEFAULT_PHYSICS_PRIOR, FORM_PARAMETERS, PhysicsPrior, buildable_draw
 from .survey import _entropy, make_depth_balanced_survey, make_survey, stack_surveys
 
 __all__ = ["make_marginalised_survey", "physics_record"]
 
-def physics_record(prior, width, draws):
+def physics_record(prior, width, draws, survey="efeds", overrides=None):
     """What a marginalised sample (and a model trained on it) records of its physics.
 
     Parameters
@@ -35,21 +35,43 @@ def physics_record(prior, width, draws):
         The physics of each draw, ``{parameter: value}`` (the prior's fixed
         forms, e.g. :data:`~skcluster.datasets.OTHER_PHYSICS_PRIOR`'s
         ``profile_form``, may be among them).
+    survey : str or SurveyParameters, default="efeds"
+        The preset whose other physics every draw kept.
+    overrides : dict, default=None
+        The parameters fixed for every draw (they won over the draws).
 
     Returns
     -------
     dict
-        ``{"prior": {"ranges": {name: [low, high]}, "sources": {name: text}},
-        "width": float, "draws": [dict, ...]}``: plain numbers and strings
-        only (a model file stores it); each draw gives the prior's ranged
-        parameters only, as numbers (its fixed forms are not recorded).
+        ``{"prior": {"ranges": {name: [low, high]}, "sources": {name: text},
+        "fixed": {name: value}}, "width": float, "draws": [dict, ...],
+        "forms": [dict, ...]}``: plain numbers and strings only (a model file
+        stores it). ``sources`` covers the ranged and the fixed parameters;
+        ``fixed`` holds the prior's fixed values (its functional forms); each
+        draw gives the prior's ranged parameters as numbers; ``forms`` gives,
+        per draw, the functional forms it was simulated with
+        (:data:`~skcluster.datasets.physics_prior.FORM_PARAMETERS`: profile, PSF, mass
+        function and the L_X-M break, 0 for one power law), from the preset,
+        the prior's fixed values and ``overrides``.
     """
+    overrides = dict(overrides or {})
+    forms = []
+    for d in draws:
+        params = resolve_parameters(survey, **{**prior.fixed, **d, **overrides})
+        forms.append({k: _plain(getattr(params, k)) for k in FORM_PARAMETERS})
     return {
         "prior": {"ranges": {k: [float(lo), float(hi)] for k, (lo, hi) in prior.ranges.items()},
-                  "sources": {k: str(prior.sources[k]) for k in prior.ranges}},
+                  "sources": {k: str(prior.sources[k]) for k in (*prior.ranges, *prior.fixed)},
+                  "fixed": {k: _plain(v) for k, v in prior.fixed.items()}},
         "width": float(width),
-        "draws": [{k: float(d[k]) for k in prior.ranges} for d in draws],
+        "draws": [{k: float(overrides.get(k, d[k])) for k in prior.ranges} for d in draws],
+        "forms": forms,
     }
+
+
+def _plain(value):
+    """A parameter value as a model file stores it: a string, or a float."""
+    return value if isinstance(value, str) else float(value)
 
 
 def make_marginalised_survey(survey="efeds", n_clusters=None, n_draws=5, prior=None, width=1.0, depth_strata=1,
@@ -100,8 +122,9 @@ def make_marginalised_survey(survey="efeds", n_clusters=None, n_draws=5, prior=N
     bunch : sklearn.utils.Bunch
         ``X`` : ClusterSample, with an integer ``physics_draw`` column (the
         draw of each cluster, 0 to ``n_draws - 1``) and ``meta["physics"]``,
-        the record of :func:`physics_record` (the prior, the width and each
-        draw's ranged parameters as used, overrides included).
+        the record of :func:`physics_record` (the prior with its fixed
+        values, the width, each draw's ranged parameters as used, overrides
+        included, and the functional forms each draw was simulated with).
         ``y`` : ndarray of shape (n_clusters,), log10 M500c / Msun.
         ``catalog`` : astropy.table.Table with a ``physics_draw`` column.
         ``params`` : SurveyParameters without any draw (the preset and ``overrides``).
@@ -156,7 +179,7 @@ def make_marginalised_survey(survey="efeds", n_clusters=None, n_draws=5, prior=N
         parts.append(make_depth_balanced_survey(int(counts[k]), n_strata=depth_strata, survey=survey, **kw)
                      if depth_strata > 1 else make_survey(survey, n_clusters=int(counts[k]), **kw))
     X, y, catalog = stack_surveys(parts, "physics_draw")
-    record = physics_record(prior, width, draws)
+    record = physics_record(prior, width, draws, survey, overrides)
     X = X.assign(physics_draw=np.asarray(catalog["physics_draw"], dtype=np.int64), meta={"physics": record})
     return Bunch(X=X, y=y, catalog=catalog, params=params, physics_draws=draws, draw_tries=tries, prior=prior,
                  width=width, entropy=entropy, area_deg2=np.array([np.sum(p.area_deg2) for p in parts]),

@@ -43,6 +43,7 @@ How a survey is built
 
 from __future__ import annotations
 
+import copy
 import math
 import numbers
 import warnings
@@ -501,7 +502,11 @@ def make_survey(survey="efeds", n_clusters=None, area_deg2=None, random_state=No
         arcmin^2 per vignetted second: times ``exposure`` it is counts /
         arcmin^2), ``nh`` (Galactic N_H, cm^-2), ``ra``,
         ``dec`` (deg); meta ``survey``, ``size_arcmin``,
-        ``energy_range_keV``.
+        ``energy_range_keV`` and ``physics``, the record of the physics
+        (:func:`~skcluster.datasets.marginalised.physics_record`: the prior
+        drawn from, empty without ``physics``, the draw and the functional
+        forms used), which a :class:`~skcluster.DeepEnsembleRegressor`
+        trained on the sample keeps as ``physics_``.
         ``y`` : ndarray of shape (n,), log10 M500c / Msun (float64).
         ``catalog`` : astropy.table.Table, truth and observables per
         cluster (see :func:`catalog_columns`); its meta holds the
@@ -530,9 +535,8 @@ def make_survey(survey="efeds", n_clusters=None, area_deg2=None, random_state=No
     >>> data = make_survey(area_deg2=5, random_state=0, verbose=False)  # doctest: +SKIP
     >>> data.X, data.y[:3], data.catalog["counts"][:3]  # doctest: +SKIP
     """
-    entropy = _entropy(random_state)
-    draw = _physics_draw(physics, entropy, survey, overrides)
-    params, survey_name, entropy, ctx = _setup(survey, n_clusters, area_deg2, entropy, {**draw, **overrides})
+    params, survey_name, entropy, ctx, draw, record = _setup(survey, n_clusters, area_deg2, random_state,
+                                                             overrides, physics)
     kept, events, stats = [], [], []
     for kp, ev, st in _tile_stream(params, n_clusters, area_deg2, entropy, ctx, n_jobs, verbose):
         kept.append(kp)
@@ -540,17 +544,18 @@ def make_survey(survey="efeds", n_clusters=None, area_deg2=None, random_state=No
         stats.append(st)
     rows = {c: np.concatenate([kp[c] for kp in kept]) for c in kept[0]}
     rows["flux"] = _flux_0p5_2(rows["L_X"], rows["T"], rows["z"], params)
-    bunch = _bunch(rows, events, params, survey_name, entropy, stats)
+    bunch = _bunch(rows, events, params, survey_name, entropy, stats, record)
     bunch["physics_draw"] = draw
     return bunch
 
 
 def iter_survey(survey="efeds", n_clusters=None, area_deg2=None, random_state=None, n_jobs=None,
-                verbose=True, **overrides):
+                verbose=True, physics=None, **overrides):
     """The survey of :func:`make_survey`, one sky tile at a time (bounded memory).
 
-    Same parameters as :func:`make_survey`, and the same clusters: the
-    concatenation of the yielded pieces is ``make_survey(...)`` with the
+    Same parameters as :func:`make_survey` (``physics`` included: the
+    physics is drawn once, before the first tile), and the same clusters:
+    the concatenation of the yielded pieces is ``make_survey(...)`` with the
     same arguments. Use it for surveys whose event lists do not fit in
     memory (an eFEDS-depth box holds ~5000 photons, 65 kB; 10^5 clusters
     hold ~6.5 GB), e.g. to bin each piece into images before the next.
@@ -560,45 +565,76 @@ def iter_survey(survey="efeds", n_clusters=None, area_deg2=None, random_state=No
     bunch : sklearn.utils.Bunch
         ``X``, ``y``, ``catalog`` of the clusters of one tile (possibly
         none), with ``tile``, ``area_deg2``, ``n_halos``, ``n_candidates``
-        and ``preselect_miss_bound`` of that tile.
+        and ``preselect_miss_bound`` of that tile, and the survey's
+        ``physics_draw`` (as :func:`make_survey`'s).
     """
-    params, survey_name, entropy, ctx = _setup(survey, n_clusters, area_deg2, random_state, overrides)
+    params, survey_name, entropy, ctx, draw, record = _setup(survey, n_clusters, area_deg2, random_state,
+                                                             overrides, physics)
     for kp, ev, st in _tile_stream(params, n_clusters, area_deg2, entropy, ctx, n_jobs, verbose):
         kp["flux"] = _flux_0p5_2(kp["L_X"], kp["T"], kp["z"], params)
-        b = _bunch(kp, ev, params, survey_name, entropy, [st])
+        b = _bunch(kp, ev, params, survey_name, entropy, [st], record)
         b["tile"] = st["tile"]
+        b["physics_draw"] = dict(draw)
         yield b
 
 
-def _physics_draw(physics, entropy, survey, overrides):
-    """One draw of the uncertain physics for a realisation (its own stream of the root seed), or nothing.
+def _physics_prior(physics):
+    """The :class:`~.physics_prior.PhysicsPrior` that ``physics`` names (None for the preset's physics)."""
+    if physics is None:
+        return None
+    from .physics_prior import DEFAULT_PHYSICS_PRIOR, OTHER_PHYSICS_PRIOR, PhysicsPrior
+
+    named = {"marginalised": DEFAULT_PHYSICS_PRIOR, "other": OTHER_PHYSICS_PRIOR}
+    if isinstance(physics, str) and physics.lower() in named:
+        return named[physics.lower()]
+    if isinstance(physics, PhysicsPrior):
+        return physics
+    raise ValueError(f"physics must be None, 'marginalised', 'other' or a PhysicsPrior, got {physics!r}")
+
+
+def _physics_draw(prior, entropy, survey, overrides):
+    """One draw of ``prior`` for a realisation (its own stream of the root seed), or nothing without a prior.
 
     A draw the mock cannot build is replaced by the next draw of the same
     stream (:func:`~.physics_prior.buildable_draw`); the first draw, where
     buildable, is the one drawn before this rule existed.
     """
-    if physics is None:
+    if prior is None:
         return {}
-    from .physics_prior import DEFAULT_PHYSICS_PRIOR, OTHER_PHYSICS_PRIOR, PhysicsPrior, buildable_draw
+    from .physics_prior import buildable_draw
 
-    named = {"marginalised": DEFAULT_PHYSICS_PRIOR, "other": OTHER_PHYSICS_PRIOR}
-    if isinstance(physics, str) and physics.lower() in named:
-        prior = named[physics.lower()]
-    elif isinstance(physics, PhysicsPrior):
-        prior = physics
-    else:
-        raise ValueError(f"physics must be None, 'marginalised', 'other' or a PhysicsPrior, got {physics!r}")
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(entropy, spawn_key=(2,))))
     return buildable_draw(prior, rng, survey, overrides)[0]
 
 
-def _setup(survey, n_clusters, area_deg2, random_state, overrides):
-    params = resolve_parameters(survey, **overrides)
+def _physics_meta(prior, draw, survey, overrides):
+    """The sample's ``meta["physics"]``: :func:`~.marginalised.physics_record` of this realisation's one draw.
+
+    Without a prior: an empty prior (width 0) and the preset's functional
+    forms, so that a model trained on the sample records those.
+    """
+    from .marginalised import physics_record
+    from .physics_prior import PhysicsPrior
+
+    if prior is None:
+        return physics_record(PhysicsPrior(ranges={}, sources={}), 0.0, [{}], survey, overrides)
+    return physics_record(prior, 1.0, [draw], survey, overrides)
+
+
+def _setup(survey, n_clusters, area_deg2, random_state, overrides, physics=None):
+    """(parameters, survey name, root seed, survey context, physics draw, its record) of a realisation.
+
+    The physics is drawn (``physics``, its own stream of the root seed) before
+    the parameters are resolved; ``overrides`` win over the draw.
+    """
+    entropy = _entropy(random_state)
+    prior = _physics_prior(physics)
+    draw = _physics_draw(prior, entropy, survey, overrides)
+    params = resolve_parameters(survey, **{**draw, **overrides})
     survey_name = (survey if isinstance(survey, str) else "custom").lower()
     _check_size_args(n_clusters, area_deg2)
-    entropy = _entropy(random_state)
     ctx = survey_context(params)  # also fails early on unreachable scatter settings
-    return params, survey_name, entropy, ctx
+    return params, survey_name, entropy, ctx, draw, _physics_meta(prior, draw, survey, overrides)
 
 
 def _truncate(kept, events, st, n_keep):
@@ -710,7 +746,7 @@ def _tile_stream(params, n_clusters, area_deg2, entropy, ctx, n_jobs, verbose):
             f"than n_clusters={n_clusters}; enlarge the area or leave it out")
 
 
-def _bunch(rows, events, params, survey_name, entropy, stats):
+def _bunch(rows, events, params, survey_name, entropy, stats, physics):
     area = sum(st["area_deg2"] for st in stats)
     n_halos = sum(st["n_halos"] for st in stats)
     n_candidates = sum(st["n_candidates"] for st in stats)
@@ -721,7 +757,7 @@ def _bunch(rows, events, params, survey_name, entropy, stats):
         ev_arr[i], src_arr[i] = ev, src
     events = ev_arr
     meta = {"survey": survey_name, "size_arcmin": float(params.size_arcmin),
-            "energy_range_keV": tuple(float(v) for v in params.energy_range_keV)}
+            "energy_range_keV": tuple(float(v) for v in params.energy_range_keV), "physics": copy.deepcopy(physics)}
     X = ClusterSample(meta=meta, events=events, point_sources=src_arr, z=rows["z"].astype(np.float64),
                       exposure=rows["exposure"].astype(np.float64),
                       background=rows["background"].astype(np.float64), nh=rows["nh"].astype(np.float64),

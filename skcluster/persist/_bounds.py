@@ -138,9 +138,12 @@ def ensemble(obj):
         _member_groups(type(obj).__name__, obj.member_groups, groups, len(members))
     physics = state.get("physics_")
     if physics is not None:
-        if groups is None:
+        if groups is None and getattr(obj, "member_groups", None) is not None:
             raise ValueError(f"{type(obj).__name__}: physics_ is recorded, but no member_groups_")
-        _physics_record(type(obj).__name__, physics, np.unique(groups).size)
+        # with groups, one draw per group; without (one set of members for all rows), the sample's draws
+        n_draws = np.unique(groups).size if groups is not None else \
+            len(physics["draws"]) if isinstance(physics, dict) and isinstance(physics.get("draws"), list) else -1
+        _physics_record(type(obj).__name__, physics, n_draws)
 
 
 def _member_groups(step, column, groups, n_members):
@@ -158,36 +161,83 @@ def _member_groups(step, column, groups, n_members):
 
 
 def _physics_record(step, record, n_groups):
-    """``physics_``: a :class:`~skcluster.datasets.PhysicsPrior`'s ranges and sources, a width, a draw per group."""
-    from ..datasets import PhysicsPrior
+    """``physics_``: a :class:`~skcluster.datasets.PhysicsPrior`'s ranges, sources and fixed values, a width,
+    ``n_groups`` draws (one per member group, or the sample's without groups) and the forms each draw used.
 
-    if not (isinstance(record, dict) and set(record) == {"prior", "width", "draws"}):
-        raise TypeError(f"{step}: physics_ must be a dict of 'prior', 'width' and 'draws', got "
+    Files written before the fixed values and forms were recorded (no
+    ``fixed``, no ``forms``) still load; where recorded, both are checked.
+    """
+    from ..datasets import PhysicsPrior
+    from ..datasets.physics_prior import FORM_PARAMETERS
+
+    keys = {"prior", "width", "draws"}
+    if not (isinstance(record, dict) and set(record) in (keys, keys | {"forms"})):
+        raise TypeError(f"{step}: physics_ must be a dict of 'prior', 'width', 'draws' and 'forms', got "
                         f"{str(record)[:80]}")
     prior, draws = record["prior"], record["draws"]
-    if not (isinstance(prior, dict) and set(prior) == {"ranges", "sources"}
-            and isinstance(prior["ranges"], dict) and isinstance(prior["sources"], dict)):
-        raise TypeError(f"{step}: physics_['prior'] must be a dict of 'ranges' and 'sources'")
-    ranges, sources = prior["ranges"], prior["sources"]
-    if set(sources) != set(ranges):
-        raise ValueError(f"{step}: physics_ must give one source for each range of its prior")
+    if not (isinstance(prior, dict) and set(prior) in ({"ranges", "sources"}, {"ranges", "sources", "fixed"})
+            and all(isinstance(v, dict) for v in prior.values())):
+        raise TypeError(f"{step}: physics_['prior'] must be a dict of 'ranges', 'sources' and 'fixed'")
+    ranges, sources, fixed = prior["ranges"], prior["sources"], prior.get("fixed", {})
+    if set(sources) != set(ranges) | set(fixed):
+        raise ValueError(f"{step}: physics_ must give one source for each range and each fixed value of its prior")
     for name, text in sources.items():
         if not isinstance(text, str) or len(text) > LIMITS["physics_source_chars"]:
             raise ValueError(f"{step}: the source of {str(name)[:40]!r} in physics_ must be a text of at most "
                              f"{LIMITS['physics_source_chars']} characters (skcluster.persist.LIMITS)")
     for name, pair in ranges.items():
         _plain_numbers(step, f"physics_ range of {str(name)[:40]!r}", pair, 2)
-    # the names, ranges and sources as a prior would accept them (a frozen dataclass of these dicts; no other object)
-    PhysicsPrior(ranges={k: tuple(float(v) for v in pair) for k, pair in ranges.items()}, sources=sources)
+    for name, value in fixed.items():
+        _plain_value(step, f"physics_ fixed value of {str(name)[:40]!r}", value)
+    # the names, ranges, sources and fixed values as a prior would accept them (a frozen dataclass of these
+    # dicts, which checks the fixed values as SurveyParameters; no other object)
+    PhysicsPrior(ranges={k: tuple(float(v) for v in pair) for k, pair in ranges.items()}, sources=sources,
+                 fixed=dict(fixed))
     _plain_numbers(step, "physics_['width']", [record["width"]], 1)
     if record["width"] < 0:
         raise ValueError(f"{step}: physics_['width'] must be >= 0, got {record['width']!r}")
-    if not (isinstance(draws, list) and len(draws) == n_groups):
-        raise ValueError(f"{step}: physics_['draws'] must be a list of one draw per member group ({n_groups})")
+    if not (isinstance(draws, list) and len(draws) == n_groups and n_groups >= 1):
+        raise ValueError(f"{step}: physics_['draws'] must be a list of one draw per member group ({n_groups}), "
+                         "or of at least one draw without member groups")
     for k, draw in enumerate(draws):
         if not (isinstance(draw, dict) and set(draw) == set(ranges)):
             raise ValueError(f"{step}: physics_ draw {k} must give a value to each parameter of the prior")
         _plain_numbers(step, f"physics_ draw {k}", list(draw.values()), len(ranges))
+    if "forms" in record:
+        _physics_forms(step, record["forms"], draws, FORM_PARAMETERS)
+
+
+def _physics_forms(step, forms, draws, names):
+    """``physics_['forms']``: per draw, the forms ``names`` it used, as SurveyParameters accepts them, agreeing
+    with the draw's own numbers where the prior draws a form's parameter (an override may replace a fixed one)."""
+    from ..datasets import SurveyParameters
+
+    if not (isinstance(forms, list) and len(forms) == len(draws)):
+        raise ValueError(f"{step}: physics_['forms'] must be a list of the forms of each draw ({len(draws)})")
+    for k, (form, draw) in enumerate(zip(forms, draws)):
+        if not (isinstance(form, dict) and set(form) == set(names)):
+            raise ValueError(f"{step}: physics_ forms of draw {k} must name exactly {list(names)}")
+        for name, value in form.items():
+            _plain_value(step, f"physics_ form {name!r} of draw {k}", value)
+        try:
+            SurveyParameters(**form)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{step}: physics_ forms of draw {k}: {str(exc)[:300]}") from None
+        for name in set(form) & set(draw):
+            if form[name] != draw[name]:
+                raise ValueError(f"{step}: physics_ forms of draw {k} give {name}={repr(form[name])[:40]}, but "
+                                 f"the draw has {repr(draw[name])[:40]}")
+
+
+def _plain_value(step, name, value):
+    """``value`` a string of at most ``LIMITS["physics_source_chars"]`` characters or a finite int or float."""
+    if isinstance(value, str):
+        if len(value) <= LIMITS["physics_source_chars"]:
+            return
+    elif isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return
+    raise ValueError(f"{step}: {name} must be a text of at most {LIMITS['physics_source_chars']} characters or a "
+                     f"finite number, got {str(value)[:80]}")
 
 
 def _plain_numbers(step, name, values, n):

@@ -21,7 +21,10 @@ their position, for the code that reads data into it
 * ``prior``: the wrapper that gives the masses their prior, or None.
 
 :meth:`MassModel.predict` predicts the counts cubes the data source made
-through the model's own ``predict`` (the wrapper's, where there is one).
+through the model's own ``predict`` (the wrapper's, where there is one);
+:meth:`MassModel.predict_with_parts` gives the same with the std's photon,
+network and physics parts of a physics-marginalised ensemble, from one pass
+of the networks.
 """
 
 from __future__ import annotations
@@ -134,7 +137,13 @@ class MassModel:
 
     @property
     def physics(self):
-        """What a physics-marginalised ensemble recorded of its training physics (prior, width, draws), or None."""
+        """What the ensemble recorded of its training physics (prior, width, draws, forms), or None.
+
+        A physics-marginalised ensemble records the draws its member groups
+        trained on; an ensemble of one physics the mock's record (one draw:
+        the preset's functional forms, or its draw of ``make_survey(physics=)``);
+        a model trained on clusters that record no physics, None.
+        """
         return getattr(self._final_step, "physics_", None)
 
     @property
@@ -172,7 +181,8 @@ class MassModel:
 
         A prior wrapper (:attr:`prior`) rescales the std that :meth:`predict`
         returns; rescale each part with it (``part * std / total``) and the
-        squares of the parts still add up to its square.
+        squares of the parts still add up to its square. To get the masses
+        too, :meth:`predict_with_parts` runs the networks once for both.
 
         Parameters
         ----------
@@ -186,6 +196,53 @@ class MassModel:
             (n,), dex (network NaN with one member per physics draw), from
             the ensemble's ``predict_components``.
         """
+        return _parts_of(self._components(cubes))
+
+    def predict_with_parts(self, cubes):
+        """Masses of ``cubes``, their std and, for a physics-marginalised model, its parts, in one pass.
+
+        The ensemble's ``predict_components`` runs once; the masses and std
+        are what :meth:`predict` returns (the wrapper's prior or
+        calibration applied to the same components), the parts those of
+        :meth:`std_parts`. ``cubes`` (a ClusterSample) are :meth:`predict`'s.
+
+        Returns
+        -------
+        mean : ndarray of shape (n,), log10 M500c / Msun
+        std : ndarray of shape (n,), dex
+        parts : dict or None
+            As :meth:`std_parts` returns (the ensemble's, before the
+            wrapper's rescaling); None where the std does not split
+            (:attr:`splits_std` False), and then the model's own predict ran.
+        """
+        if not self.splits_std:
+            mean, std = self.predict(cubes, return_std=True)
+            return mean, std, None
+        comp = self._components(cubes)
+        mean, std = self._from_components(comp, cubes)
+        return mean, std, _parts_of(comp)
+
+    def _components(self, cubes):
+        """The ensemble's ``predict_components`` of ``cubes`` (through the network's transforms)."""
         net = self.network
-        comp = net[-1].predict_components(net[:-1].transform(cubes) if len(net.steps) > 1 else cubes)
-        return {"total": comp.std, **{k: comp[f"{k}_std"] for k in ("photon", "network", "physics")}}
+        return net[-1].predict_components(net[:-1].transform(cubes) if len(net.steps) > 1 else cubes)
+
+    def _from_components(self, comp, cubes):
+        """(mean, std) the model's own predict gives, from the ensemble's components ``comp`` of ``cubes``."""
+        if self.prior is None:  # the ensemble's predict is the mixture's moments
+            return comp.mean, comp.std
+        from ..calibration import MassCalibratedRegressor
+        from ..priors import component_mixture, sample_redshift
+
+        where = type(self.prior).__name__
+        cubes, z = sample_redshift(cubes, where)
+        if isinstance(self.prior, MassCalibratedRegressor):
+            exposure = cubes["exposure"] if getattr(self.prior, "exposure_terms", False) and "exposure" in cubes \
+                else None
+            return self.prior.calibrate(comp.mean, comp.std, z, exposure=exposure)
+        return self.prior.correct(*component_mixture(comp), z)
+
+
+def _parts_of(comp):
+    """``{"total", "photon", "network", "physics"}`` of an ensemble's grouped ``predict_components``."""
+    return {"total": comp.std, **{k: comp[f"{k}_std"] for k in ("photon", "network", "physics")}}

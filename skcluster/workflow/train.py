@@ -324,7 +324,8 @@ def train_mass_model(X=None, y=None, *, survey=None, sky=None, n_clusters=None, 
         ``masked`` (point sources masked), ``observables``, ``nh`` (each
         cluster's Galactic N_H joined), ``description`` (the training data in
         words), ``physics`` (the physics prior and draws a physics-marginalised
-        ensemble trained on, else None).
+        ensemble trained on, else None; a model of one physics keeps the
+        mock's record too, in its ensemble's ``physics_``).
 
     Raises
     ------
@@ -392,4 +393,5 @@ def train_mass_model(X=None, y=None, *, survey=None, sky=None, n_clusters=None, 
     model, used = _with_prior(pipe, X, y, calibration, prior)
     return Bunch(model=model, prior=used, pipeline=pipe, bands=[tuple(b) for b in pipe["bin"].bands_keV_],
                  masked=mask, observables=observables, nh=nh, description=what,
-                 physics=getattr(pipe[-1], "physics_", None))
+                 physics=getattr(pipe[-1], "physics_", None) if getattr(pipe[-1], "member_groups_", None) is not None
+                 else None)
