@@ -470,7 +470,10 @@ def test_model_with_per_cluster_nh_reads_it_from_the_catalogue(model, survey):
     flat["NH"] = 3e20
     one = masses(nh_model, cat, nh_cm2=3e20)
     np.testing.assert_allclose(one, masses(nh_model, flat), atol=1e-6)
-    assert one[1] == pytest.approx(ref[1], abs=1e-5) and abs(one[2] - ref[2]) > 1e-4
+    assert one[1] == pytest.approx(ref[1], abs=1e-5)
+    # where N_H differs the mass moves beyond the rounding of the catalogue path (at equal N_H): the size of the
+    # move is the one-epoch network's, not a physical one
+    assert abs(one[2] - ref[2]) > max(10 * abs(one[1] - ref[1]), 1e-5)
     cat.rename_column("NH", "gal_nh")
     np.testing.assert_allclose(masses(nh_model, cat, nh_col="gal_nh"), ref, atol=1e-5)
     with pytest.raises(KeyError, match=r"Galactic N_H.*nh_col=.*nh_cm2="):
