@@ -122,9 +122,9 @@ OPTION_HELP = {
          "fields and joins each cluster's exposure and measured image observables (the background level among them) "
          "beside z, so one model serves every depth"),
     "--sky":
-        ("mock version of the preset (default v2, the one every benchmark uses; v1: the earlier mock); v2 is calibrated "
-         "on the real eFEDS and eRASS1 catalogues and images (background measured on the eFEDS images, each cluster's "
-         "background level and exposure from the catalogues, the eFEDS AGN counts; "
+        ("mock version of the preset (default v2, the one every benchmark uses; v1: the earlier mock); v2 is "
+         "calibrated on the real eFEDS and eRASS1 catalogues and images (background measured on the eFEDS images, "
+         "each cluster's background level and exposure from the catalogues, the eFEDS AGN counts; "
          "skcluster.datasets.SKY_VERSIONS)"),
     "train --catalog":
         ("train on your own simulation: truth catalogue (ra, dec, z, M500; .fits, .ecsv, .csv) with --events or "

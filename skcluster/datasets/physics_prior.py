@@ -76,10 +76,10 @@ import numbers
 import numpy as np
 from sklearn.utils import check_random_state
 
-from .parameters import SurveyParameters
+from .parameters import SurveyParameters, resolve_parameters
 
 __all__ = ["PhysicsPrior", "DEFAULT_PHYSICS_PRIOR", "OTHER_PHYSICS_PRIOR", "OTHER_PHYSICS", "FORM_PARAMETERS",
-           "SHIFT_DIRECTION", "draw_physics", "shift_physics", "physics_forms"]
+           "SHIFT_DIRECTION", "draw_physics", "shift_physics", "physics_forms", "physics_record"]
 
 _DEFAULTS = SurveyParameters()
 
@@ -332,7 +332,6 @@ def buildable_draw(prior, rng, survey="efeds", overrides=None, width=1.0):
     prior truncated to what the mock can build. Explicit ``overrides`` win
     over the draw (and bad ones fail at once).
     """
-    from .parameters import resolve_parameters
     from .scaling import core_calibration
 
     overrides = dict(overrides or {})
@@ -349,3 +348,54 @@ def buildable_draw(prior, rng, survey="efeds", overrides=None, width=1.0):
     raise ValueError(f"none of {MAX_DRAW_TRIES} draws of the physics prior gives physics the mock can build "
                      f"(skcluster.datasets.scaling.core_calibration; the last: {why}); widen the prior's "
                      "sigma_ln_lx, narrow its structure ranges or its width")
+
+
+def physics_record(prior, width, draws, survey="efeds", overrides=None):
+    """What a marginalised sample (and a model trained on it) records of its physics.
+
+    Parameters
+    ----------
+    prior : PhysicsPrior
+    width : float
+        The width the draws were made with (:func:`draw_physics`).
+    draws : list of dict
+        The physics of each draw, ``{parameter: value}`` (the prior's fixed
+        forms, e.g. :data:`~skcluster.datasets.OTHER_PHYSICS_PRIOR`'s
+        ``profile_form``, may be among them).
+    survey : str or SurveyParameters, default="efeds"
+        The preset whose other physics every draw kept.
+    overrides : dict, default=None
+        The parameters fixed for every draw (they won over the draws).
+
+    Returns
+    -------
+    dict
+        ``{"prior": {"ranges": {name: [low, high]}, "sources": {name: text},
+        "fixed": {name: value}}, "width": float, "draws": [dict, ...],
+        "forms": [dict, ...]}``: plain numbers and strings only (a model file
+        stores it). ``sources`` covers the ranged and the fixed parameters;
+        ``fixed`` holds the prior's fixed values (its functional forms); each
+        draw gives the prior's ranged parameters as numbers; ``forms`` gives,
+        per draw, the functional forms it was simulated with
+        (:data:`~skcluster.datasets.physics_prior.FORM_PARAMETERS`: profile, PSF, mass
+        function and the L_X-M break, 0 for one power law), from the preset,
+        the prior's fixed values and ``overrides``.
+    """
+    overrides = dict(overrides or {})
+    forms = []
+    for d in draws:
+        params = resolve_parameters(survey, **{**prior.fixed, **d, **overrides})
+        forms.append({k: _plain(getattr(params, k)) for k in FORM_PARAMETERS})
+    return {
+        "prior": {"ranges": {k: [float(lo), float(hi)] for k, (lo, hi) in prior.ranges.items()},
+                  "sources": {k: str(prior.sources[k]) for k in (*prior.ranges, *prior.fixed)},
+                  "fixed": {k: _plain(v) for k, v in prior.fixed.items()}},
+        "width": float(width),
+        "draws": [{k: float(overrides.get(k, d[k])) for k in prior.ranges} for d in draws],
+        "forms": forms,
+    }
+
+
+def _plain(value):
+    """A parameter value as a model file stores it: a string, or a float."""
+    return value if isinstance(value, str) else float(value)

@@ -613,8 +613,7 @@ def _physics_meta(prior, draw, survey, overrides):
     Without a prior: an empty prior (width 0) and the preset's functional
     forms, so that a model trained on the sample records those.
     """
-    from .marginalised import physics_record
-    from .physics_prior import PhysicsPrior
+    from .physics_prior import PhysicsPrior, physics_record
 
     if prior is None:
         return physics_record(PhysicsPrior(ranges={}, sources={}), 0.0, [{}], survey, overrides)
