@@ -355,6 +355,8 @@ def test_write_and_read_back_through_the_real_data_path(small, tmp_path):
     assert np.allclose(back.X["ra"], small.X["ra"]) and np.allclose(back.X["exposure"], small.X["exposure"])
     assert np.array_equal(back.X["background"], small.X["background"]) and np.array_equal(back.X["nh"], small.X["nh"])
     assert back.params == small.params
+    # the record of the physics the clusters were simulated with comes back (a model trained on them keeps it)
+    assert small.X.meta["physics"]["forms"] and back.X.meta["physics"] == small.X.meta["physics"]
     for a, b in zip(small.X["events"], back.X["events"]):
         assert len(a) == len(b)
         oa = np.lexsort((a["energy_keV"], a["y_arcsec"], a["x_arcsec"]))

@@ -121,6 +121,8 @@ def write_survey(bunch, folder, overwrite=False):
         "entropy": str(bunch.get("entropy")),
         "writer": "skcluster.datasets.write_survey",
     }
+    if X.meta.get("physics") is not None:   # the physics the clusters were simulated with (read_survey restores it)
+        meta["physics"] = X.meta["physics"]
     tmp = folder / (_META + ".tmp")
     tmp.write_text(json.dumps(meta, indent=1))
     tmp.replace(folder / _META)
@@ -208,7 +210,8 @@ def read_survey(folder, energy_range_keV=None):
         extra["point_sources"] = _read_point_sources(folder / _POINT_SOURCES, sample["ra"], sample["dec"])
     X = ClusterSample(
         meta={"survey": meta.get("survey"), "size_arcmin": size,
-              "energy_range_keV": tuple(energy_range_keV or meta["energy_range_keV"])},
+              "energy_range_keV": tuple(energy_range_keV or meta["energy_range_keV"]),
+              **({"physics": meta["physics"]} if meta.get("physics") is not None else {})},
         events=events, z=sample["z"], exposure=np.asarray(sample["exposure"], dtype=np.float64),
         ra=sample["ra"], dec=sample["dec"],
         **{c: np.asarray(sample[c], dtype=np.float64) for c in depth}, **extra)
