@@ -170,8 +170,8 @@ OPTION_HELP = {
     "train --physics-marginalised":
         ("built-in mock: simulate the clusters in K physics draws of the package's physics prior (the published "
          "ranges of the L_X-M relation, core radii, cool cores, AGN, PSF and background; "
-         "skcluster.datasets.DEFAULT_PHYSICS_PRIOR), an equal share each, and train each CNN on one draw "
-         "(--n-estimators a multiple of K; --n-clusters a multiple of K trains them vectorised): the ensemble's "
+         "skcluster.datasets.DEFAULT_PHYSICS_PRIOR), --n-clusters in each (K times the simulation), and train each "
+         "CNN on one draw (--n-estimators a multiple of K): the ensemble's "
          "std then carries the physics the mock does not know, and predict splits it into photon, network and "
          "physics parts. The model file records the prior and the draws. Default: the preset's physics"),
     "train --physics-width":

@@ -296,9 +296,12 @@ def train_mass_model(X=None, y=None, *, survey=None, sky=None, n_clusters=None, 
     physics_marginalised : int, default=None
         Built-in mock only: K physics draws of
         :data:`~skcluster.datasets.DEFAULT_PHYSICS_PRIOR`, each simulating
-        an equal share of the clusters
+        ``n_clusters`` clusters (K times the simulation, so that each CNN
+        trains on as many clusters as without the draws: a 1/K share of
+        them cost 1.14x the scatter in ``benchmarks/physics_family.py``)
         (:func:`~skcluster.datasets.make_marginalised_survey`; the
-        fixed-mass calibration clusters too), and each of the
+        fixed-mass calibration clusters are marginalised too, in all as
+        many as without the draws), and each of the
         ``n_estimators`` CNNs (a multiple of K) trained on one draw's
         clusters (``make_mass_pipeline(member_groups="physics_draw")``):
         the ensemble's spread then carries the physics the mock does not
@@ -356,7 +359,10 @@ def train_mass_model(X=None, y=None, *, survey=None, sky=None, n_clusters=None, 
         what = description or f"{len(y)} clusters"
     else:
         n = N_CLUSTERS_DEFAULT if n_clusters is None else n_clusters
-        data, depth = _simulate(n, random_state, survey, size_arcmin, depth_strata, n_jobs, verbose, sky,
+        # physics-marginalised: n clusters in each draw (K times the simulation), so that each CNN trains on as
+        # many clusters as one of the preset's (benchmarks/physics_family.py: a 1/K share cost 1.14x the scatter)
+        n_sim = n * physics_marginalised if physics_marginalised is not None else n
+        data, depth = _simulate(n_sim, random_state, survey, size_arcmin, depth_strata, n_jobs, verbose, sky,
                                 physics_marginalised, physics_width)
         X, y, what = data.X, data.y, f"{len(data.y)} mock clusters ({depth}, seed {random_state})"
     calibration = None
