@@ -546,12 +546,10 @@ def test_train_default_falls_back_to_the_flat_prior_with_a_warning_and_explicit_
         assert words in capsys.readouterr().err
 
 
-def test_fixed_mass_wrapping_of_a_trained_pipeline_from_events_and_from_images():
-    """What train saves by default: MassCalibratedRegressor(FrozenEstimator(pipeline)) calibrated on clusters
-    it did not train on; from cut-out images (the binner skipped) the same calibration as from events."""
+def _fitted_tiny_pipeline():
+    """(mock, fitted tiny pipeline, calibration masses any network can be inverted on)."""
     import warnings
 
-    from skcluster.calibration import MassCalibratedRegressor
     from skcluster.datasets import make_survey
 
     data = make_survey("efeds", n_clusters=40, random_state=0, verbose=False)
@@ -559,8 +557,16 @@ def test_fixed_mass_wrapping_of_a_trained_pipeline_from_events_and_from_images()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pipe.fit(data.X, data.y)
-    y_cal = known_response_masses(pipe.predict(data.X))  # any network can be inverted on these
+    return data, pipe, known_response_masses(pipe.predict(data.X))
+
+
+def test_fixed_mass_wrapping_of_a_trained_pipeline_from_events_and_from_images():
+    """What train saves by default: MassCalibratedRegressor(FrozenEstimator(pipeline)) calibrated on clusters
+    it did not train on; from cut-out images (the binner skipped) the same calibration as from events."""
+    from skcluster.calibration import MassCalibratedRegressor
     from skcluster.workflow.train import _with_prior
+
+    data, pipe, y_cal = _fitted_tiny_pipeline()
 
     model, prior = _with_prior(pipe, data.X, data.y, (data.X, y_cal, {}), None)
     assert prior == "fixed-mass" and isinstance(model, MassCalibratedRegressor)
@@ -571,3 +577,28 @@ def test_fixed_mass_wrapping_of_a_trained_pipeline_from_events_and_from_images()
     assert from_images.estimator_.estimator is pipe  # saved with the binner: predicts from events
     np.testing.assert_allclose(from_images.coef_, model.coef_, rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(from_images.predict(data.X), model.predict(data.X), atol=1e-9)
+
+
+def test_fixed_mass_falls_back_to_the_same_bend_at_every_redshift_before_the_flat_prior(monkeypatch):
+    """train's response bends above a hinge by an amount that changes with z; where that fit refuses (a weak
+    response at high z), the same bend at every z is tried before the masses fall back to the flat prior."""
+    from skcluster.calibration import MassCalibratedRegressor
+    from skcluster.workflow.train import _with_prior
+
+    data, pipe, y_cal = _fitted_tiny_pipeline()
+    hinge = float(np.median(y_cal))
+    fit = MassCalibratedRegressor.fit
+
+    def refuse_a_bend_with_z(self, X, y):
+        if self.bend_degree:
+            raise ValueError("the model's response to the true mass falls to 0.01 dex per dex at z = 1.0")
+        return fit(self, X, y)
+
+    monkeypatch.setattr(MassCalibratedRegressor, "fit", refuse_a_bend_with_z)
+    with pytest.warns(UserWarning, match="same bend at every redshift"):
+        model, prior = _with_prior(pipe, data.X, data.y, (data.X, y_cal, {"hinge": hinge, "bend_degree": 1}), None)
+    assert prior == "fixed-mass" and model.hinge == hinge and model.bend_degree == 0
+    # asked for explicitly, a refusal of every response is still an error
+    monkeypatch.setattr(MassCalibratedRegressor, "fit", lambda self, X, y: (_ for _ in ()).throw(ValueError("no")))
+    with pytest.raises(ValueError, match="cannot calibrate the model at fixed mass: no"):
+        _with_prior(pipe, data.X, data.y, (data.X, y_cal, {"hinge": hinge, "bend_degree": 1}), "fixed-mass")
