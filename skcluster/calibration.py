@@ -614,11 +614,24 @@ class MassCalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
 
     def predict(self, X, return_std=False):
         """Calibrated log10 M500 (and its standard deviation)."""
+        mean, std = self._calibrate_sample(X, lambda X, where: predict_mean_std(self.estimator_, X, where))
+        return (mean, std) if return_std else mean
+
+    def predict_from_components(self, comp, X):
+        """:meth:`predict`'s (mean, std) from the wrapped ensemble's ``predict_components`` ``comp`` of ``X``.
+
+        For callers that ran the ensemble themselves
+        (:meth:`skcluster.workflow.MassModel.predict_with_parts`).
+        """
+        return self._calibrate_sample(X, lambda X, where: (comp.mean, comp.std))
+
+    def _calibrate_sample(self, X, mean_std):
+        """The calibrated (mean, std) of the rows of ``X``, the model's (mean, std) from ``mean_std(X, where)``."""
         from .priors import sample_redshift
 
         check_is_fitted(self, "coef_")
         where = type(self).__name__
         X, z = sample_redshift(X, where)
         w = self._sample_w(X, where)
-        mean, std = self._calibrate(*predict_mean_std(self.estimator_, X, where), z, w)
-        return (mean, std) if return_std else mean
+        mean, std = mean_std(X, where)
+        return self._calibrate(np.asarray(mean, dtype=np.float64), np.asarray(std, dtype=np.float64), z, w)

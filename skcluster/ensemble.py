@@ -258,7 +258,7 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         (:func:`~skcluster.datasets.make_survey`,
         :func:`~skcluster.datasets.make_marginalised_survey`): ``{"prior":
         {"ranges", "sources", "fixed"}, "width", "draws", "forms"}``
-        (:func:`~skcluster.datasets.marginalised.physics_record`): with
+        (:func:`~skcluster.datasets.physics_prior.physics_record`): with
         ``member_groups``, the draws (and the functional forms each was
         simulated with) of the groups the members trained on, in label
         order; without, the sample's record as it is (one draw for a

@@ -345,6 +345,16 @@ class PriorCorrectedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator)
         mean, std = self.correct(*mixture_components(self.estimator_, X), z)
         return (mean, std) if return_std else mean
 
+    def predict_from_components(self, comp, X):
+        """:meth:`predict`'s (mean, std) from the wrapped ensemble's ``predict_components`` ``comp`` of ``X``.
+
+        For callers that ran the ensemble themselves
+        (:meth:`skcluster.workflow.MassModel.predict_with_parts`).
+        """
+        check_is_fitted(self, "log_ratio_")
+        X, z = sample_redshift(X, type(self).__name__)
+        return self.correct(*component_mixture(comp), z)
+
     def correct(self, means, stds, z):
         """Mean and standard deviation under the target prior, from the wrapped model's mixture.
 

@@ -503,7 +503,7 @@ def make_survey(survey="efeds", n_clusters=None, area_deg2=None, random_state=No
         arcmin^2), ``nh`` (Galactic N_H, cm^-2), ``ra``,
         ``dec`` (deg); meta ``survey``, ``size_arcmin``,
         ``energy_range_keV`` and ``physics``, the record of the physics
-        (:func:`~skcluster.datasets.marginalised.physics_record`: the prior
+        (:func:`~skcluster.datasets.physics_prior.physics_record`: the prior
         drawn from, empty without ``physics``, the draw and the functional
         forms used), which a :class:`~skcluster.DeepEnsembleRegressor`
         trained on the sample keeps as ``physics_``.
@@ -608,7 +608,7 @@ def _physics_draw(prior, entropy, survey, overrides):
 
 
 def _physics_meta(prior, draw, survey, overrides):
-    """The sample's ``meta["physics"]``: :func:`~.marginalised.physics_record` of this realisation's one draw.
+    """The sample's ``meta["physics"]``: :func:`~.physics_prior.physics_record` of this realisation's one draw.
 
     Without a prior: an empty prior (width 0) and the preset's functional
     forms, so that a model trained on the sample records those.

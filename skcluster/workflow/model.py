@@ -219,28 +219,14 @@ class MassModel:
             mean, std = self.predict(cubes, return_std=True)
             return mean, std, None
         comp = self._components(cubes)
-        mean, std = self._from_components(comp, cubes)
+        # the ensemble's predict is the mixture's moments; a wrapper applies its prior or calibration to them
+        mean, std = (comp.mean, comp.std) if self.prior is None else self.prior.predict_from_components(comp, cubes)
         return mean, std, _parts_of(comp)
 
     def _components(self, cubes):
         """The ensemble's ``predict_components`` of ``cubes`` (through the network's transforms)."""
         net = self.network
         return net[-1].predict_components(net[:-1].transform(cubes) if len(net.steps) > 1 else cubes)
-
-    def _from_components(self, comp, cubes):
-        """(mean, std) the model's own predict gives, from the ensemble's components ``comp`` of ``cubes``."""
-        if self.prior is None:  # the ensemble's predict is the mixture's moments
-            return comp.mean, comp.std
-        from ..calibration import MassCalibratedRegressor
-        from ..priors import component_mixture, sample_redshift
-
-        where = type(self.prior).__name__
-        cubes, z = sample_redshift(cubes, where)
-        if isinstance(self.prior, MassCalibratedRegressor):
-            exposure = cubes["exposure"] if getattr(self.prior, "exposure_terms", False) and "exposure" in cubes \
-                else None
-            return self.prior.calibrate(comp.mean, comp.std, z, exposure=exposure)
-        return self.prior.correct(*component_mixture(comp), z)
 
 
 def _parts_of(comp):
