@@ -115,8 +115,8 @@ MODELS = {
 #: test mock -> (what it is, the models for which it is the held-out family, those for which it is in-family)
 TESTS = {
     "builtin": ("built-in family, preset physics (held out: another seed)", (), ("fixed", "marginalised")),
-    "other_mix": ("other family, mixture of draws of its prior", ("marginalised",), ()),
-    "builtin_mix": ("built-in family, mixture of draws of its prior", ("marginalised_other",), ()),
+    "other_mix": ("other family, mixture of draws of its prior", ("marginalised",), ("marginalised_other",)),
+    "builtin_mix": ("built-in family, mixture of draws of its prior", ("marginalised_other",), ("marginalised",)),
 }
 
 Z68, Z95 = norm.ppf(0.84), norm.ppf(0.975)
@@ -326,9 +326,15 @@ def main(argv=None):
 
 
 def _targets(sc, cr, ratio, held_out):
-    """The issue's targets for one row: held-out family (against the carried-over count rate) or in-family."""
+    """The issue's targets for one row: held-out family (against the carried-over count rate) or in-family.
+
+    The issue asks for a slope "at least the count-rate relation's", written when the carried-over count
+    rate was too flat (0.80); a count rate that comes out too steep (above 1) would make "at least" ask for
+    a steeper, worse slope, so the check is the distance from 1: |slope - 1| no larger than the count rate's.
+    """
     if held_out:
-        checks = [("slope >= 0.9", sc["slope"] >= 0.9), ("slope >= count rate's", sc["slope"] >= cr["slope"]),
+        checks = [("slope >= 0.9", sc["slope"] >= 0.9),
+                  ("|slope - 1| <= count rate's", abs(sc["slope"] - 1.0) <= abs(cr["slope"] - 1.0)),
                   ("|bias| <= count rate's", sc["abs_median_bias_dex"] <= cr["abs_median_bias_dex"]),
                   ("cov68 0.60-0.80", 0.60 <= sc["coverage_68"] <= 0.80), ("cov95 >= 0.90", sc["coverage_95"] >= 0.90)]
     else:
@@ -413,7 +419,7 @@ def _markdown(rows, shift, summary, cfg, args, command):
               f"Paired bootstrap over the same clusters ({args.n_boot} resamples, 95% intervals): the marginalised "
               "model against the fixed one and against the count-rate relation carried over the same way "
               "(differences are marginalised - other), and the issue's targets (held-out family: slope >= 0.9 and "
-              ">= the count rate's, |median bias| <= the count rate's, 68% coverage 0.60-0.80, 95% >= 0.90; "
+              "as close to 1 as the count rate's, |median bias| <= the count rate's, 68% coverage 0.60-0.80, 95% >= 0.90; "
               "in-family: scatter <= 1.05x fixed, upper end of the interval, 68% coverage 0.63-0.73).", "",
               "| test mock | model | against | scatter ratio | slope diff | abs(median bias) diff (dex) | cov68 diff "
               "| cov95 diff | targets |", "|---|---|---|---|---|---|---|---|---|"]

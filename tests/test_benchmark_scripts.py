@@ -370,11 +370,13 @@ def test_physics_family_quick_run_scores_both_directions_and_the_std_parts(tmp_p
                                                               - mass_slope(y, fixed)["slope"])
             assert r["vs_fixed"]["scatter_ratio"] == pytest.approx(
                 list(paired_scatter_ratio(y, mean, fixed, n_boot=50, random_state=0)))
-            assert set(r["targets"]) == {"slope >= 0.9", "slope >= count rate's", "|bias| <= count rate's",
+            assert set(r["targets"]) == {"slope >= 0.9", "|slope - 1| <= count rate's", "|bias| <= count rate's",
                                          "cov68 0.60-0.80", "cov95 >= 0.90"}
+            cr = mass_slope(y, p[f"{test}__{pf.MODELS[name][1]}__mean"])["slope"]
+            assert r["targets"]["|slope - 1| <= count rate's"] == (abs(r["scores"]["slope"] - 1) <= abs(cr - 1))
         assert p["shift3__y_true"].shape == p["shift3__marginalised__physics_std"].shape == (8,)
-    assert set(rows[("builtin", "marginalised")]["targets"]) == {"scatter <= 1.05x fixed (interval)",
-                                                                 "cov68 0.63-0.73"}
+    for test, name in (("builtin", "marginalised"), ("builtin_mix", "marginalised"), ("other_mix", "marginalised_other")):
+        assert set(rows[(test, name)]["targets"]) == {"scatter <= 1.05x fixed (interval)", "cov68 0.63-0.73"}
     assert [e["size"] for e in res["shift"]] == [0.0, 3.0]
     assert "Command: `python benchmarks/physics_family.py --quick" in table and "| 3 |" in table
     assert (out / "physics_family.png").stat().st_size > 0

@@ -192,6 +192,7 @@ def test_marginalised_survey_records_its_draws(mock):
     assert a != b  # two draws, two physics
     for name, (lo, hi) in DEFAULT_PHYSICS_PRIOR.ranges.items():
         assert lo <= a[name] <= hi and lo <= b[name] <= hi
+        assert a[name] + b[name] == pytest.approx(lo + hi, rel=1e-12)  # antithetic: mirrored about the centre
     # each draw's clusters were simulated under its physics (the draw's own realisation, as make_survey gives it)
     from skcluster.datasets import make_survey
 
@@ -212,6 +213,25 @@ def test_marginalised_survey_overrides_win_and_bad_arguments_are_refused():
         make_marginalised_survey(n_clusters=4, n_draws=2, prior={"lx_slope": (1, 2)}, verbose=False)
     with pytest.raises(ValueError, match="width must be a finite number >= 0"):
         make_marginalised_survey(n_clusters=4, n_draws=2, width=-1, verbose=False)
+
+
+def test_independent_draws_and_an_odd_number_of_draws():
+    from skcluster.datasets.physics_prior import buildable_draw, buildable_pair
+
+    def physics_rng(data, k):
+        return np.random.default_rng(np.random.SeedSequence(data.entropy).spawn(len(data.physics_draws))[k].spawn(2)[0])
+
+    odd = make_marginalised_survey("efeds", n_clusters=3, n_draws=3, random_state=2, verbose=False)
+    a, b, c = odd.physics_draws
+    assert (a, b) == buildable_pair(DEFAULT_PHYSICS_PRIOR, physics_rng(odd, 0))[0]
+    assert c == buildable_draw(DEFAULT_PHYSICS_PRIOR, physics_rng(odd, 2))[0]   # the last one alone
+    plain = make_marginalised_survey("efeds", n_clusters=3, n_draws=3, random_state=2, verbose=False,
+                                     antithetic=False)
+    assert plain.physics_draws == [buildable_draw(DEFAULT_PHYSICS_PRIOR, physics_rng(plain, k))[0]
+                                   for k in range(3)]
+    assert plain.physics_draws[1] != b   # not the mirror
+    with pytest.raises(TypeError, match="antithetic must be True or False"):
+        make_marginalised_survey(n_clusters=4, n_draws=2, antithetic="yes", verbose=False)
 
 
 def test_a_prior_with_fixed_forms_is_drawn_and_recorded_as_numbers():

@@ -11,7 +11,16 @@ from it, for one mock realisation::
 A deep ensemble whose members each train on their own draw carries the
 physics uncertainty in its spread (issue 35's physics-marginalised
 ensemble builds on this). ``width`` scales every range about its centre
-(0: the centres, at or near the mock's defaults; 1: the ranges below).
+(0: the centres, which are the mock's defaults; 1: the ranges below).
+
+Every range is centred on the eFEDS preset's value (a test checks it): a
+prior whose centre sits off the preset trains a marginalised ensemble on
+another population on average, and its mean is then biased against the
+fixed model by the offset, not only spread by the uncertainty.
+:func:`buildable_pair` draws two realisations mirrored about the centre
+(antithetic draws), so that the first-order effect of the physics on the
+ensemble's mean cancels within each pair instead of averaging down as one
+over the square root of the number of draws.
 
 The ranges (uniform; [uncertain] where no paper gives the spread):
 
@@ -23,15 +32,17 @@ The ranges (uniform; [uncertain] where no paper gives the spread):
   and as far above it.
 * (1+z) exponent of L_X-M beyond E(z)^2, -0.51 to +0.51: Chiu et al. 2022
   fitted -0.51; self-similar is 0.
-* ln-scatter of L_X at fixed mass 0.25-0.40 (the range the parameter's
-  documentation gives: the eFEDS fit's 0.185 dex rms understates it).
-* median core radius r_c / r500 0.10-0.29: the 16-84% range of the eFEDS
-  clusters' beta-model fits (Liu et al. 2022).
+* ln-scatter of L_X at fixed mass 0.25-0.35: the preset's 0.30 +- the
+  distance to the low end of the range the parameter documents (0.25-0.40;
+  the eFEDS fit's 0.185 dex rms understates it).
+* median core radius r_c / r500 0.10-0.27: the preset's 0.185 (the eFEDS
+  clusters' median) +- the distance to the 16% point, 0.10, of their
+  beta-model fits (16-84% range 0.10-0.29, Liu et al. 2022).
 * mean beta 0.57-0.77: 0.67 +- 0.1 [uncertain] (eSASS fits fix 2/3, Brunner et
   al. 2022).
 * cool-core fraction 0.3-0.5 (30-50%, Ghirardini et al. 2022's smooth
   cool-core transition in eFEDS, as the parameter documents).
-* central-AGN fraction 0.05-0.2 and PSF width x0.9-1.1 [uncertain: no paper
+* central-AGN fraction 0.05-0.15 and PSF width x0.9-1.1 [uncertain: no paper
   gives these spreads; kept narrow].
 * background level x0.95-1.05: the eFEDS field's measured background and the
   catalogue's ML_BKG / ML_EXP agree to 2%
@@ -79,7 +90,8 @@ from sklearn.utils import check_random_state
 from .parameters import SurveyParameters, resolve_parameters
 
 __all__ = ["PhysicsPrior", "DEFAULT_PHYSICS_PRIOR", "OTHER_PHYSICS_PRIOR", "OTHER_PHYSICS", "FORM_PARAMETERS",
-           "SHIFT_DIRECTION", "draw_physics", "shift_physics", "physics_forms", "physics_record"]
+           "SHIFT_DIRECTION", "draw_physics", "buildable_draw", "buildable_pair", "shift_physics", "physics_forms",
+           "physics_record"]
 
 _DEFAULTS = SurveyParameters()
 
@@ -133,27 +145,41 @@ DEFAULT_PHYSICS_PRIOR = PhysicsPrior(
         "lx_log10_norm": _around("lx_log10_norm", 0.1),
         "lx_slope": _around("lx_slope", 0.14),
         "lx_1pz_slope": _around("lx_1pz_slope", 0.51),
-        "sigma_ln_lx": (0.25, 0.40),
-        "rc_r500_median": (0.10, 0.29),
+        "sigma_ln_lx": _around("sigma_ln_lx", 0.05),
+        "rc_r500_median": _around("rc_r500_median", 0.085),
         "beta_mean": (0.57, 0.77),
         "cool_core_fraction": (0.3, 0.5),
-        "central_agn_fraction": (0.05, 0.2),
-        "psf_scale": (0.9, 1.1),
-        "background_scale": (0.95, 1.05),
+        "central_agn_fraction": _around("central_agn_fraction", 0.05),
+        "psf_scale": _around("psf_scale", 0.1),
+        "background_scale": _around("background_scale", 0.05),
     },
     sources={
         "lx_log10_norm": "eFEDS fit vs Chiu et al. 2022 (A&A 661, A11): up to ~0.1 dex apart over 1e14-1e15 Msun",
         "lx_slope": "Chiu et al. 2022: 1.44; the eFEDS fit: 1.58",
         "lx_1pz_slope": "Chiu et al. 2022: (1+z)^-0.51 beyond E(z)^2; self-similar 0",
-        "sigma_ln_lx": "0.25-0.40 (the parameter's documented range)",
-        "rc_r500_median": "eFEDS rc/r500 16-84% range 0.10-0.29 (Liu et al. 2022)",
+        "sigma_ln_lx": "0.30 +- 0.05: the low end of the parameter's documented range 0.25-0.40, mirrored",
+        "rc_r500_median": "eFEDS median rc/r500 0.185 +- its distance to the 16% point 0.10 (16-84%: 0.10-0.29, "
+                          "Liu et al. 2022)",
         "beta_mean": "0.67 +- 0.1 [uncertain]; eSASS fits fix 2/3 (Brunner et al. 2022)",
         "cool_core_fraction": "30-50% (Ghirardini et al. 2022)",
-        "central_agn_fraction": "[uncertain]",
+        "central_agn_fraction": "0.10 +- 0.05 [uncertain]",
         "psf_scale": "[uncertain]",
         "background_scale": "eFEDS field vs catalogue ML_BKG/ML_EXP: 2% apart (Brunner et al. 2022; Liu et al. 2022)",
     },
 )
+
+
+def _unit_draw(prior, random_state):
+    """Uniform coefficients in [-1, 1], one per range of the prior."""
+    rng = random_state if isinstance(random_state, np.random.Generator) else check_random_state(random_state)
+    return 2.0 * rng.random(len(prior.ranges)) - 1.0
+
+
+def _check_width(width):
+    width = float(width)
+    if not (math.isfinite(width) and width >= 0.0):
+        raise ValueError(f"width must be a finite number >= 0, got {width!r}")
+    return width
 
 
 def _at(prior, scale, coeffs):
@@ -181,12 +207,7 @@ def draw_physics(prior=DEFAULT_PHYSICS_PRIOR, random_state=None, width=1.0):
         ``{parameter: value}``: the prior's fixed values, then its ranges in
         its order, for :func:`~skcluster.datasets.make_survey`'s keywords.
     """
-    width = float(width)
-    if not (math.isfinite(width) and width >= 0.0):
-        raise ValueError(f"width must be a finite number >= 0, got {width!r}")
-    rng = random_state if isinstance(random_state, np.random.Generator) else check_random_state(random_state)
-    u = rng.random(len(prior.ranges))
-    return _at(prior, width, 2.0 * u - 1.0)
+    return _at(prior, _check_width(width), _unit_draw(prior, random_state))
 
 
 #: The default direction of :func:`shift_physics`: toward a brighter L_X at the pivot with a flatter
@@ -319,6 +340,26 @@ OTHER_PHYSICS = shift_physics(OTHER_PHYSICS_PRIOR, 0.0)
 MAX_DRAW_TRIES = 100
 
 
+def _first_buildable(make, survey, overrides, what):
+    """``(draws, tries)``: the first list ``make()`` returns whose physics the mock can build, all of it."""
+    from .scaling import core_calibration
+
+    overrides = dict(overrides or {})
+    why = None
+    for tries in range(1, MAX_DRAW_TRIES + 1):
+        draws = make()
+        try:
+            for draw in draws:
+                core_calibration(resolve_parameters(survey, **{**draw, **overrides}))  # cached: the survey reuses it
+        except ValueError as exc:
+            why = exc
+            continue
+        return draws, tries
+    raise ValueError(f"none of {MAX_DRAW_TRIES} {what} of the physics prior gives physics the mock can build "
+                     f"(skcluster.datasets.scaling.core_calibration; the last: {why}); widen the prior's "
+                     "sigma_ln_lx, narrow its structure ranges or its width")
+
+
 def buildable_draw(prior, rng, survey="efeds", overrides=None, width=1.0):
     """``(draw, tries)``: the first draw of ``rng`` whose physics the mock can build, and how many it took.
 
@@ -326,28 +367,39 @@ def buildable_draw(prior, rng, survey="efeds", overrides=None, width=1.0):
     the drawn structure cannot give (below what the core radii, beta and
     the cool-core mixture alone give, e.g. small cores with sigma_ln_lx near
     0.25, or too large for the L-T correlation), so that
-    :func:`~skcluster.datasets.scaling.core_calibration` has no solution (6
-    of the first 40 seeds' draws of :data:`DEFAULT_PHYSICS_PRIOR`): it is
-    replaced by the next draw of the same stream, so the draws follow the
-    prior truncated to what the mock can build. Explicit ``overrides`` win
-    over the draw (and bad ones fail at once).
+    :func:`~skcluster.datasets.scaling.core_calibration` has no solution
+    (about 1 in 6 draws of :data:`DEFAULT_PHYSICS_PRIOR`): it is replaced
+    by the next draw of the same stream, so the draws follow the prior
+    truncated to what the mock can build. Explicit ``overrides`` win over
+    the draw (and bad ones fail at once).
     """
-    from .scaling import core_calibration
+    width = _check_width(width)
+    (draw,), tries = _first_buildable(lambda: [_at(prior, width, _unit_draw(prior, rng))], survey, overrides,
+                                      "draws")
+    return draw, tries
 
-    overrides = dict(overrides or {})
-    why = None
-    for tries in range(1, MAX_DRAW_TRIES + 1):
-        draw = draw_physics(prior, rng, width=width)
-        params = resolve_parameters(survey, **{**draw, **overrides})
-        try:
-            core_calibration(params)  # cached: the survey reuses it
-        except ValueError as exc:
-            why = exc
-            continue
-        return draw, tries
-    raise ValueError(f"none of {MAX_DRAW_TRIES} draws of the physics prior gives physics the mock can build "
-                     f"(skcluster.datasets.scaling.core_calibration; the last: {why}); widen the prior's "
-                     "sigma_ln_lx, narrow its structure ranges or its width")
+
+def buildable_pair(prior, rng, survey="efeds", overrides=None, width=1.0):
+    """``((draw, mirror), tries)``: two draws mirrored about the prior's centre, both buildable.
+
+    Antithetic draws: ``mirror`` puts every ranged parameter as far on the
+    other side of its centre (coefficients ``c`` and ``-c`` of
+    :func:`draw_physics`'s half-widths); the fixed forms are shared. A
+    pair is kept only when the mock can build both (see
+    :func:`buildable_draw`), so the truncation to buildable physics stays
+    symmetric about the centre and the pairs' mean physics is the centre
+    exactly (about 7 in 10 pairs of :data:`DEFAULT_PHYSICS_PRIOR` are kept).
+    Averaged over a pair, whatever responds linearly to the physics (a
+    model's bias, to first order) is at the centre's value.
+    """
+    width = _check_width(width)
+
+    def make():
+        c = _unit_draw(prior, rng)
+        return [_at(prior, width, c), _at(prior, width, -c)]
+
+    draws, tries = _first_buildable(make, survey, overrides, "pairs of draws")
+    return tuple(draws), tries
 
 
 def physics_record(prior, width, draws, survey="efeds", overrides=None):
