@@ -10,10 +10,18 @@ trains on one family of physics and tests on the other:
    :func:`~skcluster.datasets.make_marginalised_survey` (``--members`` physics
    draws of :data:`~skcluster.datasets.DEFAULT_PHYSICS_PRIOR`, each member on
    its own draw: ``member_groups="physics_draw"``, ``--members-per-draw``
-   members per draw); and ``count_rate``, the count-rate relation
+   members per draw); and the count-rate relation
    (:func:`~skcluster.baselines.count_rate_method`, on the detection fit's
-   count rate) fitted on ``fixed``'s training mock and carried over. The
-   fixed ensemble has as many members as the marginalised one.
+   count rate) fitted on ``fixed``'s training mock and carried over, both
+   ways: ``count_rate`` inverted (L(M) fitted and inverted, as astronomers
+   do) and ``count_rate_fwd`` forward (log M regressed on the rate). The
+   fixed ensemble has as many members as the marginalised one. Each
+   ensemble is also calibrated at fixed mass (``fixed_cal``,
+   ``marginalised_cal``: what ``skcluster train --prior fixed-mass`` does,
+   on ``--n-cal`` clusters drawn as its training clusters were, pooled with
+   as many above 10^14.3 Msun; for the marginalised model, draws of the same
+   prior). Like with like: the raw networks (posterior means) are compared
+   with the forward relation, the calibrated ones with the inverted one.
 2. They are tested on a held-out mock of the built-in family (the preset's
    physics, ``--n-test`` clusters, another seed: in-family) and on a mock of
    the other family (:data:`~skcluster.datasets.OTHER_PHYSICS_PRIOR`:
@@ -75,6 +83,7 @@ from scipy.stats import norm  # noqa: E402
 
 from skcluster.baselines import count_rate_method  # noqa: E402
 from skcluster.benchmark import catalog_scalars, paired_scatter_ratio  # noqa: E402
+from skcluster.calibration import MOCK_CALIBRATION_HIGH_MASS_MIN, MOCK_CALIBRATION_RESPONSE  # noqa: E402
 from skcluster.datasets import (  # noqa: E402
     DEFAULT_PHYSICS_PRIOR,
     OTHER_PHYSICS,
@@ -85,6 +94,8 @@ from skcluster.datasets import (  # noqa: E402
 )
 from skcluster.metrics import mass_scatter  # noqa: E402
 from skcluster.models import make_mass_pipeline  # noqa: E402
+from skcluster.sample import ClusterSample  # noqa: E402
+from skcluster.workflow.train import _with_prior  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 FILES = ("physics_family.json", "physics_family.md", "physics_family.png", "predictions.npz")
@@ -94,29 +105,44 @@ FILES = ("physics_family.json", "physics_family.md", "physics_family.png", "pred
 NETWORK = dict(npix=32, channels=(8, 16, 32), dense=(32,))
 
 SIZES = {
-    "quick": dict(n_train=60, n_test=40, n_shift=30, members=2, test_draws=2, max_epochs=2, patience=2),
-    "default": dict(n_train=3000, n_test=1500, n_shift=600, members=5, test_draws=5, max_epochs=80, patience=15),
+    "quick": dict(n_train=60, n_test=40, n_shift=30, n_cal=30, members=2, test_draws=2, max_epochs=2, patience=2),
+    "default": dict(n_train=3000, n_test=1500, n_shift=600, n_cal=1000, members=5, test_draws=5, max_epochs=80,
+                    patience=15),
 }
 
 #: Distances of the physics change, in half-widths of the prior (shift_physics).
 SHIFT_SIZES = (0.0, 1.0, 2.0, 3.0)
 
-#: model -> (what it is, the count-rate relation carried over beside it, the fixed model beside it)
+#: model -> (what it is, the count-rate relation beside it, the fixed model beside it). Like with like: a network's
+#: raw output (a posterior mean) beside the forward count-rate regression, the same kind of estimate; a network
+#: calibrated at fixed mass (``*_cal``) beside the inverted count-rate relation, as astronomers fit it.
 MODELS = {
     "fixed": ("preset physics", None, None),
-    "marginalised": ("draws of the built-in prior", "count_rate", "fixed"),
+    "marginalised": ("draws of the built-in prior", "count_rate_fwd", "fixed"),
+    "fixed_cal": ("fixed, calibrated at fixed mass on clusters of the preset physics", None, None),
+    "marginalised_cal": ("marginalised, calibrated at fixed mass on clusters of draws of the built-in prior",
+                         "count_rate", "fixed_cal"),
     "fixed_split": ("preset physics, each member on its own 1/K share (--split-control)", None, None),
-    "count_rate": ("count-rate relation on fixed's mock", None, None),
+    "count_rate": ("count-rate relation, inverted (fitted as L(M) and inverted), on fixed's mock", None, None),
+    "count_rate_fwd": ("count-rate relation, forward (log M regressed on the rate), on fixed's mock", None, None),
     "fixed_other": ("other family's centre", None, None),
-    "marginalised_other": ("draws of the other prior", "count_rate_other", "fixed_other"),
-    "count_rate_other": ("count-rate relation on fixed_other's mock", None, None),
+    "marginalised_other": ("draws of the other prior", "count_rate_fwd_other", "fixed_other"),
+    "fixed_other_cal": ("fixed_other, calibrated at fixed mass on clusters of the other family's centre", None,
+                        None),
+    "marginalised_other_cal": ("marginalised_other, calibrated at fixed mass on clusters of draws of the other "
+                               "prior", "count_rate_other", "fixed_other_cal"),
+    "count_rate_other": ("count-rate relation, inverted, on fixed_other's mock", None, None),
+    "count_rate_fwd_other": ("count-rate relation, forward, on fixed_other's mock", None, None),
 }
 
 #: test mock -> (what it is, the models for which it is the held-out family, those for which it is in-family)
 TESTS = {
-    "builtin": ("built-in family, preset physics (held out: another seed)", (), ("fixed", "marginalised")),
-    "other_mix": ("other family, mixture of draws of its prior", ("marginalised",), ("marginalised_other",)),
-    "builtin_mix": ("built-in family, mixture of draws of its prior", ("marginalised_other",), ("marginalised",)),
+    "builtin": ("built-in family, preset physics (held out: another seed)", (),
+                ("marginalised", "marginalised_cal")),
+    "other_mix": ("other family, mixture of draws of its prior", ("marginalised", "marginalised_cal"),
+                  ("marginalised_other", "marginalised_other_cal")),
+    "builtin_mix": ("built-in family, mixture of draws of its prior", ("marginalised_other", "marginalised_other_cal"),
+                    ("marginalised", "marginalised_cal")),
 }
 
 Z68, Z95 = norm.ppf(0.84), norm.ppf(0.975)
@@ -187,7 +213,8 @@ def train(name, data, cfg, args):
     X, y = data
     t = time.perf_counter()
     if name.startswith("count_rate"):
-        model = count_rate_method().fit(X, y)
+        direction = "forward" if name.startswith("count_rate_fwd") else "inverse"
+        model = count_rate_method().set_params(direction=direction).fit(X, y)
     else:
         groups = "physics_draw" if name.startswith("marginalised") or name == "fixed_split" else None
         model = make_mass_pipeline(**NETWORK, n_estimators=cfg["members"] * args.members_per_draw,
@@ -196,6 +223,34 @@ def train(name, data, cfg, args):
     seconds = time.perf_counter() - t
     _log(f"{name}: trained on {len(y)} clusters in {seconds:.0f} s")
     return model, seconds
+
+
+def calibrate(name, model, data):
+    """``(calibrated model, seconds)``: ``model`` calibrated at fixed mass on ``data``, as ``skcluster train`` does.
+
+    ``data``: calibration clusters drawn as the model's training clusters
+    were (the same physics, or draws of the same prior), a mock of the
+    training population pooled with one above 10^14.3 Msun; the response
+    bends above the hinge (``MOCK_CALIBRATION_RESPONSE``), with train's
+    fallback to one bend at every redshift.
+    """
+    X, y = data
+    t = time.perf_counter()
+    try:
+        cal, _ = _with_prior(model, X, y, (X, y, dict(MOCK_CALIBRATION_RESPONSE)), "fixed-mass")
+    except ValueError as exc:   # a response too weak to invert: said in the report, not hidden
+        _log(f"{name}: the fixed-mass calibration refused: {exc}")
+        return None, str(exc)
+    seconds = time.perf_counter() - t
+    _log(f"{name}: calibrated on {len(y)} clusters in {seconds:.0f} s")
+    return cal, seconds
+
+
+def calibrated(cal, raw, X):
+    """A calibrated model's prediction from its network's ``raw`` one (the std's parts scale with the std)."""
+    mean, std = cal.calibrate(raw["mean"], raw["std"], np.asarray(X["z"], dtype=np.float64))
+    factor = std / raw["std"]
+    return {"mean": mean, "std": std, **{k: v * factor for k, v in raw.items() if k.endswith("_std") and k != "std"}}
 
 
 def predict(model, X):
@@ -219,12 +274,16 @@ def split_shares(X, y, n_shares, seed):
     return X.assign(physics_draw=share.astype(np.int64)), y
 
 
-def main(argv=None):
+def _arguments(argv):
+    """``(args, cfg)``: the parsed command line and the sizes of the run (checked)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="a smoke run (seconds, meaningless numbers)")
     ap.add_argument("--n-train", type=int, default=None, help="training clusters of each model (default 3000)")
     ap.add_argument("--n-test", type=int, default=None, help="clusters of each test mock (default 1500)")
     ap.add_argument("--n-shift", type=int, default=None, help="clusters of each shifted mock (default 600)")
+    ap.add_argument("--n-cal", type=int, default=None,
+                    help="calibration clusters of each model's fixed-mass calibration, as many again above "
+                         "10^14.3 Msun (default 1000)")
     ap.add_argument("--members", type=int, default=None,
                     help="physics draws of the marginalised models (default 5); the fixed ones get as many members")
     ap.add_argument("--members-per-draw", type=int, default=1, help="members per physics draw (default 1)")
@@ -245,17 +304,21 @@ def main(argv=None):
     ap.add_argument("--overwrite", action="store_true", help="replace the files of an earlier run in --out")
     args = ap.parse_args(argv)
     cfg = dict(SIZES["quick" if args.quick else "default"])
-    for key in ("n_train", "n_test", "n_shift", "members", "test_draws", "max_epochs", "patience"):
+    for key in ("n_train", "n_test", "n_shift", "n_cal", "members", "test_draws", "max_epochs", "patience"):
         if getattr(args, key) is not None:
             cfg[key] = getattr(args, key)
     for key, value in (*((k, cfg[k]) for k in ("members", "test_draws", "max_epochs", "patience")),
                        ("members_per_draw", args.members_per_draw), ("n_boot", args.n_boot)):
         if value < 1:
             ap.error(f"--{key.replace('_', '-')} must be at least 1, got {value}")
-    for key in ("n_train", "n_test", "n_shift"):
+    for key in ("n_train", "n_test", "n_shift", "n_cal"):
         if cfg[key] < max(3, cfg["members"], cfg["test_draws"]):
             ap.error(f"--{key.replace('_', '-')}={cfg[key]} is too few: at least 3 and one per physics draw")
+    return args, cfg
 
+
+def main(argv=None):
+    args, cfg = _arguments(argv)
     from skcluster._paths import check_output_folder
 
     out = check_output_folder(args.out, FILES, overwrite=args.overwrite)
@@ -271,11 +334,19 @@ def main(argv=None):
 
     per_draw = cfg["members"] if args.full_draws else 1   # training clusters: n_train per draw, or in all
 
-    def mixed_mock(n, draws, seed, prior):
+    def mixed_mock(n, draws, seed, prior, **overrides):
         return _with_scalars(make_marginalised_survey("efeds", n_clusters=n, n_draws=draws, prior=prior,
-                                                      random_state=seed, **sim))
+                                                      random_state=seed, **sim, **overrides))
 
-    run = {"models": {}, "fit_seconds": {}, "tests": {}, "preds": {}, "shift": {}, "simulation_seconds": 0.0}
+    def pooled(make):
+        """Calibration clusters: ``make`` (seed, **overrides) of the training population and above the mass cut."""
+        (Xa, ya), (Xb, yb) = make(0), make(1, log10_m500_min=MOCK_CALIBRATION_HIGH_MASS_MIN)
+        keep = [c for c in Xa.columns if c in Xb.columns]
+        return ClusterSample.concat([Xa.select(*keep), Xb.select(*keep)]), np.concatenate([ya, yb])
+
+    n_cal = cfg["n_cal"]
+    run = {"models": {}, "calibrated": {}, "refused": {}, "fit_seconds": {}, "tests": {}, "preds": {}, "shift": {},
+           "simulation_seconds": 0.0}
 
     def simulate(what, make):
         t = time.perf_counter()
@@ -284,14 +355,24 @@ def main(argv=None):
         _log(f"simulated {what}: {len(data[1])} clusters in {time.perf_counter() - t:.0f} s")
         return data
 
-    def fit_and_score(directions, tests):
+    def fit_and_score(directions, calibrations, tests):
         for name, data in directions:
             run["models"][name], run["fit_seconds"][name] = train(name, data, cfg, args)
+        for name, data in calibrations:
+            cal, seconds = calibrate(name, run["models"][name], data)
+            if cal is None:
+                run["refused"][f"{name}_cal"] = seconds
+                continue
+            run["calibrated"][f"{name}_cal"] = cal
+            run["fit_seconds"][f"{name}_cal"] = run["fit_seconds"][name] + seconds
         for test, (X, y) in tests.items():
             run["tests"][test] = y
             for name, model in run["models"].items():
                 if (test, name) not in run["preds"]:
                     run["preds"][(test, name)] = predict(model, X)
+            for name, cal in run["calibrated"].items():
+                if (test, name) not in run["preds"]:
+                    run["preds"][(test, name)] = calibrated(cal, run["preds"][(test, name[:-4])], X)
 
     # the built-in family: fixed, marginalised and the count rate on the fixed model's mock
     train_fixed = simulate("fixed training mock", lambda: fixed_mock(cfg["n_train"], 1000 + s))
@@ -300,10 +381,15 @@ def main(argv=None):
     tests = {"builtin": simulate("in-family test mock", lambda: fixed_mock(cfg["n_test"], 3000 + s)),
              "other_mix": simulate("other-family test mock", lambda: mixed_mock(
                  cfg["n_test"], cfg["test_draws"], 3100 + s, OTHER_PHYSICS_PRIOR))}
-    forward = [("fixed", train_fixed), ("marginalised", train_marg), ("count_rate", train_fixed)]
+    cal_fixed = simulate("fixed calibration mock", lambda: pooled(
+        lambda k, **kw: fixed_mock(n_cal, 1400 + 10 * k + s, **kw)))
+    cal_marg = simulate("marginalised calibration mock", lambda: pooled(
+        lambda k, **kw: mixed_mock(n_cal, cfg["members"], 1500 + 10 * k + s, DEFAULT_PHYSICS_PRIOR, **kw)))
+    forward = [("fixed", train_fixed), ("marginalised", train_marg), ("count_rate", train_fixed),
+               ("count_rate_fwd", train_fixed)]
     if args.split_control:
         forward.append(("fixed_split", split_shares(*train_fixed, cfg["members"], s)))
-    fit_and_score(forward, tests)
+    fit_and_score(forward, [("fixed", cal_fixed), ("marginalised", cal_marg)], tests)
     for size in SHIFT_SIZES:
         shifted = shift_physics(DEFAULT_PHYSICS_PRIOR, size)
         X, y = simulate(f"shifted mock, {size:g} half-widths",
@@ -318,8 +404,13 @@ def main(argv=None):
             cfg["n_train"] * per_draw, cfg["members"], 1300 + s, OTHER_PHYSICS_PRIOR))
         tests["builtin_mix"] = simulate("built-in mixed test mock", lambda: mixed_mock(
             cfg["n_test"], cfg["test_draws"], 3300 + s, DEFAULT_PHYSICS_PRIOR))
+        cal_fixed = simulate("other-family fixed calibration mock", lambda: pooled(
+            lambda k, **kw: fixed_mock(n_cal, 1600 + 10 * k + s, **OTHER_PHYSICS, **kw)))
+        cal_marg = simulate("other-family marginalised calibration mock", lambda: pooled(
+            lambda k, **kw: mixed_mock(n_cal, cfg["members"], 1700 + 10 * k + s, OTHER_PHYSICS_PRIOR, **kw)))
         fit_and_score([("fixed_other", train_fixed), ("marginalised_other", train_marg),
-                       ("count_rate_other", train_fixed)], tests)
+                       ("count_rate_other", train_fixed), ("count_rate_fwd_other", train_fixed)],
+                      [("fixed_other", cal_fixed), ("marginalised_other", cal_marg)], tests)
         _report(run, cfg, args, command, t0, out)
     print((out / "physics_family.md").read_text())
     return 0
@@ -377,7 +468,7 @@ def _report(run, cfg, args, command, t0, out):
     rows, shift = _evaluate(run, args.n_boot, args.seed)
     summary = provenance(command, {**cfg, "members_per_draw": args.members_per_draw, "full_draws": args.full_draws, "network": NETWORK,
                                    "seed": args.seed, "n_boot": args.n_boot}, t0, run["simulation_seconds"])
-    summary.update(rows=rows, shift=shift, fit_seconds=run["fit_seconds"])
+    summary.update(rows=rows, shift=shift, fit_seconds=run["fit_seconds"], calibration_refused=run["refused"])
     (out / "physics_family.json").write_text(json.dumps(summary, indent=1))
     arrays = {f"{test}__y_true": y for test, y in run["tests"].items()}
     for (test, name), pred in run["preds"].items():
@@ -415,10 +506,15 @@ def _markdown(rows, shift, summary, cfg, args, command):
         lines.append(f"| {r['test']} | {r['model']} | {sc['slope']:.2f} | {sc['median_bias_dex']:+.3f} | "
                      f"{100 * sc['scatter']:.1f}% | {sc['coverage_68']:.2f} | {sc['coverage_95']:.2f} | "
                      f"{sc['mean_std']:.3f} | {parts} | {fit:.0f} s |")
+    present = dict.fromkeys(r["model"] for r in rows)
+    lines += ["", "Models: " + "; ".join(f"`{k}`: {MODELS[k][0]}" for k in present) + ".", ""]
+    lines += [f"`{k}`: the fixed-mass calibration refused ({why})." for k, why in
+              summary.get("calibration_refused", {}).items()]
     lines += ["", "Test mocks: " + "; ".join(f"`{k}`: {v[0]}" for k, v in TESTS.items()) + ".", "",
-              f"Paired bootstrap over the same clusters ({args.n_boot} resamples, 95% intervals): the marginalised "
-              "model against the fixed one and against the count-rate relation carried over the same way "
-              "(differences are marginalised - other), and the issue's targets (held-out family: slope >= 0.9 and "
+              f"Paired bootstrap over the same clusters ({args.n_boot} resamples, 95% intervals): each marginalised "
+              "model against its fixed one and against the count-rate relation of the same kind carried over the "
+              "same way (the raw network, a posterior mean, against the forward relation; the one calibrated at "
+              "fixed mass against the inverted relation; differences are marginalised - other), and the issue's targets (held-out family: slope >= 0.9 and "
               "as close to 1 as the count rate's, |median bias| <= the count rate's, 68% coverage 0.60-0.80, 95% >= 0.90; "
               "in-family: scatter <= 1.05x fixed, upper end of the interval, 68% coverage 0.63-0.73).", "",
               "| test mock | model | against | scatter ratio | slope diff | abs(median bias) diff (dex) | cov68 diff "

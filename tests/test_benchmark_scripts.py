@@ -346,9 +346,11 @@ def test_physics_family_quick_run_scores_both_directions_and_the_std_parts(tmp_p
 
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
     pf = _script("physics_family")
-    monkeypatch.setitem(pf.SIZES, "quick", dict(n_train=24, n_test=12, n_shift=8, members=2, test_draws=2,
+    monkeypatch.setitem(pf.SIZES, "quick", dict(n_train=24, n_test=12, n_shift=8, n_cal=16, members=2, test_draws=2,
                                                 max_epochs=1, patience=1))
     monkeypatch.setattr(pf, "SHIFT_SIZES", (0.0, 3.0))
+    # a 1-epoch network barely responds to mass: a straight response that may fall lets the calibration through
+    monkeypatch.setattr(pf, "MOCK_CALIBRATION_RESPONSE", {"min_slope": -1e9})
     out = tmp_path / "family"
     argv = ["--quick", "--n-jobs", "1", "--n-boot", "50", "--out", str(out)]
     assert pf.main(argv) == 0
@@ -372,11 +374,22 @@ def test_physics_family_quick_run_scores_both_directions_and_the_std_parts(tmp_p
                 list(paired_scatter_ratio(y, mean, fixed, n_boot=50, random_state=0)))
             assert set(r["targets"]) == {"slope >= 0.9", "|slope - 1| <= count rate's", "|bias| <= count rate's",
                                          "cov68 0.60-0.80", "cov95 >= 0.90"}
-            cr = mass_slope(y, p[f"{test}__{pf.MODELS[name][1]}__mean"])["slope"]
-            assert r["targets"]["|slope - 1| <= count rate's"] == (abs(r["scores"]["slope"] - 1) <= abs(cr - 1))
+            for model, against in ((name, "count_rate_fwd"), (f"{name}_cal", "count_rate")):  # like with like
+                r = rows[(test, model)]
+                cr_name = pf.MODELS[model][1]
+                assert cr_name.startswith(against)
+                cr = mass_slope(y, p[f"{test}__{cr_name}__mean"])["slope"]
+                slope = mass_slope(y, p[f"{test}__{model}__mean"])["slope"]
+                assert r["targets"]["|slope - 1| <= count rate's"] == (abs(slope - 1) <= abs(cr - 1))
+            # the calibrated model's std parts scale with its std
+            cal_std, cal_phys = p[f"{test}__{name}_cal__std"], p[f"{test}__{name}_cal__physics_std"]
+            np.testing.assert_allclose(cal_phys / cal_std, physics / std, rtol=1e-5)
+            assert not np.allclose(p[f"{test}__{name}_cal__mean"], mean)
         assert p["shift3__y_true"].shape == p["shift3__marginalised__physics_std"].shape == (8,)
-    for test, name in (("builtin", "marginalised"), ("builtin_mix", "marginalised"), ("other_mix", "marginalised_other")):
+    for test, name in (("builtin", "marginalised"), ("builtin_mix", "marginalised"), ("other_mix", "marginalised_other"),
+                       ("builtin", "marginalised_cal"), ("other_mix", "marginalised_other_cal")):
         assert set(rows[(test, name)]["targets"]) == {"scatter <= 1.05x fixed (interval)", "cov68 0.63-0.73"}
+    assert res["calibration_refused"] == {} and "`marginalised_cal`: marginalised, calibrated" in table
     assert [e["size"] for e in res["shift"]] == [0.0, 3.0]
     assert "Command: `python benchmarks/physics_family.py --quick" in table and "| 3 |" in table
     assert (out / "physics_family.png").stat().st_size > 0

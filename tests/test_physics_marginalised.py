@@ -186,8 +186,13 @@ def test_marginalised_survey_records_its_draws(mock):
     assert draw.dtype == np.int64 and np.bincount(draw).tolist() == [12, 12]
     assert np.array_equal(draw, np.asarray(mock.catalog["physics_draw"])) and len(mock.y) == 24
     record = mock.X.meta["physics"]
-    assert record["draws"] == mock.physics_draws and len(record["draws"]) == 2 and record["width"] == 1.0
+    ranged = [{k: d[k] for k in DEFAULT_PHYSICS_PRIOR.ranges} for d in mock.physics_draws]
+    assert record["draws"] == ranged and len(record["draws"]) == 2 and record["width"] == 1.0
     assert record["prior"]["ranges"] == {k: list(v) for k, v in DEFAULT_PHYSICS_PRIOR.ranges.items()}
+    assert record["prior"]["choices"] == {"mass_function_model": ["tinker08", "bocquet16"]}
+    # the chosen form, mirrored: one draw of each mass function, as recorded
+    assert {d["mass_function_model"] for d in mock.physics_draws} == {"tinker08", "bocquet16"}
+    assert [f["mass_function_model"] for f in record["forms"]] == [d["mass_function_model"] for d in mock.physics_draws]
     a, b = mock.physics_draws
     assert a != b  # two draws, two physics
     for name, (lo, hi) in DEFAULT_PHYSICS_PRIOR.ranges.items():
@@ -278,7 +283,9 @@ def fitted(mock):
 def test_pipeline_carries_the_draws_to_the_ensemble(mock, fitted):
     ens = fitted[-1]
     assert ens.member_groups_.tolist() == [0, 1, 0, 1] and ens.vectorised_
-    assert ens.physics_["draws"] == mock.physics_draws and ens.physics_ is not mock.X.meta["physics"]
+    assert ens.physics_["draws"] == mock.X.meta["physics"]["draws"] and ens.physics_ is not mock.X.meta["physics"]
+    assert [f["mass_function_model"] for f in ens.physics_["forms"]] == [d["mass_function_model"]
+                                                                          for d in mock.physics_draws]
     Xt = fitted[:-1].transform(mock.X)
     assert sorted(Xt.keys()) == ["images", "physics_draw", "scalars"]  # the joiner passes the labels on
     parts = ens.predict_components(Xt)
@@ -381,9 +388,11 @@ def other_fitted():
 def test_the_record_names_the_forms_each_draw_was_simulated_with(mock, fitted, other_fitted, tmp_path):
     from skcluster.datasets import OTHER_PHYSICS_PRIOR
 
-    # the built-in family: no fixed values, the preset's forms
+    # the built-in family: no fixed values, the preset's forms but for the mass function each draw chose
     record = fitted[-1].physics_
-    assert record["prior"]["fixed"] == {} and record["forms"] == [_BUILT_IN_FORMS] * 2
+    assert record["prior"]["fixed"] == {}
+    assert record["forms"] == [{**_BUILT_IN_FORMS, "mass_function_model": d["mass_function_model"]}
+                               for d in mock.physics_draws]
     # the other family: its fixed forms and sources, and each draw's own L_X-M break
     data, pipe = other_fitted
     record = pipe[-1].physics_
@@ -403,7 +412,8 @@ def test_the_record_names_the_forms_each_draw_was_simulated_with(mock, fitted, o
 def test_a_record_written_before_the_forms_still_loads(fitted, tmp_path):
     def old(manifest):
         physics = _physics(_ensemble_state(manifest))
-        del physics["forms"], physics["prior"]["__dict__"]["fixed"]
+        prior = physics["prior"]["__dict__"]
+        del physics["forms"], prior["fixed"], prior["choices"], prior["sources"]["__dict__"]["mass_function_model"]
 
     back = persist.load(_forged(fitted, tmp_path, old))
     assert set(back[-1].physics_) == {"prior", "width", "draws"}
@@ -425,6 +435,33 @@ def _fixed(name, value, source="test"):
     return edit
 
 
+def _choice(name, values, source="test"):
+    def edit(manifest):
+        prior = _physics(_ensemble_state(manifest))["prior"]["__dict__"]
+        if values is None:
+            del prior["choices"]["__dict__"][name]
+        else:
+            prior["choices"]["__dict__"][name] = values
+        if source is None:
+            prior["sources"]["__dict__"].pop(name, None)
+    return edit
+
+
+@pytest.mark.parametrize("edit, match", [
+    (_choice("mass_function_model", ["tinker08", "watson13"]), r"mass_function_model='watson13' must be one of"),
+    (_choice("mass_function_model", ["tinker08", "bocquet16", "despali16"] * 3), "list of 2 to 8 values"),
+    (_choice("mass_function_model", "tinker08"), "list of 2 to 8 values"),
+    (_choice("mass_function_model", ["tinker08", "x" * 100_000]), "text of at most 2000 characters"),
+    (_choice("mass_function_model", ["tinker08", "tinker08"]), "2 to 8 distinct values"),
+    (_choice("mass_function_model", ["tinker08", "bocquet16"], source=None), "one source for each range, fixed"),
+    (_choice("mass_function_model", None), "one source for each range, fixed value and choice"),
+    (_choice("lx_slope", [1.5, 1.6]), "'lx_slope' is both chosen and drawn or fixed"),
+])
+def test_forged_choices_of_form_are_refused(fitted, tmp_path, edit, match):
+    with pytest.raises(ModelFileError, match=match):
+        persist.load(_forged(fitted, tmp_path, edit))
+
+
 @pytest.mark.parametrize("edit, match", [
     (_form(0, "profile_form", "nfw"), r"forms of draw 0: .*profile_form='nfw' must be one of \['beta', 'vikhlinin'\]"),
     (_form(1, "mass_function_model", "x" * 100_000), "text of at most 2000 characters"),
@@ -435,7 +472,7 @@ def _fixed(name, value, source="test"):
     (lambda m: _physics(_ensemble_state(m)).update(extra=1), "physics_ must be a dict of"),
     (_fixed("psf_form", "airy"), r"psf_form='airy' must be one of \['king', 'gaussian'\]"),
     (_fixed("not_a_parameter", "beta"), "fixed 'not_a_parameter' is not a SurveyParameters field"),
-    (_fixed("profile_form", "vikhlinin", source=None), "one source for each range and each fixed value"),
+    (_fixed("profile_form", "vikhlinin", source=None), "one source for each range, fixed value and choice"),
     (_fixed("lx_slope", 1.5), "'lx_slope' is both fixed and drawn"),
     (_fixed("profile_form", {"__dict__": {}}), "must be a text of at most 2000 characters or a finite number"),
 ])
@@ -446,7 +483,7 @@ def test_forged_forms_and_fixed_values_are_refused(fitted, tmp_path, edit, match
 
 def test_forms_that_contradict_their_draw_are_refused(other_fitted, tmp_path):
     _, pipe = other_fitted
-    with pytest.raises(ModelFileError, match=r"forms of draw 1 give lx_break_msun=2\d+\.0, but the draw has 846"):
+    with pytest.raises(ModelFileError, match=r"forms of draw 1 give lx_break_msun=2\d+\.0, but the draw has \d"):
         persist.load(_forged(pipe, tmp_path, _form(1, "lx_break_msun", 2e14)))
 
 

@@ -34,7 +34,7 @@ def test_draws_stay_in_the_ranges_and_are_reproducible():
         assert centre[name] == pytest.approx(0.5 * (lo + hi))
     half = draw_physics(random_state=7, width=0.5)
     full = draw_physics(random_state=7)
-    for name in full:
+    for name in DEFAULT_PHYSICS_PRIOR.ranges:
         assert half[name] - centre[name] == pytest.approx(0.5 * (full[name] - centre[name]))
 
 
@@ -123,10 +123,17 @@ def test_the_default_prior_never_leaves_the_built_in_forms_and_the_other_family_
     built_in = physics_forms(SurveyParameters())
     assert built_in == {"profile": "beta", "psf": "king", "mass_function": "tinker08", "lx_m": "power law"}
     assert not set(FORM_PARAMETERS) & set(DEFAULT_PHYSICS_PRIOR.ranges) and not DEFAULT_PHYSICS_PRIOR.fixed
+    # the one form the built-in family chooses: its mass function, between two the other family does not use
+    assert DEFAULT_PHYSICS_PRIOR.choices == {"mass_function_model": ("tinker08", "bocquet16")}
+    chosen = set()
     for s in range(30):
-        assert physics_forms(SurveyParameters(**draw_physics(DEFAULT_PHYSICS_PRIOR, random_state=s))) == built_in
+        forms = physics_forms(SurveyParameters(**draw_physics(DEFAULT_PHYSICS_PRIOR, random_state=s)))
+        chosen.add(forms.pop("mass_function"))
+        assert forms == {k: v for k, v in built_in.items() if k != "mass_function"}
         other = physics_forms(SurveyParameters(**draw_physics(OTHER_PHYSICS_PRIOR, random_state=s)))
         assert all(other[k] != built_in[k] for k in built_in), other
+        assert other["mass_function"] not in DEFAULT_PHYSICS_PRIOR.choices["mass_function_model"]
+    assert chosen == {"tinker08", "bocquet16"}
     assert physics_forms(SurveyParameters(**OTHER_PHYSICS)) == other
     # the numbers both families vary have the same ranges: the families differ in form, not in numbers
     for name, rng in DEFAULT_PHYSICS_PRIOR.ranges.items():
@@ -144,11 +151,38 @@ def test_other_family_draws_are_valid_reproducible_and_centred_on_other_physics(
         assert v.min() >= lo and v.max() <= hi and v.max() - v.min() > 0.8 * (hi - lo)
     assert draw_physics(OTHER_PHYSICS_PRIOR, random_state=4) == draw_physics(OTHER_PHYSICS_PRIOR, random_state=4)
     assert draw_physics(OTHER_PHYSICS_PRIOR, random_state=9, width=0.0) == OTHER_PHYSICS
-    # the default prior draws exactly what it drew before the fixed forms existed
+    # the default prior's ranges take the stream's first numbers, as before the fixed forms and choices existed
     u = np.random.default_rng(7).random(len(DEFAULT_PHYSICS_PRIOR.ranges))
     want = {n: lo + (hi - lo) * ui for ui, (n, (lo, hi)) in zip(u, DEFAULT_PHYSICS_PRIOR.ranges.items())}
     got = draw_physics(random_state=np.random.default_rng(7))
-    assert got.keys() == want.keys() and all(got[n] == pytest.approx(want[n], rel=1e-12) for n in want)
+    assert got.keys() == want.keys() | {"mass_function_model"}
+    assert all(got[n] == pytest.approx(want[n], rel=1e-12) for n in want)
+
+
+def test_choices_of_form_are_validated_drawn_evenly_and_mirrored():
+    from skcluster.datasets.physics_prior import _at
+
+    src = {"psf_scale": "x", "mass_function_model": "x"}
+    with pytest.raises(ValueError, match="chosen 'nope' is not a SurveyParameters field"):
+        PhysicsPrior({}, {"nope": "x"}, choices={"nope": (1, 2)})
+    with pytest.raises(ValueError, match="'psf_scale' is both chosen and drawn or fixed"):
+        PhysicsPrior({"psf_scale": (0.9, 1.1)}, src, choices={"psf_scale": (0.9, 1.0)})
+    with pytest.raises(ValueError, match="chosen 'mass_function_model' has no source"):
+        PhysicsPrior({}, {}, choices={"mass_function_model": ("tinker08", "bocquet16")})
+    with pytest.raises(ValueError, match="must be 2 to 8 distinct values"):
+        PhysicsPrior({}, src, choices={"mass_function_model": ("tinker08", "tinker08")})
+    with pytest.raises(ValueError, match="mass_function_model='watson13' must be one of"):
+        PhysicsPrior({}, src, choices={"mass_function_model": ("tinker08", "watson13")})
+    three = PhysicsPrior({"psf_scale": (0.9, 1.1)}, src,
+                         choices={"mass_function_model": ("tinker08", "bocquet16", "despali16")})
+    picks = [draw_physics(three, random_state=s)["mass_function_model"] for s in range(300)]
+    counts = [picks.count(v) for v in three.choices["mass_function_model"]]
+    assert min(counts) > 70   # about 100 each
+    assert draw_physics(three, random_state=3, width=0.0)["mass_function_model"] == "tinker08"   # the centre
+    for c, want, mirror in ((-0.9, "tinker08", "despali16"), (0.0, "bocquet16", "bocquet16"),
+                            (0.5, "despali16", "tinker08")):
+        assert _at(three, 1.0, [0.0, c])["mass_function_model"] == want
+        assert _at(three, 1.0, [0.0, -c])["mass_function_model"] == mirror
 
 
 def test_fixed_forms_are_validated():

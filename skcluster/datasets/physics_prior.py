@@ -48,6 +48,9 @@ The ranges (uniform; [uncertain] where no paper gives the spread):
   catalogue's ML_BKG / ML_EXP agree to 2%
   (:data:`skcluster.datasets.background.MEASURED_BACKGROUND_FIELD`); 5% also
   covers the field's Poisson errors.
+* the halo mass function, a choice of form: Tinker et al. 2008 (dark matter
+  only; the preset's) or Bocquet et al. 2016 (the Magneticum hydrodynamical
+  fit, baryons included), one of each per mirrored pair.
 
 Two families of forms
 ---------------------
@@ -62,14 +65,16 @@ ICM profile        beta model + cuspy core         Vikhlinin et al. 2006 emissio
                    component (``"beta"``)          measure, cusp alpha, steepening
                                                    beyond rs (``"vikhlinin"``)
 PSF                King (``"king"``)               Gaussian, same half-energy radius
-mass function      Tinker et al. 2008              Despali et al. 2016
+mass function      Tinker et al. 2008 or           Despali et al. 2016
+                   Bocquet et al. 2016 (drawn)
 L_X-M              one power law                   broken power law, steeper below
                                                    0.7-1.5e14 Msun
 =================  ==============================  ===================================
 
-:data:`DEFAULT_PHYSICS_PRIOR` varies numbers within the built-in forms only,
-so a model trained on it (``make_survey(physics="marginalised")``, the
-physics-marginalised ensemble) never sees a form of the other family;
+:data:`DEFAULT_PHYSICS_PRIOR` varies numbers within the built-in forms and
+chooses between the two built-in mass functions, so a model trained on it
+(``make_survey(physics="marginalised")``, the physics-marginalised
+ensemble) never sees a form of the other family;
 :data:`OTHER_PHYSICS_PRIOR` (``make_survey(physics="other")``) draws the
 other family, with the same ranges for the numbers both share, for the
 held-out test, or for training the other way round. :data:`OTHER_PHYSICS`
@@ -100,15 +105,19 @@ _DEFAULTS = SurveyParameters()
 class PhysicsPrior:
     """Uniform ranges ``{parameter: (low, high)}`` over :class:`SurveyParameters` fields, each with its source.
 
-    ``sources`` maps each parameter (ranged or fixed) to the text that
-    justifies it. ``fixed`` holds parameters every draw sets to one value:
-    the functional *forms* of a family (``profile_form``, ``psf_form``,
-    ``mass_function_model``, ...), which are chosen, not drawn.
+    ``sources`` maps each parameter (ranged, fixed or chosen) to the text
+    that justifies it. ``fixed`` holds parameters every draw sets to one
+    value: the functional *forms* of a family (``profile_form``,
+    ``psf_form``, ``mass_function_model``, ...). ``choices`` holds forms
+    the literature leaves open, ``{parameter: (first, other, ...)}``: each
+    draw takes one of them with equal probability (the centre, width 0,
+    takes the first, which should be the preset's).
     """
 
     ranges: dict
     sources: dict
     fixed: dict = dataclasses.field(default_factory=dict)
+    choices: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         names = {f.name: f for f in dataclasses.fields(SurveyParameters)}
@@ -133,6 +142,23 @@ class PhysicsPrior:
                 raise ValueError(f"physics prior: fixed {name!r} has no source")
         if self.fixed:
             SurveyParameters(**self.fixed)  # a fixed value out of its valid range is refused here
+        for name, values in self.choices.items():
+            if name not in names:
+                raise ValueError(f"physics prior: chosen {name!r} is not a SurveyParameters field")
+            if name in self.ranges or name in self.fixed:
+                raise ValueError(f"physics prior: {name!r} is both chosen and drawn or fixed")
+            if name not in self.sources:
+                raise ValueError(f"physics prior: chosen {name!r} has no source")
+            if not (isinstance(values, (tuple, list)) and 2 <= len(values) <= MAX_CHOICES
+                    and len(set(values)) == len(values)):
+                raise ValueError(f"physics prior: the choices of {name!r} must be 2 to {MAX_CHOICES} distinct "
+                                 f"values, got {str(values)[:80]}")
+            for value in values:
+                SurveyParameters(**{name: value})  # each choice valid
+
+
+#: Most values a chosen form may take (:attr:`PhysicsPrior.choices`).
+MAX_CHOICES = 8
 
 
 def _around(name, half_width):
@@ -165,14 +191,18 @@ DEFAULT_PHYSICS_PRIOR = PhysicsPrior(
         "central_agn_fraction": "0.10 +- 0.05 [uncertain]",
         "psf_scale": "[uncertain]",
         "background_scale": "eFEDS field vs catalogue ML_BKG/ML_EXP: 2% apart (Brunner et al. 2022; Liu et al. 2022)",
+        "mass_function_model": "Tinker et al. 2008 (ApJ 688, 709; dark matter only, the preset's) or Bocquet et al. "
+                               "2016 (MNRAS 456, 2361; Magneticum, baryons included), one each per mirrored pair; "
+                               "Despali et al. 2016 is left to the other family",
     },
+    choices={"mass_function_model": ("tinker08", "bocquet16")},
 )
 
 
 def _unit_draw(prior, random_state):
-    """Uniform coefficients in [-1, 1], one per range of the prior."""
+    """Uniform coefficients in [-1, 1], one per range of the prior, then one per choice."""
     rng = random_state if isinstance(random_state, np.random.Generator) else check_random_state(random_state)
-    return 2.0 * rng.random(len(prior.ranges)) - 1.0
+    return 2.0 * rng.random(len(prior.ranges) + len(prior.choices)) - 1.0
 
 
 def _check_width(width):
@@ -183,8 +213,19 @@ def _check_width(width):
 
 
 def _at(prior, scale, coeffs):
-    """The prior's fixed values, and each range's centre + scale x half-width x its coefficient."""
+    """The prior's fixed values, its choices and each range's centre + scale x half-width x its coefficient.
+
+    ``coeffs`` in [-1, 1]: one per range, then (optionally) one per choice,
+    which picks value ``floor((c + 1) / 2 x n)`` of the ``n`` choices, so
+    that ``-c`` picks them in reverse order (a mirrored pair takes the
+    other of two forms); without its coefficient, or at scale 0, a choice
+    takes its first value.
+    """
+    coeffs = [float(c) for c in coeffs]
     out = dict(prior.fixed)
+    for k, (name, values) in enumerate(prior.choices.items()):
+        c = coeffs[len(prior.ranges) + k] if len(coeffs) > len(prior.ranges) + k and scale > 0 else -1.0
+        out[name] = values[min(int(0.5 * (c + 1.0) * len(values)), len(values) - 1)]
     for c, (name, (lo, hi)) in zip(coeffs, prior.ranges.items()):
         centre, half = 0.5 * (lo + hi), 0.5 * (hi - lo)
         out[name] = float(centre + scale * half * c)
@@ -230,7 +271,7 @@ def shift_physics(prior=DEFAULT_PHYSICS_PRIOR, size=1.0, direction=None):
     the largest component of ``direction`` (0: the centre; 1: the prior's
     edge; 2-3: as far again outside it, where no member of a
     physics-marginalised ensemble trained). The prior's fixed forms are
-    kept.
+    kept, and its choices take their first value (the preset's).
 
     Parameters
     ----------
@@ -423,10 +464,12 @@ def physics_record(prior, width, draws, survey="efeds", overrides=None):
     -------
     dict
         ``{"prior": {"ranges": {name: [low, high]}, "sources": {name: text},
-        "fixed": {name: value}}, "width": float, "draws": [dict, ...],
-        "forms": [dict, ...]}``: plain numbers and strings only (a model file
-        stores it). ``sources`` covers the ranged and the fixed parameters;
-        ``fixed`` holds the prior's fixed values (its functional forms); each
+        "fixed": {name: value}, "choices": {name: [value, ...]}}, "width":
+        float, "draws": [dict, ...], "forms": [dict, ...]}``: plain numbers
+        and strings only (a model file stores it). ``sources`` covers the
+        ranged, fixed and chosen parameters; ``fixed`` holds the prior's
+        fixed values (its functional forms), ``choices`` (only where the
+        prior has some) the forms each draw chose among; each
         draw gives the prior's ranged parameters as numbers; ``forms`` gives,
         per draw, the functional forms it was simulated with
         (:data:`~skcluster.datasets.physics_prior.FORM_PARAMETERS`: profile, PSF, mass
@@ -438,10 +481,13 @@ def physics_record(prior, width, draws, survey="efeds", overrides=None):
     for d in draws:
         params = resolve_parameters(survey, **{**prior.fixed, **d, **overrides})
         forms.append({k: _plain(getattr(params, k)) for k in FORM_PARAMETERS})
+    record = {"ranges": {k: [float(lo), float(hi)] for k, (lo, hi) in prior.ranges.items()},
+              "sources": {k: str(prior.sources[k]) for k in (*prior.ranges, *prior.fixed, *prior.choices)},
+              "fixed": {k: _plain(v) for k, v in prior.fixed.items()}}
+    if prior.choices:
+        record["choices"] = {k: [_plain(v) for v in values] for k, values in prior.choices.items()}
     return {
-        "prior": {"ranges": {k: [float(lo), float(hi)] for k, (lo, hi) in prior.ranges.items()},
-                  "sources": {k: str(prior.sources[k]) for k in (*prior.ranges, *prior.fixed)},
-                  "fixed": {k: _plain(v) for k, v in prior.fixed.items()}},
+        "prior": record,
         "width": float(width),
         "draws": [{k: float(overrides.get(k, d[k])) for k in prior.ranges} for d in draws],
         "forms": forms,

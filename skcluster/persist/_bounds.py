@@ -161,26 +161,29 @@ def _member_groups(step, column, groups, n_members):
 
 
 def _physics_record(step, record, n_groups):
-    """``physics_``: a :class:`~skcluster.datasets.PhysicsPrior`'s ranges, sources and fixed values, a width,
-    ``n_groups`` draws (one per member group, or the sample's without groups) and the forms each draw used.
+    """``physics_``: a :class:`~skcluster.datasets.PhysicsPrior`'s ranges, sources, fixed values and choices, a
+    width, ``n_groups`` draws (one per member group, or the sample's without groups) and the forms each draw used.
 
-    Files written before the fixed values and forms were recorded (no
-    ``fixed``, no ``forms``) still load; where recorded, both are checked.
+    Files written before the fixed values, forms and choices were recorded
+    (no ``fixed``, no ``forms``, no ``choices``) still load; where recorded,
+    they are checked.
     """
     from ..datasets import PhysicsPrior
-    from ..datasets.physics_prior import FORM_PARAMETERS
+    from ..datasets.physics_prior import FORM_PARAMETERS, MAX_CHOICES
 
     keys = {"prior", "width", "draws"}
     if not (isinstance(record, dict) and set(record) in (keys, keys | {"forms"})):
         raise TypeError(f"{step}: physics_ must be a dict of 'prior', 'width', 'draws' and 'forms', got "
                         f"{str(record)[:80]}")
     prior, draws = record["prior"], record["draws"]
-    if not (isinstance(prior, dict) and set(prior) in ({"ranges", "sources"}, {"ranges", "sources", "fixed"})
+    if not (isinstance(prior, dict) and set(prior) in ({"ranges", "sources"}, {"ranges", "sources", "fixed"},
+                                                       {"ranges", "sources", "fixed", "choices"})
             and all(isinstance(v, dict) for v in prior.values())):
-        raise TypeError(f"{step}: physics_['prior'] must be a dict of 'ranges', 'sources' and 'fixed'")
+        raise TypeError(f"{step}: physics_['prior'] must be a dict of 'ranges', 'sources', 'fixed' and 'choices'")
     ranges, sources, fixed = prior["ranges"], prior["sources"], prior.get("fixed", {})
-    if set(sources) != set(ranges) | set(fixed):
-        raise ValueError(f"{step}: physics_ must give one source for each range and each fixed value of its prior")
+    choices = prior.get("choices", {})
+    if set(sources) != set(ranges) | set(fixed) | set(choices):
+        raise ValueError(f"{step}: physics_ must give one source for each range, fixed value and choice of its prior")
     for name, text in sources.items():
         if not isinstance(text, str) or len(text) > LIMITS["physics_source_chars"]:
             raise ValueError(f"{step}: the source of {str(name)[:40]!r} in physics_ must be a text of at most "
@@ -189,10 +192,16 @@ def _physics_record(step, record, n_groups):
         _plain_numbers(step, f"physics_ range of {str(name)[:40]!r}", pair, 2)
     for name, value in fixed.items():
         _plain_value(step, f"physics_ fixed value of {str(name)[:40]!r}", value)
-    # the names, ranges, sources and fixed values as a prior would accept them (a frozen dataclass of these
-    # dicts, which checks the fixed values as SurveyParameters; no other object)
+    for name, values in choices.items():
+        if not (isinstance(values, list) and 2 <= len(values) <= MAX_CHOICES):
+            raise ValueError(f"{step}: physics_ choices of {str(name)[:40]!r} must be a list of 2 to {MAX_CHOICES} "
+                             f"values, got {str(values)[:80]}")
+        for value in values:
+            _plain_value(step, f"physics_ choice of {str(name)[:40]!r}", value)
+    # the names, ranges, sources, fixed values and choices as a prior would accept them (a frozen dataclass of
+    # these dicts, which checks the fixed and chosen values as SurveyParameters; no other object)
     PhysicsPrior(ranges={k: tuple(float(v) for v in pair) for k, pair in ranges.items()}, sources=sources,
-                 fixed=dict(fixed))
+                 fixed=dict(fixed), choices={k: tuple(values) for k, values in choices.items()})
     _plain_numbers(step, "physics_['width']", [record["width"]], 1)
     if record["width"] < 0:
         raise ValueError(f"{step}: physics_['width'] must be >= 0, got {record['width']!r}")
