@@ -355,13 +355,21 @@ def main(argv=None):
         _log(f"simulated {what}: {len(data[1])} clusters in {time.perf_counter() - t:.0f} s")
         return data
 
+    def calibration_sets(what, seed, prior, **physics):
+        """Calibration clusters of the fixed model (``physics``) and of the marginalised one (draws of ``prior``)."""
+        fixed = simulate(f"{what}fixed calibration mock", lambda: pooled(
+            lambda k, **kw: fixed_mock(n_cal, seed + 10 * k + s, **physics, **kw)))
+        marg = simulate(f"{what}marginalised calibration mock", lambda: pooled(
+            lambda k, **kw: mixed_mock(n_cal, cfg["members"], seed + 100 + 10 * k + s, prior, **kw)))
+        return fixed, marg
+
     def fit_and_score(directions, calibrations, tests):
         for name, data in directions:
             run["models"][name], run["fit_seconds"][name] = train(name, data, cfg, args)
         for name, data in calibrations:
             cal, seconds = calibrate(name, run["models"][name], data)
             if cal is None:
-                run["refused"][f"{name}_cal"] = seconds
+                run["refused"][f"{name}_cal"] = seconds   # (the reason it refused)
                 continue
             run["calibrated"][f"{name}_cal"] = cal
             run["fit_seconds"][f"{name}_cal"] = run["fit_seconds"][name] + seconds
@@ -381,10 +389,7 @@ def main(argv=None):
     tests = {"builtin": simulate("in-family test mock", lambda: fixed_mock(cfg["n_test"], 3000 + s)),
              "other_mix": simulate("other-family test mock", lambda: mixed_mock(
                  cfg["n_test"], cfg["test_draws"], 3100 + s, OTHER_PHYSICS_PRIOR))}
-    cal_fixed = simulate("fixed calibration mock", lambda: pooled(
-        lambda k, **kw: fixed_mock(n_cal, 1400 + 10 * k + s, **kw)))
-    cal_marg = simulate("marginalised calibration mock", lambda: pooled(
-        lambda k, **kw: mixed_mock(n_cal, cfg["members"], 1500 + 10 * k + s, DEFAULT_PHYSICS_PRIOR, **kw)))
+    cal_fixed, cal_marg = calibration_sets("", 1400, DEFAULT_PHYSICS_PRIOR)
     forward = [("fixed", train_fixed), ("marginalised", train_marg), ("count_rate", train_fixed),
                ("count_rate_fwd", train_fixed)]
     if args.split_control:
@@ -404,10 +409,7 @@ def main(argv=None):
             cfg["n_train"] * per_draw, cfg["members"], 1300 + s, OTHER_PHYSICS_PRIOR))
         tests["builtin_mix"] = simulate("built-in mixed test mock", lambda: mixed_mock(
             cfg["n_test"], cfg["test_draws"], 3300 + s, DEFAULT_PHYSICS_PRIOR))
-        cal_fixed = simulate("other-family fixed calibration mock", lambda: pooled(
-            lambda k, **kw: fixed_mock(n_cal, 1600 + 10 * k + s, **OTHER_PHYSICS, **kw)))
-        cal_marg = simulate("other-family marginalised calibration mock", lambda: pooled(
-            lambda k, **kw: mixed_mock(n_cal, cfg["members"], 1700 + 10 * k + s, OTHER_PHYSICS_PRIOR, **kw)))
+        cal_fixed, cal_marg = calibration_sets("other-family ", 1600, OTHER_PHYSICS_PRIOR, **OTHER_PHYSICS)
         fit_and_score([("fixed_other", train_fixed), ("marginalised_other", train_marg),
                        ("count_rate_other", train_fixed), ("count_rate_fwd_other", train_fixed)],
                       [("fixed_other", cal_fixed), ("marginalised_other", cal_marg)], tests)

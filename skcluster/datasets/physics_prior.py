@@ -206,6 +206,7 @@ def _unit_draw(prior, random_state):
 
 
 def _check_width(width):
+    """``width`` as a float, refused unless finite and >= 0."""
     width = float(width)
     if not (math.isfinite(width) and width >= 0.0):
         raise ValueError(f"width must be a finite number >= 0, got {width!r}")
@@ -245,8 +246,9 @@ def draw_physics(prior=DEFAULT_PHYSICS_PRIOR, random_state=None, width=1.0):
     Returns
     -------
     dict
-        ``{parameter: value}``: the prior's fixed values, then its ranges in
-        its order, for :func:`~skcluster.datasets.make_survey`'s keywords.
+        ``{parameter: value}``: the prior's fixed values, its chosen forms,
+        then its ranges in its order, for
+        :func:`~skcluster.datasets.make_survey`'s keywords.
     """
     return _at(prior, _check_width(width), _unit_draw(prior, random_state))
 
