@@ -242,8 +242,16 @@ def calibrate(name, model, data):
         _log(f"{name}: the fixed-mass calibration refused: {exc}")
         return None, str(exc)
     seconds = time.perf_counter() - t
-    _log(f"{name}: calibrated on {len(y)} clusters in {seconds:.0f} s")
+    _log(f"{name}: calibrated on {len(y)} clusters in {seconds:.0f} s ({_bend(cal)})")
     return cal, seconds
+
+
+def _bend(cal):
+    """Which response a calibration kept: train's first choice, or its fallback."""
+    if cal.hinge is None:
+        return "a straight response"
+    return ("a bend above the hinge that changes with z" if cal.bend_degree else
+            "one bend at every z: the bend that changes with z refused")
 
 
 def calibrated(cal, raw, X):
@@ -470,7 +478,8 @@ def _report(run, cfg, args, command, t0, out):
     rows, shift = _evaluate(run, args.n_boot, args.seed)
     summary = provenance(command, {**cfg, "members_per_draw": args.members_per_draw, "full_draws": args.full_draws, "network": NETWORK,
                                    "seed": args.seed, "n_boot": args.n_boot}, t0, run["simulation_seconds"])
-    summary.update(rows=rows, shift=shift, fit_seconds=run["fit_seconds"], calibration_refused=run["refused"])
+    summary.update(rows=rows, shift=shift, fit_seconds=run["fit_seconds"], calibration_refused=run["refused"],
+                   calibration_response={k: _bend(cal) for k, cal in run["calibrated"].items()})
     (out / "physics_family.json").write_text(json.dumps(summary, indent=1))
     arrays = {f"{test}__y_true": y for test, y in run["tests"].items()}
     for (test, name), pred in run["preds"].items():
@@ -512,6 +521,8 @@ def _markdown(rows, shift, summary, cfg, args, command):
     lines += ["", "Models: " + "; ".join(f"`{k}`: {MODELS[k][0]}" for k in present) + ".", ""]
     lines += [f"`{k}`: the fixed-mass calibration refused ({why})." for k, why in
               summary.get("calibration_refused", {}).items()]
+    lines += ["Fixed-mass calibrations: " + "; ".join(f"`{k}`: {v}" for k, v in
+                                                     summary.get("calibration_response", {}).items()) + "."]
     lines += ["", "Test mocks: " + "; ".join(f"`{k}`: {v[0]}" for k, v in TESTS.items()) + ".", "",
               f"Paired bootstrap over the same clusters ({args.n_boot} resamples, 95% intervals): each marginalised "
               "model against its fixed one and against the count-rate relation of the same kind carried over the "

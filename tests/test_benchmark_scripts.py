@@ -390,6 +390,7 @@ def test_physics_family_quick_run_scores_both_directions_and_the_std_parts(tmp_p
                        ("builtin", "marginalised_cal"), ("other_mix", "marginalised_other_cal")):
         assert set(rows[(test, name)]["targets"]) == {"scatter <= 1.05x fixed (interval)", "cov68 0.63-0.73"}
     assert res["calibration_refused"] == {} and "`marginalised_cal`: marginalised, calibrated" in table
+    assert res["calibration_response"]["marginalised_cal"] == "a straight response"   # as patched above
     assert [e["size"] for e in res["shift"]] == [0.0, 3.0]
     assert "Command: `python benchmarks/physics_family.py --quick" in table and "| 3 |" in table
     assert (out / "physics_family.png").stat().st_size > 0
