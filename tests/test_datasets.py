@@ -103,7 +103,8 @@ def test_survey_structure(small):
     assert X.meta == {"survey": "efeds", "size_arcmin": 20.0, "energy_range_keV": (0.2, 10.0)}
     X.meta["physics"] = physics
     assert physics["draws"] == [{}] and physics["forms"] == [
-        {"profile_form": "beta", "psf_form": "king", "mass_function_model": "tinker08", "lx_break_msun": 0.0}]
+        {"profile_form": "beta", "psf_form": "king", "mass_function_model": "tinker08", "lx_break_msun": 0.0,
+         "lx_curvature": 0.0}]
     assert y.dtype == np.float64 and np.array_equal(y, np.asarray(cat["log10_M500"]))
     assert 13.0 <= y.min() and y.max() <= 15.2
     for c in BRIEF_COLUMNS:

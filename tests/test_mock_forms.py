@@ -132,3 +132,109 @@ def test_a_vikhlinin_survey_runs_and_is_reproducible():
     a, b = make_survey("efeds", **kw), make_survey("efeds", **kw)
     assert len(a.y) > 0 and _survey_digest(a) == _survey_digest(b)
     assert _survey_digest(a) != _survey_digest(make_survey("efeds", area_deg2=2, random_state=3, verbose=False))
+
+
+# -- the third forms of the built-in physics prior: Sersic profile, Gaussian-exponential PSF, curved L_X-M --------
+@pytest.mark.parametrize("n", [0.5, 1.0, 1.5, 4.0])
+def test_sersic_enclosed_fraction_matches_a_direct_quadrature_and_inverts(n):
+    from scipy.special import gammaincinv
+
+    x_half = 2.3
+    b = gammaincinv(2 * n, 0.5)
+
+    def surface(r):
+        return np.exp(-b * (r / x_half) ** (1 / n))
+
+    whole = integrate.quad(lambda r: 2 * np.pi * r * surface(r), 0, np.inf, limit=200)[0]
+    for x in (0.1, 1.0, x_half, 6.0, 20.0):
+        want = integrate.quad(lambda r: 2 * np.pi * r * surface(r), 0, x, limit=200)[0] / whole
+        assert float(morph.sersic_enclosed_fraction(x, n, x_half)) == pytest.approx(want, abs=1e-7)
+    f = np.array([0.01, 0.3, 0.5, 0.9, 0.999])
+    np.testing.assert_allclose(morph.sersic_enclosed_fraction(morph.sersic_radius_for_fraction(f, n, x_half), n,
+                                                              x_half), f, rtol=1e-9)
+
+
+def test_sersic_photons_follow_the_profile_with_the_beta_models_half_light_radius():
+    rng = np.random.default_rng(4)
+    n, beta, x_trunc = 1.5, 0.67, 16.0
+    x_half = float(morph.sersic_half_light_radius(beta, x_trunc))
+    # half the truncated beta model's light lies within x_half
+    assert morph.enclosed_fraction(x_half, 0.0, beta) == pytest.approx(0.5 * morph.enclosed_fraction(x_trunc, 0.0, beta))
+    dx, dy = morph.sample_offsets(rng, 20_000, 1.0, 0.0, beta, 1.0, 0.0, x_trunc, sersic_n=n)
+    r = np.hypot(dx, dy)
+    i_t = morph.sersic_enclosed_fraction(x_trunc, n, x_half)
+    assert stats.kstest(r, lambda x: np.minimum(morph.sersic_enclosed_fraction(x, n, x_half), i_t) / i_t).pvalue > 0.01
+    beta_cdf = lambda x: morph.enclosed_fraction(np.minimum(x, x_trunc), 0.0, beta) / morph.enclosed_fraction(  # noqa: E731
+        x_trunc, 0.0, beta)
+    assert stats.kstest(r, beta_cdf).pvalue < 1e-6   # another form: the beta model's law does not describe them
+    assert np.median(r) == pytest.approx(x_half, rel=0.03)
+    # elliptical: the fraction of photons within circles is the aperture fraction
+    dx, dy = morph.sample_offsets(rng, 100_000, 10.0, 0.0, beta, 0.6, 0.3, x_trunc, sersic_n=n)
+    r = np.hypot(dx, dy)
+    for rad in (5.0, 20.0, 80.0):
+        want = morph.aperture_fraction(np.array([rad / 10.0]), 0.0, beta, 0.6, x_trunc, sersic_n=n)[0]
+        assert np.mean(r < rad) == pytest.approx(want, abs=0.005)
+
+
+def test_sersic_form_keeps_the_lx_mass_relation_and_its_scatter():
+    p = resolve_parameters(profile_form="sersic", sersic_n=1.4)
+    cat = tile_catalog(1, 10.0, p, 77)
+    norm, slope, scatter = fit_scaling_relation(cat["log10_M500"], cat["z"], cat["L_X"], p)
+    assert scatter == pytest.approx(p.sigma_ln_lx, rel=0.06)
+    assert slope == pytest.approx(p.lx_slope, abs=0.04) and norm == pytest.approx(p.lx_log10_norm, abs=0.03)
+    # on the same structure draws, a Sersic of the beta model's half-light radius puts less light inside
+    # 0.15 r500 than the beta model (measured: median share 0.36 at n = 1.4, 0.29 at n = 0.6, 0.38 for the beta
+    # model), the less the flatter its centre (smaller n)
+    share = lambda c: np.median(c["L_X_core"] / c["L_X"])  # noqa: E731
+    flat = tile_catalog(1, 10.0, resolve_parameters(profile_form="sersic", sersic_n=0.6), 77)
+    assert share(flat) < share(cat) < share(tile_catalog(1, 10.0, resolve_parameters(), 77))
+
+
+def test_gauss_exp_psf_keeps_the_half_energy_radius_with_wings_between_the_gaussians_and_the_kings():
+    from skcluster.physics.instrument import (
+        GAUSS_EXP_WING_FRACTION,
+        gauss_exp_enclosed_fraction,
+        king_half_energy_radius,
+        sample_gauss_exp_psf_offsets,
+        sample_gaussian_psf_offsets,
+        sample_king_offsets,
+    )
+
+    rng = np.random.default_rng(0)
+    ge = np.hypot(*sample_gauss_exp_psf_offsets(rng, 200_000, 8.0, 1.5))
+    g = np.hypot(*sample_gaussian_psf_offsets(rng, 200_000, 8.0, 1.5))
+    k = np.hypot(*sample_king_offsets(rng, 200_000, 8.0, 1.5))
+    r_half = float(king_half_energy_radius(8.0, 1.5))
+    assert np.median(ge) == pytest.approx(r_half, rel=0.01)
+    p95 = [np.percentile(a, 95) for a in (g, ge, k)]
+    assert p95[0] < 0.8 * p95[1] and p95[1] < 0.5 * p95[2]
+    # the samples follow the closed-form enclosed fraction (sigma from the half-energy radius)
+    from skcluster.physics.instrument import _gauss_exp_half_energy_over_sigma
+    sigma = r_half / _gauss_exp_half_energy_over_sigma()
+    assert stats.kstest(ge[:20_000], lambda r: gauss_exp_enclosed_fraction(r, sigma)).pvalue > 0.01
+    assert 0.0 < GAUSS_EXP_WING_FRACTION < 1.0
+
+
+def test_curved_lx_m_relation_adds_the_square_of_the_log_mass_about_the_pivot():
+    from skcluster.datasets.scaling import mean_log_lx
+
+    plain = resolve_parameters("efeds")
+    curved = resolve_parameters("efeds", lx_curvature=-0.1)
+    m = np.log10(plain.lx_pivot_msun) + np.array([-1.0, -0.5, 0.0, 0.5, 1.0])
+    a, b = mean_log_lx(m, 0.3, plain), mean_log_lx(m, 0.3, curved)
+    np.testing.assert_allclose(b - a, -0.1 * np.array([1.0, 0.25, 0.0, 0.25, 1.0]), atol=1e-12)
+
+
+def test_a_survey_with_the_third_forms_runs_is_reproducible_and_records_them():
+    from skcluster.datasets import physics_forms
+
+    kw = dict(area_deg2=2, random_state=3, verbose=False, profile_form="sersic", psf_form="gauss_exp",
+              lx_curvature=0.08)
+    a, b = make_survey("efeds", **kw), make_survey("efeds", **kw)
+    assert len(a.y) > 0 and _survey_digest(a) == _survey_digest(b)
+    assert _survey_digest(a) != _survey_digest(make_survey("efeds", area_deg2=2, random_state=3, verbose=False))
+    assert physics_forms(a.params) == {"profile": "sersic", "psf": "gauss_exp", "mass_function": "tinker08",
+                                       "lx_m": "curved power law"}
+    assert a.X.meta["physics"]["forms"] == [{"profile_form": "sersic", "psf_form": "gauss_exp",
+                                             "mass_function_model": "tinker08", "lx_break_msun": 0.0,
+                                             "lx_curvature": 0.08}]

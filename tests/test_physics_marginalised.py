@@ -14,6 +14,7 @@ from sklearn.model_selection import GridSearchCV, KFold
 from skcluster import ClusterSample, persist
 from skcluster.cli import EXIT_INPUT, EXIT_OK, main
 from skcluster.datasets import DEFAULT_PHYSICS_PRIOR, make_marginalised_survey
+from skcluster.datasets.physics_prior import FORM_PARAMETERS
 from skcluster.ensemble import DeepEnsembleRegressor
 from skcluster.mixture import mixture_group_components, mixture_moments
 from skcluster.nn import CNNRegressor, make_toy_sample
@@ -189,10 +190,12 @@ def test_marginalised_survey_records_its_draws(mock):
     ranged = [{k: d[k] for k in DEFAULT_PHYSICS_PRIOR.ranges} for d in mock.physics_draws]
     assert record["draws"] == ranged and len(record["draws"]) == 2 and record["width"] == 1.0
     assert record["prior"]["ranges"] == {k: list(v) for k, v in DEFAULT_PHYSICS_PRIOR.ranges.items()}
-    assert record["prior"]["choices"] == {"mass_function_model": ["tinker08", "bocquet16"]}
-    # the chosen form, mirrored: one draw of each mass function, as recorded
-    assert {d["mass_function_model"] for d in mock.physics_draws} == {"tinker08", "bocquet16"}
-    assert [f["mass_function_model"] for f in record["forms"]] == [d["mass_function_model"] for d in mock.physics_draws]
+    assert record["prior"]["choices"] == {"mass_function_model": ["tinker08", "bocquet16"],
+                                          "profile_form": ["beta", "sersic"], "psf_form": ["king", "gauss_exp"]}
+    # the chosen forms, mirrored: one draw of each mass function, profile and PSF, as recorded
+    for name, values in DEFAULT_PHYSICS_PRIOR.choices.items():
+        assert {d[name] for d in mock.physics_draws} == set(values)
+        assert [f[name] for f in record["forms"]] == [d[name] for d in mock.physics_draws]
     a, b = mock.physics_draws
     assert a != b  # two draws, two physics
     for name, (lo, hi) in DEFAULT_PHYSICS_PRIOR.ranges.items():
@@ -370,7 +373,8 @@ def test_forged_physics_records_are_refused(fitted, tmp_path, edit, match):
 
 
 # ------------------------------------------------------------------------- the forms in the record
-_BUILT_IN_FORMS = {"profile_form": "beta", "psf_form": "king", "mass_function_model": "tinker08", "lx_break_msun": 0.0}
+_BUILT_IN_FORMS = {"profile_form": "beta", "psf_form": "king", "mass_function_model": "tinker08", "lx_break_msun": 0.0,
+                   "lx_curvature": 0.0}
 
 
 @pytest.fixture(scope="module")
@@ -390,10 +394,10 @@ def other_fitted():
 def test_the_record_names_the_forms_each_draw_was_simulated_with(mock, fitted, other_fitted, tmp_path):
     from skcluster.datasets import OTHER_PHYSICS_PRIOR
 
-    # the built-in family: no fixed values, the preset's forms but for the mass function each draw chose
+    # the built-in family: no fixed values, the preset's forms but for those each draw chose or curved
     record = fitted[-1].physics_
     assert record["prior"]["fixed"] == {}
-    assert record["forms"] == [{**_BUILT_IN_FORMS, "mass_function_model": d["mass_function_model"]}
+    assert record["forms"] == [{**_BUILT_IN_FORMS, **{k: d[k] for k in (*DEFAULT_PHYSICS_PRIOR.choices, "lx_curvature")}}
                                for d in mock.physics_draws]
     # the other family: its fixed forms and sources, and each draw's own L_X-M break
     data, pipe = other_fitted
@@ -402,7 +406,7 @@ def test_the_record_names_the_forms_each_draw_was_simulated_with(mock, fitted, o
     assert set(record["prior"]["sources"]) == set(OTHER_PHYSICS_PRIOR.ranges) | set(OTHER_PHYSICS_PRIOR.fixed)
     for used, forms in zip(data.physics_draws, record["forms"]):
         assert forms == {"profile_form": "vikhlinin", "psf_form": "gaussian", "mass_function_model": "despali16",
-                         "lx_break_msun": used["lx_break_msun"]}
+                         "lx_break_msun": used["lx_break_msun"], "lx_curvature": 0.0}
     back = persist.load(persist.save(pipe, tmp_path / "other.skc"))
     assert back[-1].physics_ == record
     # an override wins over a fixed form, and the record says what was used
@@ -415,11 +419,22 @@ def test_a_record_written_before_the_forms_still_loads(fitted, tmp_path):
     def old(manifest):
         physics = _physics(_ensemble_state(manifest))
         prior = physics["prior"]["__dict__"]
-        del physics["forms"], prior["fixed"], prior["choices"], prior["sources"]["__dict__"]["mass_function_model"]
+        del physics["forms"], prior["fixed"], prior["choices"]
+        for name in DEFAULT_PHYSICS_PRIOR.choices:
+            del prior["sources"]["__dict__"][name]
 
     back = persist.load(_forged(fitted, tmp_path, old))
     assert set(back[-1].physics_) == {"prior", "width", "draws"}
     assert back[-1].physics_["draws"] == fitted[-1].physics_["draws"]
+
+
+def test_forms_written_before_the_curvature_was_a_form_still_load(fitted, tmp_path):
+    def old(manifest):
+        for form in _physics(_ensemble_state(manifest))["forms"]:
+            del form["__dict__"]["lx_curvature"]
+
+    back = persist.load(_forged(fitted, tmp_path, old))
+    assert [set(f) for f in back[-1].physics_["forms"]] == [set(FORM_PARAMETERS) - {"lx_curvature"}] * 2
 
 
 def _form(k, name, value):
@@ -465,16 +480,16 @@ def test_forged_choices_of_form_are_refused(fitted, tmp_path, edit, match):
 
 
 @pytest.mark.parametrize("edit, match", [
-    (_form(0, "profile_form", "nfw"), r"forms of draw 0: .*profile_form='nfw' must be one of \['beta', 'vikhlinin'\]"),
+    (_form(0, "profile_form", "nfw"), r"forms of draw 0: .*profile_form='nfw' must be one of \['beta', 'vikhlinin', 'sersic'\]"),
     (_form(1, "mass_function_model", "x" * 100_000), "text of at most 2000 characters"),
     (_form(0, "lx_break_msun", [1, 2]), "must be a text of at most 2000 characters or a finite number"),
     (_form(0, "not_a_form", "beta"), "must name exactly"),
     (lambda m: _physics(_ensemble_state(m))["forms"].pop(), "a list of the forms of each draw"),
     (lambda m: _physics(_ensemble_state(m)).update(forms="beta"), "a list of the forms of each draw"),
     (lambda m: _physics(_ensemble_state(m)).update(extra=1), "physics_ must be a dict of"),
-    (_fixed("psf_form", "airy"), r"psf_form='airy' must be one of \['king', 'gaussian'\]"),
+    (_fixed("psf_form", "airy"), r"psf_form='airy' must be one of \['king', 'gaussian', 'gauss_exp'\]"),
     (_fixed("not_a_parameter", "beta"), "fixed 'not_a_parameter' is not a SurveyParameters field"),
-    (_fixed("profile_form", "vikhlinin", source=None), "one source for each range, fixed value and choice"),
+    (_fixed("core_cusp_cc", 0.0, source=None), "one source for each range, fixed value and choice"),
     (_fixed("lx_slope", 1.5), "'lx_slope' is both fixed and drawn"),
     (_fixed("profile_form", {"__dict__": {}}), "must be a text of at most 2000 characters or a finite number"),
 ])
@@ -503,7 +518,7 @@ def test_a_model_of_one_physics_records_the_forms_it_trained_under(tmp_path):
     record = pipe[-1].physics_
     assert pipe[-1].member_groups_ is None
     assert record["forms"] == [{"profile_form": "vikhlinin", "psf_form": "gaussian", "mass_function_model": "despali16",
-                                "lx_break_msun": other.physics_draw["lx_break_msun"]}]
+                                "lx_break_msun": other.physics_draw["lx_break_msun"], "lx_curvature": 0.0}]
     assert record["prior"]["fixed"] == OTHER_PHYSICS_PRIOR.fixed and record["width"] == 1.0
     assert record["draws"] == [{k: other.physics_draw[k] for k in OTHER_PHYSICS_PRIOR.ranges}]
     back = persist.load(persist.save(pipe, tmp_path / "one.skc"))

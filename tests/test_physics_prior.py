@@ -52,7 +52,7 @@ def test_the_default_prior_is_centred_on_the_presets(survey):
 
 def test_mirrored_pairs_are_symmetric_about_the_centre_and_both_buildable():
     from skcluster.datasets import resolve_parameters
-    from skcluster.datasets.physics_prior import _unit_draw, buildable_pair
+    from skcluster.datasets.physics_prior import _at, _unit_draw, buildable_pair
 
     centre = draw_physics(random_state=0, width=0.0)
     refused = 0
@@ -68,8 +68,7 @@ def test_mirrored_pairs_are_symmetric_about_the_centre_and_both_buildable():
             c = _unit_draw(DEFAULT_PHYSICS_PRIOR, rng)
             with pytest.raises(ValueError):
                 for sign in (1, -1):
-                    core_calibration(resolve_parameters("efeds", **shift_physics(
-                        DEFAULT_PHYSICS_PRIOR, 0.8, dict(zip(DEFAULT_PHYSICS_PRIOR.ranges, sign * c)))))
+                    core_calibration(resolve_parameters("efeds", **_at(DEFAULT_PHYSICS_PRIOR, 0.8, sign * c)))
         assert a == pytest.approx(draw_physics(random_state=rng, width=0.8))
         refused += tries - 1
     assert refused > 0   # the rule was exercised: some pairs had a half the mock cannot build
@@ -120,25 +119,34 @@ def test_make_survey_draws_its_physics_from_its_own_seed():
 
 
 # -- the two families of forms, and the distance knob ------------------------------
-def test_the_default_prior_never_leaves_the_built_in_forms_and_the_other_family_shares_none():
+def test_the_default_prior_draws_three_built_in_forms_and_the_other_family_shares_none():
     built_in = physics_forms(SurveyParameters())
     assert built_in == {"profile": "beta", "psf": "king", "mass_function": "tinker08", "lx_m": "power law"}
-    assert not set(FORM_PARAMETERS) & set(DEFAULT_PHYSICS_PRIOR.ranges) and not DEFAULT_PHYSICS_PRIOR.fixed
-    # the one form the built-in family chooses: its mass function, between two the other family does not use
-    assert DEFAULT_PHYSICS_PRIOR.choices == {"mass_function_model": ("tinker08", "bocquet16")}
-    chosen = set()
-    for s in range(30):
+    assert not DEFAULT_PHYSICS_PRIOR.fixed
+    assert set(DEFAULT_PHYSICS_PRIOR.choices) | {"lx_curvature"} <= set(FORM_PARAMETERS)  # each recorded per draw
+    # the forms the built-in family chooses among: the preset's first, then one the other family does not use
+    assert DEFAULT_PHYSICS_PRIOR.choices == {"mass_function_model": ("tinker08", "bocquet16"),
+                                             "profile_form": ("beta", "sersic"), "psf_form": ("king", "gauss_exp")}
+    seen = {k: set() for k in built_in}
+    for s in range(40):
         forms = physics_forms(SurveyParameters(**draw_physics(DEFAULT_PHYSICS_PRIOR, random_state=s)))
-        chosen.add(forms.pop("mass_function"))
-        assert forms == {k: v for k, v in built_in.items() if k != "mass_function"}
+        for k, v in forms.items():
+            seen[k].add(v)
         other = physics_forms(SurveyParameters(**draw_physics(OTHER_PHYSICS_PRIOR, random_state=s)))
-        assert all(other[k] != built_in[k] for k in built_in), other
-        assert other["mass_function"] not in DEFAULT_PHYSICS_PRIOR.choices["mass_function_model"]
-    assert chosen == {"tinker08", "bocquet16"}
+        assert not any(other[k] in seen[k] for k in built_in), (other, seen)
+    assert seen == {"profile": {"beta", "sersic"}, "psf": {"king", "gauss_exp"},
+                    "mass_function": {"tinker08", "bocquet16"}, "lx_m": {"curved power law"}}
     assert physics_forms(SurveyParameters(**OTHER_PHYSICS)) == other
-    # the numbers both families vary have the same ranges: the families differ in form, not in numbers
-    for name, rng in DEFAULT_PHYSICS_PRIOR.ranges.items():
-        assert OTHER_PHYSICS_PRIOR.ranges[name] == rng
+    assert physics_forms(SurveyParameters(**OTHER_PHYSICS))["lx_m"] == "broken power law"
+    # the numbers both families vary have the same ranges, but for the L_X scatter (the other family's
+    # profiles alone give ~0.29 of it): the families differ in form, not in numbers; the built-in family's
+    # own form parameters (curvature, Sersic index) are not the other's
+    shared = set(DEFAULT_PHYSICS_PRIOR.ranges) - {"lx_curvature", "sersic_n"}
+    assert shared < set(OTHER_PHYSICS_PRIOR.ranges)
+    assert not {"lx_curvature", "sersic_n"} & set(OTHER_PHYSICS_PRIOR.ranges)
+    for name in shared - {"sigma_ln_lx"}:
+        assert OTHER_PHYSICS_PRIOR.ranges[name] == DEFAULT_PHYSICS_PRIOR.ranges[name]
+    assert OTHER_PHYSICS_PRIOR.ranges["sigma_ln_lx"] == (0.30, 0.40)
 
 
 def test_other_family_draws_are_valid_reproducible_and_centred_on_other_physics():
@@ -156,7 +164,7 @@ def test_other_family_draws_are_valid_reproducible_and_centred_on_other_physics(
     u = np.random.default_rng(7).random(len(DEFAULT_PHYSICS_PRIOR.ranges))
     want = {n: lo + (hi - lo) * ui for ui, (n, (lo, hi)) in zip(u, DEFAULT_PHYSICS_PRIOR.ranges.items())}
     got = draw_physics(random_state=np.random.default_rng(7))
-    assert got.keys() == want.keys() | {"mass_function_model"}
+    assert got.keys() == want.keys() | set(DEFAULT_PHYSICS_PRIOR.choices)
     assert all(got[n] == pytest.approx(want[n], rel=1e-12) for n in want)
 
 

@@ -52,6 +52,18 @@ inverting the interpolated I of each cluster. With alpha = epsilon = 0 it
 is the beta model, which the tests check to 1e-3. A constant emissivity
 (soft-band bremsstrahlung depends little on T) turns n_p n_e into the
 surface brightness, as for the beta model.
+
+A third form (``profile_form="sersic"``): the extended component is a
+Sersic profile S ~ exp(-b_n (R/R_e)^(1/n)), as fitted to the X-ray surface
+brightness of clusters by Demarco et al. 2003 (A&A 407, 437) and
+Andrade-Santos et al. 2012 (ApJ 746, 139) beside the beta model. It has no
+core and falls off faster than any power law. Its half-light radius R_e is
+the half-light radius of the truncated beta model with the cluster's rc
+and beta (:func:`sersic_half_light_radius`), so the size the population
+draws keeps its meaning and n sets the shape alone. Closed form:
+I(x) = P(2n, b_n (x / x_e)^(1/n)) (the regularised lower incomplete gamma
+function, b_n = P^-1(2n, 1/2)), inverted exactly with scipy's
+``gammaincinv``.
 """
 
 from __future__ import annotations
@@ -61,7 +73,8 @@ from functools import lru_cache
 import numpy as np
 
 __all__ = ["enclosed_fraction", "radius_for_fraction", "aperture_fraction", "sample_offsets",
-           "vikhlinin_enclosed_fraction", "vikhlinin_radius_for_fraction", "VIKHLININ_GAMMA"]
+           "vikhlinin_enclosed_fraction", "vikhlinin_radius_for_fraction", "VIKHLININ_GAMMA",
+           "sersic_enclosed_fraction", "sersic_radius_for_fraction", "sersic_half_light_radius"]
 
 #: The mock draws beta in this range (scaling.draw_structure clips it; beta > 1/2 for finite flux;
 #: beta ~ 0.67 +- 0.1), which the Vikhlinin table spans.
@@ -100,15 +113,51 @@ def radius_for_fraction(f, cusp, beta):
     return np.expm1(-np.log1p(-f) / k) ** (1.0 / p)
 
 
-def _enclosed(x, cusp, beta, vikhlinin):
-    """I(x) of the closed-form family (``vikhlinin`` None) or of the Vikhlinin form (``(rs_over_rc, epsilon)``)."""
+def sersic_enclosed_fraction(x, n, x_half):
+    """I(x): fraction of an untruncated Sersic profile's luminosity within x (any radius unit).
+
+    Parameters
+    ----------
+    x : array-like
+        Radius (>= 0).
+    n : float or array-like
+        Sersic index (> 0; 1: exponential, 4: de Vaucouleurs).
+    x_half : array-like
+        Half-light radius R_e, in the unit of ``x``.
+    """
+    from scipy.special import gammainc, gammaincinv
+
+    a = 2.0 * np.asarray(n, dtype=np.float64)
+    b = gammaincinv(a, 0.5)
+    u = np.maximum(np.asarray(x, dtype=np.float64), 0.0) / np.asarray(x_half, dtype=np.float64)
+    return gammainc(a, b * u ** (1.0 / np.asarray(n, dtype=np.float64)))
+
+
+def sersic_radius_for_fraction(f, n, x_half):
+    """Inverse of :func:`sersic_enclosed_fraction`: x with I(x) = f (0 <= f < 1)."""
+    from scipy.special import gammaincinv
+
+    a = 2.0 * np.asarray(n, dtype=np.float64)
+    return np.asarray(x_half, dtype=np.float64) * (gammaincinv(a, f) / gammaincinv(a, 0.5)) ** np.asarray(n)
+
+
+def sersic_half_light_radius(beta, x_trunc):
+    """x_e = R_e / rc of the Sersic form: the half-light radius of the beta model (rc, beta) truncated at x_trunc."""
+    return radius_for_fraction(0.5 * enclosed_fraction(x_trunc, 0.0, beta), 0.0, beta)
+
+
+def _enclosed(x, cusp, beta, vikhlinin, sersic=None):
+    """I(x) of the closed-form family, of the Vikhlinin form (``vikhlinin``: ``(rs_over_rc, epsilon)``) or of
+    the Sersic form (``sersic``: ``(x_half, n)``)."""
+    if sersic is not None:
+        return sersic_enclosed_fraction(x, sersic[1], sersic[0])
     if vikhlinin is None:
         return enclosed_fraction(x, cusp, beta)
     rs_over_rc, epsilon = vikhlinin
     return vikhlinin_enclosed_fraction(x, cusp, beta, rs_over_rc, epsilon)
 
 
-def aperture_fraction(r_over_rc, cusp, beta, axis_ratio, x_trunc, vikhlinin=None):
+def aperture_fraction(r_over_rc, cusp, beta, axis_ratio, x_trunc, vikhlinin=None, sersic_n=None):
     """Fraction of a truncated elliptical profile's luminosity within a circle.
 
     Parameters
@@ -124,6 +173,10 @@ def aperture_fraction(r_over_rc, cusp, beta, axis_ratio, x_trunc, vikhlinin=None
         ``rs_over_rc`` (array-like of shape (n,)) the steepening radius /
         core radius, ``epsilon`` (float) the steepening; ``cusp`` is then
         the 3-D cusp alpha.
+    sersic_n : float, default=None
+        The Sersic form of index ``sersic_n`` instead (``cusp`` ignored; its
+        half-light radius :func:`sersic_half_light_radius` of ``beta`` and
+        ``x_trunc``).
 
     Returns
     -------
@@ -139,27 +192,31 @@ def aperture_fraction(r_over_rc, cusp, beta, axis_ratio, x_trunc, vikhlinin=None
     c, b, xt = shape(cusp), shape(beta), shape(x_trunc)
     if vikhlinin is not None:
         vikhlinin = (shape(vikhlinin[0]), vikhlinin[1])
-    i_t = _enclosed(xt, c, b, vikhlinin)
-    frac = np.minimum(_enclosed(rho, c, b, vikhlinin), i_t) / i_t
+    sersic = None if sersic_n is None else (sersic_half_light_radius(b, xt), float(sersic_n))
+    i_t = _enclosed(xt, c, b, vikhlinin, sersic)
+    frac = np.minimum(_enclosed(rho, c, b, vikhlinin, sersic), i_t) / i_t
     return frac.mean(axis=-1)
 
 
-def sample_offsets(rng, n, rc_arcsec, cusp, beta, axis_ratio, angle_rad, x_trunc, vikhlinin=None):
+def sample_offsets(rng, n, rc_arcsec, cusp, beta, axis_ratio, angle_rad, x_trunc, vikhlinin=None, sersic_n=None):
     """Draw ``n`` photon positions (arcsec) from one truncated elliptical profile.
 
     Radii are drawn by inverting the enclosed fraction within the
     truncation, position angles uniformly; the circle is then stretched to
     the ellipse (x' / sqrt(q), y' sqrt(q), area-preserving) and rotated by
-    ``angle_rad`` (from the x axis toward y). ``vikhlinin``: as in
+    ``angle_rad`` (from the x axis toward y). ``vikhlinin``, ``sersic_n``: as in
     :func:`aperture_fraction` (scalars: one cluster).
 
     Returns
     -------
     dx, dy : ndarray of float64, shape (n,)
     """
-    i_t = _enclosed(x_trunc, cusp, beta, vikhlinin)
+    sersic = None if sersic_n is None else (sersic_half_light_radius(beta, x_trunc), float(sersic_n))
+    i_t = _enclosed(x_trunc, cusp, beta, vikhlinin, sersic)
     f = rng.random(n) * i_t
-    if vikhlinin is None:
+    if sersic is not None:
+        x = sersic_radius_for_fraction(f, sersic[1], sersic[0]) * rc_arcsec
+    elif vikhlinin is None:
         x = radius_for_fraction(f, cusp, beta) * rc_arcsec
     else:
         x = vikhlinin_radius_for_fraction(f, cusp, beta, *vikhlinin) * rc_arcsec

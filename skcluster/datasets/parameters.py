@@ -28,11 +28,14 @@ no AGN                         ``include_agn`` (True -> False)
 eRASS1 depth                   ``survey="erass1"`` or
                                ``exposure_scale`` (1 -> 0.092)
 every depth (mixed training)   ``survey="erosita"``
-profile form                   ``profile_form`` ("beta" -> "vikhlinin")
-PSF form                       ``psf_form`` ("king" -> "gaussian")
+profile form                   ``profile_form`` ("beta" -> "vikhlinin"
+                               or "sersic")
+PSF form                       ``psf_form`` ("king" -> "gaussian"
+                               or "gauss_exp")
 mass-function form             ``mass_function_model``
                                ("tinker08" -> "despali16")
-L_X-M form                     ``lx_break_msun`` (0 -> 1e14)
+L_X-M form                     ``lx_break_msun`` (0 -> 1e14) or
+                               ``lx_curvature`` (0 -> 0.1)
 all the forms at once          ``physics="other"`` (make_survey)
 =============================  ==========================================
 """
@@ -110,6 +113,11 @@ class SurveyParameters:
                               "clusters, a form the physics prior and test families can vary")
     lx_slope_below_break: float = _p(LM_RELATION_EFEDS[1], 0.5, 4.0,
                                      "mass slope of L_X-M below lx_break_msun [uncertain]")
+    lx_curvature: float = _p(0.0, -1.0, 1.0,
+                             "curvature of log10 L_X-M, per dex^2 of mass about lx_pivot_msun (0: a power law, "
+                             "the eFEDS fit's form; c adds c log10(M/pivot)^2, the local slope changing by 2c per "
+                             "dex) [uncertain]: groups are found steeper or as steep as clusters (e.g. Lovisari "
+                             "et al. 2015, A&A 573, A118), a smooth form the physics prior can vary")
     lx_ez_slope: float = _p(LM_RELATION_EFEDS[2], -2.0, 4.0, "E(z) exponent of L_X-M (self-similar, eFEDS fit)")
     lx_1pz_slope: float = _p(0.0, -3.0, 3.0,
                              "exponent of (1+z) in L_X-M beyond E(z) (0: self-similar, the eFEDS fit; Chiu et al. "
@@ -148,8 +156,15 @@ class SurveyParameters:
                                        "central cusp vik_alpha_cc/ncc and a steepening beyond vik_rs_r500 of "
                                        "vik_epsilon, gamma = 3 as in all their fits; rc and beta as for 'beta'; "
                                        "projected numerically, skcluster.datasets.morphology): another form, for "
-                                       "tests of physics the model never saw",
-                           choices=("beta", "vikhlinin"))
+                                       "tests of physics the model never saw; or 'sersic' (a Sersic profile of "
+                                       "index sersic_n with the beta model's half-light radius: no core, "
+                                       "an exponential-like fall-off), a third",
+                           choices=("beta", "vikhlinin", "sersic"))
+    sersic_n: float = _p(1.0, 0.2, 8.0,
+                         "profile_form 'sersic': Sersic index n of the extended component, S ~ exp(-b_n "
+                         "(R/R_e)^(1/n)) with R_e the truncated beta model's half-light radius (Sersic fits to "
+                         "cluster X-ray surface brightness: Demarco et al. 2003, A&A 407, 437; Andrade-Santos "
+                         "et al. 2012, ApJ 746, 139); 1: exponential [uncertain]")
     vik_alpha_cc: float = _p(1.0, 0.0, 2.5,
                              "profile_form 'vikhlinin': 3-D cusp alpha of the extended component of cool cores "
                              "(n_p n_e ~ r^-alpha inside rc; 1 < alpha < 3 projects to S ~ R^(1 - alpha), within "
@@ -195,8 +210,10 @@ class SurveyParameters:
     psf_form: str = _p("king", doc="form of the PSF the photons are drawn from: 'king' (the survey PSF) or "
                                    "'gaussian' (the same half-energy radius, no wings: another form, for "
                                    "tests of physics the model never saw; the detection step still assumes "
-                                   "the King form, as a pipeline with a wrong PSF model would)",
-                       choices=("king", "gaussian"))
+                                   "the King form, as a pipeline with a wrong PSF model would) or 'gauss_exp' (the "
+                                   "same half-energy radius, a Gaussian core with exponential wings: Boese 2000, "
+                                   "A&AS 141, 507, the ROSAT PSPC form without its power law)",
+                       choices=("king", "gaussian", "gauss_exp"))
     exposure_median_s: float = _p(1180.0, 1.0, 1e7,
                                   "median vignetted exposure at 1 keV, s (eFEDS at cluster positions) [measured]")
     exposure_p05_s: float = _p(785.0, 1.0, 1e7, "5th percentile of the exposure, s (eFEDS) [measured]")

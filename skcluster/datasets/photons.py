@@ -6,7 +6,8 @@ in keV; origin 1 = ICM, 2 = AGN, 0 = background):
 
 * ICM photons of the two profile components
   (:mod:`~skcluster.datasets.morphology`; the extended one a beta model or,
-  with ``profile_form="vikhlinin"``, the Vikhlinin et al. 2006 form), Poisson numbers from the
+  with ``profile_form="vikhlinin"``, the Vikhlinin et al. 2006 form, with
+  ``"sersic"`` a Sersic profile), Poisson numbers from the
   expected counts, energies from the folded, redshifted bremsstrahlung
   spectrum at the cluster temperature (:mod:`skcluster.physics`: Born
   Gaunt factor, MM83 absorption, effective area, vignetting relative to
@@ -25,7 +26,8 @@ in keV; origin 1 = ICM, 2 = AGN, 0 = background):
   the background map leaves out;
 * every source photon is displaced by the King PSF (core radius
   ``psf_core_arcsec * psf_scale``; a Gaussian of the same half-energy
-  radius with ``psf_form="gaussian"``); photons outside the box are dropped.
+  radius with ``psf_form="gaussian"``, a Gaussian core with exponential
+  wings with ``"gauss_exp"``); photons outside the box are dropped.
 
 The work is staged so that most candidates stop early, with the same
 outcome as the full path: the ICM photons come first; a cluster with fewer
@@ -62,6 +64,7 @@ from ..physics.emission import bremsstrahlung_photon_spectrum, mm83_cross_sectio
 from ..physics.instrument import (
     PIXEL_ARCSEC,
     VIGNETTING_1KEV,
+    sample_gauss_exp_psf_offsets,
     sample_gaussian_psf_offsets,
     sample_king_offsets,
 )
@@ -81,7 +84,7 @@ from .detection import detection_likelihoods, unmasked_fractions
 from .morphology import sample_offsets
 from .parameters import nh_grid
 from .point_sources import detect_point_sources, in_any_disc, mask_radius_arcsec
-from .scaling import CORE_BETA
+from .scaling import CORE_BETA, extended_form
 
 __all__ = ["simulate_cluster", "simulate_chunk", "CHUNK_COLUMNS", "RESULT_COLUMNS"]
 
@@ -200,6 +203,8 @@ def _psf_offsets(rng, n, psf_rc, p):
     """Photon offsets from the PSF of form ``p.psf_form`` (the detection step always assumes the King form)."""
     if p.psf_form == "gaussian":
         return sample_gaussian_psf_offsets(rng, n, psf_rc, p.psf_alpha)
+    if p.psf_form == "gauss_exp":
+        return sample_gauss_exp_psf_offsets(rng, n, psf_rc, p.psf_alpha)
     return sample_king_offsets(rng, n, psf_rc, p.psf_alpha)
 
 
@@ -246,10 +251,9 @@ def simulate_cluster(row, params, entropy, keep_events=None):
     # -- ICM ---------------------------------------------------------------
     n_ext = rng_src.poisson(row["mu_ext"])
     n_core = rng_src.poisson(row["mu_core"])
-    cusp, vik = ((row["ext_cusp"], (row["ext_rs_rc"], p.vik_epsilon)) if p.profile_form == "vikhlinin"
-                 else (0.0, None))
+    cusp, form = extended_form(p, row["ext_cusp"], row["ext_rs_rc"])
     x1, y1 = sample_offsets(rng_src, n_ext, row["rc_arcsec"], cusp, row["beta"], row["axis_ratio"],
-                            row["angle_rad"], row["xtrunc_ext"], vikhlinin=vik)
+                            row["angle_rad"], row["xtrunc_ext"], **form)
     x2, y2 = sample_offsets(rng_src, n_core, row["core_rc_arcsec"], row["core_cusp"], CORE_BETA,
                             row["axis_ratio"], row["angle_rad"], row["xtrunc_core"])
     n_icm = n_ext + n_core

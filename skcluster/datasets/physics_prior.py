@@ -51,6 +51,16 @@ The ranges (uniform; [uncertain] where no paper gives the spread):
 * the halo mass function, a choice of form: Tinker et al. 2008 (dark matter
   only; the preset's) or Bocquet et al. 2016 (the Magneticum hydrodynamical
   fit, baryons included), one of each per mirrored pair.
+* the ICM profile, a choice of form: the beta model (the preset's) or a
+  Sersic profile with the same half-light radius (Sersic fits to cluster
+  X-ray surface brightness: Demarco et al. 2003, A&A 407, 437;
+  Andrade-Santos et al. 2012, ApJ 746, 139), index 0.5-1.5 [uncertain].
+* the PSF, a choice of form: King (the preset's) or a Gaussian core with
+  exponential wings of the same half-energy radius (the ROSAT PSPC form of
+  Boese 2000, A&AS 141, 507, without its power-law wing).
+* curvature of log L_X-M, -0.1 to +0.1 per dex^2 [uncertain]: groups are
+  found as steep as clusters or steeper (Lovisari et al. 2015, A&A 573,
+  A118); 0 is the eFEDS fit's power law.
 
 Two families of forms
 ---------------------
@@ -59,25 +69,36 @@ fields of :class:`~skcluster.datasets.SurveyParameters`
 (:data:`FORM_PARAMETERS`; :func:`physics_forms` names a parameter set's):
 
 =================  ==============================  ===================================
-ingredient         built-in family (default)       other family (OTHER_PHYSICS_PRIOR)
+ingredient         built-in family (drawn: the     other family (OTHER_PHYSICS_PRIOR)
+                   preset's first, then a third)
 =================  ==============================  ===================================
 ICM profile        beta model + cuspy core         Vikhlinin et al. 2006 emission
-                   component (``"beta"``)          measure, cusp alpha, steepening
-                                                   beyond rs (``"vikhlinin"``)
-PSF                King (``"king"``)               Gaussian, same half-energy radius
+                   component (``"beta"``), or a    measure, cusp alpha, steepening
+                   Sersic profile, index 0.5-1.5   beyond rs (``"vikhlinin"``)
+                   (``"sersic"``)
+PSF                King (``"king"``), or a         Gaussian, same half-energy radius
+                   Gaussian core with exponential  (``"gaussian"``)
+                   wings (``"gauss_exp"``)
 mass function      Tinker et al. 2008 or           Despali et al. 2016
-                   Bocquet et al. 2016 (drawn)
-L_X-M              one power law                   broken power law, steeper below
-                                                   0.7-1.5e14 Msun
+                   Bocquet et al. 2016
+L_X-M              a power law curved by +-0.1     broken power law, steeper below
+                   per dex^2 (0: straight)         0.7-1.5e14 Msun
 =================  ==============================  ===================================
 
 :data:`DEFAULT_PHYSICS_PRIOR` varies numbers within the built-in forms and
-chooses between the two built-in mass functions, so a model trained on it
+chooses, per draw, between two forms of profile, PSF and mass function
+(one each per mirrored pair) and curves its L_X-M, so a model trained on it
 (``make_survey(physics="marginalised")``, the physics-marginalised
-ensemble) never sees a form of the other family;
-:data:`OTHER_PHYSICS_PRIOR` (``make_survey(physics="other")``) draws the
-other family, with the same ranges for the numbers both share, for the
-held-out test, or for training the other way round. :data:`OTHER_PHYSICS`
+ensemble) sees more than one form of each ingredient but never a form of
+the other family; :data:`OTHER_PHYSICS_PRIOR` (``make_survey(physics="other")``)
+draws the other family, for the held-out test or for training the other way
+round, with the built-in ranges for the numbers both share except the L_X
+scatter, 0.30-0.40 (its profiles alone give ~0.29, so the built-in
+0.25-0.35 would leave most mirrored pairs unbuildable). The third forms sit
+between the two families in places (the Gaussian-core PSF's wings between
+the King's and none; a curvature that steepens groups like the broken
+power law's break): the held-out forms are never drawn, but the training
+forms now come nearer them. :data:`OTHER_PHYSICS`
 is its centre. :func:`shift_physics` moves the physics a given number of
 half-widths from a prior's centre, for plots of the uncertainty against
 the distance from the training physics.
@@ -178,6 +199,8 @@ DEFAULT_PHYSICS_PRIOR = PhysicsPrior(
         "central_agn_fraction": _around("central_agn_fraction", 0.05),
         "psf_scale": _around("psf_scale", 0.1),
         "background_scale": _around("background_scale", 0.05),
+        "lx_curvature": _around("lx_curvature", 0.1),
+        "sersic_n": _around("sersic_n", 0.5),
     },
     sources={
         "lx_log10_norm": "eFEDS fit vs Chiu et al. 2022 (A&A 661, A11): up to ~0.1 dex apart over 1e14-1e15 Msun",
@@ -194,9 +217,24 @@ DEFAULT_PHYSICS_PRIOR = PhysicsPrior(
         "mass_function_model": "Tinker et al. 2008 (ApJ 688, 709; dark matter only, the preset's) or Bocquet et al. "
                                "2016 (MNRAS 456, 2361; Magneticum, baryons included), one each per mirrored pair; "
                                "Despali et al. 2016 is left to the other family",
+        "lx_curvature": "0 +- 0.1 per dex^2 [uncertain]: the slope 0.2 steeper or flatter a dex below the pivot, "
+                        "groups being found as steep as clusters or steeper (Lovisari et al. 2015, A&A 573, A118)",
+        "sersic_n": "1 +- 0.5 [uncertain]: exponential-like Sersic fits to cluster X-ray surface brightness "
+                    "(Demarco et al. 2003, A&A 407, 437); used by the draws that choose the Sersic profile",
+        "profile_form": "the beta model (the eFEDS fits', the preset's) or a Sersic profile with the same "
+                        "half-light radius (Demarco et al. 2003; Andrade-Santos et al. 2012, ApJ 746, 139), one "
+                        "each per mirrored pair; Vikhlinin et al. 2006 is left to the other family",
+        "psf_form": "the survey King PSF (the preset's) or a Gaussian core with exponential wings and the same "
+                    "half-energy radius (Boese 2000, A&AS 141, 507), one each per mirrored pair; the wingless "
+                    "Gaussian is left to the other family",
     },
-    choices={"mass_function_model": ("tinker08", "bocquet16")},
+    choices={"mass_function_model": ("tinker08", "bocquet16"), "profile_form": ("beta", "sersic"),
+             "psf_form": ("king", "gauss_exp")},
 )
+
+#: The ranged parameters of :data:`DEFAULT_PHYSICS_PRIOR` that only its own forms use (the curvature of
+#: its L_X-M, the index of its Sersic profile): the other family, with its own forms, leaves them out.
+_BUILT_IN_FORM_RANGES = ("lx_curvature", "sersic_n")
 
 
 def _unit_draw(prior, random_state):
@@ -318,7 +356,7 @@ def shift_physics(prior=DEFAULT_PHYSICS_PRIOR, size=1.0, direction=None):
 
 
 #: The fields of :class:`SurveyParameters` that choose a functional form.
-FORM_PARAMETERS = ("profile_form", "psf_form", "mass_function_model", "lx_break_msun")
+FORM_PARAMETERS = ("profile_form", "psf_form", "mass_function_model", "lx_break_msun", "lx_curvature")
 
 
 def physics_forms(params):
@@ -331,12 +369,14 @@ def physics_forms(params):
     Returns
     -------
     dict
-        ``profile`` ('beta' or 'vikhlinin'), ``psf`` ('king' or
-        'gaussian'), ``mass_function`` (colossus model), ``lx_m`` ('power
-        law' or 'broken power law').
+        ``profile`` ('beta', 'vikhlinin' or 'sersic'), ``psf`` ('king',
+        'gaussian' or 'gauss_exp'), ``mass_function`` (colossus model),
+        ``lx_m`` ('power law', 'broken power law', 'curved power law' or
+        'curved broken power law').
     """
+    lx_m = "broken power law" if params.lx_break_msun > 0 else "power law"
     return {"profile": params.profile_form, "psf": params.psf_form, "mass_function": params.mass_function_model,
-            "lx_m": "broken power law" if params.lx_break_msun > 0 else "power law"}
+            "lx_m": f"curved {lx_m}" if params.lx_curvature != 0 else lx_m}
 
 
 #: A prior over another *family* of physics: every functional form differs
@@ -346,7 +386,8 @@ def physics_forms(params):
 #: other (``make_survey(physics="other")`` draws from it).
 OTHER_PHYSICS_PRIOR = PhysicsPrior(
     ranges={
-        **DEFAULT_PHYSICS_PRIOR.ranges,
+        **{k: v for k, v in DEFAULT_PHYSICS_PRIOR.ranges.items() if k not in _BUILT_IN_FORM_RANGES},
+        "sigma_ln_lx": (0.30, 0.40),
         "vik_alpha_cc": (0.5, 1.5),
         "vik_rs_r500": (0.6, 1.5),
         "vik_epsilon": (2.0, 4.0),
@@ -354,7 +395,11 @@ OTHER_PHYSICS_PRIOR = PhysicsPrior(
         "lx_slope_below_break": (1.9, 2.5),
     },
     sources={
-        **DEFAULT_PHYSICS_PRIOR.sources,
+        **{k: v for k, v in DEFAULT_PHYSICS_PRIOR.sources.items()
+           if k not in _BUILT_IN_FORM_RANGES and k not in DEFAULT_PHYSICS_PRIOR.choices},
+        "sigma_ln_lx": "0.30-0.40, the upper part of the parameter's documented range 0.25-0.40: the Vikhlinin "
+                       "profiles' cusps and steepening alone give ~0.29 of structural L_X scatter, so lower "
+                       "values are rarely buildable",
         "profile_form": "Vikhlinin et al. 2006 (ApJ 640, 691), Eq. 3, gamma = 3: the density steepens "
                         "continuously with radius, not a beta model",
         "core_cusp_cc": "0: the core component is Vikhlinin et al.'s second term, a 3-D beta model; the cusp "

@@ -44,7 +44,7 @@ from scipy.optimize import brentq
 from ..physics.cosmology import efunc, get_cosmology
 from .morphology import BETA_RANGE, aperture_fraction
 
-__all__ = ["draw_structure", "core_calibration", "luminosities", "mean_log_lx", "mean_log_t"]
+__all__ = ["draw_structure", "extended_form", "core_calibration", "luminosities", "mean_log_lx", "mean_log_t"]
 
 #: Core-excision radius / r500 (Pratt et al. 2009; Maughan 2007).
 CORE_R500 = 0.15
@@ -60,6 +60,8 @@ def mean_log_lx(log10_m500, z, params):
 
     With ``lx_break_msun`` > 0 the relation is a broken power law: below the
     break the mass slope is ``lx_slope_below_break`` (continuous at the break).
+    With ``lx_curvature`` c != 0 it is curved: c (log10 M / pivot)^2 is added,
+    so the local slope changes by 2c per dex of mass.
     """
     ez = efunc(z, get_cosmology(params.H0, params.Om0))
     dm = np.asarray(log10_m500, dtype=np.float64) - np.log10(params.lx_pivot_msun)
@@ -68,6 +70,8 @@ def mean_log_lx(log10_m500, z, params):
     if params.lx_break_msun > 0:
         below = np.minimum(np.asarray(log10_m500, dtype=np.float64) - np.log10(params.lx_break_msun), 0.0)
         out = out + (params.lx_slope_below_break - params.lx_slope) * below
+    if params.lx_curvature != 0:
+        out = out + params.lx_curvature * dm * dm
     return out
 
 
@@ -115,14 +119,23 @@ def draw_structure(rng, n, params, sigma_ln_core):
     }
 
 
+def extended_form(params, ext_cusp, ext_rs_rc):
+    """``(cusp, keywords)`` of the extended component's profile form for
+    :func:`~skcluster.datasets.morphology.aperture_fraction` and
+    :func:`~skcluster.datasets.morphology.sample_offsets`."""
+    if params.profile_form == "vikhlinin":
+        return ext_cusp, {"vikhlinin": (ext_rs_rc, params.vik_epsilon)}
+    if params.profile_form == "sersic":
+        return 0.0, {"sersic_n": params.sersic_n}
+    return 0.0, {}  # the beta model's cusp is the scalar 0 (an array of zeros changes the last bit of the powers)
+
+
 def _fractions(s, params):
     """Aperture fractions at (0.15, 1) r500 of the extended and core components."""
     radii = np.array([CORE_R500, 1.0])
-    # the beta model's cusp is the scalar 0 (an array of zeros changes the last bit of the powers)
-    cusp, vik = ((s["ext_cusp"], (s["ext_rs_rc"], params.vik_epsilon)) if params.profile_form == "vikhlinin"
-                 else (0.0, None))
+    cusp, form = extended_form(params, s["ext_cusp"], s["ext_rs_rc"])
     fe = aperture_fraction(radii[None, :] / s["rc_r500"][:, None], cusp, s["beta"], s["axis_ratio"],
-                           params.truncation_r500 / s["rc_r500"], vikhlinin=vik)
+                           params.truncation_r500 / s["rc_r500"], **form)
     fc = aperture_fraction(radii[None, :] / s["core_rc_r500"][:, None], s["core_cusp"], CORE_BETA,
                            s["axis_ratio"], params.truncation_r500 / s["core_rc_r500"])
     return fe, fc

@@ -9,7 +9,9 @@ eROSITA instrument paper (Predehl et al. 2021, A&A 647, A1):
 * survey-averaged vignetting factor (vignetted / unvignetted exposure) as a
   function of energy [measured from eFEDS exposure maps];
 * survey-averaged PSF, a King profile (1 + (r/rc)^2)^-alpha with
-  rc = 8.64 arcsec, alpha = 1.5 (HEW ~ 30 arcsec);
+  rc = 8.64 arcsec, alpha = 1.5 (HEW ~ 30 arcsec); two other forms with its
+  half-energy radius, a Gaussian and a Gaussian core with exponential wings,
+  for mocks with physics the King form does not describe;
 * 4 arcsec image pixels (evtool ``rebin=80`` of 0.05 arcsec sky pixels).
 
 Energy resolution (~80 eV FWHM at 1.5 keV, [uncertain]) is ignored: it is
@@ -17,6 +19,8 @@ small against every band used here.
 """
 
 from __future__ import annotations
+
+from functools import lru_cache
 
 import numpy as np
 
@@ -33,6 +37,10 @@ __all__ = [
     "king_radius_for_fraction",
     "sample_king_offsets",
     "sample_gaussian_psf_offsets",
+    "GAUSS_EXP_WING_FRACTION",
+    "GAUSS_EXP_WING_SCALE",
+    "gauss_exp_enclosed_fraction",
+    "sample_gauss_exp_psf_offsets",
     "energy_grid_keV",
 ]
 
@@ -127,6 +135,51 @@ def sample_gaussian_psf_offsets(rng, n, rc_arcsec=PSF_CORE_ARCSEC, alpha=PSF_ALP
     sigma = king_half_energy_radius(rc_arcsec, alpha) / np.sqrt(2.0 * np.log(2.0))
     d = rng.standard_normal((2, n))
     return sigma * d[0], sigma * d[1]
+
+
+#: Gaussian core plus exponential wings, the third PSF form: the share of the wing component and its
+#: e-folding radius in units of the core's Gaussian sigma. The form follows the ROSAT PSPC PSF model of
+#: Boese 2000 (A&AS 141, 507: a Gaussian core, an exponential and a power-law wing, the power law left
+#: out here); the two numbers are [uncertain], chosen so that the wings lie between the King form's
+#: (power-law wings) and the Gaussian's (none).
+GAUSS_EXP_WING_FRACTION = 0.3
+GAUSS_EXP_WING_SCALE = 2.0
+
+
+def gauss_exp_enclosed_fraction(r, sigma):
+    """Fraction of a Gaussian-core plus exponential-wing PSF within radius ``r`` (same units as ``sigma``).
+
+    ``(1 - w) (1 - exp(-r^2 / 2 sigma^2)) + w (1 - (1 + r/s) exp(-r/s))`` with the wing share
+    ``w`` = :data:`GAUSS_EXP_WING_FRACTION` and ``s`` = :data:`GAUSS_EXP_WING_SCALE` x sigma (a surface
+    brightness ~ exp(-r/s) holds 1 - (1 + r/s) exp(-r/s) within r).
+    """
+    x = np.asarray(r, dtype=np.float64) / sigma
+    w, s = GAUSS_EXP_WING_FRACTION, GAUSS_EXP_WING_SCALE
+    return (1.0 - w) * -np.expm1(-0.5 * x * x) + w * (1.0 - (1.0 + x / s) * np.exp(-x / s))
+
+
+@lru_cache(maxsize=1)
+def _gauss_exp_half_energy_over_sigma():
+    """The Gaussian-plus-exponential PSF's half-energy radius in units of its core sigma."""
+    from scipy.optimize import brentq
+
+    return brentq(lambda x: gauss_exp_enclosed_fraction(x, 1.0) - 0.5, 0.1, 20.0, xtol=1e-12)
+
+
+def sample_gauss_exp_psf_offsets(rng, n, rc_arcsec=PSF_CORE_ARCSEC, alpha=PSF_ALPHA):
+    """Draw ``n`` 2-D offsets (arcsec) from a Gaussian-core, exponential-wing PSF with the King half-energy radius.
+
+    A third *form* of PSF (:func:`gauss_exp_enclosed_fraction`), between the King form's power-law wings
+    and the Gaussian's none, with the same half-energy width as the King profile of ``rc_arcsec`` and
+    ``alpha``. Each photon takes the wing with probability :data:`GAUSS_EXP_WING_FRACTION`; a wing
+    radius is Gamma(2)-distributed (the radial density of a surface brightness ~ exp(-r/s) is
+    ~ r exp(-r/s)), a core radius Rayleigh.
+    """
+    sigma = king_half_energy_radius(rc_arcsec, alpha) / _gauss_exp_half_energy_over_sigma()
+    wing = rng.random(n) < GAUSS_EXP_WING_FRACTION
+    r = np.where(wing, rng.gamma(2.0, GAUSS_EXP_WING_SCALE, n), np.sqrt(-2.0 * np.log1p(-rng.random(n)))) * sigma
+    phi = rng.random(n) * (2.0 * np.pi)
+    return r * np.cos(phi), r * np.sin(phi)
 
 
 def sample_king_offsets(rng, n, rc_arcsec=PSF_CORE_ARCSEC, alpha=PSF_ALPHA, r_max_arcsec=None):
