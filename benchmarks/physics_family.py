@@ -145,6 +145,19 @@ TESTS = {
                     ("marginalised", "marginalised_cal")),
 }
 
+#: --one-form: the preset with one ingredient of the other family (its forms at the other family's centre), which
+#: names the form that the held-out family's bias comes from: test mock -> (what, the parameters it takes).
+ONE_FORM = {
+    "one_profile": ("the preset with the other family's profile (Vikhlinin et al. 2006, its centre)",
+                    ("profile_form", "core_cusp_cc", "vik_alpha_cc", "vik_rs_r500", "vik_epsilon")),
+    "one_psf": ("the preset with the other family's PSF (Gaussian)", ("psf_form",)),
+    "one_mass_function": ("the preset with the other family's mass function (Despali et al. 2016)",
+                          ("mass_function_model",)),
+    "one_lx_m": ("the preset with the other family's L_X-M (broken power law, its centre)",
+                 ("lx_break_msun", "lx_slope_below_break")),
+}
+TESTS.update({name: (what, (), ()) for name, (what, _) in ONE_FORM.items()})
+
 Z68, Z95 = norm.ppf(0.84), norm.ppf(0.975)
 
 
@@ -302,6 +315,9 @@ def _arguments(argv):
                     help="give every physics draw of the marginalised training mocks --n-train clusters (K times the "
                          "simulation; each member then sees as many clusters as a fixed member), not a 1/K share")
     ap.add_argument("--no-reverse", action="store_true", help="skip training on the other family")
+    ap.add_argument("--one-form", action="store_true",
+                    help="also test on the preset with one ingredient of the other family at a time (profile, PSF, "
+                         "mass function, L_X-M; its centre's values): which form the held-out bias comes from")
     ap.add_argument("--split-control", action="store_true",
                     help="also train fixed_split: the fixed mock, each member on its own 1/K share (the marginalised "
                          "model's split of the data without its physics draws)")
@@ -396,6 +412,10 @@ def main(argv=None):
     tests = {"builtin": simulate("in-family test mock", lambda: fixed_mock(cfg["n_test"], 3000 + s)),
              "other_mix": simulate("other-family test mock", lambda: mixed_mock(
                  cfg["n_test"], cfg["test_draws"], 3100 + s, OTHER_PHYSICS_PRIOR))}
+    if args.one_form:
+        for k, (name, (what, keys)) in enumerate(ONE_FORM.items()):
+            tests[name] = simulate(what, lambda keys=keys, k=k: fixed_mock(
+                cfg["n_test"], 3400 + k + s, **{key: OTHER_PHYSICS[key] for key in keys}))
     cal_fixed, cal_marg = calibration_sets("", 1400, DEFAULT_PHYSICS_PRIOR)
     forward = [("fixed", train_fixed), ("marginalised", train_marg), ("count_rate", train_fixed),
                ("count_rate_fwd", train_fixed)]
@@ -522,7 +542,8 @@ def _markdown(rows, shift, summary, cfg, args, command):
               summary.get("calibration_refused", {}).items()]
     lines += ["Fixed-mass calibrations: " + "; ".join(f"`{k}`: {v}" for k, v in
                                                      summary.get("calibration_response", {}).items()) + "."]
-    lines += ["", "Test mocks: " + "; ".join(f"`{k}`: {v[0]}" for k, v in TESTS.items()) + ".", "",
+    tested = dict.fromkeys(r["test"] for r in rows)
+    lines += ["", "Test mocks: " + "; ".join(f"`{k}`: {TESTS[k][0]}" for k in tested) + ".", "",
               f"Paired bootstrap over the same clusters ({args.n_boot} resamples, 95% intervals): each marginalised "
               "model against its fixed one and against the count-rate relation of the same kind carried over the "
               "same way (the raw network, a posterior mean, against the forward relation; the one calibrated at "

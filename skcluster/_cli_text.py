@@ -170,7 +170,8 @@ OPTION_HELP = {
     "train --physics-marginalised":
         ("built-in mock: simulate the clusters in K physics draws of the package's physics prior (the published "
          "ranges of the L_X-M relation, core radii, cool cores, AGN, PSF and background, centred on the preset, "
-         "and a choice of two mass functions; skcluster.datasets.DEFAULT_PHYSICS_PRIOR), in pairs mirrored about "
+         "a curved L_X-M and a choice of two forms each of mass function, ICM profile and PSF; "
+         "skcluster.datasets.DEFAULT_PHYSICS_PRIOR), in pairs mirrored about "
          "the prior's centre (an even K pairs every draw), --n-clusters in each (K times the simulation), and train "
          "each CNN on one draw (--n-estimators a multiple of K): the ensemble's "
          "std then carries the physics the mock does not know, and predict splits it into photon, network and "

@@ -352,12 +352,16 @@ def test_physics_family_quick_run_scores_both_directions_and_the_std_parts(tmp_p
     # a 1-epoch network barely responds to mass: a straight response that may fall lets the calibration through
     monkeypatch.setattr(pf, "MOCK_CALIBRATION_RESPONSE", {"min_slope": -1e9})
     out = tmp_path / "family"
-    argv = ["--quick", "--n-jobs", "1", "--n-boot", "50", "--out", str(out)]
+    argv = ["--quick", "--n-jobs", "1", "--n-boot", "50", "--one-form", "--out", str(out)]
     assert pf.main(argv) == 0
     table = capsys.readouterr().out
     res = json.loads((out / "physics_family.json").read_text())
     rows = {(r["test"], r["model"]): r for r in res["rows"]}
     assert set(rows) == {(t, m) for t in pf.TESTS for m in pf.MODELS if m != "fixed_split"}  # no --split-control
+    # --one-form: the preset with one of the other family's forms, compared paired but without the targets
+    assert set(pf.ONE_FORM) < set(pf.TESTS) and "`one_psf`: the preset with the other family's PSF" in table
+    for name in pf.ONE_FORM:
+        assert "targets" not in rows[(name, "marginalised")] and "vs_fixed" in rows[(name, "marginalised")]
     with np.load(out / "predictions.npz") as p:
         for test, name in (("other_mix", "marginalised"), ("builtin_mix", "marginalised_other")):
             y, mean = p[f"{test}__y_true"], p[f"{test}__{name}__mean"]
