@@ -503,18 +503,30 @@ def test_broken_lx_m_relation_is_continuous_and_steeper_below_the_break():
     np.testing.assert_allclose(a[:2] - b[:2], (2.5 - plain.lx_slope) * np.array([1.0, 0.5]))
 
 
-def test_gaussian_psf_form_keeps_the_half_energy_radius_and_drops_the_wings():
+def test_psf_forms_keep_the_half_energy_radius_with_their_own_wings():
+    """The Gaussian form drops the King wings; the Gaussian-exponential one keeps wings between the two, and its
+    photons follow its closed-form enclosed fraction."""
+    from scipy import stats
+
     from skcluster.physics.instrument import (
+        _gauss_exp_half_energy_over_sigma,
+        gauss_exp_enclosed_fraction,
         king_half_energy_radius,
+        sample_gauss_exp_psf_offsets,
         sample_gaussian_psf_offsets,
         sample_king_offsets,
     )
 
     rng = np.random.default_rng(0)
-    g = np.hypot(*sample_gaussian_psf_offsets(rng, 100_000, 8.0, 1.5))
-    k = np.hypot(*sample_king_offsets(rng, 100_000, 8.0, 1.5))
+    g = np.hypot(*sample_gaussian_psf_offsets(rng, 200_000, 8.0, 1.5))
+    ge = np.hypot(*sample_gauss_exp_psf_offsets(rng, 200_000, 8.0, 1.5))
+    k = np.hypot(*sample_king_offsets(rng, 200_000, 8.0, 1.5))
     r_half = float(king_half_energy_radius(8.0, 1.5))
-    assert np.median(g) == pytest.approx(r_half, rel=0.02) and np.median(k) == pytest.approx(r_half, rel=0.02)
+    for r in (g, ge, k):
+        assert np.median(r) == pytest.approx(r_half, rel=0.02)
     assert np.percentile(g, 95) < 0.3 * np.percentile(k, 95)  # no King wings
+    assert np.percentile(g, 95) < 0.8 * np.percentile(ge, 95) and np.percentile(ge, 95) < 0.5 * np.percentile(k, 95)
+    sigma = r_half / _gauss_exp_half_energy_over_sigma()
+    assert stats.kstest(ge[:20_000], lambda r: gauss_exp_enclosed_fraction(r, sigma)).pvalue > 0.01
     data = make_survey("efeds", area_deg2=3, random_state=0, verbose=False, psf_form="gaussian")
     assert data.params.psf_form == "gaussian" and len(data.y) > 0

@@ -134,7 +134,8 @@ def test_a_vikhlinin_survey_runs_and_is_reproducible():
     assert _survey_digest(a) != _survey_digest(make_survey("efeds", area_deg2=2, random_state=3, verbose=False))
 
 
-# -- the third forms of the built-in physics prior: Sersic profile, Gaussian-exponential PSF, curved L_X-M --------
+# -- the third forms of the built-in physics prior: Sersic profile, curved L_X-M (the Gaussian-exponential PSF:
+# test_datasets.py, beside the other PSF forms) ------------------------------------------------------------------
 @pytest.mark.parametrize("n", [0.5, 1.0, 1.5, 4.0])
 def test_sersic_enclosed_fraction_matches_a_direct_quadrature_and_inverts(n):
     from scipy.special import gammaincinv
@@ -188,31 +189,6 @@ def test_sersic_form_keeps_the_lx_mass_relation_and_its_scatter():
     share = lambda c: np.median(c["L_X_core"] / c["L_X"])  # noqa: E731
     flat = tile_catalog(1, 10.0, resolve_parameters(profile_form="sersic", sersic_n=0.6), 77)
     assert share(flat) < share(cat) < share(tile_catalog(1, 10.0, resolve_parameters(), 77))
-
-
-def test_gauss_exp_psf_keeps_the_half_energy_radius_with_wings_between_the_gaussians_and_the_kings():
-    from skcluster.physics.instrument import (
-        GAUSS_EXP_WING_FRACTION,
-        gauss_exp_enclosed_fraction,
-        king_half_energy_radius,
-        sample_gauss_exp_psf_offsets,
-        sample_gaussian_psf_offsets,
-        sample_king_offsets,
-    )
-
-    rng = np.random.default_rng(0)
-    ge = np.hypot(*sample_gauss_exp_psf_offsets(rng, 200_000, 8.0, 1.5))
-    g = np.hypot(*sample_gaussian_psf_offsets(rng, 200_000, 8.0, 1.5))
-    k = np.hypot(*sample_king_offsets(rng, 200_000, 8.0, 1.5))
-    r_half = float(king_half_energy_radius(8.0, 1.5))
-    assert np.median(ge) == pytest.approx(r_half, rel=0.01)
-    p95 = [np.percentile(a, 95) for a in (g, ge, k)]
-    assert p95[0] < 0.8 * p95[1] and p95[1] < 0.5 * p95[2]
-    # the samples follow the closed-form enclosed fraction (sigma from the half-energy radius)
-    from skcluster.physics.instrument import _gauss_exp_half_energy_over_sigma
-    sigma = r_half / _gauss_exp_half_energy_over_sigma()
-    assert stats.kstest(ge[:20_000], lambda r: gauss_exp_enclosed_fraction(r, sigma)).pvalue > 0.01
-    assert 0.0 < GAUSS_EXP_WING_FRACTION < 1.0
 
 
 def test_curved_lx_m_relation_adds_the_square_of_the_log_mass_about_the_pivot():
