@@ -456,7 +456,8 @@ def buildable_draw(prior, rng, survey="efeds", overrides=None, width=1.0):
     the cool-core mixture alone give, e.g. small cores with sigma_ln_lx near
     0.25, or too large for the L-T correlation), so that
     :func:`~skcluster.datasets.scaling.core_calibration` has no solution
-    (about 1 in 6 draws of :data:`DEFAULT_PHYSICS_PRIOR`): it is replaced
+    (about 1 in 5 draws of :data:`DEFAULT_PHYSICS_PRIOR`, mostly Sersic-profile draws, whose
+    structure gives more L_X scatter than the beta model's): it is replaced
     by the next draw of the same stream, so the draws follow the prior
     truncated to what the mock can build. Explicit ``overrides`` win over
     the draw (and bad ones fail at once).
@@ -472,11 +473,13 @@ def buildable_pair(prior, rng, survey="efeds", overrides=None, width=1.0):
 
     Antithetic draws: ``mirror`` puts every ranged parameter as far on the
     other side of its centre (coefficients ``c`` and ``-c`` of
-    :func:`draw_physics`'s half-widths); the fixed forms are shared. A
+    :func:`draw_physics`'s half-widths) and takes the other of each chosen
+    pair of forms; the fixed forms are shared. A
     pair is kept only when the mock can build both (see
     :func:`buildable_draw`), so the truncation to buildable physics stays
     symmetric about the centre and the pairs' mean physics is the centre
-    exactly (about 7 in 10 pairs of :data:`DEFAULT_PHYSICS_PRIOR` are kept).
+    exactly (about 6 in 10 pairs of :data:`DEFAULT_PHYSICS_PRIOR` are kept: 61 of 100 with its third
+    forms, about 7 in 10 before them).
     Averaged over a pair, whatever responds linearly to the physics (a
     model's bias, to first order) is at the centre's value.
     """
