@@ -39,18 +39,21 @@ def make_marginalised_survey(survey="efeds", n_clusters=None, n_draws=6, prior=N
     :func:`~skcluster.datasets.make_depth_balanced_survey` with
     ``depth_strata`` > 1); the clusters are stacked in draw order. A draw
     whose physics the mock cannot build (an L_X scatter below what the drawn
-    core radii, beta and cool-core mixture alone give: 6 of the first 40
-    seeds' draws of the default prior) is drawn again from the same stream, so the draws
+    core radii, beta and cool-core mixture alone give: about 1 in 5 draws
+    of the default prior, mostly Sersic-profile ones) is drawn again from the same stream, so the draws
     follow the prior restricted to the physics the mock can build
     (``bunch.draw_tries`` says how many each took).
 
     With ``antithetic`` (the default) the draws come in pairs mirrored
     about the prior's centre (:func:`~skcluster.datasets.physics_prior.buildable_pair`;
     an odd ``n_draws`` ends with one plain draw): an ensemble with one
-    member per draw then has its mean at the centre's physics to first
+    member per draw then has its mean at the centre's numbers to first
     order, instead of off it by the random spread of a few draws (with 5
     plain draws and a physics std of 0.06 dex per member, the mean's own
     offset is about 0.06 / sqrt(5) = 0.03 dex). Use an even ``n_draws``.
+    The prior's chosen forms (profile, PSF, mass function) do not average
+    out that way: the two halves of a pair take different forms, and the
+    mean sits at the prior's mixture of forms, not at the preset's.
 
     Parameters
     ----------
@@ -63,10 +66,13 @@ def make_marginalised_survey(survey="efeds", n_clusters=None, n_draws=6, prior=N
         member per draw at once (otherwise its members train one by one).
     n_draws : int, default=6
         Physics draws (mock realisations), at most ``n_clusters``. Even,
-        with ``antithetic``: every draw then has its mirror (with 5 draws,
-        4 in pairs and one plain, an ensemble's mean sat 0.011 dex further
-        from the truth than the fixed model's, paired [0.008, 0.014]; with
-        6, 0.004 [-0.001, +0.008]: ``benchmarks/physics_family.py``).
+        with ``antithetic``: every draw then has its mirror (with the mass
+        function the prior's only choice of form, 5 draws, 4 in pairs and one
+        plain, put an ensemble's mean 0.011 dex further from the truth than
+        the fixed model's on the preset, paired [0.008, 0.014], and 6 draws
+        0.004 [-0.001, +0.008]; with the profile and PSF chosen too, 6 draws
+        put it 0.014 [0.010, 0.017] further on the preset and 0.013 [0.000,
+        0.016] nearer on draws of the prior: ``benchmarks/physics_family.py``).
     prior : PhysicsPrior, default=None
         What is drawn (None: :data:`~skcluster.datasets.DEFAULT_PHYSICS_PRIOR`).
     width : float, default=1.0

@@ -18,9 +18,10 @@ prior whose centre sits off the preset trains a marginalised ensemble on
 another population on average, and its mean is then biased against the
 fixed model by the offset, not only spread by the uncertainty.
 :func:`buildable_pair` draws two realisations mirrored about the centre
-(antithetic draws), so that the first-order effect of the physics on the
-ensemble's mean cancels within each pair instead of averaging down as one
-over the square root of the number of draws.
+(antithetic draws), so that the first-order effect of the drawn numbers on
+the ensemble's mean cancels within each pair instead of averaging down as
+one over the square root of the number of draws (chosen forms do not cancel
+that way: the halves of a pair take different forms).
 
 The ranges (uniform; [uncertain] where no paper gives the spread):
 
@@ -357,6 +358,9 @@ def shift_physics(prior=DEFAULT_PHYSICS_PRIOR, size=1.0, direction=None):
 
 #: The fields of :class:`SurveyParameters` that choose a functional form.
 FORM_PARAMETERS = ("profile_form", "psf_form", "mass_function_model", "lx_break_msun", "lx_curvature")
+#: The forms of :data:`FORM_PARAMETERS` added after model files began to record forms: a file written before
+#: them does not name them (the loader accepts their absence).
+LATER_FORM_PARAMETERS = ("lx_curvature",)
 
 
 def physics_forms(params):
@@ -477,11 +481,12 @@ def buildable_pair(prior, rng, survey="efeds", overrides=None, width=1.0):
     pair of forms; the fixed forms are shared. A
     pair is kept only when the mock can build both (see
     :func:`buildable_draw`), so the truncation to buildable physics stays
-    symmetric about the centre and the pairs' mean physics is the centre
+    symmetric about the centre and the pairs' mean numbers are the centre's
     exactly (about 6 in 10 pairs of :data:`DEFAULT_PHYSICS_PRIOR` are kept: 61 of 100 with its third
     forms, about 7 in 10 before them).
-    Averaged over a pair, whatever responds linearly to the physics (a
-    model's bias, to first order) is at the centre's value.
+    Averaged over a pair, whatever responds linearly to the numbers (a
+    model's bias, to first order) is at the centre's value; the chosen
+    forms are the prior's mixture of them, not the preset's.
     """
     width = _check_width(width)
 

@@ -169,7 +169,7 @@ def _physics_record(step, record, n_groups):
     they are checked.
     """
     from ..datasets import PhysicsPrior
-    from ..datasets.physics_prior import FORM_PARAMETERS, MAX_CHOICES
+    from ..datasets.physics_prior import FORM_PARAMETERS, LATER_FORM_PARAMETERS, MAX_CHOICES
 
     keys = {"prior", "width", "draws"}
     if not (isinstance(record, dict) and set(record) in (keys, keys | {"forms"})):
@@ -213,19 +213,19 @@ def _physics_record(step, record, n_groups):
             raise ValueError(f"{step}: physics_ draw {k} must give a value to each parameter of the prior")
         _plain_numbers(step, f"physics_ draw {k}", list(draw.values()), len(ranges))
     if "forms" in record:
-        _physics_forms(step, record["forms"], draws, FORM_PARAMETERS)
+        _physics_forms(step, record["forms"], draws, FORM_PARAMETERS, LATER_FORM_PARAMETERS)
 
 
-def _physics_forms(step, forms, draws, names):
-    """``physics_['forms']``: per draw, the forms ``names`` it used, as SurveyParameters accepts them, agreeing
-    with the draw's own numbers where the prior draws a form's parameter (an override may replace a fixed one)."""
+def _physics_forms(step, forms, draws, names, later=()):
+    """``physics_['forms']``: per draw, the forms ``names`` it used (all of them, or, in a file written before the
+    ``later`` ones existed, all but those), as SurveyParameters accepts them, agreeing with the draw's own numbers
+    where the prior draws a form's parameter (an override may replace a fixed one)."""
     from ..datasets import SurveyParameters
 
     if not (isinstance(forms, list) and len(forms) == len(draws)):
         raise ValueError(f"{step}: physics_['forms'] must be a list of the forms of each draw ({len(draws)})")
     for k, (form, draw) in enumerate(zip(forms, draws)):
-        # files written before lx_curvature was a form do not name it
-        if not (isinstance(form, dict) and set(form) in (set(names), set(names) - {"lx_curvature"})):
+        if not (isinstance(form, dict) and set(form) in (set(names), set(names) - set(later))):
             raise ValueError(f"{step}: physics_ forms of draw {k} must name exactly {list(names)}")
         for name, value in form.items():
             _plain_value(step, f"physics_ form {name!r} of draw {k}", value)
