@@ -12,6 +12,8 @@ from . import __version__
 from ._cli_text import EXIT_CODES as _EXIT_CODES
 from ._cli_text import HELP, OPTION_HELP
 
+#: train --physics-forms (skcluster.workflow.train.PHYSICS_FORMS; named here so that --help imports no physics).
+PHYSICS_FORMS = ("drawn", "preset")
 #: Mock versions (skcluster.datasets.SKY_VERSIONS; named here so that --help imports no physics).
 SKY_CHOICES = ("v1", "v2")
 #: The network input's pixels per side (skcluster.models.DEFAULT_NPIX; named here so that --help imports no
@@ -264,6 +266,8 @@ def build_parser():
                    help=OPTION_HELP["train --physics-marginalised"])
     p.add_argument("--physics-width", type=_nonnegative_float, default=1.0, metavar="W",
                    help=OPTION_HELP["train --physics-width"])
+    p.add_argument("--physics-forms", choices=PHYSICS_FORMS, default="drawn",
+                   help=OPTION_HELP["train --physics-forms"])
     p.add_argument("--seed", type=_nonnegative_int, default=0, help="random seed")
     p.add_argument("--n-jobs", type=_n_jobs, default=None,
                    help="parallel workers for the simulation and the ensemble members")

@@ -179,6 +179,10 @@ OPTION_HELP = {
     "train --physics-width":
         ("with --physics-marginalised: scale every range of the physics prior about its centre by W (default 1: "
          "the published ranges; 0: every draw at the centres)"),
+    "train --physics-forms":
+        ("with --physics-marginalised: 'drawn' (default) draws the prior's forms of profile, PSF, mass function "
+         "and L_X-M too, which puts the mean at their mixture; 'preset' keeps the preset's forms and draws only "
+         "the numbers, so that mirrored pairs centre the mean on the preset's physics"),
     "predict --nh-col":
         ("catalogue column with each cluster's Galactic N_H (cm^-2, e.g. HI4PI), for models that convert count "
          "rates to L_X with it (train --survey erosita; default: a column named nh, nh_cm2 or nh_hi4pi)"),

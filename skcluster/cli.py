@@ -153,7 +153,8 @@ _OPTIONS = {"exposures": "--exposure", "exposure_seconds": "--exposure-seconds",
             "allow_empty": "--allow-empty", "mass_unit": "--mass-unit", "size_arcmin": "--size-arcmin",
             "npix": "--npix", "prior": "--prior", "calibration_clusters": "--calibration-clusters",
             "calibration_fraction": "--calibration-fraction", "observables": "--observables",
-            "physics_marginalised": "--physics-marginalised", "physics_width": "--physics-width"}
+            "physics_marginalised": "--physics-marginalised", "physics_width": "--physics-width",
+            "physics_forms": "--physics-forms"}
 
 
 def _option_words(text):
@@ -246,6 +247,7 @@ def _cmd_train(args):
             mask_point_sources=not args.keep_point_sources, observables=args.observables, prior=args.prior,
             calibration_clusters=args.calibration_clusters, calibration_fraction=args.calibration_fraction,
             physics_marginalised=args.physics_marginalised, physics_width=args.physics_width,
+            physics_forms=args.physics_forms,
             random_state=args.seed, n_jobs=args.n_jobs, verbose=0 if args.quiet else 1, description=what)
     from .io.interrupts import final_commit
 

@@ -663,7 +663,8 @@ def test_train_physics_marginalised_refuses_what_cannot_work(tmp_path, capsys):
     bad = tmp_path / "bad.skc"
     for extra, words in ((["--physics-marginalised", "2", "--n-estimators", "3"],
                           "--physics-marginalised 2 needs n_estimators a multiple of 2"),
-                         (["--physics-width", "0.5"], "--physics-width 0.5 scales the physics prior")):
+                         (["--physics-width", "0.5"], "--physics-width 0.5 sets the physics prior"),
+                         (["--physics-forms", "preset"], "--physics-forms 'preset' sets the physics prior")):
         assert main(["train", "--n-clusters", "24", *extra, *_TINY, "--out", str(bad)]) == EXIT_INPUT
         assert words in capsys.readouterr().err
         assert not bad.exists()
@@ -671,3 +672,27 @@ def test_train_physics_marginalised_refuses_what_cannot_work(tmp_path, capsys):
         main(["train", "--physics-width", "-1", "--out", str(bad)])
     assert exc.value.code == 2
     assert "a finite number >= 0" in capsys.readouterr().err
+
+
+def test_train_with_the_presets_forms_draws_only_the_numbers(tmp_path, capsys):
+    """--physics-forms preset: every draw on the beta model, King PSF, Tinker et al. 2008 and a straight L_X-M;
+    the numbers drawn and mirrored as before; the file records the prior with the forms fixed, and loads."""
+    from skcluster._cli_parser import PHYSICS_FORMS
+    from skcluster.datasets import PRESET_FORMS_PHYSICS_PRIOR
+    from skcluster.workflow.train import PHYSICS_FORMS as LIBRARY_FORMS
+
+    assert PHYSICS_FORMS == tuple(LIBRARY_FORMS)   # the parser names them without importing the library
+    model = tmp_path / "m.skc"
+    assert main(["train", "--n-clusters", "12", "--physics-marginalised", "2", "--n-estimators", "2", *_TINY,
+                 "--physics-forms", "preset", "--prior", "training", "--out", str(model)]) == EXIT_OK
+    assert "2 physics draws (width 1, the preset's forms)" in capsys.readouterr().out
+    physics = persist.load(model)[-1].physics_
+    assert not physics["prior"].get("choices")
+    assert physics["prior"]["fixed"] == dict(PRESET_FORMS_PHYSICS_PRIOR.fixed)
+    preset = {"profile_form": "beta", "psf_form": "king", "mass_function_model": "tinker08", "lx_curvature": 0.0}
+    for forms in physics["forms"]:
+        assert {k: forms[k] for k in preset} == preset
+    a, b = (d["lx_slope"] for d in physics["draws"])
+    from skcluster.datasets import SurveyParameters
+
+    assert a != b and a + b == pytest.approx(2 * SurveyParameters().lx_slope)   # numbers still drawn, mirrored

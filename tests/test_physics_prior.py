@@ -149,6 +149,19 @@ def test_the_default_prior_draws_three_built_in_forms_and_the_other_family_share
     assert OTHER_PHYSICS_PRIOR.ranges["sigma_ln_lx"] == (0.30, 0.40)
 
 
+def test_the_preset_forms_prior_fixes_the_forms_and_keeps_the_numbers():
+    from skcluster.datasets import PRESET_FORMS_PHYSICS_PRIOR as preset_forms
+
+    assert not preset_forms.choices
+    assert preset_forms.fixed == {k: v[0] for k, v in DEFAULT_PHYSICS_PRIOR.choices.items()}
+    assert set(preset_forms.ranges) == set(DEFAULT_PHYSICS_PRIOR.ranges) - {"lx_curvature", "sersic_n"}
+    assert all(preset_forms.ranges[k] == DEFAULT_PHYSICS_PRIOR.ranges[k] for k in preset_forms.ranges)
+    assert set(preset_forms.sources) == set(preset_forms.ranges) | set(preset_forms.fixed)
+    for s in range(10):
+        forms = physics_forms(SurveyParameters(**draw_physics(preset_forms, random_state=s)))
+        assert forms == physics_forms(SurveyParameters())
+
+
 def test_other_family_draws_are_valid_reproducible_and_centred_on_other_physics():
     draws = [draw_physics(OTHER_PHYSICS_PRIOR, random_state=s) for s in range(100)]
     for d in draws:

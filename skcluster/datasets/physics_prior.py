@@ -121,9 +121,9 @@ from sklearn.utils import check_random_state
 
 from .parameters import SurveyParameters, resolve_parameters
 
-__all__ = ["PhysicsPrior", "DEFAULT_PHYSICS_PRIOR", "OTHER_PHYSICS_PRIOR", "OTHER_PHYSICS", "FORM_PARAMETERS",
-           "SHIFT_DIRECTION", "draw_physics", "buildable_draw", "buildable_pair", "shift_physics", "physics_forms",
-           "physics_record"]
+__all__ = ["PhysicsPrior", "DEFAULT_PHYSICS_PRIOR", "PRESET_FORMS_PHYSICS_PRIOR", "OTHER_PHYSICS_PRIOR",
+           "OTHER_PHYSICS", "FORM_PARAMETERS", "SHIFT_DIRECTION", "draw_physics", "buildable_draw",
+           "buildable_pair", "shift_physics", "physics_forms", "physics_record"]
 
 _DEFAULTS = SurveyParameters()
 
@@ -242,6 +242,23 @@ DEFAULT_PHYSICS_PRIOR = PhysicsPrior(
 #: The ranged parameters of :data:`DEFAULT_PHYSICS_PRIOR` that only its own forms use (the curvature of
 #: its L_X-M, the index of its Sersic profile): the other family, with its own forms, leaves them out.
 _BUILT_IN_FORM_RANGES = ("lx_curvature", "sersic_n")
+
+
+def _with_preset_forms(prior):
+    """``prior`` with each chosen form fixed at its first value (the preset's), less the ranges only the forms use."""
+    fixed = {name: values[0] for name, values in prior.choices.items()}
+    return PhysicsPrior(
+        ranges={k: v for k, v in prior.ranges.items() if k not in _BUILT_IN_FORM_RANGES},
+        sources={**{k: v for k, v in prior.sources.items() if k not in _BUILT_IN_FORM_RANGES and k not in fixed},
+                 **{k: f"{fixed[k]!r}, the preset's form (the full prior draws {' or '.join(map(repr, values))})"
+                    for k, values in prior.choices.items()}},
+        fixed={**prior.fixed, **fixed})
+
+
+#: :data:`DEFAULT_PHYSICS_PRIOR`'s numbers on the preset's forms: the beta model, the King PSF, Tinker et al.
+#: 2008 and a straight L_X-M fixed (no curvature, no Sersic index), so that mirrored pairs centre the
+#: marginalised mean on the preset's physics (``skcluster train --physics-forms preset``).
+PRESET_FORMS_PHYSICS_PRIOR = _with_preset_forms(DEFAULT_PHYSICS_PRIOR)
 
 
 def _unit_draw(prior, random_state):

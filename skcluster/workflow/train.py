@@ -53,14 +53,21 @@ def _check_options(own, prior, calibration_clusters, calibration_fraction, surve
                          "calibration_clusters= sizes a fresh calibration mock")
 
 
-def _check_physics(own, draws, width, n_estimators):
+#: ``physics_forms`` -> the physics prior a physics-marginalised model draws (names of skcluster.datasets).
+PHYSICS_FORMS = {"drawn": "DEFAULT_PHYSICS_PRIOR", "preset": "PRESET_FORMS_PHYSICS_PRIOR"}
+
+
+def _check_physics(own, draws, width, forms, n_estimators):
     """``physics_marginalised`` a number of draws that divides ``n_estimators``, on the built-in mock only."""
     from .._validation import check_positive_int, check_positive_number
 
+    if forms not in PHYSICS_FORMS:
+        raise ValueError(f"physics_forms must be one of {sorted(PHYSICS_FORMS)}, got {forms!r}")
     if draws is None:
-        if width != 1.0:
-            raise ValueError(f"physics_width={width!r} scales the physics prior of physics_marginalised=, "
-                             "which was not given")
+        for name, value, default in (("physics_width", width, 1.0), ("physics_forms", forms, "drawn")):
+            if value != default:
+                raise ValueError(f"{name}={value!r} sets the physics prior of physics_marginalised=, "
+                                 "which was not given")
         return
     draws = check_positive_int(draws, "physics_marginalised")
     check_positive_number(width, "physics_width", allow_zero=True)
@@ -72,12 +79,13 @@ def _check_physics(own, draws, width, n_estimators):
 
 
 def _simulate(n, random_state, survey, size_arcmin, depth_strata, n_jobs, verbose, sky=None, physics_draws=None,
-              physics_width=1.0, **overrides):
+              physics_width=1.0, physics_forms="drawn", **overrides):
     """(mock survey, its depth in words) of ``n`` clusters of the training population of ``survey``.
 
     ``sky``: the mock version (:data:`~skcluster.datasets.SKY_VERSIONS`; None: the default).
-    ``physics_draws``: that many physics draws of the default prior
-    (:func:`~skcluster.datasets.make_marginalised_survey`), None: the
+    ``physics_draws``: that many physics draws of the prior that
+    ``physics_forms`` names (:data:`PHYSICS_FORMS`;
+    :func:`~skcluster.datasets.make_marginalised_survey`), None: the
     preset's physics. ``overrides``: :class:`~skcluster.datasets.SurveyParameters`
     changed from the training population (the calibration's high-mass mock).
     """
@@ -88,13 +96,15 @@ def _simulate(n, random_state, survey, size_arcmin, depth_strata, n_jobs, verbos
     kw = dict(n_jobs=n_jobs, verbose=bool(verbose), size_arcmin=size, sky=sky, **overrides)
     version = f", mock {sky}" if sky else ""
     if physics_draws is not None:
-        from ..datasets import make_marginalised_survey
+        from .. import datasets
 
         strata = depth_strata if survey == "erosita" else 1
-        data = make_marginalised_survey(survey, n, n_draws=physics_draws, width=physics_width, depth_strata=strata,
-                                        random_state=random_state, **kw)
+        data = datasets.make_marginalised_survey(survey, n, n_draws=physics_draws, width=physics_width,
+                                                 prior=getattr(datasets, PHYSICS_FORMS[physics_forms]),
+                                                 depth_strata=strata, random_state=random_state, **kw)
+        forms = "" if physics_forms == "drawn" else ", the preset's forms"
         return data, (f"{survey} depth{'s, balanced' if strata > 1 else ''}{version}, {physics_draws} physics "
-                      f"draws (width {physics_width:g})")
+                      f"draws (width {physics_width:g}{forms})")
     if survey == "erosita" and depth_strata > 1:
         from ..datasets import make_depth_balanced_survey
 
@@ -151,7 +161,7 @@ def _calibration_set(X, y, what, own, s):
                     f"10^{MOCK_CALIBRATION_HIGH_MASS_MIN} Msun")
     mock = dict(survey=s.survey, sky=s.get("sky"), size_arcmin=s.size_arcmin, depth_strata=s.depth_strata,
                 n_jobs=s.n_jobs, verbose=s.verbose, physics_draws=s.get("physics_draws"),
-                physics_width=s.get("physics_width", 1.0))
+                physics_width=s.get("physics_width", 1.0), physics_forms=s.get("physics_forms", "drawn"))
     data, _ = _simulate(n_cal, np.random.SeedSequence([s.random_state, 1]), **mock)
     massive, _ = _simulate(n_cal, np.random.SeedSequence([s.random_state, 2]),
                            log10_m500_min=MOCK_CALIBRATION_HIGH_MASS_MIN, **mock)
@@ -241,7 +251,8 @@ def _with_prior(pipe, X, y, calibration, asked):
 def train_mass_model(X=None, y=None, *, survey=None, sky=None, n_clusters=None, depth_strata=5, bands=None,
                      size_arcmin=20.0, npix=DEFAULT_NPIX, n_estimators=5, max_epochs=80, channels=None, dense=None,
                      mask_point_sources=True, observables=None, prior=None, calibration_clusters=None,
-                     calibration_fraction=None, physics_marginalised=None, physics_width=1.0, random_state=0,
+                     calibration_fraction=None, physics_marginalised=None, physics_width=1.0,
+                     physics_forms="drawn", random_state=0,
                      n_jobs=None, verbose=0, description=None):
     """Train the mass model as ``skcluster train`` does; the same seed gives the same model.
 
@@ -320,6 +331,14 @@ def train_mass_model(X=None, y=None, *, survey=None, sky=None, n_clusters=None, 
     physics_width : float, default=1.0
         With ``physics_marginalised``: scales every range of the prior about
         its centre (0: all draws at the centres).
+    physics_forms : {"drawn", "preset"}, default="drawn"
+        With ``physics_marginalised``: ``"drawn"`` draws the prior's forms
+        too (profile, PSF, mass function, a curved L_X-M:
+        :data:`~skcluster.datasets.DEFAULT_PHYSICS_PRIOR`), which puts the
+        ensemble's mean at the prior's mixture of forms; ``"preset"`` keeps
+        the preset's forms and draws only the numbers
+        (:data:`~skcluster.datasets.PRESET_FORMS_PHYSICS_PRIOR`), so that
+        mirrored pairs centre the mean on the preset's physics.
     random_state : int, default=0
         Seeds the mocks, the hold-out split and the networks.
     n_jobs : int, default=None
@@ -353,11 +372,11 @@ def train_mass_model(X=None, y=None, *, survey=None, sky=None, n_clusters=None, 
     if own != (y is not None):
         raise ValueError("give your clusters as X and y together, or neither (the built-in mock)")
     _check_options(own, prior, calibration_clusters, calibration_fraction, survey, sky)
-    _check_physics(own, physics_marginalised, physics_width, n_estimators)
+    _check_physics(own, physics_marginalised, physics_width, physics_forms, n_estimators)
     s = Bunch(survey=survey, sky=sky, size_arcmin=size_arcmin, depth_strata=depth_strata, n_jobs=n_jobs,
               verbose=verbose, random_state=random_state, prior=prior, calibration_clusters=calibration_clusters,
               calibration_fraction=calibration_fraction, physics_draws=physics_marginalised,
-              physics_width=physics_width)
+              physics_width=physics_width, physics_forms=physics_forms)
     if own:
         y = np.asarray(y, dtype=np.float64)
         if n_clusters is not None and n_clusters < len(y):
@@ -373,7 +392,7 @@ def train_mass_model(X=None, y=None, *, survey=None, sky=None, n_clusters=None, 
         # many clusters as one of the preset's (benchmarks/physics_family.py: a 1/K share cost 1.14x the scatter)
         n_sim = n * physics_marginalised if physics_marginalised is not None else n
         data, depth = _simulate(n_sim, random_state, survey, size_arcmin, depth_strata, n_jobs, verbose, sky,
-                                physics_marginalised, physics_width)
+                                physics_marginalised, physics_width, physics_forms)
         X, y, what = data.X, data.y, f"{len(data.y)} mock clusters ({depth}, seed {random_state})"
     calibration = None
     if (prior or PRIOR_DEFAULT) == "fixed-mass":
