@@ -160,6 +160,12 @@ TESTS.update({name: (what, (), ()) for name, (what, _) in ONE_FORM.items()})
 
 Z68, Z95 = norm.ppf(0.84), norm.ppf(0.975)
 
+#: Bins of true log10 M500c (Msun) of the mass-binned table: the groups, where the held-out family's L_X-M break
+#: and the prior's curvature act most, then clusters near and above the pivot.
+MASS_BINS = (-np.inf, 13.8, 14.1, np.inf)
+#: The models of the mass-binned table (the raw networks and the count rate of the same kind beside them).
+BINNED_MODELS = ("fixed", "marginalised", "count_rate_fwd")
+
 
 def _log(msg):
     print(f"[physics_family {time.strftime('%H:%M:%S')}] {msg}", flush=True)
@@ -464,7 +470,8 @@ def _targets(sc, cr, ratio, held_out):
 
 
 def _evaluate(run, n_boot, seed):
-    """Scores of every (test, model), and the marginalised models' paired comparisons and targets."""
+    """Scores of every (test, model), the marginalised models' paired comparisons and targets, the distance
+    table's and the mass-binned table's rows."""
     rows = []
     for (test, name), pred in run["preds"].items():
         y = run["tests"][test]
@@ -489,15 +496,31 @@ def _evaluate(run, n_boot, seed):
         for name in ("fixed", "marginalised"):
             entry[name] = scores(res["y"], res[name])
         shift.append(entry)
-    return rows, shift
+    return rows, shift, _by_mass(run)
+
+
+def _by_mass(run):
+    """Rows ``{"test", "model", "mass_bin", "scores"}`` of the raw models in bins of true mass (``MASS_BINS``)."""
+    out = []
+    for (test, name), pred in run["preds"].items():
+        if name not in BINNED_MODELS:
+            continue
+        y = run["tests"][test]
+        for lo, hi in zip(MASS_BINS[:-1], MASS_BINS[1:]):
+            keep = (y >= lo) & (y < hi)
+            if keep.sum() >= 3:
+                where = f"< {hi:g}" if lo == -np.inf else f">= {lo:g}" if hi == np.inf else f"{lo:g}-{hi:g}"
+                out.append({"test": test, "model": name, "mass_bin": where, "n": int(keep.sum()),
+                            "scores": scores(y[keep], {k: v[keep] for k, v in pred.items()})})
+    return out
 
 
 def _report(run, cfg, args, command, t0, out):
     """Write the table, JSON, predictions and figure of what is done so far."""
-    rows, shift = _evaluate(run, args.n_boot, args.seed)
+    rows, shift, by_mass = _evaluate(run, args.n_boot, args.seed)
     summary = provenance(command, {**cfg, "members_per_draw": args.members_per_draw, "full_draws": args.full_draws, "network": NETWORK,
                                    "seed": args.seed, "n_boot": args.n_boot}, t0, run["simulation_seconds"])
-    summary.update(rows=rows, shift=shift, fit_seconds=run["fit_seconds"], calibration_refused=run["refused"],
+    summary.update(rows=rows, by_mass=by_mass, shift=shift, fit_seconds=run["fit_seconds"], calibration_refused=run["refused"],
                    calibration_response={k: _bend(cal) for k, cal in run["calibrated"].items()})
     (out / "physics_family.json").write_text(json.dumps(summary, indent=1))
     arrays = {f"{test}__y_true": y for test, y in run["tests"].items()}
@@ -563,6 +586,15 @@ def _markdown(rows, shift, summary, cfg, args, command):
                                    for k in ("slope", "abs_median_bias_dex", "coverage_68", "coverage_95"))
                 lines.append(f"| {r['test']} | {r['model']} | {against} | {interval(p['scatter_ratio'])} | {diffs} "
                              f"| {tick if key == 'vs_count_rate' else ''} |")
+    lines += ["", "By true mass (log10 M500c, Msun), the raw models: where the physics the mock does not know "
+              "bites (the groups, for L_X-M) the physics part should be larger.", "",
+              "| test mock | model | mass bin | clusters | median bias | cov68 | mean std | mean physics std |",
+              "|---|---|---|---|---|---|---|---|"]
+    for r in summary["by_mass"]:
+        sc = r["scores"]
+        lines.append(f"| {r['test']} | {r['model']} | {r['mass_bin']} | {r['n']} | {sc['median_bias_dex']:+.3f} | "
+                     f"{sc['coverage_68']:.2f} | {sc['mean_std']:.3f} | "
+                     f"{sc.get('mean_physics_std', float('nan')):.3f} |")
     lines += ["", f"Distance from the training physics: mocks of {cfg['n_shift']} clusters at "
               "shift_physics(DEFAULT_PHYSICS_PRIOR, size), size in half-widths of the prior along SHIFT_DIRECTION "
               "(the same seed), predicted by the models trained on the built-in family:", "",

@@ -396,6 +396,19 @@ def test_physics_family_quick_run_scores_both_directions_and_the_std_parts(tmp_p
     assert res["calibration_refused"] == {} and "`marginalised_cal`: marginalised, calibrated" in table
     assert res["calibration_response"]["marginalised_cal"] == "a straight response"   # as patched above
     assert [e["size"] for e in res["shift"]] == [0.0, 3.0]
+    # by true mass: the raw models, each bin's clusters counted once, its scores those of its clusters
+    binned = {(r["test"], r["model"], r["mass_bin"]): r for r in res["by_mass"]}
+    assert {m for _, m, _ in binned} <= set(pf.BINNED_MODELS)
+    with np.load(out / "predictions.npz") as p:
+        y, mean = p["other_mix__y_true"], p["other_mix__marginalised__mean"]
+        checked = [k for k in binned if k[:2] == ("other_mix", "marginalised")]
+        assert checked
+        for key in checked:
+            lo, hi = {"< 13.8": (-np.inf, 13.8), "13.8-14.1": (13.8, 14.1), ">= 14.1": (14.1, np.inf)}[key[2]]
+            keep = (y >= lo) & (y < hi)
+            assert binned[key]["n"] == keep.sum() >= 3
+            assert binned[key]["scores"]["median_bias_dex"] == pytest.approx(np.median(mean[keep] - y[keep]))
+    assert "| other_mix | marginalised | " in table.split("By true mass")[1]
     assert "Command: `python benchmarks/physics_family.py --quick" in table and "| 3 |" in table
     assert (out / "physics_family.png").stat().st_size > 0
     with pytest.raises(FileExistsError):  # an earlier run's files are not replaced without --overwrite
