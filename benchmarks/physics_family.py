@@ -110,6 +110,9 @@ SIZES = {
                     patience=15),
 }
 
+#: The seed (plus --seed) of the fixed model's training mock (feature_distance.py simulates it again).
+FIXED_TRAINING_SEED = 1000
+
 #: Distances of the physics change, in half-widths of the prior (shift_physics).
 SHIFT_SIZES = (0.0, 1.0, 2.0, 3.0)
 
@@ -301,6 +304,39 @@ def split_shares(X, y, n_shares, seed):
     return X.assign(physics_draw=share.astype(np.int64)), y
 
 
+def _fixed_mock(n, seed, n_jobs, **physics):
+    """``(X, y)`` of ``n`` clusters of the eFEDS preset (with ``physics`` overrides), the count rate joined."""
+    return _with_scalars(make_survey("efeds", n_clusters=n, random_state=seed, n_jobs=n_jobs, verbose=False,
+                                     **physics))
+
+
+def _mixed_mock(n, draws, seed, prior, n_jobs, **overrides):
+    """``(X, y)`` of ``n`` clusters in ``draws`` physics draws of ``prior``, the count rate joined."""
+    return _with_scalars(make_marginalised_survey("efeds", n_clusters=n, n_draws=draws, prior=prior,
+                                                  random_state=seed, n_jobs=n_jobs, verbose=False, **overrides))
+
+
+def held_out_mocks(cfg, seed, n_jobs, one_form=False):
+    """``{name: (what, make)}``: the built-in direction's test mocks, ``make()`` simulating ``(X, y)``.
+
+    In-family, the other family's mixture, with ``one_form`` the preset with one of the other family's
+    forms at a time, then the mocks ``shift<size>`` of the distance table (``SHIFT_SIZES``); each from its
+    own seed (``seed`` + a fixed offset), so another script can simulate the same clusters again.
+    """
+    n, k = cfg["n_test"], cfg["test_draws"]
+    out = {"builtin": ("in-family test mock", lambda: _fixed_mock(n, 3000 + seed, n_jobs)),
+           "other_mix": ("other-family test mock", lambda: _mixed_mock(n, k, 3100 + seed, OTHER_PHYSICS_PRIOR,
+                                                                       n_jobs))}
+    if one_form:
+        for j, (name, (what, keys)) in enumerate(ONE_FORM.items()):
+            out[name] = (what, lambda keys=keys, j=j: _fixed_mock(n, 3400 + j + seed, n_jobs,
+                                                                  **{key: OTHER_PHYSICS[key] for key in keys}))
+    for size in SHIFT_SIZES:
+        out[f"shift{size:g}"] = (f"shifted mock, {size:g} half-widths", lambda size=size: _fixed_mock(
+            cfg["n_shift"], 3200 + seed, n_jobs, **shift_physics(DEFAULT_PHYSICS_PRIOR, size)))
+    return out
+
+
 def _arguments(argv):
     """``(args, cfg)``: the parsed command line and the sizes of the run (checked)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -356,17 +392,15 @@ def main(argv=None):
     command = "python benchmarks/physics_family.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     t0 = time.perf_counter()
     _log(f"config {cfg}, {args.members_per_draw} member(s) per draw, network {NETWORK}")
-    sim = dict(n_jobs=args.n_jobs, verbose=False)
     s = args.seed
 
     def fixed_mock(n, seed, **physics):
-        return _with_scalars(make_survey("efeds", n_clusters=n, random_state=seed, **sim, **physics))
+        return _fixed_mock(n, seed, args.n_jobs, **physics)
 
     per_draw = cfg["members"] if args.full_draws else 1   # training clusters: n_train per draw, or in all
 
     def mixed_mock(n, draws, seed, prior, **overrides):
-        return _with_scalars(make_marginalised_survey("efeds", n_clusters=n, n_draws=draws, prior=prior,
-                                                      random_state=seed, **sim, **overrides))
+        return _mixed_mock(n, draws, seed, prior, args.n_jobs, **overrides)
 
     def pooled(make):
         """Calibration clusters: ``make`` (seed, **overrides) of the training population and above the mass cut."""
@@ -412,16 +446,11 @@ def main(argv=None):
                     run["preds"][(test, name)] = calibrated(cal, run["preds"][(test, name[:-4])], X)
 
     # the built-in family: fixed, marginalised and the count rate on the fixed model's mock
-    train_fixed = simulate("fixed training mock", lambda: fixed_mock(cfg["n_train"], 1000 + s))
+    train_fixed = simulate("fixed training mock", lambda: fixed_mock(cfg["n_train"], FIXED_TRAINING_SEED + s))
     train_marg = simulate("marginalised training mock", lambda: mixed_mock(
         cfg["n_train"] * per_draw, cfg["members"], 1100 + s, DEFAULT_PHYSICS_PRIOR))
-    tests = {"builtin": simulate("in-family test mock", lambda: fixed_mock(cfg["n_test"], 3000 + s)),
-             "other_mix": simulate("other-family test mock", lambda: mixed_mock(
-                 cfg["n_test"], cfg["test_draws"], 3100 + s, OTHER_PHYSICS_PRIOR))}
-    if args.one_form:
-        for k, (name, (what, keys)) in enumerate(ONE_FORM.items()):
-            tests[name] = simulate(what, lambda keys=keys, k=k: fixed_mock(
-                cfg["n_test"], 3400 + k + s, **{key: OTHER_PHYSICS[key] for key in keys}))
+    mocks = held_out_mocks(cfg, s, args.n_jobs, args.one_form)
+    tests = {name: simulate(what, make) for name, (what, make) in mocks.items() if not name.startswith("shift")}
     cal_fixed, cal_marg = calibration_sets("", 1400, DEFAULT_PHYSICS_PRIOR)
     forward = [("fixed", train_fixed), ("marginalised", train_marg), ("count_rate", train_fixed),
                ("count_rate_fwd", train_fixed)]
@@ -429,9 +458,7 @@ def main(argv=None):
         forward.append(("fixed_split", split_shares(*train_fixed, cfg["members"], s)))
     fit_and_score(forward, [("fixed", cal_fixed), ("marginalised", cal_marg)], tests)
     for size in SHIFT_SIZES:
-        shifted = shift_physics(DEFAULT_PHYSICS_PRIOR, size)
-        X, y = simulate(f"shifted mock, {size:g} half-widths",
-                        lambda shifted=shifted: fixed_mock(cfg["n_shift"], 3200 + s, **shifted))
+        X, y = simulate(*mocks[f"shift{size:g}"])
         run["shift"][size] = {"y": y, **{name: predict(run["models"][name], X) for name in ("fixed", "marginalised")}}
     _report(run, cfg, args, command, t0, out)
     if not args.no_reverse:

@@ -409,6 +409,28 @@ def test_physics_family_quick_run_scores_both_directions_and_the_std_parts(tmp_p
             assert binned[key]["n"] == keep.sum() >= 3
             assert binned[key]["scores"]["median_bias_dex"] == pytest.approx(np.median(mean[keep] - y[keep]))
     assert "| other_mix | marginalised | " in table.split("By true mass")[1]
+
+    # feature_distance.py on that run: the same clusters simulated again, each test mock's share beyond the
+    # training clusters' 90% point and the coverage inside and beyond, recomputable from the run's predictions
+    monkeypatch.setitem(sys.modules, "physics_family", pf)   # the patched sizes above
+    fd = _script("feature_distance")
+    assert fd.main(["--run", str(out), "--n-jobs", "1", "--n-boot", "50"]) == 0
+    dist = json.loads((out / "feature_distance.json").read_text())
+    by_test = {r["test"]: r for r in dist["rows"]}
+    assert set(by_test) == {t for t in pf.TESTS if t != "builtin_mix"} | {"shift0", "shift3"}
+    with np.load(out / "predictions.npz") as p:
+        r = by_test["other_mix"]
+        y, mean, std = (p[f"other_mix__marginalised__{k}"] if k != "y" else p["other_mix__y_true"]
+                        for k in ("y", "mean", "std"))
+        covered = np.abs(mean - y) <= pf.Z68 * std
+        share, m = r["share_beyond"], r["marginalised"]
+        inside, beyond = (0.0 if share == 1 else m["coverage_68_inside"]), (0.0 if share == 0 else
+                                                                             m["coverage_68_beyond"])
+        # the clusters inside and beyond make up the whole mock: their coverages average to its coverage
+        assert (1 - share) * inside + share * beyond == pytest.approx(covered.mean())
+    assert "| other_mix | 12 |" in (out / "feature_distance.md").read_text()
+    with pytest.raises(FileExistsError):   # its files are not replaced without --overwrite
+        fd.main(["--run", str(out), "--n-jobs", "1"])
     assert "Command: `python benchmarks/physics_family.py --quick" in table and "| 3 |" in table
     assert (out / "physics_family.png").stat().st_size > 0
     with pytest.raises(FileExistsError):  # an earlier run's files are not replaced without --overwrite
