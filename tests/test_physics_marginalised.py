@@ -679,9 +679,13 @@ def test_train_with_the_presets_forms_draws_only_the_numbers(tmp_path, capsys):
     the numbers drawn and mirrored as before; the file records the prior with the forms fixed, and loads."""
     from skcluster._cli_parser import PHYSICS_FORMS
     from skcluster.datasets import PRESET_FORMS_PHYSICS_PRIOR
+    from skcluster.workflow import train_mass_model
     from skcluster.workflow.train import PHYSICS_FORMS as LIBRARY_FORMS
 
     assert PHYSICS_FORMS == tuple(LIBRARY_FORMS)   # the parser names them without importing the library
+    for bad in ("Preset", ["preset"], None):
+        with pytest.raises(ValueError, match="physics_forms must be one of"):
+            train_mass_model(physics_marginalised=2, n_estimators=2, physics_forms=bad)
     model = tmp_path / "m.skc"
     assert main(["train", "--n-clusters", "12", "--physics-marginalised", "2", "--n-estimators", "2", *_TINY,
                  "--physics-forms", "preset", "--prior", "training", "--out", str(model)]) == EXIT_OK

@@ -61,7 +61,7 @@ def _check_physics(own, draws, width, forms, n_estimators):
     """``physics_marginalised`` a number of draws that divides ``n_estimators``, on the built-in mock only."""
     from .._validation import check_positive_int, check_positive_number
 
-    if forms not in PHYSICS_FORMS:
+    if not (isinstance(forms, str) and forms in PHYSICS_FORMS):
         raise ValueError(f"physics_forms must be one of {sorted(PHYSICS_FORMS)}, got {forms!r}")
     if draws is None:
         for name, value, default in (("physics_width", width, 1.0), ("physics_forms", forms, "drawn")):
