@@ -55,8 +55,7 @@ GROUP_LOG10_M_MAX = 13.8
 def features(pre, X):
     """``(n, K)`` float64: the network's scalars and the log10 summed counts of each band of its input cube."""
     out = pre.transform(X)
-    images = np.asarray(out["images"], dtype=np.float64)
-    counts = np.log10(np.maximum(images.sum(axis=(2, 3)), 1e-3))
+    counts = np.log10(np.maximum(np.asarray(out["images"]).sum(axis=(2, 3), dtype=np.float64), 1e-3))
     return np.hstack([np.asarray(out["scalars"], dtype=np.float64), counts])
 
 

@@ -24,6 +24,11 @@ from skcluster.metrics import mass_scatter
 EDGES = (-np.inf, 13.6, 13.9, 14.2, 14.5, np.inf)
 
 
+def bin_label(lo, hi):
+    """A bin of true log10 M500c as the tables print it: "< hi", "lo-hi" or ">= lo" (open ends infinite)."""
+    return f"< {hi:g}" if not np.isfinite(lo) else (f">= {lo:g}" if not np.isfinite(hi) else f"{lo:g}-{hi:g}")
+
+
 def mass_bin_table(y, predictions, reference="count_rate", edges=EDGES, seed=0):
     """Rows (model, bin label, n, scatter, reference scatter, ratio, lo, hi) for every model but ``reference``."""
     rows = []
@@ -34,7 +39,7 @@ def mass_bin_table(y, predictions, reference="count_rate", edges=EDGES, seed=0):
             sel = (y >= lo) & (y < hi)
             if sel.sum() < 2:
                 continue
-            label = f"< {hi:g}" if not np.isfinite(lo) else (f">= {lo:g}" if not np.isfinite(hi) else f"{lo:g}-{hi:g}")
+            label = bin_label(lo, hi)
             ratio = paired_scatter_ratio(y[sel], pred[sel], predictions[reference][sel], random_state=seed)
             rows.append((name, label, int(sel.sum()), mass_scatter(y[sel], pred[sel]),
                          mass_scatter(y[sel], predictions[reference][sel]), *ratio))

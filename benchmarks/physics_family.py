@@ -79,6 +79,7 @@ import matplotlib
 matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 from learning_curve import interval, provenance  # noqa: E402  (beside this script)
+from mass_bins import bin_label  # noqa: E402
 from scipy.stats import norm  # noqa: E402
 
 from skcluster.baselines import count_rate_method  # noqa: E402
@@ -536,8 +537,7 @@ def _by_mass(run):
         for lo, hi in zip(MASS_BINS[:-1], MASS_BINS[1:]):
             keep = (y >= lo) & (y < hi)
             if keep.sum() >= 3:
-                where = f"< {hi:g}" if lo == -np.inf else f">= {lo:g}" if hi == np.inf else f"{lo:g}-{hi:g}"
-                out.append({"test": test, "model": name, "mass_bin": where, "n": int(keep.sum()),
+                out.append({"test": test, "model": name, "mass_bin": bin_label(lo, hi), "n": int(keep.sum()),
                             "scores": scores(y[keep], {k: v[keep] for k, v in pred.items()})})
     return out
 
